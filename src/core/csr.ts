@@ -1,0 +1,115 @@
+/**
+ * Compressed sparse rows. Row i spans indptr[i] .. indptr[i+1] of `indices`/`values`.
+ * Indices within a row are strictly increasing. `values === null` means every stored entry is 1
+ * (label matrices).
+ */
+export interface Csr {
+  rows: number;
+  cols: number;
+  indptr: Int32Array; // [rows + 1]
+  indices: Int32Array; // [nnz]
+  values: Float32Array | null; // [nnz] or null
+}
+
+export function nnz(m: Csr): number {
+  return m.indptr[m.rows];
+}
+
+export function rowLength(m: Csr, row: number): number {
+  return m.indptr[row + 1] - m.indptr[row];
+}
+
+/** Growable CSR builder: append rows one at a time; amortised doubling, no per-row allocation. */
+export class CsrBuilder {
+  private indptr: Int32Array;
+  private indices: Int32Array;
+  private values: Float32Array | null;
+  private rowCount = 0;
+  private size = 0;
+
+  constructor(
+    private readonly withValues: boolean,
+    expectedRows = 1024,
+    expectedNnz = 16384,
+  ) {
+    this.indptr = new Int32Array(Math.max(2, expectedRows + 1));
+    this.indices = new Int32Array(Math.max(1, expectedNnz));
+    this.values = withValues ? new Float32Array(Math.max(1, expectedNnz)) : null;
+  }
+
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  /** Appends one entry to the current (open) row. Caller keeps indices increasing. */
+  push(index: number, value = 1): void {
+    if (this.size === this.indices.length) this.growEntries();
+    this.indices[this.size] = index;
+    if (this.values) this.values[this.size] = value;
+    this.size++;
+  }
+
+  /** Closes the current row. */
+  endRow(): void {
+    if (this.rowCount + 2 > this.indptr.length) {
+      const next = new Int32Array(this.indptr.length * 2);
+      next.set(this.indptr);
+      this.indptr = next;
+    }
+    this.rowCount++;
+    this.indptr[this.rowCount] = this.size;
+  }
+
+  /** Entries pushed since the last endRow() are dropped. */
+  discardOpenRow(): void {
+    this.size = this.indptr[this.rowCount];
+  }
+
+  build(cols: number): Csr {
+    return {
+      rows: this.rowCount,
+      cols,
+      indptr: this.indptr.slice(0, this.rowCount + 1),
+      indices: this.indices.slice(0, this.size),
+      values: this.values ? this.values.slice(0, this.size) : null,
+    };
+  }
+
+  private growEntries(): void {
+    const cap = this.indices.length * 2;
+    const indices = new Int32Array(cap);
+    indices.set(this.indices);
+    this.indices = indices;
+    if (this.values) {
+      const values = new Float32Array(cap);
+      values.set(this.values);
+      this.values = values;
+    }
+  }
+}
+
+/** Rows `ids` of m, in that order. */
+export function selectRows(m: Csr, ids: ArrayLike<number>): Csr {
+  const b = new CsrBuilder(m.values !== null, ids.length, 16);
+  for (let i = 0; i < ids.length; i++) {
+    const r = ids[i];
+    for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) b.push(m.indices[p], m.values ? m.values[p] : 1);
+    b.endRow();
+  }
+  return b.build(m.cols);
+}
+
+/** Scales every row to unit L2 norm (rows of zeros stay zero). Returns a new matrix. */
+export function l2NormalizeRows(m: Csr): Csr {
+  const values = new Float32Array(m.indices.length);
+  for (let r = 0; r < m.rows; r++) {
+    let ss = 0;
+    for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) {
+      const v = m.values ? m.values[p] : 1;
+      ss += v * v;
+    }
+    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) values[p] = (m.values ? m.values[p] : 1) * inv;
+  }
+  return { ...m, values };
+}

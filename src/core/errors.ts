@@ -1,0 +1,42 @@
+/** Every error the project raises on purpose derives from this, so callers can tell ours from bugs. */
+export class DistilxrError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Malformed input data. The message names file, line and problem: `file:line: what is wrong`. */
+export class DataFormatError extends DistilxrError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`, 'DATA_FORMAT');
+  }
+}
+
+/** An ONNX model that does not meet the teacher contract; the message names the mismatch. */
+export class ContractError extends DistilxrError {
+  constructor(message: string) {
+    super(message, 'TEACHER_CONTRACT');
+  }
+}
+
+/** A NaN or infinity appeared in training; raised where it appears, not saved into a model. */
+export class NumericError extends DistilxrError {
+  constructor(message: string) {
+    super(message, 'NUMERIC');
+  }
+}
+
+/** Bad user input other than data files: flags, query strings, config. */
+export class UsageError extends DistilxrError {
+  constructor(message: string) {
+    super(message, 'USAGE');
+  }
+}
