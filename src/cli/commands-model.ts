@@ -1,0 +1,198 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { exactTopK } from '../ann/exact-search.js';
+import type { Dataset } from '../core/dataset.js';
+import { UsageError } from '../core/errors.js';
+import { parseFeatureString } from '../core/feature-string.js';
+import { loadDataset } from '../core/load-dataset.js';
+import { propensitiesFromCounts } from '../core/metrics.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/train-config.js';
+import { evaluateStudent } from '../pipeline/evaluate.js';
+import { fitTeacher, DEFAULT_TEACHER_FIT } from '../pipeline/fit-teacher.js';
+import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
+import { runTrainJob } from '../pipeline/train-job.js';
+import { intArg, realArg } from './args.js';
+import { metricTable, printJson } from './format.js';
+import { stderrProgress } from './progress-bar.js';
+
+const d = DEFAULT_TRAIN_CONFIG;
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('train a student retriever: mine hard negatives, distil the teacher, evaluate, write a model directory')
+    .requiredOption('--train <file>', 'training data (XC format or JSONL text)')
+    .option('--test <file>', 'test data in the same format (for metrics)')
+    .option('--teacher <model.onnx>', 'ONNX teacher; without it alpha is forced to 0')
+    .option('--out <dir>', 'model directory to write')
+    .option('--alpha <a>', 'weight of the distillation term (0 = negative sampling only, 1 = distillation only)', realArg, d.alpha)
+    .option('--temperature <T>', 'distillation temperature', realArg, d.temperature)
+    .option('--dim <d>', 'embedding size', intArg, d.dim)
+    .option('--tau <t>', 'score temperature in s = q·v/tau', realArg, d.tau)
+    .option('--epochs <n>', 'passes over the training data', intArg, d.epochs)
+    .option('--lr <x>', 'Adagrad learning rate', realArg, d.lr)
+    .option('--hard-negatives <n>', 'hard negatives per example, sampled from its mined pool (0 = uniform negatives only)', intArg, d.hardNegatives)
+    .option('--random-negatives <n>', 'uniform random negatives per example (log-q corrected)', intArg, d.randomNegatives)
+    .option('--in-batch-negatives <n>', 'positives of other batch members used as negatives', intArg, d.inBatchNegatives)
+    .option('--batch-size <n>', 'examples per batch', intArg, d.batchSize)
+    .option('--pool-size <n>', 'mined candidate pool per example', intArg, d.poolSize)
+    .option('--remine-every <n>', "re-mine the pool with the student's embeddings every n epochs (0 = never)", intArg, d.remineEvery)
+    .option('--teacher-weighted-negatives', 'sample hard negatives ∝ exp(teacher score / T)', d.teacherWeightedNegatives)
+    .option('--seed <n>', 'random seed', intArg, d.seed)
+    .option('--label-names <file>', 'one label name per line (XC data)')
+    .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
+    .option('--json', 'print one JSON object with the test metrics')
+    .action(async (o) => {
+      const started = performance.now();
+      const config: TrainConfig = {
+        dim: o.dim,
+        tau: o.tau,
+        epochs: o.epochs,
+        lr: o.lr,
+        alpha: o.teacher ? o.alpha : 0,
+        temperature: o.temperature,
+        hardNegatives: o.hardNegatives,
+        randomNegatives: o.randomNegatives,
+        inBatchNegatives: o.inBatchNegatives,
+        batchSize: o.batchSize,
+        poolSize: o.poolSize,
+        remineEvery: o.remineEvery,
+        teacherWeightedNegatives: Boolean(o.teacherWeightedNegatives),
+        seed: o.seed,
+      };
+      const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
+      const sink = stderrProgress();
+      const result = await runTrainJob({ trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads }, sink);
+      sink.done();
+      const seconds = (performance.now() - started) / 1000;
+      if (o.json) {
+        return printJson({
+          ...result.metrics,
+          seconds,
+          hnsw: result.hnswMetrics,
+          hnswRecallAt10: result.hnswRecallAt10,
+          teacher: result.teacherMetrics,
+          stageSeconds: result.stageSeconds,
+          trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
+          pairsScored: result.pairsScored,
+          config,
+          modelDir: result.modelDir,
+        });
+      }
+      if (result.metrics) process.stdout.write(metricTable({ student: result.metrics, 'via HNSW': result.hnswMetrics, teacher: result.teacherMetrics }) + '\n');
+      if (result.teacherMetrics) process.stdout.write(`teacher ECE ${result.teacherMetrics.ece.toFixed(4)}\n`);
+      if (result.modelDir) process.stdout.write(`model written to ${result.modelDir}\n`);
+      process.stdout.write(`${seconds.toFixed(1)} s\n`);
+    });
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description('evaluate a model directory on a test file')
+    .requiredOption('--model <dir>', 'model directory written by train')
+    .requiredOption('--test <file>', 'test data (XC, or JSONL for a text model)')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { model: string; test: string; json?: boolean }) => {
+      const started = performance.now();
+      const model = await loadModel(o.model);
+      const test = await loadTestFor(model, o.test);
+      const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
+      const ev = evaluateStudent(model.student, test, propensities, model.index);
+      const seconds = (performance.now() - started) / 1000;
+      if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10 });
+      process.stdout.write(metricTable({ exact: ev.exact, 'via HNSW': ev.hnsw }) + '\n');
+    });
+}
+
+async function loadTestFor(model: LoadedModel, path: string): Promise<Dataset> {
+  const test = await loadDataset(path, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
+  if (test.features.cols > model.config.numFeatures) {
+    throw new UsageError(`${path} declares ${test.features.cols} features; the model was trained on ${model.config.numFeatures}`);
+  }
+  return { ...test, features: { ...test.features, cols: model.config.numFeatures } };
+}
+
+export function queryCommand(): Command {
+  return new Command('query')
+    .description('top-k labels for one query, given as raw text (text models) or sparse features')
+    .requiredOption('--model <dir>', 'model directory written by train')
+    .addOption(new Option('--text <text>', 'raw text query (models trained on JSONL text)').conflicts('features'))
+    .addOption(new Option('--features <f>', 'sparse features, e.g. "3:1 17:0.5"'))
+    .option('-k, --k <k>', 'labels to return', intArg, 5)
+    .option('--exact', 'exact search over all labels instead of the HNSW index')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { model: string; text?: string; features?: string; k: number; exact?: boolean; json?: boolean }) => {
+      if (!o.text && !o.features) throw new UsageError('give the query with --text "..." or --features "id:value ..."');
+      if (o.k < 1) throw new UsageError(`-k must be at least 1, got ${o.k}`);
+      const model = await loadModel(o.model);
+      const { student } = model;
+      let x: { indices: Int32Array; values: Float32Array };
+      if (o.text !== undefined) {
+        if (!model.featurizer) throw new UsageError(`${o.model} was trained on sparse features, not text: use --features`);
+        x = model.featurizer.transform(o.text);
+      } else {
+        x = parseFeatureString(o.features!, model.config.numFeatures);
+      }
+      const dim = student.shape.dim;
+      const L = student.shape.numLabels;
+      const k = Math.min(o.k, L);
+      const q = new Float32Array(dim);
+      student.encodeSparseInto(x.indices, x.values, 0, x.indices.length, q, 0);
+      let labels: Int32Array;
+      let scores: Float32Array;
+      if (o.exact) ({ labels, scores } = exactTopK(student.V, L, dim, q, 1, k));
+      else ({ labels, scores } = model.index.searchBatch(q, 1, k));
+      const invTau = 1 / student.shape.tau;
+      const results = [];
+      for (let i = 0; i < k; i++) {
+        if (labels[i] < 0) continue;
+        results.push({ label: labels[i], name: model.labelNames?.[labels[i]] ?? String(labels[i]), score: scores[i] * invTau });
+      }
+      if (o.json) return printJson({ results });
+      for (const r of results) process.stdout.write(`${String(r.label).padStart(8)}  ${r.score.toFixed(4).padStart(9)}  ${r.name}\n`);
+    });
+}
+
+export function teacherCommand(): Command {
+  const teacher = new Command('teacher').description('baseline teachers');
+  const t = DEFAULT_TEACHER_FIT;
+  teacher
+    .command('fit')
+    .description('fit a baseline teacher (sparse MLP, full softmax) and write it as ONNX')
+    .requiredOption('--train <file>', 'training data (XC or JSONL)')
+    .option('--test <file>', 'test data, for metrics')
+    .requiredOption('--out <teacher.onnx>', 'ONNX file to write')
+    .option('--hidden <h>', 'hidden ReLU units', intArg, t.hidden)
+    .option('--lr <x>', 'Adagrad learning rate', realArg, t.lr)
+    .option('--dropout <p>', 'hidden-layer dropout while fitting', realArg, t.dropout)
+    .option('--epochs <n>', 'maximum epochs (the best on a validation slice of train is kept)', intArg, t.maxEpochs)
+    .option('--patience <n>', 'epochs without validation gain before stopping', intArg, t.patience)
+    .option('--seed <n>', 'random seed', intArg, t.seed)
+    .option('--json', 'print one JSON object with the test metrics')
+    .action(async (o) => {
+      const started = performance.now();
+      if (o.dropout < 0 || o.dropout >= 1) throw new UsageError(`--dropout must be in [0, 1), got ${o.dropout}`);
+      if (o.hidden < 1) throw new UsageError(`--hidden must be at least 1, got ${o.hidden}`);
+      const sink = stderrProgress();
+      const r = await fitTeacher(
+        {
+          trainPath: o.train,
+          testPath: o.test,
+          outPath: o.out,
+          config: { ...t, hidden: o.hidden, lr: o.lr, dropout: o.dropout, maxEpochs: o.epochs, patience: o.patience, seed: o.seed },
+        },
+        sink,
+      );
+      sink.done();
+      const seconds = (performance.now() - started) / 1000;
+      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, validationP1: r.validationP1, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
+      if (r.metrics) process.stdout.write(metricTable({ teacher: r.metrics }) + `\nECE ${r.metrics.ece.toFixed(4)}\n`);
+      process.stdout.write(`teacher written to ${o.out} (epoch ${r.epochs}, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
+    });
+  return teacher;
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}

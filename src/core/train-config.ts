@@ -1,0 +1,76 @@
+/** Every switch of the student's training, with its default. The CLI flags mirror this. */
+export interface TrainConfig {
+  /** Embedding size d. @defaultValue 64 */
+  dim: number;
+  /** Score temperature τ in s = q·v/τ. @defaultValue 0.05 */
+  tau: number;
+  /** Passes over the training data. @defaultValue 20 */
+  epochs: number;
+  /** Adagrad learning rate. @defaultValue 0.2 */
+  lr: number;
+  /** Weight of the distillation term; 0 = plain negative sampling, 1 = pure distillation. @defaultValue 0.5 */
+  alpha: number;
+  /** Distillation temperature T. @defaultValue 1 */
+  temperature: number;
+  /** Hard negatives sampled per example from its mined pool; 0 = uniform negatives only. @defaultValue 16 */
+  hardNegatives: number;
+  /** Uniform random negatives per example (log-q corrected). @defaultValue 16 */
+  randomNegatives: number;
+  /** Positives of other examples in the batch used as negatives (log-q corrected). @defaultValue 8 */
+  inBatchNegatives: number;
+  /** Examples per batch (the pool in-batch negatives are drawn from). @defaultValue 64 */
+  batchSize: number;
+  /** Size K of each example's mined candidate pool. @defaultValue 64 */
+  poolSize: number;
+  /** Re-mine the pool with the student's own embeddings every R epochs; 0 = never. @defaultValue 5 */
+  remineEvery: number;
+  /** Sample hard negatives with probability ∝ exp(teacher/T) instead of uniformly from the pool. @defaultValue false */
+  teacherWeightedNegatives: boolean;
+  /** Seed of every random draw (init, order, negatives, projections, HNSW). @defaultValue 1 */
+  seed: number;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  dim: 64,
+  tau: 0.05,
+  epochs: 20,
+  lr: 0.2,
+  alpha: 0.5,
+  temperature: 1,
+  hardNegatives: 16,
+  randomNegatives: 16,
+  inBatchNegatives: 8,
+  batchSize: 64,
+  poolSize: 64,
+  remineEvery: 5,
+  teacherWeightedNegatives: false,
+  seed: 1,
+};
+
+/** Range checks with messages that name the field; returns the list of problems. */
+export function validateTrainConfig(c: TrainConfig): string[] {
+  const problems: string[] = [];
+  const intAtLeast = (name: keyof TrainConfig, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    const v = c[name] as number;
+    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+  };
+  const realIn = (name: keyof TrainConfig, lo: number, hi: number, openLo = false): void => {
+    const v = c[name] as number;
+    if (!Number.isFinite(v) || v > hi || v < lo || (openLo && v === lo)) problems.push(`${name} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
+  };
+  intAtLeast('dim', 1, 4096);
+  realIn('tau', 0, 100, true);
+  intAtLeast('epochs', 0, 100000);
+  realIn('lr', 0, 100, true);
+  realIn('alpha', 0, 1);
+  realIn('temperature', 0, 1000, true);
+  intAtLeast('hardNegatives', 0, 100000);
+  intAtLeast('randomNegatives', 0, 100000);
+  intAtLeast('inBatchNegatives', 0, 100000);
+  intAtLeast('batchSize', 1, 1000000);
+  intAtLeast('poolSize', 0, 100000);
+  intAtLeast('remineEvery', 0, 100000);
+  intAtLeast('seed', 0, 2 ** 31 - 1);
+  if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
+  return problems;
+}

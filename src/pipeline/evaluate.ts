@@ -1,0 +1,99 @@
+import { exactTopK } from '../ann/exact-search.js';
+import type { LabelIndex } from '../ann/hnsw-index.js';
+import { CsrBuilder, type Csr } from '../core/csr.js';
+import type { Dataset } from '../core/dataset.js';
+import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/metrics.js';
+import type { Student } from '../core/student.js';
+import type { CandidateScorer } from '../teacher/onnx-teacher.js';
+
+/** Predictions kept per test point: enough for R@100. */
+export const EVAL_K = 100;
+
+export interface StudentEvaluation {
+  exact: MetricReport;
+  hnsw?: MetricReport;
+  /** Share of exact top-10 labels that HNSW also returns. */
+  hnswRecallAt10?: number;
+}
+
+export function evaluateStudent(student: Student, test: Dataset, propensities: Float64Array, index?: LabelIndex): StudentEvaluation {
+  const { dim, numLabels } = student.shape;
+  const k = Math.min(EVAL_K, numLabels);
+  const queries = student.encodeAll(test.features);
+  const exact = exactTopK(student.V, numLabels, dim, queries, test.features.rows, k);
+  const result: StudentEvaluation = { exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
+  if (index) {
+    const approx = index.searchBatch(queries, test.features.rows, k);
+    result.hnsw = evaluateRankings(padTo(approx.labels, k, EVAL_K), EVAL_K, test.labels, propensities);
+    result.hnswRecallAt10 = overlapAtK(exact.labels, approx.labels, k, Math.min(10, k));
+  }
+  return result;
+}
+
+/** Widens [n, k] predictions to [n, kMax] with -1, so fewer labels than kMax still evaluates. */
+function padTo(pred: Int32Array, k: number, kMax: number): Int32Array {
+  if (k === kMax) return pred;
+  const n = pred.length / k;
+  const out = new Int32Array(n * kMax).fill(-1);
+  for (let i = 0; i < n; i++) out.set(pred.subarray(i * k, i * k + k), i * kMax);
+  return out;
+}
+
+function overlapAtK(exact: Int32Array, approx: Int32Array, stride: number, k: number): number {
+  const n = exact.length / stride;
+  let hits = 0;
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < k; a++) {
+      const y = exact[i * stride + a];
+      for (let b = 0; b < k; b++) if (approx[i * stride + b] === y) hits++;
+    }
+  }
+  return n ? hits / (n * k) : 0;
+}
+
+export interface TeacherEvaluation {
+  metrics: MetricReport;
+  /** Expected calibration error of the top-1 label's softmax probability (15 bins). */
+  ece: number;
+}
+
+/**
+ * Scores every (test point, label) pair with the teacher: exact metrics and calibration. Costs
+ * points × labels scores, so callers skip it when that is too many.
+ */
+export async function evaluateTeacher(teacher: CandidateScorer, test: Dataset, numLabels: number, propensities: Float64Array): Promise<TeacherEvaluation> {
+  const n = test.features.rows;
+  const k = Math.min(EVAL_K, numLabels);
+  const pred = new Int32Array(n * EVAL_K).fill(-1);
+  const topScores = new Float32Array(n * EVAL_K);
+  const confidence = new Float64Array(n);
+  const correct = new Uint8Array(n);
+  const chunk = Math.max(1, Math.floor(4_000_000 / numLabels));
+  for (let r0 = 0; r0 < n; r0 += chunk) {
+    const r1 = Math.min(n, r0 + chunk);
+    const examples = new Int32Array(r1 - r0);
+    for (let i = 0; i < examples.length; i++) examples[i] = r0 + i;
+    const scores = await teacher.scoreCandidates(test.features, examples, allLabels(examples.length, numLabels));
+    for (let i = 0; i < examples.length; i++) {
+      const r = r0 + i;
+      topKInto(scores, i * numLabels, numLabels, k, pred, topScores, r * EVAL_K);
+      const max = topScores[r * EVAL_K];
+      let sum = 0;
+      for (let y = 0; y < numLabels; y++) sum += Math.exp(scores[i * numLabels + y] - max);
+      confidence[r] = 1 / sum;
+      const top = pred[r * EVAL_K];
+      for (let p = test.labels.indptr[r]; p < test.labels.indptr[r + 1]; p++) if (test.labels.indices[p] === top) correct[r] = 1;
+    }
+  }
+  return { metrics: evaluateRankings(pred, EVAL_K, test.labels, propensities), ece: expectedCalibrationError(confidence, correct) };
+}
+
+/** Every label as a candidate for each of `rows` examples. */
+export function allLabels(rows: number, numLabels: number): Csr {
+  const b = new CsrBuilder(false, rows, rows * numLabels);
+  for (let r = 0; r < rows; r++) {
+    for (let y = 0; y < numLabels; y++) b.push(y);
+    b.endRow();
+  }
+  return b.build(numLabels);
+}

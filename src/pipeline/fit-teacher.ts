@@ -1,0 +1,146 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Csr } from '../core/csr.js';
+import { UsageError } from '../core/errors.js';
+import type { FeaturizerOptions } from '../core/featurizer.js';
+import { loadTrainTest } from '../core/load-dataset.js';
+import { computePropensities, type MetricReport } from '../core/metrics.js';
+import { Rng } from '../core/rng.js';
+import { MlpFitRun, type MlpTeacher } from '../teacher/mlp-teacher.js';
+import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../teacher/onnx-export.js';
+import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { allLabels, evaluateTeacher } from './evaluate.js';
+import { silentProgress, type ProgressSink } from './progress.js';
+import { StageTimer } from './train-job.js';
+
+export interface TeacherFitConfig {
+  /** Hidden ReLU units. @defaultValue 256 */
+  hidden: number;
+  /** Adagrad learning rate. @defaultValue 0.05 */
+  lr: number;
+  /** Dropout on the hidden layer while fitting. @defaultValue 0.5 */
+  dropout: number;
+  /** Upper bound on epochs; the best epoch on the validation slice is kept. @defaultValue 20 */
+  maxEpochs: number;
+  /** Epochs without validation P@1 gain before stopping. @defaultValue 3 */
+  patience: number;
+  /** Share of the training data held out to pick the epoch (never the test split). @defaultValue 0.1 */
+  validationFraction: number;
+  seed: number;
+}
+
+export const DEFAULT_TEACHER_FIT: TeacherFitConfig = { hidden: 256, lr: 0.05, dropout: 0.5, maxEpochs: 20, patience: 3, validationFraction: 0.1, seed: 1 };
+
+/** Full softmax over L labels per example: refuse sizes where that would take hours. */
+export const TEACHER_MAX_LABELS = 100_000;
+
+export interface TeacherFitResult {
+  metrics?: MetricReport & { ece: number };
+  epochs: number;
+  validationP1: number;
+  onnxMaxAbsDiff: number;
+  seconds: number;
+}
+
+export function teacherAsSparseEncoder(t: MlpTeacher): SparseEncoderModel {
+  return {
+    inputDim: t.inputDim,
+    hiddenDim: t.hidden,
+    W1: t.W1,
+    b1: t.b1,
+    activation: 'relu',
+    labelTable: t.W2,
+    labelBias: t.b2,
+    numLabels: t.numLabels,
+    output: 'logits',
+  };
+}
+
+/**
+ * Fits the baseline teacher (one hidden layer, full softmax), keeps the epoch that is best on a
+ * held-out slice of the training data, writes it as ONNX, checks that ONNX Runtime scores as the
+ * in-process model does, and evaluates it on the test split.
+ */
+export async function fitTeacher(
+  input: { trainPath: string; testPath?: string; outPath: string; config: TeacherFitConfig; featurizer?: FeaturizerOptions; cacheDir?: string | false },
+  sink: ProgressSink = silentProgress,
+): Promise<TeacherFitResult> {
+  const started = performance.now();
+  const cfg = input.config;
+  const timer = new StageTimer(sink);
+  timer.start('preparing');
+  const data = await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir });
+  const { train } = data;
+  const L = train.labels.cols;
+  if (L > TEACHER_MAX_LABELS) {
+    throw new UsageError(`the baseline teacher computes a full softmax over all ${L} labels; above ${TEACHER_MAX_LABELS} bring your own ONNX teacher (candidate scorer)`);
+  }
+
+  timer.start('training');
+  const rows = new Int32Array(train.features.rows);
+  for (let i = 0; i < rows.length; i++) rows[i] = i;
+  new Rng(cfg.seed).shuffle(rows);
+  const nVal = Math.floor(rows.length * cfg.validationFraction);
+  const val = rows.subarray(0, nVal);
+  const fit = nVal > 0 ? rows.subarray(nVal) : rows;
+  const run = new MlpFitRun(train.features, train.labels, L, cfg.hidden, cfg.lr, cfg.dropout, cfg.seed);
+  const t = run.teacher;
+  let best = { p1: -1, epoch: 0, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
+  for (let e = 1; e <= cfg.maxEpochs; e++) {
+    const epochStart = performance.now();
+    const loss = run.epoch(fit);
+    const p1 = nVal > 0 ? run.precisionAt1(val) : 0;
+    const seconds = (performance.now() - epochStart) / 1000;
+    sink.epoch({ epoch: e, loss, ce: loss, kl: 0, examples: fit.length, seconds, examplesPerSecond: fit.length / seconds });
+    sink.log(`teacher epoch ${e}: loss ${loss.toFixed(4)}, validation P@1 ${p1.toFixed(4)}`);
+    if (nVal === 0 || p1 > best.p1 + 1e-9) {
+      best = { p1, epoch: e, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
+    } else if (e - best.epoch >= cfg.patience) break;
+  }
+  t.W1.set(best.W1);
+  t.b1.set(best.b1);
+  t.W2.set(best.W2);
+  t.b2.set(best.b2);
+
+  timer.start('publishing');
+  const model = teacherAsSparseEncoder(t);
+  const bytes = exportSparseEncoderOnnx(model);
+  await mkdir(dirname(input.outPath), { recursive: true });
+  const tmp = `${input.outPath}.tmp-${process.pid}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, input.outPath);
+
+  timer.start('evaluating');
+  const onnx = await OnnxTeacher.load(bytes);
+  try {
+    const check = data.test ?? train;
+    const onnxMaxAbsDiff = await compareWithOnnx(t, onnx, check.features);
+    if (onnxMaxAbsDiff > 1e-4) throw new Error(`ONNX export differs from the in-process teacher by ${onnxMaxAbsDiff} (> 1e-4)`);
+    const result: TeacherFitResult = { epochs: best.epoch, validationP1: best.p1, onnxMaxAbsDiff, seconds: 0 };
+    if (data.test) {
+      const ev = await evaluateTeacher(onnx, data.test, L, computePropensities(train.labels, data.test.labels.cols));
+      result.metrics = { ...ev.metrics, ece: ev.ece };
+    }
+    timer.stop();
+    result.seconds = (performance.now() - started) / 1000;
+    return result;
+  } finally {
+    await onnx.close();
+  }
+}
+
+/** Largest |ONNX − in-process| logit over the first rows (up to 64). */
+async function compareWithOnnx(t: MlpTeacher, onnx: OnnxTeacher, features: Csr): Promise<number> {
+  const n = Math.min(64, features.rows);
+  const L = t.numLabels;
+  const examples = new Int32Array(n);
+  for (let i = 0; i < n; i++) examples[i] = i;
+  const scores = await onnx.scoreCandidates(features, examples, allLabels(n, L));
+  const ref = new Float32Array(L);
+  let maxDiff = 0;
+  for (let i = 0; i < n; i++) {
+    t.logitsInto(features.indices, features.values, features.indptr[i], features.indptr[i + 1], ref);
+    for (let y = 0; y < L; y++) maxDiff = Math.max(maxDiff, Math.abs(ref[y] - scores[i * L + y]));
+  }
+  return maxDiff;
+}

@@ -1,0 +1,173 @@
+import { LabelIndex } from '../ann/hnsw-index.js';
+import type { Dataset } from '../core/dataset.js';
+import { UsageError } from '../core/errors.js';
+import type { Featurizer, FeaturizerOptions } from '../core/featurizer.js';
+import type { LabelMap } from '../core/jsonl-format.js';
+import { loadTrainTest } from '../core/load-dataset.js';
+import { computePropensities, type MetricReport } from '../core/metrics.js';
+import { Student } from '../core/student.js';
+import { validateTrainConfig, type TrainConfig } from '../core/train-config.js';
+import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
+import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { TeacherScoreCache } from '../teacher/score-cache.js';
+import { evaluateStudent, evaluateTeacher } from './evaluate.js';
+import { mineFromCentroids, mineFromStudent } from './mine.js';
+import { publishModel } from './model-dir.js';
+import { silentProgress, type JobStage, type ProgressSink } from './progress.js';
+import { scorePositivesAndPool } from './score.js';
+
+export const HNSW_DEFAULTS = { M: 16, efConstruction: 200, efSearch: 100 };
+
+/** Teacher evaluation scores test points × labels pairs; skip it above this many. */
+export const TEACHER_EVAL_MAX_PAIRS = 50_000_000;
+
+export interface TrainJobInput {
+  trainPath: string;
+  testPath?: string;
+  teacherPath?: string;
+  outDir?: string;
+  config: TrainConfig;
+  featurizer?: FeaturizerOptions;
+  labelNames?: string[];
+  cacheDir?: string | false;
+  teacherThreads?: number;
+}
+
+export interface TrainJobResult {
+  metrics?: MetricReport;
+  hnswMetrics?: MetricReport;
+  hnswRecallAt10?: number;
+  teacherMetrics?: MetricReport & { ece: number };
+  epochs: EpochStats[];
+  stageSeconds: Partial<Record<JobStage, number>>;
+  pairsScored: number;
+  modelDir?: string;
+}
+
+/** The whole job: prepare → mine → score → train (re-mining) → evaluate → publish. */
+export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = silentProgress): Promise<TrainJobResult> {
+  const cfg = input.config;
+  const problems = validateTrainConfig(cfg);
+  if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
+  const timer = new StageTimer(sink);
+
+  timer.start('preparing');
+  const data = await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir });
+  const train = data.train;
+  const numLabels = train.labels.cols;
+  const student = Student.init({ inputDim: train.features.cols, dim: cfg.dim, numLabels, tau: cfg.tau }, cfg.seed);
+  const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
+  const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
+  try {
+    if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < numLabels) {
+      throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
+    }
+    const cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
+    const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
+    let pairsScored = 0;
+
+    const refreshPool = async (pool: NegativePool | null): Promise<void> => {
+      if (teacher && cache && (pool || cfg.alpha > 0)) {
+        timer.start('scoring');
+        const scored = await scorePositivesAndPool(teacher, cache, train, pool, { onProgress: (d, t) => sink.progress(d, t) });
+        pairsScored += scored.newlyScored;
+        sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
+        trainer.setPositiveTeacherScores(scored.positiveScores);
+      }
+      trainer.setPool(pool);
+    };
+
+    let pool: NegativePool | null = null;
+    if (usePool) {
+      timer.start('mining');
+      pool = mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed });
+    }
+    await refreshPool(pool);
+
+    const epochs: EpochStats[] = [];
+    for (let e = 1; e <= cfg.epochs; e++) {
+      if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0) {
+        timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
+        pool = mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e });
+        await refreshPool(pool);
+      }
+      timer.start('training');
+      const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }));
+      epochs.push(stats);
+      sink.epoch(stats);
+    }
+
+    timer.start('evaluating');
+    const index = LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed });
+    index.setEf(HNSW_DEFAULTS.efSearch);
+    const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored };
+    if (data.test) {
+      const propensities = computePropensities(train.labels, data.test.labels.cols);
+      const ev = evaluateStudent(student, data.test, propensities, index);
+      result.metrics = ev.exact;
+      result.hnswMetrics = ev.hnsw;
+      result.hnswRecallAt10 = ev.hnswRecallAt10;
+      if (teacher && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
+        const te = await evaluateTeacher(teacher, data.test, numLabels, propensities);
+        result.teacherMetrics = { ...te.metrics, ece: te.ece };
+      }
+    }
+
+    if (input.outDir) {
+      timer.start('publishing');
+      result.modelDir = await publishModel({
+        dir: input.outDir,
+        student,
+        index,
+        labelNames: input.labelNames ?? data.labelMap?.names ?? train.labelNames,
+        featurizer: data.featurizer,
+        labelMap: data.labelMap,
+        labelCounts: labelCounts(train),
+        trainPoints: train.features.rows,
+        config: {
+          numFeatures: train.features.cols,
+          train: cfg,
+          hnsw: HNSW_DEFAULTS,
+          input: data.featurizer ? 'text' : 'features',
+          metrics: result.metrics,
+          hnswMetrics: result.hnswMetrics,
+          teacherMetrics: result.teacherMetrics,
+        },
+      });
+    }
+    timer.stop();
+    return result;
+  } finally {
+    await teacher?.close();
+  }
+}
+
+function labelCounts(train: Dataset): Float32Array {
+  const out = new Float32Array(train.labels.cols);
+  const nnz = train.labels.indptr[train.labels.rows];
+  for (let p = 0; p < nnz; p++) out[train.labels.indices[p]]++;
+  return out;
+}
+
+export type PreparedData = { train: Dataset; test?: Dataset; featurizer?: Featurizer; labelMap?: LabelMap };
+
+/** Wall time per stage, summed over re-entries (training and mining alternate). */
+export class StageTimer {
+  readonly seconds: Partial<Record<JobStage, number>> = {};
+  private current: JobStage | null = null;
+  private since = 0;
+
+  constructor(private readonly sink: ProgressSink) {}
+
+  start(stage: JobStage, detail?: string): void {
+    this.stop();
+    this.current = stage;
+    this.since = performance.now();
+    this.sink.stage(stage, detail);
+  }
+
+  stop(): void {
+    if (this.current) this.seconds[this.current] = (this.seconds[this.current] ?? 0) + (performance.now() - this.since) / 1000;
+    this.current = null;
+  }
+}
