@@ -184,7 +184,7 @@ export function teacherCommand(): Command {
       );
       sink.done();
       const seconds = (performance.now() - started) / 1000;
-      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, validationP1: r.validationP1, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
+      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
       if (r.metrics) process.stdout.write(metricTable({ teacher: r.metrics }) + `\nECE ${r.metrics.ece.toFixed(4)}\n`);
       process.stdout.write(`teacher written to ${o.out} (epoch ${r.epochs}, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
     });

@@ -1,9 +1,20 @@
+/** Updates one parameter row from its gradient (scale × grad[gOffset..gOffset+dim)). */
+export interface RowOptimizer {
+  stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void;
+  /** Per-parameter optimizer state, for checkpoints (empty when stateless). */
+  readonly accum: Float32Array;
+}
+
+export type RowOptimizerFactory = (params: Float32Array, dim: number, lr: number) => RowOptimizer;
+
+export const adagrad: RowOptimizerFactory = (params, dim, lr) => new SparseAdagrad(params, dim, lr);
+
 /**
  * Sparse (lazy) Adagrad: only rows touched by an example are updated, so a step costs
  * O(touched rows × dim), not O(parameters). Per-coordinate accumulators, as in fastText's and
  * StarSpace's sparse embedding training.
  */
-export class SparseAdagrad {
+export class SparseAdagrad implements RowOptimizer {
   readonly accum: Float32Array;
 
   constructor(

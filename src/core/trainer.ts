@@ -1,7 +1,7 @@
 import type { Csr } from './csr.js';
 import { NumericError } from './errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
-import { SparseAdagrad } from './optimizer.js';
+import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
 import { Rng } from './rng.js';
 import type { Student } from './student.js';
 import type { TrainConfig } from './train-config.js';
@@ -37,8 +37,8 @@ export type EpochProgress = (done: number, total: number, meanLoss: number) => v
 export class StudentTrainer {
   private readonly rng: Rng;
   private readonly objective: DistillationObjective;
-  private readonly optW1: SparseAdagrad;
-  private readonly optV: SparseAdagrad;
+  private readonly optW1: RowOptimizer;
+  private readonly optV: RowOptimizer;
   private readonly order: Int32Array;
   private readonly isPositive: Uint8Array; // [L] marks the current example's positives
   private readonly logLabelFreq: Float32Array; // [L] log(count_y / total positives)
@@ -60,13 +60,14 @@ export class StudentTrainer {
     readonly features: Csr,
     readonly labels: Csr,
     readonly config: TrainConfig,
+    optimizer: RowOptimizerFactory = adagrad,
   ) {
     const { dim: d, numLabels: L } = student.shape;
     if (features.rows !== labels.rows) throw new Error(`features have ${features.rows} rows, labels ${labels.rows}`);
     this.rng = new Rng(config.seed ^ 0x5eed);
     this.objective = new DistillationObjective(config.alpha, config.temperature);
-    this.optW1 = new SparseAdagrad(student.W1, d, config.lr);
-    this.optV = new SparseAdagrad(student.V, d, config.lr);
+    this.optW1 = optimizer(student.W1, d, config.lr);
+    this.optV = optimizer(student.V, d, config.lr);
     this.order = new Int32Array(features.rows);
     for (let i = 0; i < this.order.length; i++) this.order[i] = i;
     this.isPositive = new Uint8Array(L);

@@ -22,14 +22,14 @@ export interface TeacherFitConfig {
   dropout: number;
   /** Upper bound on epochs; the best epoch on the validation slice is kept. @defaultValue 20 */
   maxEpochs: number;
-  /** Epochs without validation P@1 gain before stopping. @defaultValue 3 */
+  /** Epochs without validation P@1 gain before stopping. @defaultValue 5 */
   patience: number;
   /** Share of the training data held out to pick the epoch (never the test split). @defaultValue 0.1 */
   validationFraction: number;
   seed: number;
 }
 
-export const DEFAULT_TEACHER_FIT: TeacherFitConfig = { hidden: 256, lr: 0.05, dropout: 0.5, maxEpochs: 20, patience: 3, validationFraction: 0.1, seed: 1 };
+export const DEFAULT_TEACHER_FIT: TeacherFitConfig = { hidden: 256, lr: 0.05, dropout: 0.5, maxEpochs: 20, patience: 5, validationFraction: 0.1, seed: 1 };
 
 /** Full softmax over L labels per example: refuse sizes where that would take hours. */
 export const TEACHER_MAX_LABELS = 100_000;
@@ -37,7 +37,7 @@ export const TEACHER_MAX_LABELS = 100_000;
 export interface TeacherFitResult {
   metrics?: MetricReport & { ece: number };
   epochs: number;
-  validationP1: number;
+  validationScore: number;
   onnxMaxAbsDiff: number;
   seconds: number;
 }
@@ -89,10 +89,10 @@ export async function fitTeacher(
   for (let e = 1; e <= cfg.maxEpochs; e++) {
     const epochStart = performance.now();
     const loss = run.epoch(fit);
-    const p1 = nVal > 0 ? run.precisionAt1(val) : 0;
+    const p1 = nVal > 0 ? run.validationScore(val) : 0;
     const seconds = (performance.now() - epochStart) / 1000;
     sink.epoch({ epoch: e, loss, ce: loss, kl: 0, examples: fit.length, seconds, examplesPerSecond: fit.length / seconds });
-    sink.log(`teacher epoch ${e}: loss ${loss.toFixed(4)}, validation P@1 ${p1.toFixed(4)}`);
+    sink.log(`teacher epoch ${e}: loss ${loss.toFixed(4)}, validation mean P@1,3,5 ${p1.toFixed(4)}`);
     if (nVal === 0 || p1 > best.p1 + 1e-9) {
       best = { p1, epoch: e, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
     } else if (e - best.epoch >= cfg.patience) break;
@@ -116,7 +116,7 @@ export async function fitTeacher(
     const check = data.test ?? train;
     const onnxMaxAbsDiff = await compareWithOnnx(t, onnx, check.features);
     if (onnxMaxAbsDiff > 1e-4) throw new Error(`ONNX export differs from the in-process teacher by ${onnxMaxAbsDiff} (> 1e-4)`);
-    const result: TeacherFitResult = { epochs: best.epoch, validationP1: best.p1, onnxMaxAbsDiff, seconds: 0 };
+    const result: TeacherFitResult = { epochs: best.epoch, validationScore: best.p1, onnxMaxAbsDiff, seconds: 0 };
     if (data.test) {
       const ev = await evaluateTeacher(onnx, data.test, L, computePropensities(train.labels, data.test.labels.cols));
       result.metrics = { ...ev.metrics, ece: ev.ece };

@@ -151,17 +151,42 @@ export class MlpFitRun {
     return counted ? total / counted : 0;
   }
 
-  precisionAt1(rows: Int32Array): number {
+  /**
+   * Mean of P@1, P@3 and P@5 over `rows`: steadier than P@1 alone on a small held-out slice,
+   * which is what picks the epoch.
+   */
+  validationScore(rows: Int32Array): number {
     const { indptr, indices, values } = this.features;
     const t = this.teacher;
-    let hits = 0;
+    const L = t.numLabels;
+    const top = new Int32Array(5);
+    const topScore = new Float32Array(5);
+    let score = 0;
     for (let i = 0; i < rows.length; i++) {
       const ex = rows[i];
       t.logitsInto(indices, values, indptr[ex], indptr[ex + 1], this.logits, 0, this.h);
-      let best = 0;
-      for (let y = 1; y < t.numLabels; y++) if (this.logits[y] > this.logits[best]) best = y;
-      for (let p = this.labels.indptr[ex]; p < this.labels.indptr[ex + 1]; p++) if (this.labels.indices[p] === best) hits++;
+      top.fill(-1);
+      topScore.fill(-Infinity);
+      for (let y = 0; y < L; y++) {
+        const s = this.logits[y];
+        if (s <= topScore[4]) continue;
+        let j = 4;
+        while (j > 0 && topScore[j - 1] < s) {
+          topScore[j] = topScore[j - 1];
+          top[j] = top[j - 1];
+          j--;
+        }
+        topScore[j] = s;
+        top[j] = y;
+      }
+      let hits = 0;
+      for (let r = 0; r < 5; r++) {
+        for (let p = this.labels.indptr[ex]; p < this.labels.indptr[ex + 1]; p++) if (this.labels.indices[p] === top[r]) hits++;
+        if (r === 0) score += hits;
+        else if (r === 2) score += hits / 3;
+        else if (r === 4) score += hits / 5;
+      }
     }
-    return rows.length ? hits / rows.length : 0;
+    return rows.length ? score / (3 * rows.length) : 0;
   }
 }
