@@ -40,3 +40,10 @@ export class UsageError extends DistilxrError {
     super(message, 'USAGE');
   }
 }
+
+/** The job was asked to stop; raised at the next batch boundary. */
+export class CancelledError extends DistilxrError {
+  constructor(message = 'cancelled') {
+    super(message, 'CANCELLED');
+  }
+}

@@ -24,6 +24,18 @@ export class Rng {
     this.d = next();
   }
 
+  /** The generator's whole state, for checkpoints. */
+  getState(): Int32Array {
+    return Int32Array.of(this.a, this.b, this.c, this.d);
+  }
+
+  setState(s: ArrayLike<number>): void {
+    this.a = s[0] | 0;
+    this.b = s[1] | 0;
+    this.c = s[2] | 0;
+    this.d = s[3] | 0;
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;

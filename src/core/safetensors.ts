@@ -3,11 +3,24 @@ import { DataFormatError } from './errors.js';
 /**
  * safetensors (huggingface/safetensors format spec): u64 little-endian header length, a JSON
  * header {name: {dtype, shape, data_offsets}}, then the raw little-endian tensor bytes.
- * Only F32 is needed here, so the ~60 lines are written out rather than pulling a dependency.
+ * Only F32, I32 and U8 are needed here, so the ~80 lines are written out rather than pulling a
+ * dependency (the npm safetensors packages target browsers and model hubs).
  */
+export type TensorData = Float32Array | Int32Array | Uint8Array;
+
 export interface Tensor {
   shape: number[];
-  data: Float32Array;
+  data: TensorData;
+}
+
+const DTYPES: Record<string, { bytes: number; make: (n: number) => TensorData }> = {
+  F32: { bytes: 4, make: (n) => new Float32Array(n) },
+  I32: { bytes: 4, make: (n) => new Int32Array(n) },
+  U8: { bytes: 1, make: (n) => new Uint8Array(n) },
+};
+
+function dtypeOf(d: TensorData): string {
+  return d instanceof Float32Array ? 'F32' : d instanceof Int32Array ? 'I32' : 'U8';
 }
 
 export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
@@ -18,7 +31,7 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
     const t = tensors[name];
     const expected = t.shape.reduce((a, b) => a * b, 1);
     if (expected !== t.data.length) throw new Error(`tensor ${name}: shape ${t.shape} holds ${expected} values, data has ${t.data.length}`);
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = { dtype: dtypeOf(t.data), shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);
@@ -58,13 +71,22 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { 
       metadata = info as unknown as Record<string, string>;
       continue;
     }
-    if (info.dtype !== 'F32') fail(`tensor ${name} has dtype ${info.dtype}; only F32 is supported`);
+    const dtype = DTYPES[info.dtype];
+    if (!dtype) return fail(`tensor ${name} has dtype ${info.dtype}; supported: ${Object.keys(DTYPES).join(', ')}`);
     const [start, end] = info.data_offsets;
     const count = info.shape.reduce((a, b) => a * b, 1);
-    if (end - start !== count * 4 || base + end > bytes.length) fail(`tensor ${name}: offsets ${start}..${end} do not fit shape ${info.shape} or the file`);
-    const data = new Float32Array(count);
+    if (end - start !== count * dtype.bytes || base + end > bytes.length) fail(`tensor ${name}: offsets ${start}..${end} do not fit shape ${info.shape} or the file`);
+    const data = dtype.make(count);
     Buffer.from(data.buffer).set(bytes.subarray(base + start, base + end));
     tensors[name] = { shape: info.shape, data };
   }
   return { tensors, metadata };
+}
+
+/** The named tensor, checked to exist with the expected element type. */
+export function tensorOf<T extends TensorData>(tensors: Record<string, Tensor>, name: string, kind: new (n: number) => T, source: string): T {
+  const t = tensors[name];
+  if (!t) throw new DataFormatError(source, 1, `tensor ${name} is missing`);
+  if (!(t.data instanceof kind)) throw new DataFormatError(source, 1, `tensor ${name} has the wrong dtype`);
+  return t.data as T;
 }

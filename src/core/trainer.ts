@@ -1,5 +1,5 @@
 import type { Csr } from './csr.js';
-import { NumericError } from './errors.js';
+import { CancelledError, NumericError } from './errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
 import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
 import { Rng } from './rng.js';
@@ -110,7 +110,22 @@ export class StudentTrainer {
     return { w1: this.optW1.accum, v: this.optV.accum };
   }
 
-  trainEpoch(epoch: number, onProgress?: EpochProgress): EpochStats {
+  /** What besides parameters and optimizer state a resumed run needs to continue identically. */
+  exportState(): { rng: Int32Array; order: Int32Array } {
+    return { rng: this.rng.getState(), order: this.order.slice() };
+  }
+
+  importState(state: { rng: ArrayLike<number>; order: Int32Array }): void {
+    if (state.order.length !== this.order.length) throw new Error('checkpoint order does not match the training set');
+    this.rng.setState(state.rng);
+    this.order.set(state.order);
+  }
+
+  /**
+   * One pass over the data. `shouldStop` is polled at every batch boundary; when it returns true
+   * the epoch ends with a CancelledError (parameters keep the updates made so far).
+   */
+  trainEpoch(epoch: number, onProgress?: EpochProgress, shouldStop?: () => boolean): EpochStats {
     const started = performance.now();
     const cfg = this.config;
     const N = this.features.rows;
@@ -119,6 +134,7 @@ export class StudentTrainer {
     let sumCe = 0;
     let sumKl = 0;
     for (let b0 = 0; b0 < N; b0 += cfg.batchSize) {
+      if (shouldStop?.()) throw new CancelledError(`cancelled during epoch ${epoch}`);
       const b1 = Math.min(N, b0 + cfg.batchSize);
       const batchCount = this.collectBatchLabels(b0, b1);
       for (let i = b0; i < b1; i++) {

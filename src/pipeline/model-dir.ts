@@ -5,7 +5,7 @@ import { UsageError } from '../core/errors.js';
 import { Featurizer } from '../core/featurizer.js';
 import type { LabelMap } from '../core/jsonl-format.js';
 import type { MetricReport } from '../core/metrics.js';
-import { decodeSafetensors, encodeSafetensors } from '../core/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, tensorOf } from '../core/safetensors.js';
 import { Student, type StudentShape } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
@@ -116,8 +116,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   if (config.format !== MODEL_FORMAT) throw new UsageError(`${configPath}: format is ${String(config.format)}, expected ${MODEL_FORMAT}`);
   const weightsPath = join(dir, FILES.weights);
   const { tensors, metadata } = decodeSafetensors(await readFile(weightsPath), weightsPath);
-  if (!tensors.W1 || !tensors.V || !tensors.label_counts) throw new UsageError(`${weightsPath} lacks W1, V or label_counts`);
-  const student = new Student(config.shape, tensors.W1.data, tensors.V.data);
+  const student = new Student(config.shape, tensorOf(tensors, 'W1', Float32Array, weightsPath), tensorOf(tensors, 'V', Float32Array, weightsPath));
   const labelNames = JSON.parse(await readFile(join(dir, FILES.labels), 'utf8')) as string[] | null;
   const featurizer = (await exists(join(dir, FILES.featurizer)))
     ? Featurizer.fromJSON(JSON.parse(await readFile(join(dir, FILES.featurizer), 'utf8')))
@@ -125,7 +124,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const labelMap = (await exists(join(dir, FILES.labelMap))) ? (JSON.parse(await readFile(join(dir, FILES.labelMap), 'utf8')) as LabelMap) : null;
   const index = await LabelIndex.load(join(dir, FILES.index), config.shape.dim, config.shape.numLabels);
   index.setEf(config.hnsw.efSearch);
-  return { dir, config, student, labelNames, featurizer, labelMap, index, labelCounts: tensors.label_counts.data, trainPoints: Number(metadata.train_points) };
+  return { dir, config, student, labelNames, featurizer, labelMap, index, labelCounts: tensorOf(tensors, 'label_counts', Float32Array, weightsPath), trainPoints: Number(metadata.train_points) };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
 import type { Dataset } from '../core/dataset.js';
-import { UsageError } from '../core/errors.js';
+import { CancelledError, UsageError } from '../core/errors.js';
 import type { Featurizer, FeaturizerOptions } from '../core/featurizer.js';
 import type { LabelMap } from '../core/jsonl-format.js';
 import { loadTrainTest } from '../core/load-dataset.js';
@@ -10,6 +10,7 @@ import { validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
+import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher } from './evaluate.js';
 import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
@@ -31,6 +32,10 @@ export interface TrainJobInput {
   labelNames?: string[];
   cacheDir?: string | false;
   teacherThreads?: number;
+  /** Resumable state: saved after mining/scoring and after every epoch, read on start. */
+  checkpoints?: CheckpointStore;
+  /** Polled at every batch boundary and between stages; true cancels the job (CancelledError). */
+  shouldStop?: () => boolean;
 }
 
 export interface TrainJobResult {
@@ -62,40 +67,65 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < numLabels) {
       throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
-    const cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
+    let cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
-    let pairsScored = 0;
+    const shouldStop = input.shouldStop ?? (() => false);
+    const state: TrainState = { config: cfg, epochsDone: 0, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, positiveScores: null, cache };
+    const checkpoint = async (): Promise<void> => {
+      if (input.checkpoints) await input.checkpoints.save(encodeTrainState(state, student, trainer));
+    };
+    const stopIfAsked = (): void => {
+      if (shouldStop()) throw new CancelledError(`cancelled after epoch ${state.epochsDone}`);
+    };
 
     const refreshPool = async (pool: NegativePool | null): Promise<void> => {
       if (teacher && cache && (pool || cfg.alpha > 0)) {
         timer.start('scoring');
         const scored = await scorePositivesAndPool(teacher, cache, train, pool, { onProgress: (d, t) => sink.progress(d, t) });
-        pairsScored += scored.newlyScored;
+        state.pairsScored += scored.newlyScored;
+        state.positiveScores = scored.positiveScores;
         sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
-        trainer.setPositiveTeacherScores(scored.positiveScores);
       }
-      trainer.setPool(pool);
+      state.pool = pool;
+    };
+    const applyPool = (): void => {
+      trainer.setPool(state.pool);
+      trainer.setPositiveTeacherScores(state.positiveScores);
     };
 
-    let pool: NegativePool | null = null;
-    if (usePool) {
-      timer.start('mining');
-      pool = mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed });
+    const saved = input.checkpoints ? await input.checkpoints.load() : null;
+    const resumed = saved ? restoreTrainState(saved, cfg, student, trainer) : null;
+    if (resumed) {
+      Object.assign(state, resumed);
+      cache = state.cache;
+      sink.log(`resumed from checkpoint after epoch ${state.epochsDone}`);
+    } else {
+      if (usePool) {
+        timer.start('mining');
+        await refreshPool(mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed }));
+      } else await refreshPool(null);
+      await checkpoint();
     }
-    await refreshPool(pool);
+    applyPool();
 
-    const epochs: EpochStats[] = [];
-    for (let e = 1; e <= cfg.epochs; e++) {
-      if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0) {
+    for (let e = state.epochsDone + 1; e <= cfg.epochs; e++) {
+      stopIfAsked();
+      if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0 && state.poolMinedForEpoch !== e) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        pool = mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e });
-        await refreshPool(pool);
+        await refreshPool(mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e }));
+        applyPool();
+        state.poolMinedForEpoch = e;
+        await checkpoint();
       }
       timer.start('training');
-      const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }));
-      epochs.push(stats);
+      const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }), shouldStop);
+      state.epochs.push(stats);
+      state.epochsDone = e;
       sink.epoch(stats);
+      await checkpoint();
     }
+    stopIfAsked();
+    const { epochs, pairsScored } = state;
 
     timer.start('evaluating');
     const index = LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed });

@@ -1,0 +1,104 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
+import type { Student } from '../core/student.js';
+import type { TrainConfig } from '../core/train-config.js';
+import type { EpochStats, NegativePool, StudentTrainer } from '../core/trainer.js';
+import { TeacherScoreCache } from '../teacher/score-cache.js';
+
+/** Where a job keeps its resumable state: one blob, replaced atomically. */
+export interface CheckpointStore {
+  load(): Promise<Uint8Array | null>;
+  save(bytes: Uint8Array): Promise<void>;
+}
+
+/** A checkpoint file on a local disk or a volume shared by workers (temp file, then rename). */
+export class FileCheckpointStore implements CheckpointStore {
+  constructor(readonly path: string) {}
+
+  async load(): Promise<Uint8Array | null> {
+    try {
+      return await readFile(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async save(bytes: Uint8Array): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, this.path);
+  }
+
+  async clear(): Promise<void> {
+    await rm(this.path, { force: true });
+  }
+}
+
+export interface TrainState {
+  config: TrainConfig;
+  epochsDone: number;
+  epochs: EpochStats[];
+  pairsScored: number;
+  /** The epoch the current pool was mined before (1 = the first pool). */
+  poolMinedForEpoch: number;
+  pool: NegativePool | null;
+  positiveScores: Float32Array | null;
+  cache: TeacherScoreCache | null;
+}
+
+/** Everything a resumed job needs to continue exactly where it stopped. */
+export function encodeTrainState(s: TrainState, student: Student, trainer: StudentTrainer): Uint8Array {
+  const opt = trainer.optimizerState();
+  const st = trainer.exportState();
+  const tensors: Record<string, Tensor> = {
+    W1: { shape: [student.W1.length], data: student.W1 },
+    V: { shape: [student.V.length], data: student.V },
+    accum_W1: { shape: [opt.w1.length], data: opt.w1 },
+    accum_V: { shape: [opt.v.length], data: opt.v },
+    rng: { shape: [4], data: st.rng },
+    order: { shape: [st.order.length], data: st.order },
+  };
+  if (s.pool) {
+    tensors.pool_labels = { shape: [s.pool.labels.length], data: s.pool.labels };
+    if (s.pool.teacherScores) tensors.pool_scores = { shape: [s.pool.teacherScores.length], data: s.pool.teacherScores };
+  }
+  if (s.positiveScores) tensors.positive_scores = { shape: [s.positiveScores.length], data: s.positiveScores };
+  if (s.cache) {
+    const bytes = s.cache.serialize();
+    tensors.score_cache = { shape: [bytes.length], data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+  }
+  const meta = { config: s.config, epochsDone: s.epochsDone, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolSize: s.pool?.size ?? null };
+  return encodeSafetensors(tensors, { state: JSON.stringify(meta) });
+}
+
+/**
+ * Restores student parameters, optimizer and sampling state from a checkpoint. Returns null when
+ * the checkpoint was made with other settings (it is then ignored, not half-applied).
+ */
+export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, student: Student, trainer: StudentTrainer, source = 'checkpoint'): TrainState | null {
+  const { tensors, metadata } = decodeSafetensors(bytes, source);
+  const meta = JSON.parse(metadata.state) as Omit<TrainState, 'pool' | 'positiveScores' | 'cache'> & { poolSize: number | null };
+  if (JSON.stringify(meta.config) !== JSON.stringify(config)) return null;
+  const f32 = (name: string): Float32Array => tensorOf(tensors, name, Float32Array, source);
+  student.W1.set(f32('W1'));
+  student.V.set(f32('V'));
+  const opt = trainer.optimizerState();
+  opt.w1.set(f32('accum_W1'));
+  opt.v.set(f32('accum_V'));
+  trainer.importState({ rng: tensorOf(tensors, 'rng', Int32Array, source), order: tensorOf(tensors, 'order', Int32Array, source) });
+  const pool: NegativePool | null =
+    meta.poolSize !== null ? { size: meta.poolSize, labels: tensorOf(tensors, 'pool_labels', Int32Array, source), teacherScores: tensors.pool_scores ? f32('pool_scores') : null } : null;
+  return {
+    config,
+    epochsDone: meta.epochsDone,
+    epochs: meta.epochs,
+    pairsScored: meta.pairsScored,
+    poolMinedForEpoch: meta.poolMinedForEpoch,
+    pool,
+    positiveScores: tensors.positive_scores ? f32('positive_scores') : null,
+    cache: tensors.score_cache ? TeacherScoreCache.deserialize(tensorOf(tensors, 'score_cache', Uint8Array, source)) : null,
+  };
+}

@@ -1,0 +1,73 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CancelledError } from '../src/core/errors.js';
+import { Rng } from '../src/core/rng.js';
+import { writeSynth } from '../src/core/synth.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
+import { loadModel } from '../src/pipeline/model-dir.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
+import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
+
+describe('runTrainJob', () => {
+  let dir: string;
+  let files: { train: string; test: string };
+  let teacherPath: string;
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 6, remineEvery: 2, poolSize: 12, hardNegatives: 6, alpha: 0.5 };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-job-'));
+    files = await writeSynth(join(dir, 'data'), { points: 1500, testPoints: 300, features: 400, labels: 60, seed: 3 });
+    // A random ONNX teacher (its quality is beside the point here: resumption is).
+    const rng = new Rng(9);
+    const W1 = Float32Array.from({ length: 400 * 8 }, () => rng.normal());
+    const table = Float32Array.from({ length: 60 * 8 }, () => rng.normal());
+    teacherPath = join(dir, 'teacher.onnx');
+    await writeFile(teacherPath, exportSparseEncoderOnnx({ inputDim: 400, hiddenDim: 8, W1, labelTable: table, numLabels: 60, output: 'scores' }));
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('resumes a cancelled job from its checkpoint and ends exactly where an uninterrupted run ends', async () => {
+    const base = { trainPath: files.train, testPath: files.test, teacherPath, config, cacheDir: false as const };
+    const straight = await runTrainJob({ ...base, outDir: join(dir, 'straight') });
+
+    const store = new FileCheckpointStore(join(dir, 'ckpt', 'state.bin'));
+    let batches = 0;
+    // stop in the middle of epoch 4 (after a re-mining), as a killed worker would
+    const stopAt = Math.ceil(1500 / config.batchSize) * 3 + 5;
+    const first = runTrainJob({ ...base, outDir: join(dir, 'resumed'), checkpoints: store, shouldStop: () => ++batches > stopAt });
+    await expect(first).rejects.toBeInstanceOf(CancelledError);
+    expect(await store.load()).not.toBeNull();
+
+    const logs: string[] = [];
+    const resumed = await runTrainJob(
+      { ...base, outDir: join(dir, 'resumed'), checkpoints: store },
+      { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m) => logs.push(m) },
+    );
+    expect(logs.some((m) => /resumed from checkpoint after epoch 3/.test(m))).toBe(true);
+    expect(resumed.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(resumed.metrics).toEqual(straight.metrics);
+    const a = await readFile(join(dir, 'straight', 'weights.safetensors'));
+    const b = await readFile(join(dir, 'resumed', 'weights.safetensors'));
+    expect(a.equals(b)).toBe(true);
+    // the second run only scored pairs of pools mined after the checkpoint
+    expect(resumed.pairsScored).toBeLessThan(straight.pairsScored + 1);
+  });
+
+  it('learns the planted structure and publishes a loadable model', async () => {
+    const r = await runTrainJob({ trainPath: files.train, testPath: files.test, config: { ...config, alpha: 0 }, outDir: join(dir, 'plain'), cacheDir: false });
+    expect(r.metrics!['p@1']).toBeGreaterThan(0.3); // 60 labels: chance ≈ 0.05
+    const model = await loadModel(join(dir, 'plain'));
+    expect(model.student.shape.numLabels).toBe(60);
+    expect(model.config.metrics).toEqual(r.metrics);
+  });
+
+  it('refuses invalid settings before doing any work', async () => {
+    await expect(runTrainJob({ trainPath: files.train, config: { ...config, alpha: 2, dim: 0 } })).rejects.toThrow(/dim must be .*alpha must be in \[0, 1\], got 2/);
+  });
+});
