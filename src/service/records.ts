@@ -1,0 +1,124 @@
+/**
+ * What the service stores, independent of Prisma: the repository returns these plain records, so
+ * routes and workers never touch generated client types. JSON columns are plain objects.
+ */
+import type { DatasetStats } from '../core/dataset.js';
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type JobKind = 'train' | 'teacher-fit';
+export type JobEventType = 'status' | 'stage' | 'progress' | 'epoch' | 'log' | 'metrics';
+
+export interface DatasetRecord {
+  id: string;
+  name: string;
+  format: 'xc' | 'jsonl';
+  /** Artifact-store keys of the uploaded files. */
+  trainKey: string;
+  testKey: string | null;
+  stats: DatasetStats;
+  testStats: DatasetStats | null;
+  createdAt: Date;
+}
+
+export interface TeacherRecord {
+  id: string;
+  name: string;
+  key: string; // artifact-store key of the .onnx file
+  kind: 'scores' | 'logits';
+  numLabels: number | null;
+  sizeBytes: number;
+  /** Set when the teacher was fitted by a job. */
+  jobId: string | null;
+  datasetId: string | null;
+  metrics: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
+export interface JobRecord {
+  id: string;
+  kind: JobKind;
+  status: JobStatus;
+  /** Pipeline stage while running: preparing, mining, scoring, training, evaluating, publishing. */
+  stage: string | null;
+  /** 0..1 over the whole job. */
+  progress: number;
+  params: Record<string, unknown>;
+  datasetId: string;
+  teacherId: string | null;
+  /** Result: the model (train) or the teacher (teacher-fit). */
+  modelId: string | null;
+  resultTeacherId: string | null;
+  error: string | null;
+  examplesPerSecond: number | null;
+  etaSeconds: number | null;
+  metrics: Record<string, unknown> | null;
+  cancelRequested: boolean;
+  attempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface JobEventRecord {
+  id: number; // increasing per database: SSE clients resume with Last-Event-ID
+  jobId: string;
+  type: JobEventType;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface ModelRecord {
+  id: string;
+  jobId: string;
+  datasetId: string;
+  teacherId: string | null;
+  key: string; // artifact-store key (prefix) of the model directory
+  config: Record<string, unknown>;
+  metrics: Record<string, unknown> | null;
+  teacherMetrics: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
+export type JobPatch = Partial<
+  Pick<
+    JobRecord,
+    'status' | 'stage' | 'progress' | 'modelId' | 'resultTeacherId' | 'error' | 'examplesPerSecond' | 'etaSeconds' | 'metrics' | 'attempts' | 'startedAt' | 'finishedAt'
+  >
+>;
+
+/** Persistence used by the API and the workers. One implementation: Prisma (PGlite or PostgreSQL). */
+export interface Repository {
+  createDataset(d: Omit<DatasetRecord, 'createdAt'>): Promise<DatasetRecord>;
+  getDataset(id: string): Promise<DatasetRecord | null>;
+  listDatasets(): Promise<DatasetRecord[]>;
+
+  createTeacher(t: Omit<TeacherRecord, 'createdAt'>): Promise<TeacherRecord>;
+  getTeacher(id: string): Promise<TeacherRecord | null>;
+  listTeachers(): Promise<TeacherRecord[]>;
+
+  createJob(j: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord>;
+  getJob(id: string): Promise<JobRecord | null>;
+  listJobs(filter?: { status?: JobStatus; limit?: number }): Promise<JobRecord[]>;
+  /** Jobs not in a final state (for reconciling the queue after Redis lost them). */
+  listUnfinishedJobs(): Promise<JobRecord[]>;
+  updateJob(id: string, patch: JobPatch): Promise<JobRecord>;
+  /**
+   * Moves a job to a final status only if it is not final already (returns null otherwise), so a
+   * late worker cannot overwrite `cancelled` with `completed`.
+   */
+  finishJob(id: string, status: 'completed' | 'failed' | 'cancelled', patch?: JobPatch): Promise<JobRecord | null>;
+  requestCancel(id: string): Promise<JobRecord | null>;
+
+  addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord>;
+  listJobEvents(jobId: string, opts?: { afterId?: number; types?: JobEventType[]; limit?: number }): Promise<JobEventRecord[]>;
+
+  createModel(m: Omit<ModelRecord, 'createdAt'>): Promise<ModelRecord>;
+  getModel(id: string): Promise<ModelRecord | null>;
+  listModels(): Promise<ModelRecord[]>;
+
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
