@@ -1,15 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { exactTopK } from '../ann/exact-search.js';
 import type { Dataset } from '../core/dataset.js';
 import { UsageError } from '../core/errors.js';
-import { parseFeatureString } from '../core/feature-string.js';
 import { loadDataset } from '../core/load-dataset.js';
 import { propensitiesFromCounts } from '../core/metrics.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
 import { fitTeacher, DEFAULT_TEACHER_FIT } from '../pipeline/fit-teacher.js';
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
+import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
@@ -40,6 +39,7 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'random seed', intArg, d.seed)
     .option('--label-names <file>', 'one label name per line (XC data)')
     .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
+    .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
@@ -61,7 +61,10 @@ export function trainCommand(): Command {
       };
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
-      const result = await runTrainJob({ trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads }, sink);
+      const result = await runTrainJob(
+        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit },
+        sink,
+      );
       sink.done();
       const seconds = (performance.now() - started) / 1000;
       if (o.json) {
@@ -74,6 +77,7 @@ export function trainCommand(): Command {
           stageSeconds: result.stageSeconds,
           trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
           pairsScored: result.pairsScored,
+          teacherFolds: result.teacherFolds,
           config,
           modelDir: result.modelDir,
         });
@@ -124,29 +128,9 @@ export function queryCommand(): Command {
       if (!o.text && !o.features) throw new UsageError('give the query with --text "..." or --features "id:value ..."');
       if (o.k < 1) throw new UsageError(`-k must be at least 1, got ${o.k}`);
       const model = await loadModel(o.model);
-      const { student } = model;
-      let x: { indices: Int32Array; values: Float32Array };
-      if (o.text !== undefined) {
-        if (!model.featurizer) throw new UsageError(`${o.model} was trained on sparse features, not text: use --features`);
-        x = model.featurizer.transform(o.text);
-      } else {
-        x = parseFeatureString(o.features!, model.config.numFeatures);
-      }
-      const dim = student.shape.dim;
-      const L = student.shape.numLabels;
-      const k = Math.min(o.k, L);
-      const q = new Float32Array(dim);
-      student.encodeSparseInto(x.indices, x.values, 0, x.indices.length, q, 0);
-      let labels: Int32Array;
-      let scores: Float32Array;
-      if (o.exact) ({ labels, scores } = exactTopK(student.V, L, dim, q, 1, k));
-      else ({ labels, scores } = model.index.searchBatch(q, 1, k));
-      const invTau = 1 / student.shape.tau;
-      const results = [];
-      for (let i = 0; i < k; i++) {
-        if (labels[i] < 0) continue;
-        results.push({ label: labels[i], name: model.labelNames?.[labels[i]] ?? String(labels[i]), score: scores[i] * invTau });
-      }
+      if (o.text !== undefined && !model.featurizer) throw new UsageError(`${o.model} was trained on sparse features, not text: use --features`);
+      const input: QueryInput = o.text !== undefined ? { text: o.text } : { features: o.features! };
+      const results = queryModel(model, input, o.k, { exact: o.exact });
       if (o.json) return printJson({ results });
       for (const r of results) process.stdout.write(`${String(r.label).padStart(8)}  ${r.score.toFixed(4).padStart(9)}  ${r.name}\n`);
     });
@@ -166,6 +150,7 @@ export function teacherCommand(): Command {
     .option('--dropout <p>', 'hidden-layer dropout while fitting', realArg, t.dropout)
     .option('--epochs <n>', 'maximum epochs (the best on a validation slice of train is kept)', intArg, t.maxEpochs)
     .option('--patience <n>', 'epochs without validation gain before stopping', intArg, t.patience)
+    .option('--folds <k>', 'cross-fitting fold models written beside the teacher, so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
     .option('--seed <n>', 'random seed', intArg, t.seed)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
@@ -178,13 +163,13 @@ export function teacherCommand(): Command {
           trainPath: o.train,
           testPath: o.test,
           outPath: o.out,
-          config: { ...t, hidden: o.hidden, lr: o.lr, dropout: o.dropout, maxEpochs: o.epochs, patience: o.patience, seed: o.seed },
+          config: { ...t, hidden: o.hidden, lr: o.lr, dropout: o.dropout, maxEpochs: o.epochs, patience: o.patience, folds: o.folds, seed: o.seed },
         },
         sink,
       );
       sink.done();
       const seconds = (performance.now() - started) / 1000;
-      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
+      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, folds: r.folds, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
       if (r.metrics) process.stdout.write(metricTable({ teacher: r.metrics }) + `\nECE ${r.metrics.ece.toFixed(4)}\n`);
       process.stdout.write(`teacher written to ${o.out} (epoch ${r.epochs}, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
     });

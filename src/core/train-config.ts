@@ -2,11 +2,11 @@
 export interface TrainConfig {
   /** Embedding size d. @defaultValue 64 */
   dim: number;
-  /** Score temperature τ in s = q·v/τ. @defaultValue 0.05 */
+  /** Score temperature τ in s = q·v/τ. @defaultValue 1 */
   tau: number;
   /** Passes over the training data. @defaultValue 20 */
   epochs: number;
-  /** Adagrad learning rate. @defaultValue 0.2 */
+  /** Adagrad learning rate. @defaultValue 0.1 */
   lr: number;
   /** Weight of the distillation term; 0 = plain negative sampling, 1 = pure distillation. @defaultValue 0.5 */
   alpha: number;
@@ -32,9 +32,9 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   dim: 64,
-  tau: 0.05,
+  tau: 1,
   epochs: 20,
-  lr: 0.2,
+  lr: 0.1,
   alpha: 0.5,
   temperature: 1,
   hardNegatives: 16,

@@ -1,11 +1,12 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Csr } from '../core/csr.js';
 import { UsageError } from '../core/errors.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
 import { computePropensities, type MetricReport } from '../core/metrics.js';
 import { Rng } from '../core/rng.js';
+import { FOLDS_FORMAT, foldOf, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';
 import { MlpFitRun, type MlpTeacher } from '../teacher/mlp-teacher.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
@@ -26,10 +27,16 @@ export interface TeacherFitConfig {
   patience: number;
   /** Share of the training data held out to pick the epoch (never the test split). @defaultValue 0.1 */
   validationFraction: number;
+  /**
+   * Cross-fitting folds: K extra models, each trained without one fold of the training data, so
+   * that a training example is scored by a model that did not see it; 0 or 1 = none.
+   * @defaultValue 3
+   */
+  folds: number;
   seed: number;
 }
 
-export const DEFAULT_TEACHER_FIT: TeacherFitConfig = { hidden: 256, lr: 0.05, dropout: 0.5, maxEpochs: 20, patience: 5, validationFraction: 0.1, seed: 1 };
+export const DEFAULT_TEACHER_FIT: TeacherFitConfig = { hidden: 256, lr: 0.05, dropout: 0.5, maxEpochs: 20, patience: 5, validationFraction: 0.1, folds: 3, seed: 1 };
 
 /** Full softmax over L labels per example: refuse sizes where that would take hours. */
 export const TEACHER_MAX_LABELS = 100_000;
@@ -39,6 +46,8 @@ export interface TeacherFitResult {
   epochs: number;
   validationScore: number;
   onnxMaxAbsDiff: number;
+  /** Cross-fitting fold models written beside the teacher (0 = none). */
+  folds: number;
   seconds: number;
 }
 
@@ -103,12 +112,9 @@ export async function fitTeacher(
   t.b2.set(best.b2);
 
   timer.start('publishing');
-  const model = teacherAsSparseEncoder(t);
-  const bytes = exportSparseEncoderOnnx(model);
-  await mkdir(dirname(input.outPath), { recursive: true });
-  const tmp = `${input.outPath}.tmp-${process.pid}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, input.outPath);
+  const bytes = exportSparseEncoderOnnx(teacherAsSparseEncoder(t));
+  await writeAtomically(input.outPath, bytes);
+  const folds = cfg.folds >= 2 ? await fitFolds(train.features, train.labels, best.epoch, input.outPath, cfg, sink) : 0;
 
   timer.start('evaluating');
   const onnx = await OnnxTeacher.load(bytes);
@@ -116,7 +122,7 @@ export async function fitTeacher(
     const check = data.test ?? train;
     const onnxMaxAbsDiff = await compareWithOnnx(t, onnx, check.features);
     if (onnxMaxAbsDiff > 1e-4) throw new Error(`ONNX export differs from the in-process teacher by ${onnxMaxAbsDiff} (> 1e-4)`);
-    const result: TeacherFitResult = { epochs: best.epoch, validationScore: best.p1, onnxMaxAbsDiff, seconds: 0 };
+    const result: TeacherFitResult = { epochs: best.epoch, validationScore: best.p1, onnxMaxAbsDiff, folds, seconds: 0 };
     if (data.test) {
       const ev = await evaluateTeacher(onnx, data.test, L, computePropensities(train.labels, data.test.labels.cols));
       result.metrics = { ...ev.metrics, ece: ev.ece };
@@ -127,6 +133,39 @@ export async function fitTeacher(
   } finally {
     await onnx.close();
   }
+}
+
+async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+}
+
+/**
+ * The cross-fitting models: model k is trained, for the epoch count the full model chose, on
+ * every training row outside fold k, and written beside the teacher with a manifest.
+ */
+async function fitFolds(features: Csr, labels: Csr, epochs: number, outPath: string, cfg: TeacherFitConfig, sink: ProgressSink): Promise<number> {
+  const K = cfg.folds;
+  const files: string[] = [];
+  const base = basename(outPath).replace(/\.onnx$/i, '');
+  for (let k = 0; k < K; k++) {
+    const rows: number[] = [];
+    for (let i = 0; i < features.rows; i++) if (foldOf(i, K, cfg.seed) !== k) rows.push(i);
+    const run = new MlpFitRun(features, labels, labels.cols, cfg.hidden, cfg.lr, cfg.dropout, cfg.seed + 1 + k);
+    const fitRows = Int32Array.from(rows);
+    for (let e = 1; e <= epochs; e++) {
+      const loss = run.epoch(fitRows);
+      sink.log(`fold ${k + 1}/${K} epoch ${e}/${epochs}: loss ${loss.toFixed(4)}`);
+    }
+    const file = `${base}.fold${k}.onnx`;
+    await writeAtomically(join(dirname(outPath), file), exportSparseEncoderOnnx(teacherAsSparseEncoder(run.teacher)));
+    files.push(file);
+  }
+  const manifest: FoldsManifest = { format: FOLDS_FORMAT, version: 1, folds: K, seed: cfg.seed, trainPoints: features.rows, labelsFingerprint: labelsFingerprint(labels), files };
+  await writeAtomically(foldsManifestPath(outPath), JSON.stringify(manifest, null, 2) + '\n');
+  return K;
 }
 
 /** Largest |ONNX − in-process| logit over the first rows (up to 64). */

@@ -8,6 +8,7 @@ import { computePropensities, type MetricReport } from '../core/metrics.js';
 import { Student } from '../core/student.js';
 import { validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
+import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
@@ -32,6 +33,11 @@ export interface TrainJobInput {
   labelNames?: string[];
   cacheDir?: string | false;
   teacherThreads?: number;
+  /**
+   * Score training examples with the teacher's cross-fitting fold models when it has them (see
+   * teacher/folds.ts). @defaultValue true
+   */
+  crossFit?: boolean;
   /** Resumable state: saved after mining/scoring and after every epoch, read on start. */
   checkpoints?: CheckpointStore;
   /** Polled at every batch boundary and between stages; true cancels the job (CancelledError). */
@@ -46,6 +52,8 @@ export interface TrainJobResult {
   epochs: EpochStats[];
   stageSeconds: Partial<Record<JobStage, number>>;
   pairsScored: number;
+  /** Cross-fitting folds used to score the training examples (0 = the teacher itself). */
+  teacherFolds: number;
   modelDir?: string;
 }
 
@@ -63,10 +71,14 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const student = Student.init({ inputDim: train.features.cols, dim: cfg.dim, numLabels, tau: cfg.tau }, cfg.seed);
   const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
   const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
+  let folded: FoldedTeacher | null = null;
   try {
     if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < numLabels) {
       throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
+    folded = teacher && input.teacherPath && input.crossFit !== false ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
+    if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
+    const trainingScorer = folded ?? teacher;
     let cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
     const shouldStop = input.shouldStop ?? (() => false);
@@ -81,7 +93,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const refreshPool = async (pool: NegativePool | null): Promise<void> => {
       if (teacher && cache && (pool || cfg.alpha > 0)) {
         timer.start('scoring');
-        const scored = await scorePositivesAndPool(teacher, cache, train, pool, { onProgress: (d, t) => sink.progress(d, t) });
+        const scored = await scorePositivesAndPool(trainingScorer!, cache, train, pool, { onProgress: (d, t) => sink.progress(d, t) });
         state.pairsScored += scored.newlyScored;
         state.positiveScores = scored.positiveScores;
         sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
@@ -130,7 +142,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('evaluating');
     const index = LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed });
     index.setEf(HNSW_DEFAULTS.efSearch);
-    const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored };
+    const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0 };
     if (data.test) {
       const propensities = computePropensities(train.labels, data.test.labels.cols);
       const ev = evaluateStudent(student, data.test, propensities, index);
@@ -169,6 +181,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     return result;
   } finally {
     await teacher?.close();
+    await folded?.close();
   }
 }
 
