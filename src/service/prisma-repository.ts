@@ -1,0 +1,349 @@
+/**
+ * The Repository over Prisma (PGlite or PostgreSQL, see db.ts). Rows become plain records here:
+ * dates stay Date, JSON columns are plain objects, bigint columns become numbers.
+ *
+ * Lists are newest first (created_at, then id, descending), except listUnfinishedJobs (oldest
+ * first, the order to re-enqueue in) and listJobEvents (by id, ascending).
+ */
+import { DistilxrError } from '../core/errors.js';
+import type { DatasetStats } from '../core/dataset.js';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import type {
+  Dataset as DatasetRow,
+  Job as JobRow,
+  JobEvent as JobEventRow,
+  Model as ModelRow,
+  Teacher as TeacherRow,
+} from '../generated/prisma/client.js';
+import type {
+  DatasetRecord,
+  JobEventRecord,
+  JobEventType,
+  JobKind,
+  JobPatch,
+  JobRecord,
+  JobStatus,
+  ModelRecord,
+  Repository,
+  TeacherRecord,
+} from './records.js';
+
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+const UNFINISHED_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running'];
+
+/** updateJob on an id that does not exist. */
+export class RecordNotFoundError extends DistilxrError {
+  constructor(what: string, id: string) {
+    super(`${what} ${id} not found`, 'NOT_FOUND');
+  }
+}
+
+/** A write names a row that does not exist (e.g. a job for an unknown dataset). */
+export class ForeignKeyError extends DistilxrError {
+  constructor(detail: string) {
+    super(`referenced record does not exist (${detail})`, 'FOREIGN_KEY');
+  }
+}
+
+type Json = Record<string, unknown>;
+
+export class PrismaRepository implements Repository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  // ---- datasets
+
+  async createDataset(d: Omit<DatasetRecord, 'createdAt'>): Promise<DatasetRecord> {
+    const row = await this.prisma.dataset.create({
+      data: {
+        id: d.id,
+        name: d.name,
+        format: d.format,
+        trainKey: d.trainKey,
+        testKey: d.testKey,
+        stats: json(d.stats),
+        testStats: nullableJson(d.testStats),
+      },
+    });
+    return toDataset(row);
+  }
+
+  async getDataset(id: string): Promise<DatasetRecord | null> {
+    const row = await this.prisma.dataset.findUnique({ where: { id } });
+    return row && toDataset(row);
+  }
+
+  async listDatasets(): Promise<DatasetRecord[]> {
+    const rows = await this.prisma.dataset.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    return rows.map(toDataset);
+  }
+
+  // ---- teachers
+
+  async createTeacher(t: Omit<TeacherRecord, 'createdAt'>): Promise<TeacherRecord> {
+    const row = await this.prisma.teacher
+      .create({
+        data: {
+          id: t.id,
+          name: t.name,
+          key: t.key,
+          kind: t.kind,
+          numLabels: t.numLabels,
+          sizeBytes: BigInt(t.sizeBytes),
+          jobId: t.jobId,
+          datasetId: t.datasetId,
+          metrics: nullableJson(t.metrics),
+        },
+      })
+      .catch(rethrow('teacher', t.id));
+    return toTeacher(row);
+  }
+
+  async getTeacher(id: string): Promise<TeacherRecord | null> {
+    const row = await this.prisma.teacher.findUnique({ where: { id } });
+    return row && toTeacher(row);
+  }
+
+  async listTeachers(): Promise<TeacherRecord[]> {
+    const rows = await this.prisma.teacher.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    return rows.map(toTeacher);
+  }
+
+  // ---- jobs
+
+  async createJob(j: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord> {
+    const row = await this.prisma.job
+      .create({
+        data: { id: j.id, kind: j.kind, params: json(j.params), datasetId: j.datasetId, teacherId: j.teacherId },
+      })
+      .catch(rethrow('job', j.id));
+    return toJob(row);
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const row = await this.prisma.job.findUnique({ where: { id } });
+    return row && toJob(row);
+  }
+
+  async listJobs(filter: { status?: JobStatus; limit?: number } = {}): Promise<JobRecord[]> {
+    const rows = await this.prisma.job.findMany({
+      where: filter.status !== undefined ? { status: filter.status } : {},
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      ...(filter.limit !== undefined ? { take: filter.limit } : {}),
+    });
+    return rows.map(toJob);
+  }
+
+  async listUnfinishedJobs(): Promise<JobRecord[]> {
+    const rows = await this.prisma.job.findMany({
+      where: { status: { in: [...UNFINISHED_JOB_STATUSES] } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    return rows.map(toJob);
+  }
+
+  async updateJob(id: string, patch: JobPatch): Promise<JobRecord> {
+    const row = await this.prisma.job.update({ where: { id }, data: jobPatchData(patch) }).catch(rethrow('job', id));
+    return toJob(row);
+  }
+
+  async finishJob(id: string, status: 'completed' | 'failed' | 'cancelled', patch: JobPatch = {}): Promise<JobRecord | null> {
+    // One conditional UPDATE: whoever finishes the job first wins, later writers get null.
+    const rows = await this.prisma.job.updateManyAndReturn({
+      where: { id, status: { notIn: [...FINAL_JOB_STATUSES] } },
+      data: jobPatchData({ ...patch, status, finishedAt: patch.finishedAt ?? new Date() }),
+    });
+    return rows.length > 0 ? toJob(rows[0]) : null;
+  }
+
+  /**
+   * Sets cancelRequested on a job that is not final yet. Returns the job (unchanged when already
+   * final: check its status), or null when it does not exist.
+   */
+  async requestCancel(id: string): Promise<JobRecord | null> {
+    const rows = await this.prisma.job.updateManyAndReturn({
+      where: { id, status: { notIn: [...FINAL_JOB_STATUSES] } },
+      data: { cancelRequested: true },
+    });
+    if (rows.length > 0) return toJob(rows[0]);
+    return this.getJob(id);
+  }
+
+  // ---- job events
+
+  async addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
+    const row = await this.prisma.jobEvent.create({ data: { jobId, type, data: json(data) } }).catch(rethrow('job', jobId));
+    return toJobEvent(row);
+  }
+
+  async listJobEvents(
+    jobId: string,
+    opts: { afterId?: number; types?: JobEventType[]; limit?: number } = {},
+  ): Promise<JobEventRecord[]> {
+    const rows = await this.prisma.jobEvent.findMany({
+      where: {
+        jobId,
+        ...(opts.afterId !== undefined ? { id: { gt: BigInt(opts.afterId) } } : {}),
+        ...(opts.types !== undefined ? { type: { in: opts.types } } : {}),
+      },
+      orderBy: { id: 'asc' },
+      ...(opts.limit !== undefined ? { take: opts.limit } : {}),
+    });
+    return rows.map(toJobEvent);
+  }
+
+  // ---- models
+
+  async createModel(m: Omit<ModelRecord, 'createdAt'>): Promise<ModelRecord> {
+    const row = await this.prisma.model
+      .create({
+        data: {
+          id: m.id,
+          jobId: m.jobId,
+          datasetId: m.datasetId,
+          teacherId: m.teacherId,
+          key: m.key,
+          config: json(m.config),
+          metrics: nullableJson(m.metrics),
+          teacherMetrics: nullableJson(m.teacherMetrics),
+        },
+      })
+      .catch(rethrow('model', m.id));
+    return toModel(row);
+  }
+
+  async getModel(id: string): Promise<ModelRecord | null> {
+    const row = await this.prisma.model.findUnique({ where: { id } });
+    return row && toModel(row);
+  }
+
+  async listModels(): Promise<ModelRecord[]> {
+    const rows = await this.prisma.model.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    return rows.map(toModel);
+  }
+
+  // ---- lifecycle
+
+  async ping(): Promise<void> {
+    await this.prisma.$queryRaw`SELECT 1`;
+  }
+
+  /** Disconnects the Prisma client; the database handle from openDatabase closes the driver. */
+  async close(): Promise<void> {
+    await this.prisma.$disconnect();
+  }
+}
+
+// ---- rows → records
+
+function toDataset(r: DatasetRow): DatasetRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    format: r.format as DatasetRecord['format'],
+    trainKey: r.trainKey,
+    testKey: r.testKey,
+    stats: r.stats as unknown as DatasetStats,
+    testStats: r.testStats as unknown as DatasetStats | null,
+    createdAt: r.createdAt,
+  };
+}
+
+function toTeacher(r: TeacherRow): TeacherRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    key: r.key,
+    kind: r.kind as TeacherRecord['kind'],
+    numLabels: r.numLabels,
+    sizeBytes: Number(r.sizeBytes),
+    jobId: r.jobId,
+    datasetId: r.datasetId,
+    metrics: r.metrics as Json | null,
+    createdAt: r.createdAt,
+  };
+}
+
+function toJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    kind: r.kind as JobKind,
+    status: r.status as JobStatus,
+    stage: r.stage,
+    progress: r.progress,
+    params: r.params as Json,
+    datasetId: r.datasetId,
+    teacherId: r.teacherId,
+    modelId: r.modelId,
+    resultTeacherId: r.resultTeacherId,
+    error: r.error,
+    examplesPerSecond: r.examplesPerSecond,
+    etaSeconds: r.etaSeconds,
+    metrics: r.metrics as Json | null,
+    cancelRequested: r.cancelRequested,
+    attempts: r.attempts,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+function toJobEvent(r: JobEventRow): JobEventRecord {
+  return { id: Number(r.id), jobId: r.jobId, type: r.type as JobEventType, data: r.data as Json, createdAt: r.createdAt };
+}
+
+function toModel(r: ModelRow): ModelRecord {
+  return {
+    id: r.id,
+    jobId: r.jobId,
+    datasetId: r.datasetId,
+    teacherId: r.teacherId,
+    key: r.key,
+    config: r.config as Json,
+    metrics: r.metrics as Json | null,
+    teacherMetrics: r.teacherMetrics as Json | null,
+    createdAt: r.createdAt,
+  };
+}
+
+// ---- records → rows
+
+function json(v: object): Prisma.InputJsonValue {
+  return v as Prisma.InputJsonValue;
+}
+
+/** SQL NULL for null (Prisma needs DbNull to tell it from the JSON value `null`). */
+function nullableJson(v: object | null): Prisma.InputJsonValue | typeof Prisma.DbNull {
+  return v === null ? Prisma.DbNull : (v as Prisma.InputJsonValue);
+}
+
+function jobPatchData(p: JobPatch): Prisma.JobUpdateManyMutationInput {
+  const data: Prisma.JobUpdateManyMutationInput = {};
+  if (p.status !== undefined) data.status = p.status;
+  if (p.stage !== undefined) data.stage = p.stage;
+  if (p.progress !== undefined) data.progress = p.progress;
+  if (p.modelId !== undefined) data.modelId = p.modelId;
+  if (p.resultTeacherId !== undefined) data.resultTeacherId = p.resultTeacherId;
+  if (p.error !== undefined) data.error = p.error;
+  if (p.examplesPerSecond !== undefined) data.examplesPerSecond = p.examplesPerSecond;
+  if (p.etaSeconds !== undefined) data.etaSeconds = p.etaSeconds;
+  if (p.metrics !== undefined) data.metrics = nullableJson(p.metrics);
+  if (p.attempts !== undefined) data.attempts = p.attempts;
+  if (p.startedAt !== undefined) data.startedAt = p.startedAt;
+  if (p.finishedAt !== undefined) data.finishedAt = p.finishedAt;
+  return data;
+}
+
+/** Prisma's "record not found" and "foreign key violated" as our own errors; others unchanged. */
+function rethrow(what: string, id: string): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof Prisma.PrismaClientKnownRequestError) {
+      if (e.code === 'P2025') throw new RecordNotFoundError(what, id);
+      if (e.code === 'P2003') {
+        const field = (e.meta as { field_name?: unknown; constraint?: unknown } | undefined) ?? {};
+        throw new ForeignKeyError(String(field.constraint ?? field.field_name ?? e.message));
+      }
+    }
+    throw e;
+  };
+}
