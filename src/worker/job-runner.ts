@@ -1,0 +1,227 @@
+import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { CancelledError, DistilxrError } from '../core/errors.js';
+import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
+import type { TrainJobResult } from '../pipeline/train-job.js';
+import type { ArtifactStore } from '../service/artifact-store.js';
+import type { QueuedJob } from '../service/job-queue.js';
+import type { JobRecord, JobStatus, Repository } from '../service/records.js';
+import { JobReporter } from './job-reporter.js';
+import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
+import { STOP_CANCEL, STOP_NONE, STOP_RELEASE } from './thread-protocol.js';
+import { startPipelineThread, type PipelineThread } from './thread-runner.js';
+
+/** Abort reason the worker gives on shutdown: running jobs go back to the queue. */
+export const RELEASE_ON_SHUTDOWN = 'shutdown';
+
+export interface JobRunnerOptions {
+  repo: Repository;
+  store: ArtifactStore;
+  /** Binary cache of parsed XC files. @defaultValue store.pathOf('cache') */
+  cacheDir?: string | false;
+  /** ONNX Runtime intra-op threads for teacher scoring. @defaultValue ONNX Runtime's default */
+  teacherThreads?: number;
+  /** How often the database is asked whether the job was cancelled. @defaultValue 500 */
+  cancelPollMs?: number;
+  /** After a stop request, how long the thread may take to reach a batch boundary before it is killed. @defaultValue 15000 */
+  stopGraceMs?: number;
+  /** @defaultValue 500 */
+  progressWriteMs?: number;
+  /** Operational messages (retries, lost writes). @defaultValue console.error */
+  log?: (line: string) => void;
+}
+
+export type JobOutcome =
+  | { jobId: string; status: 'completed'; resultId: string }
+  | { jobId: string; status: 'cancelled' }
+  /** The database already had a final status; nothing was run. */
+  | { jobId: string; status: 'skipped'; was: JobStatus };
+
+const FINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * Runs one queued job: the database row says what to do and receives every state change; the
+ * pipeline runs in a worker_thread so this event loop stays free for BullMQ's lock renewal and the
+ * cancellation poll. Errors steer BullMQ: bad input → UnrecoverableError (no retry), anything else
+ * is rethrown (retried with backoff; the last attempt marks the job failed).
+ */
+export class JobRunner {
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: JobRunnerOptions) {
+    this.log = opts.log ?? ((line) => console.error(line));
+  }
+
+  /** BullMQ processor. Declare all three parameters at the call site, or BullMQ passes no signal. */
+  async process(job: Job<QueuedJob>, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+    const { repo } = this.opts;
+    const id = job.data.jobId;
+    const rec = await repo.getJob(id);
+    if (!rec) throw new UnrecoverableError(`job ${id} is not in the database`);
+    if (FINAL.has(rec.status)) return { jobId: id, status: 'skipped', was: rec.status };
+    if (rec.cancelRequested) {
+      await this.finish(id, 'cancelled', {});
+      return { jobId: id, status: 'cancelled' };
+    }
+
+    const attempt = rec.attempts + 1;
+    await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
+    await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
+
+    const stop = new SharedArrayBuffer(4);
+    const flag = new Int32Array(stop);
+    let reporter: JobReporter | null = null;
+    try {
+      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf('cache'), teacherThreads: this.opts.teacherThreads });
+      const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : jt.task.config.maxEpochs;
+      const rep = new JobReporter(repo, id, epochs, {
+        progressWriteMs: this.opts.progressWriteMs,
+        onWriteError: (e) => this.log(`job ${id}: progress write failed: ${(e as Error).message}`),
+      });
+      reporter = rep;
+      const thread = startPipelineThread(jt.task, stop, (e) => rep.onThreadEvent(e));
+      const result = await this.supervise(id, thread, flag, signal);
+      await rep.close();
+      if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);
+      // a cancel that came in while the last stage ran still wins; a shutdown lets the finished job complete
+      if (Atomics.load(flag, 0) === STOP_CANCEL) throw new CancelledError('cancelled while finishing');
+      return await this.complete(rec, jt, result);
+    } catch (e) {
+      await reporter?.close();
+      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0));
+    }
+  }
+
+  /** Waits for the thread while polling for cancellation and watching the abort signal. */
+  private async supervise(id: string, thread: PipelineThread, flag: Int32Array, signal?: AbortSignal): Promise<TrainJobResult | TeacherFitResult> {
+    let killTimer: NodeJS.Timeout | null = null;
+    const requestStop = (how: number): void => {
+      if (Atomics.load(flag, 0) !== STOP_NONE) return;
+      Atomics.store(flag, 0, how);
+      // a thread that is loading data or scoring may not reach a batch boundary soon
+      killTimer = setTimeout(() => void thread.terminate(), this.opts.stopGraceMs ?? 15000);
+    };
+    const onAbort = (): void => requestStop(STOP_RELEASE);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort);
+    let polling = false;
+    const poll = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      this.opts.repo
+        .getJob(id)
+        .then((j) => {
+          if (j?.cancelRequested || (j && FINAL.has(j.status))) requestStop(STOP_CANCEL);
+        })
+        .catch((e: unknown) => this.log(`job ${id}: cancel poll failed: ${(e as Error).message}`))
+        .finally(() => {
+          polling = false;
+        });
+    }, this.opts.cancelPollMs ?? 500);
+    try {
+      return await thread.result;
+    } finally {
+      clearInterval(poll);
+      if (killTimer) clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      await thread.terminate();
+    }
+  }
+
+  private async complete(rec: JobRecord, jt: JobTask, result: TrainJobResult | TeacherFitResult): Promise<JobOutcome> {
+    const { repo, store } = this.opts;
+    const id = rec.id;
+    if (jt.task.kind === 'train') {
+      const r = result as TrainJobResult;
+      const metrics = r.metrics ? { ...r.metrics, hnsw: r.hnswMetrics ?? null, hnswRecallAt10: r.hnswRecallAt10 ?? null, teacher: r.teacherMetrics ?? null } : null;
+      if (!(await repo.getModel(jt.resultId))) {
+        await repo.createModel({
+          id: jt.resultId,
+          jobId: id,
+          datasetId: rec.datasetId,
+          teacherId: rec.teacherId,
+          key: jt.resultKey,
+          config: { ...jt.task.config },
+          metrics: r.metrics ? { ...r.metrics, hnsw: r.hnswMetrics ?? null, hnswRecallAt10: r.hnswRecallAt10 ?? null } : null,
+          teacherMetrics: r.teacherMetrics ? { ...r.teacherMetrics } : null,
+        });
+      }
+      await repo.addJobEvent(id, 'metrics', { ...(metrics ?? {}), pairsScored: r.pairsScored, stageSeconds: r.stageSeconds, epochs: r.epochs.length });
+      await this.finish(id, 'completed', { modelId: jt.resultId, metrics });
+      await store.remove(checkpointDirKey(id)).catch((e: unknown) => this.log(`job ${id}: could not remove its checkpoint: ${(e as Error).message}`));
+    } else {
+      const r = result as TeacherFitResult;
+      const metrics = { ...(r.metrics ?? {}), epochs: r.epochs, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff, seconds: r.seconds };
+      if (!(await repo.getTeacher(jt.resultId))) {
+        const name = typeof rec.params.name === 'string' && rec.params.name ? rec.params.name : `${jt.dataset.name} baseline teacher`;
+        await repo.createTeacher({
+          id: jt.resultId,
+          name,
+          key: jt.resultKey,
+          kind: 'logits',
+          numLabels: jt.dataset.stats.labels,
+          sizeBytes: (await stat(store.pathOf(jt.resultKey))).size,
+          jobId: id,
+          datasetId: rec.datasetId,
+          metrics,
+        });
+      }
+      await repo.addJobEvent(id, 'metrics', metrics);
+      await this.finish(id, 'completed', { resultTeacherId: jt.resultId, metrics });
+    }
+    return { jobId: id, status: 'completed', resultId: jt.resultId };
+  }
+
+  private async handleError(e: unknown, job: Job<QueuedJob>, token: string | undefined, signal: AbortSignal | undefined, stopped: number): Promise<JobOutcome> {
+    const id = job.data.jobId;
+    const err = e instanceof Error ? e : new Error(String(e));
+    const badInput = err instanceof DistilxrError && !(err instanceof CancelledError);
+
+    if (stopped === STOP_RELEASE && !badInput) {
+      if (signal?.reason === RELEASE_ON_SHUTDOWN && token) {
+        // back to the queue now: another worker resumes it from its checkpoint (the row first, so
+        // a worker that picks the job up at once is not overwritten)
+        await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null });
+        await this.opts.repo.addJobEvent(id, 'log', { message: 'worker shutting down: job returned to the queue' });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      // the lock is gone (this worker stalled): BullMQ hands the job to another worker, which owns the row now
+      throw new Error(`job ${id}: gave up the job (${String(signal?.reason ?? 'stopped')})`);
+    }
+    if (err instanceof CancelledError || stopped === STOP_CANCEL) {
+      await this.finish(id, 'cancelled', {});
+      return { jobId: id, status: 'cancelled' };
+    }
+    if (badInput) {
+      await this.finish(id, 'failed', { error: err.message });
+      throw new UnrecoverableError(err.message);
+    }
+    const maxAttempts = job.opts.attempts ?? 1;
+    if (job.attemptsMade + 1 >= maxAttempts) {
+      await this.finish(id, 'failed', { error: err.message });
+    } else {
+      this.log(`job ${id}: attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, will retry: ${err.stack ?? err.message}`);
+      await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null }).catch(() => undefined);
+      await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${err.message}` }).catch(() => undefined);
+    }
+    throw err;
+  }
+
+  /** Final status (only if not final already) and its status event. */
+  private async finish(id: string, status: 'completed' | 'failed' | 'cancelled', patch: { modelId?: string; resultTeacherId?: string; metrics?: Record<string, unknown> | null; error?: string }): Promise<void> {
+    const done = await this.opts.repo.finishJob(id, status, {
+      ...patch,
+      stage: null,
+      etaSeconds: status === 'completed' ? 0 : null,
+      ...(status === 'completed' ? { progress: 1 } : {}),
+      finishedAt: new Date(),
+    });
+    if (!done) {
+      this.log(`job ${id}: already final, not marked ${status}`);
+      return;
+    }
+    await this.opts.repo.addJobEvent(id, 'status', { status, ...(patch.error ? { error: patch.error } : {}) });
+  }
+}

@@ -1,0 +1,86 @@
+import { Worker } from 'node:worker_threads';
+import { CancelledError, DistilxrError } from '../core/errors.js';
+import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
+import type { TrainJobResult } from '../pipeline/train-job.js';
+import type { ThreadError, ThreadInput, ThreadMessage, ThreadTask } from './thread-protocol.js';
+
+/** Messages other than the final done/error, as the thread sends them. */
+export type ThreadEvent = Exclude<ThreadMessage, { type: 'done' } | { type: 'error' }>;
+
+export interface PipelineThread {
+  /** Resolves with the pipeline's result; rejects with the thread's error, rebuilt (see errorFromThread). */
+  readonly result: Promise<TrainJobResult | TeacherFitResult>;
+  /** Kills the thread at once (checkpoints are written by rename, so none is ever half-written). */
+  terminate(): Promise<void>;
+}
+
+/**
+ * Under tsx (this file is .ts) a worker cannot load a .ts module by itself, and
+ * `execArgv: ['--import', 'tsx']` fails with ERR_UNKNOWN_FILE_EXTENSION: the thread is an eval
+ * script that loads tsx's ESM API and imports the module through it. Compiled JS loads directly.
+ */
+const EVAL_VIA_TSX = `
+const { workerData } = require('node:worker_threads');
+import(workerData.tsxApi)
+  .then((api) => api.tsImport(workerData.moduleUrl, workerData.parentUrl))
+  .catch((e) => process.nextTick(() => { throw e; }));
+`;
+
+function spawn(input: ThreadInput): Worker {
+  const self = import.meta.url;
+  if (self.endsWith('.ts')) {
+    const moduleUrl = new URL('./pipeline-thread.ts', self).href;
+    return new Worker(EVAL_VIA_TSX, { eval: true, workerData: { ...input, tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl, parentUrl: self } });
+  }
+  return new Worker(new URL('./pipeline-thread.js', self), { workerData: input });
+}
+
+/** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` still steer the job. */
+export function errorFromThread(e: ThreadError): Error {
+  let err: Error;
+  if (e.code === 'CANCELLED') err = new CancelledError(e.message);
+  else if (e.code !== null) err = new DistilxrError(e.message, e.code);
+  else err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
+
+/** Starts one job's pipeline in a worker_thread; `onEvent` receives its stage/progress/epoch/log messages in order. */
+export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, onEvent: (e: ThreadEvent) => void): PipelineThread {
+  const worker = spawn({ task, stop });
+  const result = new Promise<TrainJobResult | TeacherFitResult>((resolve, reject) => {
+    let settled = false;
+    worker.on('message', (m: ThreadMessage) => {
+      if (m.type === 'done') {
+        settled = true;
+        resolve(m.result);
+      } else if (m.type === 'error') {
+        settled = true;
+        reject(errorFromThread(m.error));
+      } else {
+        try {
+          onEvent(m);
+        } catch {
+          // a failing observer must not take the pipeline down
+        }
+      }
+    });
+    worker.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    });
+    worker.on('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      reject(new Error(`pipeline thread exited with code ${code} before finishing`));
+    });
+  });
+  return {
+    result,
+    terminate: async () => {
+      await worker.terminate();
+    },
+  };
+}

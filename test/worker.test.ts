@@ -1,0 +1,324 @@
+/**
+ * The queue worker against real Redis and a real database: in-process workers on PGlite, and
+ * separate worker processes on PostgreSQL (PGlite allows one process per data directory) for the
+ * crash test. Each test has its own BullMQ prefix, obliterated afterwards.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { datasetStats } from '../src/core/dataset.js';
+import { writeSynth, type SynthOptions } from '../src/core/synth.js';
+import { readXcFile } from '../src/core/xc-format.js';
+import type { ArtifactStore } from '../src/service/artifact-store.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
+import { openDatabase, type Database } from '../src/service/db.js';
+import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
+import { PrismaRepository } from '../src/service/prisma-repository.js';
+import type { JobEventRecord, JobRecord, Repository } from '../src/service/records.js';
+import { checkpointKey } from '../src/worker/job-task.js';
+import { startWorker, type RunningWorker } from '../src/worker/worker.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const connection = redisConnectionFromUrl(REDIS_URL);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const isFinal = (j: JobRecord | null): boolean => j !== null && ['completed', 'failed', 'cancelled'].includes(j.status);
+const waitFinal = (repo: Repository, id: string, timeoutMs: number): Promise<JobRecord> =>
+  waitFor(`job ${id} to finish`, async () => {
+    const j = await repo.getJob(id);
+    return isFinal(j) ? j : null;
+  }, timeoutMs);
+
+async function addDataset(repo: Repository, store: ArtifactStore, opts: SynthOptions): Promise<string> {
+  const id = randomUUID();
+  const files = await writeSynth(store.pathOf(`datasets/${id}`), opts);
+  await repo.createDataset({
+    id,
+    name: `synth-${opts.points}`,
+    format: 'xc',
+    trainKey: `datasets/${id}/train.txt`,
+    testKey: `datasets/${id}/test.txt`,
+    stats: datasetStats(await readXcFile(files.train)),
+    testStats: datasetStats(await readXcFile(files.test)),
+  });
+  return id;
+}
+
+async function submit(repo: Repository, queue: BullJobQueue, j: { kind?: 'train' | 'teacher-fit'; datasetId: string; teacherId?: string; params: Record<string, unknown> }): Promise<string> {
+  const id = randomUUID();
+  await repo.createJob({ id, kind: j.kind ?? 'train', datasetId: j.datasetId, teacherId: j.teacherId ?? null, params: j.params });
+  await queue.enqueue({ jobId: id, kind: j.kind ?? 'train' });
+  return id;
+}
+
+const ofType = (events: JobEventRecord[], type: string): Record<string, unknown>[] => events.filter((e) => e.type === type).map((e) => e.data);
+
+describe('worker in-process (PGlite)', () => {
+  let dataDir: string;
+  let db: Database;
+  let repo: PrismaRepository;
+  let store: FsArtifactStore;
+  let small: string;
+  let prefix: string;
+  let queue: BullJobQueue;
+  let worker: RunningWorker | null = null;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-worker-'));
+    db = await openDatabase({ databaseUrl: null, dataDir });
+    repo = new PrismaRepository(db.prisma);
+    store = new FsArtifactStore(join(dataDir, 'artifacts'));
+    small = await addDataset(repo, store, { points: 4000, testPoints: 400, features: 600, labels: 80, seed: 4 });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const start = async (): Promise<void> => {
+    prefix = `wt-${randomUUID().slice(0, 8)}`;
+    queue = new BullJobQueue(connection, { prefix });
+    worker = await startWorker({ repo, store, connection, concurrency: 1, lockMs: 2000, prefix, runner: { cacheDir: false }, log: () => undefined });
+  };
+
+  afterEach(async () => {
+    await worker?.close();
+    worker = null;
+    await queue.queue.obliterate({ force: true });
+    await queue.close();
+  });
+
+  it('runs a train job queued → running → completed, with a model, metrics and ordered events', async () => {
+    await start();
+    const id = await submit(repo, queue, { datasetId: small, params: { dim: 16, epochs: 3, poolSize: 12, hardNegatives: 6, remineEvery: 2 } });
+    const job = await waitFinal(repo, id, 30_000);
+    expect(job).toMatchObject({ status: 'completed', progress: 1, attempts: 1, error: null, stage: null });
+    expect(job.params).toEqual({ dim: 16, epochs: 3, poolSize: 12, hardNegatives: 6, remineEvery: 2 });
+    expect((job.metrics as Record<string, number>)['p@1']).toBeGreaterThan(0.2);
+
+    const model = await repo.getModel(job.modelId!);
+    expect(model).toMatchObject({ jobId: id, datasetId: small, teacherId: null, key: `models/${job.modelId}` });
+    expect(model!.config).toMatchObject({ dim: 16, epochs: 3, alpha: 0 }); // no teacher: alpha forced to 0
+    expect(existsSync(join(store.pathOf(model!.key), 'weights.safetensors'))).toBe(true);
+    // the checkpoint is removed right after the job is marked completed
+    await waitFor('the checkpoint to be removed', async () => !existsSync(store.pathOf(checkpointKey(id))), 5_000);
+
+    const events = await repo.listJobEvents(id);
+    expect(ofType(events, 'status').map((d) => d.status)).toEqual(['running', 'completed']);
+    expect(ofType(events, 'stage').map((d) => d.stage)).toEqual(['preparing', 'mining', 'training', 'mining', 'training', 'evaluating', 'publishing']);
+    expect(ofType(events, 'epoch').map((d) => d.epoch)).toEqual([1, 2, 3]);
+    expect(ofType(events, 'metrics')[0]).toMatchObject({ 'p@1': job.metrics!['p@1'], epochs: 3 });
+    expect(events.at(-1)!.type).toBe('status');
+  });
+
+  it('fits a teacher, then distils it into a student', async () => {
+    await start();
+    const fitId = await submit(repo, queue, { kind: 'teacher-fit', datasetId: small, params: { hidden: 16, maxEpochs: 2 } });
+    const fit = await waitFinal(repo, fitId, 30_000);
+    expect(fit.status).toBe('completed');
+    const teacher = await repo.getTeacher(fit.resultTeacherId!);
+    expect(teacher).toMatchObject({ jobId: fitId, datasetId: small, kind: 'logits', numLabels: 80 });
+    expect(teacher!.sizeBytes).toBeGreaterThan(0);
+
+    const id = await submit(repo, queue, { datasetId: small, teacherId: teacher!.id, params: { dim: 16, epochs: 2, alpha: 0.5, poolSize: 12, hardNegatives: 6 } });
+    const job = await waitFinal(repo, id, 30_000);
+    expect(job.status).toBe('completed');
+    const model = await repo.getModel(job.modelId!);
+    expect(model!.config).toMatchObject({ alpha: 0.5 });
+    expect(model!.teacherMetrics).toMatchObject({ ece: expect.any(Number) });
+    expect(ofType(await repo.listJobEvents(id), 'stage').map((d) => d.stage)).toContain('scoring');
+  });
+
+  it('cancels a running job at the next batch boundary', async () => {
+    await start();
+    const id = await submit(repo, queue, { datasetId: small, params: { dim: 16, epochs: 500, remineEvery: 0 } });
+    await waitFor('the first epoch', async () => (await repo.listJobEvents(id, { types: ['epoch'] })).length > 0, 30_000);
+    expect((await repo.getJob(id))!.status).toBe('running');
+    await repo.requestCancel(id);
+    const job = await waitFinal(repo, id, 5_000);
+    expect(job.status).toBe('cancelled');
+    expect(job.modelId).toBeNull();
+    expect(ofType(await repo.listJobEvents(id), 'status').map((d) => d.status)).toEqual(['running', 'cancelled']);
+    expect(await (await queue.queue.getJob(id))!.getState()).toBe('completed'); // nothing left to retry
+  });
+
+  it('a worker shutting down returns its running job to the queue; the next worker resumes it', async () => {
+    await start();
+    const id = await submit(repo, queue, { datasetId: small, params: { dim: 16, epochs: 500, remineEvery: 0 } });
+    await waitFor('the first epoch', async () => (await repo.listJobEvents(id, { types: ['epoch'] })).length > 0, 30_000);
+    await worker!.close();
+    worker = null;
+    expect((await repo.getJob(id))!.status).toBe('queued');
+    expect(await (await queue.queue.getJob(id))!.getState()).toBe('waiting');
+
+    worker = await startWorker({ repo, store, connection, concurrency: 1, lockMs: 2000, prefix, runner: { cacheDir: false }, log: () => undefined });
+    const resumed = await waitFor(
+      'the resumption',
+      async () => (await repo.listJobEvents(id, { types: ['log'] })).find((e) => /resumed from checkpoint after epoch [1-9]/.test(String(e.data.message))),
+      30_000,
+    );
+    expect(resumed).toBeDefined();
+    await repo.requestCancel(id);
+    expect((await waitFinal(repo, id, 5_000)).status).toBe('cancelled');
+    expect(ofType(await repo.listJobEvents(id), 'status').map((d) => d.status)).toEqual(['running', 'running', 'cancelled']);
+  });
+
+  it('re-enqueues unfinished jobs from the database when its Redis connection comes back', async () => {
+    await start();
+    // a job Redis lost (restarted empty): only the database knows it
+    const id = randomUUID();
+    await repo.createJob({ id, kind: 'train', datasetId: small, teacherId: null, params: { dim: 8, epochs: 1, remineEvery: 0 } });
+    await sleep(300);
+    expect(await queue.queue.getJob(id)).toBeUndefined();
+    const redis = new Redis(REDIS_URL);
+    try {
+      const list = String(await redis.call('CLIENT', 'LIST'));
+      const ids = [...list.matchAll(/id=(\d+) [^\n]* name=([^ ]+)/g)].filter((m) => m[2].startsWith(`${prefix}:`)).map((m) => m[1]);
+      expect(ids.length).toBeGreaterThan(0);
+      for (const cid of ids) await redis.call('CLIENT', 'KILL', 'ID', cid);
+    } finally {
+      await redis.quit();
+    }
+    expect((await waitFinal(repo, id, 20_000)).status).toBe('completed');
+  });
+
+  it('retries other errors with backoff and marks the job failed on the last attempt', async () => {
+    await start();
+    const teacherId = randomUUID();
+    // a teacher whose file is missing (a volume not mounted yet): not bad input, worth retrying
+    await repo.createTeacher({ id: teacherId, name: 'gone', key: `teachers/${teacherId}/teacher.onnx`, kind: 'scores', numLabels: 80, sizeBytes: 1, jobId: null, datasetId: null, metrics: null });
+    const retrying = new BullJobQueue(connection, { prefix, attempts: 2, backoffMs: 50 });
+    const id = randomUUID();
+    await repo.createJob({ id, kind: 'train', datasetId: small, teacherId, params: { dim: 8, epochs: 1 } });
+    await retrying.enqueue({ jobId: id, kind: 'train' });
+    await retrying.close();
+    const job = await waitFinal(repo, id, 20_000);
+    expect(job).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(job.error).toMatch(/ENOENT/);
+    const events = await repo.listJobEvents(id);
+    expect(ofType(events, 'status').map((d) => d.status)).toEqual(['running', 'running', 'failed']);
+    expect(ofType(events, 'log').some((d) => /attempt 1 of 2 failed, retrying/.test(String(d.message)))).toBe(true);
+  });
+
+  it('fails a job with a malformed dataset at once, naming file and line, without retrying', async () => {
+    await start();
+    const dsId = randomUUID();
+    const trainKey = `datasets/${dsId}/train.txt`;
+    await store.putBytes(trainKey, new TextEncoder().encode('3 4 2\n0 0:1.0 1:0.5\n1 2:1\n0,1 3:oops\n'));
+    const stats = { points: 3, features: 4, labels: 2, labelsPerPoint: 1, pointsPerLabel: 1, nnzPerPoint: 1 };
+    await repo.createDataset({ id: dsId, name: 'bad', format: 'xc', trainKey, testKey: null, stats, testStats: null });
+    const id = await submit(repo, queue, { datasetId: dsId, params: { epochs: 2 } });
+    const job = await waitFinal(repo, id, 15_000);
+    expect(job.status).toBe('failed');
+    expect(job.attempts).toBe(1);
+    expect(job.error).toContain(`${store.pathOf(trainKey)}:4`);
+    const entry = await waitFor('BullMQ to record the failure', async () => {
+      const e = await queue.queue.getJob(id);
+      return e && (await e.getState()) === 'failed' ? e : null;
+    }, 5_000);
+    expect(entry.attemptsMade).toBe(1);
+    expect(ofType(await repo.listJobEvents(id), 'status')).toEqual([expect.objectContaining({ status: 'running' }), { status: 'failed', error: job.error }]);
+  });
+});
+
+describe('worker processes (PostgreSQL)', () => {
+  const schema = `worker_test_${randomUUID().slice(0, 8)}`;
+  const databaseUrl = `${PG_URL}?schema=${schema}`;
+  const prefix = `wp-${randomUUID().slice(0, 8)}`;
+  let dataDir: string;
+  let db: Database;
+  let repo: PrismaRepository;
+  let store: FsArtifactStore;
+  let queue: BullJobQueue;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-workerp-'));
+    db = await openDatabase({ databaseUrl, dataDir });
+    repo = new PrismaRepository(db.prisma);
+    store = new FsArtifactStore(join(dataDir, 'artifacts'));
+    queue = new BullJobQueue(connection, { prefix });
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await queue?.queue.obliterate({ force: true });
+    await queue?.close();
+    await db?.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  function spawnWorker(): { child: ChildProcess; output: () => string } {
+    let out = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, REDIS_URL, REDIS_PREFIX: prefix, WORKER_LOCK_MS: '1500', WORKER_CONCURRENCY: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    children.push(child);
+    return { child, output: () => out };
+  }
+
+  it('a worker killed with SIGKILL mid-training: a second worker takes the job over and resumes from its checkpoint', async () => {
+    const dsId = await addDataset(repo, store, { points: 12000, testPoints: 400, features: 1000, labels: 200, seed: 8 });
+    const epochs = 8;
+    // two idle workers (concurrency 1 each); whichever takes the job dies, the other finishes it
+    const workers = [spawnWorker(), spawnWorker()];
+    for (const w of workers) await waitFor('a worker to be ready', async () => /ready/.test(w.output()), 40_000);
+    const id = await submit(repo, queue, { datasetId: dsId, params: { dim: 16, epochs, poolSize: 0, hardNegatives: 0 } }); // no mining: straight to training
+    const running = await waitFor('a worker to take the job', async () => (await repo.listJobEvents(id, { types: ['status'] }))[0], 20_000);
+    const taker = workers.find((w) => running.data.worker === `${hostname()}:${w.child.pid}`);
+    expect(taker).toBeDefined();
+    const second = workers.find((w) => w !== taker)!;
+    await waitFor('epoch 2 of the first worker', async () => (await repo.listJobEvents(id, { types: ['epoch'] })).length >= 2, 40_000);
+    taker!.child.kill('SIGKILL');
+    await new Promise((r) => taker!.child.once('exit', r));
+    expect((await repo.getJob(id))!.status).toBe('running'); // the dead worker could not say anything
+
+    const job = await waitFinal(repo, id, 40_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${second.output()}`);
+    });
+    expect(job.status, second.output()).toBe('completed');
+    expect(job.attempts).toBe(2);
+    expect(await repo.getModel(job.modelId!)).not.toBeNull();
+
+    const events = await repo.listJobEvents(id);
+    const secondStart = events.findIndex((e, i) => e.type === 'status' && e.data.status === 'running' && i > 0);
+    expect(secondStart).toBeGreaterThan(0);
+    const resumed = events.slice(secondStart).find((e) => e.type === 'log' && /resumed from checkpoint after epoch (\d+)/.test(String(e.data.message)));
+    expect(resumed, 'the second run logged its resumption').toBeDefined();
+    const resumedAfter = Number(/after epoch (\d+)/.exec(String(resumed!.data.message))![1]);
+    expect(resumedAfter).toBeGreaterThanOrEqual(1);
+    const redone = ofType(events.slice(secondStart), 'epoch').map((d) => d.epoch as number);
+    const expected = Array.from({ length: epochs - resumedAfter }, (_, i) => resumedAfter + 1 + i);
+    expect(redone).toEqual(expected); // only the epochs after the checkpoint, not all of them
+    expect(ofType(events, 'status').map((d) => d.status)).toEqual(['running', 'running', 'completed']);
+
+    second.child.kill('SIGTERM');
+    const code = await new Promise((r) => second.child.once('exit', r));
+    expect(code).toBe(0);
+  });
+});
