@@ -1,0 +1,98 @@
+/**
+ * Every error code the API answers with, and its HTTP status. Route code throws the classes made
+ * here; core errors (DataFormatError, ContractError, UsageError, ...) and store errors are mapped
+ * by their `code` in CORE_ERROR_CODES. The error handler (plugins/error-handler.ts) is the only
+ * place that turns an error into a response. test/api.test.ts pins the list.
+ */
+import { DistilxrError } from '../core/errors.js';
+
+export const ERROR_CODES = {
+  /** Schema validation of body, query string or path parameters failed; the message names the field. */
+  DXR_VALIDATION: 400,
+  /** A request that parses but makes no sense (a core UsageError, bad multipart fields...). */
+  DXR_BAD_REQUEST: 400,
+  /** An uploaded dataset file does not parse; the message is `field:line: problem`. */
+  DXR_DATA_FORMAT: 400,
+  /** An uploaded ONNX model breaks the teacher contract; the message names the mismatch. */
+  DXR_TEACHER_CONTRACT: 400,
+  /** A request body that is not valid JSON. */
+  DXR_BAD_JSON: 400,
+  /** An artifact key that is not a relative path of [A-Za-z0-9._-] segments. */
+  DXR_INVALID_KEY: 400,
+  /** A required multipart file field is missing. */
+  DXR_MISSING_FILE: 400,
+  DXR_UNAUTHORIZED: 401,
+  /** A resource (dataset, teacher, job, model, file) or route that does not exist. */
+  DXR_NOT_FOUND: 404,
+  /** The request conflicts with the resource's state (cancelling a finished job). */
+  DXR_CONFLICT: 409,
+  /** An upload or request body over the configured limit. */
+  DXR_TOO_LARGE: 413,
+  /** Wrong Content-Type (JSON expected, or multipart/form-data expected). */
+  DXR_UNSUPPORTED_MEDIA_TYPE: 415,
+  DXR_INTERNAL: 500,
+  /** A dependency (database, queue) is down: /readyz. */
+  DXR_NOT_READY: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes of core/store errors (DistilxrError.code) that are the client's fault, and what they become. */
+export const CORE_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
+  DATA_FORMAT: 'DXR_DATA_FORMAT',
+  TEACHER_CONTRACT: 'DXR_TEACHER_CONTRACT',
+  USAGE: 'DXR_BAD_REQUEST',
+  INVALID_KEY: 'DXR_INVALID_KEY',
+  UPLOAD_TOO_LARGE: 'DXR_TOO_LARGE',
+  NOT_FOUND: 'DXR_NOT_FOUND',
+};
+
+/** An error with an API code; its message is shown to the client when the status is below 500. */
+export class ApiError extends DistilxrError {
+  readonly statusCode: number;
+  constructor(code: ErrorCode, message: string) {
+    super(message, code);
+    this.statusCode = ERROR_CODES[code];
+  }
+}
+
+/** A tiny `createError` (fastify lib/errors.js style): one class per code, a message template. */
+function createError<A extends unknown[]>(name: string, code: ErrorCode, format: (...args: A) => string) {
+  const cls = class extends ApiError {
+    constructor(...args: A) {
+      super(code, format(...args));
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: name });
+  return cls;
+}
+
+export const NotFoundError = createError('NotFoundError', 'DXR_NOT_FOUND', (what: string, id: string) => `${what} "${id}" not found`);
+export const BadRequestError = createError('BadRequestError', 'DXR_BAD_REQUEST', (message: string) => message);
+export const MissingFileError = createError(
+  'MissingFileError',
+  'DXR_MISSING_FILE',
+  (field: string) => `multipart file field "${field}" is required`,
+);
+export const TooLargeError = createError(
+  'TooLargeError',
+  'DXR_TOO_LARGE',
+  (what: string, limit: number) => `${what} is larger than the upload limit of ${limit} bytes`,
+);
+export const UnauthorizedError = createError(
+  'UnauthorizedError',
+  'DXR_UNAUTHORIZED',
+  (reason: string) => `${reason}: send "Authorization: Bearer <api key>"`,
+);
+export const ConflictError = createError('ConflictError', 'DXR_CONFLICT', (message: string) => message);
+export const NotReadyError = createError('NotReadyError', 'DXR_NOT_READY', (message: string) => message);
+export const UnsupportedMediaTypeError = createError('UnsupportedMediaTypeError', 'DXR_UNSUPPORTED_MEDIA_TYPE', (message: string) => message);
+
+/** The body of every error response. */
+export interface ErrorBody {
+  statusCode: number;
+  code: ErrorCode;
+  error: string;
+  message: string;
+  requestId: string;
+}

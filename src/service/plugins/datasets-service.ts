@@ -1,0 +1,96 @@
+/**
+ * Dataset uploads: files are streamed into the store under `datasets/<id>/`, then parsed in full
+ * (the same loader the workers use) so a bad file is refused at once with `field:line: problem`.
+ * A refused upload leaves nothing behind: no files, no row.
+ */
+import type { Multipart } from '@fastify/multipart';
+import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
+import { datasetStats } from '../../core/dataset.js';
+import { DataFormatError, UsageError } from '../../core/errors.js';
+import { loadTrainTest } from '../../core/load-dataset.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { NotFoundError } from '../errors.js';
+import type { DatasetRecord, Repository } from '../records.js';
+import { receiveUpload } from './uploads.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    datasets: DatasetService;
+  }
+}
+
+export class DatasetService {
+  constructor(
+    private readonly repo: Repository,
+    private readonly store: ArtifactStore,
+    private readonly maxUploadBytes: number,
+  ) {}
+
+  async upload(parts: AsyncIterable<Multipart>): Promise<DatasetRecord> {
+    const id = randomUUID();
+    const prefix = `datasets/${id}`;
+    try {
+      const { files, fields } = await receiveUpload(parts, this.store, {
+        files: { train: `${prefix}/train`, test: `${prefix}/test` },
+        required: ['train'],
+        fields: { name: 200 },
+        maxBytes: this.maxUploadBytes,
+      });
+      const trainKey = files.train.key;
+      const testKey = files.test?.key ?? null;
+      const paths: Record<string, string> = { [this.store.pathOf(trainKey)]: 'train' };
+      if (testKey) paths[this.store.pathOf(testKey)] = 'test';
+      const [trainPath, testPath] = Object.keys(paths);
+      let data: Awaited<ReturnType<typeof loadTrainTest>>;
+      try {
+        data = await loadTrainTest(trainPath, testPath, { cacheDir: false });
+      } catch (e) {
+        throw withFieldNames(e, paths);
+      }
+      const format = data.featurizer ? 'jsonl' : 'xc';
+      return await this.repo.createDataset({
+        id,
+        name: (fields.name?.trim() || files.train.filename || `dataset-${id.slice(0, 8)}`).slice(0, 200),
+        format,
+        trainKey,
+        testKey,
+        stats: datasetStats(data.train),
+        testStats: data.test ? datasetStats(data.test) : null,
+      });
+    } catch (e) {
+      await this.store.remove(prefix);
+      throw e;
+    }
+  }
+
+  async get(id: string): Promise<DatasetRecord> {
+    const d = await this.repo.getDataset(id);
+    if (!d) throw new NotFoundError('dataset', id);
+    return d;
+  }
+
+  list(): Promise<DatasetRecord[]> {
+    return this.repo.listDatasets();
+  }
+}
+
+/** Messages name the upload field ("train:12: ..."), never the server's file paths. */
+function withFieldNames(e: unknown, paths: Readonly<Record<string, string>>): unknown {
+  if (e instanceof DataFormatError) return new DataFormatError(paths[e.file] ?? 'upload', e.line, replacePaths(e.problem, paths));
+  if (e instanceof UsageError) return new UsageError(replacePaths(e.message, paths));
+  return e;
+}
+
+function replacePaths(message: string, paths: Readonly<Record<string, string>>): string {
+  let out = message;
+  for (const [path, field] of Object.entries(paths)) out = out.split(path).join(field);
+  return out;
+}
+
+export default fp(
+  async (app) => {
+    app.decorate('datasets', new DatasetService(app.repo, app.store, app.serviceConfig.maxUploadBytes));
+  },
+  { name: 'datasets-service', fastify: '5.x', dependencies: ['deps'] },
+);

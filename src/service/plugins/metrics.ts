@@ -1,0 +1,100 @@
+/**
+ * Prometheus metrics on GET /metrics, from a registry of this app's own (several apps in one
+ * process, as in tests, never share counters): HTTP request durations by route and status, queue
+ * depth by BullMQ state, jobs by status, and the training throughput of running jobs.
+ */
+import type {} from '@fastify/swagger';
+import fp from 'fastify-plugin';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { JOB_STATUSES } from '../records.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metricsRegistry: Registry;
+  }
+  interface FastifyRequest {
+    startedAt: bigint;
+  }
+}
+
+export default fp(
+  async (app) => {
+    const register = new Registry();
+    collectDefaultMetrics({ register, prefix: 'distilxr_' });
+
+    const duration = new Histogram({
+      name: 'distilxr_http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [register],
+    });
+
+    new Gauge({
+      name: 'distilxr_queue_jobs',
+      help: 'Queue entries by BullMQ state',
+      labelNames: ['state'] as const,
+      registers: [register],
+      async collect() {
+        this.reset();
+        try {
+          for (const [state, n] of Object.entries(await app.queue.counts())) this.set({ state }, n);
+        } catch (err) {
+          app.log.warn({ err }, 'metrics: queue counts unavailable');
+        }
+      },
+    });
+
+    const jobsByStatus = new Gauge({
+      name: 'distilxr_jobs',
+      help: 'Jobs by status (database)',
+      labelNames: ['status'] as const,
+      registers: [register],
+    });
+    const throughput = new Gauge({
+      name: 'distilxr_training_examples_per_second',
+      help: 'Sum of the training throughput of running jobs',
+      registers: [register],
+    });
+    const running = new Gauge({ name: 'distilxr_jobs_running', help: 'Jobs running now', registers: [register] });
+
+    /** One database read per scrape fills the three job gauges. */
+    async function collectJobs(): Promise<void> {
+      const counts: Record<string, number> = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]));
+      let eps = 0;
+      let active = 0;
+      for (const j of await app.repo.listJobs()) {
+        counts[j.status] = (counts[j.status] ?? 0) + 1;
+        if (j.status === 'running') {
+          active++;
+          eps += j.examplesPerSecond ?? 0;
+        }
+      }
+      for (const [status, n] of Object.entries(counts)) jobsByStatus.set({ status }, n);
+      throughput.set(eps);
+      running.set(active);
+    }
+
+    app.decorate('metricsRegistry', register);
+    app.decorateRequest('startedAt', 0n);
+    app.addHook('onRequest', async (request) => {
+      request.startedAt = process.hrtime.bigint();
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - request.startedAt) / 1e9;
+      duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, seconds);
+    });
+
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      try {
+        await collectJobs();
+      } catch (err) {
+        app.log.warn({ err }, 'metrics: job counts unavailable');
+      }
+      reply.header('content-type', register.contentType);
+      return register.metrics();
+    });
+  },
+  { name: 'metrics', fastify: '5.x', dependencies: ['deps'] },
+);

@@ -1,0 +1,79 @@
+/**
+ * Trained models: records, top-k queries through the model cache (shared code with the CLI:
+ * pipeline/query.ts), and downloads of the files of a model directory on a fixed allow-list.
+ */
+import fp from 'fastify-plugin';
+import { UsageError } from '../../core/errors.js';
+import { encodeQueryInput, searchModel, type QueryHit, type QueryInput, type SparseQuery } from '../../pipeline/query.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import type { ModelCache } from '../model-cache.js';
+import type { ModelRecord, Repository } from '../records.js';
+import { DOWNLOADABLE_FILES, type QueryBody } from '../schemas/models.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    models: ModelService;
+  }
+}
+
+export class ModelService {
+  constructor(
+    private readonly repo: Repository,
+    private readonly store: ArtifactStore,
+    private readonly cache: ModelCache,
+  ) {}
+
+  async get(id: string): Promise<ModelRecord> {
+    const m = await this.repo.getModel(id);
+    if (!m) throw new NotFoundError('model', id);
+    return m;
+  }
+
+  list(): Promise<ModelRecord[]> {
+    return this.repo.listModels();
+  }
+
+  /** Names of the allow-listed files present in the model's directory. */
+  async files(m: ModelRecord): Promise<string[]> {
+    const present = await Promise.all(DOWNLOADABLE_FILES.map((f) => this.store.exists(`${m.key}/${f}`)));
+    return DOWNLOADABLE_FILES.filter((_, i) => present[i]);
+  }
+
+  /**
+   * Local path of one downloadable file. The name must be on the allow-list (so it is a plain
+   * file name: no separators, no "..") and present in the model's directory; anything else is 404.
+   */
+  async filePath(id: string, name: string): Promise<string> {
+    const m = await this.get(id);
+    if (!DOWNLOADABLE_FILES.includes(name)) throw new NotFoundError(`file of model "${id}"`, name);
+    const key = `${m.key}/${name}`;
+    if (!(await this.store.exists(key))) throw new NotFoundError(`file of model "${id}"`, name);
+    return this.store.pathOf(key);
+  }
+
+  async query(id: string, body: QueryBody): Promise<QueryHit[][]> {
+    await this.get(id); // 404 before any loading
+    const model = await this.cache.get(id);
+    const vectors: SparseQuery[] = body.queries.map((q, i) => {
+      const hasText = q.text !== undefined;
+      const hasFeatures = q.features !== undefined;
+      if (hasText === hasFeatures) throw new BadRequestError(`queries[${i}] must have exactly one of "text" or "features"`);
+      const input: QueryInput = hasText ? { text: q.text! } : { features: q.features! };
+      try {
+        return encodeQueryInput(model, input);
+      } catch (e) {
+        if (e instanceof UsageError) throw new BadRequestError(`queries[${i}]: ${e.message}`);
+        throw e;
+      }
+    });
+    return searchModel(model, vectors, body.k ?? 5, { exact: body.exact ?? false });
+  }
+}
+
+export default fp(
+  async (app) => {
+    app.decorate('models', new ModelService(app.repo, app.store, app.modelCache));
+  },
+  { name: 'models-service', fastify: '5.x', dependencies: ['deps', 'model-cache'] },
+);

@@ -1,0 +1,62 @@
+/**
+ * Receives a multipart body: each expected file field is streamed into the artifact store under
+ * the given key (never buffered whole), text fields are collected. Unknown, repeated or
+ * oversized parts are refused with a message naming the field. On any failure the caller removes
+ * the upload's prefix, so nothing stays behind.
+ */
+import type { Multipart } from '@fastify/multipart';
+import type { ArtifactStore } from '../artifact-store.js';
+import { BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
+
+export interface UploadSpec {
+  /** File field → artifact-store key it is written to. */
+  files: Readonly<Record<string, string>>;
+  required: readonly string[];
+  /** Text fields accepted, with their maximum length. */
+  fields: Readonly<Record<string, number>>;
+  maxBytes: number;
+}
+
+export interface ReceivedFile {
+  key: string;
+  bytes: number;
+  sha256: string;
+  filename: string;
+}
+
+export interface Upload {
+  files: Record<string, ReceivedFile>;
+  fields: Record<string, string>;
+}
+
+export async function receiveUpload(parts: AsyncIterable<Multipart>, store: ArtifactStore, spec: UploadSpec): Promise<Upload> {
+  const files: Record<string, ReceivedFile> = {};
+  const fields: Record<string, string> = {};
+  const expected = (): string => [...Object.keys(spec.files), ...Object.keys(spec.fields)].map((f) => `"${f}"`).join(', ');
+  for await (const part of parts) {
+    const name = part.fieldname;
+    if (part.type === 'file') {
+      const key = spec.files[name];
+      if (!Object.hasOwn(spec.files, name)) {
+        part.file.resume();
+        throw new BadRequestError(`unexpected file field "${name}": expected ${expected()}`);
+      }
+      if (files[name]) {
+        part.file.resume();
+        throw new BadRequestError(`file field "${name}" appears more than once`);
+      }
+      const { bytes, sha256 } = await store.putStream(key, part.file, { maxBytes: spec.maxBytes });
+      if (part.file.truncated) throw new TooLargeError(`file "${name}"`, spec.maxBytes);
+      files[name] = { key, bytes, sha256, filename: part.filename };
+    } else {
+      if (Object.hasOwn(spec.files, name)) throw new BadRequestError(`field "${name}" must be a file upload (multipart part with a filename)`);
+      if (!Object.hasOwn(spec.fields, name)) throw new BadRequestError(`unexpected field "${name}": expected ${expected()}`);
+      if (Object.hasOwn(fields, name)) throw new BadRequestError(`field "${name}" appears more than once`);
+      const value = String(part.value);
+      if (part.valueTruncated || value.length > spec.fields[name]) throw new BadRequestError(`field "${name}" is longer than ${spec.fields[name]} characters`);
+      fields[name] = value;
+    }
+  }
+  for (const name of spec.required) if (!files[name]) throw new MissingFileError(name);
+  return { files, fields };
+}

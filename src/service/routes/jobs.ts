@@ -1,0 +1,115 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, jobView } from '../schemas/jobs.js';
+
+export interface JobRouteOptions {
+  /** How often the event stream looks for new events. @defaultValue 500 */
+  ssePollMs?: number;
+  /** Comment lines that keep idle connections (and proxies) open. @defaultValue 15000 */
+  sseHeartbeatMs?: number;
+}
+
+const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
+  const pollMs = opts.ssePollMs ?? 500;
+  const heartbeatMs = opts.sseHeartbeatMs ?? 15000;
+  /** Open event streams, ended when the server closes. */
+  const streams = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.abort();
+  });
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'submit a training job',
+        body: CreateJobBody,
+        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 503: ErrorResponse },
+      },
+    },
+    async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTrain(request.body))),
+  );
+
+  app.get('/jobs', { schema: { tags: ['jobs'], summary: 'list jobs, newest first', querystring: JobListQuery, response: { 200: JobList, ...commonErrors } } }, async (request) => ({
+    jobs: (await app.jobs.list({ status: request.query.status, limit: request.query.limit ?? 100 })).map(jobView),
+  }));
+
+  app.get(
+    '/jobs/:id',
+    { schema: { tags: ['jobs'], summary: 'one job: status, stage, progress, throughput, ETA, result', params: IdParams, response: { 200: Job, ...commonErrors, 404: ErrorResponse } } },
+    async (request) => jobView(await app.jobs.get(request.params.id)),
+  );
+
+  app.get(
+    '/jobs/:id/metrics',
+    { schema: { tags: ['jobs'], summary: 'per-epoch history and the evaluation', params: IdParams, response: { 200: JobMetrics, ...commonErrors, 404: ErrorResponse } } },
+    async (request) => {
+      const { job, epochs, evaluation } = await app.jobs.metrics(request.params.id);
+      return { id: job.id, status: job.status, epochs, evaluation };
+    },
+  );
+
+  app.post(
+    '/jobs/:id/cancel',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'cancel a job (a queued one at once, a running one at its next batch)',
+        params: IdParams,
+        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request, reply) => reply.status(202).send(jobView(await app.jobs.cancel(request.params.id))),
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Server-Sent Events: status, stage, progress, epoch, log and metrics events; resumes after Last-Event-ID; ends when the job is final',
+        params: IdParams,
+        headers: EventsHeaders,
+        querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }, { additionalProperties: false }),
+        produces: ['text/event-stream'],
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...commonErrors, 404: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await app.jobs.get(id); // 404 as JSON, before the stream starts
+      const afterId = Number(request.headers['last-event-id'] ?? request.query.lastEventId ?? 0);
+      const abort = new AbortController();
+      streams.add(abort);
+      reply.hijack();
+      const res = reply.raw;
+      res.on('close', () => abort.abort());
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': String(request.id),
+      });
+      res.write('retry: 2000\n\n');
+      const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+      try {
+        for await (const e of app.jobs.follow(id, afterId, pollMs, abort.signal)) {
+          const data = JSON.stringify({ jobId: e.jobId, type: e.type, at: e.createdAt.toISOString(), data: e.data });
+          res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${data}\n\n`);
+        }
+        if (!abort.signal.aborted) res.write('event: end\ndata: {}\n\n');
+      } catch (err) {
+        request.log.error({ err, jobId: id }, 'event stream failed');
+      } finally {
+        clearInterval(heartbeat);
+        streams.delete(abort);
+        res.end();
+      }
+    },
+  );
+};
+
+export default jobs;

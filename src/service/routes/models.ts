@@ -1,0 +1,68 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Type } from 'typebox';
+import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { FileParams, Model, ModelList, QueryBody, QueryResponse, modelView } from '../schemas/models.js';
+
+const models: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/models', { schema: { tags: ['models'], summary: 'list models', response: { 200: ModelList, ...commonErrors } } }, async () => ({
+    models: (await app.models.list()).map((m) => modelView(m, [])),
+  }));
+
+  app.get(
+    '/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'one model: configuration, student metrics and teacher metrics side by side, files',
+        params: IdParams,
+        response: { 200: Model, ...commonErrors, 404: ErrorResponse },
+      },
+    },
+    async (request) => {
+      const m = await app.models.get(request.params.id);
+      return modelView(m, await app.models.files(m));
+    },
+  );
+
+  app.post(
+    '/models/:id/query',
+    {
+      // 1000 queries of text or features can exceed fastify's 1 MiB default
+      bodyLimit: 32 << 20,
+      schema: {
+        tags: ['models'],
+        summary: 'top-k labels for up to 1000 queries (text or sparse features)',
+        params: IdParams,
+        body: QueryBody,
+        response: { 200: QueryResponse, ...commonErrors, 404: ErrorResponse, 413: ErrorResponse },
+      },
+    },
+    async (request) => ({ results: await app.models.query(request.params.id, request.body) }),
+  );
+
+  app.get(
+    '/models/:id/files/:name',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'download a file of the model directory (weights.safetensors, student.onnx, index.hnsw, config.json, labels.json, featurizer.json, label-map.json)',
+        params: FileParams,
+        produces: ['application/octet-stream', 'application/json'],
+        response: { 200: Type.Unknown({ description: 'the file (binary or JSON)' }), ...commonErrors, 404: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const { id, name } = request.params;
+      const path = await app.models.filePath(id, name);
+      const { size } = await stat(path);
+      reply.header('content-type', name.endsWith('.json') ? 'application/json; charset=utf-8' : 'application/octet-stream');
+      reply.header('content-length', size);
+      reply.header('content-disposition', `attachment; filename="${name}"`);
+      return reply.send(createReadStream(path));
+    },
+  );
+};
+
+export default models;

@@ -1,0 +1,47 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { Job, jobView } from '../schemas/jobs.js';
+import { Teacher, TeacherFitBody, TeacherList, TeacherUpload, teacherView } from '../schemas/teachers.js';
+import { documentOnlyBody } from './datasets.js';
+
+const teachers: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/teachers',
+    {
+      schema: {
+        tags: ['teachers'],
+        summary: 'upload an ONNX teacher (multipart: model, optional name); checked against the teacher contract',
+        consumes: ['multipart/form-data'],
+        body: TeacherUpload,
+        response: { 201: Teacher, ...commonErrors, 413: ErrorResponse, 415: ErrorResponse },
+      },
+      validatorCompiler: documentOnlyBody,
+    },
+    async (request, reply) => reply.status(201).send(teacherView(await app.teachers.upload(request.parts()))),
+  );
+
+  app.post(
+    '/teachers/fit',
+    {
+      schema: {
+        tags: ['teachers'],
+        summary: 'fit the baseline teacher on a dataset (a teacher-fit job)',
+        body: TeacherFitBody,
+        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 503: ErrorResponse },
+      },
+    },
+    async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTeacherFit(request.body))),
+  );
+
+  app.get('/teachers', { schema: { tags: ['teachers'], summary: 'list teachers', response: { 200: TeacherList, ...commonErrors } } }, async () => ({
+    teachers: (await app.teachers.list()).map(teacherView),
+  }));
+
+  app.get(
+    '/teachers/:id',
+    { schema: { tags: ['teachers'], summary: 'one teacher', params: IdParams, response: { 200: Teacher, ...commonErrors, 404: ErrorResponse } } },
+    async (request) => teacherView(await app.teachers.get(request.params.id)),
+  );
+};
+
+export default teachers;

@@ -1,0 +1,46 @@
+import { Type, type TSchema } from 'typebox';
+import { ERROR_CODES } from '../errors.js';
+
+/** Ids are server-generated UUIDs; any short token is accepted in paths (unknown ones are 404). */
+export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'resource id' });
+
+export const IdParams = Type.Object({ id: Id });
+
+export const Timestamp = Type.String({ format: 'date-time' });
+
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** A JSON object whose shape belongs to another layer (metrics, stats of the pipeline). */
+export const FreeObject = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String({ description: `one of ${Object.keys(ERROR_CODES).join(', ')}` }),
+    error: Type.String(),
+    message: Type.String({ description: 'what was wrong (4xx); "internal error" for 5xx' }),
+    requestId: Type.String(),
+  },
+  { description: 'every error response' },
+);
+
+/** Error responses a /v1 route can give besides its own (auth, validation). */
+export const commonErrors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  500: ErrorResponse,
+};
+
+export const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** FeaturizerOptions (JSONL text datasets only): how text becomes sparse features. */
+export const FeaturizerParams = Type.Object(
+  {
+    minDf: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 2, description: 'drop terms seen in fewer training documents' })),
+    maxFeatures: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24, default: 1 << 18, description: 'vocabulary cap' })),
+    bigrams: Type.Optional(Type.Boolean({ default: false, description: 'also emit word bigrams' })),
+    hashing: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('always')], { default: false, description: "feature hashing: false, true (when the vocabulary is too large) or 'always'" })),
+    hashBits: Type.Optional(Type.Integer({ minimum: 1, maximum: 24, description: 'hash into 2^hashBits buckets' })),
+  },
+  { additionalProperties: false, description: 'text featurizer settings (JSONL datasets only)' },
+);

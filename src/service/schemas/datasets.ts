@@ -1,0 +1,46 @@
+import { Type, type Static } from 'typebox';
+import type { DatasetRecord } from '../records.js';
+import { Id, Nullable, Timestamp } from './common.js';
+
+export const DatasetStats = Type.Object({
+  points: Type.Integer(),
+  features: Type.Integer(),
+  labels: Type.Integer(),
+  labelsPerPoint: Type.Number(),
+  pointsPerLabel: Type.Number(),
+  nnzPerPoint: Type.Number(),
+});
+
+export const Dataset = Type.Object({
+  id: Id,
+  name: Type.String(),
+  format: Type.Union([Type.Literal('xc'), Type.Literal('jsonl')]),
+  stats: DatasetStats,
+  testStats: Nullable(DatasetStats),
+  hasTest: Type.Boolean(),
+  createdAt: Timestamp,
+});
+export type DatasetView = Static<typeof Dataset>;
+
+export const DatasetList = Type.Object({ datasets: Type.Array(Dataset) });
+
+/** Multipart fields of POST /v1/datasets (documentation only: multipart is parsed by the route). */
+export const DatasetUpload = Type.Object({
+  train: Type.String({ format: 'binary', description: 'training data: XC text ("N D L" header, "labels f:v ...") or JSONL ({"text": ..., "labels": [...]})' }),
+  test: Type.Optional(Type.String({ format: 'binary', description: 'test data in the same format' })),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+});
+
+export const UPLOAD_FILE_FIELDS = ['train', 'test'] as const;
+
+export function datasetView(d: DatasetRecord): DatasetView {
+  return {
+    id: d.id,
+    name: d.name,
+    format: d.format,
+    stats: d.stats,
+    testStats: d.testStats,
+    hasTest: d.testKey !== null,
+    createdAt: d.createdAt.toISOString(),
+  };
+}

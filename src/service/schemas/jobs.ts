@@ -1,0 +1,115 @@
+import { Type, type Static } from 'typebox';
+import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
+import { JOB_STATUSES, type JobRecord } from '../records.js';
+import { FeaturizerParams, FreeObject, Id, Nullable, Timestamp, iso } from './common.js';
+
+const d = DEFAULT_TRAIN_CONFIG;
+const MAX_COUNT = 100000;
+
+/**
+ * TrainConfig, every field optional (defaults from DEFAULT_TRAIN_CONFIG). Ranges mirror
+ * validateTrainConfig, which still runs on the merged config for the cross-field rules.
+ */
+export const TrainParams = Type.Object(
+  {
+    dim: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: d.dim, description: 'embedding size d' })),
+    tau: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.tau, description: 'score temperature τ in s = q·v/τ' })),
+    epochs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.epochs, description: 'passes over the training data' })),
+    lr: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.lr, description: 'Adagrad learning rate' })),
+    alpha: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: d.alpha, description: 'weight of the distillation term (0 = negative sampling only; forced to 0 without a teacher)' }),
+    ),
+    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: d.temperature, description: 'distillation temperature T' })),
+    hardNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.hardNegatives, description: 'hard negatives per example, from its mined pool' })),
+    randomNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.randomNegatives, description: 'uniform random negatives per example' })),
+    inBatchNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.inBatchNegatives, description: 'positives of other batch members used as negatives' })),
+    batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, default: d.batchSize, description: 'examples per batch' })),
+    poolSize: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.poolSize, description: 'mined candidate pool per example' })),
+    remineEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.remineEvery, description: "re-mine with the student's embeddings every R epochs (0 = never)" })),
+    teacherWeightedNegatives: Type.Optional(Type.Boolean({ default: d.teacherWeightedNegatives, description: 'sample hard negatives ∝ exp(teacher score / T)' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: d.seed })),
+    featurizer: Type.Optional(FeaturizerParams),
+  },
+  { additionalProperties: false },
+);
+export type TrainParams = Static<typeof TrainParams>;
+
+export const CreateJobBody = Type.Object(
+  {
+    datasetId: Id,
+    teacherId: Type.Optional(Id),
+    params: Type.Optional(TrainParams),
+  },
+  { additionalProperties: false },
+);
+export type CreateJobBody = Static<typeof CreateJobBody>;
+
+export const JobStatus = Type.Enum([...JOB_STATUSES]);
+
+export const Job = Type.Object({
+  id: Id,
+  kind: Type.Union([Type.Literal('train'), Type.Literal('teacher-fit')]),
+  status: JobStatus,
+  stage: Nullable(Type.String({ description: 'preparing, mining, scoring, training, evaluating, publishing' })),
+  progress: Type.Number({ description: '0..1 over the whole job' }),
+  examplesPerSecond: Nullable(Type.Number()),
+  etaSeconds: Nullable(Type.Number()),
+  params: FreeObject('the full configuration the job runs with (defaults filled in)'),
+  datasetId: Id,
+  teacherId: Nullable(Id),
+  modelId: Nullable(Id),
+  resultTeacherId: Nullable(Id),
+  metrics: Nullable(FreeObject('evaluation on the test split')),
+  error: Nullable(Type.String()),
+  cancelRequested: Type.Boolean(),
+  attempts: Type.Integer(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  startedAt: Nullable(Timestamp),
+  finishedAt: Nullable(Timestamp),
+});
+export type JobView = Static<typeof Job>;
+
+export const JobList = Type.Object({ jobs: Type.Array(Job) });
+
+export const JobListQuery = Type.Object(
+  {
+    status: Type.Optional(JobStatus),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const JobMetrics = Type.Object({
+  id: Id,
+  status: JobStatus,
+  epochs: Type.Array(FreeObject('one epoch: epoch, loss, ce, kl, examples, seconds, examplesPerSecond')),
+  evaluation: Nullable(FreeObject('evaluation on the test split')),
+});
+
+export const EventsHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) });
+
+export function jobView(j: JobRecord): JobView {
+  return {
+    id: j.id,
+    kind: j.kind,
+    status: j.status,
+    stage: j.stage,
+    progress: j.progress,
+    examplesPerSecond: j.examplesPerSecond,
+    etaSeconds: j.etaSeconds,
+    params: j.params,
+    datasetId: j.datasetId,
+    teacherId: j.teacherId,
+    modelId: j.modelId,
+    resultTeacherId: j.resultTeacherId,
+    metrics: j.metrics,
+    error: j.error,
+    cancelRequested: j.cancelRequested,
+    attempts: j.attempts,
+    createdAt: j.createdAt.toISOString(),
+    updatedAt: j.updatedAt.toISOString(),
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The one place that listens: opens the database, the artifact store and the queue, builds the
+ * app and serves it until SIGTERM/SIGINT, then closes in order (stop accepting, end event
+ * streams, finish in-flight requests, then queue and database). A second signal exits at once.
+ * Configuration by environment (loadConfig) plus REDIS_PREFIX (BullMQ key prefix shared with the
+ * workers), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL.
+ * Runs directly too: `node --import tsx src/service/server.ts`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildApp } from './app.js';
+import { BullJobQueue, redisConnectionFromUrl } from './bull-job-queue.js';
+import { loadConfig, type ServiceConfig } from './config.js';
+import { openDatabase } from './db.js';
+import { FsArtifactStore } from './fs-artifact-store.js';
+import { PrismaRepository } from './prisma-repository.js';
+
+export interface StartServerOptions {
+  /** @defaultValue loadConfig(env) */
+  config?: ServiceConfig;
+  env?: NodeJS.ProcessEnv;
+  /** @defaultValue true */
+  logger?: boolean | object;
+  /** Install SIGTERM/SIGINT handlers that close and exit. @defaultValue true */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Closes the app (ending event streams, finishing requests), then the queue and the database. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
+  const env = opts.env ?? process.env;
+  const config = opts.config ?? loadConfig(env);
+  const modelCacheSize = positiveInt(env, 'MODEL_CACHE_SIZE', 4);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const queue = new BullJobQueue(redisConnectionFromUrl(config.redisUrl), { prefix: env.REDIS_PREFIX || undefined });
+  const repo = new PrismaRepository(db.prisma);
+  const closeDeps = async (): Promise<void> => {
+    try {
+      await queue.close();
+    } finally {
+      await db.close();
+    }
+  };
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ repo, store: new FsArtifactStore(join(config.dataDir, 'artifacts')), queue, config, modelCacheSize, logger: opts.logger ?? true });
+  } catch (e) {
+    await closeDeps();
+    throw e;
+  }
+  // this file created the queue and the database: it closes them, after the app stopped using them
+  app.addHook('onClose', closeDeps);
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => (closing ??= app.close());
+
+  if (opts.handleSignals ?? true) {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        app.log.warn(`${signal} again, exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      app.log.info(`${signal}: closing`);
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          app.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  const address = app.server.address();
+  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  return { app, url, close };
+}
+
+if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {
+  // PGlite's WebAssembly start-up holds no event-loop handle: keep the process up until listening
+  const keepAlive = setInterval(() => undefined, 60_000);
+  startServer().then(
+    () => clearInterval(keepAlive),
+    (e: unknown) => {
+      console.error(`distilxr server: ${(e as Error).stack ?? String(e)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * End to end through the API with a real worker in the same process (PGlite allows one process
+ * per data directory): upload → fit a teacher → train with it → follow the events → query the
+ * published model → download its files.
+ */
+import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/service/app.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
+import { loadConfig } from '../src/service/config.js';
+import { openDatabase, type Database } from '../src/service/db.js';
+import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
+import { PrismaRepository } from '../src/service/prisma-repository.js';
+import { startWorker, type RunningWorker } from '../src/worker/worker.js';
+
+const COREL = '/work/shared/datasets/corel5k';
+const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+
+describe('API with a worker', () => {
+  let dataDir: string;
+  let db: Database;
+  let queue: BullJobQueue;
+  let worker: RunningWorker;
+  let app: FastifyInstance;
+  const prefix = `api-e2e-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-e2e-'));
+    db = await openDatabase({ databaseUrl: null, dataDir });
+    const repo = new PrismaRepository(db.prisma);
+    const store = new FsArtifactStore(join(dataDir, 'artifacts'));
+    queue = new BullJobQueue(connection, { prefix });
+    worker = await startWorker({ repo, store, connection, concurrency: 1, prefix, log: () => undefined, runner: { cacheDir: join(dataDir, 'cache') } });
+    app = await buildApp({ repo, store, queue, config: { ...loadConfig({}), dataDir }, sse: { ssePollMs: 100 } });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await worker?.close();
+    if (queue) {
+      await queue.queue.obliterate({ force: true });
+      await queue.close();
+    }
+    await db?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** Follows the job's event stream to its end; returns the event names in order. */
+  async function follow(id: string): Promise<{ names: string[]; body: string }> {
+    const r = await app.inject({ method: 'GET', url: `/v1/jobs/${id}/events` });
+    const names = r.body
+      .split('\n')
+      .filter((l) => l.startsWith('event: '))
+      .map((l) => l.slice(7));
+    return { names, body: r.body };
+  }
+
+  it('fits a teacher, distils it into a student and serves queries', async () => {
+    const fd = new FormData();
+    fd.append('train', new Blob([await readFile(join(COREL, 'corel5k_mulan_train.txt'))]), 'train.txt');
+    fd.append('test', new Blob([await readFile(join(COREL, 'corel5k_mulan_test.txt'))]), 'test.txt');
+    const ds = await app.inject({ method: 'POST', url: '/v1/datasets', payload: fd });
+    expect(ds.statusCode).toBe(201);
+    const datasetId = ds.json().id;
+
+    const fit = await app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId, name: 'mlp', params: { hidden: 32, maxEpochs: 2 } } });
+    expect(fit.statusCode).toBe(202);
+    const fitEvents = await follow(fit.json().id);
+    expect(fitEvents.names.at(-1)).toBe('end');
+    const fitted = (await app.inject({ method: 'GET', url: `/v1/jobs/${fit.json().id}` })).json();
+    expect(fitted, fitEvents.body).toMatchObject({ status: 'completed' });
+    const teacherId = fitted.resultTeacherId;
+    expect((await app.inject({ method: 'GET', url: `/v1/teachers/${teacherId}` })).json()).toMatchObject({ name: 'mlp', kind: 'logits', datasetId });
+
+    const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId, teacherId, params: { dim: 16, epochs: 2, poolSize: 8, hardNegatives: 4 } } });
+    expect(job.statusCode).toBe(202);
+    const jobId = job.json().id;
+    const { names, body } = await follow(jobId);
+    expect(names).toContain('epoch');
+    expect(names.at(-1)).toBe('end');
+    const done = (await app.inject({ method: 'GET', url: `/v1/jobs/${jobId}` })).json();
+    expect(done, body).toMatchObject({ status: 'completed', progress: 1 });
+    const metrics = (await app.inject({ method: 'GET', url: `/v1/jobs/${jobId}/metrics` })).json();
+    expect(metrics.epochs).toHaveLength(2);
+
+    const model = (await app.inject({ method: 'GET', url: `/v1/models/${done.modelId}` })).json();
+    expect(model.metrics).toHaveProperty(['p@1']);
+    expect(model.teacherMetrics).toHaveProperty(['p@1']);
+    const q = await app.inject({ method: 'POST', url: `/v1/models/${done.modelId}/query`, payload: { queries: [{ features: { '19': 1, '93': 1 } }], k: 10 } });
+    expect(q.statusCode).toBe(200);
+    expect(q.json().results[0]).toHaveLength(10);
+    const onnx = await app.inject({ method: 'GET', url: `/v1/models/${done.modelId}/files/student.onnx` });
+    expect(onnx.statusCode).toBe(200);
+    expect(onnx.rawPayload.length).toBeGreaterThan(1000);
+  });
+});
