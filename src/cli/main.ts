@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { DistilxrError } from '../core/errors.js';
 import { dataCommand } from './commands-data.js';
 import { evalCommand, queryCommand, teacherCommand, trainCommand } from './commands-model.js';
+import { serviceCommands } from './commands-service.js';
 
 const program = new Command('distilxr')
   .description('Distil an ONNX teacher into a fast student retriever for extreme multi-label classification')
@@ -13,6 +14,7 @@ program.addCommand(teacherCommand());
 program.addCommand(trainCommand());
 program.addCommand(evalCommand());
 program.addCommand(queryCommand());
+for (const c of serviceCommands()) program.addCommand(c);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,45 @@
+import { Command } from 'commander';
+
+// The service modules (fastify, prisma, bullmq) load only for these commands, so `train` and
+// `query` start fast.
+
+/** Keeps the process alive (PGlite's start-up holds no handle) and stops cleanly on SIGTERM/SIGINT. */
+async function runUntilSignal(start: () => Promise<{ close?: () => Promise<void>; stop?: () => Promise<void> }>): Promise<void> {
+  const keepAlive = setInterval(() => undefined, 60_000);
+  const running = await start();
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    const stop = running.close ?? running.stop ?? (async () => undefined);
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error(`distilxr: shutdown failed: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  clearInterval(keepAlive);
+}
+
+export function serviceCommands(): Command[] {
+  const start = new Command('start')
+    .description('API and a worker in one process on embedded defaults (PGlite under DATA_DIR, Redis from REDIS_URL)')
+    .action(() => runUntilSignal(async () => (await import('../service/standalone.js')).startStandalone()));
+  const serve = new Command('serve')
+    .description('the HTTP API only (workers run separately: distilxr worker); needs DATABASE_URL when workers are other processes')
+    .action(() => runUntilSignal(async () => (await import('../service/server.js')).startServer({ handleSignals: false })));
+  const worker = new Command('worker').description('a worker process taking training jobs from the queue').action(() => runUntilSignal(async () => (await import('../worker/main.js')).runWorker()));
+  const migrate = new Command('migrate').description('apply the database migrations (also done on every start)').action(async () => {
+    const { loadConfig } = await import('../service/config.js');
+    const { openDatabase } = await import('../service/db.js');
+    const config = loadConfig();
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    await db.close();
+    process.stdout.write(`migrations applied (${db.kind} database)\n`);
+  });
+  return [start, serve, worker, migrate];
+}
