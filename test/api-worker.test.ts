@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
@@ -17,10 +17,17 @@ import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
 import { PrismaRepository } from '../src/service/prisma-repository.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 
-const COREL = '/work/shared/datasets/corel5k';
+const COREL = resolve('../shared/datasets/corel5k');
 const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 
-describe('API with a worker', () => {
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+
+// The same job against embedded PGlite and against the PostgreSQL server (in a fresh schema).
+describe.each([
+  { database: 'PGlite', url: (): string | null => null },
+  { database: 'PostgreSQL', url: (): string | null => `${PG_URL}?schema=e2e_${randomUUID().slice(0, 8)}` },
+])('API with a worker on $database', ({ url }) => {
+  const databaseUrl = url();
   let dataDir: string;
   let db: Database;
   let queue: BullJobQueue;
@@ -30,7 +37,7 @@ describe('API with a worker', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'distilxr-e2e-'));
-    db = await openDatabase({ databaseUrl: null, dataDir });
+    db = await openDatabase({ databaseUrl, dataDir });
     const repo = new PrismaRepository(db.prisma);
     const store = new FsArtifactStore(join(dataDir, 'artifacts'));
     queue = new BullJobQueue(connection, { prefix });
@@ -45,6 +52,7 @@ describe('API with a worker', () => {
       await queue.queue.obliterate({ force: true });
       await queue.close();
     }
+    if (databaseUrl && db) await db.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${new URL(databaseUrl).searchParams.get('schema')}" CASCADE`);
     await db?.close();
     await rm(dataDir, { recursive: true, force: true });
   });

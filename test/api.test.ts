@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
@@ -28,7 +28,7 @@ import { startServer, type RunningServer } from '../src/service/server.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { DataType, encodeModel, tensorValueInfo } from '../src/teacher/onnx-proto.js';
 
-const COREL = '/work/shared/datasets/corel5k';
+const COREL = resolve('../shared/datasets/corel5k');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const connection = redisConnectionFromUrl(REDIS_URL);
 

@@ -1,6 +1,6 @@
 import { mkdtemp, readdir, rm, writeFile, readFile, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachePathFor, readXcCached } from '../src/core/binary-cache.js';
 import type { Csr } from '../src/core/csr.js';
@@ -10,9 +10,9 @@ import { detectFormat, loadTrainTest } from '../src/core/load-dataset.js';
 import { Rng } from '../src/core/rng.js';
 import { formatFloat32, readXcFile, sortPairs, writeXcFile } from '../src/core/xc-format.js';
 
-const BIBTEX = '/work/shared/datasets/bibtex/bibtex_mulan_train.txt';
-const BIBTEX_TEST = '/work/shared/datasets/bibtex/bibtex_mulan_test.txt';
-const DELICIOUS = '/work/shared/datasets/delicious/delicious_mulan_train.txt';
+const BIBTEX = resolve('../shared/datasets/bibtex/bibtex_mulan_train.txt');
+const BIBTEX_TEST = resolve('../shared/datasets/bibtex/bibtex_mulan_test.txt');
+const DELICIOUS = resolve('../shared/datasets/delicious/delicious_mulan_train.txt');
 
 let dir: string;
 beforeAll(async () => {
