@@ -6,6 +6,7 @@
  */
 import { CsrBuilder, type Csr } from './csr.js';
 import { UsageError } from './errors.js';
+import { fmix32 } from './hash.js';
 
 export interface FeaturizerOptions {
   /** Terms seen in fewer training documents are dropped (vocabulary mode only). @defaultValue 2 */
@@ -54,12 +55,7 @@ export function hashTerm(term: string): number {
     h ^= term.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 export class Featurizer {

@@ -17,6 +17,7 @@ import type { Dataset } from './dataset.js';
 import { UsageError } from './errors.js';
 import { Rng } from './rng.js';
 import { XcWriter } from './xc-format.js';
+import { fmix32 } from './hash.js';
 
 export interface SynthOptions {
   /** Training points. */
@@ -39,15 +40,6 @@ const FROM_TOPIC = 0.8; // cumulative: 10% topic pool, then 20% noise
 const SAME_TOPIC = 0.8; // share of a point's labels drawn from its main topic
 // duplicate draws merge, so draw a little more than the target to land near nnzPerPoint
 const DRAW_FACTOR = 1.15;
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function hash3(salt: number, a: number, b: number): number {
   return fmix32(fmix32(salt ^ Math.imul(a + 1, 0x9e3779b1)) ^ Math.imul(b + 1, 0x27d4eb2f));

@@ -42,3 +42,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1 << 30),
   };
 }
+
+/** A positive integer from the environment, or the fallback when unset. */
+export function positiveIntEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
+}

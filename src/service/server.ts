@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
 import { BullJobQueue, redisConnectionFromUrl } from './bull-job-queue.js';
-import { loadConfig, type ServiceConfig } from './config.js';
+import { loadConfig, positiveIntEnv, type ServiceConfig } from './config.js';
 import { openDatabase } from './db.js';
 import { FsArtifactStore } from './fs-artifact-store.js';
 import { PrismaRepository } from './prisma-repository.js';
@@ -34,18 +34,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
   const env = opts.env ?? process.env;
   const config = opts.config ?? loadConfig(env);
-  const modelCacheSize = positiveInt(env, 'MODEL_CACHE_SIZE', 4);
+  const modelCacheSize = positiveIntEnv(env, 'MODEL_CACHE_SIZE', 4);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const queue = new BullJobQueue(redisConnectionFromUrl(config.redisUrl), { prefix: env.REDIS_PREFIX || undefined });
   const repo = new PrismaRepository(db.prisma);

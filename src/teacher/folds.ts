@@ -23,6 +23,7 @@ export interface FoldsManifest {
 
 /** Fold of training row i: a seeded hash, so no table has to be stored. */
 export function foldOf(row: number, folds: number, seed: number): number {
+  // The exact mixing is part of the manifest format: fold models fitted earlier rely on it.
   let h = Math.imul(row ^ Math.imul(seed, 0x9e3779b1), 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);

@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadConfig } from '../service/config.js';
+import { loadConfig, positiveIntEnv } from '../service/config.js';
 import { openDatabase } from '../service/db.js';
 import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
 import { FsArtifactStore } from '../service/fs-artifact-store.js';
@@ -17,18 +17,10 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-
 /** Opens the database and the artifact store and starts taking jobs. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
   const config = loadConfig(env);
-  const lockMs = positiveInt(env, 'WORKER_LOCK_MS', 30_000);
+  const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     const worker = await startWorker({
