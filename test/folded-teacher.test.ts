@@ -68,6 +68,11 @@ describe('cross-fitting folds', () => {
     expect(moved).toBeGreaterThan(600); // the seed matters
   });
 
+  it('keeps the fold function stable: manifests written earlier depend on it', () => {
+    // a change here would let fold models score examples they were trained on
+    expect(Array.from({ length: 12 }, (_, i) => foldOf(i, 3, 1))).toEqual([0, 0, 1, 0, 2, 1, 0, 1, 0, 2, 1, 1]);
+  });
+
   it('scores every example with the model of its own fold', async () => {
     const folded = await FoldedTeacher.loadIfPresent(join(dir, 't.onnx'), labels);
     expect(folded).not.toBeNull();
