@@ -25,14 +25,34 @@ async function runUntilSignal(start: () => Promise<{ close?: () => Promise<void>
   clearInterval(keepAlive);
 }
 
+/** One line when Redis is down at start; serve and worker then wait for it rather than exit. */
+async function warnIfRedisDown(): Promise<void> {
+  const { loadConfig } = await import('../service/config.js');
+  const { redisReachable } = await import('../service/ensure-redis.js');
+  const { redisUrl } = loadConfig();
+  if (!(await redisReachable(redisUrl))) {
+    console.error(`distilxr: Redis is not reachable at ${redisUrl}: start one (\`redis-server --daemonize yes\`) or set REDIS_URL; waiting for it`);
+  }
+}
+
 export function serviceCommands(): Command[] {
   const start = new Command('start')
     .description('API and a worker in one process on embedded defaults (PGlite under DATA_DIR, Redis from REDIS_URL)')
     .action(() => runUntilSignal(async () => (await import('../service/standalone.js')).startStandalone()));
   const serve = new Command('serve')
     .description('the HTTP API only (workers run separately: distilxr worker); needs DATABASE_URL when workers are other processes')
-    .action(() => runUntilSignal(async () => (await import('../service/server.js')).startServer({ handleSignals: false })));
-  const worker = new Command('worker').description('a worker process taking training jobs from the queue').action(() => runUntilSignal(async () => (await import('../worker/main.js')).runWorker()));
+    .action(() =>
+      runUntilSignal(async () => {
+        await warnIfRedisDown();
+        return (await import('../service/server.js')).startServer({ handleSignals: false });
+      }),
+    );
+  const worker = new Command('worker').description('a worker process taking training jobs from the queue').action(() =>
+      runUntilSignal(async () => {
+        await warnIfRedisDown();
+        return (await import('../worker/main.js')).runWorker();
+      }),
+    );
   const migrate = new Command('migrate').description('apply the database migrations (also done on every start)').action(async () => {
     const { loadConfig } = await import('../service/config.js');
     const { openDatabase } = await import('../service/db.js');

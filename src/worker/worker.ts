@@ -78,13 +78,17 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   let closing = false;
   let reconcileTimer: NodeJS.Timeout | null = null;
+  // The same connection error repeats every retry while Redis is down: say it once per message.
+  let lastError = '';
   worker.on('error', (e) => {
-    if (!closing) log(`worker: ${e.message}`);
+    if (!closing && e.message !== lastError) log(`worker: ${e.message} (retrying until Redis answers)`);
+    lastError = e.message;
   });
   // After start, a 'ready' of either Redis connection means it reconnected, possibly to a Redis
   // that lost everything (nothing is kept on disk): put the database's unfinished jobs back.
   // Debounced (both connections come back together); reconcile is idempotent.
   const onReconnect = (): void => {
+    lastError = '';
     if (closing || reconcileTimer) return;
     reconcileTimer = setTimeout(() => {
       reconcileTimer = null;
