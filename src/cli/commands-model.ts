@@ -73,6 +73,7 @@ export function trainCommand(): Command {
           seconds,
           hnsw: result.hnswMetrics,
           hnswRecallAt10: result.hnswRecallAt10,
+          evaluatedPoints: result.evaluatedPoints,
           teacher: result.teacherMetrics,
           stageSeconds: result.stageSeconds,
           trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
@@ -102,7 +103,7 @@ export function evalCommand(): Command {
       const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
       const ev = evaluateStudent(model.student, test, propensities, model.index);
       const seconds = (performance.now() - started) / 1000;
-      if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10 });
+      if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10, evaluatedPoints: ev.evaluatedPoints });
       process.stdout.write(metricTable({ exact: ev.exact, 'via HNSW': ev.hnsw }) + '\n');
     });
 }

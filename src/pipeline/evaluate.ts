@@ -1,6 +1,6 @@
 import { exactTopK } from '../ann/exact-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
-import { CsrBuilder, type Csr } from '../core/csr.js';
+import { CsrBuilder, selectRows, type Csr } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/metrics.js';
 import type { Student } from '../core/student.js';
@@ -9,25 +9,44 @@ import type { CandidateScorer } from '../teacher/onnx-teacher.js';
 /** Predictions kept per test point: enough for R@100. */
 export const EVAL_K = 100;
 
+/**
+ * Exact search costs test points × labels inner products; above this many pairs the evaluation
+ * runs on an evenly spaced subset of the test points (10^6 labels: 1000 points).
+ */
+export const EXACT_EVAL_MAX_PAIRS = 1_000_000_000;
+
 export interface StudentEvaluation {
+  /** Test points evaluated: all of them unless points × labels exceeds EXACT_EVAL_MAX_PAIRS. */
+  evaluatedPoints: number;
   exact: MetricReport;
   hnsw?: MetricReport;
   /** Share of exact top-10 labels that HNSW also returns. */
   hnswRecallAt10?: number;
 }
 
-export function evaluateStudent(student: Student, test: Dataset, propensities: Float64Array, index?: LabelIndex): StudentEvaluation {
+export function evaluateStudent(student: Student, fullTest: Dataset, propensities: Float64Array, index?: LabelIndex): StudentEvaluation {
   const { dim, numLabels } = student.shape;
   const k = Math.min(EVAL_K, numLabels);
+  const test = evenlySpacedSubset(fullTest, Math.max(1, Math.floor(EXACT_EVAL_MAX_PAIRS / numLabels)));
+  const n = test.features.rows;
   const queries = student.encodeAll(test.features);
-  const exact = exactTopK(student.V, numLabels, dim, queries, test.features.rows, k);
-  const result: StudentEvaluation = { exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
+  const exact = exactTopK(student.V, numLabels, dim, queries, n, k);
+  const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {
-    const approx = index.searchBatch(queries, test.features.rows, k);
+    const approx = index.searchBatch(queries, n, k);
     result.hnsw = evaluateRankings(padTo(approx.labels, k, EVAL_K), EVAL_K, test.labels, propensities);
     result.hnswRecallAt10 = overlapAtK(exact.labels, approx.labels, k, Math.min(10, k));
   }
   return result;
+}
+
+/** At most `max` rows of d, evenly spaced (deterministic); d itself when it is small enough. */
+export function evenlySpacedSubset(d: Dataset, max: number): Dataset {
+  const n = d.features.rows;
+  if (n <= max) return d;
+  const rows = new Int32Array(max);
+  for (let i = 0; i < max; i++) rows[i] = Math.floor((i * n) / max);
+  return { ...d, features: selectRows(d.features, rows), labels: selectRows(d.labels, rows) };
 }
 
 /** Widens [n, k] predictions to [n, kMax] with -1, so fewer labels than kMax still evaluates. */

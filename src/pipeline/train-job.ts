@@ -48,6 +48,8 @@ export interface TrainJobResult {
   metrics?: MetricReport;
   hnswMetrics?: MetricReport;
   hnswRecallAt10?: number;
+  /** Test points the metrics cover (a subset when points × labels is very large). */
+  evaluatedPoints?: number;
   teacherMetrics?: MetricReport & { ece: number };
   epochs: EpochStats[];
   stageSeconds: Partial<Record<JobStage, number>>;
@@ -149,6 +151,8 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       result.metrics = ev.exact;
       result.hnswMetrics = ev.hnsw;
       result.hnswRecallAt10 = ev.hnswRecallAt10;
+      result.evaluatedPoints = ev.evaluatedPoints;
+      if (ev.evaluatedPoints < data.test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${data.test.features.rows} test points (exact search over ${numLabels} labels)`);
       if (teacher && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
         const te = await evaluateTeacher(teacher, data.test, numLabels, propensities);
         result.teacherMetrics = { ...te.metrics, ece: te.ece };
