@@ -4,7 +4,7 @@
  * R is generated from the seed and stored as one Float32Array [inputDim, outputDim]
  * (inputDim·outputDim·4 bytes: 1M features × 64 = 256 MB).
  */
-import type { Csr } from '../core/csr.js';
+import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from '../core/csr.js';
 import { Rng } from '../core/rng.js';
 
 export interface RandomProjectionOptions {
@@ -47,22 +47,8 @@ export class RandomProjection {
     outOffset: number,
   ): void {
     const d = this.outputDim;
-    const r = this.matrix;
-    const o1 = outOffset + d;
-    for (let o = outOffset; o < o1; o++) out[o] = 0;
-    for (let p = start; p < end; p++) {
-      const v = values ? values[p] : 1;
-      const ro = indices[p] * d;
-      for (let j = 0; j < d; j++) out[outOffset + j] += v * r[ro + j];
-    }
-    if (this.normalize) {
-      let ss = 0;
-      for (let o = outOffset; o < o1; o++) ss += out[o] * out[o];
-      if (ss > 0) {
-        const inv = 1 / Math.sqrt(ss);
-        for (let o = outOffset; o < o1; o++) out[o] *= inv;
-      }
-    }
+    const norm = sparseRowTimesDenseInto(indices, values, start, end, this.matrix, d, out, outOffset);
+    if (this.normalize) scaleToUnitInto(out, outOffset, d, norm);
   }
 
   /** Projects every row of m: [m.rows, outputDim]. */

@@ -113,3 +113,35 @@ export function l2NormalizeRows(m: Csr): Csr {
   }
   return { ...m, values };
 }
+
+/**
+ * out[outOffset..+dim) = sparse row (indices/values over [start, end); values null = all ones)
+ * times the dense row-major matrix [*, dim]; returns the L2 norm of the result.
+ */
+export function sparseRowTimesDenseInto(
+  indices: Int32Array,
+  values: Float32Array | null,
+  start: number,
+  end: number,
+  matrix: Float32Array,
+  dim: number,
+  out: Float32Array,
+  outOffset: number,
+): number {
+  for (let j = 0; j < dim; j++) out[outOffset + j] = 0;
+  for (let p = start; p < end; p++) {
+    const x = values ? values[p] : 1;
+    const base = indices[p] * dim;
+    for (let j = 0; j < dim; j++) out[outOffset + j] += x * matrix[base + j];
+  }
+  let ss = 0;
+  for (let j = 0; j < dim; j++) ss += out[outOffset + j] * out[outOffset + j];
+  return Math.sqrt(ss);
+}
+
+/** Scales out[offset..+dim) by 1/norm (a zero vector stays zero). */
+export function scaleToUnitInto(out: Float32Array, offset: number, dim: number, norm: number): void {
+  if (norm <= 0) return;
+  const inv = 1 / norm;
+  for (let j = 0; j < dim; j++) out[offset + j] *= inv;
+}

@@ -1,4 +1,4 @@
-import type { Csr } from './csr.js';
+import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from './csr.js';
 import { Rng } from './rng.js';
 
 export interface StudentShape {
@@ -49,20 +49,8 @@ export class Student {
     outOffset: number,
   ): number {
     const d = this.shape.dim;
-    const W1 = this.W1;
-    for (let j = 0; j < d; j++) out[outOffset + j] = 0;
-    for (let p = start; p < end; p++) {
-      const x = values ? values[p] : 1;
-      const base = indices[p] * d;
-      for (let j = 0; j < d; j++) out[outOffset + j] += x * W1[base + j];
-    }
-    let ss = 0;
-    for (let j = 0; j < d; j++) ss += out[outOffset + j] * out[outOffset + j];
-    const norm = Math.sqrt(ss);
-    if (norm > 0) {
-      const inv = 1 / norm;
-      for (let j = 0; j < d; j++) out[outOffset + j] *= inv;
-    }
+    const norm = sparseRowTimesDenseInto(indices, values, start, end, this.W1, d, out, outOffset);
+    scaleToUnitInto(out, outOffset, d, norm);
     return norm;
   }
 
