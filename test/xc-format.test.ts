@@ -8,7 +8,8 @@ import type { Dataset } from '../src/core/dataset.js';
 import { DataFormatError } from '../src/core/errors.js';
 import { detectFormat, loadTrainTest } from '../src/core/load-dataset.js';
 import { Rng } from '../src/core/rng.js';
-import { formatFloat32, readXcFile, sortPairs, writeXcFile } from '../src/core/xc-format.js';
+import { sortPairs } from '../src/core/sort-pairs.js';
+import { formatFloat32, readXcFile, writeXcFile } from '../src/core/xc-format.js';
 
 const BIBTEX = resolve('../shared/datasets/bibtex/bibtex_mulan_train.txt');
 const BIBTEX_TEST = resolve('../shared/datasets/bibtex/bibtex_mulan_test.txt');
@@ -222,11 +223,20 @@ describe('sortPairs', () => {
         keys[i] = rng.int(n * 2 + 1);
         vals[i] = keys[i] + 0.5;
       }
+      const ref = Array.from(keys).sort((a, b) => a - b); // from the input: the output must be its permutation
       sortPairs(keys, vals, 0, n);
-      const ref = Array.from(keys).sort((a, b) => a - b);
       expect(Array.from(keys)).toEqual(ref);
       for (let i = 0; i < n; i++) expect(vals[i]).toBe(keys[i] + 0.5);
     }
+  });
+
+  it('sorts only [lo, hi) and works without values', () => {
+    const rng = new Rng(4);
+    const keys = Int32Array.from({ length: 200 }, () => rng.int(50));
+    const before = Array.from(keys);
+    sortPairs(keys, null, 10, 190);
+    expect(Array.from(keys.subarray(10, 190))).toEqual(before.slice(10, 190).sort((a, b) => a - b));
+    expect([...keys.subarray(0, 10), ...keys.subarray(190)]).toEqual([...before.slice(0, 10), ...before.slice(190)]);
   });
 });
 

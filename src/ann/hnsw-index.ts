@@ -56,7 +56,6 @@ export function sidecarPath(path: string): string {
 
 export class LabelIndex {
   private readonly buf: number[];
-  private ef = DEFAULT_EF;
 
   private constructor(
     private readonly index: Hnsw,
@@ -66,7 +65,7 @@ export class LabelIndex {
     readonly efConstruction: number,
   ) {
     this.buf = new Array<number>(dim).fill(0);
-    index.setEf(this.ef);
+    index.setEf(DEFAULT_EF);
   }
 
   /** vectors: [count, dim]; label i = row i. */
@@ -96,12 +95,7 @@ export class LabelIndex {
 
   /** Search list size (hnswlib uses max(ef, k)). */
   setEf(ef: number): void {
-    this.ef = ef;
     this.index.setEf(ef);
-  }
-
-  getEf(): number {
-    return this.ef;
   }
 
   /**

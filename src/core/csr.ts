@@ -15,8 +15,13 @@ export function nnz(m: Csr): number {
   return m.indptr[m.rows];
 }
 
-export function rowLength(m: Csr, row: number): number {
-  return m.indptr[row + 1] - m.indptr[row];
+/** Entries per column (for a label matrix: training points per label); ids >= numLabels are skipped. */
+export function labelCounts(labels: Csr, numLabels: number = labels.cols): Float64Array {
+  const counts = new Float64Array(numLabels);
+  const end = labels.indptr[labels.rows];
+  const idx = labels.indices;
+  for (let p = 0; p < end; p++) if (idx[p] < numLabels) counts[idx[p]]++;
+  return counts;
 }
 
 /** Growable CSR builder: append rows one at a time; amortised doubling, no per-row allocation. */
@@ -60,11 +65,6 @@ export class CsrBuilder {
     this.indptr[this.rowCount] = this.size;
   }
 
-  /** Entries pushed since the last endRow() are dropped. */
-  discardOpenRow(): void {
-    this.size = this.indptr[this.rowCount];
-  }
-
   build(cols: number): Csr {
     return {
       rows: this.rowCount,
@@ -97,21 +97,6 @@ export function selectRows(m: Csr, ids: ArrayLike<number>): Csr {
     b.endRow();
   }
   return b.build(m.cols);
-}
-
-/** Scales every row to unit L2 norm (rows of zeros stay zero). Returns a new matrix. */
-export function l2NormalizeRows(m: Csr): Csr {
-  const values = new Float32Array(m.indices.length);
-  for (let r = 0; r < m.rows; r++) {
-    let ss = 0;
-    for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) {
-      const v = m.values ? m.values[p] : 1;
-      ss += v * v;
-    }
-    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-    for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) values[p] = (m.values ? m.values[p] : 1) * inv;
-  }
-  return { ...m, values };
 }
 
 /**

@@ -6,9 +6,9 @@
  * - predictions: [n, kMax] row-major label ids, best first; -1 = no prediction (never a hit).
  * - points with an empty label set count 0 in P@k, nDCG@k and PSP@k (they stay in the average);
  *   R@k averages over points with a non-empty label set only.
- * Pure: imports only the Csr type.
+ * Pure: imports only from csr.ts.
  */
-import type { Csr } from './csr.js';
+import { labelCounts, type Csr } from './csr.js';
 
 /** Keys of {@link evaluateRankings}' report, in print order. */
 export const METRIC_KEYS = [
@@ -47,11 +47,7 @@ export function computePropensities(
   if (numLabels < trainLabels.cols) {
     throw new RangeError(`numLabels ${numLabels} < trainLabels.cols ${trainLabels.cols}`);
   }
-  const counts = new Float64Array(numLabels);
-  const end = trainLabels.indptr[trainLabels.rows];
-  const idx = trainLabels.indices;
-  for (let p = 0; p < end; p++) counts[idx[p]] += 1;
-  return propensitiesFromCounts(counts, trainLabels.rows, numLabels, A, B);
+  return propensitiesFromCounts(labelCounts(trainLabels, numLabels), trainLabels.rows, numLabels, A, B);
 }
 
 /** Same as computePropensities, from per-label training counts and N (what a model keeps). */

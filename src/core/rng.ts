@@ -3,6 +3,8 @@
  * millions of numbers: a mutable object with two methods allocates nothing per draw, where
  * pure-rand's immutable generators would.
  */
+import { fmix32 } from './hash.js';
+
 export class Rng {
   private a: number;
   private b: number;
@@ -11,13 +13,8 @@ export class Rng {
 
   constructor(seed: number) {
     let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
+    // splitmix32: a Weyl sequence through murmur3's finalizer
+    const next = (): number => fmix32((s = (s + 0x9e3779b9) >>> 0));
     this.a = next();
     this.b = next();
     this.c = next();

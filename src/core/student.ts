@@ -63,12 +63,4 @@ export class Student {
     }
     return out;
   }
-
-  /** Label vectors scaled by 1/τ, so the inner product with q is the score itself. */
-  scaledLabelTable(): Float32Array {
-    const inv = 1 / this.shape.tau;
-    const out = new Float32Array(this.V.length);
-    for (let i = 0; i < out.length; i++) out[i] = this.V[i] * inv;
-    return out;
-  }
 }

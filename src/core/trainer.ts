@@ -1,4 +1,4 @@
-import type { Csr } from './csr.js';
+import { labelCounts, type Csr } from './csr.js';
 import { CancelledError, NumericError } from './errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
 import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
@@ -54,6 +54,8 @@ export class StudentTrainer {
   private pool: NegativePool | null = null;
   private positiveTeacherScores: Float32Array | null = null;
   private readonly parts: LossParts = { total: 0, ce: 0, kl: 0 };
+  private readonly logQRandom: number; // log expected count of a label among the uniform negatives
+  private readonly logQBatch: number; // log in-batch draws, plus logLabelFreq[y] per label
 
   constructor(
     readonly student: Student,
@@ -91,6 +93,8 @@ export class StudentTrainer {
     this.poolScratch = new Int32Array(Math.max(1, config.poolSize));
     this.poolWeights = new Float64Array(Math.max(1, config.poolSize));
     this.batchLabels = new Int32Array(1024);
+    this.logQRandom = Math.log(config.randomNegatives / L);
+    this.logQBatch = Math.log(config.inBatchNegatives);
   }
 
   /** The pool hard negatives are drawn from (replaced after each re-mining). */
@@ -235,7 +239,7 @@ export class StudentTrainer {
     }
     n = this.addHardNegatives(ex, n);
     if (cfg.randomNegatives > 0 && L > 1) {
-      const logQ = Math.log(cfg.randomNegatives / L);
+      const logQ = this.logQRandom;
       for (let k = 0; k < cfg.randomNegatives; k++) {
         let y = this.rng.int(L);
         for (let tries = 0; this.isPositive[y] && tries < 8; tries++) y = this.rng.int(L);
@@ -244,7 +248,7 @@ export class StudentTrainer {
       }
     }
     if (cfg.inBatchNegatives > 0 && batchCount > 0) {
-      const logB = Math.log(cfg.inBatchNegatives);
+      const logB = this.logQBatch;
       for (let k = 0; k < cfg.inBatchNegatives; k++) {
         const y = this.batchLabels[this.rng.int(batchCount)];
         if (this.isPositive[y]) continue;
@@ -322,9 +326,8 @@ export class StudentTrainer {
 
 /** log(count_y / total positive count); labels never seen get the log of half a count. */
 export function labelLogFrequencies(labels: Csr, numLabels: number): Float32Array {
-  const counts = new Float64Array(numLabels);
+  const counts = labelCounts(labels, numLabels);
   const nnz = labels.indptr[labels.rows];
-  for (let p = 0; p < nnz; p++) if (labels.indices[p] < numLabels) counts[labels.indices[p]]++;
   const out = new Float32Array(numLabels);
   const total = Math.max(1, nnz);
   for (let y = 0; y < numLabels; y++) out[y] = Math.log(Math.max(0.5, counts[y]) / total);

@@ -10,6 +10,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { CsrBuilder } from './csr.js';
 import type { Dataset } from './dataset.js';
 import { DataFormatError } from './errors.js';
+import { sortPairs } from './sort-pairs.js';
+
+// re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
+export { sortPairs };
 
 const NL = 10;
 const CR = 13;
@@ -78,56 +82,6 @@ export async function forEachLine(
     await fh.close();
   }
   return lineNo;
-}
-
-/** Sorts keys[lo, hi) ascending, moving vals along (when given). In place, no allocation. */
-export function sortPairs(keys: Int32Array, vals: Float32Array | null, lo: number, hi: number): void {
-  while (hi - lo > 16) {
-    // median of three as pivot guards against the already-sorted/reversed worst case
-    const mid = (lo + hi) >>> 1;
-    const a = keys[lo];
-    const b = keys[mid];
-    const c = keys[hi - 1];
-    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
-    let i = lo;
-    let j = hi - 1;
-    while (i <= j) {
-      while (keys[i] < pivot) i++;
-      while (keys[j] > pivot) j--;
-      if (i <= j) {
-        const tk = keys[i];
-        keys[i] = keys[j];
-        keys[j] = tk;
-        if (vals) {
-          const tv = vals[i];
-          vals[i] = vals[j];
-          vals[j] = tv;
-        }
-        i++;
-        j--;
-      }
-    }
-    // recurse into the smaller half, loop on the larger: stack depth stays O(log n)
-    if (j - lo < hi - i) {
-      sortPairs(keys, vals, lo, j + 1);
-      lo = i;
-    } else {
-      sortPairs(keys, vals, i, hi);
-      hi = j + 1;
-    }
-  }
-  for (let i = lo + 1; i < hi; i++) {
-    const k = keys[i];
-    const v = vals ? vals[i] : 0;
-    let j = i - 1;
-    while (j >= lo && keys[j] > k) {
-      keys[j + 1] = keys[j];
-      if (vals) vals[j + 1] = vals[j];
-      j--;
-    }
-    keys[j + 1] = k;
-    if (vals) vals[j + 1] = v;
-  }
 }
 
 /** Quoted token text for messages, cut to a readable length. */
@@ -346,29 +300,24 @@ class XcParser {
     let exp = 0;
     let digits = 0;
     let slow = false;
-    while (p < end && isDigit(buf[p])) {
-      const d = buf[p++] - ZERO;
+    // one digit loop for both sides of the point: a kept digit after the point lowers the
+    // exponent, a dropped digit before it raises it
+    let frac = 0; // 1 after the decimal point
+    for (; p < end; p++) {
+      const c = buf[p];
+      if (c === DOT && !frac) {
+        frac = 1;
+        continue;
+      }
+      if (!isDigit(c)) break;
       digits++;
       if (sig < 15) {
-        mant = mant * 10 + d;
+        mant = mant * 10 + (c - ZERO);
         if (mant !== 0) sig++;
+        exp -= frac;
       } else {
-        exp++;
+        exp += 1 - frac;
         slow = true;
-      }
-    }
-    if (p < end && buf[p] === DOT) {
-      p++;
-      while (p < end && isDigit(buf[p])) {
-        const d = buf[p++] - ZERO;
-        digits++;
-        if (sig < 15) {
-          mant = mant * 10 + d;
-          if (mant !== 0) sig++;
-          exp--;
-        } else {
-          slow = true;
-        }
       }
     }
     if (digits === 0) return NaN;
