@@ -16,10 +16,8 @@ import { join } from 'node:path';
 import { readXcFile } from '../src/core/xc-format.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
 import type { MetricReport } from '../src/core/metrics.js';
-import {
-  RESULTS_DIR, distilxrJson, ensureFasttext, fasttextEvaluate, machineInfo, mdTable, mulanSplit, parseArgs, writeJson,
-  type FasttextResult,
-} from './fasttext.js';
+import { ensureFasttext, fasttextEvaluate, type FasttextResult } from './fasttext.js';
+import { RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, mulanSplit, parseArgs, writeJson } from './lib.js';
 
 const XC_REPOSITORY = 'http://manikvarma.org/downloads/XC/XMLRepository.html';
 const SHOWN = ['p@1', 'p@3', 'p@5', 'ndcg@5', 'psp@5'] as const;
@@ -52,7 +50,7 @@ async function teacherFor(ds: string, train: string, test: string, dirs: string[
       }
     }
   }
-  const out = join(RESULTS_DIR, 'tmp', ds, 'teacher.onnx');
+  const out = join(TMP_DIR, ds, 'teacher.onnx');
   if (!fresh && existsSync(out)) {
     process.stderr.write(`[${ds}] reusing teacher ${out} (--fresh to refit)\n`);
     return out;
@@ -66,7 +64,7 @@ async function teacherFor(ds: string, train: string, test: string, dirs: string[
 async function runDataset(ds: string, o: { dirs: string[]; fresh: boolean; seed: number; lrGrid: number[] }): Promise<Row[]> {
   const { train: trainPath, test: testPath } = mulanSplit(ds);
   const rows: Row[] = [];
-  const work = join(RESULTS_DIR, 'tmp', ds);
+  const work = join(TMP_DIR, ds);
   const cfg = DEFAULT_TRAIN_CONFIG;
 
   // fastText first (cheap), on one thread with the student's dim and epochs.

@@ -15,10 +15,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { selectRows } from '../src/core/csr.js';
@@ -26,11 +25,7 @@ import type { Dataset } from '../src/core/dataset.js';
 import { loadDataset } from '../src/core/load-dataset.js';
 import { evaluateRankings, propensitiesFromCounts } from '../src/core/metrics.js';
 import { FILES, loadModel } from '../src/pipeline/model-dir.js';
-
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(BENCH);
-const RESULTS = join(BENCH, 'results');
-const TMP = join(RESULTS, 'tmp');
+import { REPO_ROOT as ROOT, RESULTS_DIR, TMP_DIR as TMP, distilxrJson, median, mulanSplit, positiveInt, run, writeJson } from './lib.js';
 const EFS = [50, 100, 200];
 const KS = [10, 100];
 
@@ -55,27 +50,15 @@ interface Target {
   model: string;
   test: string;
   /** Builds the model directory (and its data) when missing; null: skip when missing. */
-  prepare: (() => void) | null;
+  prepare: (() => Promise<void>) | null;
 }
 
-function positiveInt(name: string, s: string | undefined): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got ${s}`);
-  return v;
-}
-
-/** Runs the distilxr CLI from the repository root; progress goes to our stderr. */
-function distilxr(argv: string[], stdoutFile?: string): void {
-  process.stderr.write(`$ distilxr ${argv.join(' ')}\n`);
-  const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'distilxr.js'), ...argv], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  });
-  if (r.status !== 0) throw new Error(`distilxr ${argv[0]} failed with status ${r.status}`);
-  if (stdoutFile) writeFileSync(stdoutFile, r.stdout);
-  process.stderr.write(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+/** `distilxr ARGS --json` (via lib's distilxrJson; its stderr goes to `<jsonFile>.log`), the JSON saved to `jsonFile`. */
+async function distilxrTrain(argv: string[], jsonFile: string): Promise<void> {
+  process.stderr.write(`$ distilxr ${argv.join(' ')} --json  (log: ${rel(jsonFile)}.log)\n`);
+  const r = await distilxrJson(argv, `${jsonFile}.log`);
+  await writeJson(jsonFile, r.json);
+  process.stderr.write(`  (${r.seconds.toFixed(1)} s)\n`);
 }
 
 function rel(p: string): string {
@@ -87,15 +70,14 @@ function targets(): Target[] {
     if (!args.model || !args.test) throw new Error('--model and --test go together');
     return [{ name: args.name ?? args.model, model: args.model, test: args.test, prepare: null }];
   }
-  const deliciousDir = join(ROOT, '..', 'shared', 'datasets', 'delicious');
+  const split = mulanSplit('delicious');
   const delicious: Target = {
     name: 'Delicious (L=983)',
     model: join(TMP, 'delicious-model'),
-    test: join(deliciousDir, 'delicious_mulan_test.txt'),
+    test: split.test,
     prepare: () =>
-      distilxr(
-        ['train', '--train', rel(join(deliciousDir, 'delicious_mulan_train.txt')), '--test', rel(join(deliciousDir, 'delicious_mulan_test.txt')),
-          '--alpha', '0', '--out', rel(join(TMP, 'delicious-model')), '--json'],
+      distilxrTrain(
+        ['train', '--train', rel(split.train), '--test', rel(split.test), '--alpha', '0', '--out', rel(join(TMP, 'delicious-model'))],
         join(TMP, 'delicious-train.json'),
       ),
   };
@@ -107,14 +89,16 @@ function targets(): Target[] {
     model: join(TMP, 'synth100k-model'),
     test: synthTest,
     prepare: args.synth
-      ? () => {
+      ? async () => {
           if (!existsSync(join(synthData, 'train.txt'))) {
-            distilxr(['data', 'synth', '--out', rel(synthData), '--points', '100000', '--features', '20000', '--labels', '100000']);
+            const synthArgs = ['data', 'synth', '--out', rel(synthData), '--points', '100000', '--features', '20000', '--labels', '100000'];
+            process.stderr.write(`$ distilxr ${synthArgs.join(' ')}\n`);
+            await run(process.execPath, [join(ROOT, 'bin', 'distilxr.js'), ...synthArgs]);
           }
           if (!existsSync(synthTest)) writeHead(join(synthData, 'test.txt'), synthTest, 2000);
-          distilxr(
+          await distilxrTrain(
             ['train', '--train', rel(join(synthData, 'train.txt')), '--test', rel(synthTest), '--alpha', '0', '--epochs', '3',
-              '--out', rel(join(TMP, 'synth100k-model')), '--json'],
+              '--out', rel(join(TMP, 'synth100k-model'))],
             join(TMP, 'synth-train.json'),
           );
         }
@@ -130,12 +114,6 @@ function writeHead(from: string, to: string, n: number): void {
   const [, features, labels] = lines[0].split(' ');
   lines[0] = `${n} ${features} ${labels}`;
   writeFileSync(to, `${lines.slice(0, n + 1).join('\n')}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /** Mean over queries of |approx top-k ∩ exact top-k| / k (rows of width `stride`). */
@@ -245,7 +223,7 @@ async function main(): Promise<void> {
         continue;
       }
       await mkdir(TMP, { recursive: true });
-      t.prepare();
+      await t.prepare();
     }
     results.push(await benchTarget(t));
   }
@@ -275,8 +253,7 @@ async function main(): Promise<void> {
   }
   console.log(lines.join('\n'));
 
-  await mkdir(RESULTS, { recursive: true });
-  const out = join(RESULTS, 'retrieval.json');
+  const out = join(RESULTS_DIR, 'retrieval.json');
   const report = {
     bench: 'retrieval',
     date: new Date().toISOString(),
@@ -284,7 +261,7 @@ async function main(): Promise<void> {
     params: { efs: EFS, ks: KS, reps: REPS, minSeconds: MIN_SECONDS, maxTest: Number.isFinite(MAX_TEST) ? MAX_TEST : null },
     results,
   };
-  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  await writeJson(out, report);
   console.error(`raw results: ${out}`);
 }
 

@@ -12,10 +12,8 @@
  * (hidden 256, ReLU, L = 983), both written by exportSparseEncoderOnnx. Benchmark, not a test:
  * prints a markdown table and writes raw timings to bench/results/teacher-scoring.json.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import type { Csr } from '../src/core/csr.js';
@@ -23,8 +21,7 @@ import { Rng } from '../src/core/rng.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../src/teacher/onnx-export.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../src/teacher/score-cache.js';
-
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
+import { RESULTS_DIR, median, positiveInt, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -66,12 +63,6 @@ interface Workload {
   features: Csr; // [N, D], nnz per row in [1, M]; the first row of every batch has exactly M
   examples: Int32Array; // 0..N-1
   candidates: Csr; // [N, L], K distinct sorted labels per row
-}
-
-function positiveInt(name: string, s: string | undefined): number {
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got ${s}`);
-  return v;
 }
 
 function randomArray(n: number, scale: number, rng: Rng): Float32Array {
@@ -148,12 +139,6 @@ function buildFeeds(w: Workload, withCandidates: boolean): Record<string, ort.Te
     feeds.push(feed);
   }
   return feeds;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 function fmtInt(x: number): string {
@@ -284,8 +269,7 @@ async function main(): Promise<void> {
   );
   console.log(lines.join('\n'));
 
-  await mkdir(RESULTS, { recursive: true });
-  const out = join(RESULTS, 'teacher-scoring.json');
+  const out = join(RESULTS_DIR, 'teacher-scoring.json');
   const report = {
     bench: 'teacher-scoring',
     date: new Date().toISOString(),
@@ -293,7 +277,7 @@ async function main(): Promise<void> {
     params: { D, H, B, M, K, L, batches: BATCHES, reps: REPS, threads: THREADS, seed: SEED },
     results,
   };
-  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  await writeJson(out, report);
   console.error(`raw timings: ${out}`);
 }
 

@@ -20,9 +20,8 @@
 import { join } from 'node:path';
 import { readXcFile } from '../src/core/xc-format.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import {
-  FasttextDivergedError, RESULTS_DIR, distilxrJson, readJsonIfExists, ensureFasttext, machineInfo, mdTable, median, mulanSplit, parseArgs, trainFasttext, writeFasttextFile, writeJson,
-} from './fasttext.js';
+import { FasttextDivergedError, ensureFasttext, trainFasttext, writeFasttextFile } from './fasttext.js';
+import { RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, readJsonIfExists, writeJson } from './lib.js';
 
 interface StudentRun {
   trainingSeconds: number;
@@ -58,7 +57,7 @@ async function pickedLr(ds: string, loss: 'ova' | 'ns'): Promise<number | undefi
 
 async function runDataset(ds: string, reps: number, ftLr: number): Promise<DatasetResult> {
   const { train: trainPath, test: testPath } = mulanSplit(ds);
-  const work = join(RESULTS_DIR, 'tmp', ds, 'speed');
+  const work = join(TMP_DIR, ds, 'speed');
   const train = await readXcFile(trainPath);
   const ftTrain = join(work, 'ft-train.txt');
   await writeFasttextFile(train, ftTrain, true);
@@ -104,7 +103,7 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const jsonName = a.has('quick') ? 'train-speed-quick.json' : 'train-speed.json';
   const datasets = a.has('quick') ? ['bibtex'] : String(a.get('datasets') ?? 'delicious,bibtex').split(',');
-  const reps = Number(a.get('reps') ?? 3);
+  const reps = positiveInt('reps', String(a.get('reps') ?? 3));
   const ftLr = Number(a.get('ft-lr') ?? 0.1);
   ensureFasttext();
   const results: DatasetResult[] = [];
