@@ -1,10 +1,10 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
 import type { Student } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import type { EpochStats, NegativePool, StudentTrainer } from '../core/trainer.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
+import { writeFileAtomically } from './atomic-write.js';
 
 /** Where a job keeps its resumable state: one blob, replaced atomically. */
 export interface CheckpointStore {
@@ -25,11 +25,8 @@ export class FileCheckpointStore implements CheckpointStore {
     }
   }
 
-  async save(bytes: Uint8Array): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, this.path);
+  save(bytes: Uint8Array): Promise<void> {
+    return writeFileAtomically(this.path, bytes);
   }
 
   async clear(): Promise<void> {

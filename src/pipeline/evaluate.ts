@@ -1,6 +1,6 @@
 import { exactTopK } from '../ann/exact-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
-import { CsrBuilder, selectRows, type Csr } from '../core/csr.js';
+import { selectRows, type Csr } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/metrics.js';
 import type { Student } from '../core/student.js';
@@ -87,12 +87,14 @@ export async function evaluateTeacher(teacher: CandidateScorer, test: Dataset, n
   const topScores = new Float32Array(n * EVAL_K);
   const confidence = new Float64Array(n);
   const correct = new Uint8Array(n);
-  const chunk = Math.max(1, Math.floor(4_000_000 / numLabels));
+  const chunk = Math.min(n, Math.max(1, Math.floor(4_000_000 / numLabels)));
+  const candidates = allLabels(chunk, numLabels); // built once; the last chunk uses its first rows
   for (let r0 = 0; r0 < n; r0 += chunk) {
     const r1 = Math.min(n, r0 + chunk);
     const examples = new Int32Array(r1 - r0);
     for (let i = 0; i < examples.length; i++) examples[i] = r0 + i;
-    const scores = await teacher.scoreCandidates(test.features, examples, allLabels(examples.length, numLabels));
+    const rows = examples.length === chunk ? candidates : { ...candidates, rows: examples.length, indptr: candidates.indptr.subarray(0, examples.length + 1) };
+    const scores = await teacher.scoreCandidates(test.features, examples, rows);
     for (let i = 0; i < examples.length; i++) {
       const r = r0 + i;
       topKInto(scores, i * numLabels, numLabels, k, pred, topScores, r * EVAL_K);
@@ -109,10 +111,11 @@ export async function evaluateTeacher(teacher: CandidateScorer, test: Dataset, n
 
 /** Every label as a candidate for each of `rows` examples. */
 export function allLabels(rows: number, numLabels: number): Csr {
-  const b = new CsrBuilder(false, rows, rows * numLabels);
+  const indptr = new Int32Array(rows + 1);
+  const indices = new Int32Array(rows * numLabels);
   for (let r = 0; r < rows; r++) {
-    for (let y = 0; y < numLabels; y++) b.push(y);
-    b.endRow();
+    indptr[r + 1] = (r + 1) * numLabels;
+    for (let y = 0; y < numLabels; y++) indices[r * numLabels + y] = y;
   }
-  return b.build(numLabels);
+  return { rows, cols: numLabels, indptr, indices, values: null };
 }

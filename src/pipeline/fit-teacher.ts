@@ -1,4 +1,3 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Csr } from '../core/csr.js';
 import { UsageError } from '../core/errors.js';
@@ -10,9 +9,9 @@ import { FOLDS_FORMAT, foldOf, foldsManifestPath, labelsFingerprint, type FoldsM
 import { MlpFitRun, type MlpTeacher } from '../teacher/mlp-teacher.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { writeFileAtomically } from './atomic-write.js';
 import { allLabels, evaluateTeacher } from './evaluate.js';
-import { silentProgress, type ProgressSink } from './progress.js';
-import { StageTimer } from './train-job.js';
+import { silentProgress, StageTimer, type ProgressSink } from './progress.js';
 
 export interface TeacherFitConfig {
   /** Hidden ReLU units. @defaultValue 256 */
@@ -94,7 +93,8 @@ export async function fitTeacher(
   const fit = nVal > 0 ? rows.subarray(nVal) : rows;
   const run = new MlpFitRun(train.features, train.labels, L, cfg.hidden, cfg.lr, cfg.dropout, cfg.seed);
   const t = run.teacher;
-  let best = { p1: -1, epoch: 0, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
+  // The best epoch's weights, copied into buffers allocated once.
+  const best = { p1: -1, epoch: 0, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
   for (let e = 1; e <= cfg.maxEpochs; e++) {
     const epochStart = performance.now();
     const loss = run.epoch(fit);
@@ -103,7 +103,12 @@ export async function fitTeacher(
     sink.epoch({ epoch: e, loss, ce: loss, kl: 0, examples: fit.length, seconds, examplesPerSecond: fit.length / seconds });
     sink.log(`teacher epoch ${e}: loss ${loss.toFixed(4)}, validation mean P@1,3,5 ${p1.toFixed(4)}`);
     if (nVal === 0 || p1 > best.p1 + 1e-9) {
-      best = { p1, epoch: e, W1: t.W1.slice(), b1: t.b1.slice(), W2: t.W2.slice(), b2: t.b2.slice() };
+      best.p1 = p1;
+      best.epoch = e;
+      best.W1.set(t.W1);
+      best.b1.set(t.b1);
+      best.W2.set(t.W2);
+      best.b2.set(t.b2);
     } else if (e - best.epoch >= cfg.patience) break;
   }
   t.W1.set(best.W1);
@@ -113,7 +118,7 @@ export async function fitTeacher(
 
   timer.start('publishing');
   const bytes = exportSparseEncoderOnnx(teacherAsSparseEncoder(t));
-  await writeAtomically(input.outPath, bytes);
+  await writeFileAtomically(input.outPath, bytes);
   const folds = cfg.folds >= 2 ? await fitFolds(train.features, train.labels, best.epoch, input.outPath, cfg, sink) : 0;
 
   timer.start('evaluating');
@@ -135,13 +140,6 @@ export async function fitTeacher(
   }
 }
 
-async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, path);
-}
-
 /**
  * The cross-fitting models: model k is trained, for the epoch count the full model chose, on
  * every training row outside fold k, and written beside the teacher with a manifest.
@@ -160,11 +158,11 @@ async function fitFolds(features: Csr, labels: Csr, epochs: number, outPath: str
       sink.log(`fold ${k + 1}/${K} epoch ${e}/${epochs}: loss ${loss.toFixed(4)}`);
     }
     const file = `${base}.fold${k}.onnx`;
-    await writeAtomically(join(dirname(outPath), file), exportSparseEncoderOnnx(teacherAsSparseEncoder(run.teacher)));
+    await writeFileAtomically(join(dirname(outPath), file), exportSparseEncoderOnnx(teacherAsSparseEncoder(run.teacher)));
     files.push(file);
   }
   const manifest: FoldsManifest = { format: FOLDS_FORMAT, version: 1, folds: K, seed: cfg.seed, trainPoints: features.rows, labelsFingerprint: labelsFingerprint(labels), files };
-  await writeAtomically(foldsManifestPath(outPath), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFileAtomically(foldsManifestPath(outPath), JSON.stringify(manifest, null, 2) + '\n');
   return K;
 }
 
@@ -176,9 +174,10 @@ async function compareWithOnnx(t: MlpTeacher, onnx: OnnxTeacher, features: Csr):
   for (let i = 0; i < n; i++) examples[i] = i;
   const scores = await onnx.scoreCandidates(features, examples, allLabels(n, L));
   const ref = new Float32Array(L);
+  const h = new Float32Array(t.hidden);
   let maxDiff = 0;
   for (let i = 0; i < n; i++) {
-    t.logitsInto(features.indices, features.values, features.indptr[i], features.indptr[i + 1], ref);
+    t.logitsInto(features.indices, features.values, features.indptr[i], features.indptr[i + 1], ref, 0, h);
     for (let y = 0; y < L; y++) maxDiff = Math.max(maxDiff, Math.abs(ref[y] - scores[i * L + y]));
   }
   return maxDiff;

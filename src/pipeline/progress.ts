@@ -17,3 +17,24 @@ export const silentProgress: ProgressSink = {
   epoch: () => undefined,
   log: () => undefined,
 };
+
+/** Wall time per stage, summed over re-entries (training and mining alternate). */
+export class StageTimer {
+  readonly seconds: Partial<Record<JobStage, number>> = {};
+  private current: JobStage | null = null;
+  private since = 0;
+
+  constructor(private readonly sink: ProgressSink) {}
+
+  start(stage: JobStage, detail?: string): void {
+    this.stop();
+    this.current = stage;
+    this.since = performance.now();
+    this.sink.stage(stage, detail);
+  }
+
+  stop(): void {
+    if (this.current) this.seconds[this.current] = (this.seconds[this.current] ?? 0) + (performance.now() - this.since) / 1000;
+    this.current = null;
+  }
+}

@@ -1,10 +1,9 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
 import type { Dataset } from '../core/dataset.js';
 import { CancelledError, UsageError } from '../core/errors.js';
-import type { Featurizer, FeaturizerOptions } from '../core/featurizer.js';
-import type { LabelMap } from '../core/jsonl-format.js';
+import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
-import { computePropensities, type MetricReport } from '../core/metrics.js';
+import { propensitiesFromCounts, type MetricReport } from '../core/metrics.js';
 import { Student } from '../core/student.js';
 import { validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
@@ -15,7 +14,7 @@ import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainSt
 import { evaluateStudent, evaluateTeacher } from './evaluate.js';
 import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
-import { silentProgress, type JobStage, type ProgressSink } from './progress.js';
+import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { scorePositivesAndPool } from './score.js';
 
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 200, efSearch: 100 };
@@ -75,7 +74,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
   let folded: FoldedTeacher | null = null;
   try {
-    if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < numLabels) {
+    if (teacher && teacher.numLabels !== null && teacher.numLabels < numLabels) {
       throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
     folded = teacher && input.teacherPath && input.crossFit !== false ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
@@ -142,12 +141,14 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const { epochs, pairsScored } = state;
 
     timer.start('evaluating');
-    const index = LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed });
-    index.setEf(HNSW_DEFAULTS.efSearch);
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0 };
+    // The HNSW index serves evaluation and the published model; neither, no index.
+    const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
+    index?.setEf(HNSW_DEFAULTS.efSearch);
+    const counts = labelCounts(train);
     if (data.test) {
-      const propensities = computePropensities(train.labels, data.test.labels.cols);
-      const ev = evaluateStudent(student, data.test, propensities, index);
+      const propensities = propensitiesFromCounts(counts, train.features.rows, data.test.labels.cols);
+      const ev = evaluateStudent(student, data.test, propensities, index ?? undefined);
       result.metrics = ev.exact;
       result.hnswMetrics = ev.hnsw;
       result.hnswRecallAt10 = ev.hnswRecallAt10;
@@ -164,11 +165,11 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       result.modelDir = await publishModel({
         dir: input.outDir,
         student,
-        index,
+        index: index!, // built whenever outDir is set
         labelNames: input.labelNames ?? data.labelMap?.names ?? train.labelNames,
         featurizer: data.featurizer,
         labelMap: data.labelMap,
-        labelCounts: labelCounts(train),
+        labelCounts: counts,
         trainPoints: train.features.rows,
         config: {
           numFeatures: train.features.cols,
@@ -189,32 +190,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   }
 }
 
+/** Training points per label. */
 function labelCounts(train: Dataset): Float32Array {
   const out = new Float32Array(train.labels.cols);
   const nnz = train.labels.indptr[train.labels.rows];
   for (let p = 0; p < nnz; p++) out[train.labels.indices[p]]++;
   return out;
-}
-
-export type PreparedData = { train: Dataset; test?: Dataset; featurizer?: Featurizer; labelMap?: LabelMap };
-
-/** Wall time per stage, summed over re-entries (training and mining alternate). */
-export class StageTimer {
-  readonly seconds: Partial<Record<JobStage, number>> = {};
-  private current: JobStage | null = null;
-  private since = 0;
-
-  constructor(private readonly sink: ProgressSink) {}
-
-  start(stage: JobStage, detail?: string): void {
-    this.stop();
-    this.current = stage;
-    this.since = performance.now();
-    this.sink.stage(stage, detail);
-  }
-
-  stop(): void {
-    if (this.current) this.seconds[this.current] = (this.seconds[this.current] ?? 0) + (performance.now() - this.since) / 1000;
-    this.current = null;
-  }
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CsrBuilder, type Csr } from '../core/csr.js';
+import type { Csr } from '../core/csr.js';
 import { UsageError } from '../core/errors.js';
 import { FOLDS_FORMAT, foldOf, foldsManifestPath, labelsFingerprint, type FoldsManifest } from './folds.js';
 import { OnnxTeacher, type CandidateScorer, type ScoreOptions, type TeacherLoadOptions } from './onnx-teacher.js';
@@ -44,22 +44,42 @@ export class FoldedTeacher implements CandidateScorer {
 
   async scoreCandidates(features: Csr, examples: Int32Array, candidates: Csr, opts?: ScoreOptions): Promise<Float32Array> {
     const { folds, seed } = this.manifest;
-    const out = new Float32Array(candidates.indptr[candidates.rows] - candidates.indptr[0]);
-    const base = candidates.indptr[0];
+    const n = examples.length;
+    const cp = candidates.indptr;
+    const ci = candidates.indices;
+    const base = cp[0];
+    const out = new Float32Array(cp[candidates.rows] - base);
+    const fold = new Int32Array(n);
+    const rowsIn = new Int32Array(folds);
+    const pairsIn = new Int32Array(folds);
+    for (let i = 0; i < n; i++) {
+      const k = foldOf(examples[i], folds, seed);
+      fold[i] = k;
+      rowsIn[k]++;
+      pairsIn[k] += cp[i + 1] - cp[i];
+    }
     for (let k = 0; k < folds; k++) {
-      const rows: number[] = [];
-      for (let i = 0; i < examples.length; i++) if (foldOf(examples[i], folds, seed) === k) rows.push(i);
-      if (!rows.length) continue;
-      const sub = new CsrBuilder(false, rows.length, 16);
-      const subExamples = new Int32Array(rows.length);
-      rows.forEach((i, j) => {
+      const m = rowsIn[k];
+      if (!m) continue;
+      // The rows of fold k, in order: their examples and candidate rows.
+      const subExamples = new Int32Array(m);
+      const indptr = new Int32Array(m + 1);
+      const indices = new Int32Array(pairsIn[k]);
+      for (let i = 0, j = 0; i < n; i++) {
+        if (fold[i] !== k) continue;
         subExamples[j] = examples[i];
-        for (let p = candidates.indptr[i]; p < candidates.indptr[i + 1]; p++) sub.push(candidates.indices[p]);
-        sub.endRow();
-      });
-      const scores = await this.models[k].scoreCandidates(features, subExamples, sub.build(candidates.cols), { batchSize: opts?.batchSize });
-      let q = 0;
-      for (const i of rows) for (let p = candidates.indptr[i]; p < candidates.indptr[i + 1]; p++) out[p - base] = scores[q++];
+        const len = cp[i + 1] - cp[i];
+        indices.set(ci.subarray(cp[i], cp[i + 1]), indptr[j]);
+        indptr[j + 1] = indptr[j] + len;
+        j++;
+      }
+      const sub: Csr = { rows: m, cols: candidates.cols, indptr, indices, values: null };
+      const scores = await this.models[k].scoreCandidates(features, subExamples, sub, { batchSize: opts?.batchSize });
+      for (let i = 0, q = 0; i < n; i++) {
+        if (fold[i] !== k) continue;
+        out.set(scores.subarray(q, q + cp[i + 1] - cp[i]), cp[i] - base);
+        q += cp[i + 1] - cp[i];
+      }
       opts?.onProgress?.(k + 1, folds);
     }
     return out;

@@ -58,7 +58,8 @@ export class MlpTeacher {
     }
   }
 
-  logitsInto(indices: Int32Array, values: Float32Array | null, start: number, end: number, out: Float32Array, outOffset = 0, h: Float32Array = new Float32Array(this.hidden)): void {
+  /** Logits over all labels of sparse row [start, end) into out; h[0..H) is scratch for the hidden layer. */
+  logitsInto(indices: Int32Array, values: Float32Array | null, start: number, end: number, out: Float32Array, outOffset: number, h: Float32Array): void {
     this.hiddenInto(indices, values, start, end, h);
     this.logitsFromHidden(h, out, outOffset);
   }

@@ -77,8 +77,9 @@ export class OnnxTeacher implements CandidateScorer {
     }
     for (let start = 0; start < n; start += batch) {
       const end = Math.min(n, start + batch);
-      if (this.kind === 'scores') await this.scoreBatch(features, examples, candidates, start, end, out);
-      else await this.logitsBatch(features, examples, candidates, start, end, out);
+      const feeds = this.featureFeeds(end - start, this.fillFeatures(features, examples, start, end));
+      if (this.kind === 'scores') await this.scoreBatch(feeds, examples, candidates, start, end, out);
+      else await this.logitsBatch(feeds, examples, candidates, start, end, out);
       opts.onProgress?.(end, n);
     }
     return out;
@@ -141,8 +142,9 @@ export class OnnxTeacher implements CandidateScorer {
     };
   }
 
+  /** Scores rows start..end given their feature feeds, into out (aligned with candidates.indices). */
   private async scoreBatch(
-    features: Csr,
+    feeds: Record<string, ort.Tensor>,
     examples: Int32Array,
     candidates: Csr,
     start: number,
@@ -150,7 +152,6 @@ export class OnnxTeacher implements CandidateScorer {
     out: Float32Array,
   ): Promise<void> {
     const B = end - start;
-    const M = this.fillFeatures(features, examples, start, end);
     const cp = candidates.indptr;
     const base = cp[0];
     let K = 1;
@@ -167,7 +168,6 @@ export class OnnxTeacher implements CandidateScorer {
       let o = (i - start) * K;
       for (let p = cp[i]; p < cp[i + 1]; p++, o++) words[2 * o] = ci[p];
     }
-    const feeds = this.featureFeeds(B, M);
     feeds.candidates = new ort.Tensor('int64', this.cands.subarray(0, size), [B, K]);
     const scores = await this.run(feeds, 'scores', start, end); // [B, K]
     for (let i = start; i < end; i++) {
@@ -180,18 +180,17 @@ export class OnnxTeacher implements CandidateScorer {
     }
   }
 
+  /** As scoreBatch, by gathering the candidates from the full logits. */
   private async logitsBatch(
-    features: Csr,
+    feeds: Record<string, ort.Tensor>,
     examples: Int32Array,
     candidates: Csr,
     start: number,
     end: number,
     out: Float32Array,
   ): Promise<void> {
-    const B = end - start;
-    const M = this.fillFeatures(features, examples, start, end);
-    const logits = await this.run(this.featureFeeds(B, M), 'logits', start, end); // [B, L]
-    const L = logits.length / B;
+    const logits = await this.run(feeds, 'logits', start, end); // [B, L]
+    const L = logits.length / (end - start);
     const cp = candidates.indptr;
     const ci = candidates.indices;
     const base = cp[0];
