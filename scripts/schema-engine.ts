@@ -8,9 +8,10 @@
  * is instantiated by hand against the glue's `_bg.js` imports. The engine keeps timers alive for
  * ~10 s after use: scripts call `process.exit()` when done.
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { MIGRATIONS_DIR, readMigrations } from '../src/service/migrate.js';
 import { PGlite } from '@electric-sql/pglite';
 import {
   bindMigrationAwareSqlAdapterFactory,
@@ -23,7 +24,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const SCHEMA_PATH = join(REPO_ROOT, 'prisma', 'schema.prisma');
-export const MIGRATIONS_DIR = join(REPO_ROOT, 'prisma', 'migrations');
+export { MIGRATIONS_DIR };
 
 let instantiated: Promise<void> | null = null;
 
@@ -116,19 +117,14 @@ export async function openSchemaEngine(schema: string, opts: { db?: PGlite; main
 /** The migrations directory as the engine reads it (`prisma migrate` layout, sorted by name). */
 export function readMigrationList(dir = MIGRATIONS_DIR): MigrationList {
   const lockPath = join(dir, 'migration_lock.toml');
-  const names = existsSync(dir)
-    ? readdirSync(dir, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'migration.sql')))
-        .map((e) => e.name)
-        .sort()
-    : [];
+  const migrations = existsSync(dir) ? readMigrations(dir) : [];
   return {
     baseDir: dir,
     lockfile: { path: 'migration_lock.toml', content: existsSync(lockPath) ? readFileSync(lockPath, 'utf8') : null },
     shadowDbInitScript: '',
-    migrationDirectories: names.map((name) => ({
+    migrationDirectories: migrations.map(({ name, sql }) => ({
       path: name,
-      migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: readFileSync(join(dir, name, 'migration.sql'), 'utf8') } },
+      migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: sql } },
     })),
   };
 }

@@ -21,7 +21,7 @@ import {
   type MigrationTarget,
 } from '../src/service/migrate.js';
 import { ForeignKeyError, PrismaRepository, RecordNotFoundError } from '../src/service/prisma-repository.js';
-import type { JobRecord } from '../src/service/records.js';
+import { JOB_STATUSES, type JobRecord } from '../src/service/records.js';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
@@ -235,6 +235,16 @@ describe.each([pgliteBackend(), postgresBackend()])('PrismaRepository on $name',
     expect(unfinished.every((j) => j.status === 'queued' || j.status === 'running')).toBe(true);
     expect(unfinished.map((j) => j.id)).toEqual(expect.arrayContaining([ids.q, ids.r]));
     expect(unfinished.map((j) => j.id)).not.toContain(ids.c);
+
+    // jobStats agrees with the rows, every status present
+    await repo.updateJob(ids.r, { examplesPerSecond: 100.5 });
+    const rows = await repo.listJobs();
+    const stats = await repo.jobStats();
+    for (const s of JOB_STATUSES) expect(stats.byStatus[s]).toBe(rows.filter((j) => j.status === s).length);
+    expect(stats.byStatus.running).toBeGreaterThanOrEqual(1);
+    const eps = rows.filter((j) => j.status === 'running').reduce((a, j) => a + (j.examplesPerSecond ?? 0), 0);
+    expect(stats.runningExamplesPerSecond).toBeCloseTo(eps, 6);
+    expect(stats.runningExamplesPerSecond).toBeGreaterThanOrEqual(100.5);
   });
 
   it('finishJob moves to a final status once; a late worker cannot overwrite cancelled', async () => {

@@ -86,7 +86,6 @@ export const UnauthorizedError = createError(
 );
 export const ConflictError = createError('ConflictError', 'DXR_CONFLICT', (message: string) => message);
 export const NotReadyError = createError('NotReadyError', 'DXR_NOT_READY', (message: string) => message);
-export const UnsupportedMediaTypeError = createError('UnsupportedMediaTypeError', 'DXR_UNSUPPORTED_MEDIA_TYPE', (message: string) => message);
 
 /** The body of every error response. */
 export interface ErrorBody {

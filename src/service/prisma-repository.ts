@@ -15,21 +15,23 @@ import type {
   Model as ModelRow,
   Teacher as TeacherRow,
 } from '../generated/prisma/client.js';
-import type {
-  DatasetRecord,
-  JobEventRecord,
-  JobEventType,
-  JobKind,
-  JobPatch,
-  JobRecord,
-  JobStatus,
-  ModelRecord,
-  Repository,
-  TeacherRecord,
+import {
+  FINAL_JOB_STATUSES,
+  JOB_STATUSES,
+  type DatasetRecord,
+  type JobEventRecord,
+  type JobEventType,
+  type JobKind,
+  type JobPatch,
+  type JobRecord,
+  type JobStats,
+  type JobStatus,
+  type ModelRecord,
+  type Repository,
+  type TeacherRecord,
 } from './records.js';
 
-export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
-const UNFINISHED_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running'];
+const UNFINISHED_JOB_STATUSES = JOB_STATUSES.filter((s) => !FINAL_JOB_STATUSES.has(s));
 
 /** updateJob on an id that does not exist. */
 export class RecordNotFoundError extends DistilxrError {
@@ -135,10 +137,21 @@ export class PrismaRepository implements Repository {
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {
     const rows = await this.prisma.job.findMany({
-      where: { status: { in: [...UNFINISHED_JOB_STATUSES] } },
+      where: { status: { in: UNFINISHED_JOB_STATUSES } },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     });
     return rows.map(toJob);
+  }
+
+  async jobStats(): Promise<JobStats> {
+    const groups = await this.prisma.job.groupBy({ by: ['status'], _count: { _all: true }, _sum: { examplesPerSecond: true } });
+    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    let runningExamplesPerSecond = 0;
+    for (const g of groups) {
+      byStatus[g.status as JobStatus] = g._count._all;
+      if (g.status === 'running') runningExamplesPerSecond = g._sum.examplesPerSecond ?? 0;
+    }
+    return { byStatus, runningExamplesPerSecond };
   }
 
   async updateJob(id: string, patch: JobPatch): Promise<JobRecord> {

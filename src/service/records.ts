@@ -6,6 +6,8 @@ import type { DatasetStats } from '../core/dataset.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Statuses a job never leaves (finishJob and requestCancel leave such jobs alone). */
+export const FINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 export type JobKind = 'train' | 'teacher-fit';
 export type JobEventType = 'status' | 'stage' | 'progress' | 'epoch' | 'log' | 'metrics';
 
@@ -88,6 +90,11 @@ export type JobPatch = Partial<
   >
 >;
 
+export interface JobStats {
+  byStatus: Record<JobStatus, number>;
+  runningExamplesPerSecond: number;
+}
+
 /** Persistence used by the API and the workers. One implementation: Prisma (PGlite or PostgreSQL). */
 export interface Repository {
   createDataset(d: Omit<DatasetRecord, 'createdAt'>): Promise<DatasetRecord>;
@@ -103,6 +110,8 @@ export interface Repository {
   listJobs(filter?: { status?: JobStatus; limit?: number }): Promise<JobRecord[]>;
   /** Jobs not in a final state (for reconciling the queue after Redis lost them). */
   listUnfinishedJobs(): Promise<JobRecord[]>;
+  /** Job counts by status (every status present, 0 when none) and the summed throughput of running jobs: one aggregate query. */
+  jobStats(): Promise<JobStats>;
   updateJob(id: string, patch: JobPatch): Promise<JobRecord>;
   /**
    * Moves a job to a final status only if it is not final already (returns null otherwise), so a

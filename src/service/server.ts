@@ -7,14 +7,13 @@
  * Runs directly too: `node --import tsx src/service/server.ts`.
  */
 import type { FastifyInstance } from 'fastify';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
 import { BullJobQueue, redisConnectionFromUrl } from './bull-job-queue.js';
 import { loadConfig, positiveIntEnv, type ServiceConfig } from './config.js';
-import { openDatabase } from './db.js';
-import { FsArtifactStore } from './fs-artifact-store.js';
-import { PrismaRepository } from './prisma-repository.js';
+import { closeOnSignals } from './signals.js';
+import { openStorage, type Storage } from './storage.js';
 
 export interface StartServerOptions {
   /** @defaultValue loadConfig(env) */
@@ -24,6 +23,11 @@ export interface StartServerOptions {
   logger?: boolean | object;
   /** Install SIGTERM/SIGINT handlers that close and exit. @defaultValue true */
   handleSignals?: boolean;
+  /**
+   * Database and artifact store opened by the caller, who then closes them (standalone.ts shares
+   * them with its worker). @defaultValue opened here from config, and closed with the app
+   */
+  storage?: Storage;
 }
 
 export interface RunningServer {
@@ -38,24 +42,23 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const env = opts.env ?? process.env;
   const config = opts.config ?? loadConfig(env);
   const modelCacheSize = positiveIntEnv(env, 'MODEL_CACHE_SIZE', 4);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { db, repo, store } = opts.storage ?? (await openStorage(config));
   const queue = new BullJobQueue(redisConnectionFromUrl(config.redisUrl), { prefix: env.REDIS_PREFIX || undefined });
-  const repo = new PrismaRepository(db.prisma);
   const closeDeps = async (): Promise<void> => {
     try {
       await queue.close();
     } finally {
-      await db.close();
+      if (!opts.storage) await db.close();
     }
   };
   let app: FastifyInstance;
   try {
-    app = await buildApp({ repo, store: new FsArtifactStore(join(config.dataDir, 'artifacts')), queue, config, modelCacheSize, logger: opts.logger ?? true });
+    app = await buildApp({ repo, store, queue, config, modelCacheSize, logger: opts.logger ?? true });
   } catch (e) {
     await closeDeps();
     throw e;
   }
-  // this file created the queue and the database: it closes them, after the app stopped using them
+  // this file created the queue (and the storage, unless given): it closes them after the app stopped using them
   app.addHook('onClose', closeDeps);
   try {
     await app.listen({ port: config.port, host: config.host });
@@ -66,26 +69,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => (closing ??= app.close());
 
-  if (opts.handleSignals ?? true) {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        app.log.warn(`${signal} again, exiting now`);
-        process.exit(1);
-      }
-      stopping = true;
-      app.log.info(`${signal}: closing`);
-      close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          app.log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
+  if (opts.handleSignals ?? true) closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server');
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   return { app, url, close };

@@ -6,7 +6,7 @@ import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
-import type { JobRecord, JobStatus, Repository } from '../service/records.js';
+import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
 import { JobReporter } from './job-reporter.js';
 import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE } from './thread-protocol.js';
@@ -38,8 +38,6 @@ export type JobOutcome =
   /** The database already had a final status; nothing was run. */
   | { jobId: string; status: 'skipped'; was: JobStatus };
 
-const FINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
-
 /**
  * Runs one queued job: the database row says what to do and receives every state change; the
  * pipeline runs in a worker_thread so this event loop stays free for BullMQ's lock renewal and the
@@ -59,7 +57,7 @@ export class JobRunner {
     const id = job.data.jobId;
     const rec = await repo.getJob(id);
     if (!rec) throw new UnrecoverableError(`job ${id} is not in the database`);
-    if (FINAL.has(rec.status)) return { jobId: id, status: 'skipped', was: rec.status };
+    if (FINAL_JOB_STATUSES.has(rec.status)) return { jobId: id, status: 'skipped', was: rec.status };
     if (rec.cancelRequested) {
       await this.finish(id, 'cancelled', {});
       return { jobId: id, status: 'cancelled' };
@@ -112,7 +110,7 @@ export class JobRunner {
       this.opts.repo
         .getJob(id)
         .then((j) => {
-          if (j?.cancelRequested || (j && FINAL.has(j.status))) requestStop(STOP_CANCEL);
+          if (j?.cancelRequested || (j && FINAL_JOB_STATUSES.has(j.status))) requestStop(STOP_CANCEL);
         })
         .catch((e: unknown) => this.log(`job ${id}: cancel poll failed: ${(e as Error).message}`))
         .finally(() => {

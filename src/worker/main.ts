@@ -3,13 +3,12 @@
  * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000) and REDIS_PREFIX (BullMQ key
  * prefix shared with the API, default BullMQ's). Runs directly too: `node --import tsx src/worker/main.ts`.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadConfig, positiveIntEnv } from '../service/config.js';
-import { openDatabase } from '../service/db.js';
 import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { FsArtifactStore } from '../service/fs-artifact-store.js';
-import { PrismaRepository } from '../service/prisma-repository.js';
+import { loadConfig, positiveIntEnv } from '../service/config.js';
+import { closeOnSignals } from '../service/signals.js';
+import { openStorage } from '../service/storage.js';
 import { startWorker } from './worker.js';
 
 export interface WorkerProcess {
@@ -21,11 +20,11 @@ export interface WorkerProcess {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
   const config = loadConfig(env);
   const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { db, repo, store } = await openStorage(config);
   try {
     const worker = await startWorker({
-      repo: new PrismaRepository(db.prisma),
-      store: new FsArtifactStore(join(config.dataDir, 'artifacts')),
+      repo,
+      store,
       connection: redisConnectionFromUrl(config.redisUrl),
       concurrency: config.workerConcurrency,
       lockMs,
@@ -51,24 +50,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line
 /** Runs until SIGTERM/SIGINT, then shuts down gracefully; a second signal exits at once. */
 export async function main(): Promise<void> {
   const w = await runWorker();
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      console.error(`distilxr worker: ${signal} again, exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    console.error(`distilxr worker: ${signal}, returning running jobs to the queue and closing`);
-    w.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        console.error(`distilxr worker: shutdown failed: ${(e as Error).stack ?? String(e)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  closeOnSignals(() => w.stop(), (line) => console.error(line), 'distilxr worker');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -11,7 +11,7 @@ import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../
 import { DEFAULT_TEACHER_FIT, TEACHER_MAX_LABELS } from '../../pipeline/fit-teacher.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
 import type { JobQueue } from '../job-queue.js';
-import type { JobEventRecord, JobRecord, JobStatus, Repository } from '../records.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type Repository } from '../records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
 
@@ -20,8 +20,6 @@ declare module 'fastify' {
     jobs: JobService;
   }
 }
-
-export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 /** Events read per database query while following a job. */
 const EVENT_PAGE = 500;
@@ -119,7 +117,7 @@ export class JobService {
    */
   async cancel(id: string): Promise<JobRecord> {
     const job = await this.get(id);
-    if (FINAL_STATUSES.has(job.status)) throw new ConflictError(`job "${id}" is already ${job.status}`);
+    if (FINAL_JOB_STATUSES.has(job.status)) throw new ConflictError(`job "${id}" is already ${job.status}`);
     const requested = await this.repo.requestCancel(id);
     if (!requested) throw new NotFoundError('job', id);
     if (requested.status !== 'queued') return requested;
@@ -154,7 +152,7 @@ export class JobService {
         yield e;
         if (signal.aborted) return;
       }
-      if (FINAL_STATUSES.has(job.status)) return;
+      if (FINAL_JOB_STATUSES.has(job.status)) return;
       try {
         await sleep(pollMs, undefined, { signal });
       } catch {

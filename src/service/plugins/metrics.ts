@@ -6,7 +6,6 @@
 import type {} from '@fastify/swagger';
 import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { JOB_STATUSES } from '../records.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,21 +57,12 @@ export default fp(
     });
     const running = new Gauge({ name: 'distilxr_jobs_running', help: 'Jobs running now', registers: [register] });
 
-    /** One database read per scrape fills the three job gauges. */
+    /** One aggregate query per scrape fills the three job gauges. */
     async function collectJobs(): Promise<void> {
-      const counts: Record<string, number> = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0]));
-      let eps = 0;
-      let active = 0;
-      for (const j of await app.repo.listJobs()) {
-        counts[j.status] = (counts[j.status] ?? 0) + 1;
-        if (j.status === 'running') {
-          active++;
-          eps += j.examplesPerSecond ?? 0;
-        }
-      }
-      for (const [status, n] of Object.entries(counts)) jobsByStatus.set({ status }, n);
-      throughput.set(eps);
-      running.set(active);
+      const { byStatus, runningExamplesPerSecond } = await app.repo.jobStats();
+      for (const [status, n] of Object.entries(byStatus)) jobsByStatus.set({ status }, n);
+      throughput.set(runningExamplesPerSecond);
+      running.set(byStatus.running);
     }
 
     app.decorate('metricsRegistry', register);

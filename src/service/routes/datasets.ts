@@ -1,9 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { IdParams, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Dataset, DatasetList, DatasetUpload, datasetView } from '../schemas/datasets.js';
-
-/** Multipart routes parse their own body (streamed): the body schema is documentation only. */
-export const documentOnlyBody = () => () => true;
 
 const datasets: FastifyPluginAsyncTypebox = async (app) => {
   app.post(

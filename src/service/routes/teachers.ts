@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { IdParams, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Job, jobView } from '../schemas/jobs.js';
 import { Teacher, TeacherFitBody, TeacherList, TeacherUpload, teacherView } from '../schemas/teachers.js';
-import { documentOnlyBody } from './datasets.js';
 
 const teachers: FastifyPluginAsyncTypebox = async (app) => {
   app.post(

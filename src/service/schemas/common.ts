@@ -44,3 +44,6 @@ export const FeaturizerParams = Type.Object(
   },
   { additionalProperties: false, description: 'text featurizer settings (JSONL datasets only)' },
 );
+
+/** validatorCompiler of the multipart routes, which parse their own (streamed) body: their body schema is documentation only. */
+export const documentOnlyBody = () => () => true;

@@ -31,8 +31,6 @@ export const DatasetUpload = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 200 })),
 });
 
-export const UPLOAD_FILE_FIELDS = ['train', 'test'] as const;
-
 export function datasetView(d: DatasetRecord): DatasetView {
   return {
     id: d.id,
