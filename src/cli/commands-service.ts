@@ -3,26 +3,14 @@ import { Command } from 'commander';
 // The service modules (fastify, prisma, bullmq) load only for these commands, so `train` and
 // `query` start fast.
 
-/** Keeps the process alive (PGlite's start-up holds no handle) and stops cleanly on SIGTERM/SIGINT. */
+/** Keeps the process alive while starting (PGlite's start-up holds no handle), then closes on SIGTERM/SIGINT. */
 async function runUntilSignal(start: () => Promise<{ close?: () => Promise<void>; stop?: () => Promise<void> }>): Promise<void> {
   const keepAlive = setInterval(() => undefined, 60_000);
   const running = await start();
-  let stopping = false;
-  const onSignal = (): void => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    const stop = running.close ?? running.stop ?? (async () => undefined);
-    stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        console.error(`distilxr: shutdown failed: ${(e as Error).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   clearInterval(keepAlive);
+  const { closeOnSignals } = await import('../service/signals.js');
+  const stop = running.close ?? running.stop ?? (async () => undefined);
+  closeOnSignals(stop, (line) => console.error(line), 'distilxr');
 }
 
 /** One line when Redis is down at start; serve and worker then wait for it rather than exit. */
