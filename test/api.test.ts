@@ -29,6 +29,8 @@ import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { DataType, encodeModel, tensorValueInfo } from '../src/teacher/onnx-proto.js';
 
 const COREL = resolve('../shared/datasets/corel5k');
+/** Well-formed (ids in paths must be UUIDs) but never issued. */
+const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const connection = redisConnectionFromUrl(REDIS_URL);
 
@@ -142,10 +144,12 @@ describe('API', () => {
         DXR_INVALID_KEY: 400,
         DXR_MISSING_FILE: 400,
         DXR_UNAUTHORIZED: 401,
+        DXR_FORBIDDEN: 403,
         DXR_NOT_FOUND: 404,
         DXR_CONFLICT: 409,
         DXR_TOO_LARGE: 413,
         DXR_UNSUPPORTED_MEDIA_TYPE: 415,
+        DXR_RATE_LIMITED: 429,
         DXR_INTERNAL: 500,
         DXR_NOT_READY: 503,
       });
@@ -237,9 +241,9 @@ describe('API', () => {
     });
 
     it('404s an unknown dataset and 400s a malformed id', async () => {
-      const r = await env.app.inject({ method: 'GET', url: '/v1/datasets/nope' });
+      const r = await env.app.inject({ method: 'GET', url: `/v1/datasets/${UNKNOWN_ID}` });
       expect(r.statusCode).toBe(404);
-      expect(r.json().message).toBe('dataset "nope" not found');
+      expect(r.json().message).toBe(`dataset "${UNKNOWN_ID}" not found`);
       const bad = await env.app.inject({ method: 'GET', url: '/v1/datasets/a.b' });
       expect(bad.statusCode).toBe(400);
       expect(bad.json()).toMatchObject({ code: 'DXR_VALIDATION' });
@@ -376,7 +380,7 @@ describe('API', () => {
       const again = await env.app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel` });
       expect(again.statusCode).toBe(409);
       expect(again.json().message).toBe(`job "${id}" is already cancelled`);
-      expect((await env.app.inject({ method: 'POST', url: '/v1/jobs/nope/cancel' })).statusCode).toBe(404);
+      expect((await env.app.inject({ method: 'POST', url: `/v1/jobs/${UNKNOWN_ID}/cancel` })).statusCode).toBe(404);
     });
 
     it('asks a running job to stop (it stays running until the worker notices)', async () => {
@@ -416,7 +420,7 @@ describe('API', () => {
 
       const metrics = (await env.app.inject({ method: 'GET', url: `/v1/jobs/${id}/metrics` })).json();
       expect(metrics).toEqual({ id, status: 'completed', epochs: [{ epoch: 1, loss: 2.5, examplesPerSecond: 1000 }, { epoch: 2, loss: 2.1, examplesPerSecond: 1100 }], evaluation: { p1: 0.3 } });
-      expect((await env.app.inject({ method: 'GET', url: '/v1/jobs/nope/events' })).statusCode).toBe(404);
+      expect((await env.app.inject({ method: 'GET', url: `/v1/jobs/${UNKNOWN_ID}/events` })).statusCode).toBe(404);
     });
   });
 
@@ -508,9 +512,9 @@ describe('API', () => {
     }
 
     it('404s queries to an unknown model', async () => {
-      const r = await env.app.inject({ method: 'POST', url: '/v1/models/nope/query', payload: { queries: [{ text: 'a' }] } });
+      const r = await env.app.inject({ method: 'POST', url: `/v1/models/${UNKNOWN_ID}/query`, payload: { queries: [{ text: 'a' }] } });
       expect(r.statusCode).toBe(404);
-      expect(r.json().message).toBe('model "nope" not found');
+      expect(r.json().message).toBe(`model "${UNKNOWN_ID}" not found`);
     });
 
     it('downloads allow-listed files of the model directory, nothing else', async () => {
@@ -538,7 +542,7 @@ describe('API', () => {
         const r = await env.app.inject({ method: 'GET', url });
         expect([400, 404], url).toContain(r.statusCode);
       }
-      expect((await env.app.inject({ method: 'GET', url: '/v1/models/nope/files/config.json' })).statusCode).toBe(404);
+      expect((await env.app.inject({ method: 'GET', url: `/v1/models/${UNKNOWN_ID}/files/config.json` })).statusCode).toBe(404);
     });
   });
 

@@ -1,76 +1,29 @@
 /**
- * The queue worker against real Redis and a real database: in-process workers on PGlite, and
- * separate worker processes on PostgreSQL (PGlite allows one process per data directory) for the
- * crash test. Each test has its own BullMQ prefix, obliterated afterwards.
+ * The queue worker against real Redis and a real database: in-process workers on PGlite. Each
+ * test has its own BullMQ prefix, obliterated afterwards. Worker processes killed with SIGKILL:
+ * faults-worker.test.ts; Redis restarted or emptied: faults-redis.test.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { datasetStats } from '../src/core/dataset.js';
-import { writeSynth, type SynthOptions } from '../src/core/synth.js';
-import { readXcFile } from '../src/core/xc-format.js';
-import type { ArtifactStore } from '../src/service/artifact-store.js';
+import { CancelledError } from '../src/core/errors.js';
+import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
+import { silentProgress } from '../src/pipeline/progress.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
 import { openDatabase, type Database } from '../src/service/db.js';
 import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
 import { PrismaRepository } from '../src/service/prisma-repository.js';
-import type { JobEventRecord, JobRecord, Repository } from '../src/service/records.js';
-import { checkpointKey } from '../src/worker/job-task.js';
+import { checkpointKey, trainConfigOf } from '../src/worker/job-task.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
+import { addDataset, ofType, sleep, submit, waitFinal, waitFor } from './support/jobs.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const connection = redisConnectionFromUrl(REDIS_URL);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-const isFinal = (j: JobRecord | null): boolean => j !== null && ['completed', 'failed', 'cancelled'].includes(j.status);
-const waitFinal = (repo: Repository, id: string, timeoutMs: number): Promise<JobRecord> =>
-  waitFor(`job ${id} to finish`, async () => {
-    const j = await repo.getJob(id);
-    return isFinal(j) ? j : null;
-  }, timeoutMs);
-
-async function addDataset(repo: Repository, store: ArtifactStore, opts: SynthOptions): Promise<string> {
-  const id = randomUUID();
-  const files = await writeSynth(store.pathOf(`datasets/${id}`), opts);
-  await repo.createDataset({
-    id,
-    name: `synth-${opts.points}`,
-    format: 'xc',
-    trainKey: `datasets/${id}/train.txt`,
-    testKey: `datasets/${id}/test.txt`,
-    stats: datasetStats(await readXcFile(files.train)),
-    testStats: datasetStats(await readXcFile(files.test)),
-  });
-  return id;
-}
-
-async function submit(repo: Repository, queue: BullJobQueue, j: { kind?: 'train' | 'teacher-fit'; datasetId: string; teacherId?: string; params: Record<string, unknown> }): Promise<string> {
-  const id = randomUUID();
-  await repo.createJob({ id, kind: j.kind ?? 'train', datasetId: j.datasetId, teacherId: j.teacherId ?? null, params: j.params });
-  await queue.enqueue({ jobId: id, kind: j.kind ?? 'train' });
-  return id;
-}
-
-const ofType = (events: JobEventRecord[], type: string): Record<string, unknown>[] => events.filter((e) => e.type === type).map((e) => e.data);
 
 describe('worker in-process (PGlite)', () => {
   let dataDir: string;
@@ -202,6 +155,32 @@ describe('worker in-process (PGlite)', () => {
     expect((await waitFinal(repo, id, 20_000)).status).toBe('completed');
   });
 
+  it('records the epochs a checkpoint holds but the database lacks (a worker killed between saving and reporting)', async () => {
+    await start();
+    const params = { dim: 8, epochs: 3, poolSize: 12, hardNegatives: 6, remineEvery: 0 };
+    const id = randomUUID();
+    await repo.createJob({ id, kind: 'train', datasetId: small, teacherId: null, params });
+    // what a worker killed right after saving epoch 2 leaves behind: its checkpoint, no epoch events
+    const ds = (await repo.getDataset(small))!;
+    let epochsDone = 0;
+    const first = runTrainJob(
+      { trainPath: store.pathOf(ds.trainKey), config: trainConfigOf(params, false), cacheDir: false, checkpoints: new FileCheckpointStore(store.pathOf(checkpointKey(id))), shouldStop: () => epochsDone >= 2 },
+      { ...silentProgress, epoch: (e) => (epochsDone = e.epoch) },
+    );
+    await expect(first).rejects.toBeInstanceOf(CancelledError);
+    expect(await repo.listJobEvents(id, { types: ['epoch'] })).toEqual([]);
+
+    await queue.enqueue({ jobId: id, kind: 'train' });
+    expect((await waitFinal(repo, id, 30_000)).status).toBe('completed');
+    const events = await repo.listJobEvents(id);
+    expect(ofType(events, 'log').some((d) => d.message === 'resumed from checkpoint after epoch 2')).toBe(true);
+    expect(ofType(events, 'epoch').map((d) => [d.epoch, d.fromCheckpoint === true])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
+  });
+
   it('retries other errors with backoff and marks the job failed on the last attempt', async () => {
     await start();
     const teacherId = randomUUID();
@@ -238,87 +217,5 @@ describe('worker in-process (PGlite)', () => {
     }, 5_000);
     expect(entry.attemptsMade).toBe(1);
     expect(ofType(await repo.listJobEvents(id), 'status')).toEqual([expect.objectContaining({ status: 'running' }), { status: 'failed', error: job.error }]);
-  });
-});
-
-describe('worker processes (PostgreSQL)', () => {
-  const schema = `worker_test_${randomUUID().slice(0, 8)}`;
-  const databaseUrl = `${PG_URL}?schema=${schema}`;
-  const prefix = `wp-${randomUUID().slice(0, 8)}`;
-  let dataDir: string;
-  let db: Database;
-  let repo: PrismaRepository;
-  let store: FsArtifactStore;
-  let queue: BullJobQueue;
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-workerp-'));
-    db = await openDatabase({ databaseUrl, dataDir });
-    repo = new PrismaRepository(db.prisma);
-    store = new FsArtifactStore(join(dataDir, 'artifacts'));
-    queue = new BullJobQueue(connection, { prefix });
-  });
-
-  afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await queue?.queue.obliterate({ force: true });
-    await queue?.close();
-    await db?.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await db?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
-
-  function spawnWorker(): { child: ChildProcess; output: () => string } {
-    let out = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, REDIS_URL, REDIS_PREFIX: prefix, WORKER_LOCK_MS: '1500', WORKER_CONCURRENCY: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    children.push(child);
-    return { child, output: () => out };
-  }
-
-  it('a worker killed with SIGKILL mid-training: a second worker takes the job over and resumes from its checkpoint', async () => {
-    const dsId = await addDataset(repo, store, { points: 12000, testPoints: 400, features: 1000, labels: 200, seed: 8 });
-    const epochs = 8;
-    // two idle workers (concurrency 1 each); whichever takes the job dies, the other finishes it
-    const workers = [spawnWorker(), spawnWorker()];
-    for (const w of workers) await waitFor('a worker to be ready', async () => /ready/.test(w.output()), 40_000);
-    const id = await submit(repo, queue, { datasetId: dsId, params: { dim: 16, epochs, poolSize: 0, hardNegatives: 0 } }); // no mining: straight to training
-    const running = await waitFor('a worker to take the job', async () => (await repo.listJobEvents(id, { types: ['status'] }))[0], 20_000);
-    const taker = workers.find((w) => running.data.worker === `${hostname()}:${w.child.pid}`);
-    expect(taker).toBeDefined();
-    const second = workers.find((w) => w !== taker)!;
-    await waitFor('epoch 2 of the first worker', async () => (await repo.listJobEvents(id, { types: ['epoch'] })).length >= 2, 40_000);
-    taker!.child.kill('SIGKILL');
-    await new Promise((r) => taker!.child.once('exit', r));
-    expect((await repo.getJob(id))!.status).toBe('running'); // the dead worker could not say anything
-
-    const job = await waitFinal(repo, id, 40_000).catch((e: Error) => {
-      throw new Error(`${e.message}\n${second.output()}`);
-    });
-    expect(job.status, second.output()).toBe('completed');
-    expect(job.attempts).toBe(2);
-    expect(await repo.getModel(job.modelId!)).not.toBeNull();
-
-    const events = await repo.listJobEvents(id);
-    const secondStart = events.findIndex((e, i) => e.type === 'status' && e.data.status === 'running' && i > 0);
-    expect(secondStart).toBeGreaterThan(0);
-    const resumed = events.slice(secondStart).find((e) => e.type === 'log' && /resumed from checkpoint after epoch (\d+)/.test(String(e.data.message)));
-    expect(resumed, 'the second run logged its resumption').toBeDefined();
-    const resumedAfter = Number(/after epoch (\d+)/.exec(String(resumed!.data.message))![1]);
-    expect(resumedAfter).toBeGreaterThanOrEqual(1);
-    const redone = ofType(events.slice(secondStart), 'epoch').map((d) => d.epoch as number);
-    const expected = Array.from({ length: epochs - resumedAfter }, (_, i) => resumedAfter + 1 + i);
-    expect(redone).toEqual(expected); // only the epochs after the checkpoint, not all of them
-    expect(ofType(events, 'status').map((d) => d.status)).toEqual(['running', 'running', 'completed']);
-
-    second.child.kill('SIGTERM');
-    const code = await new Promise((r) => second.child.once('exit', r));
-    expect(code).toBe(0);
   });
 });

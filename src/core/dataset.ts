@@ -1,5 +1,13 @@
 import type { Csr } from './csr.js';
 
+/**
+ * Largest label and feature counts a dataset may declare. Far above public XC benchmarks (3M
+ * labels, 2^24 hashed features) and small enough that per-label or per-feature arrays built from
+ * an untrusted header or id (stats, label tables) cannot exhaust memory.
+ */
+export const MAX_LABELS = 1 << 24;
+export const MAX_FEATURES = 1 << 26;
+
 /** A multi-label dataset: sparse features and label sets, one row per point. */
 export interface Dataset {
   features: Csr; // [points, numFeatures], values present

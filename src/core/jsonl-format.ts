@@ -4,12 +4,14 @@
  * map; other files go through both. A label unknown to training gets an id past the training
  * labels, so it can never be predicted but still counts against recall.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { CsrBuilder } from './csr.js';
-import type { Dataset } from './dataset.js';
+import { MAX_LABELS, type Dataset } from './dataset.js';
 import { DataFormatError } from './errors.js';
 import { Featurizer, FeaturizerFitter, type FeaturizerOptions } from './featurizer.js';
+import { firstInvalidUtf8, notText } from './text-encoding.js';
+import { forEachLine } from './xc-format.js';
+
+const CR = 13;
 
 /**
  * Labels of the training split. 'int': ids used as they are, numLabels = max id + 1.
@@ -23,20 +25,33 @@ export interface LabelMap {
 
 type RecordSink = (text: string, labels: readonly unknown[], line: number) => void;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
- * Streams the records of a JSONL file, checking shape, label types and that the file keeps to one
- * label kind. Blank lines are skipped. Returns the label kind (null when no record has labels).
+ * Streams the records of a JSONL file, checking encoding (UTF-8), shape, label types and that the
+ * file keeps to one label kind. Blank lines are skipped; a line over MAX_LINE_BYTES is refused
+ * before it is read whole. Returns the label kind (null when no record has labels).
  */
 export async function readJsonlRecords(path: string, onRecord: RecordSink): Promise<'int' | 'string' | null> {
-  let lineNo = 0;
   let records = 0;
   let kind: 'int' | 'string' | null = null;
   let kindLine = 0;
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const raw of rl) {
-    lineNo++;
-    const line = lineNo === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-    if (line.trim().length === 0) continue;
+  const lines = await forEachLine(path, (buf, start, end, lineNo) => {
+    if (end > start && buf[end - 1] === CR) end--;
+    if (lineNo === 1) {
+      if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
+      const bad = notText(buf.subarray(start, end));
+      if (bad) throw new DataFormatError(path, lineNo, bad.problem);
+    }
+    let line: string;
+    try {
+      line = utf8.decode(buf.subarray(start, end));
+    } catch {
+      const at = firstInvalidUtf8(buf, start, end);
+      const where = at < 0 ? '' : `: byte 0x${buf[at].toString(16).padStart(2, '0')} at column ${at - start + 1}`;
+      throw new DataFormatError(path, lineNo, `not valid UTF-8${where} (save the file as UTF-8)`);
+    }
+    if (line.trim().length === 0) return;
     let obj: unknown;
     try {
       obj = JSON.parse(line);
@@ -49,6 +64,7 @@ export async function readJsonlRecords(path: string, onRecord: RecordSink): Prom
     const o = obj as { text?: unknown; labels?: unknown };
     if (o.text === undefined) throw new DataFormatError(path, lineNo, 'missing "text"');
     if (typeof o.text !== 'string') throw new DataFormatError(path, lineNo, `"text" must be a string, got ${typeName(o.text)}`);
+    if (o.text.trim().length === 0) throw new DataFormatError(path, lineNo, '"text" is empty');
     if (o.labels === undefined) throw new DataFormatError(path, lineNo, 'missing "labels"');
     if (!Array.isArray(o.labels)) throw new DataFormatError(path, lineNo, `"labels" must be an array, got ${typeName(o.labels)}`);
     for (const l of o.labels) {
@@ -56,10 +72,11 @@ export async function readJsonlRecords(path: string, onRecord: RecordSink): Prom
       if (typeof l === 'string') {
         if (l.length === 0) throw new DataFormatError(path, lineNo, 'empty string label');
         k = 'string';
-      } else if (typeof l === 'number' && Number.isInteger(l) && l >= 0 && l <= 2147483647) {
+      } else if (typeof l === 'number' && Number.isInteger(l) && l >= 0) {
+        if (l >= MAX_LABELS) throw new DataFormatError(path, lineNo, `label id ${l} is past the limit of ${MAX_LABELS} labels`);
         k = 'int';
       } else {
-        throw new DataFormatError(path, lineNo, `label ${JSON.stringify(l)} is neither a non-negative integer id nor a string`);
+        throw new DataFormatError(path, lineNo, `label ${typeof l === 'number' ? String(l) : JSON.stringify(l)} is neither a non-negative integer id nor a string`);
       }
       if (kind === null) {
         kind = k;
@@ -74,8 +91,8 @@ export async function readJsonlRecords(path: string, onRecord: RecordSink): Prom
     }
     records++;
     onRecord(o.text, o.labels, lineNo);
-  }
-  if (records === 0) throw new DataFormatError(path, Math.max(1, lineNo), 'empty file: no JSON records');
+  });
+  if (records === 0) throw new DataFormatError(path, Math.max(1, lines), 'empty file: no JSON records');
   return kind;
 }
 

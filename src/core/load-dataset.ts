@@ -8,6 +8,7 @@ import type { Dataset } from './dataset.js';
 import { DataFormatError, UsageError } from './errors.js';
 import type { Featurizer, FeaturizerOptions } from './featurizer.js';
 import { readJsonlTrain, readJsonlWithFeaturizer, type LabelMap } from './jsonl-format.js';
+import { notText } from './text-encoding.js';
 import { readXcFile } from './xc-format.js';
 
 export type DataFormat = 'xc' | 'jsonl';
@@ -19,7 +20,10 @@ export interface LoadOptions {
   cacheDir?: string | false;
 }
 
-/** First non-blank character `{` means JSONL, anything else XC (which then validates itself). */
+/**
+ * First non-blank character `{` means JSONL, anything else XC (which then validates itself). An
+ * empty, blank, UTF-16/32 or binary file is refused here, so it is not reported as a bad XC header.
+ */
 export async function detectFormat(path: string): Promise<DataFormat> {
   const fh = await open(path, 'r');
   try {
@@ -27,7 +31,12 @@ export async function detectFormat(path: string): Promise<DataFormat> {
     let pos = 0;
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) return 'xc';
+      // nothing but blanks: say so, rather than report a missing XC header to a JSONL user
+      if (bytesRead === 0) throw new DataFormatError(path, 1, pos === 0 ? 'empty file' : 'empty file: only blank lines');
+      if (pos === 0) {
+        const bad = notText(buf.subarray(0, bytesRead));
+        if (bad) throw new DataFormatError(path, bad.line, bad.problem);
+      }
       for (let i = 0; i < bytesRead; i++) {
         const c = buf[i];
         // skip whitespace and a UTF-8 byte order mark
@@ -69,6 +78,8 @@ export async function loadTrainTest(
     return { train, test, featurizer, labelMap };
   }
   const train = await readXc(trainPath, opts.cacheDir);
+  // an empty XC file is well-formed, but nothing can be trained on it
+  if (train.features.rows === 0) throw new DataFormatError(trainPath, 1, 'no data rows: the header declares 0 points');
   if (testPath === undefined) return { train };
   const test = alignXcTest(train, await readXc(testPath, opts.cacheDir));
   return { train, test };

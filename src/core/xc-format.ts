@@ -8,9 +8,10 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { CsrBuilder } from './csr.js';
-import type { Dataset } from './dataset.js';
+import { MAX_FEATURES, MAX_LABELS, type Dataset } from './dataset.js';
 import { DataFormatError } from './errors.js';
 import { sortPairs } from './sort-pairs.js';
+import { MAX_LINE_BYTES, notText } from './text-encoding.js';
 
 // re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
 export { sortPairs };
@@ -43,11 +44,13 @@ function isDigit(c: number): boolean {
 /**
  * Calls onLine(buf, start, end, lineNo) for every line (1-based), `end` excluding the newline.
  * Reads into one reused buffer: a partial line at the end of a read moves to the front, and the
- * buffer only grows when a single line is longer than it.
+ * buffer only grows when a single line is longer than it. A line longer than maxLineBytes is a
+ * DataFormatError, raised before the buffer grows past about twice that.
  */
 export async function forEachLine(
   path: string,
   onLine: (buf: Buffer, start: number, end: number, lineNo: number) => void,
+  maxLineBytes = MAX_LINE_BYTES,
 ): Promise<number> {
   const fh = await open(path, 'r');
   let buf = Buffer.allocUnsafe(1 << 22);
@@ -73,15 +76,21 @@ export async function forEachLine(
       const view = buf.subarray(0, filled);
       let nl: number;
       while ((nl = view.indexOf(NL, scan)) >= 0) {
+        if (nl - start > maxLineBytes) throw tooLong(path, lineNo + 1, maxLineBytes);
         onLine(view, start, nl, ++lineNo);
         start = scan = nl + 1;
       }
+      if (filled - start > maxLineBytes) throw tooLong(path, lineNo + 1, maxLineBytes);
     }
     if (start < filled) onLine(buf.subarray(0, filled), start, filled, ++lineNo);
   } finally {
     await fh.close();
   }
   return lineNo;
+}
+
+function tooLong(path: string, lineNo: number, maxLineBytes: number): DataFormatError {
+  return new DataFormatError(path, lineNo, `line is longer than ${maxLineBytes} bytes (the limit for one line)`);
 }
 
 /** Quoted token text for messages, cut to a readable length. */
@@ -119,6 +128,8 @@ class XcParser {
       start += 3; // UTF-8 byte order mark
     }
     if (this.points < 0) {
+      const bad = lineNo === 1 ? notText(buf.subarray(start, end)) : null;
+      if (bad) this.fail(lineNo, bad.problem);
       this.header(buf, start, end, lineNo);
       return;
     }
@@ -175,13 +186,16 @@ class XcParser {
       nums[k++] = v;
     }
     if (k !== 3) bad();
+    if (nums[1] > MAX_FEATURES) this.fail(lineNo, `header declares ${nums[1]} features, more than the limit of ${MAX_FEATURES}`);
+    if (nums[2] > MAX_LABELS) this.fail(lineNo, `header declares ${nums[2]} labels, more than the limit of ${MAX_LABELS}`);
     this.points = nums[0];
     this.numFeatures = nums[1];
     this.numLabels = nums[2];
-    // the header is untrusted: cap the preallocation, the builders grow if it was honest
-    const rows = Math.min(this.points, 1 << 20);
-    this.features = new CsrBuilder(true, rows, Math.min(rows * 32, 1 << 24));
-    this.labels = new CsrBuilder(false, rows, Math.min(rows * 4, 1 << 22));
+    // the header is untrusted: cap the preallocation (a 20-byte file must not cost 100 MB); the
+    // builders double as needed when it was honest
+    const rows = Math.min(this.points, 1 << 16);
+    this.features = new CsrBuilder(true, rows, Math.min(rows * 32, 1 << 20));
+    this.labels = new CsrBuilder(false, rows, Math.min(rows * 4, 1 << 18));
   }
 
   private row(buf: Buffer, start: number, end: number, lineNo: number): void {

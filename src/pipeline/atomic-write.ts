@@ -1,10 +1,33 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** Writes `path` through a temp file and a rename, so readers never see a half-written file. */
+/**
+ * Writes `path` through a temp file and a rename, so readers never see a half-written file. The
+ * data is flushed to disk before the rename (a crash right after never exposes an empty file), and
+ * the temp name is unique, so two writers in one process never share it.
+ */
 export async function writeFileAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, path);
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, bytes, { flush: true });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Whether a process of this machine with that pid runs: temp files named after their writer's pid
+ * are left alone while it lives and removed once it is gone (killed mid-write).
+ */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

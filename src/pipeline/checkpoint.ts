@@ -1,4 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
+import { DataFormatError } from '../core/errors.js';
 import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
 import type { Student } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
@@ -42,8 +43,36 @@ export interface TrainState {
   /** The epoch the current pool was mined before (1 = the first pool). */
   poolMinedForEpoch: number;
   pool: NegativePool | null;
+  /** False between mining a pool and the teacher scoring it (a resumed job scores it first). */
+  poolScored: boolean;
   positiveScores: Float32Array | null;
   cache: TeacherScoreCache | null;
+}
+
+/** What a checkpoint says about a job's progress, without its tensors. */
+export type CheckpointSummary = Pick<TrainState, 'config' | 'epochsDone' | 'epochs' | 'pairsScored' | 'poolMinedForEpoch' | 'poolScored'>;
+
+/** Reads only the header of the checkpoint at `path` (it can be large); null when there is none. */
+export async function readCheckpointSummary(path: string): Promise<CheckpointSummary | null> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const len = Buffer.alloc(8);
+    if ((await fh.read(len, 0, 8, 0)).bytesRead < 8) throw new DataFormatError(path, 1, 'file shorter than its 8-byte header length');
+    const header = Buffer.alloc(Number(len.readBigUInt64LE(0)));
+    if ((await fh.read(header, 0, header.length, 8)).bytesRead < header.length) throw new DataFormatError(path, 1, 'header length exceeds the file');
+    const state = (JSON.parse(header.toString('utf8')) as { __metadata__?: { state?: string } }).__metadata__?.state;
+    if (!state) throw new DataFormatError(path, 1, 'no training state in the header');
+    const meta = JSON.parse(state) as CheckpointSummary & { poolScored?: boolean };
+    return { config: meta.config, epochsDone: meta.epochsDone, epochs: meta.epochs, pairsScored: meta.pairsScored, poolMinedForEpoch: meta.poolMinedForEpoch, poolScored: meta.poolScored ?? true };
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Everything a resumed job needs to continue exactly where it stopped. */
@@ -67,7 +96,7 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
     const bytes = s.cache.serialize();
     tensors.score_cache = { shape: [bytes.length], data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
   }
-  const meta = { config: s.config, epochsDone: s.epochsDone, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolSize: s.pool?.size ?? null };
+  const meta = { config: s.config, epochsDone: s.epochsDone, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolScored: s.poolScored, poolSize: s.pool?.size ?? null };
   return encodeSafetensors(tensors, { state: JSON.stringify(meta) });
 }
 
@@ -77,7 +106,7 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
  */
 export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, student: Student, trainer: StudentTrainer, source = 'checkpoint'): TrainState | null {
   const { tensors, metadata } = decodeSafetensors(bytes, source);
-  const meta = JSON.parse(metadata.state) as Omit<TrainState, 'pool' | 'positiveScores' | 'cache'> & { poolSize: number | null };
+  const meta = JSON.parse(metadata.state) as Omit<TrainState, 'pool' | 'positiveScores' | 'cache' | 'poolScored'> & { poolSize: number | null; poolScored?: boolean };
   if (JSON.stringify(meta.config) !== JSON.stringify(config)) return null;
   const f32 = (name: string): Float32Array => tensorOf(tensors, name, Float32Array, source);
   student.W1.set(f32('W1'));
@@ -95,6 +124,8 @@ export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, studen
     pairsScored: meta.pairsScored,
     poolMinedForEpoch: meta.poolMinedForEpoch,
     pool,
+    // checkpoints written before this flag existed were only taken after scoring
+    poolScored: meta.poolScored ?? true,
     positiveScores: tensors.positive_scores ? f32('positive_scores') : null,
     cache: tensors.score_cache ? TeacherScoreCache.deserialize(tensorOf(tensors, 'score_cache', Uint8Array, source)) : null,
   };

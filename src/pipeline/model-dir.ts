@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { UsageError } from '../core/errors.js';
@@ -9,6 +9,8 @@ import { decodeSafetensors, encodeSafetensors, tensorOf } from '../core/safetens
 import { Student, type StudentShape } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
+import { isProcessAlive } from './atomic-write.js';
+import { ArtifactIntegrityError, sha256File, verifyFile } from './checksums.js';
 
 export const MODEL_FORMAT = 'distilxr-model';
 export const MODEL_VERSION = 1;
@@ -21,7 +23,19 @@ export const FILES = {
   labelMap: 'label-map.json',
   index: 'index.hnsw',
   onnx: 'student.onnx',
+  /** sha256 of every other file, written last: loadModel verifies each file against it. */
+  checksums: 'checksums.json',
 } as const;
+
+/** Contents of checksums.json. */
+export interface ModelChecksums {
+  algorithm: 'sha256';
+  /** File name → sha256 hex, for every file of the directory but checksums.json. */
+  files: Record<string, string>;
+}
+
+/** Files every model directory has (featurizer and label map only for text models). */
+const REQUIRED_FILES = [FILES.config, FILES.weights, FILES.labels, FILES.index, FILES.onnx] as const;
 
 export interface ModelConfig {
   format: typeof MODEL_FORMAT;
@@ -52,11 +66,15 @@ export interface PublishInput {
 
 /**
  * Writes a self-contained model directory. Everything goes to a sibling temporary directory
- * first and is renamed into place, so a crash never leaves a half-written model under `dir`.
+ * first (with checksums.json listing the sha256 of each file) and is renamed into place, so a
+ * crash never leaves a half-written model under `dir`; the leftovers of a killed earlier attempt
+ * are removed first.
  */
 export async function publishModel(p: PublishInput): Promise<string> {
   const dir = resolve(p.dir);
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  const tmpPrefix = `.${basename(dir)}.tmp-`;
+  await removeDeadAttempts(dirname(dir), tmpPrefix);
+  const tmp = join(dirname(dir), `${tmpPrefix}${process.pid}-${Date.now()}`);
   await mkdir(tmp, { recursive: true });
   try {
     const { student } = p;
@@ -85,6 +103,7 @@ export async function publishModel(p: PublishInput): Promise<string> {
       output: 'scores',
     });
     await writeFile(join(tmp, FILES.onnx), onnx);
+    await writeChecksums(tmp);
     if (await exists(dir)) {
       if (!(await exists(join(dir, FILES.config)))) throw new UsageError(`${dir} exists and is not a distilxr model directory; refusing to replace it`);
       await rm(dir, { recursive: true, force: true });
@@ -109,9 +128,14 @@ export interface LoadedModel {
   trainPoints: number;
 }
 
+/**
+ * Reads a model directory written by publishModel. Every file is checked against checksums.json
+ * first: a corrupt or replaced file is refused with an ArtifactIntegrityError naming it.
+ */
 export async function loadModel(dir: string): Promise<LoadedModel> {
   const configPath = join(dir, FILES.config);
   if (!(await exists(configPath))) throw new UsageError(`${dir} is not a distilxr model directory (no ${FILES.config})`);
+  await verifyModelFiles(dir);
   const config = JSON.parse(await readFile(configPath, 'utf8')) as ModelConfig;
   if (config.format !== MODEL_FORMAT) throw new UsageError(`${configPath}: format is ${String(config.format)}, expected ${MODEL_FORMAT}`);
   const weightsPath = join(dir, FILES.weights);
@@ -125,6 +149,53 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const index = await LabelIndex.load(join(dir, FILES.index), config.shape.dim, config.shape.numLabels);
   index.setEf(config.hnsw.efSearch);
   return { dir, config, student, labelNames, featurizer, labelMap, index, labelCounts: tensorOf(tensors, 'label_counts', Float32Array, weightsPath), trainPoints: Number(metadata.train_points) };
+}
+
+/** Writes checksums.json for every file already in `dir`. */
+async function writeChecksums(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((n) => n !== FILES.checksums).sort();
+  const files: Record<string, string> = {};
+  for (const n of names) files[n] = await sha256File(join(dir, n));
+  const manifest: ModelChecksums = { algorithm: 'sha256', files };
+  await writeFile(join(dir, FILES.checksums), JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/** Throws ArtifactIntegrityError unless checksums.json lists the required files and all listed files match. */
+export async function verifyModelFiles(dir: string): Promise<void> {
+  const manifestPath = join(dir, FILES.checksums);
+  let manifest: ModelChecksums;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelChecksums;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (published incompletely or by an older distilxr: publish it again)' : (e as Error).message;
+    throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: cannot read the model's checksums: ${why}`);
+  }
+  if (manifest?.algorithm !== 'sha256' || typeof manifest.files !== 'object' || manifest.files === null) {
+    throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: not a checksum list (expected {"algorithm": "sha256", "files": {...}})`);
+  }
+  for (const f of REQUIRED_FILES) {
+    if (typeof manifest.files[f] !== 'string') throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: has no checksum for ${f}`);
+  }
+  for (const [name, sha] of Object.entries(manifest.files)) {
+    // names come from the file: never let one point outside the directory
+    if (basename(name) !== name || name === '..' || name === '.') throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: invalid file name ${JSON.stringify(name)}`);
+    await verifyFile(join(dir, name), sha, manifestPath);
+  }
+}
+
+/** Removes `<prefix><pid>-<time>` siblings left by publishing processes that no longer run. */
+async function removeDeadAttempts(parent: string, prefix: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) await rm(join(parent, n), { recursive: true, force: true });
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

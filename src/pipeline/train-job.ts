@@ -83,7 +83,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     let cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
     const shouldStop = input.shouldStop ?? (() => false);
-    const state: TrainState = { config: cfg, epochsDone: 0, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, positiveScores: null, cache };
+    const state: TrainState = { config: cfg, epochsDone: 0, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache };
     const checkpoint = async (): Promise<void> => {
       if (input.checkpoints) await input.checkpoints.save(encodeTrainState(state, student, trainer));
     };
@@ -91,15 +91,28 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       if (shouldStop()) throw new CancelledError(`cancelled after epoch ${state.epochsDone}`);
     };
 
-    const refreshPool = async (pool: NegativePool | null): Promise<void> => {
-      if (teacher && cache && (pool || cfg.alpha > 0)) {
+    /** The scoring stage: teacher scores for the positives and the current pool, when there is a teacher. */
+    const scorePool = async (): Promise<void> => {
+      if (teacher && cache && (state.pool || cfg.alpha > 0)) {
         timer.start('scoring');
-        const scored = await scorePositivesAndPool(trainingScorer!, cache, train, pool, { onProgress: (d, t) => sink.progress(d, t) });
+        const scored = await scorePositivesAndPool(trainingScorer!, cache, train, state.pool, { onProgress: (d, t) => sink.progress(d, t) });
         state.pairsScored += scored.newlyScored;
         state.positiveScores = scored.positiveScores;
         sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
       }
+      state.poolScored = true;
+    };
+    /**
+     * A new pool, checkpointed once mined and again once scored: a job killed while the teacher
+     * scores resumes from the mined pool instead of mining it again.
+     */
+    const refreshPool = async (pool: NegativePool | null, minedForEpoch: number): Promise<void> => {
       state.pool = pool;
+      state.poolMinedForEpoch = minedForEpoch;
+      state.poolScored = false;
+      if (pool && teacher) await checkpoint();
+      await scorePool();
+      await checkpoint();
     };
     const applyPool = (): void => {
       trainer.setPool(state.pool);
@@ -111,31 +124,33 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (resumed) {
       Object.assign(state, resumed);
       cache = state.cache;
-      sink.log(`resumed from checkpoint after epoch ${state.epochsDone}`);
-    } else {
-      if (usePool) {
-        timer.start('mining');
-        await refreshPool(mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed }));
-      } else await refreshPool(null);
-      await checkpoint();
-    }
+      if (state.poolScored) sink.log(`resumed from checkpoint after epoch ${state.epochsDone}`);
+      else {
+        sink.log(`resumed from checkpoint after epoch ${state.epochsDone} with the pool mined before epoch ${state.poolMinedForEpoch}, not scored yet`);
+        await scorePool();
+        await checkpoint();
+      }
+    } else if (usePool) {
+      timer.start('mining');
+      await refreshPool(await mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed }), 1);
+    } else await refreshPool(null, 1);
     applyPool();
 
     for (let e = state.epochsDone + 1; e <= cfg.epochs; e++) {
       stopIfAsked();
       if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0 && state.poolMinedForEpoch !== e) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        await refreshPool(mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e }));
+        await refreshPool(await mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e }), e);
         applyPool();
-        state.poolMinedForEpoch = e;
-        await checkpoint();
       }
       timer.start('training');
       const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }), shouldStop);
       state.epochs.push(stats);
       state.epochsDone = e;
-      sink.epoch(stats);
+      // saved before it is reported: a reported epoch is never trained again (one killed in
+      // between is reported by the next run from the checkpoint, see job-runner.ts)
       await checkpoint();
+      sink.epoch(stats);
     }
     stopIfAsked();
     const { epochs, pairsScored } = state;

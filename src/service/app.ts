@@ -7,6 +7,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
+import cors from './plugins/cors.js';
 import deps, { type ServiceDeps } from './plugins/deps.js';
 import docs from './plugins/docs.js';
 import errorHandler from './plugins/error-handler.js';
@@ -16,6 +17,7 @@ import metrics from './plugins/metrics.js';
 import modelCache from './plugins/model-cache.js';
 import modelsService from './plugins/models-service.js';
 import multipart from './plugins/multipart.js';
+import securityHeaders from './plugins/security-headers.js';
 import teachersService from './plugins/teachers-service.js';
 import health from './routes/health.js';
 import type { JobRouteOptions } from './routes/jobs.js';
@@ -36,6 +38,8 @@ export const distilxr = fp<AppOptions>(
     await app.register(deps, { repo: opts.repo, store: opts.store, queue: opts.queue, config: opts.config });
     await app.register(errorHandler);
     await app.register(docs);
+    await app.register(securityHeaders);
+    await app.register(cors, { origins: opts.config.corsOrigins });
     await app.register(metrics);
     await app.register(multipart);
     await app.register(modelCache, { capacity: opts.modelCacheSize ?? 4 });
@@ -60,6 +64,8 @@ export async function buildApp(options: AppOptions & { logger?: boolean | object
   const { logger, ...opts } = options;
   const app = Fastify({
     logger: loggerOptions(logger),
+    // JSON bodies; multipart uploads have their own limits (plugins/multipart.ts), queries a larger one
+    bodyLimit: opts.config.maxBodyBytes,
     genReqId: () => randomUUID(),
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox validates bodies as they are (no coercion, no silent removal of unknown keys)

@@ -90,6 +90,15 @@ export class BullJobQueue implements JobQueue {
     return 'replaced';
   }
 
+  /**
+   * The token holding a job's lock, or null when none does: after Redis restarted empty or was
+   * flushed, a worker's running job has lost its lock (and entry) although nothing told it so.
+   */
+  async lockHolder(jobId: string): Promise<string | null> {
+    const client = await this.queue.getBackend().client;
+    return client.get(`${this.queue.toKey(jobId)}:lock`);
+  }
+
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
   }

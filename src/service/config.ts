@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 
+/** ONNX models are one protobuf message, and protobuf caps a message at 2 GiB − 1 bytes. */
+export const ONNX_MAX_BYTES = 2 ** 31 - 1;
+
 /** Service configuration, from the environment only. */
 export interface ServiceConfig {
   /** PostgreSQL URL; unset means embedded PGlite under DATA_DIR/pglite. */
@@ -12,12 +15,27 @@ export interface ServiceConfig {
   port: number;
   /** @defaultValue 127.0.0.1 */
   host: string;
-  /** Bearer keys; empty means no authentication. */
+  /**
+   * Bearer keys, each optionally suffixed `:read` (read-only: GET routes and queries) or `:write`
+   * (everything, the same as no suffix); empty means no authentication.
+   */
   apiKeys: string[];
   /** Jobs one worker process runs at once. @defaultValue 1 */
   workerConcurrency: number;
-  /** Upload limit in bytes. @defaultValue 1 GiB */
+  /** Upload limit in bytes, per file. @defaultValue 1 GiB */
   maxUploadBytes: number;
+  /** ONNX teacher upload limit in bytes (an upload is also held to maxUploadBytes). @defaultValue 2 GiB − 1 */
+  maxTeacherBytes: number;
+  /** JSON request bodies. @defaultValue 1 MiB */
+  maxBodyBytes: number;
+  /** JSON body of a top-k query (up to 1000 queries of text or features). @defaultValue 32 MiB */
+  maxQueryBodyBytes: number;
+  /** Requests per window to /v1 per API key (per client IP without one); 0 turns rate limiting off. @defaultValue 6000 */
+  rateLimitMax: number;
+  /** @defaultValue 60000 */
+  rateLimitWindowMs: number;
+  /** Origins allowed to call the API from a browser ("*" for any); empty means no CORS headers at all. */
+  corsOrigins: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -28,19 +46,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${v}"`);
     return n;
   };
+  const maxTeacherBytes = positiveIntEnv(env, 'MAX_TEACHER_BYTES', ONNX_MAX_BYTES);
+  if (maxTeacherBytes > ONNX_MAX_BYTES) throw new Error(`MAX_TEACHER_BYTES must be at most ${ONNX_MAX_BYTES} (the ONNX protobuf limit), got "${env.MAX_TEACHER_BYTES}"`);
   return {
     databaseUrl: env.DATABASE_URL || null,
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     dataDir: resolve(env.DATA_DIR || './.distilxr'),
     port: int('PORT', 8080),
     host: env.HOST || '127.0.0.1',
-    apiKeys: (env.API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter(Boolean),
+    apiKeys: list(env.API_KEYS),
     workerConcurrency: Math.max(1, int('WORKER_CONCURRENCY', 1)),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1 << 30),
+    maxTeacherBytes,
+    maxBodyBytes: positiveIntEnv(env, 'MAX_BODY_BYTES', 1 << 20),
+    maxQueryBodyBytes: positiveIntEnv(env, 'MAX_QUERY_BODY_BYTES', 32 << 20),
+    rateLimitMax: int('RATE_LIMIT_MAX', 6000),
+    rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
+    corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
   };
+}
+
+/** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */
+export function teacherUploadLimit(config: Pick<ServiceConfig, 'maxUploadBytes' | 'maxTeacherBytes'>): { bytes: number; setting: string } {
+  return config.maxTeacherBytes <= config.maxUploadBytes
+    ? { bytes: config.maxTeacherBytes, setting: 'MAX_TEACHER_BYTES' }
+    : { bytes: config.maxUploadBytes, setting: 'MAX_UPLOAD_BYTES' };
 }
 
 /** A positive integer from the environment, or the fallback when unset. */
@@ -50,4 +80,23 @@ export function positiveIntEnv(env: NodeJS.ProcessEnv, name: string, fallback: n
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
   return n;
+}
+
+const list = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** "*" or a bare origin (scheme://host[:port]), which is what browsers send in Origin. */
+function checkOrigin(o: string): string {
+  if (o === '*') return o;
+  let origin: string | null = null;
+  try {
+    origin = new URL(o).origin;
+  } catch {
+    // reported below
+  }
+  if (origin === null || origin === 'null' || origin !== o) throw new Error(`CORS_ORIGINS: "${o}" is not an origin like https://app.example.com (scheme, host, optional port; no path or trailing slash)`);
+  return o;
 }

@@ -67,13 +67,21 @@ async function openPGlite(dir: string, opts: Pick<MigrateOptions, 'migrationsDir
   }) };
 }
 
+/** How long opening one PostgreSQL connection may take. @defaultValue 5000 ms */
+const CONNECT_TIMEOUT_MS = 5000;
+
 async function openPostgres(databaseUrl: string, opts: Pick<MigrateOptions, 'migrationsDir'>): Promise<Database> {
   const { connectionString, schema } = parseDatabaseUrl(databaseUrl);
   // search_path too, so raw SQL sees the same tables as Prisma's schema-qualified queries.
   const pool = new pg.Pool({
     connectionString,
     ...(schema !== undefined ? { options: `-c search_path="${schema.replaceAll('"', '""')}"` } : {}),
+    // a server that accepts TCP but does not answer (starting, overloaded) fails a query instead of hanging it
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   });
+  // A restarted server ends idle connections: the pool drops them and reconnects on the next
+  // query. Without a listener that 'error' event would crash the process.
+  pool.on('error', () => undefined);
   try {
     await migrate(pool, { ...opts, schema });
   } catch (e) {

@@ -21,7 +21,10 @@ export const ERROR_CODES = {
   DXR_INVALID_KEY: 400,
   /** A required multipart file field is missing. */
   DXR_MISSING_FILE: 400,
+  /** No API key, a malformed Authorization header or an unknown key (with `WWW-Authenticate: Bearer`). */
   DXR_UNAUTHORIZED: 401,
+  /** A read-only API key asked for a write. */
+  DXR_FORBIDDEN: 403,
   /** A resource (dataset, teacher, job, model, file) or route that does not exist. */
   DXR_NOT_FOUND: 404,
   /** The request conflicts with the resource's state (cancelling a finished job). */
@@ -30,6 +33,8 @@ export const ERROR_CODES = {
   DXR_TOO_LARGE: 413,
   /** Wrong Content-Type (JSON expected, or multipart/form-data expected). */
   DXR_UNSUPPORTED_MEDIA_TYPE: 415,
+  /** Over RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS for this key (or client IP); `Retry-After` says when to retry. */
+  DXR_RATE_LIMITED: 429,
   DXR_INTERNAL: 500,
   /** A dependency (database, queue) is down: /readyz. */
   DXR_NOT_READY: 503,
@@ -69,6 +74,8 @@ function createError<A extends unknown[]>(name: string, code: ErrorCode, format:
 
 export const NotFoundError = createError('NotFoundError', 'DXR_NOT_FOUND', (what: string, id: string) => `${what} "${id}" not found`);
 export const BadRequestError = createError('BadRequestError', 'DXR_BAD_REQUEST', (message: string) => message);
+/** A request part (params, body) that its schema cannot express, e.g. an id that is not a UUID. */
+export const ValidationError = createError('ValidationError', 'DXR_VALIDATION', (field: string, problem: string) => `${field} ${problem}`);
 export const MissingFileError = createError(
   'MissingFileError',
   'DXR_MISSING_FILE',
@@ -77,12 +84,18 @@ export const MissingFileError = createError(
 export const TooLargeError = createError(
   'TooLargeError',
   'DXR_TOO_LARGE',
-  (what: string, limit: number) => `${what} is larger than the upload limit of ${limit} bytes`,
+  (what: string, limit: number, setting = 'upload') => `${what} is larger than the ${setting} limit of ${limit} bytes`,
 );
 export const UnauthorizedError = createError(
   'UnauthorizedError',
   'DXR_UNAUTHORIZED',
   (reason: string) => `${reason}: send "Authorization: Bearer <api key>"`,
+);
+export const ForbiddenError = createError('ForbiddenError', 'DXR_FORBIDDEN', (what: string) => `this API key is read-only: ${what} needs a key with write access`);
+export const RateLimitedError = createError(
+  'RateLimitedError',
+  'DXR_RATE_LIMITED',
+  (max: number, windowMs: number, retryS: number) => `more than ${max} requests in ${windowMs / 1000} s: retry in ${retryS} s`,
 );
 export const ConflictError = createError('ConflictError', 'DXR_CONFLICT', (message: string) => message);
 export const NotReadyError = createError('NotReadyError', 'DXR_NOT_READY', (message: string) => message);

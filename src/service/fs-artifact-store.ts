@@ -1,16 +1,31 @@
 /**
  * ArtifactStore on a local directory (DATA_DIR/artifacts, or a volume shared by all workers).
  * Writes go to a temporary file next to the target and are renamed into place, so readers see
- * either the old file or the whole new one, never a partial write.
+ * either the old file or the whole new one, never a partial write. Groups of files (an upload)
+ * are staged under `.incoming/<host>-<pid>-<random>/` and renamed into place together; a process
+ * that starts removes the staging directories of this host's processes that no longer run.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DistilxrError } from '../core/errors.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { isProcessAlive } from '../pipeline/atomic-write.js';
+import { verifyFile } from '../pipeline/checksums.js';
+import type { ArtifactStore, StagedArtifacts } from './artifact-store.js';
+
+/** Staging area for groups of files; never a key (keys are what commit() makes visible). */
+export const INCOMING_DIR = '.incoming';
+/** Staging directories of another host are removed once this old (its processes cannot be asked). @defaultValue 24 h */
+const FOREIGN_STAGING_MAX_AGE_MS = 24 * 3600_000;
+/**
+ * This process's staging directory name, `<host>-<pid>-<random>`: the random part tells this
+ * process from an earlier one with the same pid (a restarted container is often pid 1 again).
+ */
+const PROCESS_STAGING = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 
 /** A key that is not a relative path of [A-Za-z0-9._-] segments (or is `.`/`..`). */
 export class InvalidKeyError extends DistilxrError {
@@ -92,31 +107,7 @@ export class FsArtifactStore implements ArtifactStore {
     opts: { maxBytes?: number } = {},
   ): Promise<{ bytes: number; sha256: string }> {
     const target = this.pathOf(key);
-    // The source may fail while the directory is being created, before pipeline() listens.
-    let earlyError: unknown = null;
-    const onEarlyError = (e: unknown) => {
-      earlyError ??= e;
-    };
-    data.on('error', onEarlyError);
-    let tmp: string | null = null;
-    let out: WriteStream | null = null;
-    const measure = new MeasureStream(opts.maxBytes ?? Number.POSITIVE_INFINITY);
-    try {
-      tmp = await this.tempPathFor(target);
-      if (earlyError !== null) throw earlyError;
-      // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
-      out = createWriteStream(tmp, { flags: 'wx', flush: true });
-      await pipeline(data, measure, out);
-      await rename(tmp, target);
-    } catch (e) {
-      // A stream destroyed while still opening creates its file afterwards: wait for it to close.
-      if (out !== null && !out.closed) await new Promise<void>((r) => out!.once('close', () => r()));
-      if (tmp !== null) await rm(tmp, { force: true });
-      throw e;
-    } finally {
-      data.removeListener('error', onEarlyError);
-    }
-    return { bytes: measure.bytes, sha256: measure.digest() };
+    return writeStream(data, () => this.tempPathFor(target), target, opts.maxBytes);
   }
 
   async putBytes(key: string, data: Uint8Array): Promise<{ bytes: number; sha256: string }> {
@@ -146,10 +137,126 @@ export class FsArtifactStore implements ArtifactStore {
     await rm(this.pathOf(key), { recursive: true, force: true });
   }
 
+  async verify(key: string, sha256: string): Promise<void> {
+    await verifyFile(this.pathOf(key), sha256, 'the database', key);
+  }
+
+  stage(prefix: string): StagedArtifacts {
+    const target = this.pathOf(prefix);
+    const dir = join(this.processStagingDir, randomUUID());
+    const pathOf = (name: string): string => {
+      if (parseKey(name).length !== 1) throw new InvalidKeyError(name, 'a staged file name is one segment');
+      return join(dir, name);
+    };
+    let committed = false;
+    return {
+      pathOf,
+      putStream: async (name, data, opts = {}) => {
+        const path = pathOf(name);
+        const makeTemp = async (): Promise<string> => {
+          await mkdir(dir, { recursive: true });
+          return `${path}.tmp`;
+        };
+        return writeStream(data, makeTemp, path, opts.maxBytes);
+      },
+      commit: async () => {
+        await mkdir(dir, { recursive: true });
+        await mkdir(dirname(target), { recursive: true });
+        if (await this.exists(prefix)) throw new Error(`artifact ${prefix} exists already; not replaced`);
+        await rename(dir, target);
+        // the caller records the files in the database next: make the rename itself durable first
+        await fsyncDirectory(dirname(target));
+        committed = true;
+      },
+      discard: async () => {
+        if (!committed) await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  async removeAbandoned(): Promise<number> {
+    const incoming = join(this.root, INCOMING_DIR);
+    let names: string[];
+    try {
+      names = await readdir(incoming);
+    } catch {
+      return 0;
+    }
+    const host = hostname();
+    let removed = 0;
+    for (const name of names) {
+      if (name === PROCESS_STAGING) continue;
+      const parts = name.split('-');
+      const pid = Number(parts.at(-2));
+      const owner = parts.slice(0, -2).join('-');
+      const path = join(incoming, name);
+      let abandoned: boolean;
+      // same host: abandoned once its process is gone (same pid as ours: an earlier process)
+      if (owner === host && Number.isInteger(pid)) abandoned = pid === process.pid || !isProcessAlive(pid);
+      else abandoned = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs > FOREIGN_STAGING_MAX_AGE_MS;
+      if (!abandoned) continue;
+      await rm(path, { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  /** This process's staging directory: `.incoming/<host>-<pid>-<random>`. */
+  private get processStagingDir(): string {
+    return join(this.root, INCOMING_DIR, PROCESS_STAGING);
+  }
+
   /** A unique temporary name in the target's directory (same filesystem, so rename is atomic). */
   private async tempPathFor(target: string): Promise<string> {
     const dir = dirname(target);
     await mkdir(dir, { recursive: true });
     return join(dir, `.${basename(target)}.${randomUUID()}.tmp`);
+  }
+}
+
+/**
+ * Streams `data` into a temporary file (counted, hashed, limited to maxBytes, flushed to disk) and
+ * renames it to `target`; on any failure the temporary file is removed and the target untouched.
+ */
+async function writeStream(
+  data: NodeJS.ReadableStream,
+  makeTemp: () => Promise<string>,
+  target: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<{ bytes: number; sha256: string }> {
+  // The source may fail while the directory is being created, before pipeline() listens.
+  let earlyError: unknown = null;
+  const onEarlyError = (e: unknown) => {
+    earlyError ??= e;
+  };
+  data.on('error', onEarlyError);
+  let tmp: string | null = null;
+  let out: WriteStream | null = null;
+  const measure = new MeasureStream(maxBytes);
+  try {
+    tmp = await makeTemp();
+    if (earlyError !== null) throw earlyError;
+    // flush: fsync before close, so the rename never exposes a file whose data is not on disk.
+    out = createWriteStream(tmp, { flags: 'wx', flush: true });
+    await pipeline(data, measure, out);
+    await rename(tmp, target);
+  } catch (e) {
+    // A stream destroyed while still opening creates its file afterwards: wait for it to close.
+    if (out !== null && !out.closed) await new Promise<void>((r) => out!.once('close', () => r()));
+    if (tmp !== null) await rm(tmp, { force: true });
+    throw e;
+  } finally {
+    data.removeListener('error', onEarlyError);
+  }
+  return { bytes: measure.bytes, sha256: measure.digest() };
+}
+
+/** fsync of a directory, so a rename into it survives a power loss. */
+async function fsyncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }

@@ -27,6 +27,8 @@ import {
   type JobStats,
   type JobStatus,
   type ModelRecord,
+  type NewDataset,
+  type NewTeacher,
   type Repository,
   type TeacherRecord,
 } from './records.js';
@@ -54,7 +56,7 @@ export class PrismaRepository implements Repository {
 
   // ---- datasets
 
-  async createDataset(d: Omit<DatasetRecord, 'createdAt'>): Promise<DatasetRecord> {
+  async createDataset(d: NewDataset): Promise<DatasetRecord> {
     const row = await this.prisma.dataset.create({
       data: {
         id: d.id,
@@ -62,6 +64,8 @@ export class PrismaRepository implements Repository {
         format: d.format,
         trainKey: d.trainKey,
         testKey: d.testKey,
+        trainSha256: d.trainSha256 ?? null,
+        testSha256: d.testSha256 ?? null,
         stats: json(d.stats),
         testStats: nullableJson(d.testStats),
       },
@@ -81,13 +85,14 @@ export class PrismaRepository implements Repository {
 
   // ---- teachers
 
-  async createTeacher(t: Omit<TeacherRecord, 'createdAt'>): Promise<TeacherRecord> {
+  async createTeacher(t: NewTeacher): Promise<TeacherRecord> {
     const row = await this.prisma.teacher
       .create({
         data: {
           id: t.id,
           name: t.name,
           key: t.key,
+          sha256: t.sha256 ?? null,
           kind: t.kind,
           numLabels: t.numLabels,
           sizeBytes: BigInt(t.sizeBytes),
@@ -255,6 +260,8 @@ function toDataset(r: DatasetRow): DatasetRecord {
     format: r.format as DatasetRecord['format'],
     trainKey: r.trainKey,
     testKey: r.testKey,
+    trainSha256: r.trainSha256,
+    testSha256: r.testSha256,
     stats: r.stats as unknown as DatasetStats,
     testStats: r.testStats as unknown as DatasetStats | null,
     createdAt: r.createdAt,
@@ -266,6 +273,7 @@ function toTeacher(r: TeacherRow): TeacherRecord {
     id: r.id,
     name: r.name,
     key: r.key,
+    sha256: r.sha256,
     kind: r.kind as TeacherRecord['kind'],
     numLabels: r.numLabels,
     sizeBytes: Number(r.sizeBytes),

@@ -18,6 +18,9 @@ export interface DatasetRecord {
   /** Artifact-store keys of the uploaded files. */
   trainKey: string;
   testKey: string | null;
+  /** sha256 (hex) of the stored files, checked before a job reads them; null when not recorded. */
+  trainSha256: string | null;
+  testSha256: string | null;
   stats: DatasetStats;
   testStats: DatasetStats | null;
   createdAt: Date;
@@ -27,6 +30,8 @@ export interface TeacherRecord {
   id: string;
   name: string;
   key: string; // artifact-store key of the .onnx file
+  /** sha256 (hex) of the .onnx file, checked before a job reads it; null when not recorded. */
+  sha256: string | null;
   kind: 'scores' | 'logits';
   numLabels: number | null;
   sizeBytes: number;
@@ -83,6 +88,11 @@ export interface ModelRecord {
   createdAt: Date;
 }
 
+/** A dataset to store; checksums may be left out (stored as null: not verified). */
+export type NewDataset = Omit<DatasetRecord, 'createdAt' | 'trainSha256' | 'testSha256'> & Partial<Pick<DatasetRecord, 'trainSha256' | 'testSha256'>>;
+/** A teacher to store; the checksum may be left out (stored as null: not verified). */
+export type NewTeacher = Omit<TeacherRecord, 'createdAt' | 'sha256'> & Partial<Pick<TeacherRecord, 'sha256'>>;
+
 export type JobPatch = Partial<
   Pick<
     JobRecord,
@@ -97,11 +107,11 @@ export interface JobStats {
 
 /** Persistence used by the API and the workers. One implementation: Prisma (PGlite or PostgreSQL). */
 export interface Repository {
-  createDataset(d: Omit<DatasetRecord, 'createdAt'>): Promise<DatasetRecord>;
+  createDataset(d: NewDataset): Promise<DatasetRecord>;
   getDataset(id: string): Promise<DatasetRecord | null>;
   listDatasets(): Promise<DatasetRecord[]>;
 
-  createTeacher(t: Omit<TeacherRecord, 'createdAt'>): Promise<TeacherRecord>;
+  createTeacher(t: NewTeacher): Promise<TeacherRecord>;
   getTeacher(id: string): Promise<TeacherRecord | null>;
   listTeachers(): Promise<TeacherRecord[]>;
 

@@ -3,7 +3,8 @@
  * app and serves it until SIGTERM/SIGINT, then closes in order (stop accepting, end event
  * streams, finish in-flight requests, then queue and database). A second signal exits at once.
  * Configuration by environment (loadConfig) plus REDIS_PREFIX (BullMQ key prefix shared with the
- * workers), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL.
+ * workers), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL; the security settings
+ * (API_KEYS, RATE_LIMIT_*, CORS_ORIGINS, MAX_*_BYTES) are described in config.ts.
  * Runs directly too: `node --import tsx src/service/server.ts`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -70,9 +71,16 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const close = (): Promise<void> => (closing ??= app.close());
 
   if (opts.handleSignals ?? true) closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server');
+  if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
+    app.log.warn(`no API_KEYS: /v1 is open to anyone who can reach ${config.host}:${config.port} (set API_KEYS, or HOST=127.0.0.1)`);
+  }
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   return { app, url, close };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {

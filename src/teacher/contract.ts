@@ -45,6 +45,7 @@ const SPEC: Readonly<Record<string, { type: string; dims: string }>> = {
 
 /** Reads graph inputs/outputs from model bytes (inputs that are initializers are not inputs). */
 export function modelIoFromBytes(bytes: Uint8Array): ModelIo {
+  if (bytes.length === 0) throw new ContractError('not a valid ONNX model: empty file');
   let model: ModelData;
   try {
     model = decodeModel(bytes);
@@ -120,6 +121,14 @@ export function checkModelIo(io: ModelIo): TeacherContract {
   if (out.type !== 'float32' || !rankOk) {
     throw new ContractError(`${out.name} must be float32 [${wanted}], found ${describe(out)}`);
   }
+  // B (and K) follow the inputs, so they cannot be fixed numbers; only L may be static
+  const mustBeDynamic = out.name === 'scores' ? [0, 1] : [0];
+  for (const i of mustBeDynamic) {
+    const dim = out.shape?.[i];
+    if (typeof dim === 'number' && dim >= 0) {
+      throw new ContractError(`output "${out.name}" dim ${i} (${wanted.split(',')[i]}) must be dynamic, found ${dim}`);
+    }
+  }
   if (out.name === 'scores') return { kind: 'scores', numLabels: io.declaredNumLabels };
   const last = out.shape === null ? null : out.shape[1];
   const numLabels = typeof last === 'number' && last > 0 ? last : io.declaredNumLabels;
@@ -177,6 +186,7 @@ export async function loadCheckedSession(
   }
   try {
     const fromSession = checkModelIo({ ...modelIoFromSession(session), declaredNumLabels: contract.numLabels });
+    await trialRun(session, fromSession);
     return { session, contract: fromSession };
   } catch (e) {
     await session.release();
@@ -190,6 +200,39 @@ export async function checkTeacherContract(source: ort.InferenceSession | Uint8A
   const { session, contract } = await loadCheckedSession(source);
   await session.release();
   return contract;
+}
+
+/**
+ * Runs the model once on a tiny batch (B=2, M=1 feature 0, K=3 candidates 0) and checks that the
+ * output has the shape the contract promises and finite values: declared shapes can lie, and a
+ * model that fails here would fail every training job that uses it.
+ */
+async function trialRun(session: ort.InferenceSession, contract: TeacherContract): Promise<void> {
+  const B = 2;
+  const K = 3;
+  const feeds: Record<string, ort.Tensor> = {
+    feature_ids: new ort.Tensor('int64', new BigInt64Array(B), [B, 1]),
+    feature_values: new ort.Tensor('float32', new Float32Array(B).fill(1), [B, 1]),
+  };
+  if (contract.kind === 'scores') feeds.candidates = new ort.Tensor('int64', new BigInt64Array(B * K), [B, K]);
+  const name = contract.kind;
+  let out: ort.Tensor;
+  try {
+    out = (await session.run(feeds))[name];
+  } catch (e) {
+    throw new ContractError(`model fails a trial run (B=${B}, M=1${contract.kind === 'scores' ? `, K=${K}` : ''}): ${firstLine((e as Error).message)}`);
+  }
+  const cols = contract.kind === 'scores' ? K : (contract.numLabels ?? out.dims[1]);
+  const dims = out.dims.join(',');
+  if (out.dims.length !== 2 || out.dims[0] !== B || out.dims[1] !== cols || cols < 1) {
+    const expected = contract.kind === 'scores' ? `[${B},${K}] for ${K} candidates` : `[${B},${contract.numLabels ?? 'L'}]`;
+    throw new ContractError(`${name} has shape [${dims}] on a trial run with B=${B}: expected ${expected}`);
+  }
+  if (out.type !== 'float32') throw new ContractError(`${name} is ${out.type} on a trial run: expected float32`);
+  const data = out.data as Float32Array;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new ContractError(`${name} has a non-finite value (${data[i]}) on a trial run with feature 0 = 1`);
+  }
 }
 
 function firstLine(s: string): string {

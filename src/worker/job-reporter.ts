@@ -7,14 +7,18 @@ export interface JobReporterOptions {
   progressWriteMs?: number;
   /** Least time between two `progress` events (the row itself is always current). @defaultValue 5000 */
   progressEventMs?: number;
-  /** Where failed writes are reported (they never fail the job). */
+  /**
+   * Where writes that failed for good are reported (they never fail the job). The worker's
+   * repository (RetryingRepository) has already retried connection errors for a bounded time.
+   */
   onWriteError?: (e: unknown) => void;
 }
 
 /**
  * Writes what a pipeline thread reports into the database: stage changes, epochs and log lines as
  * events, progress/speed/ETA on the job row at most every `progressWriteMs`. Writes run one at a
- * time in arrival order, so events keep their order and a slow database only coalesces progress.
+ * time in arrival order, so events keep their order and a slow (or restarting) database only
+ * coalesces progress: while one write is being retried, later ones wait behind it.
  */
 export class JobReporter {
   readonly tracker: ProgressTracker;

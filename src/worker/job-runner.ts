@@ -2,6 +2,8 @@ import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { CancelledError, DistilxrError } from '../core/errors.js';
+import { readCheckpointSummary } from '../pipeline/checkpoint.js';
+import { sha256File } from '../pipeline/checksums.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
@@ -9,11 +11,13 @@ import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
 import { JobReporter } from './job-reporter.js';
 import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
-import { STOP_CANCEL, STOP_NONE, STOP_RELEASE } from './thread-protocol.js';
-import { startPipelineThread, type PipelineThread } from './thread-runner.js';
+import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
+import { startPipelineThread, type PipelineThread, type ThreadEvent } from './thread-runner.js';
 
 /** Abort reason the worker gives on shutdown: running jobs go back to the queue. */
 export const RELEASE_ON_SHUTDOWN = 'shutdown';
+/** Abort reason when BullMQ could not renew a job's lock: someone else may own the job now. */
+export const LOCK_LOST = 'lock lost';
 
 export interface JobRunnerOptions {
   repo: Repository;
@@ -30,6 +34,23 @@ export interface JobRunnerOptions {
   progressWriteMs?: number;
   /** Operational messages (retries, lost writes). @defaultValue console.error */
   log?: (line: string) => void;
+  /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
+  onLockLost?: (jobId: string) => void;
+}
+
+/**
+ * Fault injection for the crash tests only (test/faults-worker.test.ts), for stages too short to
+ * hit from outside (publishing takes milliseconds): `<jobId>:<stage>` makes this process SIGKILL
+ * itself once that job's first attempt has entered the stage and the stage event is stored.
+ */
+const SIGKILL_AT_STAGE = process.env.DISTILXR_TEST_SIGKILL_AT_STAGE ?? '';
+
+function killAtStage(id: string, attempt: number, rep: JobReporter): ((e: ThreadEvent) => void) | null {
+  const [jobId, stage] = SIGKILL_AT_STAGE.split(':');
+  if (jobId !== id || attempt !== 1) return null;
+  return (e) => {
+    if (e.type === 'stage' && e.stage === stage) void rep.close().finally(() => process.kill(process.pid, 'SIGKILL'));
+  };
 }
 
 export type JobOutcome =
@@ -46,13 +67,31 @@ export type JobOutcome =
  */
 export class JobRunner {
   private readonly log: (line: string) => void;
+  /** Job id → the BullMQ lock token it runs under. */
+  private readonly running = new Map<string, string | undefined>();
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.log = opts.log ?? ((line) => console.error(line));
   }
 
+  /** The jobs this process is running now, with their lock tokens. */
+  get runningJobs(): ReadonlyMap<string, string | undefined> {
+    return this.running;
+  }
+
   /** BullMQ processor. Declare all three parameters at the call site, or BullMQ passes no signal. */
   async process(job: Job<QueuedJob>, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+    const id = job.data.jobId;
+    this.running.set(id, token);
+    try {
+      return await this.run(job, token, signal);
+    } finally {
+      this.running.delete(id);
+      if (signal?.aborted && signal.reason === LOCK_LOST) this.opts.onLockLost?.(id);
+    }
+  }
+
+  private async run(job: Job<QueuedJob>, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
     const { repo } = this.opts;
     const id = job.data.jobId;
     const rec = await repo.getJob(id);
@@ -72,13 +111,18 @@ export class JobRunner {
     let reporter: JobReporter | null = null;
     try {
       const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf('cache'), teacherThreads: this.opts.teacherThreads });
+      if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
       const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : jt.task.config.maxEpochs;
       const rep = new JobReporter(repo, id, epochs, {
         progressWriteMs: this.opts.progressWriteMs,
         onWriteError: (e) => this.log(`job ${id}: progress write failed: ${(e as Error).message}`),
       });
       reporter = rep;
-      const thread = startPipelineThread(jt.task, stop, (e) => rep.onThreadEvent(e));
+      const fault = SIGKILL_AT_STAGE ? killAtStage(id, attempt, rep) : null;
+      const thread = startPipelineThread(jt.task, stop, (e) => {
+        rep.onThreadEvent(e);
+        fault?.(e);
+      });
       const result = await this.supervise(id, thread, flag, signal);
       await rep.close();
       if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);
@@ -88,6 +132,20 @@ export class JobRunner {
     } catch (e) {
       await reporter?.close();
       return await this.handleError(e, job, token, signal, Atomics.load(flag, 0));
+    }
+  }
+
+  /**
+   * Epoch events that the checkpoint has and the database lacks: a worker killed after saving an
+   * epoch's checkpoint but before its epoch event was written would otherwise leave a hole in the
+   * metrics history (the resumed run does not train that epoch again).
+   */
+  private async recordCheckpointedEpochs(id: string, task: TrainTask): Promise<void> {
+    const saved = await readCheckpointSummary(task.checkpointPath);
+    if (!saved || JSON.stringify(saved.config) !== JSON.stringify(task.config)) return; // not used by the run either
+    const recorded = new Set((await this.opts.repo.listJobEvents(id, { types: ['epoch'] })).map((e) => e.data.epoch));
+    for (const stats of saved.epochs) {
+      if (!recorded.has(stats.epoch)) await this.opts.repo.addJobEvent(id, 'epoch', { ...stats, fromCheckpoint: true });
     }
   }
 
@@ -160,6 +218,7 @@ export class JobRunner {
           kind: 'logits',
           numLabels: jt.dataset.stats.labels,
           sizeBytes: (await stat(store.pathOf(jt.resultKey))).size,
+          sha256: await sha256File(store.pathOf(jt.resultKey)),
           jobId: id,
           datasetId: rec.datasetId,
           metrics,

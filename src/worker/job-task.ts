@@ -93,6 +93,9 @@ function featurizerOf(params: Record<string, unknown>): FeaturizerOptions | unde
 export async function buildJobTask(job: JobRecord, repo: Repository, store: ArtifactStore, opts: TaskOptions): Promise<JobTask> {
   const dataset = await repo.getDataset(job.datasetId);
   if (!dataset) throw new UsageError(`dataset ${job.datasetId} of job ${job.id} does not exist`);
+  // files corrupted or replaced since upload are refused here, naming the key, before any work
+  if (dataset.trainSha256) await store.verify(dataset.trainKey, dataset.trainSha256);
+  if (dataset.testKey && dataset.testSha256) await store.verify(dataset.testKey, dataset.testSha256);
   const trainPath = store.pathOf(dataset.trainKey);
   const testPath = dataset.testKey ? store.pathOf(dataset.testKey) : undefined;
   const featurizer = dataset.format === 'jsonl' ? featurizerOf(job.params) : undefined;
@@ -116,6 +119,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
   if (job.teacherId) {
     teacher = await repo.getTeacher(job.teacherId);
     if (!teacher) throw new UsageError(`teacher ${job.teacherId} of job ${job.id} does not exist`);
+    if (teacher.sha256) await store.verify(teacher.key, teacher.sha256);
   }
   const resultId = resultIdFor('model', job.id);
   const resultKey = `models/${resultId}`;

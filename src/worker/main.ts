@@ -1,7 +1,9 @@
 /**
  * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
- * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000) and REDIS_PREFIX (BullMQ key
- * prefix shared with the API, default BullMQ's). Runs directly too: `node --import tsx src/worker/main.ts`.
+ * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
+ * often the database's unfinished jobs are checked against the queue, default 60000) and
+ * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's).
+ * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +22,7 @@ export interface WorkerProcess {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
   const config = loadConfig(env);
   const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
+  const reconcileMs = positiveIntEnv(env, 'WORKER_RECONCILE_MS', 60_000);
   const { db, repo, store } = await openStorage(config);
   try {
     const worker = await startWorker({
@@ -28,6 +31,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line
       connection: redisConnectionFromUrl(config.redisUrl),
       concurrency: config.workerConcurrency,
       lockMs,
+      reconcileMs,
       prefix: env.REDIS_PREFIX || undefined,
       log,
     });

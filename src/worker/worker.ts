@@ -1,9 +1,13 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { BullJobQueue, type RequeueOutcome } from '../service/bull-job-queue.js';
+import { BullJobQueue } from '../service/bull-job-queue.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import { QUEUE_NAME, type QueuedJob } from '../service/job-queue.js';
+import { RetryingRepository } from '../service/db-retry.js';
 import type { Repository } from '../service/records.js';
-import { JobRunner, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
+import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
+import { QueueReconciler, reconcile } from './queue-reconciler.js';
+
+export { reconcile, type Requeuer } from './queue-reconciler.js';
 
 export interface WorkerDeps {
   repo: Repository;
@@ -17,14 +21,26 @@ export interface WorkerDeps {
    * @defaultValue 30000
    */
   lockMs?: number;
+  /**
+   * How often locks are renewed; a lock Redis lost (FLUSHALL) is noticed at the next renewal.
+   * Shorter than the default leaves more slack for an event loop that is slow now and then.
+   * @defaultValue lockMs / 2
+   */
+  lockRenewMs?: number;
   /** Stalls (dead workers) a job survives before BullMQ fails it. @defaultValue 3 */
   maxStalledCount?: number;
   /** Redis key prefix. @defaultValue BullMQ's 'bull' */
   prefix?: string;
   /** @defaultValue QUEUE_NAME */
   queueName?: string;
+  /**
+   * How often the database's unfinished jobs are checked against the queue even when nothing
+   * signalled a loss (a FLUSHALL of Redis that cost no running job its lock); 0 = never.
+   * @defaultValue 60000
+   */
+  reconcileMs?: number;
   /** Runner settings (cache directory, poll and write intervals). */
-  runner?: Omit<JobRunnerOptions, 'repo' | 'store' | 'log'>;
+  runner?: Omit<JobRunnerOptions, 'repo' | 'store' | 'log' | 'onLockLost'>;
   /** @defaultValue console.error */
   log?: (line: string) => void;
 }
@@ -34,32 +50,15 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-const RECONCILE_DEBOUNCE_MS = 250;
-
-/** What reconcile() needs from a queue: BullJobQueue. */
-export interface Requeuer {
-  requeue(job: QueuedJob): Promise<RequeueOutcome>;
-}
-
-/**
- * Puts every unfinished job of the database back into the queue (Redis keeps nothing on disk
- * here, so the database is the source of truth). Entries that are still waiting or active are
- * left alone. Returns how many jobs were (re-)added.
- */
-export async function reconcile(repo: Repository, queue: Requeuer): Promise<number> {
-  let added = 0;
-  for (const j of await repo.listUnfinishedJobs()) {
-    if ((await queue.requeue({ jobId: j.id, kind: j.kind })) !== 'present') added++;
-  }
-  return added;
-}
-
 /** Starts a BullMQ worker on the job queue; resolves once it is connected and reconciled. */
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const log = deps.log ?? ((line: string) => console.error(line));
   const lockMs = deps.lockMs ?? 30_000;
   const queueName = deps.queueName ?? QUEUE_NAME;
-  const runner = new JobRunner({ ...deps.runner, repo: deps.repo, store: deps.store, log });
+  // set below, once the reconciler exists; a lost lock means Redis may have lost the job
+  let onLockLost: (jobId: string) => void = () => undefined;
+  // a job rides out a database restart: its writes are retried, in order, until the server is back
+  const runner = new JobRunner({ ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, onLockLost: (id) => onLockLost(id) });
   const queue = new BullJobQueue(deps.connection, { prefix: deps.prefix, queueName });
   const worker = new Worker<QueuedJob, JobOutcome>(
     queueName,
@@ -70,6 +69,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       ...(deps.prefix ? { prefix: deps.prefix } : {}),
       concurrency: deps.concurrency,
       lockDuration: lockMs,
+      ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
       stalledInterval: lockMs,
       maxStalledCount: deps.maxStalledCount ?? 3,
       autorun: false,
@@ -77,45 +77,50 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   );
 
   let closing = false;
-  let reconcileTimer: NodeJS.Timeout | null = null;
   // The same connection error repeats every retry while Redis is down: say it once per message.
   let lastError = '';
   worker.on('error', (e) => {
     if (!closing && e.message !== lastError) log(`worker: ${e.message} (retrying until Redis answers)`);
     lastError = e.message;
   });
-  // After start, a 'ready' of either Redis connection means it reconnected, possibly to a Redis
-  // that lost everything (nothing is kept on disk): put the database's unfinished jobs back.
-  // Debounced (both connections come back together); reconcile is idempotent.
-  const onReconnect = (): void => {
-    lastError = '';
-    if (closing || reconcileTimer) return;
-    reconcileTimer = setTimeout(() => {
-      reconcileTimer = null;
-      if (closing) return;
-      reconcile(deps.repo, queue)
-        .then((n) => n && log(`reconciled after a Redis reconnect: ${n} job(s) re-enqueued`))
-        .catch((e: unknown) => log(`reconcile after a Redis reconnect failed: ${(e as Error).message}`));
-    }, RECONCILE_DEBOUNCE_MS);
-  };
   worker.on('lockRenewalFailed', (ids) => {
-    for (const id of ids) worker.cancelJob(id, 'lock lost');
+    for (const id of ids) worker.cancelJob(id, LOCK_LOST);
   });
   worker.on('failed', (job, e) => {
     if (job) log(`job ${job.data.jobId}: ${e.name}: ${e.message}`);
   });
 
   await worker.waitUntilReady();
-  worker.getBackend().on('ready', onReconnect);
-  const added = await reconcile(deps.repo, queue);
-  if (added) log(`reconciled at start: ${added} job(s) re-enqueued`);
+  const reconciler = new QueueReconciler({
+    repo: deps.repo,
+    queue,
+    running: () => runner.runningJobs,
+    giveUp: (id) => worker.cancelJob(id, LOCK_LOST),
+    periodMs: deps.reconcileMs ?? 60_000,
+    log,
+  });
+  onLockLost = (id) => reconciler.onLockLost(id);
+  // after start, a 'ready' of either Redis connection means it reconnected, maybe to an empty Redis
+  worker.getBackend().on('ready', () => {
+    lastError = '';
+    reconciler.onReconnect();
+  });
+  try {
+    const added = await reconcile(deps.repo, queue);
+    if (added) log(`reconciled at start: ${added} job(s) re-enqueued`);
+  } catch (e) {
+    reconciler.close();
+    await worker.close();
+    await queue.close();
+    throw e;
+  }
   worker.run().catch((e: unknown) => log(`worker stopped: ${(e as Error).message}`));
 
   return {
     close: async () => {
       if (closing) return;
       closing = true;
-      if (reconcileTimer) clearTimeout(reconcileTimer);
+      reconciler.close();
       const closed = worker.close();
       worker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       await closed;

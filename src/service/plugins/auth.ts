@@ -1,29 +1,37 @@
 /**
- * Bearer API keys. Registered inside the /v1 scope, so health, metrics and docs stay open. Keys
- * are compared as SHA-256 digests with timingSafeEqual (equal lengths, constant time), against
- * every configured key without stopping early; a key is never logged.
+ * Bearer API keys (api-keys.ts). Registered inside the /v1 scope, so health, metrics and docs
+ * stay open. A missing, malformed or unknown key is 401 with `WWW-Authenticate: Bearer`; a
+ * read-only key asking for a write is 403. Neither the key nor its digest is logged here (the
+ * app's logger also redacts the Authorization header).
  */
+import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { UnauthorizedError } from '../errors.js';
+import type { ApiKeys, KeyAccess } from '../api-keys.js';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a route needs of a key; a POST that only reads (a query) says 'read'. @defaultValue GET/HEAD: 'read', else 'write' */
+    access?: KeyAccess;
+  }
+}
 
-export default fp<{ apiKeys: readonly string[] }>(
-  async (app, { apiKeys }) => {
-    if (apiKeys.length === 0) return;
-    const digests = apiKeys.map(digest);
+const REASONS = { missing: 'missing API key', malformed: 'malformed Authorization header', invalid: 'invalid API key' } as const;
+
+function needs(request: FastifyRequest): KeyAccess {
+  return request.routeOptions.config.access ?? (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write');
+}
+
+export default fp<{ keys: ApiKeys }>(
+  async (app, { keys }) => {
+    if (!keys.enabled) return;
     app.addHook('onRequest', async (request, reply) => {
-      const header = request.headers.authorization;
-      const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-      let ok = false;
-      if (match) {
-        const given = digest(match[1]);
-        for (const d of digests) ok = timingSafeEqual(given, d) || ok;
+      const caller = keys.identify(request.headers.authorization);
+      if (caller.kind !== 'valid') {
+        reply.header('www-authenticate', 'Bearer');
+        throw new UnauthorizedError(REASONS[caller.kind]);
       }
-      if (ok) return;
-      reply.header('www-authenticate', 'Bearer');
-      throw new UnauthorizedError(header === undefined ? 'missing API key' : match ? 'invalid API key' : 'malformed Authorization header');
+      if (caller.access === 'read' && needs(request) === 'write') throw new ForbiddenError(`${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`);
     });
   },
   { name: 'auth', fastify: '5.x' },

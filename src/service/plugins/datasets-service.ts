@@ -1,7 +1,9 @@
 /**
- * Dataset uploads: files are streamed into the store under `datasets/<id>/`, then parsed in full
- * (the same loader the workers use) so a bad file is refused at once with `field:line: problem`.
- * A refused upload leaves nothing behind: no files, no row.
+ * Dataset uploads: files are streamed into a staging area of the store, parsed in full (the same
+ * loader the workers use) so a bad file is refused at once with `field:line: problem`, then moved
+ * to `datasets/<id>/` in one rename and recorded with their sha256 (checked before a job reads
+ * them). A refused upload, or a process killed mid-upload, leaves nothing behind: no files under
+ * `datasets/`, no row.
  */
 import type { Multipart } from '@fastify/multipart';
 import fp from 'fastify-plugin';
@@ -30,17 +32,17 @@ export class DatasetService {
   async upload(parts: AsyncIterable<Multipart>): Promise<DatasetRecord> {
     const id = randomUUID();
     const prefix = `datasets/${id}`;
+    const staged = this.store.stage(prefix);
+    let committed = false;
     try {
-      const { files, fields } = await receiveUpload(parts, this.store, {
-        files: { train: `${prefix}/train`, test: `${prefix}/test` },
+      const { files, fields } = await receiveUpload(parts, staged, {
+        files: { train: 'train', test: 'test' },
         required: ['train'],
         fields: { name: 200 },
         maxBytes: this.maxUploadBytes,
       });
-      const trainKey = files.train.key;
-      const testKey = files.test?.key ?? null;
-      const paths: Record<string, string> = { [this.store.pathOf(trainKey)]: 'train' };
-      if (testKey) paths[this.store.pathOf(testKey)] = 'test';
+      const paths: Record<string, string> = { [staged.pathOf(files.train.name)]: 'train' };
+      if (files.test) paths[staged.pathOf(files.test.name)] = 'test';
       const [trainPath, testPath] = Object.keys(paths);
       let data: Awaited<ReturnType<typeof loadTrainTest>>;
       try {
@@ -49,17 +51,22 @@ export class DatasetService {
         throw withFieldNames(e, paths);
       }
       const format = data.featurizer ? 'jsonl' : 'xc';
+      await staged.commit();
+      committed = true;
       return await this.repo.createDataset({
         id,
         name: (fields.name?.trim() || files.train.filename || `dataset-${id.slice(0, 8)}`).slice(0, 200),
         format,
-        trainKey,
-        testKey,
+        trainKey: `${prefix}/${files.train.name}`,
+        testKey: files.test ? `${prefix}/${files.test.name}` : null,
+        trainSha256: files.train.sha256,
+        testSha256: files.test?.sha256 ?? null,
         stats: datasetStats(data.train),
         testStats: data.test ? datasetStats(data.test) : null,
       });
     } catch (e) {
-      await this.store.remove(prefix);
+      await staged.discard();
+      if (committed) await this.store.remove(prefix);
       throw e;
     }
   }

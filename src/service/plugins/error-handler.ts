@@ -7,6 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidatio
 import fp from 'fastify-plugin';
 import { STATUS_CODES } from 'node:http';
 import { DistilxrError } from '../../core/errors.js';
+import { isTransientDbError } from '../db-retry.js';
 import { ApiError, CORE_ERROR_CODES, ERROR_CODES, type ErrorBody, type ErrorCode } from '../errors.js';
 
 /** Fastify's and @fastify/multipart's client errors, by their code. */
@@ -74,9 +75,12 @@ export function toErrorBody(err: FastifyError | Error, request: FastifyRequest):
     const code = CORE_ERROR_CODES[err.code];
     return code ? body(code, err.message, request) : null;
   }
+  // the database is restarting or unreachable: a dependency is down, not a bug; clients may retry
+  if (isTransientDbError(err)) return body('DXR_NOT_READY', 'the database is unavailable; retry shortly', request);
   const fe = err as FastifyError;
   if (fe.validation) return body('DXR_VALIDATION', describeValidation(fe.validation, fe.validationContext ?? 'request'), request);
   const code = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return body('DXR_TOO_LARGE', `request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes`, request);
   if (code) return body(code, FASTIFY_MESSAGES[fe.code] ?? fe.message, request);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     // another framework client error: keep its status, describe it with our generic code

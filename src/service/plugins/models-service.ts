@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 import { UsageError } from '../../core/errors.js';
 import { encodeQueryInput, searchModel, type QueryHit, type QueryInput, type SparseQuery } from '../../pipeline/query.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, NotFoundError, ValidationError } from '../errors.js';
 import type { ModelCache } from '../model-cache.js';
 import type { ModelRecord, Repository } from '../records.js';
 import { DOWNLOADABLE_FILES, type QueryBody } from '../schemas/models.js';
@@ -41,12 +41,13 @@ export class ModelService {
   }
 
   /**
-   * Local path of one downloadable file. The name must be on the allow-list (so it is a plain
-   * file name: no separators, no "..") and present in the model's directory; anything else is 404.
+   * Local path of one downloadable file. The name must be on the allow-list, checked before
+   * anything else (so no separator, "..", backslash, NUL or absolute path ever reaches a path:
+   * 400), and present in the model's directory (404 otherwise).
    */
   async filePath(id: string, name: string): Promise<string> {
+    if (!DOWNLOADABLE_FILES.includes(name)) throw new ValidationError('params.name', `must be one of ${DOWNLOADABLE_FILES.join(', ')}`);
     const m = await this.get(id);
-    if (!DOWNLOADABLE_FILES.includes(name)) throw new NotFoundError(`file of model "${id}"`, name);
     const key = `${m.key}/${name}`;
     if (!(await this.store.exists(key))) throw new NotFoundError(`file of model "${id}"`, name);
     return this.store.pathOf(key);

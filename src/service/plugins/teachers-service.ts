@@ -1,7 +1,8 @@
 /**
- * Teacher uploads: the ONNX file is streamed into the store under `teachers/<id>/`, read back and
+ * Teacher uploads: the ONNX file is streamed into a staging area of the store, read back and
  * checked against the teacher contract (declared inputs/outputs, then a real ONNX Runtime
- * session). A refused model leaves nothing behind.
+ * session), then moved to `teachers/<id>/` and recorded with its sha256 (checked before a job
+ * reads it). A refused model, or a process killed mid-upload, leaves nothing behind.
  */
 import type { Multipart } from '@fastify/multipart';
 import fp from 'fastify-plugin';
@@ -9,7 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { checkTeacherContract } from '../../teacher/contract.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { NotFoundError } from '../errors.js';
+import { teacherUploadLimit } from '../config.js';
+import { NotFoundError, TooLargeError } from '../errors.js';
+import { UploadTooLargeError } from '../fs-artifact-store.js';
 import type { Repository, TeacherRecord } from '../records.js';
 import { receiveUpload } from './uploads.js';
 
@@ -23,25 +26,31 @@ export class TeacherService {
   constructor(
     private readonly repo: Repository,
     private readonly store: ArtifactStore,
-    private readonly maxUploadBytes: number,
+    /** MAX_TEACHER_BYTES or MAX_UPLOAD_BYTES, whichever is lower (config.teacherUploadLimit). */
+    private readonly limit: { bytes: number; setting: string },
   ) {}
 
   async upload(parts: AsyncIterable<Multipart>): Promise<TeacherRecord> {
     const id = randomUUID();
     const prefix = `teachers/${id}`;
+    const staged = this.store.stage(prefix);
+    let committed = false;
     try {
-      const { files, fields } = await receiveUpload(parts, this.store, {
-        files: { model: `${prefix}/teacher.onnx` },
+      const { files, fields } = await receiveUpload(parts, staged, {
+        files: { model: 'teacher.onnx' },
         required: ['model'],
         fields: { name: 200 },
-        maxBytes: this.maxUploadBytes,
+        maxBytes: this.limit.bytes,
       });
-      const { key, bytes, filename } = files.model;
-      const contract = await checkTeacherContract(new Uint8Array(await readFile(this.store.pathOf(key))));
+      const { name: file, bytes, sha256, filename } = files.model;
+      const contract = await checkTeacherContract(new Uint8Array(await readFile(staged.pathOf(file))));
+      await staged.commit();
+      committed = true;
       return await this.repo.createTeacher({
         id,
         name: (fields.name?.trim() || filename || `teacher-${id.slice(0, 8)}`).slice(0, 200),
-        key,
+        key: `${prefix}/${file}`,
+        sha256,
         kind: contract.kind,
         numLabels: contract.numLabels,
         sizeBytes: bytes,
@@ -50,7 +59,9 @@ export class TeacherService {
         metrics: null,
       });
     } catch (e) {
-      await this.store.remove(prefix);
+      await staged.discard();
+      if (committed) await this.store.remove(prefix);
+      if (e instanceof UploadTooLargeError || e instanceof TooLargeError) throw new TooLargeError('ONNX model "model"', this.limit.bytes, this.limit.setting);
       throw e;
     }
   }
@@ -68,7 +79,7 @@ export class TeacherService {
 
 export default fp(
   async (app) => {
-    app.decorate('teachers', new TeacherService(app.repo, app.store, app.serviceConfig.maxUploadBytes));
+    app.decorate('teachers', new TeacherService(app.repo, app.store, teacherUploadLimit(app.serviceConfig)));
   },
   { name: 'teachers-service', fastify: '5.x', dependencies: ['deps'] },
 );

@@ -1,15 +1,15 @@
 /**
- * Receives a multipart body: each expected file field is streamed into the artifact store under
- * the given key (never buffered whole), text fields are collected. Unknown, repeated or
- * oversized parts are refused with a message naming the field. On any failure the caller removes
- * the upload's prefix, so nothing stays behind.
+ * Receives a multipart body: each expected file field is streamed into a staged group of the
+ * artifact store (never buffered whole, never visible as an artifact before the caller commits
+ * the group), text fields are collected. Unknown, repeated or oversized parts are refused with a
+ * message naming the field. On any failure the caller discards the group, so nothing stays behind.
  */
 import type { Multipart } from '@fastify/multipart';
-import type { ArtifactStore } from '../artifact-store.js';
+import type { StagedArtifacts } from '../artifact-store.js';
 import { BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
 
 export interface UploadSpec {
-  /** File field → artifact-store key it is written to. */
+  /** File field → name of its file in the staged group (and under the prefix once committed). */
   files: Readonly<Record<string, string>>;
   required: readonly string[];
   /** Text fields accepted, with their maximum length. */
@@ -18,7 +18,8 @@ export interface UploadSpec {
 }
 
 export interface ReceivedFile {
-  key: string;
+  /** File name in the staged group. */
+  name: string;
   bytes: number;
   sha256: string;
   filename: string;
@@ -29,14 +30,13 @@ export interface Upload {
   fields: Record<string, string>;
 }
 
-export async function receiveUpload(parts: AsyncIterable<Multipart>, store: ArtifactStore, spec: UploadSpec): Promise<Upload> {
+export async function receiveUpload(parts: AsyncIterable<Multipart>, staged: StagedArtifacts, spec: UploadSpec): Promise<Upload> {
   const files: Record<string, ReceivedFile> = {};
   const fields: Record<string, string> = {};
   const expected = (): string => [...Object.keys(spec.files), ...Object.keys(spec.fields)].map((f) => `"${f}"`).join(', ');
   for await (const part of parts) {
     const name = part.fieldname;
     if (part.type === 'file') {
-      const key = spec.files[name];
       if (!Object.hasOwn(spec.files, name)) {
         part.file.resume();
         throw new BadRequestError(`unexpected file field "${name}": expected ${expected()}`);
@@ -45,9 +45,10 @@ export async function receiveUpload(parts: AsyncIterable<Multipart>, store: Arti
         part.file.resume();
         throw new BadRequestError(`file field "${name}" appears more than once`);
       }
-      const { bytes, sha256 } = await store.putStream(key, part.file, { maxBytes: spec.maxBytes });
+      const stagedName = spec.files[name];
+      const { bytes, sha256 } = await staged.putStream(stagedName, part.file, { maxBytes: spec.maxBytes });
       if (part.file.truncated) throw new TooLargeError(`file "${name}"`, spec.maxBytes);
-      files[name] = { key, bytes, sha256, filename: part.filename };
+      files[name] = { name: stagedName, bytes, sha256, filename: part.filename };
     } else {
       if (Object.hasOwn(spec.files, name)) throw new BadRequestError(`field "${name}" must be a file upload (multipart part with a filename)`);
       if (!Object.hasOwn(spec.fields, name)) throw new BadRequestError(`unexpected field "${name}": expected ${expected()}`);

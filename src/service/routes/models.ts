@@ -29,8 +29,10 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/models/:id/query',
     {
-      // 1000 queries of text or features can exceed fastify's 1 MiB default
-      bodyLimit: 32 << 20,
+      // 1000 queries of text or features can exceed the JSON body limit (MAX_BODY_BYTES)
+      bodyLimit: app.serviceConfig.maxQueryBodyBytes,
+      // a query only reads: a read-only API key may send it
+      config: { access: 'read' },
       schema: {
         tags: ['models'],
         summary: 'top-k labels for up to 1000 queries (text or sparse features)',

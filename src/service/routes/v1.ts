@@ -1,13 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ApiKeys } from '../api-keys.js';
+import { ValidationError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import rateLimit from '../plugins/rate-limit.js';
 import datasets from './datasets.js';
 import jobs, { type JobRouteOptions } from './jobs.js';
 import models from './models.js';
 import teachers from './teachers.js';
 
-/** Everything under /v1: behind the API keys when there are any. */
+/** Every id the service hands out is a UUID (random, or UUID-shaped from a digest). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Everything under /v1: rate-limited, then behind the API keys when there are any (in that order,
+ * so wrong keys are counted too); an `:id` in the path must be a UUID (400 otherwise).
+ */
 const v1: FastifyPluginAsyncTypebox<{ jobs?: JobRouteOptions }> = async (app, opts) => {
-  await app.register(auth, { apiKeys: app.serviceConfig.apiKeys });
+  const config = app.serviceConfig;
+  const keys = new ApiKeys(config.apiKeys);
+  await app.register(rateLimit, { keys, max: config.rateLimitMax, windowMs: config.rateLimitWindowMs });
+  await app.register(auth, { keys });
+  app.addHook('preValidation', async (request) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && !UUID.test(id)) throw new ValidationError('params.id', 'must be a UUID');
+  });
   await app.register(datasets);
   await app.register(teachers);
   await app.register(jobs, opts.jobs ?? {});

@@ -1,7 +1,10 @@
 import { Type, type TSchema } from 'typebox';
 import { ERROR_CODES } from '../errors.js';
 
-/** Ids are server-generated UUIDs; any short token is accepted in paths (unknown ones are 404). */
+/**
+ * Ids are server-generated UUIDs. In paths routes/v1.ts requires a UUID (400 otherwise); in bodies
+ * any short token passes this schema and an unknown one is 404.
+ */
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'resource id' });
 
 export const IdParams = Type.Object({ id: Id });

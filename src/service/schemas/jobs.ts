@@ -75,7 +75,9 @@ export const JobList = Type.Object({ jobs: Type.Array(Job) });
 export const JobListQuery = Type.Object(
   {
     status: Type.Optional(JobStatus),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    // a query string is converted before the check, and the conversion truncates "1.5" to an
+    // integer: a Number that must be a multiple of 1 refuses it instead
+    limit: Type.Optional(Type.Number({ minimum: 1, maximum: 1000, multipleOf: 1, default: 100, description: 'an integer' })),
   },
   { additionalProperties: false },
 );

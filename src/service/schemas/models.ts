@@ -29,7 +29,8 @@ export const FileParams = Type.Object({ id: Id, name: Type.String({ minLength: 1
 /** One query: exactly one of `text` (text models) or `features` (checked by the route). */
 const Query = Type.Object(
   {
-    text: Type.Optional(Type.String({ maxLength: 100000, description: 'raw text (models trained on JSONL text)' })),
+    // a blank text would be encoded as the zero vector and answered with arbitrary labels
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 100000, pattern: '\\S', description: 'raw text (models trained on JSONL text); not blank' })),
     features: Type.Optional(
       Type.Record(Type.String({ pattern: '^[0-9]{1,10}$' }), Type.Number(), {
         description: 'sparse features: {"feature id": value}',
