@@ -19,6 +19,8 @@ import { openDatabase, type Database } from '../src/service/db.js';
 import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
 import { PrismaRepository } from '../src/service/prisma-repository.js';
 import { checkpointKey, trainConfigOf } from '../src/worker/job-task.js';
+import { MAX_JOB_STARTS } from '../src/worker/job-runner.js';
+import { reconcile } from '../src/worker/queue-reconciler.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 import { addDataset, ofType, sleep, submit, waitFinal, waitFor } from './support/jobs.js';
 
@@ -121,7 +123,7 @@ describe('worker in-process (PGlite)', () => {
     await waitFor('the first epoch', async () => (await repo.listJobEvents(id, { types: ['epoch'] })).length > 0, 30_000);
     await worker!.close();
     worker = null;
-    expect((await repo.getJob(id))!.status).toBe('queued');
+    expect((await repo.getJob(id))!).toMatchObject({ status: 'queued', attempts: 0 }); // a shutdown gives its start back
     expect(await (await queue.queue.getJob(id))!.getState()).toBe('waiting');
 
     worker = await startWorker({ repo, store, connection, concurrency: 1, lockMs: 2000, prefix, runner: { cacheDir: false }, log: () => undefined });
@@ -179,6 +181,20 @@ describe('worker in-process (PGlite)', () => {
       [2, true],
       [3, false],
     ]);
+  });
+
+  it('fails a job for good once it has been started MAX_JOB_STARTS times without finishing (a job that kills its worker)', async () => {
+    await start();
+    const id = randomUUID();
+    await repo.createJob({ id, kind: 'train', datasetId: small, teacherId: null, params: { dim: 8, epochs: 1 } });
+    // what MAX_JOB_STARTS crashed runs leave behind: the row's start count, the job put back by reconcile
+    await repo.updateJob(id, { attempts: MAX_JOB_STARTS });
+    await queue.enqueue({ jobId: id, kind: 'train' });
+    const job = await waitFinal(repo, id, 20_000);
+    expect(job).toMatchObject({ status: 'failed', attempts: MAX_JOB_STARTS, modelId: null });
+    expect(job.error).toMatch(new RegExp(`gave up after ${MAX_JOB_STARTS} starts`));
+    expect(await (await queue.queue.getJob(id))!.getState()).toBe('failed'); // not retried by BullMQ
+    expect(await reconcile(repo, queue)).toBe(0); // nor put back: the database says it is final
   });
 
   it('retries other errors with backoff and marks the job failed on the last attempt', async () => {

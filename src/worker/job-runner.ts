@@ -16,6 +16,8 @@ import { startPipelineThread, type PipelineThread, type ThreadEvent } from './th
 
 /** Abort reason the worker gives on shutdown: running jobs go back to the queue. */
 export const RELEASE_ON_SHUTDOWN = 'shutdown';
+/** Starts of one job (crashed or failed runs) before it is marked failed for good. */
+export const MAX_JOB_STARTS = 10;
 /** Abort reason when BullMQ could not renew a job's lock: someone else may own the job now. */
 export const LOCK_LOST = 'lock lost';
 
@@ -102,6 +104,13 @@ export class JobRunner {
       return { jobId: id, status: 'cancelled' };
     }
 
+    // Every start counts (a graceful shutdown gives its start back): a job whose run kills its
+    // worker (out of memory, say) would otherwise be put back by reconcile forever.
+    if (rec.attempts >= MAX_JOB_STARTS) {
+      const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
+      await this.finish(id, 'failed', { error: message });
+      throw new UnrecoverableError(message);
+    }
     const attempt = rec.attempts + 1;
     await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
     await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
@@ -239,7 +248,8 @@ export class JobRunner {
       if (signal?.reason === RELEASE_ON_SHUTDOWN && token) {
         // back to the queue now: another worker resumes it from its checkpoint (the row first, so
         // a worker that picks the job up at once is not overwritten)
-        await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null });
+        const rec = await this.opts.repo.getJob(id);
+        await this.opts.repo.updateJob(id, { status: 'queued', attempts: Math.max(0, (rec?.attempts ?? 1) - 1), examplesPerSecond: null, etaSeconds: null });
         await this.opts.repo.addJobEvent(id, 'log', { message: 'worker shutting down: job returned to the queue' });
         await job.moveToWait(token);
         throw new WaitingError();
