@@ -54,7 +54,8 @@ export class ModelService {
   }
 
   async query(id: string, body: QueryBody): Promise<QueryHit[][]> {
-    await this.get(id); // 404 before any loading
+    // a cached model answers without touching the database (published models never change);
+    // a first load reads the record and 404s for an unknown id
     const model = await this.cache.get(id);
     const vectors: SparseQuery[] = body.queries.map((q, i) => {
       const hasText = q.text !== undefined;
