@@ -149,19 +149,23 @@ export class LabelIndex {
    * Like searchBatch, but labels in row q of `excluded` are never returned for query q (hard
    * negative mining: exclude positives). Asks hnswlib for k + |excluded row| neighbours and drops
    * the excluded ones; falls back to the filter callback in the rare case that leaves fewer than k
-   * while more exist.
+   * while more exist. `out` (optional, ≥ n·k entries each) receives the results instead of new
+   * arrays, e.g. views of SharedArrayBuffers a shard worker fills.
    */
   searchBatchExcluding(
     queries: Float32Array,
     n: number,
     k: number,
     excluded: Csr,
-    opts: { ef?: number } = {},
+    opts: { ef?: number; out?: SearchResults } = {},
   ): SearchResults {
     if (excluded.rows < n) throw new RangeError(`excluded has ${excluded.rows} rows, need ${n}`);
+    if (opts.out && (opts.out.labels.length < n * k || opts.out.scores.length < n * k)) {
+      throw new RangeError(`out holds ${Math.min(opts.out.labels.length, opts.out.scores.length)} < ${n}×${k} results`);
+    }
     if (opts.ef !== undefined) this.setEf(opts.ef);
-    const labels = new Int32Array(n * k);
-    const scores = new Float32Array(n * k);
+    const labels = opts.out?.labels ?? new Int32Array(n * k);
+    const scores = opts.out?.scores ?? new Float32Array(n * k);
     const { indptr, indices } = excluded;
     for (let q = 0; q < n; q++) {
       const e0 = indptr[q];

@@ -1,6 +1,9 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { projectedLabelCentroids } from '../ann/label-centroids.js';
+import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../ann/label-subset.js';
 import { RandomProjection } from '../ann/random-projection.js';
+import { ShardedLabelIndex } from '../ann/sharded-index.js';
+import type { Csr } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import type { Student } from '../core/student.js';
 import type { NegativePool } from '../core/trainer.js';
@@ -8,34 +11,77 @@ import type { NegativePool } from '../core/trainer.js';
 /** Dimension of the random projection used for the first pool. */
 export const CENTROID_PROJECTION_DIM = 64;
 
+/**
+ * Mining index settings. efConstruction 100 would build it 1.7× faster but lose ~1% recall of the
+ * pools (bench/hnsw-build.ts, 10^5 labels); once only labels with points are indexed the build is
+ * no longer the bulk of mining, so it stays at the published index's 200.
+ */
+export const MINING_HNSW = { M: 16, efConstruction: 200 };
+
+/**
+ * Indexed labels from which the mining index is split into MINING_SHARDS worker threads: both
+ * shards build and answer every query in parallel, and the merged pools are closer to exact
+ * (each shard searched with the full ef). Below it, starting the workers costs more than it saves.
+ */
+export const MINING_SHARD_MIN_LABELS = 50_000;
+/** Fixed, not the machine's core count: the mined pools must not depend on the machine. */
+export const MINING_SHARDS = 2;
+
 export interface MineOptions {
   poolSize: number;
   seed: number;
   /** HNSW search breadth; raised to poolSize + max positives when smaller. @defaultValue 100 */
   ef?: number;
+  /**
+   * Shards of the mining index, each built and searched in its own worker thread; 1 = one index
+   * on this thread. @defaultValue MINING_SHARDS from MINING_SHARD_MIN_LABELS labels on, else 1
+   */
+  shards?: number;
 }
 
 /**
  * First pool: label centroids of the training features, randomly projected to a dense space,
- * in an HNSW index; each example's nearest labels that are not its positives.
+ * in an HNSW index; each example's nearest labels that are not its positives. Only labels with
+ * training points are indexed: the others have no centroid (just a tiny random vector, inner
+ * product ≈ 0), and in a sparse label space they are most labels (10^6-label synth: 84%).
  */
-export function mineFromCentroids(train: Dataset, numLabels: number, opts: MineOptions): NegativePool {
+export async function mineFromCentroids(train: Dataset, numLabels: number, opts: MineOptions): Promise<NegativePool> {
   const projection = new RandomProjection(train.features.cols, CENTROID_PROJECTION_DIM, opts.seed, { normalize: true });
   const centroids = projectedLabelCentroids(train.features, train.labels, numLabels, projection);
   const queries = projection.projectCsr(train.features);
-  return mineWithVectors(centroids, numLabels, CENTROID_PROJECTION_DIM, queries, train, opts);
+  const withPoints = labelsWithPoints(train.labels, numLabels);
+  if (withPoints.length === 0) return { size: opts.poolSize, labels: new Int32Array(opts.poolSize * train.features.rows).fill(-1), teacherScores: null };
+  if (withPoints.length === numLabels) return mineWithVectors(centroids, numLabels, CENTROID_PROJECTION_DIM, queries, train.labels, opts);
+  const subset = gatherRows(centroids, CENTROID_PROJECTION_DIM, withPoints);
+  const excluded = toSubsetIds(train.labels, withPoints, numLabels);
+  const pool = await mineWithVectors(subset, withPoints.length, CENTROID_PROJECTION_DIM, queries, excluded, opts);
+  fromSubsetIds(pool.labels, withPoints);
+  return pool;
 }
 
 /** Later pools: the student's own label embeddings and query encodings. */
-export function mineFromStudent(student: Student, train: Dataset, opts: MineOptions): NegativePool {
+export async function mineFromStudent(student: Student, train: Dataset, opts: MineOptions): Promise<NegativePool> {
   const queries = student.encodeAll(train.features);
-  return mineWithVectors(student.V, student.shape.numLabels, student.shape.dim, queries, train, opts);
+  return mineWithVectors(student.V, student.shape.numLabels, student.shape.dim, queries, train.labels, opts);
 }
 
-function mineWithVectors(vectors: Float32Array, count: number, dim: number, queries: Float32Array, train: Dataset, opts: MineOptions): NegativePool {
+/** vectors: [count, dim]; queries: [excluded.rows, dim]; each query's top poolSize labels not in its excluded row. */
+async function mineWithVectors(vectors: Float32Array, count: number, dim: number, queries: Float32Array, excluded: Csr, opts: MineOptions): Promise<NegativePool> {
   const K = opts.poolSize;
-  const index = LabelIndex.build(vectors, count, dim, { seed: opts.seed });
-  index.setEf(Math.max(opts.ef ?? 100, K));
-  const { labels } = index.searchBatchExcluding(queries, train.features.rows, K, train.labels);
-  return { size: K, labels, teacherScores: null };
+  const n = excluded.rows;
+  const ef = Math.max(opts.ef ?? 100, K);
+  const shards = opts.shards ?? (count >= MINING_SHARD_MIN_LABELS ? MINING_SHARDS : 1);
+  const params = { M: MINING_HNSW.M, efConstruction: MINING_HNSW.efConstruction, seed: opts.seed };
+  if (shards <= 1) {
+    const index = LabelIndex.build(vectors, count, dim, params);
+    const { labels } = index.searchBatchExcluding(queries, n, K, excluded, { ef });
+    return { size: K, labels, teacherScores: null };
+  }
+  const index = await ShardedLabelIndex.build(vectors, count, dim, { ...params, shards });
+  try {
+    const { labels } = await index.searchBatchExcluding(queries, n, K, excluded, { ef });
+    return { size: K, labels, teacherScores: null };
+  } finally {
+    await index.close();
+  }
 }

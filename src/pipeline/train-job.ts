@@ -17,7 +17,8 @@ import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { scorePositivesAndPool } from './score.js';
 
-export const HNSW_DEFAULTS = { M: 16, efConstruction: 200, efSearch: 100 };
+/** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
+export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: 100 };
 
 /** Teacher evaluation scores test points × labels pairs; skip it above this many. */
 export const TEACHER_EVAL_MAX_PAIRS = 50_000_000;
