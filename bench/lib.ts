@@ -3,11 +3,11 @@
  * stdout), medians, argument parsing, markdown tables and the raw-results JSON.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
@@ -94,7 +94,16 @@ export async function readJsonIfExists<T>(path: string): Promise<T | null> {
 /** Machine facts for the raw JSON. */
 export function machineInfo(): Record<string, string | number> {
   const ft = spawnSync('sh', ['-c', 'dpkg-query -W -f=\'${Version}\' fasttext 2>/dev/null'], { encoding: 'utf8' }).stdout.trim();
-  return { node: process.version, cpus: cpus().length, fasttext: ft, date: new Date().toISOString() };
+  const git = (args: string[]): string => spawnSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
+  return {
+    node: process.version,
+    cpus: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    fasttext: ft,
+    commit: git(['rev-parse', '--short', 'HEAD']) + (dirty ? '+dirty' : ''),
+    date: new Date().toISOString(),
+  };
 }
 
 /** `--name` value as a positive integer, or a RangeError naming the flag. */
@@ -102,4 +111,40 @@ export function positiveInt(name: string, s: string | undefined): number {
   const v = Number(s);
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`--${name} must be a positive integer, got ${s}`);
   return v;
+}
+
+/** A generated data set of the scale table (bench/scale.ts). */
+export interface ScaleSize {
+  labels: number;
+  points: number;
+  features: number;
+}
+
+/** Training points and features grow as √labels: 10^4 → 20k points, 10^6 → 200k points and 100k features. */
+export function scaleSize(labels: number): ScaleSize {
+  const s = Math.sqrt(labels / 1e4);
+  return { labels, points: Math.round((20_000 * s) / 1000) * 1000, features: Math.round((10_000 * s) / 1000) * 1000 };
+}
+
+/** "L1e5" for 100000 labels. */
+export function scaleTag(labels: number): string {
+  return `L${labels.toExponential().replace('+', '')}`;
+}
+
+/**
+ * `distilxr data synth` for a scale size (seed 1, test points a quarter of the training points),
+ * kept in bench/results/tmp/scale/ and reused unless `fresh`. synthSeconds is null when reused.
+ */
+export async function ensureScaleData(size: ScaleSize, fresh = false): Promise<{ trainPath: string; testPath: string; synthSeconds: number | null }> {
+  const dataDir = join(TMP_DIR, 'scale', `${scaleTag(size.labels)}-p${size.points}-f${size.features}`);
+  const trainPath = join(dataDir, 'train.txt');
+  const testPath = join(dataDir, 'test.txt');
+  if (!fresh && existsSync(testPath)) return { trainPath, testPath, synthSeconds: null };
+  await rm(dataDir, { recursive: true, force: true });
+  const r = await run(process.execPath, [
+    join(REPO_ROOT, 'bin', 'distilxr.js'), 'data', 'synth', '--out', dataDir,
+    '--points', String(size.points), '--features', String(size.features), '--labels', String(size.labels), '--seed', '1',
+  ]);
+  process.stderr.write(`[scale ${scaleTag(size.labels)}] generated ${size.points} points, ${size.labels} labels in ${r.seconds.toFixed(1)} s\n`);
+  return { trainPath, testPath, synthSeconds: r.seconds };
 }

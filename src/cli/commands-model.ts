@@ -71,6 +71,8 @@ export function trainCommand(): Command {
         return printJson({
           ...result.metrics,
           seconds,
+          // getrusage(RUSAGE_SELF): the whole process, worker threads and native (ONNX, hnswlib) memory included.
+          peakRssBytes: process.resourceUsage().maxRSS * 1024,
           hnsw: result.hnswMetrics,
           hnswRecallAt10: result.hnswRecallAt10,
           evaluatedPoints: result.evaluatedPoints,
