@@ -5,20 +5,16 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { loadConfig } from '../src/service/config.js';
-import { openDatabase, type Database } from '../src/service/db.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
+import { redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
+import { closeServiceParts, openServiceParts, REDIS_URL, type ServiceParts } from './support/service-env.js';
 
 const COREL = resolve('../shared/datasets/corel5k');
-const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const connection = redisConnectionFromUrl(REDIS_URL);
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
@@ -28,33 +24,22 @@ describe.each([
   { database: 'PostgreSQL', url: (): string | null => `${PG_URL}?schema=e2e_${randomUUID().slice(0, 8)}` },
 ])('API with a worker on $database', ({ url }) => {
   const databaseUrl = url();
-  let dataDir: string;
-  let db: Database;
-  let queue: BullJobQueue;
+  let parts: ServiceParts;
   let worker: RunningWorker;
   let app: FastifyInstance;
-  const prefix = `api-e2e-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-e2e-'));
-    db = await openDatabase({ databaseUrl, dataDir });
-    const repo = new PrismaRepository(db.prisma);
-    const store = new FsArtifactStore(join(dataDir, 'artifacts'));
-    queue = new BullJobQueue(connection, { prefix });
+    parts = await openServiceParts('api-e2e', { databaseUrl });
+    const { repo, store, queue, prefix, dataDir } = parts;
     worker = await startWorker({ repo, store, connection, concurrency: 1, prefix, log: () => undefined, runner: { cacheDir: join(dataDir, 'cache') } });
-    app = await buildApp({ repo, store, queue, config: { ...loadConfig({}), dataDir }, sse: { ssePollMs: 100 } });
+    app = await buildApp({ repo, store, queue, config: parts.config, sse: { ssePollMs: 100 } });
   });
 
   afterAll(async () => {
     await app?.close();
     await worker?.close();
-    if (queue) {
-      await queue.queue.obliterate({ force: true });
-      await queue.close();
-    }
-    if (databaseUrl && db) await db.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${new URL(databaseUrl).searchParams.get('schema')}" CASCADE`);
-    await db?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    if (databaseUrl && parts) await parts.db.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${new URL(databaseUrl).searchParams.get('schema')}" CASCADE`);
+    await closeServiceParts(parts);
   });
 
   /** Follows the job's event stream to its end; returns the event names in order. */

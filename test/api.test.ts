@@ -1,54 +1,34 @@
 /**
- * The HTTP API against the real pieces: PrismaRepository on PGlite (temp DATA_DIR),
+ * The HTTP API against the real pieces (test/support/service-env.ts): PrismaRepository on PGlite,
  * FsArtifactStore, BullJobQueue on Redis 127.0.0.1:6379 under a fresh prefix, ONNX Runtime,
  * hnswlib. No worker runs here: the tests play the worker's part through the repository where a
  * job has to move (events, a published model).
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import { runTrainJob } from '../src/pipeline/train-job.js';
 import { buildApp } from '../src/service/app.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { loadConfig, type ServiceConfig } from '../src/service/config.js';
-import { openDatabase, type Database } from '../src/service/db.js';
 import { ERROR_CODES } from '../src/service/errors.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
 import { ModelCache } from '../src/service/model-cache.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
 import type { JobRecord } from '../src/service/records.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { DataType, encodeModel, tensorValueInfo } from '../src/teacher/onnx-proto.js';
+import { filesUnder } from './support/files-under.js';
+import { captureLogs } from './support/log-capture.js';
+import { form, type Files } from './support/multipart.js';
+import { closeServiceEnv, openServiceEnv, publishModel, REDIS_URL, type ServiceEnv } from './support/service-env.js';
 
 const COREL = resolve('../shared/datasets/corel5k');
 /** Well-formed (ids in paths must be UUIDs) but never issued. */
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const connection = redisConnectionFromUrl(REDIS_URL);
-
-type Files = Record<string, { data: Uint8Array | string; filename?: string }>;
-
-function form(files: Files, fields: Record<string, string> = {}): FormData {
-  const fd = new FormData();
-  for (const [name, value] of Object.entries(fields)) fd.append(name, value);
-  for (const [name, f] of Object.entries(files)) fd.append(name, new Blob([typeof f.data === 'string' ? f.data : Buffer.from(f.data)]), f.filename ?? `${name}.txt`);
-  return fd;
-}
-
-/** Every file under dir (recursively), or [] when dir does not exist. */
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
 
 /** A small JSONL text dataset: each document mentions its labels' words. */
 function jsonlText(points: number, seed: number): string {
@@ -82,48 +62,18 @@ function onnxWithInputs(inputNames: string[]): Uint8Array {
   });
 }
 
-interface Env {
-  app: FastifyInstance;
-  repo: PrismaRepository;
-  store: FsArtifactStore;
-  queue: BullJobQueue;
-  db: Database;
-  dataDir: string;
-  config: ServiceConfig;
-}
-
-async function openEnv(): Promise<Env> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'distilxr-api-'));
-  const db = await openDatabase({ databaseUrl: null, dataDir });
-  const repo = new PrismaRepository(db.prisma);
-  const store = new FsArtifactStore(join(dataDir, 'artifacts'));
-  const queue = new BullJobQueue(connection, { prefix: `api-${randomUUID().slice(0, 8)}` });
-  const config: ServiceConfig = { ...loadConfig({}), dataDir, apiKeys: [], maxUploadBytes: 4 << 20 };
-  const app = await buildApp({ repo, store, queue, config, sse: { ssePollMs: 50, sseHeartbeatMs: 100 } });
-  return { app, repo, store, queue, db, dataDir, config };
-}
-
-async function closeEnv(env: Env | undefined): Promise<void> {
-  if (!env) return;
-  await env.app.close();
-  await env.queue.queue.obliterate({ force: true });
-  await env.queue.close();
-  await env.db.close();
-  await rm(env.dataDir, { recursive: true, force: true });
-}
-
 describe('API', () => {
-  let env: Env;
+  let env: ServiceEnv;
   let corelTrain: Buffer;
   let corelTest: Buffer;
   let corelId: string;
 
   beforeAll(async () => {
-    env = await openEnv();
+    env = await openServiceEnv('api', { maxUploadBytes: 4 << 20 }, { ssePollMs: 50, sseHeartbeatMs: 100 });
     corelTrain = await readFile(join(COREL, 'corel5k_mulan_train.txt'));
     corelTest = await readFile(join(COREL, 'corel5k_mulan_test.txt'));
   });
-  afterAll(async () => closeEnv(env));
+  afterAll(async () => closeServiceEnv(env));
 
   const upload = (url: string, files: Files, fields?: Record<string, string>, app = env.app) => app.inject({ method: 'POST', url, payload: form(files, fields) });
   /** Stored files of datasets/teachers that have no row: what a refused upload must not leave. */
@@ -428,28 +378,10 @@ describe('API', () => {
     let modelId: string;
     let textModelId: string;
 
-    /** Plays the worker: trains on a stored dataset and publishes the model as the worker does. */
-    async function publish(datasetId: string, params: Record<string, unknown>): Promise<string> {
-      const job = (await env.app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId, params } })).json() as JobRecord;
-      const ds = (await env.repo.getDataset(datasetId))!;
-      const id = randomUUID();
-      const key = `models/${id}`;
-      const result = await runTrainJob({
-        trainPath: env.store.pathOf(ds.trainKey),
-        testPath: ds.testKey ? env.store.pathOf(ds.testKey) : undefined,
-        outDir: env.store.pathOf(key),
-        config: job.params as never,
-        cacheDir: false,
-      });
-      await env.repo.createModel({ id, jobId: job.id, datasetId, teacherId: null, key, config: { train: job.params }, metrics: { ...result.metrics }, teacherMetrics: null });
-      await env.repo.finishJob(job.id, 'completed', { modelId: id });
-      return id;
-    }
-
     beforeAll(async () => {
-      modelId = await publish(corelId, { dim: 16, epochs: 2, hardNegatives: 4, poolSize: 8 });
+      modelId = await publishModel(env, corelId, { dim: 16, epochs: 2, hardNegatives: 4, poolSize: 8 });
       const text = await upload('/v1/datasets', { train: { data: jsonlText(300, 3), filename: 'text.jsonl' } });
-      textModelId = await publish(text.json().id, { dim: 8, epochs: 2 });
+      textModelId = await publishModel(env, text.json().id, { dim: 8, epochs: 2 });
     });
 
     it('lists and gets models with their metrics and files', async () => {
@@ -602,16 +534,10 @@ describe('API', () => {
 
   describe('API keys', () => {
     let app: FastifyInstance;
-    const logs: string[] = [];
+    const { lines: logs, logger } = captureLogs();
 
     beforeAll(async () => {
-      const stream = new Writable({
-        write(chunk, _enc, done) {
-          logs.push(String(chunk));
-          done();
-        },
-      });
-      app = await buildApp({ repo: env.repo, store: env.store, queue: env.queue, config: { ...env.config, apiKeys: ['key-one', 'second-key'] }, logger: { level: 'trace', stream } });
+      app = await buildApp({ repo: env.repo, store: env.store, queue: env.queue, config: { ...env.config, apiKeys: ['key-one', 'second-key'] }, logger });
     });
     afterAll(async () => app?.close());
 

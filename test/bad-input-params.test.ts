@@ -4,9 +4,8 @@
  * nothing stored changes (rows, queue, artifact files), and the next good request succeeds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
-import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
-import { closeServiceEnv, openServiceEnv, publishModel, smallXc, storedState, upload, type ServiceEnv } from './fixtures/service-env.js';
+import { closeServiceEnv, openServiceEnv, publishModel, smallXc, storedState, upload, type ServiceEnv } from './support/service-env.js';
+import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const LABELS = 20;
 const FEATURES = 2 * LABELS + 10; // smallXc's feature count
@@ -21,15 +20,7 @@ beforeAll(async () => {
   const ds = await upload(env, '/v1/datasets', { train: { data: smallXc(200, LABELS, 3) } });
   expect(ds.statusCode, ds.body).toBe(201);
   datasetId = ds.json().id;
-  const rng = new Rng(8);
-  const onnx = exportSparseEncoderOnnx({
-    inputDim: FEATURES,
-    hiddenDim: 4,
-    W1: Float32Array.from({ length: FEATURES * 4 }, () => rng.normal()),
-    labelTable: Float32Array.from({ length: LABELS * 4 }, () => rng.normal()),
-    numLabels: LABELS,
-    output: 'scores',
-  });
+  const onnx = randomTeacherOnnx({ inputDim: FEATURES, hiddenDim: 4, numLabels: LABELS, seed: 8 });
   const t = await upload(env, '/v1/teachers', { model: { data: onnx, filename: 't.onnx' } });
   expect(t.statusCode, t.body).toBe(201);
   teacherId = t.json().id;

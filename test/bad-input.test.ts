@@ -11,11 +11,10 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContractError, DataFormatError } from '../src/core/errors.js';
 import { loadTrainTest } from '../src/core/load-dataset.js';
-import { Rng } from '../src/core/rng.js';
 import { MAX_LINE_BYTES } from '../src/core/text-encoding.js';
 import { checkTeacherContract } from '../src/teacher/contract.js';
-import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
-import { closeServiceEnv, openServiceEnv, storedState, upload, type ServiceEnv } from './fixtures/service-env.js';
+import { closeServiceEnv, openServiceEnv, storedState, upload, type ServiceEnv } from './support/service-env.js';
+import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const CORPUS = resolve('test/fixtures/malformed');
 
@@ -222,15 +221,7 @@ describe('over HTTP: 400 naming the problem, the service keeps serving, nothing 
   beforeAll(async () => {
     // room for the generated huge line, so that it reaches the reader rather than the upload limit
     env = await openServiceEnv('bad-input', { maxUploadBytes: MAX_LINE_BYTES + (1 << 20) });
-    const rng = new Rng(3);
-    goodTeacher = exportSparseEncoderOnnx({
-      inputDim: 10,
-      hiddenDim: 4,
-      W1: Float32Array.from({ length: 40 }, () => rng.normal()),
-      labelTable: Float32Array.from({ length: 20 }, () => rng.normal()),
-      numLabels: 5,
-      output: 'scores',
-    });
+    goodTeacher = randomTeacherOnnx({ inputDim: 10, hiddenDim: 4, numLabels: 5, seed: 3 });
     // something stored already, so "nothing changes" covers existing rows and files too
     expect((await upload(env, '/v1/datasets', { train: { data: GOOD_XC } })).statusCode).toBe(201);
     expect((await upload(env, '/v1/teachers', { model: { data: goodTeacher, filename: 't.onnx' } })).statusCode).toBe(201);

@@ -7,25 +7,23 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrismaClient } from '../src/generated/prisma/client.js';
 import { buildApp } from '../src/service/app.js';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { loadConfig } from '../src/service/config.js';
-import { openDatabase, type Database } from '../src/service/db.js';
+import { redisConnectionFromUrl, type BullJobQueue } from '../src/service/bull-job-queue.js';
 import { isTransientDbError, RetryingRepository } from '../src/service/db-retry.js';
 import { ForeignKeyError } from '../src/service/prisma-repository.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
+import type { FsArtifactStore } from '../src/service/fs-artifact-store.js';
+import type { PrismaRepository } from '../src/service/prisma-repository.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 import { addDataset, ofType, sleep, submit, waitFinal, waitFor } from './support/jobs.js';
-import { freePort, startPostgresServer, unavailableReason, type PostgresServer } from './support/postgres-server.js';
+import { freePort } from './support/ports.js';
+import { startPostgresServer, unavailableReason, type PostgresServer } from './support/postgres-server.js';
+import { closeServiceParts, openServiceParts, REDIS_URL, type ServiceParts } from './support/service-env.js';
 
-const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const connection = redisConnectionFromUrl(REDIS_URL);
 const skipReason = unavailableReason();
 if (skipReason) console.warn(`faults-db: skipped: ${skipReason}`);
 
@@ -33,45 +31,35 @@ const STAGE_ORDER = ['preparing', 'mining', 'scoring', 'training', 'evaluating',
 
 describe.skipIf(skipReason !== null)('PostgreSQL restarted mid-job', () => {
   let pg: PostgresServer;
-  let dataDir: string;
-  let db: Database;
+  let parts: ServiceParts;
   let repo: PrismaRepository;
   let store: FsArtifactStore;
   let queue: BullJobQueue;
   let worker: RunningWorker;
   let app: FastifyInstance;
   const workerLog: string[] = [];
-  const prefix = `faults-db-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
     pg = await startPostgresServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'distilxr-faults-db-'));
-    db = await openDatabase({ databaseUrl: `${pg.url}?schema=faults_db`, dataDir });
-    repo = new PrismaRepository(db.prisma);
-    store = new FsArtifactStore(join(dataDir, 'artifacts'));
-    queue = new BullJobQueue(connection, { prefix });
+    parts = await openServiceParts('faults-db', { databaseUrl: `${pg.url}?schema=faults_db` });
+    ({ repo, store, queue } = parts);
     worker = await startWorker({
       repo,
       store,
       connection,
       concurrency: 1,
-      prefix,
+      prefix: parts.prefix,
       runner: { cacheDir: false, progressWriteMs: 100 },
       log: (line) => workerLog.push(`${new Date().toISOString()} ${line}`),
     });
-    app = await buildApp({ repo, store, queue, config: { ...loadConfig({}), dataDir } });
+    app = await buildApp({ repo, store, queue, config: parts.config });
   }, 60_000);
 
   afterAll(async () => {
     await app?.close();
     await worker?.close();
-    if (queue) {
-      await queue.queue.obliterate({ force: true });
-      await queue.close();
-    }
-    await db?.close();
+    await closeServiceParts(parts);
     pg?.destroy();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   const readyz = async (): Promise<{ status: number; body: Record<string, unknown>; ms: number }> => {

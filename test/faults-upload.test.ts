@@ -18,10 +18,11 @@ import { ArtifactIntegrityError } from '../src/pipeline/checksums.js';
 import { openDatabase, type Database } from '../src/service/db.js';
 import { FsArtifactStore, INCOMING_DIR } from '../src/service/fs-artifact-store.js';
 import { PrismaRepository } from '../src/service/prisma-repository.js';
-import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { buildJobTask } from '../src/worker/job-task.js';
 import { waitFor } from './support/jobs.js';
-import { freePort } from './support/postgres-server.js';
+import { form } from './support/multipart.js';
+import { freePort } from './support/ports.js';
+import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
@@ -99,11 +100,7 @@ function slowUpload(url: string, path: string, field: string, filename: string, 
 
 /** An ONNX teacher meeting the contract (random weights). */
 function teacherOnnx(inputDim: number, numLabels: number): Uint8Array {
-  const rng = new Rng(3);
-  const hiddenDim = 8;
-  const W1 = Float32Array.from({ length: inputDim * hiddenDim }, () => rng.normal());
-  const labelTable = Float32Array.from({ length: numLabels * hiddenDim }, () => rng.normal());
-  return exportSparseEncoderOnnx({ inputDim, hiddenDim, W1, labelTable, numLabels, output: 'scores' });
+  return randomTeacherOnnx({ inputDim, hiddenDim: 8, numLabels, seed: 3 });
 }
 
 /** A small valid XC file: `points` rows over 50 features and 10 labels. */
@@ -189,15 +186,11 @@ describe('API killed during uploads', () => {
 
     // the service works: a dataset and a teacher upload, each stored with its sha256
     const train = xcFile(200, 1);
-    const fd = new FormData();
-    fd.append('train', new Blob([new Uint8Array(train)]), 'train.txt');
-    const ds = await fetch(`${api.url}/v1/datasets`, { method: 'POST', body: fd });
+    const ds = await fetch(`${api.url}/v1/datasets`, { method: 'POST', body: form({ train: { data: train, filename: 'train.txt' } }) });
     expect(ds.status, await ds.clone().text()).toBe(201);
     const datasetId = (await ds.json()).id as string;
     const onnx = teacherOnnx(50, 10);
-    const tf = new FormData();
-    tf.append('model', new Blob([new Uint8Array(onnx)]), 'teacher.onnx');
-    const tr = await fetch(`${api.url}/v1/teachers`, { method: 'POST', body: tf });
+    const tr = await fetch(`${api.url}/v1/teachers`, { method: 'POST', body: form({ model: { data: onnx, filename: 'teacher.onnx' } }) });
     expect(tr.status, await tr.clone().text()).toBe(201);
     const teacherId = (await tr.json()).id as string;
 

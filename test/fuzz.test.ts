@@ -22,13 +22,12 @@ import { parseFeatureString } from '../src/core/feature-string.js';
 import { Featurizer } from '../src/core/featurizer.js';
 import { readJsonlTrain, readJsonlWithFeaturizer } from '../src/core/jsonl-format.js';
 import { loadTrainTest } from '../src/core/load-dataset.js';
-import { Rng } from '../src/core/rng.js';
 import { readXcFile } from '../src/core/xc-format.js';
 import { featureMapToSparse } from '../src/pipeline/query.js';
 import { QueryBody } from '../src/service/schemas/models.js';
 import { checkModelIo, checkTeacherContract, modelIoFromBytes } from '../src/teacher/contract.js';
-import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
-import { closeServiceEnv, openServiceEnv, publishModel, smallXc, storedState, upload, type ServiceEnv } from './fixtures/service-env.js';
+import { closeServiceEnv, openServiceEnv, publishModel, smallXc, storedState, upload, type ServiceEnv } from './support/service-env.js';
+import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -348,15 +347,7 @@ describe('feature-string parser', () => {
 
 describe('ONNX contract check', () => {
   it('random bytes and mutated valid models: a contract or ContractError (declared inputs/outputs)', () => {
-    const rng = new Rng(4);
-    const valid = exportSparseEncoderOnnx({
-      inputDim: 6,
-      hiddenDim: 3,
-      W1: Float32Array.from({ length: 18 }, () => rng.normal()),
-      labelTable: Float32Array.from({ length: 12 }, () => rng.normal()),
-      numLabels: 4,
-      output: 'scores',
-    });
+    const valid = randomTeacherOnnx({ inputDim: 6, hiddenDim: 3, numLabels: 4, seed: 4 });
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), mutations.map((ops) => mutate(valid, ops))), (bytes) => {
         try {
@@ -373,15 +364,7 @@ describe('ONNX contract check', () => {
 
 describe('ONNX contract check with ONNX Runtime', () => {
   it('mutated valid models, loaded for real: a contract or ContractError, never a crash', async () => {
-    const rng = new Rng(6);
-    const valid = exportSparseEncoderOnnx({
-      inputDim: 6,
-      hiddenDim: 3,
-      W1: Float32Array.from({ length: 18 }, () => rng.normal()),
-      labelTable: Float32Array.from({ length: 12 }, () => rng.normal()),
-      numLabels: 4,
-      output: 'scores',
-    });
+    const valid = randomTeacherOnnx({ inputDim: 6, hiddenDim: 3, numLabels: 4, seed: 6 });
     await fc.assert(
       fc.asyncProperty(mutations, async (ops) => {
         try {

@@ -10,6 +10,7 @@ import { ApiKeys } from '../src/service/api-keys.js';
 import { loadConfig } from '../src/service/config.js';
 import { rateLimitKey } from '../src/service/plugins/rate-limit.js';
 import { startServer } from '../src/service/server.js';
+import { captureLogs } from './support/log-capture.js';
 import { REDIS_URL, filesUnder, form, openSecurityEnv, tinyXc, type SecurityEnv } from './support/security-env.js';
 
 const FULL_KEY = 'full-6f1c0e2b9a8d4c7e';
@@ -25,16 +26,10 @@ afterAll(async () => env?.close());
 
 describe('API keys', () => {
   let app: FastifyInstance;
-  const logs: string[] = [];
+  const { lines: logs, logger } = captureLogs();
 
   beforeAll(async () => {
-    const stream = new Writable({
-      write(chunk, _enc, done) {
-        logs.push(String(chunk));
-        done();
-      },
-    });
-    app = await env.build({ apiKeys: [FULL_KEY, `${READ_KEY}:read`] }, { level: 'trace', stream });
+    app = await env.build({ apiKeys: [FULL_KEY, `${READ_KEY}:read`] }, logger);
   });
 
   it('answers 401 with WWW-Authenticate and a JSON error without a key, with a wrong or malformed one', async () => {

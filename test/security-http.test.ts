@@ -11,11 +11,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
 import { loadConfig, teacherUploadLimit } from '../src/service/config.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
-import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { REDIS_URL, filesUnder, form, openSecurityEnv, tinyXc, type SecurityEnv } from './support/security-env.js';
+import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const KEY = 'http-key-0b9a8c7d6e5f';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -44,15 +43,7 @@ function raw(base: string, path: string, opts: { method?: string; headers?: Reco
 
 /** A contract-valid ONNX teacher over 10 features and 5 labels (a few KB). */
 function smallTeacher(): Uint8Array {
-  const rng = new Rng(3);
-  return exportSparseEncoderOnnx({
-    inputDim: 10,
-    hiddenDim: 4,
-    W1: Float32Array.from({ length: 40 }, () => rng.normal()),
-    labelTable: Float32Array.from({ length: 20 }, () => rng.normal()),
-    numLabels: 5,
-    output: 'scores',
-  });
+  return randomTeacherOnnx({ inputDim: 10, hiddenDim: 4, numLabels: 5, seed: 3 });
 }
 
 let env: SecurityEnv;

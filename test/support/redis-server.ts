@@ -5,27 +5,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisReachable } from '../../src/service/ensure-redis.js';
+import { freePort } from './ports.js';
 
 /** Why a private redis-server cannot be started here, or null when it can. */
 export function redisServerUnavailable(): string | null {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0 ? null : 'no redis-server on the PATH (apt-get install redis-server)';
-}
-
-/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RedisServer {
