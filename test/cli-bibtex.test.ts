@@ -68,6 +68,9 @@ describe('distilxr CLI on the real Bibtex data', () => {
     expect(distilled.config.alpha).toBeGreaterThan(0);
     expect(distilled.teacherFolds).toBe(2); // training examples scored out of fold
     expect(plain.config.alpha).toBe(0);
+    // bytes, not kilobytes: a Node process with ONNX Runtime and hnswlib loaded holds > 50 MB
+    expect(plain.peakRssBytes).toBeGreaterThan(50e6);
+    expect(plain.peakRssBytes).toBeLessThan(8e9);
     // HNSW keeps retrieval quality of exact search
     expect(distilled.hnswRecallAt10).toBeGreaterThan(0.95);
     expect(Math.abs(distilled.hnsw['p@5'] - distilled['p@5'])).toBeLessThan(0.01);
