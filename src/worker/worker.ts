@@ -80,7 +80,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   // The same connection error repeats every retry while Redis is down: say it once per message.
   let lastError = '';
   worker.on('error', (e) => {
-    if (!closing && e.message !== lastError) log(`worker: ${e.message} (retrying until Redis answers)`);
+    // connection errors are retried by ioredis; others (a job's keys gone after a FLUSHALL) are
+    // handled by the reconciler: neither stops the worker
+    const connection = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|connect/i.test(e.message);
+    if (!closing && e.message !== lastError) log(`worker: ${e.message}${connection ? ' (retrying until Redis answers)' : ''}`);
     lastError = e.message;
   });
   worker.on('lockRenewalFailed', (ids) => {
