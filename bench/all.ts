@@ -79,6 +79,10 @@ function pick(names: string | true | undefined, tables: Table[], flag: string): 
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.has('help')) {
+    process.stdout.write(`usage: npx tsx bench/all.ts [--quick] [--only a,b] [--from name] [--with-load]\ntables: ${[...TABLES, LOAD].map((t) => t.name).join(', ')}\n`);
+    return;
+  }
   for (const k of args.keys()) {
     if (!['quick', 'only', 'from', 'with-load'].includes(k)) throw new RangeError(`unknown option --${k} (options: --quick, --only a,b, --from name, --with-load)`);
   }

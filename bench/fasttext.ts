@@ -111,7 +111,7 @@ export async function trainFasttext(o: FasttextTrainOptions): Promise<number> {
  * `fasttext predict-prob MODEL TEST k` → [rows, k] label ids best first, -1 where fastText gave
  * fewer than k. Throws unless it printed exactly one line per test row.
  */
-export async function predictFasttext(model: string, testFile: string, rows: number, k: number): Promise<Int32Array> {
+async function predictFasttext(model: string, testFile: string, rows: number, k: number): Promise<Int32Array> {
   const r = await run('fasttext', ['predict-prob', model, testFile, String(k)]);
   const lines = r.stdout.split('\n');
   if (lines.length && lines[lines.length - 1] === '') lines.pop();

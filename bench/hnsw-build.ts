@@ -37,7 +37,7 @@ import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
 import { StudentTrainer } from '../src/core/trainer.js';
 import { CENTROID_PROJECTION_DIM, MINING_HNSW, MINING_SHARD_MIN_LABELS, MINING_SHARDS } from '../src/pipeline/mine.js';
 import { HNSW_DEFAULTS } from '../src/pipeline/train-job.js';
-import { RESULTS_DIR, machineInfo, mdTable, median, positiveInt, writeJson } from './lib.js';
+import { RESULTS_DIR, firstRows, machineInfo, mdTable, median, positiveInt, recallAt, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -111,23 +111,6 @@ function seconds(t0: number): number {
 function cpuSeconds(from: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(from);
   return (d.user + d.system) / 1e6;
-}
-
-/** Mean over the first n queries of |approx top-r ∩ exact top-r| / r (rows of width `stride`). */
-function recallAt(exact: Int32Array, approx: Int32Array, stride: number, r: number, n: number): number {
-  let hits = 0;
-  for (let q = 0; q < n; q++) {
-    const e = exact.subarray(q * stride, q * stride + r);
-    for (let a = 0; a < r; a++) {
-      const y = approx[q * stride + a];
-      if (y >= 0 && e.includes(y)) hits++;
-    }
-  }
-  return n ? hits / (n * r) : 0;
-}
-
-function firstRows(m: Csr, n: number): Csr {
-  return { ...m, rows: n, indptr: m.indptr.subarray(0, n + 1) };
 }
 
 function workloads(): Workload[] {
@@ -237,8 +220,8 @@ async function runOnce(w: Workload, v: Variant, first: Int32Array | undefined): 
     searchCpuSeconds,
     shardBuildSeconds,
     queriesPerSecond: n / searchSeconds,
-    recallAt10: recallAt(w.exact, labels, w.k, Math.min(10, w.k), w.recallN),
-    recallAtK: recallAt(w.exact, labels, w.k, w.k, w.recallN),
+    recallAt10: recallAt(w.exact, w.k, labels, w.k, Math.min(10, w.k), w.recallN),
+    recallAtK: recallAt(w.exact, w.k, labels, w.k, w.k, w.recallN),
     sameAsFirstRep: first === undefined || (first.length === labels.length && first.every((x, i) => x === labels[i])),
   };
   return { run, labels };

@@ -8,6 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
+import type { Csr } from '../src/core/csr.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
@@ -104,6 +105,27 @@ export function machineInfo(): Record<string, string | number> {
     commit: git(['rev-parse', '--short', 'HEAD']) + (dirty ? '+dirty' : ''),
     date: new Date().toISOString(),
   };
+}
+
+/**
+ * Mean over the first n queries of |approx top-k ∩ exact top-k| / k, where query q's ids start at
+ * q * exactStride in `exact` and q * approxStride in `approx` (-1 = no result).
+ */
+export function recallAt(exact: Int32Array, exactStride: number, approx: Int32Array, approxStride: number, k: number, n: number): number {
+  let hits = 0;
+  for (let q = 0; q < n; q++) {
+    const e = exact.subarray(q * exactStride, q * exactStride + k);
+    for (let a = 0; a < k; a++) {
+      const y = approx[q * approxStride + a];
+      if (y >= 0 && e.includes(y)) hits++;
+    }
+  }
+  return n ? hits / (n * k) : 0;
+}
+
+/** The first n rows of `m`, sharing its arrays (no copy). */
+export function firstRows(m: Csr, n: number): Csr {
+  return { ...m, rows: n, indptr: m.indptr.subarray(0, n + 1) };
 }
 
 /** `--name` value as a positive integer, or a RangeError naming the flag. */

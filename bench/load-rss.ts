@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 
 /** VmRSS of `pid` in MiB, or NaN when the process is gone. */
-export function rssMiB(pid: number): number {
+function rssMiB(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : NaN;

@@ -17,7 +17,7 @@
  */
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { REPO_ROOT, RESULTS_DIR, TMP_DIR, ensureScaleData, mdTable, parseArgs, positiveInt, readJsonIfExists, run, scaleSize, scaleTag, writeJson } from './lib.js';
+import { REPO_ROOT, RESULTS_DIR, TMP_DIR, ensureScaleData, machineInfo, mdTable, parseArgs, positiveInt, readJsonIfExists, run, scaleSize, scaleTag, writeJson } from './lib.js';
 
 interface CallFrame {
   functionName: string;
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
   const job = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { stageSeconds: Record<string, number>; seconds: number };
   process.stdout.write(`\n## CPU profile: ${labels} labels, ${size.points} points, ${size.features} features (job ${job.seconds.toFixed(1)} s wall)\n\n`);
   const summary = await summarise(dir, topN, job.stageSeconds);
-  await writeJson(out, { size, command: `node ${nodeArgs.join(' ')} bin/distilxr.js ${trainArgs.join(' ')}`.replaceAll(REPO_ROOT + '/', ''), stageSeconds: job.stageSeconds, jobSeconds: job.seconds, ...summary });
+  await writeJson(out, { machine: machineInfo(), size, command: `node ${nodeArgs.join(' ')} bin/distilxr.js ${trainArgs.join(' ')}`.replaceAll(REPO_ROOT + '/', ''), stageSeconds: job.stageSeconds, jobSeconds: job.seconds, ...summary });
   process.stdout.write(`\nraw results: ${out}; profiles: ${relative(REPO_ROOT, dir)}\n`);
 }
 

@@ -25,7 +25,7 @@ import type { Dataset } from '../src/core/dataset.js';
 import { loadDataset } from '../src/core/load-dataset.js';
 import { evaluateRankings, propensitiesFromCounts } from '../src/core/metrics.js';
 import { FILES, loadModel } from '../src/pipeline/model-dir.js';
-import { REPO_ROOT as ROOT, RESULTS_DIR, TMP_DIR as TMP, distilxrJson, median, mulanSplit, positiveInt, run, writeJson } from './lib.js';
+import { REPO_ROOT as ROOT, RESULTS_DIR, TMP_DIR as TMP, distilxrJson, machineInfo, median, mulanSplit, positiveInt, recallAt, run, writeJson } from './lib.js';
 const EFS = [50, 100, 200];
 const KS = [10, 100];
 
@@ -114,19 +114,6 @@ function writeHead(from: string, to: string, n: number): void {
   const [, features, labels] = lines[0].split(' ');
   lines[0] = `${n} ${features} ${labels}`;
   writeFileSync(to, `${lines.slice(0, n + 1).join('\n')}\n`);
-}
-
-/** Mean over queries of |approx top-k ∩ exact top-k| / k (rows of width `stride`). */
-function recallAt(exact: Int32Array, exactStride: number, approx: Int32Array, approxStride: number, k: number, n: number): number {
-  let hits = 0;
-  for (let q = 0; q < n; q++) {
-    const e = exact.subarray(q * exactStride, q * exactStride + k);
-    for (let a = 0; a < k; a++) {
-      const y = approx[q * approxStride + a];
-      if (y >= 0 && e.includes(y)) hits++;
-    }
-  }
-  return n ? hits / (n * k) : 0;
 }
 
 async function benchTarget(t: Target) {
@@ -257,7 +244,7 @@ async function main(): Promise<void> {
   const report = {
     bench: 'retrieval',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg() },
+    machine: { ...machineInfo(), cpu: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() },
     params: { efs: EFS, ks: KS, reps: REPS, minSeconds: MIN_SECONDS, maxTest: Number.isFinite(MAX_TEST) ? MAX_TEST : null },
     results,
   };

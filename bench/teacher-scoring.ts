@@ -21,7 +21,7 @@ import { Rng } from '../src/core/rng.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../src/teacher/onnx-export.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../src/teacher/score-cache.js';
-import { RESULTS_DIR, median, positiveInt, writeJson } from './lib.js';
+import { RESULTS_DIR, firstRows, machineInfo, median, positiveInt, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -163,7 +163,7 @@ async function benchModel(spec: ModelSpec, w: Workload) {
   // Sanity: distilxr's scores equal the bare output on the first batch.
   const first = await session.run(feeds[0]);
   const raw = first[kind].data as Float32Array;
-  const ours = await teacher.scoreCandidates(w.features, w.examples.subarray(0, B), sliceRows(w.candidates, B), opts);
+  const ours = await teacher.scoreCandidates(w.features, w.examples.subarray(0, B), firstRows(w.candidates, B), opts);
   let maxDiff = 0;
   for (let i = 0; i < B; i++) {
     for (let k = 0; k < K; k++) {
@@ -203,10 +203,6 @@ async function benchModel(spec: ModelSpec, w: Workload) {
   // Ratio per repetition (the paths of one repetition ran back to back), then its median and range.
   const ratios = Object.fromEntries(PATHS.map((p) => [p, seconds.bare.map((b, r) => b / seconds[p][r])])) as Record<Path, number[]>;
   return { model: spec.name, description: spec.description, kind, maxAbsDiff: maxDiff, pairs, seconds, pairsPerSec, ratios };
-}
-
-function sliceRows(m: Csr, rows: number): Csr {
-  return { rows, cols: m.cols, indptr: m.indptr.subarray(0, rows + 1), indices: m.indices, values: m.values };
 }
 
 async function main(): Promise<void> {
@@ -273,7 +269,7 @@ async function main(): Promise<void> {
   const report = {
     bench: 'teacher-scoring',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: loadavg() },
+    machine: { ...machineInfo(), cpu: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() },
     params: { D, H, B, M, K, L, batches: BATCHES, reps: REPS, threads: THREADS, seed: SEED },
     results,
   };
