@@ -4,22 +4,15 @@
  * whose centroid index skips labels without training points (their "centroid" is only a tiny
  * random vector: never a useful hard negative, and most of a sparse label space's index build).
  */
-import type { Csr } from '../core/csr.js';
+import { labelCounts, type Csr } from '../core/csr.js';
 
 /** Labels (< numLabels) that carry at least one row of `labels`, ascending. */
 export function labelsWithPoints(labels: Csr, numLabels: number): Int32Array {
-  const seen = new Uint8Array(numLabels);
-  const nnz = labels.indptr[labels.rows];
+  const counts = labelCounts(labels, numLabels);
   let count = 0;
-  for (let p = 0; p < nnz; p++) {
-    const l = labels.indices[p];
-    if (l >= 0 && l < numLabels && !seen[l]) {
-      seen[l] = 1;
-      count++;
-    }
-  }
+  for (let l = 0; l < numLabels; l++) if (counts[l] > 0) count++;
   const out = new Int32Array(count);
-  for (let l = 0, w = 0; l < numLabels; l++) if (seen[l]) out[w++] = l;
+  for (let l = 0, w = 0; l < numLabels; l++) if (counts[l] > 0) out[w++] = l;
   return out;
 }
 

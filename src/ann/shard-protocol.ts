@@ -33,4 +33,5 @@ export interface ShardSearch {
   scores: SharedArrayBuffer;
 }
 
-export type ShardReply = { type: 'built'; size: number; seconds: number } | { type: 'searched'; seconds: number } | { type: 'error'; message: string; stack?: string };
+/** built: the shard's build time inside its worker (ShardedLabelIndex.buildSeconds). */
+export type ShardReply = { type: 'built'; seconds: number } | { type: 'searched' } | { type: 'error'; message: string; stack?: string };

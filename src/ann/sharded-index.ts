@@ -5,9 +5,10 @@
  * single-threaded in label order, and per-query results are merged by score with ties to the lower
  * label. Not saved: the published index stays one hnswlib file (LabelIndex).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Csr } from '../core/csr.js';
 import { DistilxrError } from '../core/errors.js';
+import { spawnModuleWorker } from '../core/module-worker.js';
 import { DEFAULT_EF, type SearchResults } from './hnsw-index.js';
 import type { ShardInit, ShardReply, ShardSearch } from './shard-protocol.js';
 
@@ -27,27 +28,6 @@ export class ShardWorkerError extends DistilxrError {
   constructor(message: string) {
     super(message, 'SHARD_WORKER');
   }
-}
-
-/**
- * Under tsx (this file is .ts) a worker cannot load a .ts module by itself (see
- * src/worker/thread-runner.ts): the thread is an eval script that imports it through tsx's API.
- */
-const EVAL_VIA_TSX = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApi)
-  .then((api) => api.tsImport(workerData.moduleUrl, workerData.parentUrl))
-  .catch((e) => process.nextTick(() => { throw e; }));
-`;
-
-function spawnShard(init: ShardInit): Worker {
-  const self = import.meta.url;
-  // pathname: a module loaded through tsImport (e.g. inside the pipeline thread) has a query
-  if (new URL(self).pathname.endsWith('.ts')) {
-    const moduleUrl = new URL('./shard-worker.ts', self).href;
-    return new Worker(EVAL_VIA_TSX, { eval: true, workerData: { ...init, tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl, parentUrl: self } });
-  }
-  return new Worker(new URL('./shard-worker.js', self), { workerData: init });
 }
 
 /** One worker and its single outstanding request. */
@@ -106,8 +86,6 @@ function sharedCopy<T extends Float32Array | Int32Array>(src: T, length: number)
 }
 
 export class ShardedLabelIndex {
-  private ef = DEFAULT_EF;
-
   private constructor(
     private readonly threads: ShardThread[],
     readonly dim: number,
@@ -126,7 +104,7 @@ export class ShardedLabelIndex {
     const threads: ShardThread[] = [];
     for (let s = 0; s < shards; s++) {
       const init: ShardInit = { vectors: shared, count, dim, shard: s, shards, M: opts.M ?? 16, efConstruction: opts.efConstruction ?? 200, seed: opts.seed ?? 100 };
-      threads.push(new ShardThread(spawnShard(init), s));
+      threads.push(new ShardThread(spawnModuleWorker(import.meta.url, 'shard-worker', init), s));
     }
     try {
       const replies = await Promise.all(threads.map((t) => t.built));
@@ -141,25 +119,20 @@ export class ShardedLabelIndex {
     return this.threads.length;
   }
 
-  /** Search list size per shard (hnswlib uses max(ef, k)). */
-  setEf(ef: number): void {
-    this.ef = ef;
-  }
-
   /**
    * queries: [n, dim] → [n, k], best first; labels in row q of `excluded` are never returned for
-   * query q. Every shard answers the whole batch in parallel; see mergeShardTopK.
+   * query q. Every shard answers the whole batch in parallel; see mergeShardTopK. opts.ef: search
+   * list size per shard (hnswlib uses max(ef, k)), DEFAULT_EF when not given.
    */
   async searchBatchExcluding(queries: Float32Array, n: number, k: number, excluded: Csr, opts: { ef?: number } = {}): Promise<SearchResults> {
     if (excluded.rows < n) throw new RangeError(`excluded has ${excluded.rows} rows, need ${n}`);
     if (queries.length < n * this.dim) throw new RangeError(`queries hold ${queries.length} < ${n}×${this.dim} values`);
-    if (opts.ef !== undefined) this.setEf(opts.ef);
     const base = {
       type: 'search' as const,
       queries: sharedCopy(queries, n * this.dim),
       n,
       k,
-      ef: this.ef,
+      ef: opts.ef ?? DEFAULT_EF,
       excludedIndptr: sharedCopy(excluded.indptr, n + 1),
       excludedIndices: sharedCopy(excluded.indices, excluded.indptr[n]),
     };

@@ -8,10 +8,8 @@ import { CsrBuilder } from './csr.js';
 import { MAX_LABELS, type Dataset } from './dataset.js';
 import { DataFormatError } from './errors.js';
 import { Featurizer, FeaturizerFitter, type FeaturizerOptions } from './featurizer.js';
-import { firstInvalidUtf8, notText } from './text-encoding.js';
-import { forEachLine } from './xc-format.js';
-
-const CR = 13;
+import { firstInvalidUtf8 } from './text-encoding.js';
+import { forEachLine } from './line-reader.js';
 
 /**
  * Labels of the training split. 'int': ids used as they are, numLabels = max id + 1.
@@ -37,12 +35,6 @@ export async function readJsonlRecords(path: string, onRecord: RecordSink): Prom
   let kind: 'int' | 'string' | null = null;
   let kindLine = 0;
   const lines = await forEachLine(path, (buf, start, end, lineNo) => {
-    if (end > start && buf[end - 1] === CR) end--;
-    if (lineNo === 1) {
-      if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
-      const bad = notText(buf.subarray(start, end));
-      if (bad) throw new DataFormatError(path, lineNo, bad.problem);
-    }
     let line: string;
     try {
       line = utf8.decode(buf.subarray(start, end));

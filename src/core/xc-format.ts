@@ -11,13 +11,11 @@ import { CsrBuilder } from './csr.js';
 import { MAX_FEATURES, MAX_LABELS, type Dataset } from './dataset.js';
 import { DataFormatError } from './errors.js';
 import { sortPairs } from './sort-pairs.js';
-import { MAX_LINE_BYTES, notText } from './text-encoding.js';
+import { forEachLine } from './line-reader.js';
 
 // re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
 export { sortPairs };
 
-const NL = 10;
-const CR = 13;
 const SPACE = 32;
 const TAB = 9;
 const COMMA = 44;
@@ -39,58 +37,6 @@ function isSpace(c: number): boolean {
 
 function isDigit(c: number): boolean {
   return c >= ZERO && c <= ZERO + 9;
-}
-
-/**
- * Calls onLine(buf, start, end, lineNo) for every line (1-based), `end` excluding the newline.
- * Reads into one reused buffer: a partial line at the end of a read moves to the front, and the
- * buffer only grows when a single line is longer than it. A line longer than maxLineBytes is a
- * DataFormatError, raised before the buffer grows past about twice that.
- */
-export async function forEachLine(
-  path: string,
-  onLine: (buf: Buffer, start: number, end: number, lineNo: number) => void,
-  maxLineBytes = MAX_LINE_BYTES,
-): Promise<number> {
-  const fh = await open(path, 'r');
-  let buf = Buffer.allocUnsafe(1 << 22);
-  let filled = 0; // valid bytes in buf
-  let start = 0; // start of the current, unfinished line
-  let lineNo = 0;
-  try {
-    for (;;) {
-      if (start > 0) {
-        buf.copyWithin(0, start, filled);
-        filled -= start;
-        start = 0;
-      }
-      if (filled === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, filled);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, filled, buf.length - filled, null);
-      if (bytesRead === 0) break;
-      let scan = filled; // [start, filled) holds no newline
-      filled += bytesRead;
-      const view = buf.subarray(0, filled);
-      let nl: number;
-      while ((nl = view.indexOf(NL, scan)) >= 0) {
-        if (nl - start > maxLineBytes) throw tooLong(path, lineNo + 1, maxLineBytes);
-        onLine(view, start, nl, ++lineNo);
-        start = scan = nl + 1;
-      }
-      if (filled - start > maxLineBytes) throw tooLong(path, lineNo + 1, maxLineBytes);
-    }
-    if (start < filled) onLine(buf.subarray(0, filled), start, filled, ++lineNo);
-  } finally {
-    await fh.close();
-  }
-  return lineNo;
-}
-
-function tooLong(path: string, lineNo: number, maxLineBytes: number): DataFormatError {
-  return new DataFormatError(path, lineNo, `line is longer than ${maxLineBytes} bytes (the limit for one line)`);
 }
 
 /** Quoted token text for messages, cut to a readable length. */
@@ -123,13 +69,7 @@ class XcParser {
   constructor(private readonly file: string) {}
 
   line(buf: Buffer, start: number, end: number, lineNo: number): void {
-    if (end > start && buf[end - 1] === CR) end--;
-    if (lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) {
-      start += 3; // UTF-8 byte order mark
-    }
     if (this.points < 0) {
-      const bad = lineNo === 1 ? notText(buf.subarray(start, end)) : null;
-      if (bad) this.fail(lineNo, bad.problem);
       this.header(buf, start, end, lineNo);
       return;
     }

@@ -1,5 +1,6 @@
 import type { Csr } from '../core/csr.js';
 import { NumericError } from '../core/errors.js';
+import { topKInto } from '../core/metrics.js';
 import { SparseAdagrad } from '../core/optimizer.js';
 import { Rng } from '../core/rng.js';
 import { softmaxInto } from '../core/softmax.js';
@@ -166,20 +167,7 @@ export class MlpFitRun {
     for (let i = 0; i < rows.length; i++) {
       const ex = rows[i];
       t.logitsInto(indices, values, indptr[ex], indptr[ex + 1], this.logits, 0, this.h);
-      top.fill(-1);
-      topScore.fill(-Infinity);
-      for (let y = 0; y < L; y++) {
-        const s = this.logits[y];
-        if (s <= topScore[4]) continue;
-        let j = 4;
-        while (j > 0 && topScore[j - 1] < s) {
-          topScore[j] = topScore[j - 1];
-          top[j] = top[j - 1];
-          j--;
-        }
-        topScore[j] = s;
-        top[j] = y;
-      }
+      topKInto(this.logits, 0, L, 5, top, topScore, 0);
       let hits = 0;
       for (let r = 0; r < 5; r++) {
         for (let p = this.labels.indptr[ex]; p < this.labels.indptr[ex + 1]; p++) if (this.labels.indices[p] === top[r]) hits++;

@@ -1,0 +1,34 @@
+/**
+ * Starting a worker thread on a module of this project, whether it runs compiled (.js) or from
+ * source under tsx/vitest (.ts): one place for the trick, used by every module that spawns threads.
+ */
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Under tsx a worker cannot load a .ts module by itself, and `execArgv: ['--import', 'tsx']` fails
+ * with ERR_UNKNOWN_FILE_EXTENSION: the thread is an eval script that loads tsx's ESM API and
+ * imports the module through it. Compiled JS loads directly.
+ */
+const EVAL_VIA_TSX = `
+const { workerData } = require('node:worker_threads');
+import(workerData.tsxApi)
+  .then((api) => api.tsImport(workerData.moduleUrl, workerData.parentUrl))
+  .catch((e) => process.nextTick(() => { throw e; }));
+`;
+
+/**
+ * A worker running the module `name` (no extension) that sits next to `callerUrl` (the caller's
+ * import.meta.url), with `workerData`. The extension follows the caller's own: .ts from source,
+ * .js compiled. The URL's pathname is tested, since a module loaded through tsImport (e.g. inside
+ * the pipeline thread) has a query string after its .ts.
+ */
+export function spawnModuleWorker(callerUrl: string, name: string, workerData: object): Worker {
+  if (new URL(callerUrl).pathname.endsWith('.ts')) {
+    const moduleUrl = new URL(`./${name}.ts`, callerUrl).href;
+    return new Worker(EVAL_VIA_TSX, {
+      eval: true,
+      workerData: { ...workerData, tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl, parentUrl: callerUrl },
+    });
+  }
+  return new Worker(new URL(`./${name}.js`, callerUrl), { workerData });
+}
