@@ -39,6 +39,24 @@ describe('migrations vs schema (Prisma schema engine, wasm)', () => {
     return { columns: columns.rows, indexes: indexes.rows, constraints: constraints.rows };
   }
 
+  /** The SQL from replaying prisma/migrations to `target` (a schema text); exitCode 0: no difference, 2: some. */
+  async function diffMigrationsTo(target: string) {
+    // The engine replays the migrations in its "shadow database": here the empty test database.
+    const s = await openSchemaEngine(target, { db, mainIsShadow: true });
+    try {
+      return await s.engine.diff({
+        from: { tag: 'migrations', ...readMigrationList() },
+        to: schemaTarget(target),
+        script: true,
+        exitCode: true,
+        filters: s.filters,
+      });
+    } finally {
+      await s.close();
+      await reset();
+    }
+  }
+
   beforeAll(async () => {
     db = new PGlite();
     await db.waitReady;
@@ -49,43 +67,18 @@ describe('migrations vs schema (Prisma schema engine, wasm)', () => {
 
   it('replaying prisma/migrations yields exactly the schema (empty diff)', async () => {
     expect(names.length).toBeGreaterThan(0);
-    // The engine replays the migrations in its "shadow database": here the empty test database.
-    const s = await openSchemaEngine(schema, { db, mainIsShadow: true });
-    try {
-      const r = await s.engine.diff({
-        from: { tag: 'migrations', ...readMigrationList() },
-        to: schemaTarget(schema),
-        script: true,
-        exitCode: true,
-        filters: s.filters,
-      });
-      // On a mismatch this prints the SQL a new migration needs (npm run migration:diff -- <name>).
-      expect(normalizeScript(r.stdout ?? '')).toBe('');
-      expect(r.exitCode).toBe(0);
-    } finally {
-      await s.close();
-      await reset();
-    }
+    const r = await diffMigrationsTo(schema);
+    // On a mismatch this prints the SQL a new migration needs (npm run migration:diff -- <name>).
+    expect(normalizeScript(r.stdout ?? '')).toBe('');
+    expect(r.exitCode).toBe(0);
   });
 
   it('the check is not vacuous: a schema change shows up in the diff', async () => {
     const changed = schema.replace(/(model Job \{\n)/, '$1  priority Int @default(0)\n');
     expect(changed).not.toBe(schema);
-    const s = await openSchemaEngine(changed, { db, mainIsShadow: true });
-    try {
-      const r = await s.engine.diff({
-        from: { tag: 'migrations', ...readMigrationList() },
-        to: schemaTarget(changed),
-        script: true,
-        exitCode: true,
-        filters: s.filters,
-      });
-      expect(r.stdout).toContain('ALTER TABLE "jobs" ADD COLUMN     "priority" INTEGER NOT NULL DEFAULT 0');
-      expect(r.exitCode).toBe(2);
-    } finally {
-      await s.close();
-      await reset();
-    }
+    const r = await diffMigrationsTo(changed);
+    expect(r.stdout).toContain('ALTER TABLE "jobs" ADD COLUMN     "priority" INTEGER NOT NULL DEFAULT 0');
+    expect(r.exitCode).toBe(2);
   });
 
   it('migrate() leaves a history Prisma reads as applied and in sync', async () => {

@@ -90,7 +90,7 @@ export class RetryingRepository implements Repository {
         if (!isTransientDbError(e)) throw e;
         if (this.outageSince === null) {
           this.outageSince = Date.now();
-          this.log(`database unreachable (${firstLine(e)}): retrying writes and reads for up to ${this.maxWaitMs / 1000} s each`);
+          this.log(`database unreachable (${lastLine(e)}): retrying writes and reads for up to ${this.maxWaitMs / 1000} s each`);
         }
         const elapsed = Date.now() - start;
         if (elapsed >= this.maxWaitMs) {
@@ -197,7 +197,7 @@ export class RetryingRepository implements Repository {
 }
 
 /** The last line of a Prisma message (the first ones quote the calling code). */
-function firstLine(e: unknown): string {
+function lastLine(e: unknown): string {
   const lines = String((e as Error).message ?? e)
     .split('\n')
     .map((l) => l.trim())

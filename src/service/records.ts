@@ -128,6 +128,7 @@ export interface Repository {
    * late worker cannot overwrite `cancelled` with `completed`.
    */
   finishJob(id: string, status: 'completed' | 'failed' | 'cancelled', patch?: JobPatch): Promise<JobRecord | null>;
+  /** Flags an unfinished job for cancellation; returns the job (a final one unchanged), null when there is none. */
   requestCancel(id: string): Promise<JobRecord | null>;
 
   addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord>;

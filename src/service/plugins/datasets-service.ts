@@ -14,7 +14,7 @@ import { loadTrainTest } from '../../core/load-dataset.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { NotFoundError } from '../errors.js';
 import type { DatasetRecord, Repository } from '../records.js';
-import { receiveUpload } from './uploads.js';
+import { receiveUpload, stagedUpload } from './uploads.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,9 +32,7 @@ export class DatasetService {
   async upload(parts: AsyncIterable<Multipart>): Promise<DatasetRecord> {
     const id = randomUUID();
     const prefix = `datasets/${id}`;
-    const staged = this.store.stage(prefix);
-    let committed = false;
-    try {
+    return stagedUpload(this.store, prefix, async (staged, commit) => {
       const { files, fields } = await receiveUpload(parts, staged, {
         files: { train: 'train', test: 'test' },
         required: ['train'],
@@ -51,9 +49,8 @@ export class DatasetService {
         throw withFieldNames(e, paths);
       }
       const format = data.featurizer ? 'jsonl' : 'xc';
-      await staged.commit();
-      committed = true;
-      return await this.repo.createDataset({
+      await commit();
+      return this.repo.createDataset({
         id,
         name: (fields.name?.trim() || files.train.filename || `dataset-${id.slice(0, 8)}`).slice(0, 200),
         format,
@@ -64,11 +61,7 @@ export class DatasetService {
         stats: datasetStats(data.train),
         testStats: data.test ? datasetStats(data.test) : null,
       });
-    } catch (e) {
-      await staged.discard();
-      if (committed) await this.store.remove(prefix);
-      throw e;
-    }
+    });
   }
 
   async get(id: string): Promise<DatasetRecord> {

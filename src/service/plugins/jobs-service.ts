@@ -116,10 +116,10 @@ export class JobService {
    * when it comes); a running one stops at its next batch boundary.
    */
   async cancel(id: string): Promise<JobRecord> {
-    const job = await this.get(id);
-    if (FINAL_JOB_STATUSES.has(job.status)) throw new ConflictError(`job "${id}" is already ${job.status}`);
+    // one round trip: requestCancel returns a final job unchanged, so it also answers the 409
     const requested = await this.repo.requestCancel(id);
     if (!requested) throw new NotFoundError('job', id);
+    if (FINAL_JOB_STATUSES.has(requested.status)) throw new ConflictError(`job "${id}" is already ${requested.status}`);
     if (requested.status !== 'queued') return requested;
     const done = await this.repo.finishJob(id, 'cancelled', {});
     if (!done) return (await this.repo.getJob(id)) ?? requested;

@@ -3,6 +3,7 @@
  * pipeline/query.ts), and downloads of the files of a model directory on a fixed allow-list.
  */
 import fp from 'fastify-plugin';
+import { stat } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.js';
 import { encodeQueryInput, searchModel, type QueryHit, type QueryInput, type SparseQuery } from '../../pipeline/query.js';
 import type { ArtifactStore } from '../artifact-store.js';
@@ -41,16 +42,21 @@ export class ModelService {
   }
 
   /**
-   * Local path of one downloadable file. The name must be on the allow-list, checked before
+   * Local path and size of one downloadable file. The name must be on the allow-list, checked before
    * anything else (so no separator, "..", backslash, NUL or absolute path ever reaches a path:
    * 400), and present in the model's directory (404 otherwise).
    */
-  async filePath(id: string, name: string): Promise<string> {
+  async file(id: string, name: string): Promise<{ path: string; size: number }> {
     if (!DOWNLOADABLE_FILES.includes(name)) throw new ValidationError('params.name', `must be one of ${DOWNLOADABLE_FILES.join(', ')}`);
     const m = await this.get(id);
-    const key = `${m.key}/${name}`;
-    if (!(await this.store.exists(key))) throw new NotFoundError(`file of model "${id}"`, name);
-    return this.store.pathOf(key);
+    const path = this.store.pathOf(`${m.key}/${name}`);
+    // one stat answers both "present?" and the Content-Length
+    const found = await stat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (!found) throw new NotFoundError(`file of model "${id}"`, name);
+    return { path, size: found.size };
   }
 
   async query(id: string, body: QueryBody): Promise<QueryHit[][]> {

@@ -14,7 +14,7 @@ import { teacherUploadLimit } from '../config.js';
 import { NotFoundError, TooLargeError } from '../errors.js';
 import { UploadTooLargeError } from '../fs-artifact-store.js';
 import type { Repository, TeacherRecord } from '../records.js';
-import { receiveUpload } from './uploads.js';
+import { receiveUpload, stagedUpload } from './uploads.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,34 +33,31 @@ export class TeacherService {
   async upload(parts: AsyncIterable<Multipart>): Promise<TeacherRecord> {
     const id = randomUUID();
     const prefix = `teachers/${id}`;
-    const staged = this.store.stage(prefix);
-    let committed = false;
     try {
-      const { files, fields } = await receiveUpload(parts, staged, {
-        files: { model: 'teacher.onnx' },
-        required: ['model'],
-        fields: { name: 200 },
-        maxBytes: this.limit.bytes,
-      });
-      const { name: file, bytes, sha256, filename } = files.model;
-      const contract = await checkTeacherContract(new Uint8Array(await readFile(staged.pathOf(file))));
-      await staged.commit();
-      committed = true;
-      return await this.repo.createTeacher({
-        id,
-        name: (fields.name?.trim() || filename || `teacher-${id.slice(0, 8)}`).slice(0, 200),
-        key: `${prefix}/${file}`,
-        sha256,
-        kind: contract.kind,
-        numLabels: contract.numLabels,
-        sizeBytes: bytes,
-        jobId: null,
-        datasetId: null,
-        metrics: null,
+      return await stagedUpload(this.store, prefix, async (staged, commit) => {
+        const { files, fields } = await receiveUpload(parts, staged, {
+          files: { model: 'teacher.onnx' },
+          required: ['model'],
+          fields: { name: 200 },
+          maxBytes: this.limit.bytes,
+        });
+        const { name: file, bytes, sha256, filename } = files.model;
+        const contract = await checkTeacherContract(new Uint8Array(await readFile(staged.pathOf(file))));
+        await commit();
+        return this.repo.createTeacher({
+          id,
+          name: (fields.name?.trim() || filename || `teacher-${id.slice(0, 8)}`).slice(0, 200),
+          key: `${prefix}/${file}`,
+          sha256,
+          kind: contract.kind,
+          numLabels: contract.numLabels,
+          sizeBytes: bytes,
+          jobId: null,
+          datasetId: null,
+          metrics: null,
+        });
       });
     } catch (e) {
-      await staged.discard();
-      if (committed) await this.store.remove(prefix);
       if (e instanceof UploadTooLargeError || e instanceof TooLargeError) throw new TooLargeError('ONNX model "model"', this.limit.bytes, this.limit.setting);
       throw e;
     }

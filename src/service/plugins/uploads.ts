@@ -5,7 +5,7 @@
  * message naming the field. On any failure the caller discards the group, so nothing stays behind.
  */
 import type { Multipart } from '@fastify/multipart';
-import type { StagedArtifacts } from '../artifact-store.js';
+import type { ArtifactStore, StagedArtifacts } from '../artifact-store.js';
 import { BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
 
 export interface UploadSpec {
@@ -60,4 +60,28 @@ export async function receiveUpload(parts: AsyncIterable<Multipart>, staged: Sta
   }
   for (const name of spec.required) if (!files[name]) throw new MissingFileError(name);
   return { files, fields };
+}
+
+/**
+ * Runs `accept` on a fresh staged group for `prefix`: it receives and checks the files, calls
+ * `commit()` once they are good, then records them. On any failure the staged files, or the
+ * committed prefix when recording failed, are removed, so a refused upload leaves nothing.
+ */
+export async function stagedUpload<T>(
+  store: ArtifactStore,
+  prefix: string,
+  accept: (staged: StagedArtifacts, commit: () => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const staged = store.stage(prefix);
+  let committed = false;
+  try {
+    return await accept(staged, async () => {
+      await staged.commit();
+      committed = true;
+    });
+  } catch (e) {
+    await staged.discard();
+    if (committed) await store.remove(prefix);
+    throw e;
+  }
 }

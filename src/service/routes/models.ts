@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Type } from 'typebox';
 import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { FileParams, Model, ModelList, QueryBody, QueryResponse, modelView } from '../schemas/models.js';
@@ -57,8 +56,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { id, name } = request.params;
-      const path = await app.models.filePath(id, name);
-      const { size } = await stat(path);
+      const { path, size } = await app.models.file(id, name);
       reply.header('content-type', name.endsWith('.json') ? 'application/json; charset=utf-8' : 'application/octet-stream');
       reply.header('content-length', size);
       reply.header('content-disposition', `attachment; filename="${name}"`);
