@@ -55,13 +55,10 @@ describe('cross-fitting folds', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('assigns folds deterministically and in balance', () => {
+  // determinism is pinned by the next test
+  it('assigns folds in balance, by seed', () => {
     const counts = [0, 0, 0, 0, 0];
-    for (let i = 0; i < 10000; i++) {
-      const f = foldOf(i, 5, 1);
-      expect(foldOf(i, 5, 1)).toBe(f);
-      counts[f]++;
-    }
+    for (let i = 0; i < 10000; i++) counts[foldOf(i, 5, 1)]++;
     for (const c of counts) expect(Math.abs(c - 2000)).toBeLessThan(150);
     let moved = 0;
     for (let i = 0; i < 1000; i++) if (foldOf(i, 5, 1) !== foldOf(i, 5, 2)) moved++;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,18 @@ describe('runTrainJob', () => {
     const model = await loadModel(join(dir, 'plain'));
     expect(model.student.shape.numLabels).toBe(60);
     expect(model.config.metrics).toEqual(r.metrics);
+
+    // the index is checked against its sidecar, and the sidecar against checksums.json
+    const indexPath = join(dir, 'plain', 'index.hnsw');
+    const flipped = await readFile(indexPath);
+    flipped[flipped.length >> 1] ^= 0x20;
+    await writeFile(indexPath, flipped);
+    await expect(loadModel(join(dir, 'plain'))).rejects.toThrow(`${indexPath}: sha256 `);
+    // a sidecar rewritten to match the replaced index is caught by checksums.json
+    const sidecarPath = `${indexPath}.json`;
+    const sidecar = JSON.parse(await readFile(sidecarPath, 'utf8'));
+    await writeFile(sidecarPath, JSON.stringify({ ...sidecar, sha256: createHash('sha256').update(flipped).digest('hex') }));
+    await expect(loadModel(join(dir, 'plain'))).rejects.toThrow(new RegExp(`^${sidecarPath.replaceAll('.', '\\.')}: sha256 [0-9a-f]{64} does not match [0-9a-f]{64} recorded in .*checksums\\.json`));
   });
 
   it('refuses invalid settings before doing any work', async () => {

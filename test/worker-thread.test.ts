@@ -102,7 +102,7 @@ describe('ProgressTracker', () => {
     t.onStage('mining'); // re-mining between epochs
     expect(t.snapshot(1000).progress).toBeCloseTo(0.42);
     t.onStage('publishing');
-    t.finish();
+    t.onProgress(1, 1, undefined, 2000);
     expect(t.snapshot(2000)).toMatchObject({ progress: 1, etaSeconds: 0 });
   });
 });

@@ -37,7 +37,7 @@ export class FileCheckpointStore implements CheckpointStore {
 
 export interface TrainState {
   config: TrainConfig;
-  epochsDone: number;
+  /** One per epoch trained, in order: epochs.length epochs are done. */
   epochs: EpochStats[];
   pairsScored: number;
   /** The epoch the current pool was mined before (1 = the first pool). */
@@ -50,7 +50,7 @@ export interface TrainState {
 }
 
 /** What a checkpoint says about a job's progress, without its tensors. */
-export type CheckpointSummary = Pick<TrainState, 'config' | 'epochsDone' | 'epochs' | 'pairsScored' | 'poolMinedForEpoch' | 'poolScored'>;
+export type CheckpointSummary = Pick<TrainState, 'config' | 'epochs' | 'pairsScored' | 'poolMinedForEpoch' | 'poolScored'> & { epochsDone: number };
 
 /** Reads only the header of the checkpoint at `path` (it can be large); null when there is none. */
 export async function readCheckpointSummary(path: string): Promise<CheckpointSummary | null> {
@@ -96,7 +96,7 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
     const bytes = s.cache.serialize();
     tensors.score_cache = { shape: [bytes.length], data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
   }
-  const meta = { config: s.config, epochsDone: s.epochsDone, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolScored: s.poolScored, poolSize: s.pool?.size ?? null };
+  const meta = { config: s.config, epochsDone: s.epochs.length, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolScored: s.poolScored, poolSize: s.pool?.size ?? null };
   return encodeSafetensors(tensors, { state: JSON.stringify(meta) });
 }
 
@@ -119,7 +119,6 @@ export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, studen
     meta.poolSize !== null ? { size: meta.poolSize, labels: tensorOf(tensors, 'pool_labels', Int32Array, source), teacherScores: tensors.pool_scores ? f32('pool_scores') : null } : null;
   return {
     config,
-    epochsDone: meta.epochsDone,
     epochs: meta.epochs,
     pairsScored: meta.pairsScored,
     poolMinedForEpoch: meta.poolMinedForEpoch,

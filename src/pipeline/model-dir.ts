@@ -10,7 +10,7 @@ import { Student, type StudentShape } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
 import { isProcessAlive } from './atomic-write.js';
-import { ArtifactIntegrityError, sha256File, verifyFile } from './checksums.js';
+import { ArtifactIntegrityError, readVerifiedFile, sha256File, verifyFile } from './checksums.js';
 
 export const MODEL_FORMAT = 'distilxr-model';
 export const MODEL_VERSION = 1;
@@ -130,22 +130,31 @@ export interface LoadedModel {
 
 /**
  * Reads a model directory written by publishModel. Every file is checked against checksums.json
- * first: a corrupt or replaced file is refused with an ArtifactIntegrityError naming it.
+ * first: a corrupt or replaced file is refused with an ArtifactIntegrityError naming it (the index
+ * with LabelIndex.load's IndexIntegrityError, against its sidecar, itself checked here).
  */
 export async function loadModel(dir: string): Promise<LoadedModel> {
   const configPath = join(dir, FILES.config);
   if (!(await exists(configPath))) throw new UsageError(`${dir} is not a distilxr model directory (no ${FILES.config})`);
-  await verifyModelFiles(dir);
-  const config = JSON.parse(await readFile(configPath, 'utf8')) as ModelConfig;
+  const { manifestPath, files } = await readChecksums(dir);
+  // Files parsed below are hashed from the bytes they are parsed from (one read each, not two).
+  // The index, the largest file, is hashed by LabelIndex.load against its sidecar.
+  const indexSidecar = `${FILES.index}.json`;
+  const readOnce = new Set<string>([FILES.config, FILES.weights, FILES.labels, FILES.featurizer, FILES.labelMap]);
+  if (files[indexSidecar] !== undefined) readOnce.add(FILES.index);
+  for (const [name, sha] of Object.entries(files)) if (!readOnce.has(name)) await verifyFile(join(dir, name), sha, manifestPath);
+  const read = (name: string): Promise<Buffer> => readVerifiedFile(join(dir, name), files[name], manifestPath);
+  const readJson = async (name: string): Promise<unknown> => JSON.parse((await read(name)).toString('utf8'));
+
+  const config = (await readJson(FILES.config)) as ModelConfig;
   if (config.format !== MODEL_FORMAT) throw new UsageError(`${configPath}: format is ${String(config.format)}, expected ${MODEL_FORMAT}`);
   const weightsPath = join(dir, FILES.weights);
-  const { tensors, metadata } = decodeSafetensors(await readFile(weightsPath), weightsPath);
+  const { tensors, metadata } = decodeSafetensors(await read(FILES.weights), weightsPath);
   const student = new Student(config.shape, tensorOf(tensors, 'W1', Float32Array, weightsPath), tensorOf(tensors, 'V', Float32Array, weightsPath));
-  const labelNames = JSON.parse(await readFile(join(dir, FILES.labels), 'utf8')) as string[] | null;
-  const featurizer = (await exists(join(dir, FILES.featurizer)))
-    ? Featurizer.fromJSON(JSON.parse(await readFile(join(dir, FILES.featurizer), 'utf8')))
-    : null;
-  const labelMap = (await exists(join(dir, FILES.labelMap))) ? (JSON.parse(await readFile(join(dir, FILES.labelMap), 'utf8')) as LabelMap) : null;
+  const labelNames = (await readJson(FILES.labels)) as string[] | null;
+  // listed in checksums.json exactly when publishModel wrote them (text models)
+  const featurizer = files[FILES.featurizer] !== undefined ? Featurizer.fromJSON(await readJson(FILES.featurizer)) : null;
+  const labelMap = files[FILES.labelMap] !== undefined ? ((await readJson(FILES.labelMap)) as LabelMap) : null;
   const index = await LabelIndex.load(join(dir, FILES.index), config.shape.dim, config.shape.numLabels);
   index.setEf(config.hnsw.efSearch);
   return { dir, config, student, labelNames, featurizer, labelMap, index, labelCounts: tensorOf(tensors, 'label_counts', Float32Array, weightsPath), trainPoints: Number(metadata.train_points) };
@@ -160,8 +169,11 @@ async function writeChecksums(dir: string): Promise<void> {
   await writeFile(join(dir, FILES.checksums), JSON.stringify(manifest, null, 2) + '\n');
 }
 
-/** Throws ArtifactIntegrityError unless checksums.json lists the required files and all listed files match. */
-export async function verifyModelFiles(dir: string): Promise<void> {
+/**
+ * Reads checksums.json; throws ArtifactIntegrityError unless it lists the required files and only
+ * names inside the directory.
+ */
+async function readChecksums(dir: string): Promise<{ manifestPath: string; files: Record<string, string> }> {
   const manifestPath = join(dir, FILES.checksums);
   let manifest: ModelChecksums;
   try {
@@ -176,11 +188,11 @@ export async function verifyModelFiles(dir: string): Promise<void> {
   for (const f of REQUIRED_FILES) {
     if (typeof manifest.files[f] !== 'string') throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: has no checksum for ${f}`);
   }
-  for (const [name, sha] of Object.entries(manifest.files)) {
+  for (const name of Object.keys(manifest.files)) {
     // names come from the file: never let one point outside the directory
     if (basename(name) !== name || name === '..' || name === '.') throw new ArtifactIntegrityError(manifestPath, `${manifestPath}: invalid file name ${JSON.stringify(name)}`);
-    await verifyFile(join(dir, name), sha, manifestPath);
   }
+  return { manifestPath, files: manifest.files };
 }
 
 /** Removes `<prefix><pid>-<time>` siblings left by publishing processes that no longer run. */

@@ -81,19 +81,19 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     folded = teacher && input.teacherPath && input.crossFit !== false ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
     if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
     const trainingScorer = folded ?? teacher;
-    let cache = teacher ? new TeacherScoreCache(train.features.rows) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
     const shouldStop = input.shouldStop ?? (() => false);
-    const state: TrainState = { config: cfg, epochsDone: 0, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache };
+    const state: TrainState = { config: cfg, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache: teacher ? new TeacherScoreCache(train.features.rows) : null };
     const checkpoint = async (): Promise<void> => {
       if (input.checkpoints) await input.checkpoints.save(encodeTrainState(state, student, trainer));
     };
     const stopIfAsked = (): void => {
-      if (shouldStop()) throw new CancelledError(`cancelled after epoch ${state.epochsDone}`);
+      if (shouldStop()) throw new CancelledError(`cancelled after epoch ${state.epochs.length}`);
     };
 
     /** The scoring stage: teacher scores for the positives and the current pool, when there is a teacher. */
     const scorePool = async (): Promise<void> => {
+      const { cache } = state;
       if (teacher && cache && (state.pool || cfg.alpha > 0)) {
         timer.start('scoring');
         const scored = await scorePositivesAndPool(trainingScorer!, cache, train, state.pool, { onProgress: (d, t) => sink.progress(d, t) });
@@ -124,10 +124,9 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const resumed = saved ? restoreTrainState(saved, cfg, student, trainer) : null;
     if (resumed) {
       Object.assign(state, resumed);
-      cache = state.cache;
-      if (state.poolScored) sink.log(`resumed from checkpoint after epoch ${state.epochsDone}`);
+      if (state.poolScored) sink.log(`resumed from checkpoint after epoch ${state.epochs.length}`);
       else {
-        sink.log(`resumed from checkpoint after epoch ${state.epochsDone} with the pool mined before epoch ${state.poolMinedForEpoch}, not scored yet`);
+        sink.log(`resumed from checkpoint after epoch ${state.epochs.length} with the pool mined before epoch ${state.poolMinedForEpoch}, not scored yet`);
         await scorePool();
         await checkpoint();
       }
@@ -137,7 +136,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     } else await refreshPool(null, 1);
     applyPool();
 
-    for (let e = state.epochsDone + 1; e <= cfg.epochs; e++) {
+    for (let e = state.epochs.length + 1; e <= cfg.epochs; e++) {
       stopIfAsked();
       if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0 && state.poolMinedForEpoch !== e) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
@@ -147,7 +146,6 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       timer.start('training');
       const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }), shouldStop);
       state.epochs.push(stats);
-      state.epochsDone = e;
       // saved before it is reported: a reported epoch is never trained again (one killed in
       // between is reported by the next run from the checkpoint, see job-runner.ts)
       await checkpoint();

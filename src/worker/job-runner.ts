@@ -127,7 +127,7 @@ export class JobRunner {
         onWriteError: (e) => this.log(`job ${id}: progress write failed: ${(e as Error).message}`),
       });
       reporter = rep;
-      const fault = SIGKILL_AT_STAGE ? killAtStage(id, attempt, rep) : null;
+      const fault = killAtStage(id, attempt, rep);
       const thread = startPipelineThread(jt.task, stop, (e) => {
         rep.onThreadEvent(e);
         fault?.(e);
@@ -199,7 +199,8 @@ export class JobRunner {
     const id = rec.id;
     if (jt.task.kind === 'train') {
       const r = result as TrainJobResult;
-      const metrics = r.metrics ? { ...r.metrics, hnsw: r.hnswMetrics ?? null, hnswRecallAt10: r.hnswRecallAt10 ?? null, teacher: r.teacherMetrics ?? null } : null;
+      const studentMetrics = r.metrics ? { ...r.metrics, hnsw: r.hnswMetrics ?? null, hnswRecallAt10: r.hnswRecallAt10 ?? null } : null;
+      const metrics = studentMetrics ? { ...studentMetrics, teacher: r.teacherMetrics ?? null } : null;
       if (!(await repo.getModel(jt.resultId))) {
         await repo.createModel({
           id: jt.resultId,
@@ -208,7 +209,7 @@ export class JobRunner {
           teacherId: rec.teacherId,
           key: jt.resultKey,
           config: { ...jt.task.config },
-          metrics: r.metrics ? { ...r.metrics, hnsw: r.hnswMetrics ?? null, hnswRecallAt10: r.hnswRecallAt10 ?? null } : null,
+          metrics: studentMetrics,
           teacherMetrics: r.teacherMetrics ? { ...r.teacherMetrics } : null,
         });
       }

@@ -71,11 +71,6 @@ export class ProgressTracker {
     if (Number.isFinite(stats.examplesPerSecond)) this.rate = stats.examplesPerSecond;
   }
 
-  /** Marks the end: progress 1, no ETA. */
-  finish(): void {
-    this.progressValue = 1;
-  }
-
   snapshot(now = performance.now()): ProgressSnapshot {
     const p = this.progressValue;
     let eta: number | null = null;

@@ -1,5 +1,5 @@
-import { Worker } from 'node:worker_threads';
 import { CancelledError, DistilxrError } from '../core/errors.js';
+import { spawnModuleWorker } from '../core/module-worker.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ThreadError, ThreadInput, ThreadMessage, ThreadTask } from './thread-protocol.js';
@@ -12,27 +12,6 @@ export interface PipelineThread {
   readonly result: Promise<TrainJobResult | TeacherFitResult>;
   /** Kills the thread at once (checkpoints are written by rename, so none is ever half-written). */
   terminate(): Promise<void>;
-}
-
-/**
- * Under tsx (this file is .ts) a worker cannot load a .ts module by itself, and
- * `execArgv: ['--import', 'tsx']` fails with ERR_UNKNOWN_FILE_EXTENSION: the thread is an eval
- * script that loads tsx's ESM API and imports the module through it. Compiled JS loads directly.
- */
-const EVAL_VIA_TSX = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApi)
-  .then((api) => api.tsImport(workerData.moduleUrl, workerData.parentUrl))
-  .catch((e) => process.nextTick(() => { throw e; }));
-`;
-
-function spawn(input: ThreadInput): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const moduleUrl = new URL('./pipeline-thread.ts', self).href;
-    return new Worker(EVAL_VIA_TSX, { eval: true, workerData: { ...input, tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl, parentUrl: self } });
-  }
-  return new Worker(new URL('./pipeline-thread.js', self), { workerData: input });
 }
 
 /** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` still steer the job. */
@@ -48,7 +27,7 @@ export function errorFromThread(e: ThreadError): Error {
 
 /** Starts one job's pipeline in a worker_thread; `onEvent` receives its stage/progress/epoch/log messages in order. */
 export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, onEvent: (e: ThreadEvent) => void): PipelineThread {
-  const worker = spawn({ task, stop });
+  const worker = spawnModuleWorker(import.meta.url, 'pipeline-thread', { task, stop } satisfies ThreadInput);
   const result = new Promise<TrainJobResult | TeacherFitResult>((resolve, reject) => {
     let settled = false;
     worker.on('message', (m: ThreadMessage) => {

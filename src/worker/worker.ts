@@ -7,8 +7,6 @@ import type { Repository } from '../service/records.js';
 import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
 import { QueueReconciler, reconcile } from './queue-reconciler.js';
 
-export { reconcile, type Requeuer } from './queue-reconciler.js';
-
 export interface WorkerDeps {
   repo: Repository;
   store: ArtifactStore;

@@ -8,7 +8,7 @@ import { writeSynth, type SynthOptions } from '../../src/core/synth.js';
 import { readXcFile } from '../../src/core/xc-format.js';
 import type { ArtifactStore } from '../../src/service/artifact-store.js';
 import type { JobQueue } from '../../src/service/job-queue.js';
-import type { JobEventRecord, JobRecord, Repository } from '../../src/service/records.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type Repository } from '../../src/service/records.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -23,7 +23,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   }
 }
 
-export const isFinal = (j: JobRecord | null): boolean => j !== null && ['completed', 'failed', 'cancelled'].includes(j.status);
+export const isFinal = (j: JobRecord | null): boolean => j !== null && FINAL_JOB_STATUSES.has(j.status);
 
 export const waitFinal = (repo: Repository, id: string, timeoutMs: number): Promise<JobRecord> =>
   waitFor(
