@@ -13,7 +13,7 @@ import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { Rng } from '../src/core/rng.js';
 import { Student } from '../src/core/student.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import { isProcessAlive } from '../src/pipeline/atomic-write.js';
+import { isProcessAlive } from '../src/core/atomic-write.js';
 import { ArtifactIntegrityError } from '../src/pipeline/checksums.js';
 import { FILES, loadModel, publishModel } from '../src/pipeline/model-dir.js';
 import { FsArtifactStore, INCOMING_DIR } from '../src/service/fs-artifact-store.js';

@@ -5,12 +5,12 @@
  * Files: the hnswlib index file plus a sidecar JSON (`<path>.json`) holding its parameters and
  * sha256; load refuses a file whose hash does not match.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
 import type { Csr } from '../core/csr.js';
+import { writeFileAtomically } from '../core/atomic-write.js';
 import { DistilxrError } from '../core/errors.js';
+import { sha256File } from '../core/hash.js';
 
 type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>;
 
@@ -216,9 +216,7 @@ export class LabelIndex {
         space: 'ip',
         sha256,
       };
-      const side = sidecarPath(path);
-      await writeFile(`${side}.tmp`, `${JSON.stringify(meta, null, 2)}\n`);
-      await rename(`${side}.tmp`, side);
+      await writeFileAtomically(sidecarPath(path), `${JSON.stringify(meta, null, 2)}\n`);
       return meta;
     } finally {
       await rm(tmp, { force: true });
@@ -307,10 +305,4 @@ function sortedHas(a: Int32Array, lo: number, hi: number, x: number): boolean {
     else hi = mid;
   }
   return false;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
 /** murmur3's 32-bit finalizer: spreads every input bit over the output, so low bits are usable. */
 export function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -6,4 +9,11 @@ export function fmix32(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** SHA-256 of a file, hex, streamed (files may be larger than memory allows). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

@@ -5,7 +5,7 @@ import type { Student } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import type { EpochStats, NegativePool, StudentTrainer } from '../core/trainer.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
-import { writeFileAtomically } from './atomic-write.js';
+import { writeFileAtomically } from '../core/atomic-write.js';
 
 /** Where a job keeps its resumable state: one blob, replaced atomically. */
 export interface CheckpointStore {

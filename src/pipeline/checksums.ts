@@ -3,9 +3,9 @@
  * a file corrupted or replaced on disk is refused with a message naming it instead of being used.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { DistilxrError } from '../core/errors.js';
+import { sha256File } from '../core/hash.js';
 
 /** A stored file whose content no longer matches the checksum recorded when it was written. */
 export class ArtifactIntegrityError extends DistilxrError {
@@ -18,11 +18,6 @@ export class ArtifactIntegrityError extends DistilxrError {
 }
 
 /** sha256 (hex) of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /**
  * Throws ArtifactIntegrityError unless `path` hashes to `expected`. `name` is how the error names

@@ -9,7 +9,7 @@ import { FOLDS_FORMAT, foldOf, foldsManifestPath, labelsFingerprint, type FoldsM
 import { MlpFitRun, type MlpTeacher } from '../teacher/mlp-teacher.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
-import { writeFileAtomically } from './atomic-write.js';
+import { writeFileAtomically } from '../core/atomic-write.js';
 import { allLabels, evaluateTeacher } from './evaluate.js';
 import { silentProgress, StageTimer, type ProgressSink } from './progress.js';
 

@@ -9,8 +9,9 @@ import { decodeSafetensors, encodeSafetensors, tensorOf } from '../core/safetens
 import { Student, type StudentShape } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
-import { isProcessAlive } from './atomic-write.js';
-import { ArtifactIntegrityError, readVerifiedFile, sha256File, verifyFile } from './checksums.js';
+import { isProcessAlive } from '../core/atomic-write.js';
+import { sha256File } from '../core/hash.js';
+import { ArtifactIntegrityError, readVerifiedFile, verifyFile } from './checksums.js';
 
 export const MODEL_FORMAT = 'distilxr-model';
 export const MODEL_VERSION = 1;

@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DistilxrError } from '../core/errors.js';
-import { isProcessAlive } from '../pipeline/atomic-write.js';
+import { isProcessAlive } from '../core/atomic-write.js';
 import { verifyFile } from '../pipeline/checksums.js';
 import type { ArtifactStore, StagedArtifacts } from './artifact-store.js';
 

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { CancelledError, DistilxrError } from '../core/errors.js';
 import { readCheckpointSummary } from '../pipeline/checkpoint.js';
-import { sha256File } from '../pipeline/checksums.js';
+import { sha256File } from '../core/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
