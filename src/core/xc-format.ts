@@ -14,7 +14,6 @@ import { sortPairs } from './sort-pairs.js';
 import { forEachLine } from './line-reader.js';
 
 // re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
-export { sortPairs };
 
 const SPACE = 32;
 const TAB = 9;

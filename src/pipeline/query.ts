@@ -6,7 +6,7 @@
 import { exactTopK } from '../ann/exact-search.js';
 import { UsageError } from '../core/errors.js';
 import { parseFeatureString } from '../core/feature-string.js';
-import { sortPairs } from '../core/xc-format.js';
+import { sortPairs } from '../core/sort-pairs.js';
 import type { LoadedModel } from './model-dir.js';
 
 /** Raw text, a feature string ("3:1 17:0.5"), or a feature map ({"3": 1, "17": 0.5}). */

@@ -1,5 +1,5 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
-import type { Dataset } from '../core/dataset.js';
+import { labelCounts } from '../core/csr.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
@@ -159,7 +159,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     // The HNSW index serves evaluation and the published model; neither, no index.
     const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
     index?.setEf(HNSW_DEFAULTS.efSearch);
-    const counts = labelCounts(train);
+    const counts = Float32Array.from(labelCounts(train.labels)); // stored as F32 in the model's weights
     if (data.test) {
       const propensities = propensitiesFromCounts(counts, train.features.rows, data.test.labels.cols);
       const ev = evaluateStudent(student, data.test, propensities, index ?? undefined);
@@ -202,12 +202,4 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     await teacher?.close();
     await folded?.close();
   }
-}
-
-/** Training points per label. */
-function labelCounts(train: Dataset): Float32Array {
-  const out = new Float32Array(train.labels.cols);
-  const nnz = train.labels.indptr[train.labels.rows];
-  for (let p = 0; p < nnz; p++) out[train.labels.indices[p]]++;
-  return out;
 }
