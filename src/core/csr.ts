@@ -33,7 +33,7 @@ export class CsrBuilder {
   private size = 0;
 
   constructor(
-    private readonly withValues: boolean,
+    withValues: boolean,
     expectedRows = 1024,
     expectedNnz = 16384,
   ) {

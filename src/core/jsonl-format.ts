@@ -106,7 +106,7 @@ class LabelAssigner {
 
   constructor(
     private readonly file: string,
-    private readonly train: LabelMap | null,
+    train: LabelMap | null,
   ) {
     this.names = train?.names ? train.names.slice() : [];
     for (let i = 0; i < this.names.length; i++) this.index.set(this.names[i], i);
