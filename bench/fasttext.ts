@@ -1,8 +1,10 @@
 /**
  * Debian's `fasttext` (0.9.2) as the reference baseline. XC data → fastText's supervised format: one line per point,
  * `__label__<id> ... f<feature> ...` (each present feature once: the datasets here are binary;
- * a non-binary value is dropped to presence). Metrics come from our own `evaluateRankings`, so
- * fastText and the student are scored by the same code.
+ * a non-binary value is dropped to presence). JSONL text → the same format on the raw text, as
+ * ../shared/peers did it: lowercased, runs of word characters (Python's `\b\w+\b`), single spaces
+ * (see {@link fasttextEvaluateText}). Metrics come from our own `evaluateRankings`, so fastText and
+ * the student are scored by the same code.
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -12,13 +14,17 @@ import { once } from 'node:events';
 import type { Dataset } from '../src/core/dataset.js';
 import type { Csr } from '../src/core/csr.js';
 import { selectRows } from '../src/core/csr.js';
+import { readJsonlRecords } from '../src/core/jsonl-format.js';
 import { computePropensities, evaluateRankings, type MetricReport } from '../src/core/metrics.js';
 import { run } from './lib.js';
 
-export type FasttextLoss = 'ova' | 'ns';
+export type FasttextLoss = 'ova' | 'ns' | 'hs';
 
 /** fastText's loss names: 0.9.2 spells one-vs-all out in full. */
-const LOSS_FLAG: Record<FasttextLoss, string> = { ova: 'one-vs-all', ns: 'ns' };
+const LOSS_FLAG: Record<FasttextLoss, string> = { ova: 'one-vs-all', ns: 'ns', hs: 'hs' };
+
+/** fastText's default `-bucket` (hash buckets for word n-grams and subwords). */
+export const FASTTEXT_DEFAULT_BUCKET = 2_000_000;
 
 /** Makes sure `fasttext` is on PATH (apt-get install, with an `apt-get update` retry); returns its path. */
 export function ensureFasttext(): string {
@@ -78,6 +84,14 @@ export interface FasttextTrainOptions {
   seed?: number;
   /** Negatives per example for `ns` (fastText's -neg). @defaultValue 5 */
   neg?: number;
+  /** Word n-gram length (fastText's -wordNgrams). @defaultValue 1 */
+  wordNgrams?: number;
+  /**
+   * Hash buckets for word n-grams (fastText's -bucket). 0 (the default here) when the features are
+   * XC ids, where there are no n-grams; word n-grams need buckets (fastText's own default is
+   * {@link FASTTEXT_DEFAULT_BUCKET}). @defaultValue 0
+   */
+  bucket?: number;
 }
 
 /** fastText stopped with `EncounteredNaNError`: the learning rate is too high for this data. */
@@ -96,8 +110,8 @@ export async function trainFasttext(o: FasttextTrainOptions): Promise<number> {
   const args = [
     'supervised', '-input', o.input, '-output', o.output,
     '-dim', String(o.dim), '-epoch', String(o.epoch), '-lr', String(o.lr), '-thread', String(o.thread),
-    '-loss', LOSS_FLAG[o.loss], '-minCount', '1', '-bucket', '0', '-seed', String(o.seed ?? 1), '-verbose', '0',
-    '-neg', String(o.neg ?? 5),
+    '-loss', LOSS_FLAG[o.loss], '-minCount', '1', '-bucket', String(o.bucket ?? 0), '-seed', String(o.seed ?? 1), '-verbose', '0',
+    '-neg', String(o.neg ?? 5), '-wordNgrams', String(o.wordNgrams ?? 1),
   ];
   try {
     return (await run('fasttext', args)).seconds;
@@ -112,6 +126,11 @@ export async function trainFasttext(o: FasttextTrainOptions): Promise<number> {
  * fewer than k. Throws unless it printed exactly one line per test row.
  */
 async function predictFasttext(model: string, testFile: string, rows: number, k: number): Promise<Int32Array> {
+  return (await predictFasttextTimed(model, testFile, rows, k)).predicted;
+}
+
+/** {@link predictFasttext} and the wall seconds of the `fasttext predict-prob` process. */
+async function predictFasttextTimed(model: string, testFile: string, rows: number, k: number): Promise<{ predicted: Int32Array; seconds: number }> {
   const r = await run('fasttext', ['predict-prob', model, testFile, String(k)]);
   const lines = r.stdout.split('\n');
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
@@ -125,7 +144,7 @@ async function predictFasttext(model: string, testFile: string, rows: number, k:
       if (j < k) out[i * k + j++] = Number(t.slice(9));
     }
   }
-  return out;
+  return { predicted: out, seconds: r.seconds };
 }
 
 /** Metrics of predictions against `truth`, propensities from the training labels. */
@@ -208,9 +227,138 @@ export async function fasttextEvaluate(
     if (!(bestP1 > before)) break;
   }
   if (Number.isNaN(best)) throw new Error(`fasttext ${o.loss} diverged at every learning rate of ${o.lrGrid.join(', ')}`);
-  const model = join(workDir, `ft-${o.loss}`);
-  const trainSeconds = await trainFasttext({ input: files.train, output: model, loss: o.loss, dim: o.dim, epoch: o.epoch, lr: best, thread: o.thread });
-  const pred = await predictFasttext(`${model}.bin`, files.test, test.features.rows, k);
-  return { loss: o.loss, lr: best, lrGrid: grid, trainSeconds, metrics: score(pred, k, test.labels, train.labels) };
+  return { ...(await fasttextTrainAndScore(files.train, files.test, train, test, workDir, { ...o, lr: best, k })), lrGrid: grid };
 }
 
+/** Trains on the whole training file at learning rate `o.lr` and scores the top k on test. */
+async function fasttextTrainAndScore(
+  trainFile: string,
+  testFile: string,
+  train: Dataset,
+  test: Dataset,
+  workDir: string,
+  o: { loss: FasttextLoss; dim: number; epoch: number; thread: number; lr: number; k: number },
+): Promise<Omit<FasttextResult, 'lrGrid'>> {
+  const model = join(workDir, `ft-${o.loss}`);
+  const trainSeconds = await trainFasttext({ input: trainFile, output: model, loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread });
+  const pred = await predictFasttext(`${model}.bin`, testFile, test.features.rows, o.k);
+  return { loss: o.loss, lr: o.lr, trainSeconds, metrics: score(pred, o.k, test.labels, train.labels) };
+}
+
+/**
+ * fastText on one split at a given learning rate (no search: e.g. the rate {@link fasttextEvaluate}
+ * picked on an earlier run); lrGrid in the result is empty.
+ */
+export async function fasttextEvaluateAtLr(
+  train: Dataset,
+  test: Dataset,
+  workDir: string,
+  o: { loss: FasttextLoss; dim: number; epoch: number; thread: number; lr: number; k?: number },
+): Promise<FasttextResult> {
+  const files = { train: join(workDir, 'ft-train.txt'), test: join(workDir, 'ft-test.txt') };
+  await writeFasttextFile(train, files.train, true);
+  await writeFasttextFile(test, files.test, false);
+  return { ...(await fasttextTrainAndScore(files.train, files.test, train, test, workDir, { ...o, k: o.k ?? 100 })), lrGrid: {} };
+}
+
+/** Runs of word characters: Python's `\w` on str (Unicode letters, digits and numerals, underscore). */
+const WORD = /[\p{L}\p{N}_]+/gu;
+
+/**
+ * Raw text as fastText reads it in ../shared/peers: lowercased, tokens = Python's
+ * `re.findall(r'(?u)\b\w+\b', text)`, joined by single spaces.
+ */
+export function fasttextTokens(text: string): string {
+  return (text.toLowerCase().match(WORD) ?? []).join(' ');
+}
+
+/**
+ * Writes a JSONL text file in fastText's supervised format: per record, `__label__<id>` for each
+ * of its labels (id = `labelIds.get(name)`, ascending ids; withLabels = false: none), then
+ * {@link fasttextTokens} of its text. Line i is record i. Throws on a label `labelIds` lacks.
+ * Ascending ids is how ../shared/peers wrote its fastText input, and the order matters: with the
+ * records' own label order fastText's model comes out slightly different (debtags ova -wordNgrams 2:
+ * the same top-10 as the peer's file on 4295 of 4518 test rows; ascending: on all of them).
+ */
+export async function writeFasttextTextFile(jsonl: string, path: string, labelIds: ReadonlyMap<string, number>, withLabels: boolean): Promise<number> {
+  await mkdir(dirname(path), { recursive: true });
+  const out = createWriteStream(path);
+  const lines: string[] = [];
+  let rows = 0;
+  await readJsonlRecords(jsonl, (text, labels, line) => {
+    const parts: string[] = [];
+    if (withLabels) {
+      const ids = labels.map((l) => {
+        const id = labelIds.get(String(l));
+        if (id === undefined) throw new Error(`${jsonl}:${line}: label ${JSON.stringify(l)} has no fastText label id`);
+        return id;
+      });
+      for (const id of ids.sort((a, b) => a - b)) parts.push(`__label__${id}`);
+    }
+    const tokens = fasttextTokens(text);
+    if (tokens) parts.push(tokens);
+    lines.push(parts.join(' '));
+    rows++;
+  });
+  for (let i = 0; i < lines.length; i += 10_000) {
+    if (!out.write(lines.slice(i, i + 10_000).join('\n') + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return rows;
+}
+
+/** fastText settings of a text run (see ../shared/peers/peers.json for the peers' ones). */
+export interface FasttextTextOptions {
+  loss: FasttextLoss;
+  dim: number;
+  epoch: number;
+  lr: number;
+  wordNgrams: number;
+  thread: number;
+  seed?: number;
+  /** Predictions per test row. @defaultValue 10 (what the peers exported) */
+  k?: number;
+}
+
+export interface FasttextTextResult {
+  /** The `fasttext supervised` arguments after `-input … -output …`, for the record. */
+  args: FasttextTextOptions & { bucket: number };
+  trainSeconds: number;
+  predictSeconds: number;
+  /** [test rows, k] predictions in fastText's own label ids (before mapping to ours). */
+  fasttextIds: Int32Array;
+  k: number;
+  metrics: MetricReport;
+}
+
+/**
+ * fastText on raw JSONL text, with fixed settings (no learning-rate search), scored with our
+ * metric code. fastText's label ids come from `labels.ftId` (name → id; ../shared/peers used the
+ * dataset's labels.txt line numbers) and its predictions are mapped back to our label ids through
+ * `labels.toOurs` (an id outside it or mapped to -1 is never a hit). `truth`/`trainLabels`: our test
+ * and training label matrices. Files go under `workDir`.
+ */
+export async function fasttextEvaluateText(
+  trainJsonl: string,
+  testJsonl: string,
+  workDir: string,
+  o: FasttextTextOptions,
+  labels: { ftId: ReadonlyMap<string, number>; toOurs: Int32Array },
+  truth: Csr,
+  trainLabels: Csr,
+): Promise<FasttextTextResult> {
+  const k = o.k ?? 10;
+  const files = { train: join(workDir, 'ft-text-train.txt'), test: join(workDir, 'ft-text-test.txt') };
+  await writeFasttextTextFile(trainJsonl, files.train, labels.ftId, true);
+  const testRows = await writeFasttextTextFile(testJsonl, files.test, labels.ftId, false);
+  if (testRows !== truth.rows) throw new Error(`${testJsonl}: ${testRows} records, but the test labels have ${truth.rows} rows`);
+  const slug = `ft-text-${o.loss}-ng${o.wordNgrams}-lr${o.lr}`;
+  const model = join(workDir, slug);
+  // fastText's default, as the peers ran it (the bucket count also shapes the random initialisation)
+  const bucket = FASTTEXT_DEFAULT_BUCKET;
+  const trainSeconds = await trainFasttext({ input: files.train, output: model, loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread, seed: o.seed, wordNgrams: o.wordNgrams, bucket });
+  const { predicted: fasttextIds, seconds: predictSeconds } = await predictFasttextTimed(`${model}.bin`, files.test, testRows, k);
+  const ours = fasttextIds.map((id) => (id >= 0 && id < labels.toOurs.length ? labels.toOurs[id] : -1));
+  return { args: { ...o, k, bucket }, trainSeconds, predictSeconds, fasttextIds, k, metrics: score(ours, k, truth, trainLabels) };
+}

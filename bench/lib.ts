@@ -21,6 +21,23 @@ export function mulanSplit(name: string): { train: string; test: string } {
   return { train: `${base}_train.txt`, test: `${base}_test.txt` };
 }
 
+/** A shared dataset's train/test files: a MULAN XC split, or JSONL text with its labels.txt. */
+export interface DatasetSplit {
+  format: 'xc' | 'jsonl';
+  train: string;
+  test: string;
+  /** JSONL only: every label name, one a line (the ids ../shared/peers uses are its 0-based lines). */
+  labelsTxt?: string;
+}
+
+/** `<ds>/train.jsonl` + `test.jsonl` + `labels.txt` when present, else the MULAN split. */
+export function datasetSplit(name: string): DatasetSplit {
+  const dir = join(DATASETS_DIR, name);
+  const train = join(dir, 'train.jsonl');
+  if (existsSync(train)) return { format: 'jsonl', train, test: join(dir, 'test.jsonl'), labelsTxt: join(dir, 'labels.txt') };
+  return { format: 'xc', ...mulanSplit(name) };
+}
+
 /** Runs a command; resolves with stdout, wall seconds; rejects with the stderr tail on failure. */
 export function run(cmd: string, args: string[], opts: { stderrFile?: string; cwd?: string } = {}): Promise<{ stdout: string; seconds: number }> {
   return new Promise((res, rej) => {

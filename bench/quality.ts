@@ -1,33 +1,70 @@
 /**
- * Table 1, "Quality": P@1/3/5, nDCG@5, PSP@5 on the MULAN splits of Bibtex, Delicious and Corel5k
- * for fastText (ova, ns), the baseline teacher and the student in four settings. A benchmark: it
- * prints a markdown table and writes bench/results/quality.json (quality-quick.json with --quick);
- * nothing is asserted.
+ * Table 1, "Quality": P@1/3/5, nDCG@5, PSP@5 on the five shared datasets (the MULAN XC splits of
+ * Bibtex, Delicious and Corel5k; the JSONL text sets debtags and apt-files) for the peer methods of
+ * ../shared/peers (their exported top-10, scored here), fastText run live, the baseline teacher
+ * and the student in four settings (exact and through HNSW). Every row is scored by our
+ * `evaluateRankings`, propensities from the training label counts. A benchmark: it prints a
+ * markdown table and writes bench/results/quality.json (quality-quick.json with --quick,
+ * quality-peers.json with --peers-only); nothing is asserted.
  *
- *   npx tsx bench/quality.ts [--datasets bibtex,delicious,corel5k] [--quick] [--fresh]
- *                            [--teacher-dir DIR[,DIR]] [--seed 1] [--lr-grid 0.05,0.1,0.25,0.5,1]
+ *   npx tsx bench/quality.ts [--datasets bibtex,delicious,corel5k,debtags,apt-files] [--quick]
+ *                            [--peers-only [--lr-search]] [--fresh] [--teacher-dir DIR[,DIR]] [--seed 1]
+ *                            [--lr-grid 0.05,0.1,0.25,0.5,1]
  *
- * --quick: Bibtex only. Teachers are fitted with `distilxr teacher fit` into
- * bench/results/tmp/<ds>/teacher.onnx and reused on the next run unless --fresh; --teacher-dir
- * also looks for <DIR>/<ds>-teacher.onnx or <DIR>/<ds>/teacher.onnx (fold models beside it).
+ * --quick: Bibtex only. --peers-only: only the peer and fastText rows (no teacher, no student);
+ * fastText on the XC sets then reuses the learning rate the last full run picked (from
+ * bench/results/quality.json) instead of searching the grid again, unless --lr-search or there is none.
+ * Teachers are fitted with `distilxr teacher fit` into bench/results/tmp/<ds>/teacher.onnx (its
+ * report kept beside it as teacher.onnx.fit.json) and reused on the next run unless --fresh;
+ * --teacher-dir also looks for <DIR>/<ds>-teacher.onnx or <DIR>/<ds>/teacher.onnx (fold models
+ * beside it).
  */
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readXcFile } from '../src/core/xc-format.js';
+import type { Dataset } from '../src/core/dataset.js';
+import { loadTrainTest } from '../src/core/load-dataset.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import type { MetricReport } from '../src/core/metrics.js';
-import { ensureFasttext, fasttextEvaluate, type FasttextResult } from './fasttext.js';
-import { RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, mulanSplit, parseArgs, writeJson } from './lib.js';
+import { METRIC_KEYS, type MetricReport } from '../src/core/metrics.js';
+import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, writeJson, type DatasetSplit } from './lib.js';
+import {
+  DIFF_TOLERANCE_POINTS,
+  PEER_KEYS,
+  PEERS_DIR,
+  diffPoints,
+  labelsTxtToOurIds,
+  maxAbsDiff,
+  peerRows,
+  readPeersJson,
+  readTopKFile,
+  splitFacts,
+  type PeersJson,
+  type ShownKey,
+  type SplitFacts,
+} from './peers.js';
 
 const XC_REPOSITORY = 'http://manikvarma.org/downloads/XC/XMLRepository.html';
-const SHOWN = ['p@1', 'p@3', 'p@5', 'ndcg@5', 'psp@5'] as const;
+const ALL_DATASETS = ['bibtex', 'delicious', 'corel5k', 'debtags', 'apt-files'];
+const SHOWN = Object.keys(PEER_KEYS) as ShownKey[];
+
+type Kind = 'peer' | 'fasttext' | 'teacher' | 'student' | 'published';
 
 interface Row {
   dataset: string;
+  kind: Kind;
   method: string;
   note?: string;
+  /** Exact metrics (students: exact search over all labels). */
   metrics?: MetricReport;
+  /** Students: the same model's metrics through its HNSW index (the product's path). */
+  hnswMetrics?: MetricReport;
+  /** Training seconds: see the footnote printed under the table. */
   seconds?: number;
+  /** ours − peers.json in points, for peer rows and the fastText runs that repeat a peer's. */
+  diffPoints?: Partial<Record<ShownKey, number>>;
+  /** The peers.json method diffPoints compares with. */
+  comparedWith?: string;
   extra?: Record<string, unknown>;
 }
 
@@ -39,85 +76,403 @@ const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] 
   { method: 'student: distillation + hard negatives (α=0.5, defaults)', flags: [], teacher: true },
 ];
 
-async function teacherFor(ds: string, train: string, test: string, dirs: string[], fresh: boolean, rows: Row[]): Promise<string> {
-  if (!fresh) {
-    for (const d of dirs) {
-      for (const p of [join(d, `${ds}-teacher.onnx`), join(d, ds, 'teacher.onnx')]) {
-        if (existsSync(p)) {
-          process.stderr.write(`[${ds}] reusing teacher ${p}\n`);
-          return p;
-        }
-      }
-    }
-  }
-  const out = join(TMP_DIR, ds, 'teacher.onnx');
-  if (!fresh && existsSync(out)) {
-    process.stderr.write(`[${ds}] reusing teacher ${out} (--fresh to refit)\n`);
-    return out;
-  }
-  process.stderr.write(`[${ds}] fitting the teacher (log: ${out}.log) ...\n`);
-  const r = await distilxrJson<MetricReport>(['teacher', 'fit', '--train', train, '--test', test, '--out', out], `${out}.log`);
-  rows.push({ dataset: ds, method: 'teacher fit (its own report)', metrics: r.json, seconds: r.seconds, extra: { hidden: true } });
+/**
+ * fastText on the raw text of the JSONL sets: the settings of the best fastText row of peers.json
+ * for that set (its `cmd`; checked against peers.json at run time), one thread.
+ */
+const FASTTEXT_TEXT: Record<string, { peer: string; opts: FasttextTextOptions }> = {
+  debtags: { peer: 'ft-ova-ng2', opts: { loss: 'ova', dim: 64, epoch: 25, lr: 0.25, wordNgrams: 2, thread: 1, seed: 1 } },
+  'apt-files': { peer: 'ft-hs-ng2', opts: { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, wordNgrams: 2, thread: 1, seed: 1 } },
+};
+
+/** Our metric keys of a CLI JSON object (which also carries seconds, config, ...). */
+function pickMetrics(json: Record<string, unknown> | undefined): MetricReport | undefined {
+  if (!json) return undefined;
+  const m: MetricReport = {};
+  for (const k of METRIC_KEYS) if (typeof json[k] === 'number') m[k] = json[k] as number;
+  return Object.keys(m).length ? m : undefined;
+}
+
+const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+
+/** A loaded split: our train/test datasets and, for JSONL, peers' label ids (labels.txt lines) → ours. */
+interface Loaded {
+  split: DatasetSplit;
+  train: Dataset;
+  test: Dataset;
+  /** labels.txt line → our label id (-1: a name we do not know). JSONL only. */
+  txtToOurs?: Int32Array;
+  /** label name → labels.txt line. JSONL only. */
+  txtId?: Map<string, number>;
+  labelsTxtUnknown?: number;
+}
+
+async function load(ds: string): Promise<Loaded> {
+  const split = datasetSplit(ds);
+  const { train, test } = await loadTrainTest(split.train, split.test, { cacheDir: false });
+  if (!test) throw new Error(`${ds}: no test split`);
+  if (split.format === 'xc') return { split, train, test };
+  // our JSONL ids: training labels by first appearance, then test-only labels (test.labelNames extends train's)
+  const names = test.labelNames ?? train.labelNames ?? [];
+  const { map, unknown } = await labelsTxtToOurIds(split.labelsTxt!, names);
+  const txtId = new Map<string, number>();
+  (await readFile(split.labelsTxt!, 'utf8')).split('\n').forEach((n, i) => n !== '' && txtId.set(n, i));
+  return { split, train, test, txtToOurs: map, txtId, labelsTxtUnknown: unknown };
+}
+
+/** `-flag value` pairs of a command line. */
+function cmdFlags(cmd: string): Map<string, string> {
+  const t = cmd.trim().split(/\s+/);
+  const m = new Map<string, string>();
+  for (let i = 0; i < t.length - 1; i++) if (/^-[a-zA-Z]/.test(t[i])) m.set(t[i].slice(1), t[i + 1]);
+  return m;
+}
+
+/** Where our fastText settings differ from the peer's `fasttext supervised` command ([] = none). */
+function settingsMismatch(o: FasttextTextOptions, cmd: string | undefined): string[] {
+  if (!cmd) return ['peers.json has no command for it'];
+  const f = cmdFlags(cmd);
+  const want: Record<string, string> = { loss: o.loss, dim: String(o.dim), epoch: String(o.epoch), lr: String(o.lr), wordNgrams: String(o.wordNgrams), thread: String(o.thread), seed: String(o.seed ?? 1) };
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(want)) if ((f.get(k) ?? (k === 'wordNgrams' ? '1' : undefined)) !== v) out.push(`-${k}: ours ${v}, peer ${f.get(k) ?? '(unset)'}`);
+  for (const k of f.keys()) if (!(k in want) && !['input', 'output'].includes(k)) out.push(`-${k} ${f.get(k)} in the peer's command only`);
   return out;
 }
 
-async function runDataset(ds: string, o: { dirs: string[]; fresh: boolean; seed: number; lrGrid: number[] }): Promise<Row[]> {
-  const { train: trainPath, test: testPath } = mulanSplit(ds);
+/** The learning rate a full run picked for fastText `loss` on `ds` (bench/results/quality.json), if any. */
+async function pickedLr(ds: string, loss: string): Promise<number | undefined> {
+  const q = await readJsonIfExists<{ rows: { dataset: string; method: string; extra?: { lr?: number } }[] }>(join(RESULTS_DIR, 'quality.json'));
+  return q?.rows.find((r) => r.dataset === ds && r.method.startsWith(`fastText ${loss} `))?.extra?.lr;
+}
+
+async function fasttextRows(ds: string, d: Loaded, peers: PeersJson | null, ft: { lrGrid: number[]; reuseLr: boolean }): Promise<Row[]> {
+  const work = join(TMP_DIR, ds);
+  const rows: Row[] = [];
+  if (d.split.format === 'xc') {
+    // on one thread with the student's dim and epochs; learning rate by validation P@1, or the one a full run picked
+    const cfg = DEFAULT_TRAIN_CONFIG;
+    for (const loss of ['ova', 'ns'] as const) {
+      const lr = ft.reuseLr ? await pickedLr(ds, loss) : undefined;
+      process.stderr.write(`[${ds}] fastText ${loss}${lr === undefined ? '' : ` at lr ${lr} (picked by the last full run, bench/results/quality.json)`}\n`);
+      const opts = { loss, dim: cfg.dim, epoch: cfg.epochs, thread: 1 };
+      const r: FasttextResult = lr === undefined ? await fasttextEvaluate(d.train, d.test, work, { ...opts, lrGrid: ft.lrGrid }) : await fasttextEvaluateAtLr(d.train, d.test, work, { ...opts, lr });
+      const extra = { lr: r.lr, lrGrid: r.lrGrid, lrFrom: lr === undefined ? 'validation P@1 over lrGrid' : 'bench/results/quality.json' };
+      rows.push({ dataset: ds, kind: 'fasttext', method: `fastText ${loss} (dim ${cfg.dim}, ${cfg.epochs} epochs, lr ${r.lr})`, metrics: r.metrics, seconds: r.trainSeconds, extra });
+    }
+    return rows;
+  }
+  const spec = FASTTEXT_TEXT[ds];
+  if (!spec) {
+    process.stderr.write(`[${ds}] no fastText text settings for this dataset: skipped\n`);
+    return rows;
+  }
+  const o = spec.opts;
+  const ref = peers?.datasets[ds]?.methods[spec.peer];
+  const mismatch = settingsMismatch(o, ref?.cmd?.[0]);
+  if (mismatch.length) process.stderr.write(`[${ds}] warning: fastText settings differ from peers.json's ${spec.peer}: ${mismatch.join('; ')}\n`);
+  process.stderr.write(`[${ds}] fastText ${o.loss} on the raw text, -wordNgrams ${o.wordNgrams} (settings of peers' ${spec.peer})\n`);
+  // fastText's label ids = labels.txt lines, as the peers' files: the training file is then the peers' own
+  const r = await fasttextEvaluateText(d.split.train, d.split.test, work, o, { ftId: d.txtId!, toOurs: d.txtToOurs! }, d.test.labels, d.train.labels);
+  const extra: Record<string, unknown> = { args: r.args, predictSeconds: r.predictSeconds, settingsOf: spec.peer, settingsMismatch: mismatch };
+  const diff = diffPoints(r.metrics, ref?.metrics);
+  let note: string | undefined;
+  const peerFile = join(PEERS_DIR, ds, `${spec.peer}.top10.txt`);
+  if (existsSync(peerFile)) {
+    // the peer's file holds fastText ids (labels.txt lines) too: compare the predictions themselves
+    const theirs = await readTopKFile(peerFile, d.test.labels.rows, r.k);
+    let sameList = 0;
+    let sameTop1 = 0;
+    for (let i = 0; i < d.test.labels.rows; i++) {
+      const a = r.fasttextIds.subarray(i * r.k, (i + 1) * r.k);
+      const b = theirs.predicted.subarray(i * r.k, (i + 1) * r.k);
+      if (a[0] === b[0]) sameTop1++;
+      if (a.every((x, j) => x === b[j])) sameList++;
+    }
+    extra.samePredictionsAsPeerFile = { rows: d.test.labels.rows, sameTop10List: sameList, sameTop1 };
+    if (maxAbsDiff(diff) > DIFF_TOLERANCE_POINTS) {
+      note =
+        `a different fastText run, not a different scorer (the peer's own ${spec.peer}.top10.txt scores as peers.json says with our code): ` +
+        `top-1 equal on ${sameTop1} of ${d.test.labels.rows} test rows, whole top-10 on ${sameList}` +
+        (mismatch.length ? `; settings differ: ${mismatch.join('; ')}` : '; same settings and the same input lines, so the difference comes from the fastText process itself');
+    }
+  }
+  rows.push({
+    dataset: ds,
+    kind: 'fasttext',
+    method: `fastText ${o.loss}, -wordNgrams ${o.wordNgrams}, raw text (dim ${o.dim}, ${o.epoch} epochs, lr ${o.lr}; run here)`,
+    metrics: r.metrics,
+    seconds: r.trainSeconds,
+    diffPoints: diff,
+    comparedWith: ref ? spec.peer : undefined,
+    note,
+    extra,
+  });
+  return rows;
+}
+
+async function peerTableRows(ds: string, d: Loaded, peers: PeersJson | null): Promise<Row[]> {
+  const pr = await peerRows(ds, d.train, d.test, peers, d.txtToOurs);
+  pr.sort((a, b) => b.metrics['p@1'] - a.metrics['p@1']);
+  return pr.map((p) => ({
+    dataset: ds,
+    kind: 'peer' as const,
+    method: `peer: ${p.method}`,
+    metrics: p.metrics,
+    seconds: p.trainSeconds,
+    diffPoints: p.diffPoints,
+    comparedWith: p.reference ? p.method : undefined,
+    note: p.note,
+    extra: { file: p.file, reference: p.reference, predictSeconds: p.predictSeconds, peakRssMb: p.peakRssMb, cmd: p.cmd, read: p.read, sensitivity: p.sensitivity },
+  }));
+}
+
+interface TeacherInfo {
+  path: string;
+  /** `teacher fit --json` of this teacher, when we fitted it (now or on an earlier run). */
+  fit: Record<string, unknown> | null;
+  fitWallSeconds?: number;
+}
+
+async function readFitReport(teacher: string): Promise<{ json: Record<string, unknown>; wallSeconds?: number } | null> {
+  const p = `${teacher}.fit.json`;
+  if (!existsSync(p)) return null;
+  const saved = JSON.parse(await readFile(p, 'utf8')) as { report: Record<string, unknown>; wallSeconds?: number };
+  return { json: saved.report, wallSeconds: saved.wallSeconds };
+}
+
+async function teacherFor(ds: string, split: DatasetSplit, dirs: string[], fresh: boolean): Promise<TeacherInfo> {
+  const reuse = async (p: string, how: string): Promise<TeacherInfo> => {
+    process.stderr.write(`[${ds}] reusing teacher ${p}${how}\n`);
+    const fit = await readFitReport(p);
+    return { path: p, fit: fit?.json ?? null, fitWallSeconds: fit?.wallSeconds };
+  };
+  if (!fresh) {
+    for (const d of dirs) {
+      for (const p of [join(d, `${ds}-teacher.onnx`), join(d, ds, 'teacher.onnx')]) if (existsSync(p)) return reuse(p, '');
+    }
+  }
+  const out = join(TMP_DIR, ds, 'teacher.onnx');
+  if (!fresh && existsSync(out)) return reuse(out, ' (--fresh to refit)');
+  process.stderr.write(`[${ds}] fitting the teacher (log: ${out}.log) ...\n`);
+  const r = await distilxrJson<Record<string, unknown>>(['teacher', 'fit', '--train', split.train, '--test', split.test, '--out', out], `${out}.log`);
+  await writeFile(`${out}.fit.json`, JSON.stringify({ report: r.json, wallSeconds: r.seconds }, null, 2) + '\n');
+  return { path: out, fit: r.json, fitWallSeconds: r.seconds };
+}
+
+/** The teacher row: its own fit report when we have it, else the teacher metrics `train --teacher` reported. */
+function teacherRow(ds: string, t: TeacherInfo, fromTrain: Record<string, unknown> | undefined): Row | null {
+  const name = t.path.replace(/^.*\//, '');
+  const src = t.fit ?? fromTrain;
+  if (!src) return null;
+  const extra: Record<string, unknown> = {
+    source: t.fit ? 'teacher fit --json' : 'train --teacher --json (no fit report kept for this teacher)',
+    ece: num(src.ece),
+    eceCalibrated: num(src.eceCalibrated),
+    temperature: num(src.temperature),
+    threads: num(src.threads),
+    fitSeconds: num(t.fit?.fitSeconds) ?? num(t.fit?.seconds),
+    fitProcessSeconds: t.fitWallSeconds,
+    fitReport: t.fit ?? undefined,
+    metricsInTrain: pickMetrics(fromTrain),
+  };
+  return {
+    dataset: ds,
+    kind: 'teacher',
+    method: `teacher (${name}; ${t.fit ? 'its fit report' : 'as train --teacher reports it'})`,
+    metrics: pickMetrics(src),
+    seconds: extra.fitSeconds as number | undefined,
+    extra,
+  };
+}
+
+async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolean; seed: number }): Promise<Row[]> {
+  const { train: trainPath, test: testPath } = d.split;
   const rows: Row[] = [];
   const work = join(TMP_DIR, ds);
-  const cfg = DEFAULT_TRAIN_CONFIG;
-
-  // fastText first (cheap), on one thread with the student's dim and epochs.
-  const [train, test] = [await readXcFile(trainPath), await readXcFile(testPath)];
-  for (const loss of ['ova', 'ns'] as const) {
-    process.stderr.write(`[${ds}] fastText ${loss}\n`);
-    const r: FasttextResult = await fasttextEvaluate(train, test, work, { loss, dim: cfg.dim, epoch: cfg.epochs, thread: 1, lrGrid: o.lrGrid });
-    rows.push({ dataset: ds, method: `fastText ${loss} (dim ${cfg.dim}, ${cfg.epochs} epochs, lr ${r.lr})`, metrics: r.metrics, seconds: r.trainSeconds, extra: { lr: r.lr, lrGrid: r.lrGrid } });
-  }
-
-  const teacher = await teacherFor(ds, trainPath, testPath, o.dirs, o.fresh, rows);
-  let teacherMetrics: MetricReport | undefined;
+  const teacher = await teacherFor(ds, d.split, o.dirs, o.fresh);
+  let teacherInTrain: Record<string, unknown> | undefined;
   for (const s of STUDENT_SETTINGS) {
     const slug = s.method.replace(/[^a-z0-9]+/gi, '-').toLowerCase().replace(/-+$/, '');
     const out = join(work, slug);
     const args = ['train', '--train', trainPath, '--test', testPath, '--seed', String(o.seed), '--out', out, ...s.flags];
-    if (s.teacher) args.push('--teacher', teacher);
+    if (s.teacher) args.push('--teacher', teacher.path);
     process.stderr.write(`[${ds}] ${s.method} (log: ${out}.log)\n`);
-    const r = await distilxrJson<MetricReport & { teacher?: MetricReport; stageSeconds?: Record<string, number>; config?: unknown }>(args, `${out}.log`);
-    if (r.json.teacher) teacherMetrics = r.json.teacher;
-    const { teacher: _t, hnsw: _h, config, stageSeconds, ...metrics } = r.json as Record<string, unknown>;
-    rows.push({ dataset: ds, method: s.method, metrics: metrics as MetricReport, seconds: r.seconds, extra: { config, stageSeconds } });
+    const r = await distilxrJson<Record<string, unknown>>(args, `${out}.log`);
+    const j = r.json;
+    if (j.teacher && typeof j.teacher === 'object') teacherInTrain = j.teacher as Record<string, unknown>;
+    rows.push({
+      dataset: ds,
+      kind: 'student',
+      method: s.method,
+      metrics: pickMetrics(j),
+      hnswMetrics: pickMetrics(j.hnsw as Record<string, unknown> | undefined),
+      seconds: r.seconds,
+      extra: {
+        config: j.config,
+        stageSeconds: j.stageSeconds,
+        hnswRecallAt10: j.hnswRecallAt10,
+        evaluatedPoints: j.evaluatedPoints,
+        peakRssBytes: j.peakRssBytes,
+        trainExamplesPerSecond: j.trainExamplesPerSecond,
+      },
+    });
   }
-  if (teacherMetrics) rows.splice(2, 0, { dataset: ds, method: `teacher (${teacher.replace(/^.*\//, '')})`, metrics: teacherMetrics });
-  rows.push({ dataset: ds, method: `published results: not run here, possibly different split (${XC_REPOSITORY})`, note: 'see XC repository' });
+  const tr = teacherRow(ds, teacher, teacherInTrain);
+  if (tr) rows.unshift(tr);
+  if (d.split.format === 'xc') rows.push({ dataset: ds, kind: 'published', method: `published results: not run here, possibly different split (${XC_REPOSITORY})`, note: 'see XC repository' });
   return rows;
+}
+
+/** Per dataset: split facts and how our scoring of the peers' files compares with peers.json. */
+interface Comparison {
+  dataset: string;
+  facts: SplitFacts;
+  labelsTxtNamesUnknownToUs?: number;
+  peers: number;
+  maxAbsDiffPoints: number;
+  notes: string[];
+}
+
+function compare(ds: string, d: Loaded, rows: Row[]): Comparison {
+  const peers = rows.filter((r) => r.kind === 'peer');
+  const notes = rows.filter((r) => r.note && r.diffPoints).map((r) => `${r.method}: ${r.note}`);
+  return {
+    dataset: ds,
+    facts: splitFacts(d.train, d.test),
+    labelsTxtNamesUnknownToUs: d.labelsTxtUnknown,
+    peers: peers.length,
+    maxAbsDiffPoints: Math.max(0, ...peers.map((r) => maxAbsDiff(r.diffPoints))),
+    notes,
+  };
+}
+
+/** The paragraph printed under the table: agreement with peers.json and what could have broken it. */
+function comparisonParagraph(cs: Comparison[], rows: Row[]): string {
+  const out: string[] = [];
+  const agree = cs.filter((c) => c.peers > 0 && c.maxAbsDiffPoints <= DIFF_TOLERANCE_POINTS);
+  const n = agree.reduce((s, c) => s + c.peers, 0);
+  if (agree.length) {
+    const worst = Math.max(...agree.map((c) => c.maxAbsDiffPoints));
+    out.push(
+      `Peers scored with our metric code agree with peers.json: ${n} peer rows on ${agree.map((c) => c.dataset).join(', ')}, ` +
+        `largest |difference| ${worst.toExponential(1)} points over P@1/3/5, nDCG@5, PSP@5 (tolerance ${DIFF_TOLERANCE_POINTS}).`,
+    );
+    const edge: string[] = [];
+    for (const c of agree) {
+      const f = c.facts;
+      /** How far the other convention moves the peers' figures: max |Δ| in points, range over the peers. */
+      const moved = (convention: string): string => {
+        const xs = rows
+          .filter((r) => r.dataset === c.dataset && r.kind === 'peer')
+          .flatMap((r) => (r.extra?.sensitivity as { convention: string; maxAbsDiffPoints: number }[] | undefined) ?? [])
+          .filter((x) => x.convention === convention)
+          .map((x) => x.maxAbsDiffPoints);
+        if (!xs.length) return 'n/a';
+        const [lo, hi] = [Math.min(...xs).toFixed(2), Math.max(...xs).toFixed(2)];
+        return `${lo === hi ? lo : `${lo}–${hi}`} points`;
+      };
+      if (f.testRowsWithoutLabels) {
+        edge.push(
+          `${c.dataset} has ${f.testRowsWithoutLabels} test rows without labels (both keep them in the mean, scoring 0; ` +
+            `leaving them out would move a peer's figures by ${moved('rows-without-labels-left-out')})`,
+        );
+      }
+      if (f.testLabelsUnseenInTrain) {
+        edge.push(
+          `${c.dataset} has ${f.testLabelsUnseenInTrain} test label occurrences (${f.distinctTestLabelsUnseenInTrain} labels) with no training point ` +
+            `(both keep them in the truth, so in the ideal DCG and PSP, with the count-0 propensity; ` +
+            `removing them would move a peer's figures by ${moved('labels-unseen-in-train-removed')})`,
+        );
+      }
+      const short = rows.filter((r) => r.dataset === c.dataset && r.kind === 'peer' && ((r.extra?.read as { shortLines?: number } | undefined)?.shortLines ?? 0) > 0);
+      for (const r of short) {
+        const k = (r.extra!.read as { shortLines: number }).shortLines;
+        edge.push(`${c.dataset} ${r.method.replace('peer: ', '')} has ${k} row${k === 1 ? '' : 's'} with fewer than 5 predictions (a miss for both)`);
+      }
+      if (c.labelsTxtNamesUnknownToUs) edge.push(`${c.dataset}: ${c.labelsTxtNamesUnknownToUs} labels.txt names appear in neither of our splits (never a hit)`);
+    }
+    if (edge.length) out.push(`Edge cases where two scorers could part, present here and treated alike: ${edge.join('; ')}.`);
+  }
+  for (const c of cs) {
+    if (c.peers > 0 && c.maxAbsDiffPoints > DIFF_TOLERANCE_POINTS) out.push(`${c.dataset}: peers differ from peers.json by up to ${c.maxAbsDiffPoints.toFixed(3)} points.`);
+    for (const note of c.notes) out.push(`${c.dataset}, ${note}`);
+  }
+  for (const r of rows.filter((x) => x.kind === 'fasttext' && x.comparedWith && !x.note)) {
+    const same = r.extra?.samePredictionsAsPeerFile as { rows: number; sameTop10List: number } | undefined;
+    out.push(
+      `${r.dataset}, ${r.method}: within ${DIFF_TOLERANCE_POINTS} points of peers' ${r.comparedWith}` +
+        (same ? ` (the same top-10 as the peer's file on ${same.sameTop10List} of ${same.rows} test rows).` : '.'),
+    );
+  }
+  return out.join('\n\n');
+}
+
+function diffCell(r: Row): string {
+  if (!r.diffPoints) return '';
+  const entries = Object.entries(r.diffPoints) as [ShownKey, number][];
+  if (!entries.length) return '';
+  const [k, v] = entries.reduce((a, b) => (Math.abs(b[1]) > Math.abs(a[1]) ? b : a));
+  const vs = r.kind === 'peer' ? '' : `vs ${r.comparedWith}: `;
+  return Math.abs(v) < 0.005 ? `${vs}0.00` : `${vs}${k.toUpperCase().replace('NDCG', 'nDCG')} ${v > 0 ? '+' : ''}${v.toFixed(2)}`;
 }
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const quick = a.has('quick');
-  const datasets = quick ? ['bibtex'] : String(a.get('datasets') ?? 'bibtex,delicious,corel5k').split(',');
+  const peersOnly = a.has('peers-only');
+  const datasets = quick ? ['bibtex'] : String(a.get('datasets') ?? ALL_DATASETS.join(',')).split(',');
   const dirs = typeof a.get('teacher-dir') === 'string' ? String(a.get('teacher-dir')).split(',') : [];
   const lrGrid = String(a.get('lr-grid') ?? '0.05,0.1,0.25,0.5,1').split(',').map(Number);
   const seed = Number(a.get('seed') ?? 1);
   ensureFasttext();
+  const peers = await readPeersJson();
+  if (!peers) process.stderr.write(`no ${join(PEERS_DIR, 'peers.json')}: peer rows are scored but not compared\n`);
 
-  const jsonName = quick ? 'quality-quick.json' : 'quality.json';
+  const jsonName = `quality${peersOnly ? '-peers' : ''}${quick ? '-quick' : ''}.json`;
   const rows: Row[] = [];
+  const comparisons: Comparison[] = [];
   for (const ds of datasets) {
-    rows.push(...(await runDataset(ds, { dirs, fresh: a.has('fresh'), seed, lrGrid })));
-    await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, lrGrid, datasets, rows }); // partial results survive a later failure
+    process.stderr.write(`[${ds}] loading\n`);
+    const d = await load(ds);
+    const dsRows = [...(await fasttextRows(ds, d, peers, { lrGrid, reuseLr: peersOnly && !a.has('lr-search') })), ...(await peerTableRows(ds, d, peers))];
+    if (!peersOnly) dsRows.push(...(await ourRows(ds, d, { dirs, fresh: a.has('fresh'), seed })));
+    rows.push(...dsRows);
+    comparisons.push(compare(ds, d, dsRows));
+    // partial results survive a later failure
+    await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons });
   }
+  const paragraph = comparisonParagraph(comparisons, rows);
+  await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons, comparisonSummary: paragraph });
 
   const pct = (x: number | undefined): string => (x === undefined ? '' : (100 * x).toFixed(2));
-  const table = mdTable(
-    ['dataset', 'method', ...SHOWN.map((k) => k.toUpperCase().replace('NDCG', 'nDCG')), 'seconds'],
-    rows
-      .filter((r) => !r.extra?.hidden)
-      .map((r) => [r.dataset, r.method, ...SHOWN.map((k, i) => (r.metrics ? pct(r.metrics[k]) : i === 0 ? r.note ?? '' : '')), r.seconds ? r.seconds.toFixed(1) : '']),
+  const withEce = rows.some((r) => r.extra?.ece !== undefined || r.extra?.eceCalibrated !== undefined);
+  const header = ['dataset', 'method', ...SHOWN.map((k) => k.toUpperCase().replace('NDCG', 'nDCG')), 'train s', ...(withEce ? ['ECE raw', 'ECE cal.'] : []), 'Δ vs peers.json'];
+  const line = (r: Row, m: MetricReport | undefined, method: string, first: boolean): string[] => [
+    r.dataset,
+    method,
+    ...SHOWN.map((k, i) => (m ? pct(m[k]) : i === 0 ? r.note ?? '' : '')),
+    first && r.seconds !== undefined ? r.seconds.toFixed(1) : '',
+    ...(withEce ? [pct(num(r.extra?.ece)), pct(num(r.extra?.eceCalibrated))] : []),
+    first ? diffCell(r) : '',
+  ];
+  const body: string[][] = [];
+  for (const r of rows) {
+    if (r.kind === 'student') {
+      body.push(line(r, r.metrics, `${r.method}, exact`, true));
+      if (r.hnswMetrics) body.push(line(r, r.hnswMetrics, `${r.method}, through HNSW`, false));
+    } else {
+      body.push(line(r, r.metrics, r.method, true));
+    }
+  }
+  process.stdout.write(`\n## Quality (test splits, %; seed ${seed})\n\n${mdTable(header, body)}\n\n`);
+  process.stdout.write(
+    'train s: peers = their train process (peers.json: wall time, 1 thread, on this machine kind, noisy); fastText = its final training process; ' +
+      'teacher = its fit including the fold models (from its report); student = the whole `distilxr train` job. ' +
+      `Δ vs peers.json: ours − peers.json in points, the metric with the largest |Δ| (fastText run here: against the peer row with its settings).` +
+      (withEce ? ' ECE in %: the teacher\'s top-1 calibration error, raw and after temperature scaling.' : '') +
+      ` Raw: bench/results/${jsonName}\n\n`,
   );
-  process.stdout.write(`\n## Quality (MULAN test splits, %; seed ${seed})\n\n${table}\n\n`);
-  process.stdout.write(`seconds: fastText = its final training process; student = the whole \`distilxr train\` job. Raw: bench/results/${jsonName}\n`);
+  if (paragraph) process.stdout.write(`${paragraph}\n`);
 }
 
 await main();

@@ -70,6 +70,7 @@ describe('job parameters (POST /v1/jobs)', () => {
     ['a distillation temperature of 0', () => ({ datasetId, params: { temperature: 0 } }), 'body.params.temperature must be > 0'],
     ['negative epochs', () => ({ datasetId, params: { epochs: -1 } }), 'body.params.epochs must be >= 0'],
     ['a boolean given as a string', () => ({ datasetId, params: { teacherWeightedNegatives: 'true' } }), 'body.params.teacherWeightedNegatives must be boolean'],
+    ['teacherCalibration given as a number', () => ({ datasetId, teacherId, params: { teacherCalibration: 0 } }), 'body.params.teacherCalibration must be boolean'],
     ['hashBits beyond 24', () => ({ datasetId, params: { featurizer: { hashBits: 25 } } }), 'body.params.featurizer.hashBits must be <= 24'],
     ['minDf of 0', () => ({ datasetId, params: { featurizer: { minDf: 0 } } }), 'body.params.featurizer.minDf must be >= 1'],
     ['an unknown hashing mode', () => ({ datasetId, params: { featurizer: { hashing: 'sometimes' } } }), /^body\.params\.featurizer\.hashing /],

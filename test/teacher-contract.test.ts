@@ -65,19 +65,19 @@ async function sessionRefusal(bytes: Uint8Array): Promise<string> {
 
 describe('checkTeacherContract', () => {
   it('accepts a candidate scorer and a full (logits) teacher', async () => {
-    expect(await checkTeacherContract(exportSparseEncoderOnnx(linearModel('scores')))).toEqual({ kind: 'scores', numLabels: L });
-    expect(await checkTeacherContract(exportSparseEncoderOnnx(linearModel('logits')))).toEqual({ kind: 'logits', numLabels: L });
+    expect(await checkTeacherContract(exportSparseEncoderOnnx(linearModel('scores')))).toEqual({ kind: 'scores', numLabels: L, temperature: 1 });
+    expect(await checkTeacherContract(exportSparseEncoderOnnx(linearModel('logits')))).toEqual({ kind: 'logits', numLabels: L, temperature: 1 });
     // A session has no metadata: L is known only from the static logits dim.
     for (const output of ['scores', 'logits'] as const) {
       const session = await ort.InferenceSession.create(exportSparseEncoderOnnx(linearModel(output)));
-      expect(await checkTeacherContract(session)).toEqual({ kind: output, numLabels: output === 'logits' ? L : null });
+      expect(await checkTeacherContract(session)).toEqual({ kind: output, numLabels: output === 'logits' ? L : null, temperature: 1 });
       await session.release();
     }
   });
 
   it('accepts a foreign logits model with a symbolic label dim (numLabels unknown)', async () => {
     const bytes = graph([ids, vals], [logitsOut()], [node('Identity', ['feature_values'], ['logits'])]);
-    expect(await checkTeacherContract(bytes)).toEqual({ kind: 'logits', numLabels: null });
+    expect(await checkTeacherContract(bytes)).toEqual({ kind: 'logits', numLabels: null, temperature: 1 });
   });
 
   it('refuses bytes that are not an ONNX model', async () => {

@@ -40,6 +40,7 @@ export function trainCommand(): Command {
     .option('--label-names <file>', 'one label name per line (XC data)')
     .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
     .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
+    .option('--no-teacher-calibration', "distil the teacher's raw scores, ignoring the calibration temperature its ONNX metadata declares (distilxr.temperature)")
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
@@ -58,6 +59,7 @@ export function trainCommand(): Command {
         remineEvery: o.remineEvery,
         teacherWeightedNegatives: Boolean(o.teacherWeightedNegatives),
         seed: o.seed,
+        teacherCalibration: o.teacherCalibration,
       };
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
@@ -81,12 +83,17 @@ export function trainCommand(): Command {
           trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
           pairsScored: result.pairsScored,
           teacherFolds: result.teacherFolds,
+          teacherTemperature: result.teacherTemperature,
           config,
           modelDir: result.modelDir,
         });
       }
       if (result.metrics) process.stdout.write(metricTable({ student: result.metrics, 'via HNSW': result.hnswMetrics, teacher: result.teacherMetrics }) + '\n');
-      if (result.teacherMetrics) process.stdout.write(`teacher ECE ${result.teacherMetrics.ece.toFixed(4)}\n`);
+      if (result.teacherMetrics) {
+        const tm = result.teacherMetrics;
+        const T = result.teacherTemperature ?? 1;
+        process.stdout.write(`teacher ECE ${tm.ece.toFixed(4)}${T !== 1 ? `, ${tm.eceCalibrated.toFixed(4)} at its temperature ${T}` : ''}\n`);
+      }
       if (result.modelDir) process.stdout.write(`model written to ${result.modelDir}\n`);
       process.stdout.write(`${seconds.toFixed(1)} s\n`);
     });
@@ -144,37 +151,34 @@ export function teacherCommand(): Command {
   const t = DEFAULT_TEACHER_FIT;
   teacher
     .command('fit')
-    .description('fit a baseline teacher (sparse MLP, full softmax) and write it as ONNX')
+    .description('fit the baseline teacher (one-vs-rest linear SVMs, cross-fitted and calibrated) and write it as ONNX')
     .requiredOption('--train <file>', 'training data (XC or JSONL)')
     .option('--test <file>', 'test data, for metrics')
     .requiredOption('--out <teacher.onnx>', 'ONNX file to write')
-    .option('--hidden <h>', 'hidden ReLU units', intArg, t.hidden)
-    .option('--lr <x>', 'Adagrad learning rate', realArg, t.lr)
-    .option('--dropout <p>', 'hidden-layer dropout while fitting', realArg, t.dropout)
-    .option('--epochs <n>', 'maximum epochs (the best on a validation slice of train is kept)', intArg, t.maxEpochs)
-    .option('--patience <n>', 'epochs without validation gain before stopping', intArg, t.patience)
-    .option('--folds <k>', 'cross-fitting fold models written beside the teacher, so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
+    .option('--C <c>', 'inverse regularisation of each SVM (liblinear C)', realArg, t.C)
+    .option('--threshold <w>', 'weights with |w| at or below this are dropped', realArg, t.threshold)
+    .option('--max-passes <n>', 'solver passes over a label\'s rows at most', intArg, t.maxPasses)
+    .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = every label up to --full-max-labels labels, else 100)', intArg, t.shortlist)
+    .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
+    .option('--folds <k>', 'cross-fitting fold models written beside the teacher (the teacher is their mean), so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
+    .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
     .option('--seed <n>', 'random seed', intArg, t.seed)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
-      if (o.dropout < 0 || o.dropout >= 1) throw new UsageError(`--dropout must be in [0, 1), got ${o.dropout}`);
-      if (o.hidden < 1) throw new UsageError(`--hidden must be at least 1, got ${o.hidden}`);
+      if (!(o.C > 0)) throw new UsageError(`--C must be positive, got ${o.C}`);
+      if (o.threshold < 0) throw new UsageError(`--threshold must be at least 0, got ${o.threshold}`);
+      if (o.maxPasses < 1) throw new UsageError(`--max-passes must be at least 1, got ${o.maxPasses}`);
+      if (o.folds < 0) throw new UsageError(`--folds must be at least 0, got ${o.folds}`);
       const sink = stderrProgress();
-      const r = await fitTeacher(
-        {
-          trainPath: o.train,
-          testPath: o.test,
-          outPath: o.out,
-          config: { ...t, hidden: o.hidden, lr: o.lr, dropout: o.dropout, maxEpochs: o.epochs, patience: o.patience, folds: o.folds, seed: o.seed },
-        },
-        sink,
-      );
+      const config = { ...t, C: o.C, threshold: o.threshold, maxPasses: o.maxPasses, shortlist: o.shortlist, fullMaxLabels: o.fullMaxLabels, folds: o.folds, calibrationRows: o.calibrationRows, seed: o.seed };
+      const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();
       const seconds = (performance.now() - started) / 1000;
-      if (o.json) return printJson({ ...r.metrics, seconds, epochs: r.epochs, folds: r.folds, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff });
-      if (r.metrics) process.stdout.write(metricTable({ teacher: r.metrics }) + `\nECE ${r.metrics.ece.toFixed(4)}\n`);
-      process.stdout.write(`teacher written to ${o.out} (epoch ${r.epochs}, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
+      const { metrics, ...rest } = r;
+      if (o.json) return printJson({ ...metrics, ...rest, seconds, fitSeconds: r.seconds });
+      if (metrics) process.stdout.write(metricTable({ teacher: metrics }) + `\nECE ${metrics.ece.toFixed(4)} raw, ${metrics.eceCalibrated.toFixed(4)} calibrated (T = ${r.temperature.toFixed(4)})\n`);
+      process.stdout.write(`teacher written to ${o.out} (${r.weights} weights, ${r.folds} folds, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
     });
   return teacher;
 }

@@ -13,7 +13,7 @@ export interface FeaturizerOptions {
   minDf?: number;
   /** Vocabulary cap; the most frequent terms (by df) are kept. @defaultValue 262144 (2^18) */
   maxFeatures?: number;
-  /** Also emit word bigrams ("new york"). @defaultValue false */
+  /** Also emit word bigrams ("new york"): linear models gain several P@1 points on text. @defaultValue true */
   bigrams?: boolean;
   /**
    * false: vocabulary, capped at maxFeatures. true: vocabulary, but feature hashing when the
@@ -227,7 +227,7 @@ export class FeaturizerFitter {
   constructor(opts: FeaturizerOptions = {}) {
     this.minDf = opts.minDf ?? 2;
     this.maxFeatures = opts.maxFeatures ?? 1 << 18;
-    this.bigrams = opts.bigrams ?? false;
+    this.bigrams = opts.bigrams ?? true;
     this.hashing = opts.hashing ?? false;
     this.hashBits = opts.hashBits ?? Math.max(1, Math.ceil(Math.log2(this.maxFeatures)));
     if (!Number.isInteger(this.minDf) || this.minDf < 1) throw new UsageError(`minDf must be an integer >= 1, got ${this.minDf}`);

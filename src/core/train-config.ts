@@ -28,6 +28,12 @@ export interface TrainConfig {
   teacherWeightedNegatives: boolean;
   /** Seed of every random draw (init, order, negatives, projections, HNSW). @defaultValue 1 */
   seed: number;
+  /**
+   * Divide the teacher's scores by the calibration temperature its ONNX metadata declares
+   * (`distilxr.temperature`; 1 when absent) before distilling, so p^t_T = softmax(s / (T_cal·T)).
+   * @defaultValue true
+   */
+  teacherCalibration: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -45,6 +51,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   remineEvery: 5,
   teacherWeightedNegatives: false,
   seed: 1,
+  teacherCalibration: true,
 };
 
 /** Range checks with messages that name the field; returns the list of problems. */
@@ -71,6 +78,7 @@ export function validateTrainConfig(c: TrainConfig): string[] {
   intAtLeast('poolSize', 0, 100000);
   intAtLeast('remineEvery', 0, 100000);
   intAtLeast('seed', 0, 2 ** 31 - 1);
+  if (typeof c.teacherCalibration !== 'boolean') problems.push(`teacherCalibration must be true or false, got ${JSON.stringify(c.teacherCalibration)}`);
   if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
   return problems;
 }

@@ -47,6 +47,11 @@ export interface TrainState {
   poolScored: boolean;
   positiveScores: Float32Array | null;
   cache: TeacherScoreCache | null;
+  /**
+   * What every teacher score above (cache, pool, positives) was divided by: the teacher's
+   * calibration temperature, or 1 for raw scores. A resumed job must not mix the two.
+   */
+  appliedTemperature: number;
 }
 
 /** What a checkpoint says about a job's progress, without its tensors. */
@@ -96,18 +101,38 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
     const bytes = s.cache.serialize();
     tensors.score_cache = { shape: [bytes.length], data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
   }
-  const meta = { config: s.config, epochsDone: s.epochs.length, epochs: s.epochs, pairsScored: s.pairsScored, poolMinedForEpoch: s.poolMinedForEpoch, poolScored: s.poolScored, poolSize: s.pool?.size ?? null };
+  const meta = {
+    config: s.config,
+    epochsDone: s.epochs.length,
+    epochs: s.epochs,
+    pairsScored: s.pairsScored,
+    poolMinedForEpoch: s.poolMinedForEpoch,
+    poolScored: s.poolScored,
+    poolSize: s.pool?.size ?? null,
+    appliedTemperature: s.appliedTemperature,
+  };
   return encodeSafetensors(tensors, { state: JSON.stringify(meta) });
 }
 
 /**
  * Restores student parameters, optimizer and sampling state from a checkpoint. Returns null when
- * the checkpoint was made with other settings (it is then ignored, not half-applied).
+ * the checkpoint was made with other settings, or with teacher scores divided by another
+ * temperature (it is then ignored, not half-applied).
  */
-export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, student: Student, trainer: StudentTrainer, source = 'checkpoint'): TrainState | null {
+export function restoreTrainState(
+  bytes: Uint8Array,
+  expected: Pick<TrainState, 'config' | 'appliedTemperature'>,
+  student: Student,
+  trainer: StudentTrainer,
+  source = 'checkpoint',
+): TrainState | null {
+  const { config, appliedTemperature } = expected;
   const { tensors, metadata } = decodeSafetensors(bytes, source);
-  const meta = JSON.parse(metadata.state) as Omit<TrainState, 'pool' | 'positiveScores' | 'cache' | 'poolScored'> & { poolSize: number | null; poolScored?: boolean };
+  type Meta = Omit<TrainState, 'pool' | 'positiveScores' | 'cache' | 'poolScored' | 'appliedTemperature'> & { poolSize: number | null; poolScored?: boolean; appliedTemperature?: number };
+  const meta = JSON.parse(metadata.state) as Meta;
   if (JSON.stringify(meta.config) !== JSON.stringify(config)) return null;
+  // checkpoints written before calibration existed hold raw scores
+  if ((meta.appliedTemperature ?? 1) !== appliedTemperature) return null;
   const f32 = (name: string): Float32Array => tensorOf(tensors, name, Float32Array, source);
   student.W1.set(f32('W1'));
   student.V.set(f32('V'));
@@ -127,5 +152,6 @@ export function restoreTrainState(bytes: Uint8Array, config: TrainConfig, studen
     poolScored: meta.poolScored ?? true,
     positiveScores: tensors.positive_scores ? f32('positive_scores') : null,
     cache: tensors.score_cache ? TeacherScoreCache.deserialize(tensorOf(tensors, 'score_cache', Uint8Array, source)) : null,
+    appliedTemperature,
   };
 }

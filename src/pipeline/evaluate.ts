@@ -4,6 +4,7 @@ import { selectRows, type Csr } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/metrics.js';
 import type { Student } from '../core/student.js';
+import { top1Probability } from '../teacher/calibration.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
 
 /** Predictions kept per test point: enough for R@100. */
@@ -74,18 +75,28 @@ export interface TeacherEvaluation {
   metrics: MetricReport;
   /** Expected calibration error of the top-1 label's softmax probability (15 bins). */
   ece: number;
+  /** The same for softmax(scores / temperature): after calibration (= ece at temperature 1). */
+  calibratedEce: number;
 }
 
 /**
- * Scores every (test point, label) pair with the teacher: exact metrics and calibration. Costs
- * points × labels scores, so callers skip it when that is too many.
+ * Scores every (test point, label) pair with the teacher: exact metrics and calibration, of the
+ * raw scores and of the scores divided by `temperature`. Costs points × labels scores, so callers
+ * skip it when that is too many.
  */
-export async function evaluateTeacher(teacher: CandidateScorer, test: Dataset, numLabels: number, propensities: Float64Array): Promise<TeacherEvaluation> {
+export async function evaluateTeacher(
+  teacher: CandidateScorer,
+  test: Dataset,
+  numLabels: number,
+  propensities: Float64Array,
+  temperature = 1,
+): Promise<TeacherEvaluation> {
   const n = test.features.rows;
   const k = Math.min(EVAL_K, numLabels);
   const pred = new Int32Array(n * EVAL_K).fill(-1);
   const topScores = new Float32Array(n * EVAL_K);
   const confidence = new Float64Array(n);
+  const calibrated = new Float64Array(n);
   const correct = new Uint8Array(n);
   const chunk = Math.min(n, Math.max(1, Math.floor(4_000_000 / numLabels)));
   const candidates = allLabels(chunk, numLabels); // built once; the last chunk uses its first rows
@@ -98,15 +109,17 @@ export async function evaluateTeacher(teacher: CandidateScorer, test: Dataset, n
     for (let i = 0; i < examples.length; i++) {
       const r = r0 + i;
       topKInto(scores, i * numLabels, numLabels, k, pred, topScores, r * EVAL_K);
-      const max = topScores[r * EVAL_K];
-      let sum = 0;
-      for (let y = 0; y < numLabels; y++) sum += Math.exp(scores[i * numLabels + y] - max);
-      confidence[r] = 1 / sum;
+      confidence[r] = top1Probability(scores, i * numLabels, (i + 1) * numLabels);
+      calibrated[r] = temperature === 1 ? confidence[r] : top1Probability(scores, i * numLabels, (i + 1) * numLabels, temperature);
       const top = pred[r * EVAL_K];
       for (let p = test.labels.indptr[r]; p < test.labels.indptr[r + 1]; p++) if (test.labels.indices[p] === top) correct[r] = 1;
     }
   }
-  return { metrics: evaluateRankings(pred, EVAL_K, test.labels, propensities), ece: expectedCalibrationError(confidence, correct) };
+  return {
+    metrics: evaluateRankings(pred, EVAL_K, test.labels, propensities),
+    ece: expectedCalibrationError(confidence, correct),
+    calibratedEce: expectedCalibrationError(calibrated, correct),
+  };
 }
 
 /** Every label as a candidate for each of `rows` examples. */

@@ -1,6 +1,7 @@
 import type { EpochStats } from '../core/trainer.js';
 
-export type JobStage = 'preparing' | 'mining' | 'scoring' | 'training' | 'evaluating' | 'publishing';
+/** 'cross-fitting': a teacher fit's fold models (the teacher is their mean). */
+export type JobStage = 'preparing' | 'mining' | 'scoring' | 'cross-fitting' | 'training' | 'evaluating' | 'publishing';
 
 /** Where stages report: the CLI draws a progress bar, the service will write events. */
 export interface ProgressSink {

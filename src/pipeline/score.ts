@@ -17,6 +17,23 @@ export function poolAsCsr(pool: NegativePool, rows: number, numLabels: number): 
   return b.build(numLabels);
 }
 
+/**
+ * `scorer` with every score divided by `temperature`: the teacher's calibrated scores, whose
+ * softmax is the distribution distillation matches. Applied in front of the score cache, so the
+ * cache, the pool's scores and the checkpoint all hold the same (calibrated) units.
+ */
+export function calibratedScorer(scorer: CandidateScorer, temperature: number): CandidateScorer {
+  if (!(Number.isFinite(temperature) && temperature > 0)) throw new RangeError(`temperature must be a finite positive number, got ${temperature}`);
+  if (temperature === 1) return scorer;
+  return {
+    async scoreCandidates(features, examples, candidates, opts) {
+      const scores = await scorer.scoreCandidates(features, examples, candidates, opts);
+      for (let i = 0; i < scores.length; i++) scores[i] /= temperature; // in place: each call returns a fresh array
+      return scores;
+    },
+  };
+}
+
 export interface ScoredPairs {
   positiveScores: Float32Array; // aligned with train.labels.indices
   newlyScored: number;

@@ -15,7 +15,7 @@ import { evaluateStudent, evaluateTeacher } from './evaluate.js';
 import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
-import { scorePositivesAndPool } from './score.js';
+import { calibratedScorer, scorePositivesAndPool } from './score.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: 100 };
@@ -50,12 +50,18 @@ export interface TrainJobResult {
   hnswRecallAt10?: number;
   /** Test points the metrics cover (a subset when points × labels is very large). */
   evaluatedPoints?: number;
-  teacherMetrics?: MetricReport & { ece: number };
+  /** ece: of the raw scores; eceCalibrated: of the scores divided by teacherTemperature. */
+  teacherMetrics?: MetricReport & { ece: number; eceCalibrated: number };
   epochs: EpochStats[];
   stageSeconds: Partial<Record<JobStage, number>>;
   pairsScored: number;
   /** Cross-fitting folds used to score the training examples (0 = the teacher itself). */
   teacherFolds: number;
+  /**
+   * The calibration temperature the teacher declares (1 when none), when there is a teacher. Its
+   * scores were divided by it unless config.teacherCalibration is false.
+   */
+  teacherTemperature?: number;
   modelDir?: string;
 }
 
@@ -80,10 +86,19 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     }
     folded = teacher && input.teacherPath && input.crossFit !== false ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
     if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
-    const trainingScorer = folded ?? teacher;
+    // One temperature for every training score, the full teacher's: fold models are meant to
+    // carry the same one (see FoldedTeacher.temperature).
+    const appliedTemperature = teacher && cfg.teacherCalibration ? teacher.temperature : 1;
+    if (teacher && teacher.temperature !== 1) {
+      sink.log(cfg.teacherCalibration ? `teacher scores divided by its calibration temperature ${teacher.temperature}` : `teacher calibration off: its temperature ${teacher.temperature} is not applied`);
+    }
+    if (folded && cfg.teacherCalibration && folded.temperature !== teacher!.temperature) {
+      sink.log(`the fold models declare temperature ${folded.temperature}, the teacher ${teacher!.temperature}: the teacher's is applied to every training score`);
+    }
+    const trainingScorer = teacher ? calibratedScorer(folded ?? teacher, appliedTemperature) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
     const shouldStop = input.shouldStop ?? (() => false);
-    const state: TrainState = { config: cfg, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache: teacher ? new TeacherScoreCache(train.features.rows) : null };
+    const state: TrainState = { config: cfg, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache: teacher ? new TeacherScoreCache(train.features.rows) : null, appliedTemperature };
     const checkpoint = async (): Promise<void> => {
       if (input.checkpoints) await input.checkpoints.save(encodeTrainState(state, student, trainer));
     };
@@ -94,9 +109,9 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     /** The scoring stage: teacher scores for the positives and the current pool, when there is a teacher. */
     const scorePool = async (): Promise<void> => {
       const { cache } = state;
-      if (teacher && cache && (state.pool || cfg.alpha > 0)) {
+      if (trainingScorer && cache && (state.pool || cfg.alpha > 0)) {
         timer.start('scoring');
-        const scored = await scorePositivesAndPool(trainingScorer!, cache, train, state.pool, { onProgress: (d, t) => sink.progress(d, t) });
+        const scored = await scorePositivesAndPool(trainingScorer, cache, train, state.pool, { onProgress: (d, t) => sink.progress(d, t) });
         state.pairsScored += scored.newlyScored;
         state.positiveScores = scored.positiveScores;
         sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
@@ -121,7 +136,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     };
 
     const saved = input.checkpoints ? await input.checkpoints.load() : null;
-    const resumed = saved ? restoreTrainState(saved, cfg, student, trainer) : null;
+    const resumed = saved ? restoreTrainState(saved, { config: cfg, appliedTemperature }, student, trainer) : null;
     if (resumed) {
       Object.assign(state, resumed);
       if (state.poolScored) sink.log(`resumed from checkpoint after epoch ${state.epochs.length}`);
@@ -156,6 +171,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
 
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0 };
+    if (teacher) result.teacherTemperature = teacher.temperature;
     // The HNSW index serves evaluation and the published model; neither, no index.
     const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
     index?.setEf(HNSW_DEFAULTS.efSearch);
@@ -169,8 +185,8 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       result.evaluatedPoints = ev.evaluatedPoints;
       if (ev.evaluatedPoints < data.test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${data.test.features.rows} test points (exact search over ${numLabels} labels)`);
       if (teacher && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
-        const te = await evaluateTeacher(teacher, data.test, numLabels, propensities);
-        result.teacherMetrics = { ...te.metrics, ece: te.ece };
+        const te = await evaluateTeacher(teacher, data.test, numLabels, propensities, teacher.temperature);
+        result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
       }
     }
 

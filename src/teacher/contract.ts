@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { ContractError } from '../core/errors.js';
 import { DATA_TYPE_NAMES, decodeModel, type ModelData, type ValueInfo } from './onnx-proto.js';
-import { NUM_LABELS_KEY } from './onnx-export.js';
+import { NUM_LABELS_KEY, TEMPERATURE_KEY } from './onnx-export.js';
 
 export type TeacherKind = 'scores' | 'logits';
 
@@ -15,6 +15,8 @@ export interface TeacherContract {
   kind: TeacherKind;
   /** L from a static `logits` last dim, or from distilxr's metadata; null when unknown. */
   numLabels: number | null;
+  /** Calibration temperature T from metadata (TEMPERATURE_KEY): softmax(scores / T); 1 when absent. */
+  temperature: number;
 }
 
 /** One graph input or output. `shape` null: rank unknown (no shape information in the model). */
@@ -30,6 +32,8 @@ export interface ModelIo {
   outputs: TensorIo[];
   /** L declared in the model's metadata_props (distilxr exports), when present. */
   declaredNumLabels: number | null;
+  /** Calibration temperature declared in metadata_props; 1 when absent. */
+  temperature: number;
 }
 
 export interface SessionSettings {
@@ -63,10 +67,27 @@ export function modelIoFromBytes(bytes: Uint8Array): ModelIo {
   for (const v of g.input ?? []) if (!initializers.has(v.name)) inputs.push(tensorIoFromProto(v));
   const outputs: TensorIo[] = (g.output ?? []).map(tensorIoFromProto);
   let declaredNumLabels: number | null = null;
+  let temperature: number | null = null;
   for (const p of model.metadataProps ?? []) {
     if (p.key === NUM_LABELS_KEY && /^[1-9][0-9]*$/.test(p.value)) declaredNumLabels = Number(p.value);
+    if (p.key === TEMPERATURE_KEY) {
+      if (temperature !== null) throw new ContractError(`metadata "${TEMPERATURE_KEY}" is given twice`);
+      temperature = parseTemperature(p.value);
+    }
   }
-  return { inputs, outputs, declaredNumLabels };
+  return { inputs, outputs, declaredNumLabels, temperature: temperature ?? 1 };
+}
+
+// A plain decimal number: Number() alone would also take '', ' 2', '0x10' and 'Infinity'.
+const DECIMAL = /^\+?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+
+/** The temperature metadata value; distillation divides scores by it, so it must be finite and > 0. */
+function parseTemperature(value: string | undefined): number {
+  const t = DECIMAL.test(value ?? '') ? Number(value) : NaN;
+  if (!(Number.isFinite(t) && t > 0)) {
+    throw new ContractError(`metadata "${TEMPERATURE_KEY}" must be a finite positive number, found ${JSON.stringify(value ?? '')}`);
+  }
+  return t;
 }
 
 function tensorIoFromProto(v: ValueInfo): TensorIo {
@@ -81,14 +102,15 @@ function tensorIoFromProto(v: ValueInfo): TensorIo {
 
 /**
  * Reads inputs/outputs from a live session. ONNX Runtime reports an unknown shape as [], so a
- * session's rank-0 shape is read as "unknown rank" (the bytes path tells them apart).
+ * session's rank-0 shape is read as "unknown rank" (the bytes path tells them apart). A session
+ * does not expose metadata: no declared L, temperature 1.
  */
 export function modelIoFromSession(session: ort.InferenceSession): ModelIo {
   const conv = (m: ort.InferenceSession.ValueMetadata): TensorIo =>
     m.isTensor
       ? { name: m.name, type: m.type, shape: m.shape.length === 0 ? null : m.shape }
       : { name: m.name, type: null, shape: null };
-  return { inputs: session.inputMetadata.map(conv), outputs: session.outputMetadata.map(conv), declaredNumLabels: null };
+  return { inputs: session.inputMetadata.map(conv), outputs: session.outputMetadata.map(conv), declaredNumLabels: null, temperature: 1 };
 }
 
 /** Checks inputs/outputs against the contract; throws ContractError naming the first mismatch. */
@@ -129,10 +151,11 @@ export function checkModelIo(io: ModelIo): TeacherContract {
       throw new ContractError(`output "${out.name}" dim ${i} (${wanted.split(',')[i]}) must be dynamic, found ${dim}`);
     }
   }
-  if (out.name === 'scores') return { kind: 'scores', numLabels: io.declaredNumLabels };
+  const { temperature } = io;
+  if (out.name === 'scores') return { kind: 'scores', numLabels: io.declaredNumLabels, temperature };
   const last = out.shape === null ? null : out.shape[1];
   const numLabels = typeof last === 'number' && last > 0 ? last : io.declaredNumLabels;
-  return { kind: 'logits', numLabels };
+  return { kind: 'logits', numLabels, temperature };
 }
 
 function checkInput(inp: TensorIo): void {
@@ -185,7 +208,7 @@ export async function loadCheckedSession(
     throw new ContractError(`not a valid ONNX model: ${firstLine((e as Error).message)}`);
   }
   try {
-    const fromSession = checkModelIo({ ...modelIoFromSession(session), declaredNumLabels: contract.numLabels });
+    const fromSession = checkModelIo({ ...modelIoFromSession(session), declaredNumLabels: contract.numLabels, temperature: contract.temperature });
     await trialRun(session, fromSession);
     return { session, contract: fromSession };
   } catch (e) {

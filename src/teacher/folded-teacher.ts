@@ -7,10 +7,19 @@ import { OnnxTeacher, type CandidateScorer, type ScoreOptions, type TeacherLoadO
 
 /** Scores each training example with the fold model that did not see it. */
 export class FoldedTeacher implements CandidateScorer {
+  /**
+   * The calibration temperature the fold models declare. Teacher fitting writes the full
+   * teacher's temperature into every fold model, so that fold-scored and teacher-scored
+   * examples are calibrated alike; folds that disagree are refused on load.
+   */
+  readonly temperature: number;
+
   private constructor(
     readonly manifest: FoldsManifest,
     private readonly models: OnnxTeacher[],
-  ) {}
+  ) {
+    this.temperature = models.length ? models[0].temperature : 1;
+  }
 
   /**
    * The fold models that go with `teacherPath`, or null when it has none. Refuses folds cut
@@ -35,6 +44,11 @@ export class FoldedTeacher implements CandidateScorer {
     const models: OnnxTeacher[] = [];
     try {
       for (const f of manifest.files) models.push(await OnnxTeacher.load(join(dirname(teacherPath), f), opts));
+      const temperatures = new Set(models.map((m) => m.temperature));
+      if (temperatures.size > 1) {
+        const found = models.map((m, k) => `${manifest.files[k]}: ${m.temperature}`).join(', ');
+        throw new UsageError(`${manifestPath}: the fold models declare different temperatures (${found}); refit the teacher`);
+      }
     } catch (e) {
       await Promise.all(models.map((m) => m.close()));
       throw e;

@@ -9,6 +9,7 @@ import {
   int64Tensor,
   intAttr,
   node,
+  setMetadataProps,
   tensorValueInfo,
   type NodeData,
   type TensorData,
@@ -31,6 +32,12 @@ export interface SparseEncoderModel {
   scale?: number;
   /** 'logits': output `logits` [B,L]; 'scores': input `candidates` [B,K] → output `scores` [B,K]. */
   output: 'logits' | 'scores';
+  /**
+   * Calibration temperature (teacher/calibration.ts), written as metadata under TEMPERATURE_KEY
+   * when given. Not applied in the graph: the outputs stay the raw scores, and a consumer divides
+   * by it (distillation does, unless told not to).
+   */
+  temperature?: number;
 }
 
 export const NORMALIZE_EPS = 1e-12;
@@ -38,6 +45,8 @@ export const OPSET = 17;
 export const IR_VERSION = 8;
 /** metadata_props key holding L, read back by the contract check (scores models hide L otherwise). */
 export const NUM_LABELS_KEY = 'distilxr.num_labels';
+/** metadata_props key holding the teacher's calibration temperature T (softmax(scores / T)); absent = 1. */
+export const TEMPERATURE_KEY = 'distilxr.temperature';
 
 /** Throws RangeError when the arrays do not match the declared dimensions. */
 export function validateSparseEncoder(m: SparseEncoderModel): void {
@@ -57,6 +66,11 @@ export function validateSparseEncoder(m: SparseEncoderModel): void {
   }
   const scale = m.scale ?? 1;
   if (!Number.isFinite(scale)) throw new RangeError(`scale must be finite, got ${scale}`);
+  if (m.temperature !== undefined) checkTemperature(m.temperature);
+}
+
+function checkTemperature(t: number): void {
+  if (!(Number.isFinite(t) && t > 0)) throw new RangeError(`temperature must be a finite positive number, got ${t}`);
 }
 
 /** Writes the model as an ONNX file (opset 17, IR 8, raw float initializers, dynamic B, M, K). */
@@ -120,8 +134,20 @@ export function exportSparseEncoderOnnx(m: SparseEncoderModel): Uint8Array {
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'distilxr',
     graph: { name: 'sparse_encoder', node: nodes, initializer: init, input: inputs, output: outputs },
-    metadataProps: [{ key: NUM_LABELS_KEY, value: String(L) }],
+    metadataProps: [
+      { key: NUM_LABELS_KEY, value: String(L) },
+      ...(m.temperature !== undefined ? [{ key: TEMPERATURE_KEY, value: String(m.temperature) }] : []),
+    ],
   });
+}
+
+/**
+ * The model `bytes` (any ONNX model) with its calibration temperature set to `temperature`
+ * (added, or replacing an earlier one); every other byte of the model is kept as it was.
+ */
+export function withTemperature(bytes: Uint8Array, temperature: number): Uint8Array {
+  checkTemperature(temperature);
+  return setMetadataProps(bytes, { [TEMPERATURE_KEY]: String(temperature) });
 }
 
 /** Appends the [B,H] → [B,L] head (before scale); returns the name of its output. */

@@ -279,3 +279,40 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
   return out;
 }
+
+const METADATA_PROPS_FIELD = 14; // ModelProto.metadata_props
+const LENGTH_DELIMITED = 2;
+const StringStringEntry = root.lookupType('onnx.StringStringEntryProto');
+
+/**
+ * `bytes` with metadata_props entries set: an entry whose key is in `entries` is dropped, and
+ * every pair of `entries` appended. Works on the wire format, so the fields this file's schema
+ * does not know (and the weights) are copied byte for byte; protobuf appends repeated fields
+ * that come later, so the new entries may follow the graph. Throws on malformed bytes.
+ */
+export function setMetadataProps(bytes: Uint8Array, entries: Readonly<Record<string, string>>): Uint8Array {
+  const reader = protobuf.Reader.create(bytes);
+  const kept: Uint8Array[] = [];
+  let runStart = 0; // start of the current run of kept fields
+  while (reader.pos < reader.len) {
+    const fieldStart = reader.pos;
+    const tag = reader.uint32();
+    if (tag >>> 3 === METADATA_PROPS_FIELD && (tag & 7) === LENGTH_DELIMITED) {
+      const entry = StringStringEntry.decode(reader.bytes()) as unknown as { key?: string };
+      if (entry.key !== undefined && Object.hasOwn(entries, entry.key)) {
+        kept.push(bytes.subarray(runStart, fieldStart));
+        runStart = reader.pos;
+      }
+    } else reader.skipType(tag & 7);
+  }
+  kept.push(bytes.subarray(runStart, reader.len));
+  const metadataProps = Object.entries(entries).map(([key, value]) => ({ key, value }));
+  kept.push(ModelProto.encode(ModelProto.fromObject({ metadataProps })).finish());
+  const out = new Uint8Array(kept.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of kept) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -39,13 +39,18 @@ export class OnnxTeacher implements CandidateScorer {
     readonly kind: TeacherKind,
     /** L when the model declares it (static logits dim or distilxr metadata), else null. */
     readonly numLabels: number | null,
+    /**
+     * Calibration temperature from the model's metadata (1 when it declares none): softmax(scores
+     * / temperature) is the calibrated distribution. scoreCandidates returns the raw scores.
+     */
+    readonly temperature: number,
   ) {}
 
   /** Loads and checks a model (file path or bytes). @param opts.intraOpThreads default 1 */
   static async load(pathOrBytes: string | Uint8Array, opts: TeacherLoadOptions = {}): Promise<OnnxTeacher> {
     const bytes = typeof pathOrBytes === 'string' ? await readFile(pathOrBytes) : pathOrBytes;
     const { session, contract } = await loadCheckedSession(bytes, opts);
-    return new OnnxTeacher(session, contract.kind, contract.numLabels);
+    return new OnnxTeacher(session, contract.kind, contract.numLabels, contract.temperature);
   }
 
   async close(): Promise<void> {

@@ -121,7 +121,7 @@ export class JobRunner {
     try {
       const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf('cache'), teacherThreads: this.opts.teacherThreads });
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
-      const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : jt.task.config.maxEpochs;
+      const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : 1; // a teacher fit has no epochs
       const rep = new JobReporter(repo, id, epochs, {
         progressWriteMs: this.opts.progressWriteMs,
         onWriteError: (e) => this.log(`job ${id}: progress write failed: ${(e as Error).message}`),
@@ -213,19 +213,19 @@ export class JobRunner {
           teacherMetrics: r.teacherMetrics ? { ...r.teacherMetrics } : null,
         });
       }
-      await repo.addJobEvent(id, 'metrics', { ...(metrics ?? {}), pairsScored: r.pairsScored, stageSeconds: r.stageSeconds, epochs: r.epochs.length });
+      await repo.addJobEvent(id, 'metrics', { ...(metrics ?? {}), pairsScored: r.pairsScored, stageSeconds: r.stageSeconds, epochs: r.epochs.length, teacherTemperature: r.teacherTemperature ?? null });
       await this.finish(id, 'completed', { modelId: jt.resultId, metrics });
       await store.remove(checkpointDirKey(id)).catch((e: unknown) => this.log(`job ${id}: could not remove its checkpoint: ${(e as Error).message}`));
     } else {
       const r = result as TeacherFitResult;
-      const metrics = { ...(r.metrics ?? {}), epochs: r.epochs, validationScore: r.validationScore, onnxMaxAbsDiff: r.onnxMaxAbsDiff, seconds: r.seconds };
+      const metrics = { ...(r.metrics ?? {}), temperature: r.temperature, folds: r.folds, weights: r.weights, onnxMaxAbsDiff: r.onnxMaxAbsDiff, stageSeconds: r.stageSeconds, seconds: r.seconds };
       if (!(await repo.getTeacher(jt.resultId))) {
         const name = typeof rec.params.name === 'string' && rec.params.name ? rec.params.name : `${jt.dataset.name} baseline teacher`;
         await repo.createTeacher({
           id: jt.resultId,
           name,
           key: jt.resultKey,
-          kind: 'logits',
+          kind: 'scores', // the baseline teacher is a candidate scorer
           numLabels: jt.dataset.stats.labels,
           sizeBytes: (await stat(store.pathOf(jt.resultKey))).size,
           sha256: await sha256File(store.pathOf(jt.resultKey)),

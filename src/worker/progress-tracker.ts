@@ -9,6 +9,8 @@ export const STAGE_SPANS: Record<JobStage, readonly [number, number]> = {
   preparing: [0, 0.02],
   mining: [0.02, 0.07],
   scoring: [0.07, 0.12],
+  // a teacher fit runs one or the other
+  'cross-fitting': [0.12, 0.92],
   training: [0.12, 0.92],
   evaluating: [0.92, 0.97],
   publishing: [0.97, 1],
@@ -61,7 +63,10 @@ export class ProgressTracker {
       return;
     }
     const [lo, hi] = STAGE_SPANS[this.stage];
-    this.advance(lo + (hi - lo) * within);
+    const p = lo + (hi - lo) * within;
+    // a teacher's folds are most of its fit: the ETA is measured from them as from epochs
+    if (this.stage === 'cross-fitting') this.anchor ??= { t: now, p };
+    this.advance(p);
   }
 
   onEpoch(stats: EpochStats, now = performance.now()): void {

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
-import { DEFAULT_TEACHER_FIT, TEACHER_MAX_LABELS } from '../../pipeline/fit-teacher.js';
+import { DEFAULT_TEACHER_FIT } from '../../pipeline/fit-teacher.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
 import type { JobQueue } from '../job-queue.js';
 import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type Repository } from '../records.js';
@@ -61,9 +61,6 @@ export class JobService {
   async createTeacherFit(body: TeacherFitBody): Promise<JobRecord> {
     const dataset = await this.repo.getDataset(body.datasetId);
     if (!dataset) throw new NotFoundError('dataset', body.datasetId);
-    if (dataset.stats.labels > TEACHER_MAX_LABELS) {
-      throw new BadRequestError(`dataset "${dataset.id}" has ${dataset.stats.labels} labels; the baseline teacher handles at most ${TEACHER_MAX_LABELS}: upload an ONNX candidate scorer instead`);
-    }
     const { featurizer, ...given } = body.params ?? {};
     if (featurizer && dataset.format !== 'jsonl') throw new BadRequestError(`params.featurizer applies to JSONL text datasets; dataset "${dataset.id}" is ${dataset.format}`);
     const params = { ...DEFAULT_TEACHER_FIT, ...given, ...(featurizer ? { featurizer } : {}), ...(body.name ? { name: body.name } : {}) };

@@ -41,7 +41,7 @@ export const FeaturizerParams = Type.Object(
   {
     minDf: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 2, description: 'drop terms seen in fewer training documents' })),
     maxFeatures: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 24, default: 1 << 18, description: 'vocabulary cap' })),
-    bigrams: Type.Optional(Type.Boolean({ default: false, description: 'also emit word bigrams' })),
+    bigrams: Type.Optional(Type.Boolean({ default: true, description: 'also emit word bigrams' })),
     hashing: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('always')], { default: false, description: "feature hashing: false, true (when the vocabulary is too large) or 'always'" })),
     hashBits: Type.Optional(Type.Integer({ minimum: 1, maximum: 24, description: 'hash into 2^hashBits buckets' })),
   },

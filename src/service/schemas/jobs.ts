@@ -28,6 +28,9 @@ export const TrainParams = Type.Object(
     remineEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.remineEvery, description: "re-mine with the student's embeddings every R epochs (0 = never)" })),
     teacherWeightedNegatives: Type.Optional(Type.Boolean({ default: d.teacherWeightedNegatives, description: 'sample hard negatives ∝ exp(teacher score / T)' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: d.seed })),
+    teacherCalibration: Type.Optional(
+      Type.Boolean({ default: d.teacherCalibration, description: "divide the teacher's scores by the calibration temperature its ONNX metadata declares (distilxr.temperature; 1 when absent)" }),
+    ),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },
@@ -50,7 +53,7 @@ export const Job = Type.Object({
   id: Id,
   kind: Type.Union([Type.Literal('train'), Type.Literal('teacher-fit')]),
   status: JobStatus,
-  stage: Nullable(Type.String({ description: 'preparing, mining, scoring, training, evaluating, publishing' })),
+  stage: Nullable(Type.String({ description: 'preparing, mining, scoring, cross-fitting (teacher fits), training, evaluating, publishing' })),
   progress: Type.Number({ description: '0..1 over the whole job' }),
   examplesPerSecond: Nullable(Type.Number()),
   etaSeconds: Nullable(Type.Number()),

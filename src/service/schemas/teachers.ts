@@ -29,14 +29,14 @@ export const TeacherUpload = Type.Object({
 /** TeacherFitConfig, every field optional (defaults from DEFAULT_TEACHER_FIT). */
 export const TeacherFitParams = Type.Object(
   {
-    hidden: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, default: f.hidden, description: 'hidden ReLU units' })),
-    lr: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: f.lr, description: 'Adagrad learning rate' })),
-    dropout: Type.Optional(Type.Number({ minimum: 0, maximum: 0.99, default: f.dropout, description: 'hidden-layer dropout while fitting' })),
-    maxEpochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: f.maxEpochs, description: 'upper bound on epochs' })),
-    patience: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: f.patience, description: 'epochs without validation gain before stopping' })),
-    validationFraction: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 0.9, default: f.validationFraction, description: 'share of train held out to pick the epoch' }),
+    C: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: f.C, description: 'inverse regularisation of each one-vs-rest SVM (liblinear C)' })),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: f.threshold, description: 'weights with |w| at or below this are dropped' })),
+    maxPasses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: f.maxPasses, description: 'solver passes over a label\'s rows at most' })),
+    shortlist: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 10000, default: f.shortlist, description: 'hard negatives per row from the label centroids (0 = every label, or 100 above fullMaxLabels)' }),
     ),
+    fullMaxLabels: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: f.fullMaxLabels, description: 'exact one-vs-rest up to this many labels' })),
+    calibrationRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: f.calibrationRows, description: 'out-of-fold training rows the temperature is fitted on' })),
     folds: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 10, default: f.folds, description: 'cross-fitting fold models, so training examples are scored by a model that did not see them (0 = none)' }),
     ),

@@ -1,0 +1,132 @@
+/**
+ * The baseline teacher: one-vs-rest L2-loss linear SVMs over L2-normalised sparse rows (what
+ * PECOS XR-Linear and LinearSVC fit), each label against every row when there are few labels,
+ * against its centroid-shortlisted hard negatives when there are many. Cross-fitting comes for
+ * free: the K fold models (each blind to one fold) score the training rows out of fold, and
+ * their mean, a linear model again, is the teacher.
+ */
+import { selectRows, type Csr } from '../core/csr.js';
+import { foldOf } from './folds.js';
+import { centroidShortlist, labelCentroids } from './centroid-shortlist.js';
+import { fitOvr, labelRows, type OvrSolverConfig } from './ovr-solver.js';
+import { averageModels, SparseLinearModel } from './sparse-linear-model.js';
+import { scoreRows, type RowScores } from './candidate-scores.js';
+
+export interface LinearTeacherConfig extends OvrSolverConfig {
+  /**
+   * Hard negatives per row from the label centroids; 0 = every label is a negative of every row
+   * (exact one-vs-rest). @defaultValue 0 up to `fullMaxLabels` labels, else 100
+   */
+  shortlist: number;
+  /** One-vs-rest over every label up to this many labels. @defaultValue 1024 */
+  fullMaxLabels: number;
+  /** Labels a feature keeps in the centroid index (bounds shortlist cost). @defaultValue 1000 */
+  centroidPostings: number;
+  /** Cross-fitting folds; < 2 = one model on every row, nothing out of fold. @defaultValue 3 */
+  folds: number;
+}
+
+export interface LinearTeacherFit {
+  teacher: SparseLinearModel;
+  folds: SparseLinearModel[];
+  /** Centroid index for shortlisting new rows; null = the teacher ranks every label. */
+  centroids: SparseLinearModel | null;
+  shortlist: number;
+}
+
+export interface FitReporter {
+  /** fold is 0-based (folds.length when fitting a single model); labels done of total. */
+  onLabels(fold: number, folds: number, done: number, total: number): void;
+  onShortlist(done: number, total: number): void;
+}
+
+/** Shortlist size the config asks for, given L. */
+export function shortlistSize(cfg: LinearTeacherConfig, numLabels: number): number {
+  if (numLabels <= cfg.fullMaxLabels) return cfg.shortlist > 0 && cfg.shortlist < numLabels ? cfg.shortlist : 0;
+  return cfg.shortlist > 0 ? cfg.shortlist : 100;
+}
+
+/** Rows whose fold is (inFold) or is not (!inFold) k. */
+export function foldRows(n: number, k: number, folds: number, seed: number, inFold: boolean): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if ((foldOf(i, folds, seed) === k) === inFold) out.push(i);
+  return Int32Array.from(out);
+}
+
+export function fitLinearTeacher(features: Csr, labels: Csr, numLabels: number, cfg: LinearTeacherConfig, report: FitReporter): LinearTeacherFit {
+  const N = features.rows;
+  const all = new Int32Array(N);
+  for (let i = 0; i < N; i++) all[i] = i;
+  const K = shortlistSize(cfg, numLabels);
+  let centroids: SparseLinearModel | null = null;
+  let negatives: Csr | null = null;
+  if (K > 0) {
+    centroids = labelCentroids(features, labels, numLabels, all, cfg.centroidPostings);
+    negatives = centroidShortlist(centroids, features, labels, K, (d, t) => report.onShortlist(d, t));
+  }
+  const F = cfg.folds >= 2 ? cfg.folds : 0;
+  if (F === 0) {
+    const teacher = fitOvr(features, labels, numLabels, all, negatives && labelRows(labels, all, negatives, numLabels), cfg, (d, t) => report.onLabels(0, 1, d, t));
+    return { teacher, folds: [], centroids, shortlist: K };
+  }
+  const folds: SparseLinearModel[] = [];
+  for (let k = 0; k < F; k++) {
+    const rows = foldRows(N, k, F, cfg.seed, false);
+    const perLabel = negatives && labelRows(labels, rows, negatives, numLabels);
+    folds.push(fitOvr(features, labels, numLabels, rows, perLabel, { ...cfg, seed: cfg.seed + 1 + k }, (d, t) => report.onLabels(k, F, d, t)));
+  }
+  return { teacher: averageModels(folds), folds, centroids, shortlist: K };
+}
+
+/**
+ * Out-of-fold scores of `rows` (each by the fold model that did not see it) over its shortlist
+ * and its positives (every label when there is no shortlist). Rows are returned in `rows` order.
+ */
+export function outOfFoldScores(fit: LinearTeacherFit, features: Csr, labels: Csr, rows: Int32Array, seed: number): RowScores {
+  const F = fit.folds.length;
+  const parts: { rows: Int32Array; rs: RowScores }[] = [];
+  for (let k = 0; k < F; k++) {
+    const mine = rows.filter((i) => foldOf(i, F, seed) === k);
+    const sub = selectRows(features, mine);
+    const local = new Int32Array(mine.length);
+    for (let j = 0; j < local.length; j++) local[j] = j;
+    const shortlist = fit.centroids ? centroidShortlist(fit.centroids, sub, emptyLabels(mine.length, labels.cols), fit.shortlist) : null;
+    parts.push({ rows: mine, rs: scoreRows(fit.folds[k], sub, local, shortlist, shortlist && selectRows(labels, mine)) });
+  }
+  return concatRowScores(parts, rows);
+}
+
+/** Row scores of several parts put back in `order`. */
+function concatRowScores(parts: { rows: Int32Array; rs: RowScores }[], order: Int32Array): RowScores {
+  const where = new Map<number, [number, number]>();
+  parts.forEach((p, j) => p.rows.forEach((i, r) => where.set(i, [j, r])));
+  const indptr = new Int32Array(order.length + 1);
+  for (let r = 0; r < order.length; r++) {
+    const [j, q] = where.get(order[r])!;
+    const c = parts[j].rs.candidates;
+    indptr[r + 1] = indptr[r] + c.indptr[q + 1] - c.indptr[q];
+  }
+  const indices = new Int32Array(indptr[order.length]);
+  const scores = new Float32Array(indptr[order.length]);
+  for (let r = 0; r < order.length; r++) {
+    const [j, q] = where.get(order[r])!;
+    const { candidates: c, scores: s } = parts[j].rs;
+    indices.set(c.indices.subarray(c.indptr[q], c.indptr[q + 1]), indptr[r]);
+    scores.set(s.subarray(c.indptr[q], c.indptr[q + 1]), indptr[r]);
+  }
+  return { candidates: { rows: order.length, cols: parts[0]?.rs.candidates.cols ?? 0, indptr, indices, values: null }, scores };
+}
+
+/** A label matrix with no labels: shortlists of new rows exclude nothing. */
+export function emptyLabels(rows: number, cols: number): Csr {
+  return { rows, cols, indptr: new Int32Array(rows + 1), indices: new Int32Array(0), values: null };
+}
+
+/** Scores of new rows (test, queries) with the teacher over their shortlist or all labels. */
+export function teacherRowScores(fit: Pick<LinearTeacherFit, 'teacher' | 'centroids' | 'shortlist'>, features: Csr): RowScores {
+  const n = features.rows;
+  const rows = new Int32Array(n);
+  for (let i = 0; i < n; i++) rows[i] = i;
+  const shortlist = fit.centroids ? centroidShortlist(fit.centroids, features, emptyLabels(n, fit.teacher.numLabels), fit.shortlist) : null;
+  return scoreRows(fit.teacher, features, rows, shortlist);
+}

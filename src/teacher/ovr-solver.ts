@@ -1,0 +1,245 @@
+/**
+ * One-vs-rest L2-regularised squared-hinge (L2-loss SVM) classifiers over sparse rows, one label
+ * at a time, by dual coordinate descent with shrinking (Hsieh et al. 2008, the liblinear solver
+ * that PECOS XR-Linear and scikit-learn's LinearSVC run). Each label sees its positives and the
+ * negatives given to it (every row, or a shortlist of hard ones); its weights are kept where
+ * |w_f| exceeds a threshold, so W stays sparse.
+ */
+import { CsrBuilder, type Csr } from '../core/csr.js';
+import { NumericError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { SparseLinearModel } from './sparse-linear-model.js';
+
+export interface OvrSolverConfig {
+  /** Inverse regularisation strength (liblinear's C). @defaultValue 1 */
+  C: number;
+  /** Value of the constant bias feature (PECOS: 1). @defaultValue 1 */
+  biasFeature: number;
+  /** Weights with |w| ≤ threshold are dropped (PECOS: 0.1). @defaultValue 0.1 */
+  threshold: number;
+  /** Stop when the projected-gradient spread falls below this (liblinear: 0.1). @defaultValue 0.1 */
+  eps: number;
+  /** Passes over a label's rows at most. @defaultValue 20 */
+  maxPasses: number;
+  seed: number;
+}
+
+export const DEFAULT_OVR_SOLVER: OvrSolverConfig = { C: 1, biasFeature: 1, threshold: 0.1, eps: 0.1, maxPasses: 20, seed: 1 };
+
+/** Which rows each label trains on: row ids per label (CSR [L, N], values null). */
+export type LabelRows = Csr;
+
+/**
+ * Label → rows it trains on: its positives among `rows` plus, per row, the labels of `negatives`
+ * (row i's shortlist, [N, L]); null negatives = every row is a negative for every label.
+ */
+export function labelRows(labels: Csr, rows: Int32Array, negatives: Csr | null, numLabels: number): LabelRows | null {
+  if (!negatives) return null;
+  const counts = new Int32Array(numLabels + 1);
+  const mark = new Int32Array(numLabels).fill(-1);
+  const visit = (i: number, add: (y: number) => void): void => {
+    for (let p = labels.indptr[i]; p < labels.indptr[i + 1]; p++) {
+      const y = labels.indices[p];
+      if (y < numLabels && mark[y] !== i) {
+        mark[y] = i;
+        add(y);
+      }
+    }
+    for (let p = negatives.indptr[i]; p < negatives.indptr[i + 1]; p++) {
+      const y = negatives.indices[p];
+      if (mark[y] !== i) {
+        mark[y] = i;
+        add(y);
+      }
+    }
+  };
+  for (const i of rows) visit(i, (y) => counts[y + 1]++);
+  for (let y = 0; y < numLabels; y++) counts[y + 1] += counts[y];
+  const fill = counts.slice(0, numLabels);
+  const indices = new Int32Array(counts[numLabels]);
+  mark.fill(-1);
+  for (const i of rows) visit(i, (y) => (indices[fill[y]++] = i));
+  return { rows: numLabels, cols: labels.rows, indptr: counts, indices, values: null };
+}
+
+/**
+ * Fits every label's classifier on `rows` of (features, labels). `onLabel(done, total)` reports
+ * progress every few hundred labels.
+ */
+export function fitOvr(
+  features: Csr,
+  labels: Csr,
+  numLabels: number,
+  rows: Int32Array,
+  perLabel: LabelRows | null,
+  cfg: OvrSolverConfig,
+  onLabel?: (done: number, total: number) => void,
+): SparseLinearModel {
+  const D = features.cols;
+  const N = features.rows;
+  // Rows scaled to unit length once (the model normalises its inputs the same way).
+  const xv = new Float32Array(features.indptr[N]);
+  for (let i = 0; i < N; i++) {
+    const s = features.indptr[i];
+    const e = features.indptr[i + 1];
+    const inv = SparseLinearModel.inverseNorm(features.values, s, e);
+    for (let p = s; p < e; p++) xv[p] = (features.values ? features.values[p] : 1) * inv;
+  }
+  const isPositive = new Uint8Array(N);
+  const posStart = labelPositives(labels, numLabels);
+  const w = new Float64Array(D);
+  const touched = new Uint8Array(D);
+  const touchedList = new Int32Array(D);
+  const maxRows = perLabel ? maxRowLength(perLabel) : rows.length;
+  const alpha = new Float64Array(maxRows);
+  const index = new Int32Array(maxRows);
+  const sign = new Int8Array(maxRows);
+  const pos = new Int32Array(maxRows);
+  const rng = new Rng(cfg.seed);
+  const out = new CsrBuilder(true, numLabels, 1 << 16);
+  const bias = new Float32Array(numLabels);
+  const B = cfg.biasFeature;
+  const Dii = 0.5 / cfg.C;
+  const Qii = 1 + B * B + Dii; // rows have unit length
+  const inFit = new Uint8Array(N);
+  const fp = features.indptr;
+  const fi = features.indices;
+  for (const i of rows) inFit[i] = 1;
+
+  for (let y = 0; y < numLabels; y++) {
+    // this label's rows and their signs
+    let n = 0;
+    for (let p = posStart.indptr[y]; p < posStart.indptr[y + 1]; p++) isPositive[posStart.indices[p]] = 1;
+    if (perLabel) {
+      for (let p = perLabel.indptr[y]; p < perLabel.indptr[y + 1]; p++) index[n++] = perLabel.indices[p];
+    } else for (let r = 0; r < rows.length; r++) index[n++] = rows[r];
+    let nt = 0;
+    for (let r = 0; r < n; r++) {
+      const i = index[r];
+      sign[r] = isPositive[i] && inFit[i] ? 1 : -1;
+      alpha[r] = 0;
+      for (let p = features.indptr[i]; p < features.indptr[i + 1]; p++) {
+        const f = features.indices[p];
+        if (!touched[f]) {
+          touched[f] = 1;
+          touchedList[nt++] = f;
+        }
+      }
+    }
+    const wb = solveDual(fp, fi, xv, w, index, sign, alpha, pos, n, Qii, Dii, B, cfg, rng);
+    // keep the weights that matter, in feature order
+    touchedList.subarray(0, nt).sort();
+    for (let j = 0; j < nt; j++) {
+      const f = touchedList[j];
+      const v = w[f];
+      if (Math.abs(v) > cfg.threshold) out.push(f, v);
+      w[f] = 0;
+      touched[f] = 0;
+    }
+    out.endRow();
+    bias[y] = n > 0 ? wb * B : -1;
+    if (!Number.isFinite(bias[y])) throw new NumericError(`one-vs-rest solver diverged on label ${y}`);
+    for (let p = posStart.indptr[y]; p < posStart.indptr[y + 1]; p++) isPositive[posStart.indices[p]] = 0;
+    if (onLabel && ((y + 1) % 256 === 0 || y + 1 === numLabels)) onLabel(y + 1, numLabels);
+  }
+  return new SparseLinearModel(D, numLabels, out.build(D), bias);
+}
+
+/**
+ * Dual coordinate descent with shrinking for one label over rows index[0..n) with signs sign[·]:
+ * updates w in place (features) and returns the bias weight.
+ */
+function solveDual(
+  fp: Int32Array,
+  fi: Int32Array,
+  xv: Float32Array,
+  w: Float64Array,
+  index: Int32Array,
+  sign: Int8Array,
+  alpha: Float64Array,
+  pos: Int32Array,
+  n: number,
+  Qii: number,
+  Dii: number,
+  B: number,
+  cfg: OvrSolverConfig,
+  rng: Rng,
+): number {
+  for (let r = 0; r < n; r++) pos[r] = r;
+  let wb = 0;
+  let active = n;
+  let pgMaxOld = Infinity;
+  for (let pass = 0; pass < cfg.maxPasses && n > 0; pass++) {
+    let pgMax = -Infinity;
+    let pgMin = Infinity;
+    for (let s = 0; s < active; s++) {
+      const t = s + (rng.nextU32() % (active - s));
+      const tmp = pos[s];
+      pos[s] = pos[t];
+      pos[t] = tmp;
+    }
+    for (let s = 0; s < active; s++) {
+      const r = pos[s];
+      const i = index[r];
+      const yi = sign[r];
+      const p0 = fp[i];
+      const p1 = fp[i + 1];
+      let dot = wb * B;
+      for (let p = p0; p < p1; p++) dot += w[fi[p]] * xv[p];
+      const G = yi * dot - 1 + alpha[r] * Dii;
+      let PG = 0;
+      if (alpha[r] === 0) {
+        if (G > pgMaxOld) {
+          // shrink: a well-classified negative-margin row leaves the active set
+          active--;
+          pos[s] = pos[active];
+          pos[active] = r;
+          s--;
+          continue;
+        }
+        if (G < 0) PG = G;
+      } else PG = G;
+      if (PG > pgMax) pgMax = PG;
+      if (PG < pgMin) pgMin = PG;
+      if (PG > 1e-12 || PG < -1e-12) {
+        const old = alpha[r];
+        const a = Math.max(old - G / Qii, 0);
+        alpha[r] = a;
+        const d = (a - old) * yi;
+        for (let p = p0; p < p1; p++) w[fi[p]] += d * xv[p];
+        wb += d * B;
+      }
+    }
+    if (pgMax - pgMin <= cfg.eps) {
+      if (active === n) break;
+      active = n;
+      pgMaxOld = Infinity;
+      continue;
+    }
+    pgMaxOld = pgMax <= 0 ? Infinity : pgMax;
+  }
+  return wb;
+}
+
+/** Label → the rows that carry it (transpose of the label matrix). */
+function labelPositives(labels: Csr, numLabels: number): Csr {
+  const indptr = new Int32Array(numLabels + 1);
+  const n = labels.indptr[labels.rows];
+  for (let p = 0; p < n; p++) if (labels.indices[p] < numLabels) indptr[labels.indices[p] + 1]++;
+  for (let y = 0; y < numLabels; y++) indptr[y + 1] += indptr[y];
+  const fill = indptr.slice(0, numLabels);
+  const indices = new Int32Array(indptr[numLabels]);
+  for (let i = 0; i < labels.rows; i++) {
+    for (let p = labels.indptr[i]; p < labels.indptr[i + 1]; p++) {
+      const y = labels.indices[p];
+      if (y < numLabels) indices[fill[y]++] = i;
+    }
+  }
+  return { rows: numLabels, cols: labels.rows, indptr, indices, values: null };
+}
+
+function maxRowLength(m: Csr): number {
+  let max = 0;
+  for (let r = 0; r < m.rows; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
+  return max;
+}
