@@ -60,14 +60,14 @@ describe.each([
     expect(ds.statusCode).toBe(201);
     const datasetId = ds.json().id;
 
-    const fit = await app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId, name: 'mlp', params: { hidden: 32, maxEpochs: 2 } } });
+    const fit = await app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId, name: 'svm', params: { folds: 2 } } });
     expect(fit.statusCode).toBe(202);
     const fitEvents = await follow(fit.json().id);
     expect(fitEvents.names.at(-1)).toBe('end');
     const fitted = (await app.inject({ method: 'GET', url: `/v1/jobs/${fit.json().id}` })).json();
     expect(fitted, fitEvents.body).toMatchObject({ status: 'completed' });
     const teacherId = fitted.resultTeacherId;
-    expect((await app.inject({ method: 'GET', url: `/v1/teachers/${teacherId}` })).json()).toMatchObject({ name: 'mlp', kind: 'logits', datasetId });
+    expect((await app.inject({ method: 'GET', url: `/v1/teachers/${teacherId}` })).json()).toMatchObject({ name: 'svm', kind: 'scores', datasetId });
 
     const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId, teacherId, params: { dim: 16, epochs: 2, poolSize: 8, hardNegatives: 4 } } });
     expect(job.statusCode).toBe(202);

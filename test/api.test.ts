@@ -235,13 +235,13 @@ describe('API', () => {
     }
 
     it('submits a teacher-fit job', async () => {
-      const r = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, name: 'mlp', params: { hidden: 32, maxEpochs: 2 } } });
+      const r = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, name: 'svm', params: { C: 0.25, folds: 2 } } });
       expect(r.statusCode).toBe(202);
-      expect(r.json()).toMatchObject({ kind: 'teacher-fit', status: 'queued', datasetId: corelId, params: { hidden: 32, maxEpochs: 2, lr: 0.05, name: 'mlp' } });
+      expect(r.json()).toMatchObject({ kind: 'teacher-fit', status: 'queued', datasetId: corelId, params: { C: 0.25, folds: 2, maxPasses: 10, threshold: 0.1, name: 'svm' } });
       expect(await env.queue.queue.getJob(r.json().id)).toBeTruthy();
-      const bad = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, params: { dropout: 1 } } });
+      const bad = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, params: { C: -1 } } });
       expect(bad.statusCode).toBe(400);
-      expect(bad.json().message).toBe('body.params.dropout must be <= 0.99');
+      expect(bad.json().message).toBe('body.params.C must be > 0');
       const folds = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, params: { folds: 11 } } });
       expect(folds.json().message).toBe('body.params.folds must be <= 10');
       const none = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: 'nope' } });

@@ -84,19 +84,21 @@ describe('job parameters (POST /v1/jobs)', () => {
 
 describe('teacher-fit parameters (POST /v1/teachers/fit)', () => {
   const post = (payload: unknown): Request => ({ method: 'POST', url: '/v1/teachers/fit', payload });
-  const good = (): Request => post({ datasetId, params: { hidden: 8, maxEpochs: 1 } });
+  const good = (): Request => post({ datasetId, params: { C: 0.5, maxPasses: 2, folds: 2 } });
   const cases: [string, () => unknown, string | RegExp][] = [
     ['an unknown body key', () => ({ datasetId, epochs: 3 }), 'body.epochs is not allowed (unknown property "epochs")'],
-    ['an unknown params key', () => ({ datasetId, params: { layers: 2 } }), 'body.params.layers is not allowed (unknown property "layers")'],
-    ['hidden of 0', () => ({ datasetId, params: { hidden: 0 } }), 'body.params.hidden must be >= 1'],
-    ['hidden beyond its limit', () => ({ datasetId, params: { hidden: 65537 } }), 'body.params.hidden must be <= 65536'],
-    ['lr as a string', () => ({ datasetId, params: { lr: 'fast' } }), 'body.params.lr must be number'],
-    ['a validation fraction above 0.9', () => ({ datasetId, params: { validationFraction: 0.95 } }), 'body.params.validationFraction must be <= 0.9'],
-    ['maxEpochs of 0', () => ({ datasetId, params: { maxEpochs: 0 } }), 'body.params.maxEpochs must be >= 1'],
-    ['a fractional patience', () => ({ datasetId, params: { patience: 1.5 } }), 'body.params.patience must be integer'],
+    ['an unknown params key', () => ({ datasetId, params: { hidden: 8 } }), 'body.params.hidden is not allowed (unknown property "hidden")'],
+    ['C of 0', () => ({ datasetId, params: { C: 0 } }), 'body.params.C must be > 0'],
+    ['C beyond its limit', () => ({ datasetId, params: { C: 1001 } }), 'body.params.C must be <= 1000'],
+    ['threshold as a string', () => ({ datasetId, params: { threshold: 'low' } }), 'body.params.threshold must be number'],
+    ['maxPasses of 0', () => ({ datasetId, params: { maxPasses: 0 } }), 'body.params.maxPasses must be >= 1'],
+    ['a fractional shortlist', () => ({ datasetId, params: { shortlist: 1.5 } }), 'body.params.shortlist must be integer'],
+    ['folds above 10', () => ({ datasetId, params: { folds: 11 } }), 'body.params.folds must be <= 10'],
+    ['negative centroidWeight', () => ({ datasetId, params: { centroidWeight: -1 } }), 'body.params.centroidWeight must be >= 0'],
+    ['fractional threads', () => ({ datasetId, params: { threads: 1.5 } }), 'body.params.threads must be integer'],
     ['an empty name', () => ({ datasetId, name: '' }), 'body.name must not have fewer than 1 characters'],
     ['a name over 200 characters', () => ({ datasetId, name: 'n'.repeat(201) }), 'body.name must not have more than 200 characters'],
-    ['a missing datasetId', () => ({ params: { hidden: 8 } }), 'body.datasetId is required'],
+    ['a missing datasetId', () => ({ params: { C: 1 } }), 'body.datasetId is required'],
     ['an unknown featurizer key', () => ({ datasetId, params: { featurizer: { stopwords: true } } }), 'body.params.featurizer.stopwords is not allowed (unknown property "stopwords")'],
   ];
   for (const [what, payload, message] of cases) {

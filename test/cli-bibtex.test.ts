@@ -42,7 +42,7 @@ describe('distilxr CLI on the real Bibtex data', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-cli-'));
     const cache = join(dir, 'cache');
-    teacher = await cliJson(['teacher', 'fit', '--train', TRAIN, '--test', TEST, '--out', join(dir, 'teacher.onnx'), '--epochs', '8', '--folds', '2'], cache);
+    teacher = await cliJson(['teacher', 'fit', '--train', TRAIN, '--test', TEST, '--out', join(dir, 'teacher.onnx'), '--folds', '2'], cache);
     plain = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--alpha', '0', '--epochs', '10', '--out', join(dir, 'plain')], cache);
     distilled = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx'), '--epochs', '10', '--out', join(dir, 'model')], cache);
   }, 600_000);
@@ -55,8 +55,10 @@ describe('distilxr CLI on the real Bibtex data', () => {
     expectMetrics(teacher);
     expect(teacher.onnxMaxAbsDiff).toBeLessThan(1e-4);
     expect(teacher.folds).toBe(2);
-    expect(teacher['p@1']).toBeGreaterThan(0.56); // observed 0.631
+    expect(teacher['p@1']).toBeGreaterThan(0.6); // observed 0.652 with 3 folds; the best peer 0.638
     expect(teacher.ece).toBeGreaterThanOrEqual(0);
+    expect(teacher.eceCalibrated).toBeLessThan(teacher.ece); // the fitted temperature calibrates the test split too
+    expect(teacher.stageSeconds).toHaveProperty('cross-fitting');
   });
 
   it('trains students above a quality floor, and the teacher stays the stronger model', () => {

@@ -63,7 +63,7 @@ describe('tokenize', () => {
 describe('Featurizer', () => {
   it('computes sublinear tf x smoothed idf, L2-normalised, like the hand formula', () => {
     for (const minDf of [1, 2]) {
-      const f = Featurizer.fit(CORPUS, { minDf });
+      const f = Featurizer.fit(CORPUS, { minDf, bigrams: false });
       for (const text of [...CORPUS, 'cat dog dog unseen']) {
         const got = asMap(f, f.transform(text));
         const want = reference(text, CORPUS, minDf);
@@ -72,7 +72,7 @@ describe('Featurizer', () => {
       }
     }
     // one value written out: "cat cat cat" with minDf 2 has only "cat" -> 1 after normalisation
-    const f = Featurizer.fit(CORPUS);
+    const f = Featurizer.fit(CORPUS, { bigrams: false });
     expect(Array.from(f.transform('cat cat cat').values)).toEqual([1]);
     // "a dog sat": dog (df 2), sat (df 2): equal weights 1/sqrt(2); "a" (df 1) dropped
     const r = f.transform('A dog sat');
@@ -82,12 +82,12 @@ describe('Featurizer', () => {
   });
 
   it('keeps terms with df >= minDf, most frequent first, capped at maxFeatures', () => {
-    const f = Featurizer.fit(CORPUS, { minDf: 2 });
+    const f = Featurizer.fit(CORPUS, { minDf: 2, bigrams: false });
     expect(f.mode).toBe('vocab');
     // df: cat 4, the 2, sat 2, dog 2; ties by term
     expect([0, 1, 2, 3].map((i) => f.termOf(i))).toEqual(['cat', 'dog', 'sat', 'the']);
     expect(f.numFeatures).toBe(4);
-    const capped = Featurizer.fit(CORPUS, { minDf: 1, maxFeatures: 2 });
+    const capped = Featurizer.fit(CORPUS, { minDf: 1, maxFeatures: 2, bigrams: false });
     expect(capped.numFeatures).toBe(2);
     expect([capped.termOf(0), capped.termOf(1)]).toEqual(['cat', 'dog']);
   });
@@ -109,7 +109,7 @@ describe('Featurizer', () => {
   });
 
   it('hashes into 2^bits buckets when asked, with per-bucket df', () => {
-    const f = Featurizer.fit(CORPUS, { hashing: 'always', hashBits: 10 });
+    const f = Featurizer.fit(CORPUS, { hashing: 'always', hashBits: 10, bigrams: false });
     expect(f.mode).toBe('hash');
     expect(f.numFeatures).toBe(1024);
     const row = f.transform('cat cat dog zebra');

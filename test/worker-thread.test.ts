@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError, DistilxrError } from '../src/core/errors.js';
 import { writeSynth } from '../src/core/synth.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
+import { DEFAULT_TEACHER_FIT } from '../src/pipeline/fit-teacher.js';
 import { resultIdFor, teacherFitConfigOf, trainConfigOf } from '../src/worker/job-task.js';
 import { ProgressTracker } from '../src/worker/progress-tracker.js';
 import { STOP_CANCEL, type TrainTask } from '../src/worker/thread-protocol.js';
@@ -70,7 +71,8 @@ describe('job settings', () => {
     expect(trainConfigOf({ dim: 8, alpha: 0.7 }, true).alpha).toBe(0.7);
     expect(() => trainConfigOf({ dim: 0 }, true)).toThrow(/dim must be an integer/);
     expect(() => trainConfigOf({ epochs: 'ten' }, true)).toThrow(/epochs must be a number/);
-    expect(() => teacherFitConfigOf({ dropout: 1.5 })).toThrow(/dropout/);
+    expect(() => teacherFitConfigOf({ C: 0 })).toThrow(/C must be in \(0, 1000\], got 0/);
+    expect(teacherFitConfigOf({ folds: 2 })).toEqual({ ...DEFAULT_TEACHER_FIT, folds: 2 });
   });
 
   it('derives one result id per job, the same on every attempt', () => {

@@ -88,11 +88,11 @@ describe('worker in-process (PGlite)', () => {
 
   it('fits a teacher, then distils it into a student', async () => {
     await start();
-    const fitId = await submit(repo, queue, { kind: 'teacher-fit', datasetId: small, params: { hidden: 16, maxEpochs: 2 } });
+    const fitId = await submit(repo, queue, { kind: 'teacher-fit', datasetId: small, params: { folds: 2, maxPasses: 5 } });
     const fit = await waitFinal(repo, fitId, 30_000);
     expect(fit.status).toBe('completed');
     const teacher = await repo.getTeacher(fit.resultTeacherId!);
-    expect(teacher).toMatchObject({ jobId: fitId, datasetId: small, kind: 'logits', numLabels: 80 });
+    expect(teacher).toMatchObject({ jobId: fitId, datasetId: small, kind: 'scores', numLabels: 80 });
     expect(teacher!.sizeBytes).toBeGreaterThan(0);
 
     const id = await submit(repo, queue, { datasetId: small, teacherId: teacher!.id, params: { dim: 16, epochs: 2, alpha: 0.5, poolSize: 12, hardNegatives: 6 } });

@@ -10,6 +10,7 @@ import { fitTeacher, DEFAULT_TEACHER_FIT } from '../pipeline/fit-teacher.js';
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
+import { teacherFitConfigOf } from '../worker/job-task.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
@@ -162,16 +163,16 @@ export function teacherCommand(): Command {
     .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
     .option('--folds <k>', 'cross-fitting fold models written beside the teacher (the teacher is their mean), so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
     .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
+    .option('--centroid-weight <b>', 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)', realArg, t.centroidWeight)
+    .option('--threads <n>', 'solver threads (0 = one per core); the model does not depend on it', intArg, t.threads)
     .option('--seed <n>', 'random seed', intArg, t.seed)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
-      if (!(o.C > 0)) throw new UsageError(`--C must be positive, got ${o.C}`);
-      if (o.threshold < 0) throw new UsageError(`--threshold must be at least 0, got ${o.threshold}`);
-      if (o.maxPasses < 1) throw new UsageError(`--max-passes must be at least 1, got ${o.maxPasses}`);
-      if (o.folds < 0) throw new UsageError(`--folds must be at least 0, got ${o.folds}`);
+      // the same checks as over HTTP and in the worker
+      const { C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, threads, seed } = o;
+      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, threads, seed });
       const sink = stderrProgress();
-      const config = { ...t, C: o.C, threshold: o.threshold, maxPasses: o.maxPasses, shortlist: o.shortlist, fullMaxLabels: o.fullMaxLabels, folds: o.folds, calibrationRows: o.calibrationRows, seed: o.seed };
       const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();
       const seconds = (performance.now() - started) / 1000;

@@ -8,7 +8,7 @@ import { Rng } from '../core/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';
-import { fitLinearTeacher, outOfFoldScores, teacherRowScores, type LinearTeacherConfig, type LinearTeacherFit } from '../teacher/linear-teacher.js';
+import { fitLinearTeacher, outOfFoldScores, solverThreads, teacherRowScores, type LinearTeacherConfig, type LinearTeacherFit } from '../teacher/linear-teacher.js';
 import { TEMPERATURE_KEY } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { DEFAULT_OVR_SOLVER } from '../teacher/ovr-solver.js';
@@ -30,6 +30,8 @@ export const DEFAULT_TEACHER_FIT: TeacherFitConfig = {
   fullMaxLabels: 1024,
   centroidPostings: 1000,
   folds: 3,
+  centroidWeight: 0,
+  threads: 0,
   calibrationRows: 20000,
 };
 
@@ -78,14 +80,14 @@ export async function fitTeacher(
     if (stage !== s) timer.start(s, detail);
     stage = s;
   };
-  const fit = fitLinearTeacher(train.features, train.labels, L, cfg, {
+  const fit = await fitLinearTeacher(train.features, train.labels, L, cfg, {
     onShortlist: (done, total) => {
       enter('mining', 'hard negatives per row from the label centroids');
       sink.progress(done, total);
     },
-    onLabels: (fold, folds, done, total) => {
+    onLabels: (done, total, fold, folds) => {
       enter(cfg.folds >= 2 ? 'cross-fitting' : 'training', cfg.folds >= 2 ? `${folds} fold models, each blind to one fold; the teacher is their mean` : undefined);
-      sink.progress(fold * total + done, folds * total, { fold: fold + 1, folds });
+      sink.progress(done, total, { fold: fold + 1, folds });
     },
   });
   sink.log(`teacher: ${fit.teacher.nnz} weights over ${L} labels${fit.shortlist ? `, ${fit.shortlist} shortlisted negatives per row` : ', every label a negative'}`);
@@ -105,7 +107,7 @@ export async function fitTeacher(
     folds: fit.folds.length,
     shortlist: fit.shortlist,
     weights: fit.teacher.nnz,
-    threads: 1,
+    threads: solverThreads(cfg.threads),
     stageSeconds: timer.seconds,
     seconds: 0,
   };

@@ -7,6 +7,7 @@
  */
 import { CsrBuilder, type Csr } from '../core/csr.js';
 import { NumericError } from '../core/errors.js';
+import { fmix32 } from '../core/hash.js';
 import { Rng } from '../core/rng.js';
 import { SparseLinearModel } from './sparse-linear-model.js';
 
@@ -62,9 +63,38 @@ export function labelRows(labels: Csr, rows: Int32Array, negatives: Csr | null, 
   return { rows: numLabels, cols: labels.rows, indptr: counts, indices, values: null };
 }
 
+/** The training set as the solver sees it: rows scaled to unit length, each label's positive rows. */
+export interface OvrData {
+  features: Csr;
+  /** features.values scaled so every row has unit length (the model normalises inputs the same way). */
+  xv: Float32Array;
+  /** Label → the rows that carry it (CSR [L, N]). */
+  positives: Csr;
+  numLabels: number;
+}
+
+export function ovrData(features: Csr, labels: Csr, numLabels: number): OvrData {
+  const N = features.rows;
+  const xv = new Float32Array(features.indptr[N]);
+  for (let i = 0; i < N; i++) {
+    const s = features.indptr[i];
+    const e = features.indptr[i + 1];
+    const inv = SparseLinearModel.inverseNorm(features.values, s, e);
+    for (let p = s; p < e; p++) xv[p] = (features.values ? features.values[p] : 1) * inv;
+  }
+  return { features, xv, positives: labelPositives(labels, numLabels), numLabels };
+}
+
+/** Classifiers of labels [y0, y1): weights as CSR rows y − y0, and their biases. */
+export interface LabelBlock {
+  y0: number;
+  weights: Csr;
+  bias: Float32Array;
+}
+
 /**
- * Fits every label's classifier on `rows` of (features, labels). `onLabel(done, total)` reports
- * progress every few hundred labels.
+ * Fits every label's classifier on `rows` of (features, labels), one block of labels after
+ * another in this thread. `onLabel(done, total)` reports progress after each block.
  */
 export function fitOvr(
   features: Csr,
@@ -75,38 +105,95 @@ export function fitOvr(
   cfg: OvrSolverConfig,
   onLabel?: (done: number, total: number) => void,
 ): SparseLinearModel {
+  const data = ovrData(features, labels, numLabels);
+  const blocks: LabelBlock[] = [];
+  const size = 256;
+  for (let y0 = 0; y0 < numLabels; y0 += size) {
+    blocks.push(fitLabelBlock(data, rows, perLabel, cfg, y0, Math.min(numLabels, y0 + size)));
+    onLabel?.(Math.min(numLabels, y0 + size), numLabels);
+  }
+  return modelOfBlocks(blocks, features.cols, numLabels);
+}
+
+/** The model whose label rows are the blocks' (any order, together covering [0, L)). */
+export function modelOfBlocks(blocks: LabelBlock[], numFeatures: number, numLabels: number): SparseLinearModel {
+  const sorted = [...blocks].sort((a, b) => a.y0 - b.y0);
+  const nnz = sorted.reduce((s, b) => s + b.weights.indptr[b.weights.rows], 0);
+  const indptr = new Int32Array(numLabels + 1);
+  const indices = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  const bias = new Float32Array(numLabels);
+  let at = 0;
+  for (const b of sorted) {
+    const W = b.weights;
+    const n = W.indptr[W.rows];
+    indices.set(W.indices.subarray(0, n), at);
+    values.set(W.values!.subarray(0, n), at);
+    for (let r = 0; r < W.rows; r++) indptr[b.y0 + r + 1] = at + W.indptr[r + 1];
+    bias.set(b.bias, b.y0);
+    at += n;
+  }
+  for (let y = 0; y < numLabels; y++) if (indptr[y + 1] < indptr[y]) throw new RangeError(`label blocks do not cover label ${y}`);
+  return new SparseLinearModel(numFeatures, numLabels, { rows: numLabels, cols: numFeatures, indptr, indices, values }, bias);
+}
+
+/** Per-thread scratch of the solver, sized for D features and up to n rows per label. */
+class Scratch {
+  readonly w: Float64Array;
+  readonly touched: Uint8Array;
+  readonly touchedList: Int32Array;
+  readonly isPositive: Uint8Array;
+  readonly inFit: Uint8Array;
+  alpha = new Float64Array(0);
+  index = new Int32Array(0);
+  sign = new Int8Array(0);
+  pos = new Int32Array(0);
+
+  constructor(
+    readonly D: number,
+    readonly N: number,
+  ) {
+    this.w = new Float64Array(D);
+    this.touched = new Uint8Array(D);
+    this.touchedList = new Int32Array(D);
+    this.isPositive = new Uint8Array(N);
+    this.inFit = new Uint8Array(N);
+  }
+
+  ensureRows(n: number): void {
+    if (this.alpha.length >= n) return;
+    this.alpha = new Float64Array(n);
+    this.index = new Int32Array(n);
+    this.sign = new Int8Array(n);
+    this.pos = new Int32Array(n);
+  }
+}
+
+let scratch: Scratch | null = null;
+
+/**
+ * Classifiers of labels [y0, y1). Each label's row order is shuffled by its own generator
+ * (seeded by cfg.seed and the label), so a label's weights do not depend on how labels are split
+ * into blocks or threads.
+ */
+export function fitLabelBlock(data: OvrData, rows: Int32Array, perLabel: LabelRows | null, cfg: OvrSolverConfig, y0: number, y1: number): LabelBlock {
+  const { features, xv, positives: posStart } = data;
   const D = features.cols;
   const N = features.rows;
-  // Rows scaled to unit length once (the model normalises its inputs the same way).
-  const xv = new Float32Array(features.indptr[N]);
-  for (let i = 0; i < N; i++) {
-    const s = features.indptr[i];
-    const e = features.indptr[i + 1];
-    const inv = SparseLinearModel.inverseNorm(features.values, s, e);
-    for (let p = s; p < e; p++) xv[p] = (features.values ? features.values[p] : 1) * inv;
-  }
-  const isPositive = new Uint8Array(N);
-  const posStart = labelPositives(labels, numLabels);
-  const w = new Float64Array(D);
-  const touched = new Uint8Array(D);
-  const touchedList = new Int32Array(D);
-  const maxRows = perLabel ? maxRowLength(perLabel) : rows.length;
-  const alpha = new Float64Array(maxRows);
-  const index = new Int32Array(maxRows);
-  const sign = new Int8Array(maxRows);
-  const pos = new Int32Array(maxRows);
-  const rng = new Rng(cfg.seed);
-  const out = new CsrBuilder(true, numLabels, 1 << 16);
-  const bias = new Float32Array(numLabels);
+  if (!scratch || scratch.D !== D || scratch.N !== N) scratch = new Scratch(D, N);
+  const sc = scratch;
+  sc.ensureRows(perLabel ? maxRowLength(perLabel, y0, y1) : rows.length);
+  const { w, touched, touchedList, isPositive, inFit, alpha, index, sign, pos } = sc;
+  const out = new CsrBuilder(true, y1 - y0, 1 << 12);
+  const bias = new Float32Array(y1 - y0);
   const B = cfg.biasFeature;
   const Dii = 0.5 / cfg.C;
   const Qii = 1 + B * B + Dii; // rows have unit length
-  const inFit = new Uint8Array(N);
   const fp = features.indptr;
   const fi = features.indices;
   for (const i of rows) inFit[i] = 1;
 
-  for (let y = 0; y < numLabels; y++) {
+  for (let y = y0; y < y1; y++) {
     // this label's rows and their signs
     let n = 0;
     for (let p = posStart.indptr[y]; p < posStart.indptr[y + 1]; p++) isPositive[posStart.indices[p]] = 1;
@@ -118,14 +205,15 @@ export function fitOvr(
       const i = index[r];
       sign[r] = isPositive[i] && inFit[i] ? 1 : -1;
       alpha[r] = 0;
-      for (let p = features.indptr[i]; p < features.indptr[i + 1]; p++) {
-        const f = features.indices[p];
+      for (let p = fp[i]; p < fp[i + 1]; p++) {
+        const f = fi[p];
         if (!touched[f]) {
           touched[f] = 1;
           touchedList[nt++] = f;
         }
       }
     }
+    const rng = new Rng(fmix32(cfg.seed ^ Math.imul(y + 1, 0x9e3779b1)));
     const wb = solveDual(fp, fi, xv, w, index, sign, alpha, pos, n, Qii, Dii, B, cfg, rng);
     // keep the weights that matter, in feature order
     touchedList.subarray(0, nt).sort();
@@ -137,12 +225,12 @@ export function fitOvr(
       touched[f] = 0;
     }
     out.endRow();
-    bias[y] = n > 0 ? wb * B : -1;
-    if (!Number.isFinite(bias[y])) throw new NumericError(`one-vs-rest solver diverged on label ${y}`);
+    bias[y - y0] = n > 0 ? wb * B : -1;
+    if (!Number.isFinite(bias[y - y0])) throw new NumericError(`one-vs-rest solver diverged on label ${y}`);
     for (let p = posStart.indptr[y]; p < posStart.indptr[y + 1]; p++) isPositive[posStart.indices[p]] = 0;
-    if (onLabel && ((y + 1) % 256 === 0 || y + 1 === numLabels)) onLabel(y + 1, numLabels);
   }
-  return new SparseLinearModel(D, numLabels, out.build(D), bias);
+  for (const i of rows) inFit[i] = 0;
+  return { y0, weights: out.build(D), bias };
 }
 
 /**
@@ -238,8 +326,8 @@ function labelPositives(labels: Csr, numLabels: number): Csr {
   return { rows: numLabels, cols: labels.rows, indptr, indices, values: null };
 }
 
-function maxRowLength(m: Csr): number {
+function maxRowLength(m: Csr, r0: number, r1: number): number {
   let max = 0;
-  for (let r = 0; r < m.rows; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
+  for (let r = r0; r < r1; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
   return max;
 }

@@ -175,8 +175,12 @@ export function pushTopK(y: number, s: number, k: number, filled: number, labels
 
 /** The mean of K models over the same labels and features: a linear model again (bagging). */
 export function averageModels(models: SparseLinearModel[]): SparseLinearModel {
+  return weightedSum(models, models.map(() => 1 / models.length));
+}
+
+/** Σ_k weights[k] · models[k] over the same labels and features: a linear model again. */
+export function weightedSum(models: SparseLinearModel[], weights: number[]): SparseLinearModel {
   const first = models[0];
-  const K = models.length;
   const D = first.numFeatures;
   const L = first.numLabels;
   const acc = new Float64Array(D);
@@ -187,27 +191,28 @@ export function averageModels(models: SparseLinearModel[]): SparseLinearModel {
   for (let y = 0; y < L; y++) {
     let nt = 0;
     let b = 0;
-    for (const m of models) {
+    models.forEach((m, k) => {
       const W = m.weights;
-      b += m.bias[y];
+      const c = weights[k];
+      b += c * m.bias[y];
       for (let p = W.indptr[y]; p < W.indptr[y + 1]; p++) {
         const f = W.indices[p];
         if (!mark[f]) {
           mark[f] = 1;
           list[nt++] = f;
         }
-        acc[f] += W.values![p];
+        acc[f] += c * W.values![p];
       }
-    }
+    });
     list.subarray(0, nt).sort();
     for (let j = 0; j < nt; j++) {
       const f = list[j];
-      out.push(f, acc[f] / K);
+      out.push(f, acc[f]);
       acc[f] = 0;
       mark[f] = 0;
     }
     out.endRow();
-    bias[y] = b / K;
+    bias[y] = b;
   }
   return new SparseLinearModel(D, L, out.build(D), bias);
 }

@@ -80,6 +80,8 @@ export function teacherFitConfigOf(params: Record<string, unknown>): TeacherFitC
   int('fullMaxLabels', 0, 1_000_000);
   int('calibrationRows', 1, 10_000_000);
   int('folds', 0, 10);
+  real('centroidWeight', 0, 100, false);
+  int('threads', 0, 64);
   int('seed', 0, 2 ** 31 - 1);
   if (problems.length) throw new UsageError(`invalid teacher settings: ${problems.join('; ')}`);
   return c;

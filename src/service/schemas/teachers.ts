@@ -40,6 +40,10 @@ export const TeacherFitParams = Type.Object(
     folds: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 10, default: f.folds, description: 'cross-fitting fold models, so training examples are scored by a model that did not see them (0 = none)' }),
     ),
+    centroidWeight: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, default: f.centroidWeight, description: 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)' }),
+    ),
+    threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, default: f.threads, description: 'solver threads (0 = one per core); the model does not depend on it' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: f.seed })),
     featurizer: Type.Optional(FeaturizerParams),
   },
