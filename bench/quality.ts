@@ -9,8 +9,10 @@
  *
  *   npx tsx bench/quality.ts [--datasets bibtex,delicious,corel5k,debtags,apt-files] [--quick]
  *                            [--peers-only [--lr-search]] [--fresh] [--teacher-dir DIR[,DIR]] [--seed 1]
- *                            [--lr-grid 0.05,0.1,0.25,0.5,1]
+ *                            [--lr-grid 0.05,0.1,0.25,0.5,1] [--students 'apt-files:2,4,5']
  *
+ * --students: which student settings run (1-based, in table order), for every dataset or per dataset
+ * ('apt-files:2,4,5;1,2,3,4,5'); default all.
  * --quick: Bibtex only. --peers-only: only the peer and fastText rows (no teacher, no student);
  * fastText on the XC sets then reuses the learning rate the last full run picked (from
  * bench/results/quality.json) instead of searching the grid again, unless --lr-search or there is none.
@@ -74,6 +76,8 @@ const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] 
   { method: 'student: hard negatives (α=0)', flags: ['--alpha', '0'], teacher: false },
   { method: 'student: distillation only (α=1)', flags: ['--alpha', '1'], teacher: true },
   { method: 'student: distillation + hard negatives (α=0.5, defaults)', flags: [], teacher: true },
+  // the same seed and settings, the teacher's raw scores: what calibration does to the student
+  { method: 'student: distillation + hard negatives, raw (uncalibrated) teacher', flags: ['--no-teacher-calibration'], teacher: true },
 ];
 
 /**
@@ -285,13 +289,23 @@ function teacherRow(ds: string, t: TeacherInfo, fromTrain: Record<string, unknow
   };
 }
 
-async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolean; seed: number }): Promise<Row[]> {
+/** --students a,b,...: 1-based indices into STUDENT_SETTINGS, per dataset as ds:1,2,4 (bare indices: every dataset). */
+function studentSettingsFor(ds: string, spec: string | undefined): typeof STUDENT_SETTINGS {
+  if (!spec) return STUDENT_SETTINGS;
+  const parts = spec.split(';');
+  const mine = parts.find((p) => p.startsWith(`${ds}:`)) ?? parts.find((p) => !p.includes(':'));
+  if (!mine) return STUDENT_SETTINGS;
+  const picked = mine.replace(/^[^:]*:/, '').split(',').map(Number);
+  return STUDENT_SETTINGS.filter((_, i) => picked.includes(i + 1));
+}
+
+async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolean; seed: number; students?: string }): Promise<Row[]> {
   const { train: trainPath, test: testPath } = d.split;
   const rows: Row[] = [];
   const work = join(TMP_DIR, ds);
   const teacher = await teacherFor(ds, d.split, o.dirs, o.fresh);
   let teacherInTrain: Record<string, unknown> | undefined;
-  for (const s of STUDENT_SETTINGS) {
+  for (const s of studentSettingsFor(ds, o.students)) {
     const slug = s.method.replace(/[^a-z0-9]+/gi, '-').toLowerCase().replace(/-+$/, '');
     const out = join(work, slug);
     const args = ['train', '--train', trainPath, '--test', testPath, '--seed', String(o.seed), '--out', out, ...s.flags];
@@ -435,7 +449,7 @@ async function main(): Promise<void> {
     process.stderr.write(`[${ds}] loading\n`);
     const d = await load(ds);
     const dsRows = [...(await fasttextRows(ds, d, peers, { lrGrid, reuseLr: peersOnly && !a.has('lr-search') })), ...(await peerTableRows(ds, d, peers))];
-    if (!peersOnly) dsRows.push(...(await ourRows(ds, d, { dirs, fresh: a.has('fresh'), seed })));
+    if (!peersOnly) dsRows.push(...(await ourRows(ds, d, { dirs, fresh: a.has('fresh'), seed, students: typeof a.get('students') === 'string' ? String(a.get('students')) : undefined })));
     rows.push(...dsRows);
     comparisons.push(compare(ds, d, dsRows));
     // partial results survive a later failure
@@ -473,6 +487,37 @@ async function main(): Promise<void> {
       ` Raw: bench/results/${jsonName}\n\n`,
   );
   if (paragraph) process.stdout.write(`${paragraph}\n`);
+  if (!peersOnly) process.stdout.write(`\n${teacherTargets(datasets, rows, peers)}\n`);
+}
+
+/**
+ * Issue 9's targets for the teacher, per dataset: test P@1 ≥ the best peer's (scored here), fit
+ * wall time (the whole `teacher fit` process) ≤ 5× PECOS's train seconds (pecos-default in peers.json).
+ */
+function teacherTargets(datasets: string[], rows: Row[], peers: PeersJson | null): string {
+  const body: string[][] = [];
+  for (const ds of datasets) {
+    const t = rows.find((r) => r.dataset === ds && r.kind === 'teacher');
+    const best = rows.filter((r) => r.dataset === ds && r.kind === 'peer').sort((a, b) => (b.metrics?.['p@1'] ?? 0) - (a.metrics?.['p@1'] ?? 0))[0];
+    const pecos = peers?.datasets[ds]?.methods['pecos-default']?.train_seconds;
+    const wall = num(t?.extra?.fitProcessSeconds);
+    const p1 = t?.metrics?.['p@1'];
+    const bp1 = best?.metrics?.['p@1'];
+    const rss = num((t?.extra?.fitReport as Record<string, unknown> | undefined)?.peakRssBytes);
+    const gap = p1 !== undefined && bp1 !== undefined ? 100 * (p1 - bp1) : undefined;
+    body.push([
+      ds,
+      bp1 === undefined ? '' : `${(100 * bp1).toFixed(2)} (${best!.method.replace('peer: ', '')})`,
+      p1 === undefined ? '' : (100 * p1).toFixed(2),
+      gap === undefined ? '' : `${gap >= 0 ? 'met' : 'missed'} (${gap >= 0 ? '+' : ''}${gap.toFixed(2)})`,
+      pecos === undefined ? '' : (5 * pecos).toFixed(1),
+      wall === undefined ? '' : wall.toFixed(1),
+      wall === undefined || pecos === undefined ? '' : `${wall <= 5 * pecos ? 'met' : 'missed'} (${(wall / pecos).toFixed(1)}× PECOS)`,
+      String(num(t?.extra?.threads) ?? ''),
+      rss === undefined ? '' : (rss / 2 ** 30).toFixed(2),
+    ]);
+  }
+  return `### Teacher targets\n\n${mdTable(['dataset', 'best peer P@1', 'teacher P@1', 'P@1 target', '5× PECOS s', 'teacher fit s (process)', 'time target', 'threads', 'peak RSS GB'], body)}\n`;
 }
 
 await main();

@@ -123,7 +123,7 @@ describe('linear teacher', () => {
   const L = 9;
   const features = randomRows(rng, N, D, 6, true);
   const labels = randomRows(rng, N, L, 2, false);
-  const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, threads: 1 };
+  const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: false, threads: 1 };
   const none = { onLabels: () => undefined, onShortlist: () => undefined };
 
   it('is the mean of its fold models, and a fold model never sees its own fold', async () => {
@@ -145,6 +145,15 @@ describe('linear teacher', () => {
     expect(Array.from(refit.folds[k].weights.values!)).toEqual(Array.from(fit.folds[k].weights.values!));
     expect(Array.from(refit.folds[1].weights.values!)).not.toEqual(Array.from(fit.folds[1].weights.values!));
     expect(foldRows(N, k, 3, cfg.seed, true).length + foldRows(N, k, 3, cfg.seed, false).length).toBe(N);
+  });
+
+  it('with fullTeacher, publishes the model fitted on every row and keeps the same fold models', async () => {
+    const meanFit = await fitLinearTeacher(features, labels, L, cfg, none);
+    const fullFit = await fitLinearTeacher(features, labels, L, { ...cfg, fullTeacher: true }, none);
+    const single = await fitLinearTeacher(features, labels, L, { ...cfg, folds: 0 }, none);
+    expect(fullFit.folds.map((m) => Array.from(m.weights.values!))).toEqual(meanFit.folds.map((m) => Array.from(m.weights.values!)));
+    expect(Array.from(fullFit.teacher.weights.values!)).toEqual(Array.from(single.teacher.weights.values!));
+    expect(Array.from(fullFit.teacher.weights.values!)).not.toEqual(Array.from(meanFit.teacher.weights.values!));
   });
 
   it('with a centroid shortlist, scores each new row over its shortlist only', async () => {
@@ -210,7 +219,8 @@ describe('fitTeacher progress', () => {
       const result = await fitTeacher({ trainPath: paths.train, testPath: paths.test, outPath: join(dir, 't.onnx'), config: { ...cfg(), folds: 2 }, cacheDir: false }, sink);
       expect(stages).toEqual(['preparing', 'cross-fitting', 'evaluating', 'publishing']);
       const folds = progress.filter((p) => p.stage === 'cross-fitting');
-      expect(new Set(folds.map((p) => p.fold))).toEqual(new Set([1, 2]));
+      // two fold models, then the published teacher on every row as the third model of the stage
+      expect(new Set(folds.map((p) => p.fold))).toEqual(new Set([1, 2, 3]));
       for (let i = 1; i < folds.length; i++) expect(folds[i].done / folds[i].total).toBeGreaterThanOrEqual(folds[i - 1].done / folds[i - 1].total);
       expect(folds.at(-1)!.done).toBe(folds.at(-1)!.total);
       expect(result.folds).toBe(2);
@@ -224,5 +234,5 @@ describe('fitTeacher progress', () => {
 });
 
 function cfg() {
-  return { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, threads: 1, calibrationRows: 1000 };
+  return { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: true, threads: 1, calibrationRows: 1000 };
 }

@@ -164,20 +164,21 @@ export function teacherCommand(): Command {
     .option('--folds <k>', 'cross-fitting fold models written beside the teacher (the teacher is their mean), so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
     .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
     .option('--centroid-weight <b>', 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)', realArg, t.centroidWeight)
+    .option('--no-full-teacher', 'with folds: publish the mean of the fold models instead of one more model fitted on every training row')
     .option('--threads <n>', 'solver threads (0 = one per core); the model does not depend on it', intArg, t.threads)
     .option('--seed <n>', 'random seed', intArg, t.seed)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
       // the same checks as over HTTP and in the worker
-      const { C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, threads, seed } = o;
-      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, threads, seed });
+      const { C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed } = o;
+      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed });
       const sink = stderrProgress();
       const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();
       const seconds = (performance.now() - started) / 1000;
       const { metrics, ...rest } = r;
-      if (o.json) return printJson({ ...metrics, ...rest, seconds, fitSeconds: r.seconds });
+      if (o.json) return printJson({ ...metrics, ...rest, seconds, fitSeconds: r.seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
       if (metrics) process.stdout.write(metricTable({ teacher: metrics }) + `\nECE ${metrics.ece.toFixed(4)} raw, ${metrics.eceCalibrated.toFixed(4)} calibrated (T = ${r.temperature.toFixed(4)})\n`);
       process.stdout.write(`teacher written to ${o.out} (${r.weights} weights, ${r.folds} folds, ONNX max |diff| ${r.onnxMaxAbsDiff.toExponential(2)}), ${seconds.toFixed(1)} s\n`);
     });

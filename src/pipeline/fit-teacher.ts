@@ -30,7 +30,8 @@ export const DEFAULT_TEACHER_FIT: TeacherFitConfig = {
   fullMaxLabels: 1024,
   centroidPostings: 1000,
   folds: 3,
-  centroidWeight: 0,
+  centroidWeight: 0.5,
+  fullTeacher: true,
   threads: 0,
   calibrationRows: 20000,
 };
@@ -86,7 +87,8 @@ export async function fitTeacher(
       sink.progress(done, total);
     },
     onLabels: (done, total, fold, folds) => {
-      enter(cfg.folds >= 2 ? 'cross-fitting' : 'training', cfg.folds >= 2 ? `${folds} fold models, each blind to one fold; the teacher is their mean` : undefined);
+      const detail = cfg.fullTeacher ? `${folds - 1} fold models, each blind to one fold, then the teacher on every row` : `${folds} fold models, each blind to one fold; the teacher is their mean`;
+      enter(cfg.folds >= 2 ? 'cross-fitting' : 'training', cfg.folds >= 2 ? detail : undefined);
       sink.progress(done, total, { fold: fold + 1, folds });
     },
   });

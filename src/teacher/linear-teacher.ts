@@ -31,6 +31,12 @@ export interface LinearTeacherConfig extends OvrSolverConfig {
    * nearest-centroid vote that helps rare labels, whose SVMs see few positives. @defaultValue 0
    */
   centroidWeight: number;
+  /**
+   * With folds: the published teacher is one more model fitted on every training row (the fold
+   * models only score training rows out of fold), instead of the mean of the fold models. Costs
+   * one more fit; pays where labels have few rows, which each fold model sees fewer of. @defaultValue true
+   */
+  fullTeacher: boolean;
   /** Solver threads; 0 = one per core (the models do not depend on it). @defaultValue 0 */
   threads: number;
 }
@@ -75,15 +81,17 @@ export async function fitLinearTeacher(features: Csr, labels: Csr, numLabels: nu
   }
   const F = cfg.folds >= 2 ? cfg.folds : 0;
   const tasks: OvrTask[] = [];
-  if (F === 0) tasks.push({ rows: all, perLabel: negatives && labelRows(labels, all, negatives, numLabels), seed: cfg.seed });
   for (let k = 0; k < F; k++) {
     const rows = foldRows(N, k, F, cfg.seed, false);
     tasks.push({ rows, perLabel: negatives && labelRows(labels, rows, negatives, numLabels), seed: cfg.seed + 1 + k });
   }
+  // the model on every row goes last, so fold progress reads 1..F and then the full model
+  const full = F === 0 || cfg.fullTeacher;
+  if (full) tasks.push({ rows: all, perLabel: negatives && labelRows(labels, all, negatives, numLabels), seed: cfg.seed });
   const svms = await fitOvrTasks(features, labels, numLabels, tasks, cfg, solverThreads(cfg.threads), (d, t, k) => report.onLabels(d, t, k, tasks.length));
   const models = cfg.centroidWeight > 0 ? svms.map((m, k) => weightedSum([m, labelCentroids(features, labels, numLabels, tasks[k].rows, cfg.centroidPostings)], [1, cfg.centroidWeight])) : svms;
-  if (F === 0) return { teacher: models[0], folds: [], centroids, shortlist: K };
-  return { teacher: averageModels(models), folds: models, centroids, shortlist: K };
+  const folds = models.slice(0, F);
+  return { teacher: full ? models[F] : averageModels(folds), folds, centroids, shortlist: K };
 }
 
 /** Threads the solver runs on: cfg.threads, or one per core (at most 8) when 0. */

@@ -65,11 +65,12 @@ export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boole
 export function teacherFitConfigOf(params: Record<string, unknown>): TeacherFitConfig {
   const c = pick(DEFAULT_TEACHER_FIT, params);
   const problems: string[] = [];
-  const int = (name: keyof TeacherFitConfig, lo: number, hi: number): void => {
+  type NumberKey = { [K in keyof TeacherFitConfig]: TeacherFitConfig[K] extends number ? K : never }[keyof TeacherFitConfig];
+  const int = (name: NumberKey, lo: number, hi: number): void => {
     const v = c[name];
     if (!Number.isInteger(v) || v < lo || v > hi) problems.push(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
   };
-  const real = (name: keyof TeacherFitConfig, lo: number, hi: number, openLo: boolean): void => {
+  const real = (name: NumberKey, lo: number, hi: number, openLo: boolean): void => {
     const v = c[name];
     if (!Number.isFinite(v) || v < lo || v > hi || (openLo && v === lo)) problems.push(`${name} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
   };

@@ -43,6 +43,9 @@ export const TeacherFitParams = Type.Object(
     centroidWeight: Type.Optional(
       Type.Number({ minimum: 0, maximum: 100, default: f.centroidWeight, description: 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)' }),
     ),
+    fullTeacher: Type.Optional(
+      Type.Boolean({ default: f.fullTeacher, description: 'with folds: publish a model fitted on every training row (true) or the mean of the fold models (false)' }),
+    ),
     threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, default: f.threads, description: 'solver threads (0 = one per core); the model does not depend on it' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: f.seed })),
     featurizer: Type.Optional(FeaturizerParams),
