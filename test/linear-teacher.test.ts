@@ -5,7 +5,7 @@ import { fitTeacher } from '../src/pipeline/fit-teacher.js';
 import type { JobStage, ProgressSink } from '../src/pipeline/progress.js';
 import { writeSynth } from '../src/core/synth.js';
 import { foldOf } from '../src/teacher/folds.js';
-import { fitLinearTeacher, foldRows, teacherRowScores, type LinearTeacherConfig } from '../src/teacher/linear-teacher.js';
+import { AUTO_SHORTLIST, fitLinearTeacher, foldRows, heldOutShortlistRecall, shortlistSize, teacherRowScores, type LinearTeacherConfig } from '../src/teacher/linear-teacher.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { DEFAULT_OVR_SOLVER, fitOvr, type OvrSolverConfig } from '../src/teacher/ovr-solver.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -123,7 +123,7 @@ describe('linear teacher', () => {
   const L = 9;
   const features = randomRows(rng, N, D, 6, true);
   const labels = randomRows(rng, N, L, 2, false);
-  const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: false, threads: 1 };
+  const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, shortlistRecall: 0.95, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: false, threads: 1 };
   const none = { onLabels: () => undefined, onShortlist: () => undefined };
 
   it('is the mean of its fold models, and a fold model never sees its own fold', async () => {
@@ -154,6 +154,40 @@ describe('linear teacher', () => {
     expect(fullFit.folds.map((m) => Array.from(m.weights.values!))).toEqual(meanFit.folds.map((m) => Array.from(m.weights.values!)));
     expect(Array.from(fullFit.teacher.weights.values!)).toEqual(Array.from(single.teacher.weights.values!));
     expect(Array.from(fullFit.teacher.weights.values!)).not.toEqual(Array.from(meanFit.teacher.weights.values!));
+  });
+
+  it('chooses the shortlist automatically: always above fullMaxLabels, below it by held-out recall', () => {
+    const auto = { ...cfg, shortlist: 0, fullMaxLabels: 1024, shortlistRecall: 0.95 };
+    let asked = 0;
+    const recall = (r: number) => () => (asked++, r);
+    expect(shortlistSize({ ...auto, shortlist: 7 }, 500, recall(0))).toEqual({ k: 7 });
+    expect(shortlistSize({ ...auto, shortlist: 700 }, 500, recall(0))).toEqual({ k: 0 });
+    expect(shortlistSize(auto, 2000, recall(0))).toEqual({ k: AUTO_SHORTLIST });
+    expect(shortlistSize(auto, 4 * AUTO_SHORTLIST - 1, recall(1))).toEqual({ k: 0 }); // too close to L to save time
+    expect(asked).toBe(0);
+    expect(shortlistSize(auto, 600, recall(0.97))).toEqual({ k: AUTO_SHORTLIST, recall: 0.97 });
+    expect(shortlistSize(auto, 600, recall(0.5))).toEqual({ k: 0, recall: 0.5 });
+    expect(asked).toBe(2);
+  });
+
+  it('measures held-out shortlist recall: 1 when a label owns its feature, low when features are noise', () => {
+    const rows = 300;
+    const Ls = 30;
+    const own = new CsrBuilder(true);
+    const lab = new CsrBuilder(false);
+    const r2 = new Rng(11);
+    for (let i = 0; i < rows; i++) {
+      const y = i % Ls;
+      own.push(y, 1);
+      own.endRow();
+      lab.push(y);
+      lab.endRow();
+    }
+    const labelsOwn = lab.build(Ls);
+    expect(heldOutShortlistRecall(own.build(Ls), labelsOwn, Ls, 1, 1, 1000)).toBe(1);
+    const noise = randomRows(r2, rows, 200, 3, true);
+    const r = heldOutShortlistRecall(noise, labelsOwn, Ls, 1, 1, 1000);
+    expect(r).toBeLessThan(0.3);
   });
 
   it('with a centroid shortlist, scores each new row over its shortlist only', async () => {
@@ -234,5 +268,5 @@ describe('fitTeacher progress', () => {
 });
 
 function cfg() {
-  return { ...DEFAULT_OVR_SOLVER, shortlist: 0, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: true, threads: 1, calibrationRows: 1000 };
+  return { ...DEFAULT_OVR_SOLVER, shortlist: 0, shortlistRecall: 0.95, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: true, threads: 1, calibrationRows: 1000 };
 }

@@ -159,7 +159,8 @@ export function teacherCommand(): Command {
     .option('--C <c>', 'inverse regularisation of each SVM (liblinear C)', realArg, t.C)
     .option('--threshold <w>', 'weights with |w| at or below this are dropped', realArg, t.threshold)
     .option('--max-passes <n>', 'solver passes over a label\'s rows at most', intArg, t.maxPasses)
-    .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = every label up to --full-max-labels labels, else 100)', intArg, t.shortlist)
+    .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = automatic: 100 above --full-max-labels labels; at or below, 100 when it holds --shortlist-recall of the held-out positives, else every label)', intArg, t.shortlist)
+    .option('--shortlist-recall <r>', 'held-out recall of the positives (0..1) the automatic shortlist must reach at or below --full-max-labels labels', realArg, t.shortlistRecall)
     .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
     .option('--folds <k>', 'cross-fitting fold models written beside the teacher (the teacher is their mean), so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
     .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
@@ -171,8 +172,8 @@ export function teacherCommand(): Command {
     .action(async (o) => {
       const started = performance.now();
       // the same checks as over HTTP and in the worker
-      const { C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed } = o;
-      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed });
+      const { C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed } = o;
+      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed });
       const sink = stderrProgress();
       const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();

@@ -8,7 +8,7 @@ import { Rng } from '../core/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';
-import { fitLinearTeacher, outOfFoldScores, solverThreads, teacherRowScores, type LinearTeacherConfig, type LinearTeacherFit } from '../teacher/linear-teacher.js';
+import { AUTO_SHORTLIST, fitLinearTeacher, outOfFoldScores, solverThreads, teacherRowScores, type LinearTeacherConfig, type LinearTeacherFit } from '../teacher/linear-teacher.js';
 import { TEMPERATURE_KEY } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { DEFAULT_OVR_SOLVER } from '../teacher/ovr-solver.js';
@@ -27,6 +27,7 @@ export const DEFAULT_TEACHER_FIT: TeacherFitConfig = {
   C: 0.5,
   maxPasses: 10,
   shortlist: 0,
+  shortlistRecall: 0.95,
   fullMaxLabels: 1024,
   centroidPostings: 1000,
   folds: 3,
@@ -53,6 +54,8 @@ export interface TeacherFitResult {
   folds: number;
   /** Hard negatives per row from the centroid shortlist (0 = every label). */
   shortlist: number;
+  /** Held-out recall that decided the automatic shortlist, when it was measured. */
+  shortlistRecall?: number;
   weights: number;
   threads: number;
   stageSeconds: Partial<Record<JobStage, number>>;
@@ -92,6 +95,7 @@ export async function fitTeacher(
       sink.progress(done, total, { fold: fold + 1, folds });
     },
   });
+  if (fit.shortlistRecall !== undefined) sink.log(`automatic shortlist: held-out recall ${fit.shortlistRecall.toFixed(4)} of the positives in ${AUTO_SHORTLIST} centroids (${fit.shortlist ? 'at least' : 'below'} ${cfg.shortlistRecall})`);
   sink.log(`teacher: ${fit.teacher.nnz} weights over ${L} labels${fit.shortlist ? `, ${fit.shortlist} shortlisted negatives per row` : ', every label a negative'}`);
 
   timer.start('evaluating', 'calibration on out-of-fold training scores, ONNX check, test metrics');
@@ -108,6 +112,7 @@ export async function fitTeacher(
     onnxMaxAbsDiff,
     folds: fit.folds.length,
     shortlist: fit.shortlist,
+    shortlistRecall: fit.shortlistRecall,
     weights: fit.teacher.nnz,
     threads: solverThreads(cfg.threads),
     stageSeconds: timer.seconds,

@@ -78,6 +78,7 @@ export function teacherFitConfigOf(params: Record<string, unknown>): TeacherFitC
   real('threshold', 0, 10, false);
   int('maxPasses', 1, 1000);
   int('shortlist', 0, 10000);
+  real('shortlistRecall', 0, 1, false);
   int('fullMaxLabels', 0, 1_000_000);
   int('calibrationRows', 1, 10_000_000);
   int('folds', 0, 10);
