@@ -164,6 +164,7 @@ describe('linear teacher', () => {
     expect(shortlistSize({ ...auto, shortlist: 700 }, 500, recall(0))).toEqual({ k: 0 });
     expect(shortlistSize(auto, 2000, recall(0))).toEqual({ k: AUTO_SHORTLIST });
     expect(shortlistSize(auto, 4 * AUTO_SHORTLIST - 1, recall(1))).toEqual({ k: 0 }); // too close to L to save time
+    expect(shortlistSize({ ...auto, shortlistRecall: 1 }, 600, recall(1))).toEqual({ k: 0 }); // 1 = never
     expect(asked).toBe(0);
     expect(shortlistSize(auto, 600, recall(0.97))).toEqual({ k: AUTO_SHORTLIST, recall: 0.97 });
     expect(shortlistSize(auto, 600, recall(0.5))).toEqual({ k: 0, recall: 0.5 });

@@ -27,7 +27,7 @@ export const DEFAULT_TEACHER_FIT: TeacherFitConfig = {
   C: 0.5,
   maxPasses: 10,
   shortlist: 0,
-  shortlistRecall: 0.95,
+  shortlistRecall: 1,
   fullMaxLabels: 1024,
   centroidPostings: 1000,
   folds: 3,

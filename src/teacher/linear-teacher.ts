@@ -18,14 +18,16 @@ export interface LinearTeacherConfig extends OvrSolverConfig {
   /**
    * Hard negatives per row from the label centroids; 0 = every label is a negative of every row
    * (exact one-vs-rest). 0 = automatic: 100 above `fullMaxLabels` labels; at or below, 100 when
-   * that is at most a quarter of the labels and holds `shortlistRecall` of the held-out positives,
-   * else every label. @defaultValue 0
+   * that is at most a quarter of the labels and holds `shortlistRecall` (< 1) of the held-out
+   * positives, else every label. @defaultValue 0
    */
   shortlist: number;
   /**
    * Automatic shortlist at or below `fullMaxLabels`: the held-out recall of the positives (fold 0
-   * of 3, centroids of the rest) the shortlist must reach. It decides by whether the shortlist would
-   * drop positives' rivals that matter (Delicious: 0.45, no; debtags: 0.97, yes). @defaultValue 0.95
+   * of 3, centroids of the rest) the shortlist must reach (Delicious: 0.45, debtags: 0.97); 1 = never.
+   * Off by default: the shortlisted debtags teacher fits in half the time at the same test P@1, but
+   * it scores the student's candidates outside its shortlist badly and the distilled student loses
+   * 5 P@1 (BENCHMARKS.md Table 1). @defaultValue 1
    */
   shortlistRecall: number;
   /** One-vs-rest over every label up to this many labels. @defaultValue 1024 */
@@ -76,7 +78,7 @@ export function shortlistSize(cfg: LinearTeacherConfig, numLabels: number, recal
   if (cfg.shortlist > 0) return { k: numLabels <= cfg.fullMaxLabels && cfg.shortlist >= numLabels ? 0 : cfg.shortlist };
   if (numLabels > cfg.fullMaxLabels) return { k: AUTO_SHORTLIST };
   // a shortlist near L saves little time
-  if (4 * AUTO_SHORTLIST > numLabels) return { k: 0 };
+  if (cfg.shortlistRecall >= 1 || 4 * AUTO_SHORTLIST > numLabels) return { k: 0 };
   const r = recall();
   return { k: r >= cfg.shortlistRecall ? AUTO_SHORTLIST : 0, recall: r };
 }

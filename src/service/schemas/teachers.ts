@@ -33,10 +33,10 @@ export const TeacherFitParams = Type.Object(
     threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: f.threshold, description: 'weights with |w| at or below this are dropped' })),
     maxPasses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: f.maxPasses, description: 'solver passes over a label\'s rows at most' })),
     shortlist: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 10000, default: f.shortlist, description: 'hard negatives per row from the label centroids (0 = automatic: 100 above fullMaxLabels; at or below, 100 when the held-out recall reaches shortlistRecall, else every label)' }),
+      Type.Integer({ minimum: 0, maximum: 10000, default: f.shortlist, description: 'hard negatives per row from the label centroids (0 = automatic: 100 above fullMaxLabels; at or below, every label unless the held-out recall reaches shortlistRecall < 1)' }),
     ),
     shortlistRecall: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1, default: f.shortlistRecall, description: 'automatic shortlist at or below fullMaxLabels: the held-out recall of the positives it must reach' }),
+      Type.Number({ minimum: 0, maximum: 1, default: f.shortlistRecall, description: 'automatic shortlist at or below fullMaxLabels: the held-out recall of the positives it must reach (1 = never)' }),
     ),
     fullMaxLabels: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: f.fullMaxLabels, description: 'exact one-vs-rest up to this many labels' })),
     calibrationRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: f.calibrationRows, description: 'out-of-fold training rows the temperature is fitted on' })),
