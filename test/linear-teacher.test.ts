@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/csr.js';
 import { Rng } from '../src/core/rng.js';
 import { fitTeacher } from '../src/pipeline/fit-teacher.js';
@@ -7,7 +7,8 @@ import { writeSynth } from '../src/core/synth.js';
 import { foldOf } from '../src/teacher/folds.js';
 import { AUTO_SHORTLIST, fitLinearTeacher, foldRows, heldOutShortlistRecall, shortlistSize, teacherRowScores, type LinearTeacherConfig } from '../src/teacher/linear-teacher.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
-import { DEFAULT_OVR_SOLVER, fitOvr, type OvrSolverConfig } from '../src/teacher/ovr-solver.js';
+import { fitOvrTasks } from '../src/teacher/ovr-pool.js';
+import { DEFAULT_OVR_SOLVER, type OvrSolverConfig } from '../src/teacher/ovr-solver.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { averageModels, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +24,18 @@ function randomRows(rng: Rng, rows: number, cols: number, perRow: number, values
     b.endRow();
   }
   return b.build(cols);
+}
+
+/** Random rows with `perRow` features in [0, D) and `labelsPerRow` labels in [0, L). */
+function randomProblem(seed: number, N: number, D: number, L: number, perRow: number, labelsPerRow: number): { features: Csr; labels: Csr } {
+  const rng = new Rng(seed);
+  return { features: randomRows(rng, N, D, perRow, true), labels: randomRows(rng, N, L, labelsPerRow, false) };
+}
+
+/** One model on `rows` over L labels, in this thread (the solver path of fitLinearTeacher). */
+async function fitOne(features: Csr, labels: Csr, L: number, rows: Int32Array, cfg: OvrSolverConfig): Promise<SparseLinearModel> {
+  const [model] = await fitOvrTasks(features, labels, L, [{ rows, perLabel: null, seed: cfg.seed }], cfg, 1, () => undefined);
+  return model;
 }
 
 /** Dense unit-length rows with the bias feature B appended: what the solver fits on. */
@@ -60,15 +73,15 @@ function denseWeights(m: SparseLinearModel, label: number, B: number): Float64Ar
 }
 
 describe('one-vs-rest L2-loss SVM solver', () => {
-  const rng = new Rng(11);
   const N = 80;
-  const D = 10;
   const L = 3;
-  const features = randomRows(rng, N, D, 4, true);
-  const labels = randomRows(rng, N, L, 1, false);
+  const { features, labels } = randomProblem(11, N, 10, L, 4, 1);
   const tight: OvrSolverConfig = { ...DEFAULT_OVR_SOLVER, C: 0.7, biasFeature: 1, threshold: 0, eps: 1e-9, maxPasses: 20000 };
   const all = Int32Array.from({ length: N }, (_, i) => i);
-  const model = fitOvr(features, labels, L, all, null, tight);
+  let model: SparseLinearModel;
+  beforeAll(async () => {
+    model = await fitOne(features, labels, L, all, tight);
+  });
   const X = denseRows(features, tight.biasFeature);
   const signs = (label: number): number[] => Array.from({ length: N }, (_, i) => (labels.indices[labels.indptr[i]] === label ? 1 : -1));
 
@@ -91,7 +104,7 @@ describe('one-vs-rest L2-loss SVM solver', () => {
   it('matches a plain gradient-descent reference on the primal', () => {
     for (let label = 0; label < L; label++) {
       const y = signs(label);
-      const w = new Float64Array(D + 1);
+      const w = new Float64Array(features.cols + 1);
       const step = 1 / (1 + 2 * tight.C * N * 2); // below 1 / Lipschitz constant (rows have norm² ≤ 2)
       for (let it = 0; it < 20000; it++) {
         const g = Float64Array.from(w);
@@ -108,8 +121,8 @@ describe('one-vs-rest L2-loss SVM solver', () => {
     }
   });
 
-  it('drops weights at or below the threshold and gives an unseen label a negative bias', () => {
-    const sparse = fitOvr(features, labels, L + 1, all, null, { ...tight, threshold: 0.3 });
+  it('drops weights at or below the threshold and gives an unseen label a negative bias', async () => {
+    const sparse = await fitOne(features, labels, L + 1, all, { ...tight, threshold: 0.3 });
     for (let p = 0; p < sparse.nnz; p++) expect(Math.abs(sparse.weights.values![p])).toBeGreaterThan(0.3);
     expect(sparse.nnz).toBeLessThan(model.nnz);
     expect(sparse.bias[L]).toBeLessThan(0); // label L has no positive row
@@ -117,12 +130,9 @@ describe('one-vs-rest L2-loss SVM solver', () => {
 });
 
 describe('linear teacher', () => {
-  const rng = new Rng(5);
   const N = 120;
-  const D = 40;
   const L = 9;
-  const features = randomRows(rng, N, D, 6, true);
-  const labels = randomRows(rng, N, L, 2, false);
+  const { features, labels } = randomProblem(5, N, 40, L, 6, 2);
   const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, shortlistRecall: 0.95, fullMaxLabels: 1024, centroidPostings: 1000, folds: 3, centroidWeight: 0, fullTeacher: false, threads: 1 };
   const none = { onLabels: () => undefined, onShortlist: () => undefined };
 

@@ -6,11 +6,11 @@ import { loadDataset } from '../core/load-dataset.js';
 import { propensitiesFromCounts } from '../core/metrics.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
-import { fitTeacher, DEFAULT_TEACHER_FIT } from '../pipeline/fit-teacher.js';
+import { fitTeacher } from '../pipeline/fit-teacher.js';
+import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
-import { teacherFitConfigOf } from '../worker/job-task.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
@@ -162,7 +162,7 @@ export function teacherCommand(): Command {
     .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = automatic: 100 above --full-max-labels labels; at or below, every label unless --shortlist-recall < 1)', intArg, t.shortlist)
     .option('--shortlist-recall <r>', 'held-out recall of the positives the automatic shortlist must reach at or below --full-max-labels labels (1 = never; 0.95 halves the debtags fit but costs the distilled student)', realArg, t.shortlistRecall)
     .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
-    .option('--folds <k>', 'cross-fitting fold models written beside the teacher (the teacher is their mean), so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
+    .option('--folds <k>', 'cross-fitting fold models written beside the teacher, so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
     .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
     .option('--centroid-weight <b>', 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)', realArg, t.centroidWeight)
     .option('--no-full-teacher', 'with folds: publish the mean of the fold models instead of one more model fitted on every training row')

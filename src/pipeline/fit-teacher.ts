@@ -8,34 +8,14 @@ import { Rng } from '../core/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';
-import { AUTO_SHORTLIST, fitLinearTeacher, outOfFoldScores, solverThreads, teacherRowScores, type LinearTeacherConfig, type LinearTeacherFit } from '../teacher/linear-teacher.js';
+import { AUTO_SHORTLIST, fitLinearTeacher, outOfFoldScores, solverThreads, teacherRowScores, type LinearTeacherFit } from '../teacher/linear-teacher.js';
 import { TEMPERATURE_KEY } from '../teacher/onnx-export.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
-import { DEFAULT_OVR_SOLVER } from '../teacher/ovr-solver.js';
 import { exportSparseLinearOnnx } from '../teacher/sparse-linear-onnx.js';
 import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
 import { EVAL_K } from './evaluate.js';
+import type { TeacherFitConfig } from './teacher-fit-config.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
-
-export interface TeacherFitConfig extends LinearTeacherConfig {
-  /** Training rows (out of fold) the temperature is fitted on, at most. @defaultValue 20000 */
-  calibrationRows: number;
-}
-
-export const DEFAULT_TEACHER_FIT: TeacherFitConfig = {
-  ...DEFAULT_OVR_SOLVER,
-  C: 0.5,
-  maxPasses: 10,
-  shortlist: 0,
-  shortlistRecall: 1,
-  fullMaxLabels: 1024,
-  centroidPostings: 1000,
-  folds: 3,
-  centroidWeight: 0.5,
-  fullTeacher: true,
-  threads: 0,
-  calibrationRows: 20000,
-};
 
 export interface TeacherMetrics extends MetricReport {
   /** ECE (15 bins) of the top-1 softmax probability of the raw scores, and after calibration. */

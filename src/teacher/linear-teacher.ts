@@ -1,9 +1,9 @@
 /**
  * The baseline teacher: one-vs-rest L2-loss linear SVMs over L2-normalised sparse rows (what
  * PECOS XR-Linear and LinearSVC fit), each label against every row when there are few labels,
- * against its centroid-shortlisted hard negatives when there are many. Cross-fitting comes for
- * free: the K fold models (each blind to one fold) score the training rows out of fold, and
- * their mean, a linear model again, is the teacher.
+ * against its centroid-shortlisted hard negatives when there are many, plus a weighted vote of
+ * its centroid. The K fold models (each blind to one fold) score the training rows out of fold;
+ * the teacher is one more model on every row (or, without fullTeacher, the fold models' mean).
  */
 import { selectRows, type Csr } from '../core/csr.js';
 import { foldOf } from './folds.js';
@@ -38,7 +38,7 @@ export interface LinearTeacherConfig extends OvrSolverConfig {
   folds: number;
   /**
    * Weight of each label's centroid (unit mean of its rows) added to its classifier: a
-   * nearest-centroid vote that helps rare labels, whose SVMs see few positives. @defaultValue 0
+   * nearest-centroid vote that helps rare labels, whose SVMs see few positives. @defaultValue 0.5
    */
   centroidWeight: number;
   /**
@@ -127,7 +127,9 @@ export async function fitLinearTeacher(features: Csr, labels: Csr, numLabels: nu
   const full = F === 0 || cfg.fullTeacher;
   if (full) tasks.push({ rows: all, perLabel: negatives && labelRows(labels, all, negatives, numLabels), seed: cfg.seed });
   const svms = await fitOvrTasks(features, labels, numLabels, tasks, cfg, solverThreads(cfg.threads), (d, t, k) => report.onLabels(d, t, k, tasks.length));
-  const models = cfg.centroidWeight > 0 ? svms.map((m, k) => weightedSum([m, labelCentroids(features, labels, numLabels, tasks[k].rows, cfg.centroidPostings)], [1, cfg.centroidWeight])) : svms;
+  // the model on every row shares the shortlist's centroids (the same rows)
+  const centroidsOf = (k: number): SparseLinearModel => (centroids && tasks[k].rows === all ? centroids : labelCentroids(features, labels, numLabels, tasks[k].rows, cfg.centroidPostings));
+  const models = cfg.centroidWeight > 0 ? svms.map((m, k) => weightedSum([m, centroidsOf(k)], [1, cfg.centroidWeight])) : svms;
   const folds = models.slice(0, F);
   return { teacher: full ? models[F] : averageModels(folds), folds, centroids, shortlist: K, shortlistRecall: choice.recall };
 }

@@ -92,29 +92,6 @@ export interface LabelBlock {
   bias: Float32Array;
 }
 
-/**
- * Fits every label's classifier on `rows` of (features, labels), one block of labels after
- * another in this thread. `onLabel(done, total)` reports progress after each block.
- */
-export function fitOvr(
-  features: Csr,
-  labels: Csr,
-  numLabels: number,
-  rows: Int32Array,
-  perLabel: LabelRows | null,
-  cfg: OvrSolverConfig,
-  onLabel?: (done: number, total: number) => void,
-): SparseLinearModel {
-  const data = ovrData(features, labels, numLabels);
-  const blocks: LabelBlock[] = [];
-  const size = 256;
-  for (let y0 = 0; y0 < numLabels; y0 += size) {
-    blocks.push(fitLabelBlock(data, rows, perLabel, cfg, y0, Math.min(numLabels, y0 + size)));
-    onLabel?.(Math.min(numLabels, y0 + size), numLabels);
-  }
-  return modelOfBlocks(blocks, features.cols, numLabels);
-}
-
 /** The model whose label rows are the blocks' (any order, together covering [0, L)). */
 export function modelOfBlocks(blocks: LabelBlock[], numFeatures: number, numLabels: number): SparseLinearModel {
   const sorted = [...blocks].sort((a, b) => a.y0 - b.y0);

@@ -8,13 +8,13 @@ const port = parentPort!;
 const data = ovrData(init.features, init.labels, init.numLabels);
 
 port.on('message', (req: OvrBlockRequest) => {
-  let reply: OvrReply;
   try {
-    reply = { type: 'block', block: fitLabelBlock(data, req.rows, req.perLabel, { ...init.cfg, seed: req.seed }, req.y0, req.y1) };
+    const block = fitLabelBlock(data, req.rows, req.perLabel, { ...init.cfg, seed: req.seed }, req.y0, req.y1);
+    const w = block.weights;
+    const reply: OvrReply = { type: 'block', block };
+    port.postMessage(reply, [w.indptr.buffer, w.indices.buffer, w.values!.buffer, block.bias.buffer] as ArrayBuffer[]);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    reply = { type: 'error', message: err.message, stack: err.stack };
+    port.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies OvrReply);
   }
-  const w = reply.type === 'block' ? reply.block.weights : null;
-  port.postMessage(reply, w ? ([w.indptr.buffer, w.indices.buffer, w.values!.buffer, (reply as { block: { bias: Float32Array } }).block.bias.buffer] as ArrayBuffer[]) : []);
 });

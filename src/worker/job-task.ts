@@ -4,9 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { UsageError } from '../core/errors.js';
+import { pickSettings } from '../core/settings.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
-import { DEFAULT_TEACHER_FIT, type TeacherFitConfig } from '../pipeline/fit-teacher.js';
+import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../service/records.js';
 import type { TeacherFitTask, ThreadTask, TrainTask } from './thread-protocol.js';
@@ -41,52 +42,13 @@ export function resultIdFor(kind: 'model' | 'teacher', jobId: string): string {
 export const checkpointDirKey = (jobId: string): string => `checkpoints/${jobId}`;
 export const checkpointKey = (jobId: string): string => `${checkpointDirKey(jobId)}/train.bin`;
 
-/** Known keys of `defaults` taken from `params`; anything else is ignored. */
-function pick<T extends object>(defaults: T, params: Record<string, unknown>): T {
-  const out = { ...defaults };
-  for (const k of Object.keys(defaults) as (keyof T)[]) {
-    const v = params[k as string];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== typeof defaults[k]) throw new UsageError(`job setting ${String(k)} must be a ${typeof defaults[k]}, got ${JSON.stringify(v)}`);
-    out[k] = v as T[keyof T];
-  }
-  return out;
-}
-
 export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boolean): TrainConfig {
-  const config = pick(DEFAULT_TRAIN_CONFIG, params);
+  const config = pickSettings(DEFAULT_TRAIN_CONFIG, params);
   // without a teacher there is nothing to distil: plain negative sampling
   if (!hasTeacher) config.alpha = 0;
   const problems = validateTrainConfig(config);
   if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
   return config;
-}
-
-export function teacherFitConfigOf(params: Record<string, unknown>): TeacherFitConfig {
-  const c = pick(DEFAULT_TEACHER_FIT, params);
-  const problems: string[] = [];
-  type NumberKey = { [K in keyof TeacherFitConfig]: TeacherFitConfig[K] extends number ? K : never }[keyof TeacherFitConfig];
-  const int = (name: NumberKey, lo: number, hi: number): void => {
-    const v = c[name];
-    if (!Number.isInteger(v) || v < lo || v > hi) problems.push(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
-  };
-  const real = (name: NumberKey, lo: number, hi: number, openLo: boolean): void => {
-    const v = c[name];
-    if (!Number.isFinite(v) || v < lo || v > hi || (openLo && v === lo)) problems.push(`${name} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
-  };
-  real('C', 0, 1000, true);
-  real('threshold', 0, 10, false);
-  int('maxPasses', 1, 1000);
-  int('shortlist', 0, 10000);
-  real('shortlistRecall', 0, 1, false);
-  int('fullMaxLabels', 0, 1_000_000);
-  int('calibrationRows', 1, 10_000_000);
-  int('folds', 0, 10);
-  real('centroidWeight', 0, 100, false);
-  int('threads', 0, 64);
-  int('seed', 0, 2 ** 31 - 1);
-  if (problems.length) throw new UsageError(`invalid teacher settings: ${problems.join('; ')}`);
-  return c;
 }
 
 function featurizerOf(params: Record<string, unknown>): FeaturizerOptions | undefined {

@@ -5,7 +5,8 @@
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import type { TrainConfig } from '../core/train-config.js';
 import type { EpochStats } from '../core/trainer.js';
-import type { TeacherFitConfig, TeacherFitResult } from '../pipeline/fit-teacher.js';
+import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
+import type { TeacherFitConfig } from '../pipeline/teacher-fit-config.js';
 import type { JobStage } from '../pipeline/progress.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
-import { DEFAULT_TEACHER_FIT } from '../../pipeline/fit-teacher.js';
+import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
 import type { JobQueue } from '../job-queue.js';
 import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type Repository } from '../records.js';

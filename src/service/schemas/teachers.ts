@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { DEFAULT_TEACHER_FIT } from '../../pipeline/fit-teacher.js';
+import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import type { TeacherRecord } from '../records.js';
 import { FeaturizerParams, FreeObject, Id, Nullable, Timestamp } from './common.js';
 
