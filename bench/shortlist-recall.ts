@@ -11,19 +11,8 @@ import { join } from 'node:path';
 import { loadTrainTest } from '../src/core/load-dataset.js';
 import { DEFAULT_TEACHER_FIT } from '../src/pipeline/teacher-fit-config.js';
 import { centroidShortlist, labelCentroids } from '../src/teacher/centroid-shortlist.js';
-import { emptyLabels, heldOutShortlistRecall } from '../src/teacher/linear-teacher.js';
-import type { Csr } from '../src/core/csr.js';
+import { emptyLabels, heldOutShortlistRecall, shortlistRecall } from '../src/teacher/linear-teacher.js';
 import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, parseArgs, writeJson } from './lib.js';
-
-/** Share of truth's (row, label) pairs found in the shortlist's row. */
-function recall(shortlist: Csr, truth: Csr): number {
-  let hits = 0;
-  for (let i = 0; i < truth.rows; i++) {
-    const s = shortlist.indices.subarray(shortlist.indptr[i], shortlist.indptr[i + 1]);
-    for (let p = truth.indptr[i]; p < truth.indptr[i + 1]; p++) if (s.includes(truth.indices[p])) hits++;
-  }
-  return truth.indptr[truth.rows] ? hits / truth.indptr[truth.rows] : 0;
-}
 
 const a = parseArgs(process.argv.slice(2));
 const datasets = String(a.get('datasets') ?? 'bibtex,delicious,corel5k,debtags,apt-files').split(',');
@@ -39,7 +28,7 @@ for (const ds of datasets) {
   for (const k of ks) {
     const heldOut = heldOutShortlistRecall(train.features, train.labels, L, k, seed, centroidPostings);
     const shortlist = centroidShortlist(centroids, test!.features, emptyLabels(test!.features.rows, test!.labels.cols), k);
-    rows.push({ dataset: ds, labels: L, k, heldOut, test: recall(shortlist, test!.labels) });
+    rows.push({ dataset: ds, labels: L, k, heldOut, test: shortlistRecall(shortlist, test!.labels) });
     process.stderr.write(`[${ds}] k ${k}: held-out ${heldOut.toFixed(4)}, test ${rows.at(-1)!.test.toFixed(4)}\n`);
   }
 }

@@ -87,14 +87,18 @@ export function shortlistSize(cfg: LinearTeacherConfig, numLabels: number, recal
 export function heldOutShortlistRecall(features: Csr, labels: Csr, numLabels: number, k: number, seed: number, postings: number): number {
   const held = foldRows(features.rows, 0, 3, seed, true);
   const centroids = labelCentroids(features, labels, numLabels, foldRows(features.rows, 0, 3, seed, false), postings);
-  const heldLabels = selectRows(labels, held);
   const shortlist = centroidShortlist(centroids, selectRows(features, held), emptyLabels(held.length, labels.cols), k);
+  return shortlistRecall(shortlist, selectRows(labels, held));
+}
+
+/** Share of truth's (row, label) pairs found in the same row of the shortlist. */
+export function shortlistRecall(shortlist: Csr, truth: Csr): number {
   let hits = 0;
-  const total = heldLabels.indptr[heldLabels.rows];
-  for (let i = 0; i < heldLabels.rows; i++) {
+  for (let i = 0; i < truth.rows; i++) {
     const s = shortlist.indices.subarray(shortlist.indptr[i], shortlist.indptr[i + 1]);
-    for (let p = heldLabels.indptr[i]; p < heldLabels.indptr[i + 1]; p++) if (s.includes(heldLabels.indices[p])) hits++;
+    for (let p = truth.indptr[i]; p < truth.indptr[i + 1]; p++) if (s.includes(truth.indices[p])) hits++;
   }
+  const total = truth.indptr[truth.rows];
   return total ? hits / total : 0;
 }
 
