@@ -10,8 +10,8 @@
 import { join } from 'node:path';
 import { loadTrainTest } from '../src/core/load-dataset.js';
 import { DEFAULT_TEACHER_FIT } from '../src/pipeline/teacher-fit-config.js';
-import { centroidShortlist, labelCentroids } from '../src/teacher/centroid-shortlist.js';
-import { emptyLabels, heldOutShortlistRecall, shortlistRecall } from '../src/teacher/linear-teacher.js';
+import { labelCentroids } from '../src/teacher/centroid-shortlist.js';
+import { heldOutShortlistRecall, shortlistRecall } from '../src/teacher/linear-teacher.js';
 import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, parseArgs, writeJson } from './lib.js';
 
 const a = parseArgs(process.argv.slice(2));
@@ -27,8 +27,7 @@ for (const ds of datasets) {
   const centroids = labelCentroids(train.features, train.labels, L, all, centroidPostings);
   for (const k of ks) {
     const heldOut = heldOutShortlistRecall(train.features, train.labels, L, k, seed, centroidPostings);
-    const shortlist = centroidShortlist(centroids, test!.features, emptyLabels(test!.features.rows, test!.labels.cols), k);
-    rows.push({ dataset: ds, labels: L, k, heldOut, test: shortlistRecall(shortlist, test!.labels) });
+    rows.push({ dataset: ds, labels: L, k, heldOut, test: shortlistRecall(centroids, test!.features, test!.labels, k) });
     process.stderr.write(`[${ds}] k ${k}: held-out ${heldOut.toFixed(4)}, test ${rows.at(-1)!.test.toFixed(4)}\n`);
   }
 }

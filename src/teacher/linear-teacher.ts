@@ -87,12 +87,12 @@ export function shortlistSize(cfg: LinearTeacherConfig, numLabels: number, recal
 export function heldOutShortlistRecall(features: Csr, labels: Csr, numLabels: number, k: number, seed: number, postings: number): number {
   const held = foldRows(features.rows, 0, 3, seed, true);
   const centroids = labelCentroids(features, labels, numLabels, foldRows(features.rows, 0, 3, seed, false), postings);
-  const shortlist = centroidShortlist(centroids, selectRows(features, held), emptyLabels(held.length, labels.cols), k);
-  return shortlistRecall(shortlist, selectRows(labels, held));
+  return shortlistRecall(centroids, selectRows(features, held), selectRows(labels, held), k);
 }
 
-/** Share of truth's (row, label) pairs found in the same row of the shortlist. */
-export function shortlistRecall(shortlist: Csr, truth: Csr): number {
+/** Share of truth's (row, label) pairs among each row's k nearest centroids. */
+export function shortlistRecall(centroids: SparseLinearModel, features: Csr, truth: Csr, k: number): number {
+  const shortlist = shortlistOfRows(centroids, features, k);
   let hits = 0;
   for (let i = 0; i < truth.rows; i++) {
     const s = shortlist.indices.subarray(shortlist.indptr[i], shortlist.indptr[i + 1]);
@@ -155,7 +155,7 @@ export function outOfFoldScores(fit: LinearTeacherFit, features: Csr, labels: Cs
     const sub = selectRows(features, mine);
     const local = new Int32Array(mine.length);
     for (let j = 0; j < local.length; j++) local[j] = j;
-    const shortlist = fit.centroids ? centroidShortlist(fit.centroids, sub, emptyLabels(mine.length, labels.cols), fit.shortlist) : null;
+    const shortlist = fit.centroids ? shortlistOfRows(fit.centroids, sub, fit.shortlist) : null;
     parts.push({ rows: mine, rs: scoreRows(fit.folds[k], sub, local, shortlist, shortlist && selectRows(labels, mine)) });
   }
   return concatRowScores(parts, rows);
@@ -182,9 +182,10 @@ function concatRowScores(parts: { rows: Int32Array; rs: RowScores }[], order: In
   return { candidates: { rows: order.length, cols: parts[0]?.rs.candidates.cols ?? 0, indptr, indices, values: null }, scores };
 }
 
-/** A label matrix with no labels: shortlists of new rows exclude nothing. */
-export function emptyLabels(rows: number, cols: number): Csr {
-  return { rows, cols, indptr: new Int32Array(rows + 1), indices: new Int32Array(0), values: null };
+/** Each new row's k nearest centroids (no labels of the row to exclude). */
+function shortlistOfRows(centroids: SparseLinearModel, features: Csr, k: number): Csr {
+  const none: Csr = { rows: features.rows, cols: centroids.numLabels, indptr: new Int32Array(features.rows + 1), indices: new Int32Array(0), values: null };
+  return centroidShortlist(centroids, features, none, k);
 }
 
 /** Scores of new rows (test, queries) with the teacher over their shortlist or all labels. */
@@ -192,6 +193,6 @@ export function teacherRowScores(fit: Pick<LinearTeacherFit, 'teacher' | 'centro
   const n = features.rows;
   const rows = new Int32Array(n);
   for (let i = 0; i < n; i++) rows[i] = i;
-  const shortlist = fit.centroids ? centroidShortlist(fit.centroids, features, emptyLabels(n, fit.teacher.numLabels), fit.shortlist) : null;
+  const shortlist = fit.centroids ? shortlistOfRows(fit.centroids, features, fit.shortlist) : null;
   return scoreRows(fit.teacher, features, rows, shortlist);
 }
