@@ -11,11 +11,15 @@ import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
+import { AUTO_BUDGET_SECONDS } from '../pipeline/auto-tune.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
 
 const d = DEFAULT_TRAIN_CONFIG;
+
+/** Options that are training settings: giving any of them turns the automatic choice off. */
+const TUNABLE_FLAGS = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit'];
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -42,8 +46,13 @@ export function trainCommand(): Command {
     .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
     .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
     .option('--no-teacher-calibration', "distil the teacher's raw scores, ignoring the calibration temperature its ONNX metadata declares (distilxr.temperature)")
+    .option('--no-teacher-init', "start the student at random instead of from a rank-d factorisation of a sparse linear teacher's weights")
+    .option('--no-label-bias', 'no per-label bias in the score (s = q·v/τ only)')
+    .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no training setting is given)')
+    .option('--no-auto', 'train with the settings as given (their defaults)')
+    .option('--auto-budget <s>', 'time budget of the --auto search, seconds', intArg, AUTO_BUDGET_SECONDS)
     .option('--json', 'print one JSON object with the test metrics')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const started = performance.now();
       const config: TrainConfig = {
         dim: o.dim,
@@ -61,11 +70,14 @@ export function trainCommand(): Command {
         teacherWeightedNegatives: Boolean(o.teacherWeightedNegatives),
         seed: o.seed,
         teacherCalibration: o.teacherCalibration,
+        teacherInit: o.teacherInit,
+        labelBias: o.labelBias,
       };
+      const auto = o.teacher ? (o.auto ?? !TUNABLE_FLAGS.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
       const result = await runTrainJob(
-        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit },
+        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, ...(auto ? { auto: { budgetSeconds: o.autoBudget } } : {}) },
         sink,
       );
       sink.done();
@@ -85,7 +97,8 @@ export function trainCommand(): Command {
           pairsScored: result.pairsScored,
           teacherFolds: result.teacherFolds,
           teacherTemperature: result.teacherTemperature,
-          config,
+          config: result.config,
+          auto: result.auto,
           modelDir: result.modelDir,
         });
       }

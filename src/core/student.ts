@@ -6,6 +6,12 @@ export interface StudentShape {
   dim: number; // d, embedding size
   numLabels: number; // L
   tau: number; // score temperature: s(x, y) = q(x)·v_y / tau
+  /**
+   * The last of the d coordinates is a label bias: q's is the constant 1 (W1's column stays 0,
+   * outside the normalisation), so s = (q̂·v̂_y + b_y)/τ and maximum inner product search still
+   * finds the top labels. Absent = false.
+   */
+  labelBias?: boolean;
 }
 
 /**
@@ -23,16 +29,23 @@ export class Student {
     if (V.length !== shape.numLabels * shape.dim) throw new Error(`V has ${V.length} values, expected ${shape.numLabels}×${shape.dim}`);
   }
 
-  /** Small random init: W1 ~ U(±1/√d), V ~ N(0, 0.1²/d)·√d, both drawn from `seed`. */
+  /** The coordinates q(x) learns (d, less the bias slot). */
+  get embeddingDim(): number {
+    return this.shape.labelBias ? this.shape.dim - 1 : this.shape.dim;
+  }
+
+  /** Small random init: W1 ~ U(±1/√d), V ~ N(0, 0.1²/d)·√d, both drawn from `seed`; biases 0. */
   static init(shape: StudentShape, seed: number): Student {
     const rng = new Rng(seed);
     const d = shape.dim;
     const W1 = new Float32Array(shape.inputDim * d);
     const a = 1 / Math.sqrt(d);
     for (let i = 0; i < W1.length; i++) W1[i] = (2 * rng.next() - 1) * a;
+    if (shape.labelBias) for (let i = d - 1; i < W1.length; i += d) W1[i] = 0;
     const V = new Float32Array(shape.numLabels * d);
     const s = 0.1 / Math.sqrt(d);
     for (let i = 0; i < V.length; i++) V[i] = rng.normal() * s;
+    if (shape.labelBias) for (let i = d - 1; i < V.length; i += d) V[i] = 0;
     return new Student(shape, W1, V);
   }
 
@@ -50,7 +63,8 @@ export class Student {
   ): number {
     const d = this.shape.dim;
     const norm = sparseRowTimesDenseInto(indices, values, start, end, this.W1, d, out, outOffset);
-    scaleToUnitInto(out, outOffset, d, norm);
+    scaleToUnitInto(out, outOffset, d, norm); // the bias slot's W1 column is 0: it adds nothing to the norm
+    if (this.shape.labelBias) out[outOffset + d - 1] = 1;
     return norm;
   }
 

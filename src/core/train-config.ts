@@ -34,6 +34,13 @@ export interface TrainConfig {
    * @defaultValue true
    */
   teacherCalibration: boolean;
+  /**
+   * Start the student from a rank-d factorisation of the teacher's weights (W ≈ V·W1ᵀ) when the
+   * teacher is a sparse linear model `teacher fit` wrote; random start otherwise. @defaultValue true
+   */
+  teacherInit: boolean;
+  /** A learnt bias per label, s = (q̂·v̂ + b)/τ, kept as one more coordinate of q and V. @defaultValue true */
+  labelBias: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -52,6 +59,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   teacherWeightedNegatives: false,
   seed: 1,
   teacherCalibration: true,
+  teacherInit: true,
+  labelBias: true,
 };
 
 /** Range checks with messages that name the field; returns the list of problems. */
@@ -78,7 +87,9 @@ export function validateTrainConfig(c: TrainConfig): string[] {
   intAtLeast('poolSize', 0, 100000);
   intAtLeast('remineEvery', 0, 100000);
   intAtLeast('seed', 0, 2 ** 31 - 1);
-  if (typeof c.teacherCalibration !== 'boolean') problems.push(`teacherCalibration must be true or false, got ${JSON.stringify(c.teacherCalibration)}`);
+  for (const flag of ['teacherCalibration', 'teacherInit', 'labelBias'] as const) {
+    if (typeof c[flag] !== 'boolean') problems.push(`${flag} must be true or false, got ${JSON.stringify(c[flag])}`);
+  }
   if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
   return problems;
 }

@@ -212,10 +212,11 @@ export class StudentTrainer {
       if (g !== 0) this.optV.stepRow(this.candLabels[c], q, 0, g);
     }
     if (norm > 0) {
+      const e = s.embeddingDim; // the bias slot is a constant: no gradient flows into W1 from it
       let qdq = 0;
-      for (let j = 0; j < d; j++) qdq += q[j] * dq[j];
+      for (let j = 0; j < e; j++) qdq += q[j] * dq[j];
       const inv = 1 / norm;
-      for (let j = 0; j < d; j++) this.du[j] = (dq[j] - q[j] * qdq) * inv;
+      for (let j = 0; j < e; j++) this.du[j] = (dq[j] - q[j] * qdq) * inv;
       for (let p = f.indptr[ex]; p < f.indptr[ex + 1]; p++) {
         this.optW1.stepRow(f.indices[p], this.du, 0, f.values ? f.values[p] : 1);
       }

@@ -14,7 +14,8 @@ import { sha256File } from '../core/hash.js';
 import { ArtifactIntegrityError, readVerifiedFile, verifyFile } from './checksums.js';
 
 export const MODEL_FORMAT = 'distilxr-model';
-export const MODEL_VERSION = 1;
+/** 2: the student's shape may carry a label-bias slot (StudentShape.labelBias). */
+export const MODEL_VERSION = 2;
 
 export const FILES = {
   config: 'config.json',
@@ -98,7 +99,8 @@ export async function publishModel(p: PublishInput): Promise<string> {
       hiddenDim: d,
       W1: student.W1,
       normalize: true,
-      labelTable: student.V,
+      labelTable: student.V, // the bias slot's column meets q's 0 there: its part comes from labelBias
+      ...(student.shape.labelBias ? { labelBias: student.V.filter((_, i) => i % d === d - 1) } : {}),
       numLabels: L,
       scale: 1 / tau,
       output: 'scores',
@@ -149,6 +151,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 
   const config = (await readJson(FILES.config)) as ModelConfig;
   if (config.format !== MODEL_FORMAT) throw new UsageError(`${configPath}: format is ${String(config.format)}, expected ${MODEL_FORMAT}`);
+  if (config.version !== MODEL_VERSION) {
+    throw new UsageError(`${configPath}: model format version ${String(config.version)}, this distilxr reads version ${MODEL_VERSION} only: train the model again (or query it with the distilxr that wrote it)`);
+  }
   const weightsPath = join(dir, FILES.weights);
   const { tensors, metadata } = decodeSafetensors(await read(FILES.weights), weightsPath);
   const student = new Student(config.shape, tensorOf(tensors, 'W1', Float32Array, weightsPath), tensorOf(tensors, 'V', Float32Array, weightsPath));

@@ -1,7 +1,7 @@
 import type { EpochStats } from '../core/trainer.js';
 
 /** 'cross-fitting': a teacher fit's fold models (the teacher is their mean). */
-export type JobStage = 'preparing' | 'mining' | 'scoring' | 'cross-fitting' | 'training' | 'evaluating' | 'publishing';
+export type JobStage = 'preparing' | 'tuning' | 'mining' | 'scoring' | 'cross-fitting' | 'training' | 'evaluating' | 'publishing';
 
 /** Where stages report: the CLI draws a progress bar, the service will write events. */
 export interface ProgressSink {

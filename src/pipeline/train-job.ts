@@ -16,6 +16,8 @@ import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { calibratedScorer, scorePositivesAndPool } from './score.js';
+import { initStudentFromTeacher } from './teacher-init.js';
+import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: 100 };
@@ -42,7 +44,18 @@ export interface TrainJobInput {
   checkpoints?: CheckpointStore;
   /** Polled at every batch boundary and between stages; true cancels the job (CancelledError). */
   shouldStop?: () => boolean;
+  /**
+   * Choose the distillation settings on a held-out slice first (auto-tune.ts); `config` supplies
+   * the rest. Needs a teacher: without one the job runs `config` as given.
+   */
+  auto?: { budgetSeconds?: number };
+  /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
+  data?: LoadedTrainTest;
+  /** Score the teacher on the test split too. @defaultValue true */
+  evaluateTeacher?: boolean;
 }
+
+type LoadedTrainTest = Awaited<ReturnType<typeof loadTrainTest>>;
 
 export interface TrainJobResult {
   metrics?: MetricReport;
@@ -57,6 +70,10 @@ export interface TrainJobResult {
   pairsScored: number;
   /** Cross-fitting folds used to score the training examples (0 = the teacher itself). */
   teacherFolds: number;
+  /** What the auto search tried and chose (auto jobs with a teacher). */
+  auto?: AutoTuneReport;
+  /** The configuration the student was trained with (the chosen one for auto jobs). */
+  config: TrainConfig;
   /**
    * The calibration temperature the teacher declares (1 when none), when there is a teacher. Its
    * scores were divided by it unless config.teacherCalibration is false.
@@ -67,16 +84,27 @@ export interface TrainJobResult {
 
 /** The whole job: prepare → mine → score → train (re-mining) → evaluate → publish. */
 export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = silentProgress): Promise<TrainJobResult> {
-  const cfg = input.config;
+  let cfg = input.config;
   const problems = validateTrainConfig(cfg);
   if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
   const timer = new StageTimer(sink);
 
   timer.start('preparing');
-  const data = await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir });
+  const data = input.data ?? (await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir }));
   const train = data.train;
+  let auto: AutoTuneReport | undefined;
+  if (input.auto && input.teacherPath) {
+    timer.start('tuning');
+    const runTrial: TrialRunner = async (config, trialTrain, heldOut, teacherPath) => {
+      const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop });
+      return r.metrics?.['p@1'] ?? 0;
+    };
+    auto = await autoTune(train, input.teacherPath, cfg, runTrial, { budgetSeconds: input.auto.budgetSeconds, sink });
+    cfg = autoConfig(cfg, auto);
+    timer.start('preparing');
+  }
   const numLabels = train.labels.cols;
-  const student = Student.init({ inputDim: train.features.cols, dim: cfg.dim, numLabels, tau: cfg.tau }, cfg.seed);
+  const student = Student.init({ inputDim: train.features.cols, dim: cfg.dim + (cfg.labelBias ? 1 : 0), numLabels, tau: cfg.tau, labelBias: cfg.labelBias }, cfg.seed);
   const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
   const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
   let folded: FoldedTeacher | null = null;
@@ -84,7 +112,12 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (teacher && teacher.numLabels !== null && teacher.numLabels < numLabels) {
       throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
-    folded = teacher && input.teacherPath && input.crossFit !== false ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
+    folded = teacher && input.teacherPath && (auto ? false : input.crossFit !== false) ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
+    if (teacher && input.teacherPath && cfg.teacherInit) {
+      const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
+      const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
+      sink.log(init ? `student initialised from the teacher's weights at rank ${init.rank} (${(100 * init.energy).toFixed(1)} % of their energy)` : 'teacher weights not readable (not a sparse linear teacher): random student start');
+    }
     if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
     // One temperature for every training score, the full teacher's: fold models are meant to
     // carry the same one (see FoldedTeacher.temperature).
@@ -170,10 +203,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const { epochs, pairsScored } = state;
 
     timer.start('evaluating');
-    const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0 };
+    const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
     // The HNSW index serves evaluation and the published model; neither, no index.
-    const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, cfg.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
+    const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, student.shape.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
     index?.setEf(HNSW_DEFAULTS.efSearch);
     const counts = Float32Array.from(labelCounts(train.labels)); // stored as F32 in the model's weights
     if (data.test) {
@@ -184,7 +217,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       result.hnswRecallAt10 = ev.hnswRecallAt10;
       result.evaluatedPoints = ev.evaluatedPoints;
       if (ev.evaluatedPoints < data.test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${data.test.features.rows} test points (exact search over ${numLabels} labels)`);
-      if (teacher && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
+      if (teacher && input.evaluateTeacher !== false && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
         const te = await evaluateTeacher(teacher, data.test, numLabels, propensities, teacher.temperature);
         result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
       }

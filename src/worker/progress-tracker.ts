@@ -7,6 +7,8 @@ import type { JobStage } from '../pipeline/progress.js';
  */
 export const STAGE_SPANS: Record<JobStage, readonly [number, number]> = {
   preparing: [0, 0.02],
+  // auto jobs: the held-out trials, inside preparing's span (the progress never goes back)
+  tuning: [0.01, 0.02],
   mining: [0.02, 0.07],
   scoring: [0.07, 0.12],
   // a teacher fit runs one or the other

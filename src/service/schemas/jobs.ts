@@ -31,6 +31,10 @@ export const TrainParams = Type.Object(
     teacherCalibration: Type.Optional(
       Type.Boolean({ default: d.teacherCalibration, description: "divide the teacher's scores by the calibration temperature its ONNX metadata declares (distilxr.temperature; 1 when absent)" }),
     ),
+    teacherInit: Type.Optional(
+      Type.Boolean({ default: d.teacherInit, description: "start the student from a rank-d factorisation of the teacher's weights when the teacher is a sparse linear model (teacher fit)" }),
+    ),
+    labelBias: Type.Optional(Type.Boolean({ default: d.labelBias, description: 'a learnt bias per label in the score (one more coordinate of q and V)' })),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },

@@ -1,0 +1,122 @@
+/**
+ * `--auto`: the job picks its own distillation settings. Each candidate trains a student on the
+ * training rows outside a held-out slice and is scored by P@1 on that slice; the best one is the
+ * job's configuration. The slice is fold 0 of the teacher's cross-fitting folds when it has them,
+ * and the trials distil the fold-0 model, which never saw those rows, so the slice is truly held
+ * out; without folds it is a seeded 10 % of the rows (which the teacher may have seen).
+ * Candidates run in order of their measured promise until the time budget would be exceeded.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { selectRows } from '../core/csr.js';
+import type { Dataset } from '../core/dataset.js';
+import { Rng } from '../core/rng.js';
+import type { TrainConfig } from '../core/train-config.js';
+import { foldOf, foldsManifestPath, type FoldsManifest } from '../teacher/folds.js';
+import type { ProgressSink } from './progress.js';
+
+/** Settings every auto candidate shares (Table "auto" in BENCHMARKS.md). */
+export const AUTO_BASE: Partial<TrainConfig> = { dim: 256, lr: 0.02, epochs: 5, teacherInit: true, labelBias: true };
+
+/** The candidates, most promising first: what is tried when the budget runs short matters. */
+export const AUTO_CANDIDATES: Partial<TrainConfig>[] = [
+  { epochs: 0 }, // the teacher's rank-d factorisation alone
+  { alpha: 1, temperature: 1 },
+  { alpha: 0.5, temperature: 1 },
+  { alpha: 1, temperature: 2 },
+  { alpha: 1, temperature: 1, hardNegatives: 32, randomNegatives: 32 },
+  { alpha: 0.5, temperature: 2 },
+];
+
+/** Default time budget of the search, seconds. */
+export const AUTO_BUDGET_SECONDS = 600;
+/** Held-out rows scored per trial (a stride sample of the slice). */
+const HELD_OUT_MAX = 2000;
+
+export interface AutoTrial {
+  settings: Partial<TrainConfig>;
+  heldOutP1: number;
+  seconds: number;
+}
+
+export interface AutoTuneReport {
+  /** How the held-out slice was cut. */
+  heldOut: string;
+  heldOutRows: number;
+  budgetSeconds: number;
+  trials: AutoTrial[];
+  /** Candidates not tried for lack of budget. */
+  skipped: number;
+  chosen: Partial<TrainConfig>;
+  seconds: number;
+}
+
+/** Runs one trial: a student trained on `train` with `teacherPath`, P@1 on `heldOut`. */
+export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string) => Promise<number>;
+
+function subset(d: Dataset, rows: number[], what: string): Dataset {
+  return { ...d, features: selectRows(d.features, rows), labels: { ...selectRows(d.labels, rows), cols: d.labels.cols }, source: `${d.source} (${what})` };
+}
+
+/** The held-out rows and the teacher that never saw them. */
+async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): Promise<{ held: Set<number>; teacher: string; how: string }> {
+  const n = train.features.rows;
+  let manifest: FoldsManifest | null = null;
+  try {
+    manifest = JSON.parse(await readFile(foldsManifestPath(teacherPath), 'utf8')) as FoldsManifest;
+  } catch {
+    manifest = null;
+  }
+  if (manifest && manifest.trainPoints === n && manifest.files.length === manifest.folds) {
+    const held = new Set<number>();
+    for (let r = 0; r < n; r++) if (foldOf(r, manifest.folds, manifest.seed) === 0) held.add(r);
+    return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${manifest.folds} cross-fitting folds, distilling the fold-0 model` };
+  }
+  const rng = new Rng(seed ^ 0xa070);
+  const held = new Set<number>();
+  for (let r = 0; r < n; r++) if (rng.next() < 0.1) held.add(r);
+  return { held, teacher: teacherPath, how: 'a seeded 10 % of the training rows (the teacher has no folds: it may have seen them)' };
+}
+
+export async function autoTune(
+  train: Dataset,
+  teacherPath: string,
+  base: TrainConfig,
+  runTrial: TrialRunner,
+  opts: { budgetSeconds?: number; sink?: ProgressSink } = {},
+): Promise<AutoTuneReport> {
+  const started = performance.now();
+  const budgetSeconds = opts.budgetSeconds ?? AUTO_BUDGET_SECONDS;
+  const { held, teacher, how } = await heldOutSplit(train, teacherPath, base.seed);
+  const trainRows: number[] = [];
+  const heldRows: number[] = [];
+  for (let r = 0; r < train.features.rows; r++) (held.has(r) ? heldRows : trainRows).push(r);
+  const step = Math.max(1, Math.ceil(heldRows.length / HELD_OUT_MAX));
+  const scored = heldRows.filter((_, i) => i % step === 0);
+  const trialTrain = subset(train, trainRows, 'auto-tune training rows');
+  const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
+  opts.sink?.log(`auto: ${AUTO_CANDIDATES.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
+  const trials: AutoTrial[] = [];
+  let longest = 0;
+  for (const settings of AUTO_CANDIDATES) {
+    const elapsed = (performance.now() - started) / 1000;
+    if (trials.length > 0 && elapsed + longest > budgetSeconds) break;
+    const t0 = performance.now();
+    const heldOutP1 = await runTrial({ ...base, ...AUTO_BASE, ...settings }, trialTrain, trialHeldOut, teacher);
+    const seconds = (performance.now() - t0) / 1000;
+    longest = Math.max(longest, seconds);
+    trials.push({ settings, heldOutP1, seconds });
+    opts.sink?.log(`auto: ${JSON.stringify(settings)} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
+  }
+  let best = trials[0];
+  for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
+  const chosen = { ...AUTO_BASE, ...best.settings };
+  opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, trials, skipped: AUTO_CANDIDATES.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The configuration an auto job runs with once the search chose. */
+export function autoConfig(base: TrainConfig, report: AutoTuneReport): TrainConfig {
+  return { ...base, ...report.chosen };
+}
+

@@ -1,0 +1,71 @@
+/**
+ * Student initialised from the teacher: when the teacher is a sparse linear model (what `teacher
+ * fit` writes), its weights W [L, D] factor as W ≈ A Bᵀ at the student's rank, B becomes the
+ * query tower W1 and A the label table V, its bias the student's label bias. The student then
+ * starts at the teacher's rank-d shadow instead of at random, on the scale of the scores it
+ * distils: s = (m·q̂·a + b)·scale ≈ teacher score · scale, m the median ‖Bᵀx̂‖ of training rows
+ * (q̂ is a unit vector where the teacher's Bᵀx̂ is not).
+ */
+import type { Csr } from '../core/csr.js';
+import { lowRankFactors } from '../core/low-rank.js';
+import type { Student } from '../core/student.js';
+import { readSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
+
+export interface TeacherInitReport {
+  rank: number;
+  /** Share of ‖W‖²_F the rank-d factors hold. */
+  energy: number;
+}
+
+/** Rows sampled for the median query norm. */
+const NORM_SAMPLE = 2000;
+
+/** Median ‖Bᵀx̂‖ over (a stride sample of) the rows of `features`. */
+function medianQueryNorm(features: Csr, B: Float32Array, rank: number): number {
+  const step = Math.max(1, Math.floor(features.rows / NORM_SAMPLE));
+  const norms: number[] = [];
+  const u = new Float64Array(rank);
+  for (let r = 0; r < features.rows; r += step) {
+    u.fill(0);
+    let xx = 0;
+    for (let p = features.indptr[r]; p < features.indptr[r + 1]; p++) {
+      const x = features.values ? features.values[p] : 1;
+      xx += x * x;
+      const o = features.indices[p] * rank;
+      for (let j = 0; j < rank; j++) u[j] += x * B[o + j];
+    }
+    let uu = 0;
+    for (let j = 0; j < rank; j++) uu += u[j] * u[j];
+    if (xx > 0) norms.push(Math.sqrt(uu / xx));
+  }
+  norms.sort((a, b) => a - b);
+  return norms.length ? norms[norms.length >> 1] : 1;
+}
+
+/**
+ * Overwrites student.W1 and student.V; null (student untouched) when the teacher's weights are
+ * not readable or do not fit. `scoreScale`: what the teacher's scores are multiplied by before
+ * they are distilled (1 / calibration temperature).
+ */
+export async function initStudentFromTeacher(student: Student, teacherPath: string, features: Csr, opts: { seed: number; scoreScale: number }): Promise<TeacherInitReport | null> {
+  const model = await readSparseLinearTeacher(teacherPath);
+  const { inputDim: D, numLabels: L, dim: d, tau, labelBias } = student.shape;
+  if (!model || model.numFeatures !== D || model.numLabels < L) return null;
+  const weights = model.weights.rows === L ? model.weights : { ...model.weights, rows: L, indptr: model.weights.indptr.subarray(0, L + 1) };
+  const rank = student.embeddingDim;
+  const f = lowRankFactors(weights, rank, { seed: opts.seed });
+  const vScale = tau * opts.scoreScale * medianQueryNorm(features, f.right, rank);
+  student.W1.fill(0);
+  student.V.fill(0);
+  for (let i = 0; i < D; i++) for (let j = 0; j < rank; j++) student.W1[i * d + j] = f.right[i * rank + j];
+  for (let y = 0; y < L; y++) {
+    for (let j = 0; j < rank; j++) student.V[y * d + j] = f.left[y * rank + j] * vScale;
+    if (labelBias) student.V[y * d + d - 1] = tau * opts.scoreScale * model.bias[y];
+  }
+  let total = 0;
+  const vals = weights.values!;
+  for (let p = 0; p < weights.indptr[L]; p++) total += vals[p] * vals[p];
+  let kept = 0;
+  for (const s of f.singularValues) kept += s * s;
+  return { rank, energy: total > 0 ? kept / total : 0 };
+}
