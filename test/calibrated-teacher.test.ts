@@ -14,7 +14,7 @@ import { Rng } from '../src/core/rng.js';
 import { decodeSafetensors } from '../src/core/safetensors.js';
 import { Student } from '../src/core/student.js';
 import { writeSynth } from '../src/core/synth.js';
-import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../src/core/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf, validateTrainConfig, type TrainConfig } from '../src/core/train-config.js';
 import { StudentTrainer } from '../src/core/trainer.js';
 import { restoreTrainState, type CheckpointStore } from '../src/pipeline/checkpoint.js';
 import { poolAsCsr } from '../src/pipeline/score.js';
@@ -232,7 +232,7 @@ describe('teacher scores in training', () => {
     const { checkpoint } = await run(paths.calibrated, config);
     const train = await loadDataset(files.train, { cacheDir: false });
     const fresh = () => {
-      const student = Student.init({ inputDim: train.features.cols, dim: config.dim, numLabels: L, tau: config.tau }, config.seed);
+      const student = Student.init(studentShapeOf(config, train.features.cols, L), config.seed);
       return { student, trainer: new StudentTrainer(student, train.features, train.labels, config) };
     };
     const a = fresh();

@@ -38,6 +38,7 @@ describe('distilxr CLI on the real Bibtex data', () => {
   let teacher: Record<string, any>;
   let plain: Record<string, any>;
   let distilled: Record<string, any>;
+  let auto: Record<string, any>;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-cli-'));
@@ -45,6 +46,8 @@ describe('distilxr CLI on the real Bibtex data', () => {
     teacher = await cliJson(['teacher', 'fit', '--train', TRAIN, '--test', TEST, '--out', join(dir, 'teacher.onnx'), '--folds', '2'], cache);
     plain = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--alpha', '0', '--epochs', '10', '--out', join(dir, 'plain')], cache);
     distilled = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx'), '--epochs', '10', '--out', join(dir, 'model')], cache);
+    // no setting given: the job picks its own
+    auto = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx')], cache);
   }, 600_000);
 
   afterAll(async () => {
@@ -78,6 +81,21 @@ describe('distilxr CLI on the real Bibtex data', () => {
     expect(Math.abs(distilled.hnsw['p@5'] - distilled['p@5'])).toBeLessThan(0.01);
   });
 
+  it('chooses its own settings on a held-out fold when none is given, and beats every peer on P@1', () => {
+    expectMetrics(auto);
+    expect(auto.auto.heldOut).toMatch(/fold 0 of the teacher's 2 cross-fitting folds/);
+    expect(auto.auto.trials.length).toBeGreaterThanOrEqual(2);
+    const best = Math.max(...auto.auto.trials.map((t: { heldOutP1: number }) => t.heldOutP1));
+    const chosen = auto.auto.trials.find((t: { heldOutP1: number }) => t.heldOutP1 === best);
+    expect(auto.config).toMatchObject(chosen.settings); // the job ran with the best trial's settings
+    expect(auto.config.labelBias).toBe(true);
+    expect(auto.teacherFolds).toBe(0); // the student starts from the full teacher: its own scores
+    expect(auto['p@1']).toBeGreaterThan(0.63); // observed 0.648 (3-fold teacher); the best peer 0.638
+    expect(auto.hnsw['p@1']).toBeGreaterThan(0.63);
+    expect(auto['p@5']).toBeGreaterThan(0.28); // observed 0.287; the best peer 0.287
+    expect(distilled.auto).toBeUndefined(); // a setting was given (--epochs)
+  });
+
   it('writes a self-contained model directory that eval and query use on their own', async () => {
     const files = (await readdir(join(dir, 'model'))).sort();
     expect(files).toEqual(expect.arrayContaining(['config.json', 'weights.safetensors', 'labels.json', 'index.hnsw', 'index.hnsw.json', 'student.onnx']));
@@ -93,6 +111,12 @@ describe('distilxr CLI on the real Bibtex data', () => {
     // student.onnx meets the teacher contract, so a student can teach the next round
     const onnx = await OnnxTeacher.load(join(dir, 'model', 'student.onnx'));
     expect(onnx.kind).toBe('scores');
+    // and scores as the model does, label bias included
+    const features = { rows: 1, cols: 1836, indptr: Int32Array.of(0, 5), indices: Int32Array.of(0, 5, 6, 20, 33), values: Float32Array.of(1, 1, 1, 1, 1) };
+    const labels = q.results.map((r: { label: number }) => r.label);
+    const candidates = { rows: 1, cols: 159, indptr: Int32Array.of(0, labels.length), indices: Int32Array.from(labels), values: null };
+    const onnxScores = await onnx.scoreCandidates(features, Int32Array.of(0), candidates);
+    q.results.forEach((r: { score: number }, i: number) => expect(onnxScores[i]).toBeCloseTo(r.score, 4));
     await onnx.close();
   });
 

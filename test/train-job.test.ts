@@ -80,6 +80,19 @@ describe('runTrainJob', () => {
     await expect(loadModel(join(dir, 'plain'))).rejects.toThrow(new RegExp(`^${sidecarPath.replaceAll('.', '\\.')}: sha256 [0-9a-f]{64} does not match [0-9a-f]{64} recorded in .*checksums\\.json`));
   });
 
+  it('refuses a model directory of another format version, saying what to do', async () => {
+    const out = join(dir, 'old');
+    await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1 }, outDir: out, cacheDir: false });
+    const configPath = join(out, 'config.json');
+    const old = { ...JSON.parse(await readFile(configPath, 'utf8')), version: 1 };
+    const text = JSON.stringify(old);
+    await writeFile(configPath, text);
+    const sums = JSON.parse(await readFile(join(out, 'checksums.json'), 'utf8'));
+    sums.files['config.json'] = createHash('sha256').update(text).digest('hex');
+    await writeFile(join(out, 'checksums.json'), JSON.stringify(sums));
+    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 2 only: train the model again`);
+  });
+
   it('refuses invalid settings before doing any work', async () => {
     await expect(runTrainJob({ trainPath: files.train, config: { ...config, alpha: 2, dim: 0 } })).rejects.toThrow(/dim must be .*alpha must be in \[0, 1\], got 2/);
   });

@@ -3,7 +3,7 @@ import { CsrBuilder, type Csr } from '../src/core/csr.js';
 import type { RowOptimizer } from '../src/core/optimizer.js';
 import { Rng } from '../src/core/rng.js';
 import { Student } from '../src/core/student.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/train-config.js';
 import { StudentTrainer, type NegativePool } from '../src/core/trainer.js';
 
 /** Sums the gradients it is given instead of stepping: lets the test read dLoss/dθ. */
@@ -27,13 +27,17 @@ function csr(rows: number[][], cols: number, values?: number[][]): Csr {
   return b.build(cols);
 }
 
-/** Reference loss in float64 for one example with candidates = positives ∪ whole pool. */
+/**
+ * Reference loss in float64 for one example with candidates = positives ∪ whole pool. With the
+ * label bias, the last of the d coordinates is b_y: s = (q̂·v̂ + b)/τ over the first d − 1.
+ */
 function referenceLoss(W1: Float64Array, V: Float64Array, d: number, x: [number, number][], pos: number[], pool: number[], teacher: Map<number, number>, cfg: TrainConfig): number {
-  const u = new Float64Array(d);
-  for (const [f, v] of x) for (let j = 0; j < d; j++) u[j] += v * W1[f * d + j];
+  const e = cfg.labelBias ? d - 1 : d;
+  const u = new Float64Array(e);
+  for (const [f, v] of x) for (let j = 0; j < e; j++) u[j] += v * W1[f * d + j];
   const norm = Math.hypot(...u);
   const q = Array.from(u, (a) => a / norm);
-  const score = (y: number): number => q.reduce((a, qj, j) => a + qj * V[y * d + j], 0) / cfg.tau;
+  const score = (y: number): number => (q.reduce((a, qj, j) => a + qj * V[y * d + j], 0) + (cfg.labelBias ? V[y * d + d - 1] : 0)) / cfg.tau;
   const cands = [...pos, ...pool];
   const s = cands.map(score);
   const lse = (xs: number[]): number => {
@@ -51,18 +55,20 @@ function referenceLoss(W1: Float64Array, V: Float64Array, d: number, x: [number,
 }
 
 describe('StudentTrainer', () => {
-  it('back-propagates both loss terms through V, the normalisation and W1 (finite differences)', () => {
+  it.each([false, true])('back-propagates both loss terms through V, the normalisation and W1 (finite differences; label bias %s)', (labelBias) => {
     const D = 7;
     const L = 9;
     const d = 5;
-    const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: d, tau: 0.5, alpha: 0.4, temperature: 1.5, hardNegatives: 3, poolSize: 3, randomNegatives: 0, inBatchNegatives: 0, batchSize: 1, lr: 1 };
+    const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, labelBias, dim: labelBias ? d - 1 : d, tau: 0.5, alpha: 0.4, temperature: 1.5, hardNegatives: 3, poolSize: 3, randomNegatives: 0, inBatchNegatives: 0, batchSize: 1, lr: 1 };
     const x: [number, number][] = [[1, 0.5], [3, 1.2], [6, -0.7]];
     const pos = [2, 5];
     const pool = [0, 4, 8];
     const teacherScores = new Map([[2, 1.5], [5, 0.3], [0, -0.4], [4, 2.0], [8, -1.1]]);
     const features = csr([x.map((e) => e[0])], D, [x.map((e) => e[1])]);
     const labels = csr([pos], L);
-    const student = Student.init({ inputDim: D, dim: d, numLabels: L, tau: cfg.tau }, 11);
+    const student = Student.init(studentShapeOf(cfg, D, L), 11);
+    expect(student.shape.dim).toBe(d);
+    if (labelBias) for (let y = 0; y < L; y++) student.V[y * d + d - 1] = 0.1 * (y - 4); // biases that matter
     const W1 = Float64Array.from(student.W1);
     const V = Float64Array.from(student.V);
     let recW1!: GradientRecorder;

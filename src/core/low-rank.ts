@@ -6,7 +6,7 @@
  * The small dense steps (QR of the tall sketch, eigen-decomposition of the k×k Gram matrix) go
  * through ml-matrix.
  */
-import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
+import { CholeskyDecomposition, EigenvalueDecomposition, inverse, Matrix, QrDecomposition } from 'ml-matrix';
 import type { Csr } from './csr.js';
 import { Rng } from './rng.js';
 
@@ -55,15 +55,64 @@ function transposeTimes<T extends Float64Array | Float32Array>(M: Csr, Y: Float6
   return Z;
 }
 
-function toMatrix(flat: Float64Array, rows: number, w: number): Matrix {
-  const m = new Matrix(rows, w);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) m.set(r, j, flat[r * w + j]);
+/** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
+function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Matrix {
+  const acc = new Float64Array(w * w);
+  for (let r = 0; r < rows; r++) {
+    const o = r * w;
+    for (let i = 0; i < w; i++) {
+      const y = Y[o + i];
+      if (y === 0) continue;
+      const a = i * w;
+      for (let j = 0; j < w; j++) acc[a + j] += y * Z[o + j];
+    }
+  }
+  const m = new Matrix(w, w);
+  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) m.set(i, j, acc[i * w + j]);
   return m;
 }
 
-/** An orthonormal basis of the columns of Y ([rows, w] row-major), same layout. */
+/** Y·T for row-major Y [rows, w] and a w × k matrix T, into [rows, k]. */
+function timesSmall(Y: Float64Array, rows: number, w: number, T: Matrix, k: number): Float64Array {
+  const t = new Float64Array(w * k);
+  for (let i = 0; i < w; i++) for (let j = 0; j < k; j++) t[i * k + j] = T.get(i, j);
+  const out = new Float64Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const o = r * w;
+    const q = r * k;
+    for (let i = 0; i < w; i++) {
+      const y = Y[o + i];
+      if (y === 0) continue;
+      const a = i * k;
+      for (let j = 0; j < k; j++) out[q + j] += y * t[a + j];
+    }
+  }
+  return out;
+}
+
+/**
+ * An orthonormal basis of the columns of Y ([rows, w] row-major), same layout: Cholesky QR twice
+ * (CholQR2: as accurate as Householder once the first pass has conditioned Y, and a flat O(rows·w²)
+ * loop), Householder QR (ml-matrix) when Y is rank-deficient (labels without weights).
+ */
 function orthonormalize(Y: Float64Array, rows: number, w: number): Float64Array {
-  const Q = new QrDecomposition(toMatrix(Y, rows, w)).orthogonalMatrix;
+  let Q = Y;
+  for (let pass = 0; pass < 2; pass++) {
+    const chol = new CholeskyDecomposition(crossProduct(Q, Q, rows, w));
+    if (!chol.isPositiveDefinite()) return householder(Y, rows, w);
+    const Rinv = inverse(chol.lowerTriangularMatrix.transpose()); // Y = Q R, R = Lᵀ
+    Q = timesSmall(Q, rows, w, Rinv, w);
+  }
+  // an ill-conditioned Y (near-dependent columns) leaves CholQR2 short of orthonormal
+  const check = crossProduct(Q, Q, rows, w);
+  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) if (Math.abs(check.get(i, j) - (i === j ? 1 : 0)) > 1e-8) return householder(Y, rows, w);
+  return Q;
+}
+
+function householder(Y: Float64Array, rows: number, w: number): Float64Array {
+  const m = new Matrix(rows, w);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) m.set(r, j, Y[r * w + j]);
+  const Q = new QrDecomposition(m).orthogonalMatrix;
   const out = new Float64Array(rows * w);
   for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) out[r * w + j] = Q.get(r, j);
   return out;
@@ -101,39 +150,34 @@ export function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {})
   for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = orthonormalize(times(M, transposeTimes(M, Q, w), w), M.rows, w);
   // Qᵀ M Mᵀ Q = Us Λ Usᵀ: the squared singular values of M restricted to range(Q).
   const P = times(M, transposeTimes(M, Q, w), w);
-  const gram = new Matrix(w, w);
+  const gram = crossProduct(Q, P, M.rows, w);
   for (let i = 0; i < w; i++) {
-    for (let j = i; j < w; j++) {
-      let a = 0;
-      let b = 0;
-      for (let r = 0; r < M.rows; r++) {
-        a += Q[r * w + i] * P[r * w + j];
-        b += Q[r * w + j] * P[r * w + i];
-      }
-      gram.set(i, j, (a + b) / 2);
-      gram.set(j, i, (a + b) / 2);
+    for (let j = i + 1; j < w; j++) {
+      const v = (gram.get(i, j) + gram.get(j, i)) / 2;
+      gram.set(i, j, v);
+      gram.set(j, i, v);
     }
   }
   const eig = new EigenvalueDecomposition(gram, { assumeSymmetric: true });
   const order = eig.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
   const Us = eig.eigenvectorMatrix;
   const singularValues = new Float64Array(k);
-  const left = new Float32Array(M.rows * rank);
-  // R = Q·Us·S^-½, so right = Mᵀ R = V·S^½ (V = Mᵀ U S⁻¹)
-  const R = new Float64Array(M.rows * rank);
+  // columns of Us in descending order, scaled by √s (left) and 1/√s (R = Q·Us·S^-½)
+  const up = new Matrix(w, rank);
+  const down = new Matrix(w, rank);
   for (let t = 0; t < k; t++) {
     const [lambda, col] = order[t];
     const s = Math.sqrt(Math.max(lambda, 0));
     singularValues[t] = s;
     if (s <= 1e-9 * Math.max(singularValues[0], 1e-300)) continue; // beyond the numerical rank
-    const rootS = Math.sqrt(s);
-    for (let r = 0; r < M.rows; r++) {
-      let acc = 0;
-      for (let j = 0; j < w; j++) acc += Q[r * w + j] * Us.get(j, col);
-      left[r * rank + t] = acc * rootS;
-      R[r * rank + t] = acc / rootS;
+    for (let j = 0; j < w; j++) {
+      up.set(j, t, Us.get(j, col) * Math.sqrt(s));
+      down.set(j, t, Us.get(j, col) / Math.sqrt(s));
     }
   }
+  const left = Float32Array.from(timesSmall(Q, M.rows, w, up, rank));
+  const R = timesSmall(Q, M.rows, w, down, rank);
+  // right = Mᵀ R = V·S^½ (V = Mᵀ U S⁻¹)
   const right = transposeTimes(M0, R, rank, new Float32Array(M0.cols * rank));
   return { rank, left, right, singularValues };
 }

@@ -1,3 +1,5 @@
+import type { StudentShape } from './student.js';
+
 /** Every switch of the student's training, with its default. The CLI flags mirror this. */
 export interface TrainConfig {
   /** Embedding size d. @defaultValue 64 */
@@ -92,4 +94,9 @@ export function validateTrainConfig(c: TrainConfig): string[] {
   }
   if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
   return problems;
+}
+
+/** The student a configuration trains: d learnt coordinates, plus the bias slot when on. */
+export function studentShapeOf(c: TrainConfig, inputDim: number, numLabels: number): StudentShape {
+  return { inputDim, dim: c.dim + (c.labelBias ? 1 : 0), numLabels, tau: c.tau, labelBias: c.labelBias };
 }

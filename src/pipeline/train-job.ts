@@ -5,7 +5,7 @@ import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
 import { propensitiesFromCounts, type MetricReport } from '../core/metrics.js';
 import { Student } from '../core/student.js';
-import { validateTrainConfig, type TrainConfig } from '../core/train-config.js';
+import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
@@ -104,7 +104,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('preparing');
   }
   const numLabels = train.labels.cols;
-  const student = Student.init({ inputDim: train.features.cols, dim: cfg.dim + (cfg.labelBias ? 1 : 0), numLabels, tau: cfg.tau, labelBias: cfg.labelBias }, cfg.seed);
+  const student = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
   const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
   const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
   let folded: FoldedTeacher | null = null;

@@ -1,0 +1,137 @@
+/**
+ * The student started from the teacher: randomized SVD against ml-matrix's dense SVD, the sparse
+ * linear ONNX read back as written, and a full-rank start that ranks like the teacher.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Matrix, SingularValueDecomposition } from 'ml-matrix';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CsrBuilder, type Csr } from '../src/core/csr.js';
+import { lowRankFactors } from '../src/core/low-rank.js';
+import { Rng } from '../src/core/rng.js';
+import { Student } from '../src/core/student.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf } from '../src/core/train-config.js';
+import { initStudentFromTeacher } from '../src/pipeline/teacher-init.js';
+import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
+import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
+import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
+
+function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
+  const b = new CsrBuilder(true);
+  for (let r = 0; r < rows; r++) {
+    const set = new Set<number>();
+    while (set.size < perRow) set.add(rng.int(cols));
+    for (const c of [...set].sort((a, z) => a - z)) b.push(c, rng.normal());
+    b.endRow();
+  }
+  return b.build(cols);
+}
+
+function dense(m: Csr): Matrix {
+  const out = new Matrix(m.rows, m.cols);
+  for (let r = 0; r < m.rows; r++) for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) out.set(r, m.indices[p], m.values![p]);
+  return out;
+}
+
+describe('lowRankFactors (randomized SVD)', () => {
+  it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', () => {
+    const rng = new Rng(3);
+    const M = randomSparse(rng, 40, 300, 12);
+    const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
+    const f = lowRankFactors(M, 10, { seed: 5 });
+    // a flat random spectrum is the hard case for a sketch: the leading values come out close, the
+    // rest a few % low, never above the exact ones
+    for (let t = 0; t < 3; t++) expect(Math.abs(f.singularValues[t] - reference[t]) / reference[t]).toBeLessThan(0.02);
+    for (let t = 0; t < 10; t++) expect(f.singularValues[t]).toBeLessThanOrEqual(reference[t] * (1 + 1e-9));
+    for (let t = 0; t < 10; t++) expect(f.singularValues[t]).toBeGreaterThan(reference[t] * 0.9);
+    // rank ≥ rows: the factors multiply back to M
+    const full = lowRankFactors(M, 40, { seed: 5 });
+    const A = new Matrix(40, 40);
+    const B = new Matrix(300, 40);
+    for (let i = 0; i < 40 * 40; i++) A.set(Math.floor(i / 40), i % 40, full.left[i]);
+    for (let i = 0; i < 300 * 40; i++) B.set(Math.floor(i / 40), i % 40, full.right[i]);
+    const diff = dense(M).sub(A.mmul(B.transpose()));
+    expect(diff.norm('frobenius') / dense(M).norm('frobenius')).toBeLessThan(1e-4);
+  });
+
+  it('refuses a rank below 1', () => {
+    expect(() => lowRankFactors(randomSparse(new Rng(1), 3, 5, 2), 0)).toThrow(/rank must be a positive integer/);
+  });
+});
+
+describe('student from a sparse linear teacher', () => {
+  const D = 60;
+  const L = 12;
+  let dir: string;
+  let model: SparseLinearModel;
+  let features: Csr;
+
+  beforeAll(async () => {
+    const rng = new Rng(9);
+    const weights = randomSparse(rng, L, D, 20);
+    const bias = Float32Array.from({ length: L }, () => 0.3 * rng.normal());
+    model = new SparseLinearModel(D, L, weights, bias);
+    features = randomSparse(rng, 200, D, 6);
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-init-'));
+    await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads back the weights and biases the ONNX export wrote, and nothing from another graph', () => {
+    const back = sparseLinearFromOnnx(exportSparseLinearOnnx(model))!;
+    expect(back.numFeatures).toBe(D);
+    expect(back.numLabels).toBe(L);
+    expect(Array.from(back.weights.indptr)).toEqual(Array.from(model.weights.indptr));
+    expect(Array.from(back.weights.indices)).toEqual(Array.from(model.weights.indices));
+    expect(Array.from(back.weights.values!)).toEqual(Array.from(model.weights.values!));
+    expect(Array.from(back.bias)).toEqual(Array.from(model.bias));
+  });
+
+  /** Share of rows whose student top-1 is the teacher's top-1. */
+  function top1Agreement(student: Student): number {
+    const scorer = new AllLabelScorer(model);
+    const q = student.encodeAll(features);
+    const d = student.shape.dim;
+    let agree = 0;
+    for (let r = 0; r < features.rows; r++) {
+      scorer.score(features.indices, features.values, features.indptr[r], features.indptr[r + 1]);
+      const labels = new Int32Array(1);
+      scorer.topK(1, labels, new Float32Array(1), 0);
+      let best = -1;
+      let bestScore = -Infinity;
+      for (let y = 0; y < L; y++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += q[r * d + j] * student.V[y * d + j];
+        if (s > bestScore) [best, bestScore] = [y, s];
+      }
+      if (best === labels[0]) agree++;
+    }
+    return agree / features.rows;
+  }
+
+  it('at full rank with the label bias ranks like the teacher; without the bias or at random it does not', async () => {
+    const make = (labelBias: boolean, dim: number): Student => Student.init(studentShapeOf({ ...DEFAULT_TRAIN_CONFIG, dim, labelBias }, D, L), 1);
+    const withBias = make(true, L);
+    const report = await initStudentFromTeacher(withBias, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 });
+    expect(report!.rank).toBe(L);
+    expect(report!.energy).toBeCloseTo(1, 4);
+    const noBias = make(false, L);
+    await initStudentFromTeacher(noBias, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 });
+    const agreeBias = top1Agreement(withBias);
+    expect(agreeBias).toBeGreaterThan(0.85); // the bias is rescaled by the median ‖Bᵀx̂‖, not per row
+    expect(agreeBias).toBeGreaterThan(top1Agreement(noBias));
+    expect(top1Agreement(make(true, L))).toBeLessThan(0.4); // random start, chance ≈ 1/12
+    // the bias slot stays outside the learnt coordinates
+    for (let f = 0; f < D; f++) expect(withBias.W1[f * (L + 1) + L]).toBe(0);
+  });
+
+  it('leaves the student untouched when the teacher is not a sparse linear model of its size', async () => {
+    const s = Student.init(studentShapeOf(DEFAULT_TRAIN_CONFIG, D + 1, L), 1);
+    const before = Float32Array.from(s.V);
+    expect(await initStudentFromTeacher(s, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 })).toBeNull();
+    expect(s.V).toEqual(before);
+  });
+});
