@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
+import { AUTO_BUDGET_SECONDS } from '../src/pipeline/auto-tune.js';
 import { buildApp } from '../src/service/app.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
 import { ERROR_CODES } from '../src/service/errors.js';
@@ -264,10 +265,23 @@ describe('API', () => {
       expect(r.statusCode).toBe(202);
       const job = r.json();
       expect(job).toMatchObject({ kind: 'train', status: 'queued', datasetId: corelId, teacherId: sharedTeacherId, progress: 0, stage: null, modelId: null });
-      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7 });
+      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7, auto: false }); // a setting given: no search
       const entry = await env.queue.queue.getJob(job.id);
       expect(entry?.data).toEqual({ jobId: job.id, kind: 'train' });
       expect((await env.app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` })).json()).toEqual(job);
+    });
+
+    it('with a teacher and no setting (or auto: true), the job searches its own settings; auto without a teacher is refused', async () => {
+      for (const params of [undefined, { seed: 3 }, { auto: true, dim: 16, autoBudgetSeconds: 60 }]) {
+        const r = await submit({ datasetId: corelId, teacherId: sharedTeacherId, ...(params ? { params } : {}) });
+        expect(r.statusCode).toBe(202);
+        expect(r.json().params).toMatchObject({ auto: true, autoBudgetSeconds: params?.autoBudgetSeconds ?? AUTO_BUDGET_SECONDS });
+      }
+      const off = await submit({ datasetId: corelId, teacherId: sharedTeacherId, params: { auto: false } });
+      expect(off.json().params.auto).toBe(false);
+      const bad = await submit({ datasetId: corelId, params: { auto: true } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toMatch(/params\.auto needs a teacherId/);
     });
 
     it('without a teacher: alpha forced to 0, an explicit alpha > 0 refused', async () => {

@@ -101,6 +101,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     cacheDir: opts.cacheDir,
     checkpointPath: store.pathOf(checkpointKey(job.id)),
     teacherThreads: opts.teacherThreads,
+    ...(teacher && job.params.auto === true ? { auto: { budgetSeconds: typeof job.params.autoBudgetSeconds === 'number' ? job.params.autoBudgetSeconds : undefined } } : {}),
   };
   return { task, dataset, teacher, resultId, resultKey };
 }

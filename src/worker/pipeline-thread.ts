@@ -54,6 +54,7 @@ try {
             teacherThreads: task.teacherThreads,
             checkpoints: new FileCheckpointStore(task.checkpointPath),
             shouldStop,
+            auto: task.auto,
           },
           sink,
         )

@@ -28,6 +28,8 @@ export interface TrainTask {
   cacheDir: string | false;
   checkpointPath: string;
   teacherThreads?: number;
+  /** Choose the distillation settings on a held-out slice first (pipeline/auto-tune.ts). */
+  auto?: { budgetSeconds?: number };
 }
 
 export interface TeacherFitTask {

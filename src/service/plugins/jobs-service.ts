@@ -8,6 +8,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
+import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
 import type { JobQueue } from '../job-queue.js';
@@ -42,7 +43,10 @@ export class JobService {
     if (!dataset) throw new NotFoundError('dataset', body.datasetId);
     const teacher = body.teacherId === undefined ? null : await this.repo.getTeacher(body.teacherId);
     if (body.teacherId !== undefined && !teacher) throw new NotFoundError('teacher', body.teacherId);
-    const { featurizer, ...given } = body.params ?? {};
+    const { featurizer, auto: autoGiven, autoBudgetSeconds, ...given } = body.params ?? {};
+    if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
+    // no setting given (the seed aside): the job picks its own
+    const auto = teacher !== null && (autoGiven ?? Object.keys(given).every((k) => k === 'seed'));
     if (!teacher) {
       if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
       if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');
@@ -54,7 +58,7 @@ export class JobService {
     const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given, ...(teacher ? {} : { alpha: 0 }) };
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}) } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */

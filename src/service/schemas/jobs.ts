@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
+import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { JOB_STATUSES, type JobRecord } from '../records.js';
 import { FeaturizerParams, FreeObject, Id, Nullable, Timestamp, iso } from './common.js';
 
@@ -34,6 +35,12 @@ export const TrainParams = Type.Object(
     teacherInit: Type.Optional(
       Type.Boolean({ default: d.teacherInit, description: "start the student from a rank-d factorisation of the teacher's weights when the teacher is a sparse linear model (teacher fit)" }),
     ),
+    auto: Type.Optional(
+      Type.Boolean({
+        description: 'choose alpha, temperature, negative counts and epochs on a held-out slice of the training data first; the default with a teacherId when no other training setting is given',
+      }),
+    ),
+    autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, default: AUTO_BUDGET_SECONDS, description: 'time budget of the auto search, seconds' })),
     labelBias: Type.Optional(Type.Boolean({ default: d.labelBias, description: 'a learnt bias per label in the score (one more coordinate of q and V)' })),
     featurizer: Type.Optional(FeaturizerParams),
   },
