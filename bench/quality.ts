@@ -11,6 +11,7 @@
  *                            [--peers-only [--lr-search]] [--fresh] [--teacher-dir DIR[,DIR]] [--seed 1]
  *                            [--lr-grid 0.05,0.1,0.25,0.5,1] [--students 'apt-files:2,4,5']
  *
+ * --json NAME: the results file under bench/results/ (default quality.json).
  * --students: which student settings run (1-based, in table order), for every dataset or per dataset
  * ('apt-files:2,4,5;1,2,3,4,5'); default all.
  * --quick: Bibtex only. --peers-only: only the peer and fastText rows (no teacher, no student);
@@ -26,7 +27,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../src/core/dataset.js';
 import { loadTrainTest } from '../src/core/load-dataset.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { AUTO_BASE, AUTO_CANDIDATES } from '../src/pipeline/auto-tune.js';
 import { METRIC_KEYS, type MetricReport } from '../src/core/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, writeJson, type DatasetSplit } from './lib.js';
@@ -71,13 +73,20 @@ interface Row {
 }
 
 /** The student settings: extra CLI flags, and whether they need the teacher. */
+/** CLI flags of a partial TrainConfig (booleans default to true: only false is spelt, as --no-x). */
+function flagsOf(s: Partial<TrainConfig>): string[] {
+  const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return Object.entries(s).flatMap(([k, v]) => (typeof v === 'boolean' ? (v ? [] : [`--no-${kebab(k)}`]) : [`--${kebab(k)}`, String(v)]));
+}
+
 const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] = [
-  { method: 'student: uniform negatives only (α=0, 0 hard)', flags: ['--alpha', '0', '--hard-negatives', '0'], teacher: false },
-  { method: 'student: hard negatives (α=0)', flags: ['--alpha', '0'], teacher: false },
-  { method: 'student: distillation only (α=1)', flags: ['--alpha', '1'], teacher: true },
-  { method: 'student: distillation + hard negatives (α=0.5, defaults)', flags: [], teacher: true },
-  // the same seed and settings, the teacher's raw scores: what calibration does to the student
-  { method: 'student: distillation + hard negatives, raw (uncalibrated) teacher', flags: ['--no-teacher-calibration'], teacher: true },
+  { method: 'student: hard negatives (α=0, no teacher)', flags: ['--alpha', '0'], teacher: false },
+  { method: 'student: previous defaults (random start, no label bias, α=0.5, d=64)', flags: ['--no-auto', '--no-teacher-init', '--no-label-bias'], teacher: true },
+  { method: 'student: manual defaults (teacher start, label bias, α=0.5, d=64)', flags: ['--no-auto'], teacher: true },
+  { method: 'student: teacher start alone without label bias (epochs 0, d=256)', flags: ['--epochs', '0', '--dim', '256', '--no-label-bias'], teacher: true },
+  // the --auto candidates run as fixed settings on the test split: the grid --auto is judged against
+  ...AUTO_CANDIDATES.map((c) => ({ method: `student grid: ${JSON.stringify(c)}`, flags: [...flagsOf({ ...AUTO_BASE, ...c }), '--no-cross-fit'], teacher: true })),
+  { method: 'student: --auto (the default: no setting given)', flags: [], teacher: true },
 ];
 
 /**
@@ -328,6 +337,7 @@ async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolea
         evaluatedPoints: j.evaluatedPoints,
         peakRssBytes: j.peakRssBytes,
         trainExamplesPerSecond: j.trainExamplesPerSecond,
+        auto: j.auto,
       },
     });
   }
@@ -442,7 +452,7 @@ async function main(): Promise<void> {
   const peers = await readPeersJson();
   if (!peers) process.stderr.write(`no ${join(PEERS_DIR, 'peers.json')}: peer rows are scored but not compared\n`);
 
-  const jsonName = `quality${peersOnly ? '-peers' : ''}${quick ? '-quick' : ''}.json`;
+  const jsonName = typeof a.get('json') === 'string' ? String(a.get('json')) : `quality${peersOnly ? '-peers' : ''}${quick ? '-quick' : ''}.json`;
   const rows: Row[] = [];
   const comparisons: Comparison[] = [];
   for (const ds of datasets) {
@@ -487,7 +497,7 @@ async function main(): Promise<void> {
       ` Raw: bench/results/${jsonName}\n\n`,
   );
   if (paragraph) process.stdout.write(`${paragraph}\n`);
-  if (!peersOnly) process.stdout.write(`\n${teacherTargets(datasets, rows, peers)}\n`);
+  if (!peersOnly) process.stdout.write(`\n${teacherTargets(datasets, rows, peers)}\n\n${studentTargets(datasets, rows)}\n`);
 }
 
 /**
@@ -521,3 +531,36 @@ function teacherTargets(datasets: string[], rows: Row[], peers: PeersJson | null
 }
 
 await main();
+
+/**
+ * Issue 10's targets for the default student (--auto), per dataset, through HNSW: P@1 and P@5 ≥ the
+ * best peer's, PSP@5 ≥ the best peer's (on 3 of 5), distillation ≥ α=0 + 1 P@1, within 0.5 P@1 of
+ * the best grid setting, and its whole process (tuning included, teacher fit excluded) ≤ 2× the
+ * fastest peer's train seconds.
+ */
+function studentTargets(datasets: string[], rows: Row[]): string {
+  const body: string[][] = [];
+  const pts = (x: number | undefined): string => (x === undefined ? '' : (100 * x).toFixed(2));
+  const diff = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '' : `${a >= b ? '+' : ''}${(100 * (a - b)).toFixed(2)}`);
+  for (const ds of datasets) {
+    const mine = rows.filter((r) => r.dataset === ds);
+    const auto = mine.find((r) => r.method.startsWith('student: --auto'));
+    if (!auto) continue;
+    const peers = mine.filter((r) => r.kind === 'peer');
+    const best = (k: 'p@1' | 'p@5' | 'psp@5'): number | undefined => (peers.length ? Math.max(...peers.map((r) => r.metrics?.[k] ?? 0)) : undefined);
+    const fastest = peers.length ? Math.min(...peers.map((r) => r.seconds ?? Infinity)) : undefined;
+    const plain = mine.find((r) => r.method.startsWith('student: hard negatives (α=0'));
+    const grid = mine.filter((r) => r.method.startsWith('student grid:')).sort((a, b) => (b.metrics?.['p@1'] ?? 0) - (a.metrics?.['p@1'] ?? 0))[0];
+    const h = auto.hnswMetrics;
+    body.push([
+      ds,
+      `${pts(h?.['p@1'])} (${diff(h?.['p@1'], best('p@1'))})`,
+      `${pts(h?.['p@5'])} (${diff(h?.['p@5'], best('p@5'))})`,
+      `${pts(h?.['psp@5'])} (${diff(h?.['psp@5'], best('psp@5'))})`,
+      diff(auto.metrics?.['p@1'], plain?.metrics?.['p@1']),
+      grid ? `${pts(grid.metrics?.['p@1'])} ${grid.method.replace('student grid: ', '')} (${diff(auto.metrics?.['p@1'], grid.metrics?.['p@1'])})` : '',
+      auto.seconds === undefined || fastest === undefined ? '' : `${auto.seconds.toFixed(1)} / ${fastest.toFixed(1)} = ${(auto.seconds / fastest).toFixed(1)}×`,
+    ]);
+  }
+  return `### Student targets (--auto, through HNSW; in brackets: minus the best peer)\n\n${mdTable(['dataset', 'P@1', 'P@5', 'PSP@5', 'P@1 − α=0', 'best grid P@1 (auto − it)', 'student s / fastest peer s'], body)}\n`;
+}

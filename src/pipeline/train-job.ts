@@ -178,6 +178,8 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
         await scorePool();
         await checkpoint();
       }
+    } else if (cfg.epochs === 0) {
+      state.poolScored = true; // nothing is trained: no pool to mine, no pair to score
     } else if (usePool) {
       timer.start('mining');
       await refreshPool(await mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed }), 1);
