@@ -50,6 +50,26 @@ describe('distilxr on JSONL text', () => {
     expect(ev['p@1']).toBeCloseTo(m['p@1'], 6);
   });
 
+  it('on a slice of debtags, the student distilled with --auto beats plain negative sampling and its floor', async () => {
+    const DEBTAGS = resolve('../shared/datasets/debtags');
+    const slice = async (name: string, rows: number): Promise<string> => {
+      const out = join(dir, `debtags-${name}`);
+      await writeFile(out, (await readFile(join(DEBTAGS, name), 'utf8')).split('\n').slice(0, rows).join('\n') + '\n');
+      return out;
+    };
+    const train = await slice('train.jsonl', 4000);
+    const test = await slice('test.jsonl', 1000);
+    const teacher = join(dir, 'debtags-teacher.onnx');
+    const json = async (args: string[]): Promise<Record<string, any>> => JSON.parse((await run('node', [BIN, ...args, '--json'], { maxBuffer: 1 << 26 })).stdout);
+    const fit = await json(['teacher', 'fit', '--train', train, '--test', test, '--out', teacher, '--folds', '2']);
+    const plain = await json(['train', '--train', train, '--test', test, '--alpha', '0']);
+    const auto = await json(['train', '--train', train, '--test', test, '--teacher', teacher, '--auto-budget', '60']);
+    expect(auto.auto.trials.length).toBeGreaterThanOrEqual(1);
+    expect(auto.hnsw['p@1']).toBeGreaterThan(0.68); // observed 0.708; teacher 0.697, α=0 0.670
+    expect(auto['p@1']).toBeGreaterThan(plain['p@1'] + 0.015); // observed +0.038
+    expect(auto['p@1']).toBeGreaterThan(fit['p@1'] - 0.03); // the student keeps the teacher's precision
+  }, 300_000);
+
   it('refuses a malformed JSONL line with file and line', async () => {
     await writeFile(join(dir, 'bad.jsonl'), '{"text": "a b", "labels": ["x"]}\n{"text": 3, "labels": []}\n');
     const err = await run('node', [BIN, 'data', 'stats', join(dir, 'bad.jsonl')]).catch((e) => e);
