@@ -150,8 +150,8 @@ describe('teacher scores in training', () => {
   let dir: string;
   let files: { train: string; test: string };
   const paths = { plain: '', calibrated: '' };
-  // epochs 0: the job mines, scores and checkpoints, then evaluates; the scores are what matters
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 8, epochs: 0, poolSize: 8, hardNegatives: 4 };
+  // one epoch: the job mines, scores and checkpoints (epochs 0 would skip mining and scoring: nothing to train)
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 8, epochs: 1, poolSize: 8, hardNegatives: 4 };
   /** Raw teacher scores of each training example's positives and of its pool. */
   let raw: (checkpoint: Uint8Array) => Promise<{ positives: Float32Array; seenPositives: Float32Array; pool: Float32Array; seenPool: Float32Array }>;
 
