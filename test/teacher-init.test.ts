@@ -118,6 +118,7 @@ describe('student from a sparse linear teacher', () => {
     const report = await initStudentFromTeacher(withBias, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 });
     expect(report!.rank).toBe(L);
     expect(report!.energy).toBeCloseTo(1, 4);
+    expect(report!.applied).toBe(true);
     const noBias = make(false, L);
     await initStudentFromTeacher(noBias, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 });
     const agreeBias = top1Agreement(withBias);
@@ -126,6 +127,15 @@ describe('student from a sparse linear teacher', () => {
     expect(top1Agreement(make(true, L))).toBeLessThan(0.4); // random start, chance ≈ 1/12
     // the bias slot stays outside the learnt coordinates
     for (let f = 0; f < D; f++) expect(withBias.W1[f * (L + 1) + L]).toBe(0);
+  });
+
+  it('keeps the random start when the rank holds too little of the teacher (the shadow would rank by bias alone)', async () => {
+    const s = Student.init(studentShapeOf({ ...DEFAULT_TRAIN_CONFIG, dim: 1 }, D, L), 1);
+    const before = Float32Array.from(s.V);
+    const report = await initStudentFromTeacher(s, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 });
+    expect(report!.energy).toBeLessThan(0.5);
+    expect(report!.applied).toBe(false);
+    expect(s.V).toEqual(before);
   });
 
   it('leaves the student untouched when the teacher is not a sparse linear model of its size', async () => {

@@ -16,7 +16,7 @@ import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { calibratedScorer, scorePositivesAndPool } from './score.js';
-import { initStudentFromTeacher } from './teacher-init.js';
+import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
@@ -116,7 +116,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (teacher && input.teacherPath && cfg.teacherInit) {
       const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
       const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
-      sink.log(init ? `student initialised from the teacher's weights at rank ${init.rank} (${(100 * init.energy).toFixed(1)} % of their energy)` : 'teacher weights not readable (not a sparse linear teacher): random student start');
+      const share = init ? `${(100 * init.energy).toFixed(1)} % of their energy` : '';
+      if (!init) sink.log('teacher weights not readable (not a sparse linear teacher): random student start');
+      else if (init.applied) sink.log(`student initialised from the teacher's weights at rank ${init.rank} (${share})`);
+      else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
     }
     if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
     // One temperature for every training score, the full teacher's: fold models are meant to
