@@ -18,10 +18,15 @@ import type { ProgressSink } from './progress.js';
 /** Settings every auto candidate shares (Table "auto" in BENCHMARKS.md). */
 export const AUTO_BASE: Partial<TrainConfig> = { dim: 256, lr: 0.02, epochs: 5, teacherInit: true, labelBias: true };
 
-/** The candidates, most promising first: what is tried when the budget runs short matters. */
+/**
+ * The candidates, most promising first: what is tried when the budget runs short matters. A
+ * trained one comes first: `epochs 0` (the teacher's rank-d factorisation alone) is worthless
+ * where the teacher start does not apply (apt-files: its trial alone took the whole budget and
+ * left a random student).
+ */
 export const AUTO_CANDIDATES: Partial<TrainConfig>[] = [
-  { epochs: 0 }, // the teacher's rank-d factorisation alone
   { alpha: 1, temperature: 1 },
+  { epochs: 0 }, // the teacher's rank-d factorisation alone
   { alpha: 0.5, temperature: 1 },
   { alpha: 1, temperature: 2 },
   { alpha: 1, temperature: 1, hardNegatives: 32, randomNegatives: 32 },
