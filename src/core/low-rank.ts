@@ -28,32 +28,25 @@ export interface LowRankFactors {
   singularValues: Float64Array;
 }
 
-/** Y = M·Z: Z is [cols, w] row-major, Y [rows, w]. */
-function times(M: Csr, Z: Float64Array, w: number): Float64Array {
-  const Y = new Float64Array(M.rows * w);
+/**
+ * The sparse product one way or the other, row-major [*, w] dense sides: Y = M·Z (Z [cols, w] →
+ * Y [rows, w]) or, transposed, Z = Mᵀ·Y (Y [rows, w] → Z [cols, w], Float64 unless `out` is given).
+ */
+function sparseProduct<T extends Float64Array | Float32Array>(M: Csr, X: Float64Array, w: number, transposed: boolean, out?: T): T {
+  const Y = out ?? (new Float64Array((transposed ? M.cols : M.rows) * w) as T);
   for (let r = 0; r < M.rows; r++) {
-    const yo = r * w;
     for (let p = M.indptr[r]; p < M.indptr[r + 1]; p++) {
       const a = M.values ? M.values[p] : 1;
-      const zo = M.indices[p] * w;
-      for (let j = 0; j < w; j++) Y[yo + j] += a * Z[zo + j];
+      const yo = transposed ? M.indices[p] * w : r * w;
+      const xo = transposed ? r * w : M.indices[p] * w;
+      for (let j = 0; j < w; j++) Y[yo + j] += a * X[xo + j];
     }
   }
   return Y;
 }
 
-/** Z = Mᵀ·Y: Y is [rows, w] row-major, Z [cols, w] (Float64 unless given). */
-function transposeTimes<T extends Float64Array | Float32Array>(M: Csr, Y: Float64Array, w: number, Z: T = new Float64Array(M.cols * w) as T): T {
-  for (let r = 0; r < M.rows; r++) {
-    const yo = r * w;
-    for (let p = M.indptr[r]; p < M.indptr[r + 1]; p++) {
-      const a = M.values ? M.values[p] : 1;
-      const zo = M.indices[p] * w;
-      for (let j = 0; j < w; j++) Z[zo + j] += a * Y[yo + j];
-    }
-  }
-  return Z;
-}
+const times = (M: Csr, Z: Float64Array, w: number): Float64Array => sparseProduct(M, Z, w, false);
+const transposeTimes = <T extends Float64Array | Float32Array = Float64Array>(M: Csr, Y: Float64Array, w: number, out?: T): T => sparseProduct(M, Y, w, true, out);
 
 /** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
 function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Matrix {

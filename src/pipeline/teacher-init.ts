@@ -6,9 +6,10 @@
  * distils: s = (m·q̂·a + b)·scale ≈ teacher score · scale, m the median ‖Bᵀx̂‖ of training rows
  * (q̂ is a unit vector where the teacher's Bᵀx̂ is not).
  */
-import type { Csr } from '../core/csr.js';
+import { sparseRowTimesDenseInto, type Csr } from '../core/csr.js';
 import { lowRankFactors } from '../core/low-rank.js';
 import type { Student } from '../core/student.js';
+import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
 import { readSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
 
 export interface TeacherInitReport {
@@ -33,19 +34,12 @@ const NORM_SAMPLE = 2000;
 function medianQueryNorm(features: Csr, B: Float32Array, rank: number): number {
   const step = Math.max(1, Math.floor(features.rows / NORM_SAMPLE));
   const norms: number[] = [];
-  const u = new Float64Array(rank);
+  const u = new Float32Array(rank);
   for (let r = 0; r < features.rows; r += step) {
-    u.fill(0);
-    let xx = 0;
-    for (let p = features.indptr[r]; p < features.indptr[r + 1]; p++) {
-      const x = features.values ? features.values[p] : 1;
-      xx += x * x;
-      const o = features.indices[p] * rank;
-      for (let j = 0; j < rank; j++) u[j] += x * B[o + j];
-    }
-    let uu = 0;
-    for (let j = 0; j < rank; j++) uu += u[j] * u[j];
-    if (xx > 0) norms.push(Math.sqrt(uu / xx));
+    const start = features.indptr[r];
+    const end = features.indptr[r + 1];
+    const invX = SparseLinearModel.inverseNorm(features.values, start, end);
+    if (invX > 0) norms.push(sparseRowTimesDenseInto(features.indices, features.values, start, end, B, rank, u, 0) * invX);
   }
   norms.sort((a, b) => a - b);
   return norms.length ? norms[norms.length >> 1] : 1;
