@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../src/core/dataset.js';
 import { loadTrainTest } from '../src/core/load-dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
-import { AUTO_BASE, AUTO_CANDIDATES } from '../src/pipeline/auto-tune.js';
+import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { METRIC_KEYS, type MetricReport } from '../src/core/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, writeJson, type DatasetSplit } from './lib.js';
@@ -85,7 +85,9 @@ const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] 
   { method: 'student: manual defaults (teacher start, label bias, α=0.5, d=64)', flags: ['--no-auto'], teacher: true },
   { method: 'student: teacher start alone without label bias (epochs 0, d=256)', flags: ['--epochs', '0', '--dim', '256', '--no-label-bias'], teacher: true },
   // the --auto candidates run as fixed settings on the test split: the grid --auto is judged against
-  ...AUTO_CANDIDATES.map((c) => ({ method: `student grid: ${JSON.stringify(c)}`, flags: [...flagsOf({ ...AUTO_BASE, ...c }), '--no-cross-fit'], teacher: true })),
+  ...[AUTO_TEACHER_START, AUTO_RANDOM_START].flatMap((family) =>
+    family.candidates.map((c) => ({ method: `student grid (${family.name}): ${JSON.stringify(c)}`, flags: [...flagsOf({ ...family.base, ...c }), '--no-cross-fit'], teacher: true })),
+  ),
   { method: 'student: --auto (the default: no setting given)', flags: [], teacher: true },
 ];
 
@@ -550,7 +552,7 @@ function studentTargets(datasets: string[], rows: Row[]): string {
     const best = (k: 'p@1' | 'p@5' | 'psp@5'): number | undefined => (peers.length ? Math.max(...peers.map((r) => r.metrics?.[k] ?? 0)) : undefined);
     const fastest = peers.length ? Math.min(...peers.map((r) => r.seconds ?? Infinity)) : undefined;
     const plain = mine.find((r) => r.method.startsWith('student: hard negatives (α=0'));
-    const grid = mine.filter((r) => r.method.startsWith('student grid:')).sort((a, b) => (b.metrics?.['p@1'] ?? 0) - (a.metrics?.['p@1'] ?? 0))[0];
+    const grid = mine.filter((r) => r.method.startsWith('student grid')).sort((a, b) => (b.metrics?.['p@1'] ?? 0) - (a.metrics?.['p@1'] ?? 0))[0];
     const h = auto.hnswMetrics;
     body.push([
       ds,
@@ -558,7 +560,7 @@ function studentTargets(datasets: string[], rows: Row[]): string {
       `${pts(h?.['p@5'])} (${diff(h?.['p@5'], best('p@5'))})`,
       `${pts(h?.['psp@5'])} (${diff(h?.['psp@5'], best('psp@5'))})`,
       diff(auto.metrics?.['p@1'], plain?.metrics?.['p@1']),
-      grid ? `${pts(grid.metrics?.['p@1'])} ${grid.method.replace('student grid: ', '')} (${diff(auto.metrics?.['p@1'], grid.metrics?.['p@1'])})` : '',
+      grid ? `${pts(grid.metrics?.['p@1'])} ${grid.method.replace('student grid ', '')} (${diff(auto.metrics?.['p@1'], grid.metrics?.['p@1'])})` : '',
       auto.seconds === undefined || fastest === undefined ? '' : `${auto.seconds.toFixed(1)} / ${fastest.toFixed(1)} = ${(auto.seconds / fastest).toFixed(1)}×`,
     ]);
   }

@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/csr.js';
 import { lowRankFactors } from '../src/core/low-rank.js';
 import { Rng } from '../src/core/rng.js';
+import type { Dataset } from '../src/core/dataset.js';
 import { Student } from '../src/core/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf } from '../src/core/train-config.js';
-import { initStudentFromTeacher } from '../src/pipeline/teacher-init.js';
+import { initStudentFromTeacher, teacherStartEnergy } from '../src/pipeline/teacher-init.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
@@ -138,10 +140,57 @@ describe('student from a sparse linear teacher', () => {
     expect(s.V).toEqual(before);
   });
 
+  it('reports the energy the start would hold before any student exists, from the file as it is now', async () => {
+    const path = join(dir, 'teacher.onnx');
+    const shape = (dim: number) => studentShapeOf({ ...DEFAULT_TRAIN_CONFIG, dim }, D, L);
+    const s = Student.init(shape(3), 1);
+    const report = await initStudentFromTeacher(s, path, features, { seed: 1, scoreScale: 1 });
+    expect(await teacherStartEnergy(path, shape(3), 1)).toBe(report!.energy);
+    expect(await teacherStartEnergy(path, shape(L), 1)).toBeCloseTo(1, 4);
+    expect(await teacherStartEnergy(path, studentShapeOf(DEFAULT_TRAIN_CONFIG, D + 1, L), 1)).toBeNull();
+    // a file rewritten in place is read again, not answered from the last factorisation
+    const other = join(dir, 'rewritten.onnx');
+    await writeFile(other, exportSparseLinearOnnx(model));
+    const before = await teacherStartEnergy(other, shape(3), 1);
+    const rng = new Rng(77);
+    await writeFile(other, exportSparseLinearOnnx(new SparseLinearModel(D, L, randomSparse(rng, L, D, 40), new Float32Array(L))));
+    expect(await teacherStartEnergy(other, shape(3), 1)).not.toBe(before);
+  });
+
   it('leaves the student untouched when the teacher is not a sparse linear model of its size', async () => {
     const s = Student.init(studentShapeOf(DEFAULT_TRAIN_CONFIG, D + 1, L), 1);
     const before = Float32Array.from(s.V);
     expect(await initStudentFromTeacher(s, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 })).toBeNull();
     expect(s.V).toEqual(before);
+  });
+});
+
+describe('--auto where the teacher start does not apply', () => {
+  it('searches from a random start at the manual learning rate instead of the teacher-start family', async () => {
+    // a teacher with a flat spectrum over 2000 labels: rank 256 holds well under half its energy
+    const rng = new Rng(21);
+    const D = 3000;
+    const L = 2000;
+    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-'));
+    try {
+      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
+      const rows = (n: number): Dataset => {
+        const features = randomSparse(rng, n, D, 8);
+        const b = new CsrBuilder(false);
+        for (let r = 0; r < n; r++) {
+          b.push(rng.int(L), 1);
+          b.endRow();
+        }
+        return { features, labels: b.build(L), source: 'synthetic' };
+      };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20 }, auto: { budgetSeconds: 0 }, evaluateTeacher: false });
+      expect(r.auto!.family).toBe('random start');
+      expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
+      expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
+      expect(r.config).toMatchObject({ dim: 64, lr: 0.1, epochs: 20, teacherInit: false, alpha: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,34 +4,59 @@
  * job's configuration. The slice is fold 0 of the teacher's cross-fitting folds when it has them,
  * and the trials distil the fold-0 model, which never saw those rows, so the slice is truly held
  * out; without folds it is a seeded 10 % of the rows (which the teacher may have seen).
- * Candidates run in order of their measured promise until the time budget would be exceeded.
+ * Candidates run in order of their measured promise until the time budget would be exceeded. The
+ * family of candidates depends on whether the student can start from the teacher's factors.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { selectRows } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import { Rng } from '../core/rng.js';
-import type { TrainConfig } from '../core/train-config.js';
+import { studentShapeOf, type TrainConfig } from '../core/train-config.js';
 import { foldOf, foldsManifestPath, type FoldsManifest } from '../teacher/folds.js';
 import type { ProgressSink } from './progress.js';
+import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
 
-/** Settings every auto candidate shares (Table "auto" in BENCHMARKS.md). */
-export const AUTO_BASE: Partial<TrainConfig> = { dim: 256, lr: 0.02, epochs: 5, teacherInit: true, labelBias: true };
+/** A starting point and the candidates tried from it, most promising first. */
+export interface AutoFamily {
+  name: string;
+  /** Settings every candidate of the family shares. */
+  base: Partial<TrainConfig>;
+  candidates: Partial<TrainConfig>[];
+}
 
 /**
- * The candidates, most promising first: what is tried when the budget runs short matters. A
- * trained one comes first: `epochs 0` (the teacher's rank-d factorisation alone) is worthless
- * where the teacher start does not apply (apt-files: its trial alone took the whole budget and
- * left a random student).
+ * From the teacher's rank-d factorisation (Table "auto" in BENCHMARKS.md). A trained candidate
+ * comes first: what is tried when the budget runs short matters.
  */
-export const AUTO_CANDIDATES: Partial<TrainConfig>[] = [
-  { alpha: 1, temperature: 1 },
-  { epochs: 0 }, // the teacher's rank-d factorisation alone
-  { alpha: 0.5, temperature: 1 },
-  { alpha: 1, temperature: 2 },
-  { alpha: 1, temperature: 1, hardNegatives: 32, randomNegatives: 32 },
-  { alpha: 0.5, temperature: 2 },
-];
+export const AUTO_TEACHER_START: AutoFamily = {
+  name: 'teacher start',
+  base: { dim: 256, lr: 0.02, epochs: 5, teacherInit: true, labelBias: true },
+  candidates: [
+    { alpha: 1, temperature: 1 },
+    { epochs: 0 }, // the teacher's rank-d factorisation alone
+    { alpha: 0.5, temperature: 1 },
+    { alpha: 1, temperature: 2 },
+    { alpha: 1, temperature: 1, hardNegatives: 32, randomNegatives: 32 },
+    { alpha: 0.5, temperature: 2 },
+  ],
+};
+
+/**
+ * From a random student, where the teacher's factors hold too little of its weights (apt-files:
+ * 10.3 % at d=256) or the teacher is not linear: the manual defaults' learning rate and epochs,
+ * where a d=256 student at lr 0.02 for 5 epochs reached held-out P@1 4.5 on apt-files.
+ */
+export const AUTO_RANDOM_START: AutoFamily = {
+  name: 'random start',
+  base: { dim: 64, lr: 0.1, epochs: 20, teacherInit: false, labelBias: true },
+  candidates: [
+    { alpha: 0 },
+    { alpha: 0.5, temperature: 1 },
+    { alpha: 0.5, temperature: 2 },
+    { alpha: 1, temperature: 1 },
+  ],
+};
 
 /** Default time budget of the search, seconds. */
 export const AUTO_BUDGET_SECONDS = 600;
@@ -50,6 +75,10 @@ export interface AutoTuneReport {
   heldOutRows: number;
   budgetSeconds: number;
   trials: AutoTrial[];
+  /** The family searched: whether the student starts from the teacher's factors. */
+  family: string;
+  /** Share of the teacher's weight energy the teacher-start rank holds (null: weights not readable). */
+  teacherStartEnergy: number | null;
   /** Candidates not tried for lack of budget. */
   skipped: number;
   chosen: Partial<TrainConfig>;
@@ -100,14 +129,18 @@ export async function autoTune(
   const scored = heldRows.filter((_, i) => i % step === 0);
   const trialTrain = subset(train, trainRows, 'auto-tune training rows');
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
-  opts.sink?.log(`auto: ${AUTO_CANDIDATES.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
+  const energy = await teacherStartEnergy(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
+  const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
+  const share = energy === null ? "the teacher's weights are not readable" : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
+  opts.sink?.log(`auto: ${family.name} (${share})`);
+  opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
   const trials: AutoTrial[] = [];
   let longest = 0;
-  for (const settings of AUTO_CANDIDATES) {
+  for (const settings of family.candidates) {
     const elapsed = (performance.now() - started) / 1000;
     if (trials.length > 0 && elapsed + longest > budgetSeconds) break;
     const t0 = performance.now();
-    const heldOutP1 = await runTrial({ ...base, ...AUTO_BASE, ...settings }, trialTrain, trialHeldOut, teacher);
+    const heldOutP1 = await runTrial({ ...base, ...family.base, ...settings }, trialTrain, trialHeldOut, teacher);
     const seconds = (performance.now() - t0) / 1000;
     longest = Math.max(longest, seconds);
     trials.push({ settings, heldOutP1, seconds });
@@ -115,9 +148,9 @@ export async function autoTune(
   }
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
-  const chosen = { ...AUTO_BASE, ...best.settings };
+  const chosen = { ...family.base, ...best.settings };
   opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
-  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, trials, skipped: AUTO_CANDIDATES.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The configuration an auto job runs with once the search chose. */

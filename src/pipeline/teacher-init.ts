@@ -7,8 +7,9 @@
  * (q̂ is a unit vector where the teacher's Bᵀx̂ is not).
  */
 import { sparseRowTimesDenseInto, type Csr } from '../core/csr.js';
-import { lowRankFactors } from '../core/low-rank.js';
-import type { Student } from '../core/student.js';
+import { stat } from 'node:fs/promises';
+import { lowRankFactors, type LowRankFactors } from '../core/low-rank.js';
+import type { Student, StudentShape } from '../core/student.js';
 import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
 import { readSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
 
@@ -45,24 +46,61 @@ function medianQueryNorm(features: Csr, B: Float32Array, rank: number): number {
   return norms.length ? norms[norms.length >> 1] : 1;
 }
 
+/** The teacher's weights and their rank-k factors; the last one is kept (auto trials reuse it). */
+interface TeacherFactors {
+  model: SparseLinearModel;
+  weights: Csr;
+  factors: LowRankFactors;
+  energy: number;
+}
+let lastFactors: { key: string; value: TeacherFactors | null } | null = null;
+
+/**
+ * The teacher's first `numLabels` weight rows factored at `rank`, and the share of their energy
+ * the factors hold; null when the teacher is not a sparse linear model over `numFeatures` features.
+ */
+async function teacherFactors(teacherPath: string, numFeatures: number, numLabels: number, rank: number, seed: number): Promise<TeacherFactors | null> {
+  const file = await stat(teacherPath);
+  const key = JSON.stringify([teacherPath, file.size, file.mtimeMs, numFeatures, numLabels, rank, seed]);
+  if (lastFactors?.key === key) return lastFactors.value;
+  const model = await readSparseLinearTeacher(teacherPath);
+  let value: TeacherFactors | null = null;
+  if (model && model.numFeatures === numFeatures && model.numLabels >= numLabels) {
+    const L = numLabels;
+    const weights = model.weights.rows === L ? model.weights : { ...model.weights, rows: L, indptr: model.weights.indptr.subarray(0, L + 1) };
+    const factors = lowRankFactors(weights, rank, { seed });
+    let total = 0;
+    const vals = weights.values!;
+    for (let p = 0; p < weights.indptr[L]; p++) total += vals[p] * vals[p];
+    let kept = 0;
+    for (const s of factors.singularValues) kept += s * s;
+    value = { model, weights, factors, energy: total > 0 ? kept / total : 0 };
+  }
+  lastFactors = { key, value };
+  return value;
+}
+
+/**
+ * Whether a student of this shape would start from the teacher: the share of the teacher's weight
+ * energy its rank holds, null when the teacher's weights are not readable.
+ */
+export async function teacherStartEnergy(teacherPath: string, shape: StudentShape, seed: number): Promise<number | null> {
+  const rank = shape.labelBias ? shape.dim - 1 : shape.dim;
+  const f = await teacherFactors(teacherPath, shape.inputDim, shape.numLabels, rank, seed);
+  return f ? f.energy : null;
+}
+
 /**
  * Overwrites student.W1 and student.V; null (student untouched) when the teacher's weights are
  * not readable or do not fit. `scoreScale`: what the teacher's scores are multiplied by before
  * they are distilled (1 / calibration temperature).
  */
 export async function initStudentFromTeacher(student: Student, teacherPath: string, features: Csr, opts: { seed: number; scoreScale: number }): Promise<TeacherInitReport | null> {
-  const model = await readSparseLinearTeacher(teacherPath);
   const { inputDim: D, numLabels: L, dim: d, tau, labelBias } = student.shape;
-  if (!model || model.numFeatures !== D || model.numLabels < L) return null;
-  const weights = model.weights.rows === L ? model.weights : { ...model.weights, rows: L, indptr: model.weights.indptr.subarray(0, L + 1) };
   const rank = student.embeddingDim;
-  const f = lowRankFactors(weights, rank, { seed: opts.seed });
-  let total = 0;
-  const vals = weights.values!;
-  for (let p = 0; p < weights.indptr[L]; p++) total += vals[p] * vals[p];
-  let kept = 0;
-  for (const s of f.singularValues) kept += s * s;
-  const energy = total > 0 ? kept / total : 0;
+  const t = await teacherFactors(teacherPath, D, L, rank, opts.seed);
+  if (!t) return null;
+  const { model, factors: f, energy } = t;
   if (energy < MIN_ENERGY) return { rank, energy, applied: false };
   const vScale = tau * opts.scoreScale * medianQueryNorm(features, f.right, rank);
   student.W1.fill(0);
