@@ -237,6 +237,17 @@ describe('lifecycle over HTTP with a worker (PGlite)', () => {
     expect((await call('DELETE', `/v1/jobs/${jobId}`)).statusCode).toBe(204);
   }, 120_000);
 
+  it('documents the new routes and the list pages in /docs/json', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    for (const resource of ['datasets', 'teachers', 'models', 'jobs']) {
+      expect(Object.keys(doc.paths[`/v1/${resource}/{id}`].delete.responses), resource).toEqual(expect.arrayContaining(['204', '403', '404', '409']));
+      const list = doc.paths[`/v1/${resource}`].get;
+      expect(list.parameters.map((p: { name: string }) => p.name), resource).toEqual(expect.arrayContaining(['limit', 'cursor']));
+      expect(list.responses['200'].content['application/json'].schema.properties, resource).toHaveProperty('nextCursor');
+    }
+    expect(Object.keys(doc.paths['/v1/jobs/{id}/retry'].post.responses)).toEqual(expect.arrayContaining(['202', '404', '409']));
+  });
+
   it('/metrics reports the bytes under the artifact store by kind, refreshed after a delete', async () => {
     const datasetId = await uploadDataset(11, 3000);
     const metric = async (kind: string): Promise<number> => {

@@ -282,11 +282,14 @@ export class JobRunner {
   }
 
   /**
-   * Final status (only if not final already) and its status event; then what the run left on disk
-   * goes, whoever made the job final (a cancel from the API, say).
+   * Final status (only if not final already) and its status event, and what the run left on disk
+   * goes, whoever made the job final (a cancel from the API, say). A failed or cancelled job's
+   * leftovers go first, so the final status means the worker is done with it; a completed job's
+   * checkpoint goes last, so a crash before its status is written resumes instead of retraining.
    */
   private async finish(job: QueuedJob, status: 'completed' | 'failed' | 'cancelled', patch: { modelId?: string; resultTeacherId?: string; metrics?: Record<string, unknown> | null; error?: string }): Promise<void> {
     const id = job.jobId;
+    if (status !== 'completed') await this.removeLeftovers(job, status);
     const done = await this.opts.repo.finishJob(id, status, {
       ...patch,
       stage: null,
@@ -296,7 +299,7 @@ export class JobRunner {
     });
     if (!done) this.log(`job ${id}: already final, not marked ${status}`);
     else await this.opts.repo.addJobEvent(id, 'status', { status, ...(patch.error ? { error: patch.error } : {}) });
-    await this.removeLeftovers(job, done?.status ?? status);
+    if (status === 'completed') await this.removeLeftovers(job, status);
   }
 
   /**
