@@ -67,16 +67,18 @@ describe('API keys', () => {
     const datasetsBefore = (await env.storage.repo.listDatasets()).length;
     const artifactsBefore = await filesUnder(env.storage.store.root);
     const writes = [
-      { method: 'POST' as const, url: '/v1/datasets', payload: form({ train: { data: tinyXc() } }) },
-      { method: 'POST' as const, url: '/v1/jobs', payload: { datasetId: randomUUID() } },
-      { method: 'POST' as const, url: `/v1/jobs/${randomUUID()}/cancel` },
-      { method: 'POST' as const, url: '/v1/teachers/fit', payload: { datasetId: randomUUID() } },
+      { method: 'POST' as const, url: '/v1/datasets', route: '/v1/datasets', payload: form({ train: { data: tinyXc() } }) },
+      { method: 'POST' as const, url: '/v1/jobs', route: '/v1/jobs', payload: { datasetId: randomUUID() } },
+      { method: 'POST' as const, url: `/v1/jobs/${randomUUID()}/cancel`, route: '/v1/jobs/:id/cancel' },
+      { method: 'POST' as const, url: `/v1/jobs/${randomUUID()}/retry`, route: '/v1/jobs/:id/retry' },
+      { method: 'POST' as const, url: '/v1/teachers/fit', route: '/v1/teachers/fit', payload: { datasetId: randomUUID() } },
+      ...['datasets', 'teachers', 'models', 'jobs'].map((r) => ({ method: 'DELETE' as const, url: `/v1/${r}/${randomUUID()}`, route: `/v1/${r}/:id` })),
     ];
-    for (const w of writes) {
+    for (const { route, ...w } of writes) {
       const r = await app.inject({ ...w, headers: bearer(READ_KEY) });
       expect(r.statusCode, w.url).toBe(403);
       expect(r.json()).toMatchObject({ code: 'DXR_FORBIDDEN', error: 'Forbidden' });
-      expect(r.json().message).toBe(`this API key is read-only: POST ${w.url.startsWith('/v1/jobs/') ? '/v1/jobs/:id/cancel' : w.url} needs a key with write access`);
+      expect(r.json().message).toBe(`this API key is read-only: ${w.method} ${route} needs a key with write access`);
     }
     expect((await env.storage.repo.listDatasets()).length).toBe(datasetsBefore);
     expect(await filesUnder(env.storage.store.root)).toEqual(artifactsBefore);

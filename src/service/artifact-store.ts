@@ -12,6 +12,8 @@ export interface ArtifactStore {
   exists(key: string): Promise<boolean>;
   /** Removes a key or a whole prefix ("directory"). */
   remove(key: string): Promise<void>;
+  /** Bytes stored under a key or prefix (0 when absent). */
+  usage(prefix: string): Promise<number>;
   /**
    * Throws ArtifactIntegrityError (naming the key) unless the file hashes to `sha256`, the value
    * recorded when it was stored.

@@ -8,7 +8,7 @@
  * the API does not: it answers 503 on /readyz and lets clients retry.
  */
 import { Prisma } from '../generated/prisma/client.js';
-import type { JobEventRecord, JobEventType, JobPatch, JobRecord, JobStats, JobStatus, NewDataset, NewTeacher, Repository } from './records.js';
+import type { JobEventRecord, JobEventType, JobPatch, JobStats, JobStatus, ListOptions, NewDataset, NewJob, NewTeacher, Repository } from './records.js';
 
 /** Kinds the pg driver adapter gives to connection failures (its `driverAdapterError.cause.kind`). */
 const TRANSIENT_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
@@ -125,8 +125,11 @@ export class RetryingRepository implements Repository {
   getDataset(id: string) {
     return this.retry(`getDataset ${id}`, () => this.inner.getDataset(id));
   }
-  listDatasets() {
-    return this.retry('listDatasets', () => this.inner.listDatasets());
+  listDatasets(opts?: ListOptions) {
+    return this.retry('listDatasets', () => this.inner.listDatasets(opts));
+  }
+  deleteDataset(id: string) {
+    return this.retry(`deleteDataset ${id}`, () => this.inner.deleteDataset(id));
   }
 
   createTeacher(t: NewTeacher) {
@@ -135,18 +138,27 @@ export class RetryingRepository implements Repository {
   getTeacher(id: string) {
     return this.retry(`getTeacher ${id}`, () => this.inner.getTeacher(id));
   }
-  listTeachers() {
-    return this.retry('listTeachers', () => this.inner.listTeachers());
+  listTeachers(opts?: ListOptions) {
+    return this.retry('listTeachers', () => this.inner.listTeachers(opts));
+  }
+  deleteTeacher(id: string) {
+    return this.retry(`deleteTeacher ${id}`, () => this.inner.deleteTeacher(id));
   }
 
-  createJob(j: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>) {
+  createJob(j: NewJob) {
     return this.create(`createJob ${j.id}`, () => this.inner.createJob(j), () => this.inner.getJob(j.id));
   }
   getJob(id: string) {
     return this.retry(`getJob ${id}`, () => this.inner.getJob(id));
   }
-  listJobs(filter?: { status?: JobStatus; limit?: number }) {
+  listJobs(filter?: { status?: JobStatus } & ListOptions) {
     return this.retry('listJobs', () => this.inner.listJobs(filter));
+  }
+  getRetryOf(id: string) {
+    return this.retry(`getRetryOf ${id}`, () => this.inner.getRetryOf(id));
+  }
+  deleteJob(id: string) {
+    return this.retry(`deleteJob ${id}`, () => this.inner.deleteJob(id));
   }
   listUnfinishedJobs() {
     return this.retry('listUnfinishedJobs', () => this.inner.listUnfinishedJobs());
@@ -183,8 +195,11 @@ export class RetryingRepository implements Repository {
   getModel(id: string) {
     return this.retry(`getModel ${id}`, () => this.inner.getModel(id));
   }
-  listModels() {
-    return this.retry('listModels', () => this.inner.listModels());
+  listModels(opts?: ListOptions) {
+    return this.retry('listModels', () => this.inner.listModels(opts));
+  }
+  deleteModel(id: string) {
+    return this.retry(`deleteModel ${id}`, () => this.inner.deleteModel(id));
   }
 
   /** Not retried: a health check must say at once that the database is down. */

@@ -27,7 +27,10 @@ export const ERROR_CODES = {
   DXR_FORBIDDEN: 403,
   /** A resource (dataset, teacher, job, model, file) or route that does not exist. */
   DXR_NOT_FOUND: 404,
-  /** The request conflicts with the resource's state (cancelling a finished job). */
+  /**
+   * The request conflicts with the resource's state: cancelling a finished job, retrying one that
+   * did not fail, deleting what a queued or running job uses, a job on a dataset deleted meanwhile.
+   */
   DXR_CONFLICT: 409,
   /** An upload or request body over the configured limit. */
   DXR_TOO_LARGE: 413,
@@ -50,6 +53,9 @@ export const CORE_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
   INVALID_KEY: 'DXR_INVALID_KEY',
   UPLOAD_TOO_LARGE: 'DXR_TOO_LARGE',
   NOT_FOUND: 'DXR_NOT_FOUND',
+  // a dataset or teacher deleted between a request's check and its write
+  FOREIGN_KEY: 'DXR_CONFLICT',
+  ALREADY_RETRIED: 'DXR_CONFLICT',
 };
 
 /** An error with an API code; its message is shown to the client when the status is below 500. */

@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -135,6 +135,29 @@ export class FsArtifactStore implements ArtifactStore {
 
   async remove(key: string): Promise<void> {
     await rm(this.pathOf(key), { recursive: true, force: true });
+  }
+
+  async usage(prefix: string): Promise<number> {
+    const path = this.pathOf(prefix);
+    let entries;
+    try {
+      const top = await lstat(path);
+      if (!top.isDirectory()) return top.size;
+      entries = await readdir(path, { recursive: true, withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw e;
+    }
+    let bytes = 0;
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      // a file removed while walking (a delete, a checkpoint replaced) counts as gone
+      bytes += await lstat(join(e.parentPath, e.name)).then(
+        (st) => st.size,
+        () => 0,
+      );
+    }
+    return bytes;
   }
 
   async verify(key: string, sha256: string): Promise<void> {

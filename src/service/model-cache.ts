@@ -3,7 +3,7 @@ import type { LoadedModel } from '../pipeline/model-dir.js';
 /**
  * Loaded models by id, least recently used evicted first. Loads are lazy and shared: concurrent
  * first queries of one model wait on the same load; a failed load is forgotten so the next call
- * retries. Published models never change, so an entry never needs invalidating.
+ * retries. Published models never change; a deleted one is dropped with delete().
  */
 export class ModelCache {
   /** Map order is recency order: the first key is the least recently used. */
@@ -37,6 +37,11 @@ export class ModelCache {
       this.entries.delete(oldest);
     }
     return loading;
+  }
+
+  /** Forgets a model (deleted): the next get() loads it again, or fails when it is gone. */
+  delete(id: string): boolean {
+    return this.entries.delete(id);
   }
 
   has(id: string): boolean {

@@ -3,7 +3,9 @@
  * dates stay Date, JSON columns are plain objects, bigint columns become numbers.
  *
  * Lists are newest first (created_at, then id, descending), except listUnfinishedJobs (oldest
- * first, the order to re-enqueue in) and listJobEvents (by id, ascending).
+ * first, the order to re-enqueue in) and listJobEvents (by id, ascending). Deleted datasets and
+ * teachers keep their rows (deleted_at set) for the jobs and models that name them, and read as
+ * absent everywhere else.
  */
 import { DistilxrError } from '../core/errors.js';
 import type { DatasetStats } from '../core/dataset.js';
@@ -19,15 +21,20 @@ import {
   FINAL_JOB_STATUSES,
   JOB_STATUSES,
   type DatasetRecord,
+  type DeleteOutcome,
   type JobEventRecord,
   type JobEventType,
+  type JobDeleteOutcome,
   type JobKind,
   type JobPatch,
   type JobRecord,
   type JobStats,
   type JobStatus,
+  type ListCursor,
+  type ListOptions,
   type ModelRecord,
   type NewDataset,
+  type NewJob,
   type NewTeacher,
   type Repository,
   type TeacherRecord,
@@ -49,7 +56,27 @@ export class ForeignKeyError extends DistilxrError {
   }
 }
 
+/** A retry of a job that was retried already (jobs.retry_of is unique). */
+export class AlreadyRetriedError extends DistilxrError {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} was retried already`, 'ALREADY_RETRIED');
+  }
+}
+
 type Json = Record<string, unknown>;
+
+/** Statuses of jobs that still need their dataset and teacher. */
+const ACTIVE_JOB_STATUSES = UNFINISHED_JOB_STATUSES;
+/** Jobs named in a 409 at most. */
+const MAX_NAMED_JOBS = 10;
+
+/** Rows after `after` in the (created_at, id) descending order, for keyset pagination. */
+function pageWhere(after: ListCursor | undefined): { OR?: ({ createdAt: { lt: Date } } | { createdAt: Date; id: { lt: string } })[] } {
+  if (!after) return {};
+  return { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] };
+}
+
+const NEWEST_FIRST = [{ createdAt: 'desc' as const }, { id: 'desc' as const }];
 
 export class PrismaRepository implements Repository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -74,13 +101,25 @@ export class PrismaRepository implements Repository {
   }
 
   async getDataset(id: string): Promise<DatasetRecord | null> {
-    const row = await this.prisma.dataset.findUnique({ where: { id } });
+    const row = await this.prisma.dataset.findFirst({ where: { id, deletedAt: null } });
     return row && toDataset(row);
   }
 
-  async listDatasets(): Promise<DatasetRecord[]> {
-    const rows = await this.prisma.dataset.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  async listDatasets(opts: ListOptions = {}): Promise<DatasetRecord[]> {
+    const rows = await this.prisma.dataset.findMany({ where: { deletedAt: null, ...pageWhere(opts.after) }, orderBy: NEWEST_FIRST, take: opts.limit });
     return rows.map(toDataset);
+  }
+
+  async deleteDataset(id: string): Promise<DeleteOutcome<DatasetRecord>> {
+    return this.prisma.$transaction(async (tx) => {
+      // FOR UPDATE waits for createJob transactions holding the row FOR SHARE, and blocks new ones
+      // until the mark below commits (they then find it deleted)
+      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM datasets WHERE id = ${id} AND deleted_at IS NULL FOR UPDATE`;
+      if (locked.length === 0) return { status: 'not-found' as const };
+      const active = await tx.job.findMany({ where: { datasetId: id, status: { in: ACTIVE_JOB_STATUSES } }, select: { id: true }, orderBy: NEWEST_FIRST, take: MAX_NAMED_JOBS });
+      if (active.length > 0) return { status: 'in-use' as const, jobIds: active.map((j) => j.id) };
+      return { status: 'deleted' as const, record: toDataset(await tx.dataset.update({ where: { id }, data: { deletedAt: new Date() } })) };
+    });
   }
 
   // ---- teachers
@@ -106,23 +145,46 @@ export class PrismaRepository implements Repository {
   }
 
   async getTeacher(id: string): Promise<TeacherRecord | null> {
-    const row = await this.prisma.teacher.findUnique({ where: { id } });
+    const row = await this.prisma.teacher.findFirst({ where: { id, deletedAt: null } });
     return row && toTeacher(row);
   }
 
-  async listTeachers(): Promise<TeacherRecord[]> {
-    const rows = await this.prisma.teacher.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  async listTeachers(opts: ListOptions = {}): Promise<TeacherRecord[]> {
+    const rows = await this.prisma.teacher.findMany({ where: { deletedAt: null, ...pageWhere(opts.after) }, orderBy: NEWEST_FIRST, take: opts.limit });
     return rows.map(toTeacher);
+  }
+
+  async deleteTeacher(id: string): Promise<DeleteOutcome<TeacherRecord>> {
+    return this.prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM teachers WHERE id = ${id} AND deleted_at IS NULL FOR UPDATE`;
+      if (locked.length === 0) return { status: 'not-found' as const };
+      const active = await tx.job.findMany({ where: { teacherId: id, status: { in: ACTIVE_JOB_STATUSES } }, select: { id: true }, orderBy: NEWEST_FIRST, take: MAX_NAMED_JOBS });
+      if (active.length > 0) return { status: 'in-use' as const, jobIds: active.map((j) => j.id) };
+      return { status: 'deleted' as const, record: toTeacher(await tx.teacher.update({ where: { id }, data: { deletedAt: new Date() } })) };
+    });
   }
 
   // ---- jobs
 
-  async createJob(j: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord> {
-    const row = await this.prisma.job
-      .create({
-        data: { id: j.id, kind: j.kind, params: json(j.params), datasetId: j.datasetId, teacherId: j.teacherId },
+  async createJob(j: NewJob): Promise<JobRecord> {
+    const row = await this.prisma
+      .$transaction(async (tx) => {
+        // FOR SHARE: a concurrent deleteDataset/deleteTeacher (FOR UPDATE) either waits for this
+        // job and sees it, or has marked the row and this finds it deleted
+        const dataset = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM datasets WHERE id = ${j.datasetId} AND deleted_at IS NULL FOR SHARE`;
+        if (dataset.length === 0) throw new ForeignKeyError(`dataset ${j.datasetId} does not exist or was deleted`);
+        if (j.teacherId !== null) {
+          const teacher = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM teachers WHERE id = ${j.teacherId} AND deleted_at IS NULL FOR SHARE`;
+          if (teacher.length === 0) throw new ForeignKeyError(`teacher ${j.teacherId} does not exist or was deleted`);
+        }
+        return tx.job.create({
+          data: { id: j.id, kind: j.kind, params: json(j.params), datasetId: j.datasetId, teacherId: j.teacherId, retryOfId: j.retryOf ?? null },
+        });
       })
-      .catch(rethrow('job', j.id));
+      .catch((e: unknown) => {
+        if (j.retryOf && isUniqueViolationOf(e, 'retry_of')) throw new AlreadyRetriedError(j.retryOf);
+        return rethrow('job', j.id)(e);
+      });
     return toJob(row);
   }
 
@@ -131,13 +193,32 @@ export class PrismaRepository implements Repository {
     return row && toJob(row);
   }
 
-  async listJobs(filter: { status?: JobStatus; limit?: number } = {}): Promise<JobRecord[]> {
+  async listJobs(filter: { status?: JobStatus } & ListOptions = {}): Promise<JobRecord[]> {
     const rows = await this.prisma.job.findMany({
-      where: filter.status !== undefined ? { status: filter.status } : {},
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      ...(filter.limit !== undefined ? { take: filter.limit } : {}),
+      where: { ...(filter.status !== undefined ? { status: filter.status } : {}), ...pageWhere(filter.after) },
+      orderBy: NEWEST_FIRST,
+      take: filter.limit,
     });
     return rows.map(toJob);
+  }
+
+  async getRetryOf(id: string): Promise<JobRecord | null> {
+    const row = await this.prisma.job.findUnique({ where: { retryOfId: id } });
+    return row && toJob(row);
+  }
+
+  async deleteJob(id: string): Promise<JobDeleteOutcome> {
+    return this.prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM jobs WHERE id = ${id} FOR UPDATE`;
+      if (rows.length === 0) return { status: 'not-found' as const };
+      const record = toJob((await tx.job.findUnique({ where: { id } }))!);
+      if (!FINAL_JOB_STATUSES.has(record.status)) return { status: 'unfinished' as const, record };
+      // the model's row names its job (its training history): the model goes first
+      const model = await tx.model.findFirst({ where: { jobId: id }, select: { id: true } });
+      if (model) return { status: 'has-model' as const, record, modelId: model.id };
+      await tx.job.delete({ where: { id } });
+      return { status: 'deleted' as const, record };
+    });
   }
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {
@@ -234,9 +315,18 @@ export class PrismaRepository implements Repository {
     return row && toModel(row);
   }
 
-  async listModels(): Promise<ModelRecord[]> {
-    const rows = await this.prisma.model.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+  async listModels(opts: ListOptions = {}): Promise<ModelRecord[]> {
+    const rows = await this.prisma.model.findMany({ where: pageWhere(opts.after), orderBy: NEWEST_FIRST, take: opts.limit });
     return rows.map(toModel);
+  }
+
+  async deleteModel(id: string): Promise<ModelRecord | null> {
+    try {
+      return toModel(await this.prisma.model.delete({ where: { id } }));
+    } catch (e) {
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2025') return null;
+      throw e;
+    }
   }
 
   // ---- lifecycle
@@ -306,6 +396,7 @@ function toJob(r: JobRow): JobRecord {
     updatedAt: r.updatedAt,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
+    retryOf: r.retryOfId,
   };
 }
 
@@ -353,6 +444,12 @@ function jobPatchData(p: JobPatch): Prisma.JobUpdateManyMutationInput {
   if (p.startedAt !== undefined) data.startedAt = p.startedAt;
   if (p.finishedAt !== undefined) data.finishedAt = p.finishedAt;
   return data;
+}
+
+/** A unique-constraint violation (P2002) on `column`. */
+function isUniqueViolationOf(e: unknown, column: string): boolean {
+  if (!(e instanceof Prisma.PrismaClientKnownRequestError) || e.code !== 'P2002') return false;
+  return JSON.stringify(e.meta ?? {}).includes(column) || e.message.includes(column);
 }
 
 /** Prisma's "record not found" and "foreign key violated" as our own errors; others unchanged. */

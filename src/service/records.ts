@@ -66,6 +66,8 @@ export interface JobRecord {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The failed or cancelled job this one retries (POST /v1/jobs/:id/retry), else null. */
+  retryOf: string | null;
 }
 
 export interface JobEventRecord {
@@ -100,6 +102,31 @@ export type JobPatch = Partial<
   >
 >;
 
+/** Where a page of a list starts: after this row in the list's order (newest first). */
+export interface ListCursor {
+  createdAt: Date;
+  id: string;
+}
+
+/** A page of a list: at most `limit` rows (all when absent) after `after` (from the start when absent). */
+export interface ListOptions {
+  limit?: number;
+  after?: ListCursor;
+}
+
+/** What deleting a dataset or teacher did: the row now marked deleted, or the unfinished jobs that still use it. */
+export type DeleteOutcome<T> = { status: 'deleted'; record: T } | { status: 'in-use'; jobIds: string[] } | { status: 'not-found' };
+
+/** What deleting a job did; an unfinished job, or one whose model still exists, is left alone. */
+export type JobDeleteOutcome =
+  | { status: 'deleted'; record: JobRecord }
+  | { status: 'unfinished'; record: JobRecord }
+  | { status: 'has-model'; record: JobRecord; modelId: string }
+  | { status: 'not-found' };
+
+/** A job row to create; `retryOf` links a retry to the job it repeats. */
+export type NewJob = Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'> & Partial<Pick<JobRecord, 'retryOf'>>;
+
 export interface JobStats {
   byStatus: Record<JobStatus, number>;
   runningExamplesPerSecond: number;
@@ -109,15 +136,33 @@ export interface JobStats {
 export interface Repository {
   createDataset(d: NewDataset): Promise<DatasetRecord>;
   getDataset(id: string): Promise<DatasetRecord | null>;
-  listDatasets(): Promise<DatasetRecord[]>;
+  /** Datasets not deleted, newest first. */
+  listDatasets(opts?: ListOptions): Promise<DatasetRecord[]>;
+  /**
+   * Marks the dataset deleted unless a queued or running job uses it (checked under a row lock, so
+   * no job can be created on it meanwhile). The caller removes its files afterwards.
+   */
+  deleteDataset(id: string): Promise<DeleteOutcome<DatasetRecord>>;
 
   createTeacher(t: NewTeacher): Promise<TeacherRecord>;
   getTeacher(id: string): Promise<TeacherRecord | null>;
-  listTeachers(): Promise<TeacherRecord[]>;
+  /** Teachers not deleted, newest first. */
+  listTeachers(opts?: ListOptions): Promise<TeacherRecord[]>;
+  /** As deleteDataset, for the queued or running train jobs that use the teacher. */
+  deleteTeacher(id: string): Promise<DeleteOutcome<TeacherRecord>>;
 
-  createJob(j: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord>;
+  /**
+   * Throws ForeignKeyError when the dataset or teacher does not exist or was deleted (checked under
+   * a row lock against a concurrent delete), and when `retryOf` names a job retried already.
+   */
+  createJob(j: NewJob): Promise<JobRecord>;
   getJob(id: string): Promise<JobRecord | null>;
-  listJobs(filter?: { status?: JobStatus; limit?: number }): Promise<JobRecord[]>;
+  /** Newest first. */
+  listJobs(filter?: { status?: JobStatus } & ListOptions): Promise<JobRecord[]>;
+  /** The job that retries `id`, if any. */
+  getRetryOf(id: string): Promise<JobRecord | null>;
+  /** Removes a final job without a model (its events with it). The caller removes its checkpoint afterwards. */
+  deleteJob(id: string): Promise<JobDeleteOutcome>;
   /** Jobs not in a final state (for reconciling the queue after Redis lost them). */
   listUnfinishedJobs(): Promise<JobRecord[]>;
   /** Job counts by status (every status present, 0 when none) and the summed throughput of running jobs: one aggregate query. */
@@ -136,7 +181,10 @@ export interface Repository {
 
   createModel(m: Omit<ModelRecord, 'createdAt'>): Promise<ModelRecord>;
   getModel(id: string): Promise<ModelRecord | null>;
-  listModels(): Promise<ModelRecord[]>;
+  /** Newest first. */
+  listModels(opts?: ListOptions): Promise<ModelRecord[]>;
+  /** Removes the model's row; returns it (null when there was none). The caller removes its files afterwards. */
+  deleteModel(id: string): Promise<ModelRecord | null>;
 
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;

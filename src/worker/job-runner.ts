@@ -6,11 +6,12 @@ import { readCheckpointSummary } from '../pipeline/checkpoint.js';
 import { sha256File } from '../core/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
+import { teacherPrefix, XC_CACHE_KEY } from '../service/artifact-keys.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
 import { JobReporter } from './job-reporter.js';
-import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
+import { buildJobTask, checkpointDirKey, resultIdFor, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
 import { startPipelineThread, type PipelineThread, type ThreadEvent } from './thread-runner.js';
 
@@ -24,7 +25,7 @@ export const LOCK_LOST = 'lock lost';
 export interface JobRunnerOptions {
   repo: Repository;
   store: ArtifactStore;
-  /** Binary cache of parsed XC files. @defaultValue store.pathOf('cache') */
+  /** Binary cache of parsed XC files. @defaultValue store.pathOf(XC_CACHE_KEY) */
   cacheDir?: string | false;
   /** ONNX Runtime intra-op threads for teacher scoring. @defaultValue ONNX Runtime's default */
   teacherThreads?: number;
@@ -98,9 +99,13 @@ export class JobRunner {
     const id = job.data.jobId;
     const rec = await repo.getJob(id);
     if (!rec) throw new UnrecoverableError(`job ${id} is not in the database`);
-    if (FINAL_JOB_STATUSES.has(rec.status)) return { jobId: id, status: 'skipped', was: rec.status };
+    if (FINAL_JOB_STATUSES.has(rec.status)) {
+      // e.g. cancelled while back in the queue: what an earlier run left goes now
+      await this.removeLeftovers(job.data, rec.status);
+      return { jobId: id, status: 'skipped', was: rec.status };
+    }
     if (rec.cancelRequested) {
-      await this.finish(id, 'cancelled', {});
+      await this.finish(job.data, 'cancelled', {});
       return { jobId: id, status: 'cancelled' };
     }
 
@@ -108,7 +113,7 @@ export class JobRunner {
     // worker (out of memory, say) would otherwise be put back by reconcile forever.
     if (rec.attempts >= MAX_JOB_STARTS) {
       const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
-      await this.finish(id, 'failed', { error: message });
+      await this.finish(job.data, 'failed', { error: message });
       throw new UnrecoverableError(message);
     }
     const attempt = rec.attempts + 1;
@@ -119,7 +124,7 @@ export class JobRunner {
     const flag = new Int32Array(stop);
     let reporter: JobReporter | null = null;
     try {
-      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf('cache'), teacherThreads: this.opts.teacherThreads });
+      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY), teacherThreads: this.opts.teacherThreads });
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
       const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : 1; // a teacher fit has no epochs
       const rep = new JobReporter(repo, id, epochs, {
@@ -214,8 +219,7 @@ export class JobRunner {
         });
       }
       await repo.addJobEvent(id, 'metrics', { ...(metrics ?? {}), pairsScored: r.pairsScored, stageSeconds: r.stageSeconds, epochs: r.epochs.length, teacherTemperature: r.teacherTemperature ?? null });
-      await this.finish(id, 'completed', { modelId: jt.resultId, metrics });
-      await store.remove(checkpointDirKey(id)).catch((e: unknown) => this.log(`job ${id}: could not remove its checkpoint: ${(e as Error).message}`));
+      await this.finish({ jobId: id, kind: rec.kind }, 'completed', { modelId: jt.resultId, metrics });
     } else {
       const r = result as TeacherFitResult;
       const metrics = { ...(r.metrics ?? {}), temperature: r.temperature, folds: r.folds, weights: r.weights, onnxMaxAbsDiff: r.onnxMaxAbsDiff, stageSeconds: r.stageSeconds, seconds: r.seconds };
@@ -235,7 +239,7 @@ export class JobRunner {
         });
       }
       await repo.addJobEvent(id, 'metrics', metrics);
-      await this.finish(id, 'completed', { resultTeacherId: jt.resultId, metrics });
+      await this.finish({ jobId: id, kind: rec.kind }, 'completed', { resultTeacherId: jt.resultId, metrics });
     }
     return { jobId: id, status: 'completed', resultId: jt.resultId };
   }
@@ -259,16 +263,16 @@ export class JobRunner {
       throw new Error(`job ${id}: gave up the job (${String(signal?.reason ?? 'stopped')})`);
     }
     if (err instanceof CancelledError || stopped === STOP_CANCEL) {
-      await this.finish(id, 'cancelled', {});
+      await this.finish(job.data, 'cancelled', {});
       return { jobId: id, status: 'cancelled' };
     }
     if (badInput) {
-      await this.finish(id, 'failed', { error: err.message });
+      await this.finish(job.data, 'failed', { error: err.message });
       throw new UnrecoverableError(err.message);
     }
     const maxAttempts = job.opts.attempts ?? 1;
     if (job.attemptsMade + 1 >= maxAttempts) {
-      await this.finish(id, 'failed', { error: err.message });
+      await this.finish(job.data, 'failed', { error: err.message });
     } else {
       this.log(`job ${id}: attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, will retry: ${err.stack ?? err.message}`);
       await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null }).catch(() => undefined);
@@ -277,8 +281,15 @@ export class JobRunner {
     throw err;
   }
 
-  /** Final status (only if not final already) and its status event. */
-  private async finish(id: string, status: 'completed' | 'failed' | 'cancelled', patch: { modelId?: string; resultTeacherId?: string; metrics?: Record<string, unknown> | null; error?: string }): Promise<void> {
+  /**
+   * Final status (only if not final already) and its status event, and what the run left on disk
+   * goes, whoever made the job final (a cancel from the API, say). A failed or cancelled job's
+   * leftovers go first, so the final status means the worker is done with it; a completed job's
+   * checkpoint goes last, so a crash before its status is written resumes instead of retraining.
+   */
+  private async finish(job: QueuedJob, status: 'completed' | 'failed' | 'cancelled', patch: { modelId?: string; resultTeacherId?: string; metrics?: Record<string, unknown> | null; error?: string }): Promise<void> {
+    const id = job.jobId;
+    if (status !== 'completed') await this.removeLeftovers(job, status);
     const done = await this.opts.repo.finishJob(id, status, {
       ...patch,
       stage: null,
@@ -286,10 +297,27 @@ export class JobRunner {
       ...(status === 'completed' ? { progress: 1 } : {}),
       finishedAt: new Date(),
     });
-    if (!done) {
-      this.log(`job ${id}: already final, not marked ${status}`);
-      return;
+    if (!done) this.log(`job ${id}: already final, not marked ${status}`);
+    else await this.opts.repo.addJobEvent(id, 'status', { status, ...(patch.error ? { error: patch.error } : {}) });
+    if (status === 'completed') await this.removeLeftovers(job, status);
+  }
+
+  /**
+   * A final job is never resumed (a retry is a new job that starts from scratch): its checkpoint
+   * goes, and so do the partial files of a teacher fit that did not publish a teacher. Failures are
+   * logged, not thrown: the job's outcome is recorded already.
+   */
+  private async removeLeftovers(job: QueuedJob, status: JobStatus): Promise<void> {
+    const { repo, store } = this.opts;
+    const id = job.jobId;
+    try {
+      await store.remove(checkpointDirKey(id));
+      if (job.kind === 'teacher-fit' && status !== 'completed') {
+        const teacherId = resultIdFor('teacher', id);
+        if (!(await repo.getTeacher(teacherId))) await store.remove(teacherPrefix(teacherId));
+      }
+    } catch (e) {
+      this.log(`job ${id}: could not remove its checkpoint or partial files: ${(e as Error).message}`);
     }
-    await this.opts.repo.addJobEvent(id, 'status', { status, ...(patch.error ? { error: patch.error } : {}) });
   }
 }

@@ -8,6 +8,7 @@ import { pickSettings } from '../core/settings.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
+import { checkpointDirKey, checkpointKey, teacherPrefix } from '../service/artifact-keys.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../service/records.js';
 import type { TeacherFitTask, ThreadTask, TrainTask } from './thread-protocol.js';
@@ -38,9 +39,7 @@ export function resultIdFor(kind: 'model' | 'teacher', jobId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Artifact-store prefix of a job's resumable state; removed when the job completes. */
-export const checkpointDirKey = (jobId: string): string => `checkpoints/${jobId}`;
-export const checkpointKey = (jobId: string): string => `${checkpointDirKey(jobId)}/train.bin`;
+export { checkpointDirKey, checkpointKey };
 
 export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boolean): TrainConfig {
   const config = pickSettings(DEFAULT_TRAIN_CONFIG, params);
@@ -69,7 +68,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
 
   if (job.kind === 'teacher-fit') {
     const resultId = resultIdFor('teacher', job.id);
-    const resultKey = `teachers/${resultId}/teacher.onnx`;
+    const resultKey = `${teacherPrefix(resultId)}/teacher.onnx`;
     const task: TeacherFitTask = {
       kind: 'teacher-fit',
       trainPath,

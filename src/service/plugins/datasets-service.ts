@@ -3,16 +3,21 @@
  * loader the workers use) so a bad file is refused at once with `field:line: problem`, then moved
  * to `datasets/<id>/` in one rename and recorded with their sha256 (checked before a job reads
  * them). A refused upload, or a process killed mid-upload, leaves nothing behind: no files under
- * `datasets/`, no row.
+ * `datasets/`, no row. Deleting marks the row first and removes the files after, so a crash in
+ * between leaves files no row points to, never a row whose files are gone.
  */
 import type { Multipart } from '@fastify/multipart';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { cachePathFor } from '../../core/binary-cache.js';
 import { datasetStats } from '../../core/dataset.js';
 import { DataFormatError, UsageError } from '../../core/errors.js';
 import { loadTrainTest } from '../../core/load-dataset.js';
 import type { ArtifactStore } from '../artifact-store.js';
-import { NotFoundError } from '../errors.js';
+import { datasetPrefix, XC_CACHE_KEY } from '../artifact-keys.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { listPage, type Page } from '../list-page.js';
 import type { DatasetRecord, Repository } from '../records.js';
 import { receiveUpload, stagedUpload } from './uploads.js';
 
@@ -31,7 +36,7 @@ export class DatasetService {
 
   async upload(parts: AsyncIterable<Multipart>): Promise<DatasetRecord> {
     const id = randomUUID();
-    const prefix = `datasets/${id}`;
+    const prefix = datasetPrefix(id);
     return stagedUpload(this.store, prefix, async (staged, commit) => {
       const { files, fields } = await receiveUpload(parts, staged, {
         files: { train: 'train', test: 'test' },
@@ -70,9 +75,31 @@ export class DatasetService {
     return d;
   }
 
-  list(): Promise<DatasetRecord[]> {
-    return this.repo.listDatasets();
+  list(limit: number, cursor?: string): Promise<Page<DatasetRecord>> {
+    return listPage((opts) => this.repo.listDatasets(opts), limit, cursor);
   }
+
+  /** 409 while a queued or running job uses the dataset; jobs and models that name it keep working. */
+  async delete(id: string): Promise<void> {
+    const outcome = await this.repo.deleteDataset(id);
+    if (outcome.status === 'not-found') throw new NotFoundError('dataset', id);
+    if (outcome.status === 'in-use') throw new ConflictError(inUseMessage(`dataset "${id}"`, outcome.jobIds));
+    const d = outcome.record;
+    const keys = [d.trainKey, ...(d.testKey ? [d.testKey] : [])];
+    // the parsed copies the workers keep in the store's cache are named after the files' state
+    for (const key of keys) {
+      const cached = await cachePathFor(this.store.pathOf(key), this.store.pathOf(XC_CACHE_KEY)).catch(() => null);
+      if (cached) await rm(cached, { force: true });
+    }
+    for (const key of keys) await this.store.remove(key);
+    await this.store.remove(datasetPrefix(id));
+  }
+}
+
+/** A 409 message naming the unfinished jobs that still use a dataset or teacher. */
+export function inUseMessage(what: string, jobIds: readonly string[]): string {
+  const jobs = jobIds.map((j) => `"${j}"`).join(', ');
+  return `${what} is used by queued or running job${jobIds.length > 1 ? 's' : ''} ${jobs}: cancel ${jobIds.length > 1 ? 'them' : 'it'} or wait until ${jobIds.length > 1 ? 'they finish' : 'it finishes'}, then delete again`;
 }
 
 /** Messages name the upload field ("train:12: ..."), never the server's file paths. */

@@ -1,7 +1,7 @@
 /**
  * Jobs: submission (checks references and settings, writes the row, then enqueues), reads,
- * cancellation and the event feed behind Server-Sent Events. The database row is the truth;
- * the queue entry only points at it.
+ * cancellation, retry, deletion and the event feed behind Server-Sent Events. The database row is
+ * the truth; the queue entry only points at it.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
@@ -11,8 +11,12 @@ import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
+import type { ArtifactStore } from '../artifact-store.js';
+import { checkpointDirKey } from '../artifact-keys.js';
 import type { JobQueue } from '../job-queue.js';
-import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type Repository } from '../records.js';
+import { listPage, type Page } from '../list-page.js';
+import { AlreadyRetriedError } from '../prisma-repository.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type NewJob, type Repository } from '../records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
 
@@ -32,6 +36,7 @@ export class JobService {
    */
   constructor(
     private readonly repo: Repository,
+    private readonly store: ArtifactStore,
     private readonly queue: JobQueue,
     private readonly log: FastifyBaseLogger,
     private readonly enqueueTimeoutMs = 5000,
@@ -76,7 +81,7 @@ export class JobService {
    * closed as failed (a queue entry that still lands later is skipped by the worker, the job being
    * final) and the client is told to retry.
    */
-  private async submit(job: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord> {
+  private async submit(job: NewJob): Promise<JobRecord> {
     const rec = await this.repo.createJob(job);
     await this.repo.addJobEvent(rec.id, 'status', { status: 'queued' });
     try {
@@ -96,8 +101,41 @@ export class JobService {
     return j;
   }
 
-  list(filter: { status?: JobStatus; limit?: number }): Promise<JobRecord[]> {
-    return this.repo.listJobs(filter);
+  list(filter: { status?: JobStatus }, limit: number, cursor?: string): Promise<Page<JobRecord>> {
+    return listPage((opts) => this.repo.listJobs({ ...filter, ...opts }), limit, cursor);
+  }
+
+  /**
+   * A failed or cancelled job again, from scratch: a new job (new id, `retryOf` naming this one)
+   * with the same kind, dataset, teacher and params. The old job keeps its history; a job is
+   * retried at most once (retry the newest of the chain).
+   */
+  async retry(id: string): Promise<JobRecord> {
+    const old = await this.get(id);
+    if (old.status !== 'failed' && old.status !== 'cancelled') throw new ConflictError(`job "${id}" is ${old.status}: only a failed or cancelled job can be retried`);
+    const previous = await this.repo.getRetryOf(id);
+    if (previous) throw new ConflictError(`job "${id}" was retried already as job "${previous.id}": retry that one instead`);
+    if (!(await this.repo.getDataset(old.datasetId))) throw new ConflictError(`job "${id}" cannot be retried: its dataset "${old.datasetId}" was deleted`);
+    if (old.teacherId !== null && !(await this.repo.getTeacher(old.teacherId))) throw new ConflictError(`job "${id}" cannot be retried: its teacher "${old.teacherId}" was deleted`);
+    try {
+      return await this.submit({ id: randomUUID(), kind: old.kind, datasetId: old.datasetId, teacherId: old.teacherId, params: old.params, retryOf: id });
+    } catch (e) {
+      // a concurrent retry of the same job won the unique retry_of
+      if (e instanceof AlreadyRetriedError) throw new ConflictError(`job "${id}" was retried already: GET /v1/jobs lists its retry`);
+      throw e;
+    }
+  }
+
+  /**
+   * Removes a finished job, its events and whatever checkpoint it left. 409 while it is queued or
+   * running, and while the model it produced exists (the model's record names the job).
+   */
+  async delete(id: string): Promise<void> {
+    const outcome = await this.repo.deleteJob(id);
+    if (outcome.status === 'not-found') throw new NotFoundError('job', id);
+    if (outcome.status === 'unfinished') throw new ConflictError(`job "${id}" is ${outcome.record.status}: cancel it first (POST /v1/jobs/${id}/cancel), then delete it once it is cancelled`);
+    if (outcome.status === 'has-model') throw new ConflictError(`job "${id}" produced model "${outcome.modelId}": delete the model first (DELETE /v1/models/${outcome.modelId})`);
+    await this.store.remove(checkpointDirKey(id));
   }
 
   /** Epoch history (from the events) and the final evaluation. */
@@ -125,6 +163,8 @@ export class JobService {
     const done = await this.repo.finishJob(id, 'cancelled', {});
     if (!done) return (await this.repo.getJob(id)) ?? requested;
     await this.repo.addJobEvent(id, 'status', { status: 'cancelled' });
+    // a job put back in the queue by a worker that shut down has a checkpoint: it ends here
+    await this.store.remove(checkpointDirKey(id));
     return done;
   }
 
@@ -173,7 +213,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export default fp<{ enqueueTimeoutMs?: number }>(
   async (app, opts) => {
-    app.decorate('jobs', new JobService(app.repo, app.queue, app.log, opts.enqueueTimeoutMs));
+    app.decorate('jobs', new JobService(app.repo, app.store, app.queue, app.log, opts.enqueueTimeoutMs));
   },
   { name: 'jobs-service', fastify: '5.x', dependencies: ['deps'] },
 );

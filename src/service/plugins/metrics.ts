@@ -1,11 +1,14 @@
 /**
  * Prometheus metrics on GET /metrics, from a registry of this app's own (several apps in one
  * process, as in tests, never share counters): HTTP request durations by route and status, queue
- * depth by BullMQ state, jobs by status, and the training throughput of running jobs.
+ * depth by BullMQ state, jobs by status, the training throughput of running jobs, and the bytes
+ * under the artifact store by kind (disk-usage.ts: reused for up to 30 s, walked again after the
+ * API wrote or deleted something).
  */
 import type {} from '@fastify/swagger';
 import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DiskUsage } from '../disk-usage.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,8 +19,13 @@ declare module 'fastify' {
   }
 }
 
-export default fp(
-  async (app) => {
+export interface MetricsOptions {
+  /** How long the disk-usage figure is reused between scrapes. @defaultValue 30000 */
+  diskUsageMaxAgeMs?: number;
+}
+
+export default fp<MetricsOptions>(
+  async (app, opts) => {
     const register = new Registry();
     collectDefaultMetrics({ register, prefix: 'distilxr_' });
 
@@ -57,6 +65,21 @@ export default fp(
     });
     const running = new Gauge({ name: 'distilxr_jobs_running', help: 'Jobs running now', registers: [register] });
 
+    const diskUsage = new DiskUsage(app.store, opts.diskUsageMaxAgeMs);
+    new Gauge({
+      name: 'distilxr_artifact_bytes',
+      help: 'Bytes under the artifact store by kind (datasets, teachers, models, checkpoints, cache)',
+      labelNames: ['kind'] as const,
+      registers: [register],
+      async collect() {
+        try {
+          for (const [kind, bytes] of Object.entries(await diskUsage.get())) this.set({ kind }, bytes);
+        } catch (err) {
+          app.log.warn({ err }, 'metrics: disk usage unavailable');
+        }
+      },
+    });
+
     /** One aggregate query per scrape fills the three job gauges. */
     async function collectJobs(): Promise<void> {
       const { byStatus, runningExamplesPerSecond } = await app.repo.jobStats();
@@ -71,6 +94,8 @@ export default fp(
       request.startedAt = process.hrtime.bigint();
     });
     app.addHook('onResponse', async (request, reply) => {
+      // a write that succeeded (upload, delete) changed the store: /metrics walks it again
+      if (request.method !== 'GET' && request.method !== 'HEAD' && request.routeOptions.config?.access !== 'read' && reply.statusCode < 400) diskUsage.invalidate();
       const route = request.routeOptions.url ?? 'unmatched';
       const seconds = Number(process.hrtime.bigint() - request.startedAt) / 1e9;
       duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, seconds);

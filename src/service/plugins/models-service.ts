@@ -8,6 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import { encodeQueryInput, searchModel, type QueryHit, type QueryInput, type SparseQuery } from '../../pipeline/query.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { BadRequestError, NotFoundError, ValidationError } from '../errors.js';
+import { listPage, type Page } from '../list-page.js';
 import type { ModelCache } from '../model-cache.js';
 import type { ModelRecord, Repository } from '../records.js';
 import { DOWNLOADABLE_FILES, type QueryBody } from '../schemas/models.js';
@@ -31,8 +32,19 @@ export class ModelService {
     return m;
   }
 
-  list(): Promise<ModelRecord[]> {
-    return this.repo.listModels();
+  list(limit: number, cursor?: string): Promise<Page<ModelRecord>> {
+    return listPage((opts) => this.repo.listModels(opts), limit, cursor);
+  }
+
+  /**
+   * Row first (new queries 404 from then on), then the loaded copy, then the files: a crash in
+   * between leaves files no row points to, never a model whose files are gone.
+   */
+  async delete(id: string): Promise<void> {
+    const m = await this.repo.deleteModel(id);
+    if (!m) throw new NotFoundError('model', id);
+    this.cache.delete(id);
+    await this.store.remove(m.key);
   }
 
   /** Names of the allow-listed files present in the model's directory. */

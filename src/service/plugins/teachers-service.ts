@@ -2,7 +2,8 @@
  * Teacher uploads: the ONNX file is streamed into a staging area of the store, read back and
  * checked against the teacher contract (declared inputs/outputs, then a real ONNX Runtime
  * session), then moved to `teachers/<id>/` and recorded with its sha256 (checked before a job
- * reads it). A refused model, or a process killed mid-upload, leaves nothing behind.
+ * reads it). A refused model, or a process killed mid-upload, leaves nothing behind. Deleting
+ * marks the row first, then removes the files (the .onnx and, for a fitted teacher, its fold models).
  */
 import type { Multipart } from '@fastify/multipart';
 import fp from 'fastify-plugin';
@@ -11,9 +12,12 @@ import { readFile } from 'node:fs/promises';
 import { checkTeacherContract } from '../../teacher/contract.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { teacherUploadLimit } from '../config.js';
-import { NotFoundError, TooLargeError } from '../errors.js';
+import { teacherPrefix } from '../artifact-keys.js';
+import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
+import { listPage, type Page } from '../list-page.js';
 import { UploadTooLargeError } from '../fs-artifact-store.js';
 import type { Repository, TeacherRecord } from '../records.js';
+import { inUseMessage } from './datasets-service.js';
 import { receiveUpload, stagedUpload } from './uploads.js';
 
 declare module 'fastify' {
@@ -32,7 +36,7 @@ export class TeacherService {
 
   async upload(parts: AsyncIterable<Multipart>): Promise<TeacherRecord> {
     const id = randomUUID();
-    const prefix = `teachers/${id}`;
+    const prefix = teacherPrefix(id);
     try {
       return await stagedUpload(this.store, prefix, async (staged, commit) => {
         const { files, fields } = await receiveUpload(parts, staged, {
@@ -69,8 +73,17 @@ export class TeacherService {
     return t;
   }
 
-  list(): Promise<TeacherRecord[]> {
-    return this.repo.listTeachers();
+  list(limit: number, cursor?: string): Promise<Page<TeacherRecord>> {
+    return listPage((opts) => this.repo.listTeachers(opts), limit, cursor);
+  }
+
+  /** 409 while a queued or running job uses the teacher; jobs and models that name it keep working. */
+  async delete(id: string): Promise<void> {
+    const outcome = await this.repo.deleteTeacher(id);
+    if (outcome.status === 'not-found') throw new NotFoundError('teacher', id);
+    if (outcome.status === 'in-use') throw new ConflictError(inUseMessage(`teacher "${id}"`, outcome.jobIds));
+    await this.store.remove(outcome.record.key);
+    await this.store.remove(teacherPrefix(id));
   }
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParams, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Dataset, DatasetList, DatasetUpload, datasetView } from '../schemas/datasets.js';
 
 const datasets: FastifyPluginAsyncTypebox = async (app) => {
@@ -18,14 +18,35 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => reply.status(201).send(datasetView(await app.datasets.upload(request.parts()))),
   );
 
-  app.get('/datasets', { schema: { tags: ['datasets'], summary: 'list datasets', response: { 200: DatasetList, ...commonErrors } } }, async () => ({
-    datasets: (await app.datasets.list()).map(datasetView),
-  }));
+  app.get(
+    '/datasets',
+    { schema: { tags: ['datasets'], summary: 'list datasets, newest first, a page at a time', querystring: PageQuery, response: { 200: DatasetList, ...commonErrors } } },
+    async (request) => {
+      const page = await app.datasets.list(request.query.limit ?? DEFAULT_PAGE_SIZE, request.query.cursor);
+      return { datasets: page.items.map(datasetView), nextCursor: page.nextCursor };
+    },
+  );
 
   app.get(
     '/datasets/:id',
     { schema: { tags: ['datasets'], summary: 'one dataset', params: IdParams, response: { 200: Dataset, ...commonErrors, 404: ErrorResponse } } },
     async (request) => datasetView(await app.datasets.get(request.params.id)),
+  );
+
+  app.delete(
+    '/datasets/:id',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'delete a dataset and its files (409 while a queued or running job uses it); jobs, teachers and models made from it stay',
+        params: IdParams,
+        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      await app.datasets.delete(request.params.id);
+      return reply.status(204).send(null);
+    },
   );
 };
 

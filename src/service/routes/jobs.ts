@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, NoContent, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, jobView } from '../schemas/jobs.js';
 
 export interface JobRouteOptions {
@@ -32,9 +32,15 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTrain(request.body))),
   );
 
-  app.get('/jobs', { schema: { tags: ['jobs'], summary: 'list jobs, newest first', querystring: JobListQuery, response: { 200: JobList, ...commonErrors } } }, async (request) => ({
-    jobs: (await app.jobs.list({ status: request.query.status, limit: request.query.limit ?? 100 })).map(jobView),
-  }));
+  app.get(
+    '/jobs',
+    { schema: { tags: ['jobs'], summary: 'list jobs, newest first, a page at a time', querystring: JobListQuery, response: { 200: JobList, ...commonErrors } } },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const page = await app.jobs.list({ status }, limit ?? DEFAULT_PAGE_SIZE, cursor);
+      return { jobs: page.items.map(jobView), nextCursor: page.nextCursor };
+    },
+  );
 
   app.get(
     '/jobs/:id',
@@ -62,6 +68,35 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
       },
     },
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.cancel(request.params.id))),
+  );
+
+  app.post(
+    '/jobs/:id/retry',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'run a failed or cancelled job again from scratch: a new job (retryOf: this id) with the same dataset, teacher and params',
+        params: IdParams,
+        response: { 202: Job, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse },
+      },
+    },
+    async (request, reply) => reply.status(202).send(jobView(await app.jobs.retry(request.params.id))),
+  );
+
+  app.delete(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'delete a finished job, its events and checkpoint (409 while queued or running, or while its model exists)',
+        params: IdParams,
+        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      await app.jobs.delete(request.params.id);
+      return reply.status(204).send(null);
+    },
   );
 
   app.get(

@@ -1,13 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
 import { Type } from 'typebox';
-import { IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { FileParams, Model, ModelList, QueryBody, QueryResponse, modelView } from '../schemas/models.js';
 
 const models: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/models', { schema: { tags: ['models'], summary: 'list models', response: { 200: ModelList, ...commonErrors } } }, async () => ({
-    models: (await app.models.list()).map((m) => modelView(m, [])),
-  }));
+  app.get(
+    '/models',
+    { schema: { tags: ['models'], summary: 'list models, newest first, a page at a time', querystring: PageQuery, response: { 200: ModelList, ...commonErrors } } },
+    async (request) => {
+      const page = await app.models.list(request.query.limit ?? DEFAULT_PAGE_SIZE, request.query.cursor);
+      return { models: page.items.map((m) => modelView(m, [])), nextCursor: page.nextCursor };
+    },
+  );
 
   app.get(
     '/models/:id',
@@ -61,6 +66,22 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
       reply.header('content-length', size);
       reply.header('content-disposition', `attachment; filename="${name}"`);
       return reply.send(createReadStream(path));
+    },
+  );
+
+  app.delete(
+    '/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'delete a model and its files (queries answer 404 from then on); the job that trained it stays',
+        params: IdParams,
+        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      await app.models.delete(request.params.id);
+      return reply.status(204).send(null);
     },
   );
 };

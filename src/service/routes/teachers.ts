@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParams, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Job, jobView } from '../schemas/jobs.js';
 import { Teacher, TeacherFitBody, TeacherList, TeacherUpload, teacherView } from '../schemas/teachers.js';
 
@@ -32,14 +32,35 @@ const teachers: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTeacherFit(request.body))),
   );
 
-  app.get('/teachers', { schema: { tags: ['teachers'], summary: 'list teachers', response: { 200: TeacherList, ...commonErrors } } }, async () => ({
-    teachers: (await app.teachers.list()).map(teacherView),
-  }));
+  app.get(
+    '/teachers',
+    { schema: { tags: ['teachers'], summary: 'list teachers, newest first, a page at a time', querystring: PageQuery, response: { 200: TeacherList, ...commonErrors } } },
+    async (request) => {
+      const page = await app.teachers.list(request.query.limit ?? DEFAULT_PAGE_SIZE, request.query.cursor);
+      return { teachers: page.items.map(teacherView), nextCursor: page.nextCursor };
+    },
+  );
 
   app.get(
     '/teachers/:id',
     { schema: { tags: ['teachers'], summary: 'one teacher', params: IdParams, response: { 200: Teacher, ...commonErrors, 404: ErrorResponse } } },
     async (request) => teacherView(await app.teachers.get(request.params.id)),
+  );
+
+  app.delete(
+    '/teachers/:id',
+    {
+      schema: {
+        tags: ['teachers'],
+        summary: 'delete a teacher and its files (409 while a queued or running job uses it); jobs and models trained with it stay',
+        params: IdParams,
+        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      await app.teachers.delete(request.params.id);
+      return reply.status(204).send(null);
+    },
   );
 };
 

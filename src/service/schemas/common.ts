@@ -34,6 +34,25 @@ export const commonErrors = {
   500: ErrorResponse,
 };
 
+/** Page size of a list. @defaultValue 100 */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/** `limit` and `cursor` of every list route (GET /v1/datasets, teachers, models, jobs). */
+export const pageQueryProperties = {
+  // a query string is converted before the check, and the conversion truncates "1.5" to an
+  // integer: a Number that must be a multiple of 1 refuses it instead
+  limit: Type.Optional(Type.Number({ minimum: 1, maximum: MAX_PAGE_SIZE, multipleOf: 1, default: DEFAULT_PAGE_SIZE, description: 'items per page (an integer)' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'nextCursor of the previous page' })),
+};
+
+export const PageQuery = Type.Object(pageQueryProperties, { additionalProperties: false });
+
+export const NextCursor = Nullable(Type.String({ description: 'pass as `cursor` for the next page; null on the last page' }));
+
+/** 204 responses (DELETE): no body. */
+export const NoContent = Type.Null({ description: 'no content' });
+
 export const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** FeaturizerOptions (JSONL text datasets only): how text becomes sparse features. */

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { DatasetRecord } from '../records.js';
-import { Id, Nullable, Timestamp } from './common.js';
+import { Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 export const DatasetStats = Type.Object({
   points: Type.Integer(),
@@ -22,7 +22,7 @@ export const Dataset = Type.Object({
 });
 export type DatasetView = Static<typeof Dataset>;
 
-export const DatasetList = Type.Object({ datasets: Type.Array(Dataset) });
+export const DatasetList = Type.Object({ datasets: Type.Array(Dataset), nextCursor: NextCursor });
 
 /** Multipart fields of POST /v1/datasets (documentation only: multipart is parsed by the route). */
 export const DatasetUpload = Type.Object({

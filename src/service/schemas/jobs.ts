@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { JOB_STATUSES, type JobRecord } from '../records.js';
-import { FeaturizerParams, FreeObject, Id, Nullable, Timestamp, iso } from './common.js';
+import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp, iso, pageQueryProperties } from './common.js';
 
 const d = DEFAULT_TRAIN_CONFIG;
 const MAX_COUNT = 100000;
@@ -81,20 +81,13 @@ export const Job = Type.Object({
   updatedAt: Timestamp,
   startedAt: Nullable(Timestamp),
   finishedAt: Nullable(Timestamp),
+  retryOf: Nullable(Id),
 });
 export type JobView = Static<typeof Job>;
 
-export const JobList = Type.Object({ jobs: Type.Array(Job) });
+export const JobList = Type.Object({ jobs: Type.Array(Job), nextCursor: NextCursor });
 
-export const JobListQuery = Type.Object(
-  {
-    status: Type.Optional(JobStatus),
-    // a query string is converted before the check, and the conversion truncates "1.5" to an
-    // integer: a Number that must be a multiple of 1 refuses it instead
-    limit: Type.Optional(Type.Number({ minimum: 1, maximum: 1000, multipleOf: 1, default: 100, description: 'an integer' })),
-  },
-  { additionalProperties: false },
-);
+export const JobListQuery = Type.Object({ status: Type.Optional(JobStatus), ...pageQueryProperties }, { additionalProperties: false });
 
 export const JobMetrics = Type.Object({
   id: Id,
@@ -127,5 +120,6 @@ export function jobView(j: JobRecord): JobView {
     updatedAt: j.updatedAt.toISOString(),
     startedAt: iso(j.startedAt),
     finishedAt: iso(j.finishedAt),
+    retryOf: j.retryOf,
   };
 }

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { FILES } from '../../pipeline/model-dir.js';
 import type { ModelRecord } from '../records.js';
-import { FreeObject, Id, Nullable, Timestamp } from './common.js';
+import { FreeObject, Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 /** The only files of a model directory that can be downloaded. */
 export const DOWNLOADABLE_FILES: readonly string[] = [FILES.weights, FILES.onnx, FILES.index, FILES.config, FILES.labels, FILES.featurizer, FILES.labelMap];
@@ -22,7 +22,7 @@ export const Model = Type.Object({
 });
 export type ModelView = Static<typeof Model>;
 
-export const ModelList = Type.Object({ models: Type.Array(Type.Omit(Model, ['files'])) });
+export const ModelList = Type.Object({ models: Type.Array(Type.Omit(Model, ['files'])), nextCursor: NextCursor });
 
 export const FileParams = Type.Object({ id: Id, name: Type.String({ minLength: 1, maxLength: 64 }) });
 

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import type { TeacherRecord } from '../records.js';
-import { FeaturizerParams, FreeObject, Id, Nullable, Timestamp } from './common.js';
+import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 const f = DEFAULT_TEACHER_FIT;
 
@@ -18,7 +18,7 @@ export const Teacher = Type.Object({
 });
 export type TeacherView = Static<typeof Teacher>;
 
-export const TeacherList = Type.Object({ teachers: Type.Array(Teacher) });
+export const TeacherList = Type.Object({ teachers: Type.Array(Teacher), nextCursor: NextCursor });
 
 /** Multipart fields of POST /v1/teachers (documentation only). */
 export const TeacherUpload = Type.Object({
