@@ -72,9 +72,11 @@ export class JobService {
   }
 
   /**
-   * Row first, then the queue entry. If Redis refuses or does not answer in time, the row is
-   * closed as failed (a queue entry that still lands later is skipped by the worker, the job being
-   * final) and the client is told to retry.
+   * Row first, then the queue entry: a worker never meets an entry without its row, and an API
+   * killed in between leaves a `queued` row that the workers' reconcile enqueues. If Redis refuses
+   * or does not answer in time, the row is deleted (the client is told to retry, so it must not
+   * find a job it was refused); a queue entry that still lands later finds no row and is dropped
+   * by the worker. Only when the delete fails too is the row closed as failed instead.
    */
   private async submit(job: Pick<JobRecord, 'id' | 'kind' | 'params' | 'datasetId' | 'teacherId'>): Promise<JobRecord> {
     const rec = await this.repo.createJob(job);
@@ -82,12 +84,20 @@ export class JobService {
     try {
       await withTimeout(this.queue.enqueue({ jobId: rec.id, kind: rec.kind }), this.enqueueTimeoutMs, 'enqueue');
     } catch (err) {
-      this.log.error({ err, jobId: rec.id }, 'enqueue failed');
-      await this.repo.finishJob(rec.id, 'failed', { error: 'the queue was unavailable when the job was submitted' });
-      await this.repo.addJobEvent(rec.id, 'status', { status: 'failed', error: 'queue unavailable' });
+      this.log.error({ err, jobId: rec.id }, 'enqueue failed: submission refused');
+      await this.forgetRefused(rec.id);
       throw new NotReadyError('the job queue is unavailable: try again later');
     }
     return rec;
+  }
+
+  private async forgetRefused(id: string): Promise<void> {
+    try {
+      if (await this.repo.deleteUnstartedJob(id)) return;
+    } catch (err) {
+      this.log.error({ err, jobId: id }, 'could not delete a refused submission; closing it as failed');
+    }
+    await this.repo.finishJob(id, 'failed', { error: 'the queue was unavailable when the job was submitted' }).catch(() => undefined);
   }
 
   async get(id: string): Promise<JobRecord> {
