@@ -9,6 +9,7 @@ import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
+import { ClientMessages } from './client-message.js';
 import { JobReporter } from './job-reporter.js';
 import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
@@ -118,8 +119,11 @@ export class JobRunner {
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
     let reporter: JobReporter | null = null;
+    let messages = new ClientMessages();
     try {
       const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf('cache'), teacherThreads: this.opts.teacherThreads });
+      messages = ClientMessages.forTask(jt.task, rec);
+      const clientView = messages;
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
       const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : 1; // a teacher fit has no epochs
       const rep = new JobReporter(repo, id, epochs, {
@@ -129,7 +133,7 @@ export class JobRunner {
       reporter = rep;
       const fault = killAtStage(id, attempt, rep);
       const thread = startPipelineThread(jt.task, stop, (e) => {
-        rep.onThreadEvent(e);
+        rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
         fault?.(e);
       });
       const result = await this.supervise(id, thread, flag, signal);
@@ -140,7 +144,7 @@ export class JobRunner {
       return await this.complete(rec, jt, result);
     } catch (e) {
       await reporter?.close();
-      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0));
+      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0), messages);
     }
   }
 
@@ -240,9 +244,11 @@ export class JobRunner {
     return { jobId: id, status: 'completed', resultId: jt.resultId };
   }
 
-  private async handleError(e: unknown, job: Job<QueuedJob>, token: string | undefined, signal: AbortSignal | undefined, stopped: number): Promise<JobOutcome> {
+  private async handleError(e: unknown, job: Job<QueuedJob>, token: string | undefined, signal: AbortSignal | undefined, stopped: number, messages: ClientMessages): Promise<JobOutcome> {
     const id = job.data.jobId;
     const err = e instanceof Error ? e : new Error(String(e));
+    // what the client reads (the job's error, its log events): no server path
+    const clientMessage = messages.redact(err.message);
     const badInput = err instanceof DistilxrError && !(err instanceof CancelledError);
 
     if (stopped === STOP_RELEASE && !badInput) {
@@ -263,16 +269,16 @@ export class JobRunner {
       return { jobId: id, status: 'cancelled' };
     }
     if (badInput) {
-      await this.finish(id, 'failed', { error: err.message });
-      throw new UnrecoverableError(err.message);
+      await this.finish(id, 'failed', { error: clientMessage });
+      throw new UnrecoverableError(clientMessage);
     }
     const maxAttempts = job.opts.attempts ?? 1;
     if (job.attemptsMade + 1 >= maxAttempts) {
-      await this.finish(id, 'failed', { error: err.message });
+      await this.finish(id, 'failed', { error: clientMessage });
     } else {
       this.log(`job ${id}: attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, will retry: ${err.stack ?? err.message}`);
       await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null }).catch(() => undefined);
-      await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${err.message}` }).catch(() => undefined);
+      await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${clientMessage}` }).catch(() => undefined);
     }
     throw err;
   }

@@ -11,7 +11,9 @@ import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
+import type { ArtifactStore } from '../artifact-store.js';
 import type { JobQueue } from '../job-queue.js';
+import { checkTeacherFitsDataset } from '../teacher-match.js';
 import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type Repository } from '../records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
@@ -32,6 +34,7 @@ export class JobService {
    */
   constructor(
     private readonly repo: Repository,
+    private readonly store: ArtifactStore,
     private readonly queue: JobQueue,
     private readonly log: FastifyBaseLogger,
     private readonly enqueueTimeoutMs = 5000,
@@ -43,22 +46,22 @@ export class JobService {
     if (!dataset) throw new NotFoundError('dataset', body.datasetId);
     const teacher = body.teacherId === undefined ? null : await this.repo.getTeacher(body.teacherId);
     if (body.teacherId !== undefined && !teacher) throw new NotFoundError('teacher', body.teacherId);
-    const { featurizer, auto: autoGiven, autoBudgetSeconds, ...given } = body.params ?? {};
+    const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
-    // no setting given (the seed aside): the job picks its own
-    const auto = teacher !== null && (autoGiven ?? Object.keys(given).every((k) => k === 'seed'));
+    if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
+    // no setting given (the seed aside): the job picks its own; crossFit counts as a setting, as
+    // --no-cross-fit does in the CLI
+    const auto = teacher !== null && (autoGiven ?? (crossFit === undefined && Object.keys(given).every((k) => k === 'seed')));
     if (!teacher) {
       if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
       if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');
     }
-    if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < dataset.stats.labels) {
-      throw new BadRequestError(`teacher "${teacher.id}" scores ${teacher.numLabels} labels but dataset "${dataset.id}" has ${dataset.stats.labels}`);
-    }
+    if (teacher) await checkTeacherFitsDataset(this.repo, this.store, teacher, dataset);
     if (featurizer && dataset.format !== 'jsonl') throw new BadRequestError(`params.featurizer applies to JSONL text datasets; dataset "${dataset.id}" is ${dataset.format}`);
     const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given, ...(teacher ? {} : { alpha: 0 }) };
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */
@@ -183,7 +186,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export default fp<{ enqueueTimeoutMs?: number }>(
   async (app, opts) => {
-    app.decorate('jobs', new JobService(app.repo, app.queue, app.log, opts.enqueueTimeoutMs));
+    app.decorate('jobs', new JobService(app.repo, app.store, app.queue, app.log, opts.enqueueTimeoutMs));
   },
   { name: 'jobs-service', fastify: '5.x', dependencies: ['deps'] },
 );
