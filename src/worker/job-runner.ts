@@ -11,6 +11,7 @@ import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
 import { ClientMessages } from './client-message.js';
 import { JobReporter } from './job-reporter.js';
+import { silentTelemetry, type JobTelemetry } from './job-telemetry.js';
 import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
 import { startPipelineThread, type PipelineThread, type ThreadEvent } from './thread-runner.js';
@@ -39,6 +40,8 @@ export interface JobRunnerOptions {
   log?: (line: string) => void;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
   onLockLost?: (jobId: string) => void;
+  /** Job start, end, failure and takeover, for logs and metrics. @defaultValue silentTelemetry */
+  telemetry?: JobTelemetry;
 }
 
 /**
@@ -55,6 +58,17 @@ function killAtStage(id: string, attempt: number, rep: JobReporter): ((e: Thread
     if (e.type === 'stage' && e.stage === stage) void rep.close().finally(() => process.kill(process.pid, 'SIGKILL'));
   };
 }
+
+/** One run of a job, as telemetry reports it. */
+interface RunInfo {
+  kind: string;
+  /** performance.now() at start. */
+  started: number;
+  /** The stage the pipeline entered last. */
+  stage: string | null;
+}
+
+const secondsSince = (t: number): number => (performance.now() - t) / 1000;
 
 export type JobOutcome =
   | { jobId: string; status: 'completed'; resultId: string }
@@ -73,8 +87,11 @@ export class JobRunner {
   /** Job id → the BullMQ lock token it runs under. */
   private readonly running = new Map<string, string | undefined>();
 
+  private readonly telemetry: JobTelemetry;
+
   constructor(private readonly opts: JobRunnerOptions) {
     this.log = opts.log ?? ((line) => console.error(line));
+    this.telemetry = opts.telemetry ?? silentTelemetry;
   }
 
   /** The jobs this process is running now, with their lock tokens. */
@@ -110,11 +127,15 @@ export class JobRunner {
     if (rec.attempts >= MAX_JOB_STARTS) {
       const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
       await this.finish(id, 'failed', { error: message });
+      this.telemetry.failed({ jobId: id, kind: rec.kind, seconds: 0, stage: rec.stage, message });
       throw new UnrecoverableError(message);
     }
     const attempt = rec.attempts + 1;
     await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
     await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
+    // still `running` in the database: the worker that ran it died or stalled, this one takes over
+    this.telemetry.started({ jobId: id, kind: rec.kind, datasetId: rec.datasetId, teacherId: rec.teacherId, attempt, takenOver: rec.status === 'running' });
+    const run: RunInfo = { kind: rec.kind, started: performance.now(), stage: null };
 
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
@@ -133,6 +154,7 @@ export class JobRunner {
       reporter = rep;
       const fault = killAtStage(id, attempt, rep);
       const thread = startPipelineThread(jt.task, stop, (e) => {
+        if (e.type === 'stage') run.stage = e.stage;
         rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
         fault?.(e);
       });
@@ -141,10 +163,13 @@ export class JobRunner {
       if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);
       // a cancel that came in while the last stage ran still wins; a shutdown lets the finished job complete
       if (Atomics.load(flag, 0) === STOP_CANCEL) throw new CancelledError('cancelled while finishing');
-      return await this.complete(rec, jt, result);
+      const outcome = await this.complete(rec, jt, result);
+      const metrics = (await repo.getJob(id))?.metrics ?? null;
+      this.telemetry.completed({ jobId: id, kind: rec.kind, seconds: secondsSince(run.started), stageSeconds: result.stageSeconds as Record<string, number>, metrics });
+      return outcome;
     } catch (e) {
       await reporter?.close();
-      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0), messages);
+      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0), messages, run);
     }
   }
 
@@ -244,7 +269,16 @@ export class JobRunner {
     return { jobId: id, status: 'completed', resultId: jt.resultId };
   }
 
-  private async handleError(e: unknown, job: Job<QueuedJob>, token: string | undefined, signal: AbortSignal | undefined, stopped: number, messages: ClientMessages): Promise<JobOutcome> {
+  private async handleError(
+    e: unknown,
+    job: Job<QueuedJob>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    stopped: number,
+    messages: ClientMessages,
+    run: RunInfo,
+  ): Promise<JobOutcome> {
+    const report = { jobId: job.data.jobId, kind: run.kind, seconds: secondsSince(run.started), stage: run.stage };
     const id = job.data.jobId;
     const err = e instanceof Error ? e : new Error(String(e));
     // what the client reads (the job's error, its log events): no server path
@@ -258,24 +292,30 @@ export class JobRunner {
         const rec = await this.opts.repo.getJob(id);
         await this.opts.repo.updateJob(id, { status: 'queued', attempts: Math.max(0, (rec?.attempts ?? 1) - 1), examplesPerSecond: null, etaSeconds: null });
         await this.opts.repo.addJobEvent(id, 'log', { message: 'worker shutting down: job returned to the queue' });
+        this.telemetry.released({ jobId: id, kind: run.kind, reason: 'worker shutting down: back to the queue' });
         await job.moveToWait(token);
         throw new WaitingError();
       }
       // the lock is gone (this worker stalled): BullMQ hands the job to another worker, which owns the row now
+      this.telemetry.released({ jobId: id, kind: run.kind, reason: String(signal?.reason ?? 'stopped') });
       throw new Error(`job ${id}: gave up the job (${String(signal?.reason ?? 'stopped')})`);
     }
     if (err instanceof CancelledError || stopped === STOP_CANCEL) {
       await this.finish(id, 'cancelled', {});
+      this.telemetry.cancelled(report);
       return { jobId: id, status: 'cancelled' };
     }
     if (badInput) {
       await this.finish(id, 'failed', { error: clientMessage });
+      this.telemetry.failed({ ...report, message: err.message });
       throw new UnrecoverableError(clientMessage);
     }
     const maxAttempts = job.opts.attempts ?? 1;
     if (job.attemptsMade + 1 >= maxAttempts) {
       await this.finish(id, 'failed', { error: clientMessage });
+      this.telemetry.failed({ ...report, message: err.message });
     } else {
+      this.telemetry.released({ jobId: id, kind: run.kind, reason: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${err.message}` });
       this.log(`job ${id}: attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, will retry: ${err.stack ?? err.message}`);
       await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null }).catch(() => undefined);
       await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${clientMessage}` }).catch(() => undefined);
