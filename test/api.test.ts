@@ -269,7 +269,7 @@ describe('API', () => {
       expect(r.statusCode).toBe(202);
       const job = r.json();
       expect(job).toMatchObject({ kind: 'train', status: 'queued', datasetId: corelId, teacherId: sharedTeacherId, progress: 0, stage: null, modelId: null });
-      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7, auto: false }); // a setting given: no search
+      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7, crossFit: true, auto: false }); // a setting given: no search
       const entry = await env.queue.queue.getJob(job.id);
       expect(entry?.data).toEqual({ jobId: job.id, kind: 'train' });
       expect((await env.app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` })).json()).toEqual(job);
