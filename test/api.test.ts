@@ -4,6 +4,7 @@
  * hnswlib. No worker runs here: the tests play the worker's part through the repository where a
  * job has to move (events, a published model).
  */
+import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -245,8 +246,11 @@ describe('API', () => {
       expect(bad.json().message).toBe('body.params.C must be > 0');
       const folds = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId, params: { folds: 11 } } });
       expect(folds.json().message).toBe('body.params.folds must be <= 10');
-      const none = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: 'nope' } });
+      const none = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: UNKNOWN_ID } });
       expect(none.statusCode).toBe(404);
+      const malformed = await env.app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: 'nope' } });
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.json().message).toMatch(/^body\.datasetId must match pattern/);
     });
 
     it('gives the id of the teacher to the job tests', () => {
@@ -265,7 +269,7 @@ describe('API', () => {
       expect(r.statusCode).toBe(202);
       const job = r.json();
       expect(job).toMatchObject({ kind: 'train', status: 'queued', datasetId: corelId, teacherId: sharedTeacherId, progress: 0, stage: null, modelId: null });
-      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7, auto: false }); // a setting given: no search
+      expect(job.params).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 3, alpha: 0.7, crossFit: true, auto: false }); // a setting given: no search
       const entry = await env.queue.queue.getJob(job.id);
       expect(entry?.data).toEqual({ jobId: job.id, kind: 'train' });
       expect((await env.app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` })).json()).toEqual(job);
@@ -317,12 +321,16 @@ describe('API', () => {
       expect(extra.json().message).toBe('body.priority is not allowed (unknown property "priority")');
       const missing = await submit({});
       expect(missing.json().message).toBe('body.datasetId is required');
-      const ds = await submit({ datasetId: 'no-such-dataset' });
+      const ds = await submit({ datasetId: UNKNOWN_ID });
       expect(ds.statusCode).toBe(404);
-      expect(ds.json().message).toBe('dataset "no-such-dataset" not found');
-      const t = await submit({ datasetId: corelId, teacherId: 'no-such-teacher' });
+      expect(ds.json().message).toBe(`dataset "${UNKNOWN_ID}" not found`);
+      const t = await submit({ datasetId: corelId, teacherId: UNKNOWN_ID });
       expect(t.statusCode).toBe(404);
-      expect(t.json().message).toBe('teacher "no-such-teacher" not found');
+      expect(t.json().message).toBe(`teacher "${UNKNOWN_ID}" not found`);
+      // ids in bodies are UUIDs, as in paths and as the OpenAPI document says
+      const malformed = await submit({ datasetId: 'no-such-dataset' });
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.json().message).toMatch(/^body\.datasetId must match pattern/);
     });
 
     it('lists jobs by status', async () => {
@@ -507,12 +515,16 @@ describe('API', () => {
         const r = await app.inject({ method: 'GET', url: '/readyz' });
         expect(r.statusCode).toBe(503);
         expect(r.json()).toEqual({ status: 'unavailable', checks: { database: 'ok', queue: 'down' }, message: 'queue (Redis) unavailable' });
-        // submitting a job while the queue is down: 503, and the job does not linger as queued
+        // submitting a job while the queue is down: 503, and no row is left behind (neither
+        // queued nor failed: the client was refused, it must not find the job afterwards)
+        const before = (await env.repo.listJobs({ limit: 1000 })).map((j) => j.id);
         const sub = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId: corelId } });
         expect(sub.statusCode).toBe(503);
         expect(sub.json().message).toBe('the job queue is unavailable: try again later');
-        const failed = (await env.repo.listJobs({ limit: 1 }))[0];
-        expect(failed).toMatchObject({ datasetId: corelId, status: 'failed' });
+        expect((await env.repo.listJobs({ limit: 1000 })).map((j) => j.id)).toEqual(before);
+        const fit = await app.inject({ method: 'POST', url: '/v1/teachers/fit', payload: { datasetId: corelId } });
+        expect(fit.statusCode).toBe(503);
+        expect((await env.repo.listJobs({ limit: 1000 })).map((j) => j.id)).toEqual(before);
       } finally {
         await app.close();
         await deadQueue.close();
@@ -543,6 +555,21 @@ describe('API', () => {
       expect(doc.paths['/v1/datasets'].post.requestBody.content).toHaveProperty('multipart/form-data');
       expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
       expect((await env.app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+    });
+
+    it('/docs/json passes a real OpenAPI validator, and its id pattern is the UUID the server enforces', async () => {
+      const doc = (await env.app.inject({ method: 'GET', url: '/docs/json' })).json();
+      // validate() dereferences in place: give it a copy
+      await expect(SwaggerParser.validate(structuredClone(doc))).resolves.toBeTruthy();
+      const datasetId = doc.paths['/v1/jobs'].post.requestBody.content['application/json'].schema.properties.datasetId;
+      const documented = new RegExp(datasetId.pattern);
+      for (const id of [UNKNOWN_ID, corelId, randomUUID()]) expect(documented.test(id)).toBe(true);
+      for (const id of ['no-such-dataset', `${UNKNOWN_ID}x`, UNKNOWN_ID.replace(/-/g, '')]) {
+        expect(documented.test(id)).toBe(false);
+        // and the server refuses what the document refuses: in a body and in a path
+        expect((await env.app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId: id } })).statusCode).toBe(400);
+        expect((await env.app.inject({ method: 'GET', url: `/v1/datasets/${id}` })).statusCode).toBe(400);
+      }
     });
   });
 

@@ -236,6 +236,22 @@ describe('limits', () => {
     expect(r.json().message).toBe('ONNX model "model" is larger than the MAX_UPLOAD_BYTES limit of 10000 bytes');
   });
 
+  it('answers a multipart body that ends mid-part with 400 (not 500) and stores nothing', async () => {
+    const before = await snapshot();
+    const boundary = 'dxr-truncated-boundary';
+    const headers = { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}` };
+    for (const [path, field] of [['/v1/datasets', 'train'], ['/v1/teachers', 'model']]) {
+      const whole = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n${tinyXc(200)}\r\n--${boundary}--\r\n`);
+      for (const cut of [40, Math.floor(whole.length / 2), whole.length - 8]) {
+        // chunked: the HTTP body ends properly, the multipart body inside it does not
+        const r = await raw(base, path, { method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' }, body: whole.subarray(0, cut) });
+        expect(r.status, `${path} cut at ${cut}: ${r.body}`).toBe(400);
+        expect(JSON.parse(r.body)).toMatchObject({ code: 'DXR_BAD_REQUEST', message: 'the multipart body ended before its closing boundary (truncated upload)' });
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('stores an upload under its own id whatever its filename says', async () => {
     for (const filename of ['../../../escaped.txt', '/tmp/escaped-abs.txt', '..\\..\\escaped-bs.txt']) {
       const r = await fetch(`${base}/v1/datasets`, { method: 'POST', headers: auth, body: form({ train: { data: tinyXc(), filename } }) });

@@ -226,7 +226,9 @@ describe('worker in-process (PGlite)', () => {
     const job = await waitFinal(repo, id, 15_000);
     expect(job.status).toBe('failed');
     expect(job.attempts).toBe(1);
-    expect(job.error).toContain(`${store.pathOf(trainKey)}:4`);
+    // named by dataset id, not by the server's path of the file
+    expect(job.error).toContain(`dataset ${dsId} (train):4`);
+    expect(job.error).not.toContain(store.pathOf(trainKey));
     const entry = await waitFor('BullMQ to record the failure', async () => {
       const e = await queue.queue.getJob(id);
       return e && (await e.getState()) === 'failed' ? e : null;

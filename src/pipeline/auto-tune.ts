@@ -7,13 +7,12 @@
  * Candidates run in order of their measured promise until the time budget would be exceeded. The
  * family of candidates depends on whether the student can start from the teacher's factors.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { selectRows } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
 import { Rng } from '../core/rng.js';
 import { studentShapeOf, type TrainConfig } from '../core/train-config.js';
-import { foldOf, foldsManifestPath, type FoldsManifest } from '../teacher/folds.js';
+import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from '../teacher/folds.js';
 import type { ProgressSink } from './progress.js';
 import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
 
@@ -95,13 +94,15 @@ function subset(d: Dataset, rows: number[], what: string): Dataset {
 /** The held-out rows and the teacher that never saw them. */
 async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): Promise<{ held: Set<number>; teacher: string; how: string }> {
   const n = train.features.rows;
+  // folds cut from other data (the teacher reused on another file) hold no row out of the fold-0 model
   let manifest: FoldsManifest | null = null;
   try {
-    manifest = JSON.parse(await readFile(foldsManifestPath(teacherPath), 'utf8')) as FoldsManifest;
+    manifest = await readFoldsManifest(teacherPath);
   } catch {
     manifest = null;
   }
-  if (manifest && manifest.trainPoints === n && manifest.files.length === manifest.folds) {
+  if (manifest && !foldsFitData(manifest, train.labels)) manifest = null;
+  if (manifest && manifest.files.length === manifest.folds) {
     const held = new Set<number>();
     for (let r = 0; r < n; r++) if (foldOf(r, manifest.folds, manifest.seed) === 0) held.add(r);
     return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${manifest.folds} cross-fitting folds, distilling the fold-0 model` };

@@ -1,5 +1,5 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
-import { labelCounts } from '../core/csr.js';
+import { labelCounts, type Csr } from '../core/csr.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
@@ -8,6 +8,7 @@ import { Student } from '../core/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
+import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
@@ -82,6 +83,21 @@ export interface TrainJobResult {
   modelDir?: string;
 }
 
+/**
+ * The teacher's cross-fitting fold models when they were cut from this training data; on other
+ * data (the teacher reused on another file of the same labels) a fold model may have seen any
+ * row, so the full teacher scores every example instead, and the job log says so.
+ */
+async function loadFoldsFor(teacherPath: string, labels: Csr, threads: number | undefined, sink: ProgressSink): Promise<FoldedTeacher | null> {
+  const manifest = await readFoldsManifest(teacherPath);
+  if (!manifest) return null;
+  if (!foldsFitData(manifest, labels)) {
+    sink.log(`the teacher's ${manifest.folds} cross-fitting fold models were fitted on other training data (${manifest.trainPoints} points, this job has ${labels.rows}): training examples scored by the full teacher`);
+    return null;
+  }
+  return FoldedTeacher.load(teacherPath, manifest, { intraOpThreads: threads });
+}
+
 /** The whole job: prepare → mine → score → train (re-mining) → evaluate → publish. */
 export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = silentProgress): Promise<TrainJobResult> {
   let cfg = input.config;
@@ -110,9 +126,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   let folded: FoldedTeacher | null = null;
   try {
     if (teacher && teacher.numLabels !== null && teacher.numLabels < numLabels) {
-      throw new UsageError(`teacher ${input.teacherPath} scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
+      throw new UsageError(`the teacher scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
-    folded = teacher && input.teacherPath && (auto ? false : input.crossFit !== false) ? await FoldedTeacher.loadIfPresent(input.teacherPath, train.labels, { intraOpThreads: input.teacherThreads }) : null;
+    if (teacher && input.teacherPath && !auto && input.crossFit !== false) folded = await loadFoldsFor(input.teacherPath, train.labels, input.teacherThreads, sink);
+    else if (teacher && input.crossFit === false) sink.log('cross-fitting off: training examples scored by the teacher itself');
     if (teacher && input.teacherPath && cfg.teacherInit) {
       const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
       const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });

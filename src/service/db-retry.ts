@@ -181,6 +181,13 @@ export class RetryingRepository implements Repository {
   requestCancel(id: string) {
     return this.retry(`requestCancel ${id}`, () => this.inner.requestCancel(id));
   }
+  deleteUnstartedJob(id: string) {
+    return this.retry(`deleteUnstartedJob ${id}`, async (retried) => {
+      const deleted = await this.inner.deleteUnstartedJob(id);
+      // the first attempt may have committed before its connection dropped
+      return deleted || (retried && (await this.inner.getJob(id)) === null);
+    });
+  }
 
   addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {
     return this.retry(`addJobEvent ${jobId} ${type}`, () => this.inner.addJobEvent(jobId, type, data));

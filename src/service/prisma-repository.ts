@@ -267,6 +267,12 @@ export class PrismaRepository implements Repository {
     return this.getJob(id);
   }
 
+  async deleteUnstartedJob(id: string): Promise<boolean> {
+    // events go with the row (ON DELETE CASCADE)
+    const { count } = await this.prisma.job.deleteMany({ where: { id, status: 'queued', attempts: 0 } });
+    return count > 0;
+  }
+
   // ---- job events
 
   async addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord> {

@@ -175,6 +175,11 @@ export interface Repository {
   finishJob(id: string, status: 'completed' | 'failed' | 'cancelled', patch?: JobPatch): Promise<JobRecord | null>;
   /** Flags an unfinished job for cancellation; returns the job (a final one unchanged), null when there is none. */
   requestCancel(id: string): Promise<JobRecord | null>;
+  /**
+   * Deletes a job (and its events) that no worker ever started: still `queued` with no attempt.
+   * For a submission whose queue entry could not be written. True when it was deleted.
+   */
+  deleteUnstartedJob(id: string): Promise<boolean>;
 
   addJobEvent(jobId: string, type: JobEventType, data: Record<string, unknown>): Promise<JobEventRecord>;
   listJobEvents(jobId: string, opts?: { afterId?: number; types?: JobEventType[]; limit?: number }): Promise<JobEventRecord[]>;

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Csr } from '../core/csr.js';
 import { UsageError } from '../core/errors.js';
-import { FOLDS_FORMAT, foldOf, foldsManifestPath, labelsFingerprint, type FoldsManifest } from './folds.js';
+import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from './folds.js';
 import { OnnxTeacher, type CandidateScorer, type ScoreOptions, type TeacherLoadOptions } from './onnx-teacher.js';
 
 /** Scores each training example with the fold model that did not see it. */
@@ -23,31 +22,30 @@ export class FoldedTeacher implements CandidateScorer {
 
   /**
    * The fold models that go with `teacherPath`, or null when it has none. Refuses folds cut
-   * from other training data than `trainLabels`.
+   * from other training data than `trainLabels` (train-job.ts checks foldsFitData first and
+   * scores with the full teacher instead).
    */
   static async loadIfPresent(teacherPath: string, trainLabels: Csr, opts: TeacherLoadOptions = {}): Promise<FoldedTeacher | null> {
-    const manifestPath = foldsManifestPath(teacherPath);
-    let manifest: FoldsManifest;
-    try {
-      manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as FoldsManifest;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new UsageError(`${manifestPath}: ${(e as Error).message}`);
-    }
-    if (manifest.format !== FOLDS_FORMAT) throw new UsageError(`${manifestPath}: not a ${FOLDS_FORMAT} manifest`);
-    if (manifest.trainPoints !== trainLabels.rows || manifest.labelsFingerprint !== labelsFingerprint(trainLabels)) {
+    const manifest = await readFoldsManifest(teacherPath);
+    if (!manifest) return null;
+    if (!foldsFitData(manifest, trainLabels)) {
       throw new UsageError(
-        `${manifestPath}: the teacher's folds were cut from other training data (${manifest.trainPoints} points) than this job's (${trainLabels.rows}); ` +
+        `the teacher's folds were cut from other training data (${manifest.trainPoints} points) than this job's (${trainLabels.rows}); ` +
           'refit the teacher on this training file or train without cross-fitting',
       );
     }
+    return FoldedTeacher.load(teacherPath, manifest, opts);
+  }
+
+  /** The fold models a manifest names (beside `teacherPath`); they must declare one temperature. */
+  static async load(teacherPath: string, manifest: FoldsManifest, opts: TeacherLoadOptions = {}): Promise<FoldedTeacher> {
     const models: OnnxTeacher[] = [];
     try {
       for (const f of manifest.files) models.push(await OnnxTeacher.load(join(dirname(teacherPath), f), opts));
       const temperatures = new Set(models.map((m) => m.temperature));
       if (temperatures.size > 1) {
         const found = models.map((m, k) => `${manifest.files[k]}: ${m.temperature}`).join(', ');
-        throw new UsageError(`${manifestPath}: the fold models declare different temperatures (${found}); refit the teacher`);
+        throw new UsageError(`the fold models declare different temperatures (${found}); refit the teacher`);
       }
     } catch (e) {
       await Promise.all(models.map((m) => m.close()));

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Csr } from '../core/csr.js';
+import { UsageError } from '../core/errors.js';
 
 /**
  * Cross-fitting: a teacher scores a training example well only if it did not see it. Scores a
@@ -41,4 +44,30 @@ export function labelsFingerprint(labels: Csr): string {
 /** Path of the manifest that goes with a teacher file. */
 export function foldsManifestPath(teacherPath: string): string {
   return teacherPath.replace(/\.onnx$/i, '') + '.folds.json';
+}
+
+/**
+ * The folds manifest beside a teacher file, or null when it has none. Messages name the manifest
+ * by its file name only (they reach job errors, never a server path).
+ */
+export async function readFoldsManifest(teacherPath: string): Promise<FoldsManifest | null> {
+  const path = foldsManifestPath(teacherPath);
+  let manifest: FoldsManifest;
+  try {
+    manifest = JSON.parse(await readFile(path, 'utf8')) as FoldsManifest;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new UsageError(`the teacher's folds manifest ${basename(path)} is unreadable: ${(e as Error).message.replaceAll(path, basename(path))}`);
+  }
+  if (manifest.format !== FOLDS_FORMAT) throw new UsageError(`the teacher's folds manifest ${basename(path)} is not a ${FOLDS_FORMAT} manifest`);
+  return manifest;
+}
+
+/**
+ * Fold k of the manifest is blind to the rows hashed to k of the data it was cut from. On other
+ * training data (another file, even of the same labels and size) the rows are other points: a
+ * fold model may have seen them, so the folds do not apply.
+ */
+export function foldsFitData(manifest: FoldsManifest, trainLabels: Csr): boolean {
+  return manifest.trainPoints === trainLabels.rows && manifest.labelsFingerprint === labelsFingerprint(trainLabels);
 }

@@ -10,7 +10,9 @@ import { teacherPrefix, XC_CACHE_KEY } from '../service/artifact-keys.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
+import { ClientMessages } from './client-message.js';
 import { JobReporter } from './job-reporter.js';
+import { silentTelemetry, type JobTelemetry } from './job-telemetry.js';
 import { buildJobTask, checkpointDirKey, resultIdFor, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
 import { startPipelineThread, type PipelineThread, type ThreadEvent } from './thread-runner.js';
@@ -39,6 +41,8 @@ export interface JobRunnerOptions {
   log?: (line: string) => void;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
   onLockLost?: (jobId: string) => void;
+  /** Job start, end, failure and takeover, for logs and metrics. @defaultValue silentTelemetry */
+  telemetry?: JobTelemetry;
 }
 
 /**
@@ -55,6 +59,17 @@ function killAtStage(id: string, attempt: number, rep: JobReporter): ((e: Thread
     if (e.type === 'stage' && e.stage === stage) void rep.close().finally(() => process.kill(process.pid, 'SIGKILL'));
   };
 }
+
+/** One run of a job, as telemetry reports it. */
+interface RunInfo {
+  kind: string;
+  /** performance.now() at start. */
+  started: number;
+  /** The stage the pipeline entered last. */
+  stage: string | null;
+}
+
+const secondsSince = (t: number): number => (performance.now() - t) / 1000;
 
 export type JobOutcome =
   | { jobId: string; status: 'completed'; resultId: string }
@@ -73,8 +88,11 @@ export class JobRunner {
   /** Job id → the BullMQ lock token it runs under. */
   private readonly running = new Map<string, string | undefined>();
 
+  private readonly telemetry: JobTelemetry;
+
   constructor(private readonly opts: JobRunnerOptions) {
     this.log = opts.log ?? ((line) => console.error(line));
+    this.telemetry = opts.telemetry ?? silentTelemetry;
   }
 
   /** The jobs this process is running now, with their lock tokens. */
@@ -114,17 +132,24 @@ export class JobRunner {
     if (rec.attempts >= MAX_JOB_STARTS) {
       const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
       await this.finish(job.data, 'failed', { error: message });
+      this.telemetry.failed({ jobId: id, kind: rec.kind, seconds: 0, stage: rec.stage, message });
       throw new UnrecoverableError(message);
     }
     const attempt = rec.attempts + 1;
     await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
     await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
+    // still `running` in the database: the worker that ran it died or stalled, this one takes over
+    this.telemetry.started({ jobId: id, kind: rec.kind, datasetId: rec.datasetId, teacherId: rec.teacherId, attempt, takenOver: rec.status === 'running' });
+    const run: RunInfo = { kind: rec.kind, started: performance.now(), stage: null };
 
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
     let reporter: JobReporter | null = null;
+    let messages = new ClientMessages();
     try {
       const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY), teacherThreads: this.opts.teacherThreads });
+      messages = ClientMessages.forTask(jt.task, rec);
+      const clientView = messages;
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
       const epochs = jt.task.kind === 'train' ? jt.task.config.epochs : 1; // a teacher fit has no epochs
       const rep = new JobReporter(repo, id, epochs, {
@@ -134,7 +159,8 @@ export class JobRunner {
       reporter = rep;
       const fault = killAtStage(id, attempt, rep);
       const thread = startPipelineThread(jt.task, stop, (e) => {
-        rep.onThreadEvent(e);
+        if (e.type === 'stage') run.stage = e.stage;
+        rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
         fault?.(e);
       });
       const result = await this.supervise(id, thread, flag, signal);
@@ -142,10 +168,13 @@ export class JobRunner {
       if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);
       // a cancel that came in while the last stage ran still wins; a shutdown lets the finished job complete
       if (Atomics.load(flag, 0) === STOP_CANCEL) throw new CancelledError('cancelled while finishing');
-      return await this.complete(rec, jt, result);
+      const outcome = await this.complete(rec, jt, result);
+      const metrics = (await repo.getJob(id))?.metrics ?? null;
+      this.telemetry.completed({ jobId: id, kind: rec.kind, seconds: secondsSince(run.started), stageSeconds: result.stageSeconds as Record<string, number>, metrics });
+      return outcome;
     } catch (e) {
       await reporter?.close();
-      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0));
+      return await this.handleError(e, job, token, signal, Atomics.load(flag, 0), messages, run);
     }
   }
 
@@ -244,9 +273,20 @@ export class JobRunner {
     return { jobId: id, status: 'completed', resultId: jt.resultId };
   }
 
-  private async handleError(e: unknown, job: Job<QueuedJob>, token: string | undefined, signal: AbortSignal | undefined, stopped: number): Promise<JobOutcome> {
+  private async handleError(
+    e: unknown,
+    job: Job<QueuedJob>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    stopped: number,
+    messages: ClientMessages,
+    run: RunInfo,
+  ): Promise<JobOutcome> {
+    const report = { jobId: job.data.jobId, kind: run.kind, seconds: secondsSince(run.started), stage: run.stage };
     const id = job.data.jobId;
     const err = e instanceof Error ? e : new Error(String(e));
+    // what the client reads (the job's error, its log events): no server path
+    const clientMessage = messages.redact(err.message);
     const badInput = err instanceof DistilxrError && !(err instanceof CancelledError);
 
     if (stopped === STOP_RELEASE && !badInput) {
@@ -256,27 +296,33 @@ export class JobRunner {
         const rec = await this.opts.repo.getJob(id);
         await this.opts.repo.updateJob(id, { status: 'queued', attempts: Math.max(0, (rec?.attempts ?? 1) - 1), examplesPerSecond: null, etaSeconds: null });
         await this.opts.repo.addJobEvent(id, 'log', { message: 'worker shutting down: job returned to the queue' });
+        this.telemetry.released({ jobId: id, kind: run.kind, reason: 'worker shutting down: back to the queue' });
         await job.moveToWait(token);
         throw new WaitingError();
       }
       // the lock is gone (this worker stalled): BullMQ hands the job to another worker, which owns the row now
+      this.telemetry.released({ jobId: id, kind: run.kind, reason: String(signal?.reason ?? 'stopped') });
       throw new Error(`job ${id}: gave up the job (${String(signal?.reason ?? 'stopped')})`);
     }
     if (err instanceof CancelledError || stopped === STOP_CANCEL) {
       await this.finish(job.data, 'cancelled', {});
+      this.telemetry.cancelled(report);
       return { jobId: id, status: 'cancelled' };
     }
     if (badInput) {
-      await this.finish(job.data, 'failed', { error: err.message });
-      throw new UnrecoverableError(err.message);
+      await this.finish(job.data, 'failed', { error: clientMessage });
+      this.telemetry.failed({ ...report, message: err.message });
+      throw new UnrecoverableError(clientMessage);
     }
     const maxAttempts = job.opts.attempts ?? 1;
     if (job.attemptsMade + 1 >= maxAttempts) {
-      await this.finish(job.data, 'failed', { error: err.message });
+      await this.finish(job.data, 'failed', { error: clientMessage });
+      this.telemetry.failed({ ...report, message: err.message });
     } else {
+      this.telemetry.released({ jobId: id, kind: run.kind, reason: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${err.message}` });
       this.log(`job ${id}: attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, will retry: ${err.stack ?? err.message}`);
       await this.opts.repo.updateJob(id, { status: 'queued', examplesPerSecond: null, etaSeconds: null }).catch(() => undefined);
-      await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${err.message}` }).catch(() => undefined);
+      await this.opts.repo.addJobEvent(id, 'log', { message: `attempt ${job.attemptsMade + 1} of ${maxAttempts} failed, retrying: ${clientMessage}` }).catch(() => undefined);
     }
     throw err;
   }

@@ -10,6 +10,7 @@ import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../
 import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
 import { checkpointDirKey, checkpointKey, teacherPrefix } from '../service/artifact-keys.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
+import { storedLabelNames } from '../service/dataset-label-names.js';
 import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../service/records.js';
 import type { TeacherFitTask, ThreadTask, TrainTask } from './thread-protocol.js';
 
@@ -87,6 +88,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     if (!teacher) throw new UsageError(`teacher ${job.teacherId} of job ${job.id} does not exist`);
     if (teacher.sha256) await store.verify(teacher.key, teacher.sha256);
   }
+  const labelNames = dataset.format === 'xc' ? await storedLabelNames(store, dataset) : null;
   const resultId = resultIdFor('model', job.id);
   const resultKey = `models/${resultId}`;
   const task: TrainTask = {
@@ -101,6 +103,9 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     checkpointPath: store.pathOf(checkpointKey(job.id)),
     teacherThreads: opts.teacherThreads,
     ...(teacher && job.params.auto === true ? { auto: { budgetSeconds: typeof job.params.autoBudgetSeconds === 'number' ? job.params.autoBudgetSeconds : undefined } } : {}),
+    ...(job.params.crossFit === false ? { crossFit: false } : {}),
+    // JSONL names come with the data (its label map); XC names from the upload's names file
+    ...(dataset.format === 'xc' && labelNames ? { labelNames } : {}),
   };
   return { task, dataset, teacher, resultId, resultKey };
 }

@@ -1,8 +1,10 @@
 /**
  * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
  * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
- * often the database's unfinished jobs are checked against the queue, default 60000) and
- * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's).
+ * often the database's unfinished jobs are checked against the queue, default 60000),
+ * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's), WORKER_METRICS_PORT
+ * (Prometheus GET /metrics on HOST, default: no endpoint) and LOG_LEVEL (default info). Logs are
+ * pino JSON lines on stdout, like the API's.
  * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
@@ -11,6 +13,9 @@ import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
 import { loadConfig, positiveIntEnv } from '../service/config.js';
 import { closeOnSignals } from '../service/signals.js';
 import { openStorage } from '../service/storage.js';
+import { pino, type Logger } from 'pino';
+import { WorkerTelemetry } from './job-telemetry.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { startWorker } from './worker.js';
 
 export interface WorkerProcess {
@@ -19,12 +24,17 @@ export interface WorkerProcess {
 }
 
 /** Opens the database and the artifact store and starts taking jobs. */
-export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
+export async function runWorker(env: NodeJS.ProcessEnv = process.env, logger: Logger = pino({ name: 'distilxr-worker', level: env.LOG_LEVEL || 'info' })): Promise<WorkerProcess> {
   const config = loadConfig(env);
   const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
   const reconcileMs = positiveIntEnv(env, 'WORKER_RECONCILE_MS', 60_000);
+  const metricsPort = env.WORKER_METRICS_PORT ? positiveIntEnv(env, 'WORKER_METRICS_PORT', 0) : null;
+  const log = (line: string): void => logger.warn(line);
+  const telemetry = new WorkerTelemetry(logger);
   const { db, repo, store } = await openStorage(config);
+  let metrics: MetricsServer | null = null;
   try {
+    if (metricsPort !== null) metrics = await startMetricsServer(telemetry.registry, metricsPort, config.host);
     const worker = await startWorker({
       repo,
       store,
@@ -34,18 +44,24 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line
       reconcileMs,
       prefix: env.REDIS_PREFIX || undefined,
       log,
+      telemetry,
     });
-    log(`distilxr worker ${process.pid}: ready (concurrency ${config.workerConcurrency}, lock ${lockMs} ms, ${db.kind} database)`);
+    logger.info(
+      { event: 'worker-ready', pid: process.pid, concurrency: config.workerConcurrency, lockMs, database: db.kind, metricsPort: metrics?.port ?? null },
+      `distilxr worker ${process.pid}: ready (concurrency ${config.workerConcurrency}, lock ${lockMs} ms, ${db.kind} database${metrics ? `, metrics on :${metrics.port}/metrics` : ''})`,
+    );
     return {
       stop: async () => {
         try {
           await worker.close();
         } finally {
+          await metrics?.close();
           await db.close();
         }
       },
     };
   } catch (e) {
+    await metrics?.close();
     await db.close();
     throw e;
   }

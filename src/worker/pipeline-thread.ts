@@ -55,6 +55,8 @@ try {
             checkpoints: new FileCheckpointStore(task.checkpointPath),
             shouldStop,
             auto: task.auto,
+            crossFit: task.crossFit,
+            labelNames: task.labelNames,
           },
           sink,
         )

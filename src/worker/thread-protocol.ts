@@ -30,6 +30,10 @@ export interface TrainTask {
   teacherThreads?: number;
   /** Choose the distillation settings on a held-out slice first (pipeline/auto-tune.ts). */
   auto?: { budgetSeconds?: number };
+  /** Score training examples with the teacher's cross-fitting fold models when they fit the data. @defaultValue true */
+  crossFit?: boolean;
+  /** Label names by id (XC datasets uploaded with a names file), for the published model. */
+  labelNames?: string[];
 }
 
 export interface TeacherFitTask {

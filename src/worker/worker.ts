@@ -5,6 +5,7 @@ import { QUEUE_NAME, type QueuedJob } from '../service/job-queue.js';
 import { RetryingRepository } from '../service/db-retry.js';
 import type { Repository } from '../service/records.js';
 import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
+import type { JobTelemetry } from './job-telemetry.js';
 import { QueueReconciler, reconcile } from './queue-reconciler.js';
 
 export interface WorkerDeps {
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   runner?: Omit<JobRunnerOptions, 'repo' | 'store' | 'log' | 'onLockLost'>;
   /** @defaultValue console.error */
   log?: (line: string) => void;
+  /** Job start, end, failure and takeover, for structured logs and metrics. @defaultValue none */
+  telemetry?: JobTelemetry;
 }
 
 export interface RunningWorker {
@@ -56,7 +59,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   // set below, once the reconciler exists; a lost lock means Redis may have lost the job
   let onLockLost: (jobId: string) => void = () => undefined;
   // a job rides out a database restart: its writes are retried, in order, until the server is back
-  const runner = new JobRunner({ ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, onLockLost: (id) => onLockLost(id) });
+  const runner = new JobRunner({ ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id) });
   const queue = new BullJobQueue(deps.connection, { prefix: deps.prefix, queueName });
   const worker = new Worker<QueuedJob, JobOutcome>(
     queueName,

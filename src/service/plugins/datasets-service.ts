@@ -1,5 +1,5 @@
 /**
- * Dataset uploads: files are streamed into a staging area of the store, parsed in full (the same
+ * Dataset uploads (train, optional test, optional label names): files are streamed into a staging area of the store, parsed in full (the same
  * loader the workers use) so a bad file is refused at once with `field:line: problem`, then moved
  * to `datasets/<id>/` in one rename and recorded with their sha256 (checked before a job reads
  * them). A refused upload, or a process killed mid-upload, leaves nothing behind: no files under
@@ -10,13 +10,16 @@ import type { Multipart } from '@fastify/multipart';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { cachePathFor } from '../../core/binary-cache.js';
 import { datasetStats } from '../../core/dataset.js';
 import { DataFormatError, UsageError } from '../../core/errors.js';
+import { fitsNamesFile, labelNamesText, readLabelNames } from '../../core/label-names.js';
 import { loadTrainTest } from '../../core/load-dataset.js';
+import { LABEL_NAMES_FILE } from '../dataset-label-names.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { datasetPrefix, XC_CACHE_KEY } from '../artifact-keys.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { listPage, type Page } from '../list-page.js';
 import type { DatasetRecord, Repository } from '../records.js';
 import { receiveUpload, stagedUpload } from './uploads.js';
@@ -39,21 +42,29 @@ export class DatasetService {
     const prefix = datasetPrefix(id);
     return stagedUpload(this.store, prefix, async (staged, commit) => {
       const { files, fields } = await receiveUpload(parts, staged, {
-        files: { train: 'train', test: 'test' },
+        files: { train: 'train', test: 'test', labels: LABEL_NAMES_FILE },
         required: ['train'],
         fields: { name: 200 },
         maxBytes: this.maxUploadBytes,
       });
       const paths: Record<string, string> = { [staged.pathOf(files.train.name)]: 'train' };
       if (files.test) paths[staged.pathOf(files.test.name)] = 'test';
-      const [trainPath, testPath] = Object.keys(paths);
+      if (files.labels) paths[staged.pathOf(files.labels.name)] = 'labels';
+      const trainPath = staged.pathOf(files.train.name);
+      const testPath = files.test ? staged.pathOf(files.test.name) : undefined;
       let data: Awaited<ReturnType<typeof loadTrainTest>>;
       try {
         data = await loadTrainTest(trainPath, testPath, { cacheDir: false });
+        if (files.labels) {
+          if (data.featurizer) throw new BadRequestError('field "labels" applies to XC datasets: the labels of a JSONL file are named in the file itself');
+          await readLabelNames(staged.pathOf(files.labels.name), data.train.labels.cols);
+        }
       } catch (e) {
         throw withFieldNames(e, paths);
       }
       const format = data.featurizer ? 'jsonl' : 'xc';
+      // string labels of a JSONL file: stored like a names file, so datasets compare by name
+      if (data.labelMap?.kind === 'string' && data.labelMap.names && fitsNamesFile(data.labelMap.names)) await staged.putStream(LABEL_NAMES_FILE, Readable.from([labelNamesText(data.labelMap.names)]));
       await commit();
       return this.repo.createDataset({
         id,

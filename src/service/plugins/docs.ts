@@ -7,7 +7,9 @@ export default fp(
   async (app) => {
     await app.register(swagger, {
       openapi: {
-        openapi: '3.0.3',
+        // 3.1: its schemas are JSON Schema 2020-12, which the TypeBox route schemas are written in
+        // (numeric exclusiveMinimum, type 'null' in unions); 3.0 would need them rewritten
+        openapi: '3.1.0',
         info: {
           title: 'distilxr',
           description: 'Train extreme multi-label retrievers by distilling an ONNX teacher into a fast student; query them top-k.',

@@ -16,6 +16,7 @@ import { checkpointDirKey } from '../artifact-keys.js';
 import type { JobQueue } from '../job-queue.js';
 import { listPage, type Page } from '../list-page.js';
 import { AlreadyRetriedError } from '../prisma-repository.js';
+import { checkTeacherFitsDataset } from '../teacher-match.js';
 import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type NewJob, type Repository } from '../records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
@@ -48,22 +49,22 @@ export class JobService {
     if (!dataset) throw new NotFoundError('dataset', body.datasetId);
     const teacher = body.teacherId === undefined ? null : await this.repo.getTeacher(body.teacherId);
     if (body.teacherId !== undefined && !teacher) throw new NotFoundError('teacher', body.teacherId);
-    const { featurizer, auto: autoGiven, autoBudgetSeconds, ...given } = body.params ?? {};
+    const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
-    // no setting given (the seed aside): the job picks its own
-    const auto = teacher !== null && (autoGiven ?? Object.keys(given).every((k) => k === 'seed'));
+    if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
+    // no setting given (the seed aside): the job picks its own; crossFit counts as a setting, as
+    // --no-cross-fit does in the CLI
+    const auto = teacher !== null && (autoGiven ?? (crossFit === undefined && Object.keys(given).every((k) => k === 'seed')));
     if (!teacher) {
       if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
       if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');
     }
-    if (teacher?.numLabels !== null && teacher?.numLabels !== undefined && teacher.numLabels < dataset.stats.labels) {
-      throw new BadRequestError(`teacher "${teacher.id}" scores ${teacher.numLabels} labels but dataset "${dataset.id}" has ${dataset.stats.labels}`);
-    }
+    if (teacher) await checkTeacherFitsDataset(this.repo, this.store, teacher, dataset);
     if (featurizer && dataset.format !== 'jsonl') throw new BadRequestError(`params.featurizer applies to JSONL text datasets; dataset "${dataset.id}" is ${dataset.format}`);
     const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given, ...(teacher ? {} : { alpha: 0 }) };
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */
@@ -77,9 +78,11 @@ export class JobService {
   }
 
   /**
-   * Row first, then the queue entry. If Redis refuses or does not answer in time, the row is
-   * closed as failed (a queue entry that still lands later is skipped by the worker, the job being
-   * final) and the client is told to retry.
+   * Row first, then the queue entry: a worker never meets an entry without its row, and an API
+   * killed in between leaves a `queued` row that the workers' reconcile enqueues. If Redis refuses
+   * or does not answer in time, the row is deleted (the client is told to retry, so it must not
+   * find a job it was refused); a queue entry that still lands later finds no row and is dropped
+   * by the worker. Only when the delete fails too is the row closed as failed instead.
    */
   private async submit(job: NewJob): Promise<JobRecord> {
     const rec = await this.repo.createJob(job);
@@ -87,12 +90,20 @@ export class JobService {
     try {
       await withTimeout(this.queue.enqueue({ jobId: rec.id, kind: rec.kind }), this.enqueueTimeoutMs, 'enqueue');
     } catch (err) {
-      this.log.error({ err, jobId: rec.id }, 'enqueue failed');
-      await this.repo.finishJob(rec.id, 'failed', { error: 'the queue was unavailable when the job was submitted' });
-      await this.repo.addJobEvent(rec.id, 'status', { status: 'failed', error: 'queue unavailable' });
+      this.log.error({ err, jobId: rec.id }, 'enqueue failed: submission refused');
+      await this.forgetRefused(rec.id);
       throw new NotReadyError('the job queue is unavailable: try again later');
     }
     return rec;
+  }
+
+  private async forgetRefused(id: string): Promise<void> {
+    try {
+      if (await this.repo.deleteUnstartedJob(id)) return;
+    } catch (err) {
+      this.log.error({ err, jobId: id }, 'could not delete a refused submission; closing it as failed');
+    }
+    await this.repo.finishJob(id, 'failed', { error: 'the queue was unavailable when the job was submitted' }).catch(() => undefined);
   }
 
   async get(id: string): Promise<JobRecord> {

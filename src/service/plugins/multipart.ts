@@ -13,9 +13,9 @@ export default fp(
     await app.register(multipart, {
       limits: {
         fileSize: app.serviceConfig.maxUploadBytes,
-        files: 2,
+        files: 3,
         fields: 4,
-        parts: 6,
+        parts: 7,
         fieldSize: 4096,
         headerPairs: 100,
       },

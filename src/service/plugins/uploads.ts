@@ -6,7 +6,7 @@
  */
 import type { Multipart } from '@fastify/multipart';
 import type { ArtifactStore, StagedArtifacts } from '../artifact-store.js';
-import { BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
+import { ApiError, BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
 
 export interface UploadSpec {
   /** File field → name of its file in the staged group (and under the prefix once committed). */
@@ -30,7 +30,25 @@ export interface Upload {
   fields: Record<string, string>;
 }
 
+/**
+ * Busboy (under @fastify/multipart) reports a body cut short with plain Errors, no code: "Unexpected
+ * end of multipart data" from the form, "Part terminated early due to ..." from the part being read.
+ */
+const TRUNCATED_MULTIPART = /unexpected end of multipart data/i;
+
 export async function receiveUpload(parts: AsyncIterable<Multipart>, staged: StagedArtifacts, spec: UploadSpec): Promise<Upload> {
+  try {
+    return await receiveParts(parts, staged, spec);
+  } catch (e) {
+    // the client's fault, not ours: a 400 instead of an internal error
+    if (e instanceof Error && !(e instanceof ApiError) && TRUNCATED_MULTIPART.test(e.message)) {
+      throw new BadRequestError('the multipart body ended before its closing boundary (truncated upload)');
+    }
+    throw e;
+  }
+}
+
+async function receiveParts(parts: AsyncIterable<Multipart>, staged: StagedArtifacts, spec: UploadSpec): Promise<Upload> {
   const files: Record<string, ReceivedFile> = {};
   const fields: Record<string, string> = {};
   const expected = (): string => [...Object.keys(spec.files), ...Object.keys(spec.fields)].map((f) => `"${f}"`).join(', ');

@@ -8,7 +8,7 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['datasets'],
-        summary: 'upload a dataset (multipart: train, optional test, optional name); validated on arrival',
+        summary: 'upload a dataset (multipart: train, optional test, optional labels, optional name); validated on arrival',
         consumes: ['multipart/form-data'],
         body: DatasetUpload,
         response: { 201: Dataset, ...commonErrors, 413: ErrorResponse, 415: ErrorResponse },

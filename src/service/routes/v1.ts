@@ -2,14 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ApiKeys } from '../api-keys.js';
 import { ValidationError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import { UUID_PATTERN } from '../schemas/common.js';
 import rateLimit from '../plugins/rate-limit.js';
 import datasets from './datasets.js';
 import jobs, { type JobRouteOptions } from './jobs.js';
 import models from './models.js';
 import teachers from './teachers.js';
 
-/** Every id the service hands out is a UUID (random, or UUID-shaped from a digest). */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID = new RegExp(UUID_PATTERN);
 
 /**
  * Everything under /v1: rate-limited, then behind the API keys when there are any (in that order,

@@ -1,11 +1,15 @@
 import { Type, type TSchema } from 'typebox';
 import { ERROR_CODES } from '../errors.js';
 
+/** Every id the service hands out is a UUID (random, or UUID-shaped from a digest). */
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
 /**
- * Ids are server-generated UUIDs. In paths routes/v1.ts requires a UUID (400 otherwise); in bodies
- * any short token passes this schema and an unknown one is 404.
+ * A resource id: a UUID, in paths (routes/v1.ts checks it before the schema, 400 otherwise) and in
+ * bodies alike, so the OpenAPI document states what the server enforces. A well-formed id that
+ * was never issued is 404.
  */
-export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'resource id' });
+export const Id = Type.String({ pattern: UUID_PATTERN, description: 'resource id (a UUID)' });
 
 export const IdParams = Type.Object({ id: Id });
 

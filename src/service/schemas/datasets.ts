@@ -28,6 +28,12 @@ export const DatasetList = Type.Object({ datasets: Type.Array(Dataset), nextCurs
 export const DatasetUpload = Type.Object({
   train: Type.String({ format: 'binary', description: 'training data: XC text ("N D L" header, "labels f:v ...") or JSONL ({"text": ..., "labels": [...]})' }),
   test: Type.Optional(Type.String({ format: 'binary', description: 'test data in the same format' })),
+  labels: Type.Optional(
+    Type.String({
+      format: 'binary',
+      description: 'XC only: label names, one per line (line i names label id i-1), exactly as many as the header declares, non-empty and unique; query answers and teacher matching use them',
+    }),
+  ),
   name: Type.Optional(Type.String({ maxLength: 200 })),
 });
 

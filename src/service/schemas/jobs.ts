@@ -40,6 +40,13 @@ export const TrainParams = Type.Object(
         description: 'choose alpha, temperature, negative counts and epochs on a held-out slice of the training data first; the default with a teacherId when no other training setting is given',
       }),
     ),
+    crossFit: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          "with a teacherId: score training examples with the teacher's cross-fitting fold models, each blind to the examples it scores (teacher fits with folds ≥ 2); false scores them with the teacher itself. Folds fitted on other training data are never used: the teacher itself scores then (the job log says so)",
+      }),
+    ),
     autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, default: AUTO_BUDGET_SECONDS, description: 'time budget of the auto search, seconds' })),
     labelBias: Type.Optional(Type.Boolean({ default: d.labelBias, description: 'a learnt bias per label in the score (one more coordinate of q and V)' })),
     featurizer: Type.Optional(FeaturizerParams),
