@@ -8,6 +8,7 @@ import { Rng } from '../src/core/rng.js';
 import { writeSynth } from '../src/core/synth.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
+import { EF_CANDIDATES } from '../src/ann/ef-search.js';
 import { loadModel } from '../src/pipeline/model-dir.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
@@ -66,6 +67,8 @@ describe('runTrainJob', () => {
     const model = await loadModel(join(dir, 'plain'));
     expect(model.student.shape.numLabels).toBe(60);
     expect(model.config.metrics).toEqual(r.metrics);
+    expect(EF_CANDIDATES).toContain(r.efSearch); // chosen for the index (hnswRecallTarget) and published
+    expect(model.config.hnsw.efSearch).toBe(r.efSearch);
 
     // the index is checked against its sidecar, and the sidecar against checksums.json
     const indexPath = join(dir, 'plain', 'index.hnsw');

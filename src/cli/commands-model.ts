@@ -40,6 +40,7 @@ export function trainCommand(): Command {
     .option('--batch-size <n>', 'examples per batch', intArg, d.batchSize)
     .option('--pool-size <n>', 'mined candidate pool per example', intArg, d.poolSize)
     .option('--remine-every <n>', "re-mine the pool with the student's embeddings every n epochs (0 = never)", intArg, d.remineEvery)
+    .option('--hnsw-recall-target <x>', 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)', realArg, d.hnswRecallTarget)
     .option('--teacher-weighted-negatives', 'sample hard negatives ∝ exp(teacher score / T)', d.teacherWeightedNegatives)
     .option('--seed <n>', 'random seed', intArg, d.seed)
     .option('--label-names <file>', 'one label name per line (XC data)')
@@ -67,6 +68,7 @@ export function trainCommand(): Command {
         batchSize: o.batchSize,
         poolSize: o.poolSize,
         remineEvery: o.remineEvery,
+        hnswRecallTarget: o.hnswRecallTarget,
         teacherWeightedNegatives: Boolean(o.teacherWeightedNegatives),
         seed: o.seed,
         teacherCalibration: o.teacherCalibration,

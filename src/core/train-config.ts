@@ -26,6 +26,12 @@ export interface TrainConfig {
   poolSize: number;
   /** Re-mine the pool with the student's own embeddings every R epochs; 0 = never. @defaultValue 5 */
   remineEvery: number;
+  /**
+   * The published HNSW index searches with the smallest ef whose recall@10 against exact search
+   * reaches this on a sample of training queries (src/ann/ef-search.ts); 0 = ef 100 untested.
+   * @defaultValue 0.95
+   */
+  hnswRecallTarget: number;
   /** Sample hard negatives with probability ∝ exp(teacher/T) instead of uniformly from the pool. @defaultValue false */
   teacherWeightedNegatives: boolean;
   /** Seed of every random draw (init, order, negatives, projections, HNSW). @defaultValue 1 */
@@ -58,6 +64,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   batchSize: 64,
   poolSize: 64,
   remineEvery: 5,
+  hnswRecallTarget: 0.95,
   teacherWeightedNegatives: false,
   seed: 1,
   teacherCalibration: true,
@@ -88,6 +95,7 @@ export function validateTrainConfig(c: TrainConfig): string[] {
   intAtLeast('batchSize', 1, 1000000);
   intAtLeast('poolSize', 0, 100000);
   intAtLeast('remineEvery', 0, 100000);
+  realIn('hnswRecallTarget', 0, 1);
   intAtLeast('seed', 0, 2 ** 31 - 1);
   for (const flag of ['teacherCalibration', 'teacherInit', 'labelBias'] as const) {
     if (typeof c[flag] !== 'boolean') problems.push(`${flag} must be true or false, got ${JSON.stringify(c[flag])}`);

@@ -1,3 +1,4 @@
+import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/csr.js';
 import { CancelledError, UsageError } from '../core/errors.js';
@@ -12,7 +13,7 @@ import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
-import { evaluateStudent, evaluateTeacher } from './evaluate.js';
+import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
 import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
@@ -21,7 +22,9 @@ import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
-export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: 100 };
+export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: EF_CANDIDATES[0] };
+/** Training rows whose queries choose the index's ef. */
+const EF_SAMPLE_QUERIES = 1000;
 
 /** Teacher evaluation scores test points × labels pairs; skip it above this many. */
 export const TEACHER_EVAL_MAX_PAIRS = 50_000_000;
@@ -62,6 +65,8 @@ export interface TrainJobResult {
   metrics?: MetricReport;
   hnswMetrics?: MetricReport;
   hnswRecallAt10?: number;
+  /** The HNSW search list size chosen for the index (hnswRecallTarget). */
+  efSearch?: number;
   /** Test points the metrics cover (a subset when points × labels is very large). */
   evaluatedPoints?: number;
   /** ece: of the raw scores; eceCalibrated: of the scores divided by teacherTemperature. */
@@ -229,7 +234,12 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (teacher) result.teacherTemperature = teacher.temperature;
     // The HNSW index serves evaluation and the published model; neither, no index.
     const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, student.shape.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
-    index?.setEf(HNSW_DEFAULTS.efSearch);
+    if (index) {
+      const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
+      const choice = chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget);
+      result.efSearch = choice.ef;
+      if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
+    }
     const counts = Float32Array.from(labelCounts(train.labels)); // stored as F32 in the model's weights
     if (data.test) {
       const propensities = propensitiesFromCounts(counts, train.features.rows, data.test.labels.cols);
@@ -259,7 +269,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
         config: {
           numFeatures: train.features.cols,
           train: cfg,
-          hnsw: HNSW_DEFAULTS,
+          hnsw: { ...HNSW_DEFAULTS, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
           input: data.featurizer ? 'text' : 'features',
           metrics: result.metrics,
           hnswMetrics: result.hnswMetrics,

@@ -52,9 +52,9 @@ export class JobService {
     const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
     if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
-    // no setting given (the seed aside): the job picks its own; crossFit counts as a setting, as
-    // --no-cross-fit does in the CLI
-    const auto = teacher !== null && (autoGiven ?? (crossFit === undefined && Object.keys(given).every((k) => k === 'seed')));
+    // no setting given (the seed and the index's recall target aside): the job picks its own;
+    // crossFit counts as a setting, as --no-cross-fit does in the CLI
+    const auto = teacher !== null && (autoGiven ?? (crossFit === undefined && Object.keys(given).every((k) => k === 'seed' || k === 'hnswRecallTarget')));
     if (!teacher) {
       if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
       if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');

@@ -27,6 +27,9 @@ export const TrainParams = Type.Object(
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, default: d.batchSize, description: 'examples per batch' })),
     poolSize: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.poolSize, description: 'mined candidate pool per example' })),
     remineEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.remineEvery, description: "re-mine with the student's embeddings every R epochs (0 = never)" })),
+    hnswRecallTarget: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: d.hnswRecallTarget, description: 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)' }),
+    ),
     teacherWeightedNegatives: Type.Optional(Type.Boolean({ default: d.teacherWeightedNegatives, description: 'sample hard negatives ∝ exp(teacher score / T)' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: d.seed })),
     teacherCalibration: Type.Optional(
