@@ -1,4 +1,7 @@
 import { resolve } from 'node:path';
+import { DEFAULT_JOB_LIMITS, type JobLimits } from '../pipeline/job-cost.js';
+
+const MiB = 1 << 20;
 
 /** ONNX models are one protobuf message, and protobuf caps a message at 2 GiB − 1 bytes. */
 export const ONNX_MAX_BYTES = 2 ** 31 - 1;
@@ -36,6 +39,14 @@ export interface ServiceConfig {
   rateLimitWindowMs: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty means no CORS headers at all. */
   corsOrigins: string[];
+  /**
+   * A job's estimated peak memory (parameters, optimizer state, pools, buffers: pipeline/job-cost.ts)
+   * above which POST /v1/jobs and /v1/teachers/fit answer 413; workers also cap a pipeline
+   * thread's JavaScript heap at it. JOB_MAX_MEMORY_MB. @defaultValue 8192 MiB
+   */
+  jobMaxMemoryBytes: number;
+  /** A job's estimated run time above which it is refused with 413. JOB_MAX_SECONDS. @defaultValue 86400 */
+  jobMaxSeconds: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -63,7 +74,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     rateLimitMax: int('RATE_LIMIT_MAX', 6000),
     rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
+    jobMaxMemoryBytes: positiveIntEnv(env, 'JOB_MAX_MEMORY_MB', DEFAULT_JOB_LIMITS.maxMemoryBytes / MiB) * MiB,
+    jobMaxSeconds: positiveIntEnv(env, 'JOB_MAX_SECONDS', DEFAULT_JOB_LIMITS.maxSeconds),
   };
+}
+
+/** The job limits (pipeline/job-cost.ts) this configuration sets. */
+export function jobLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxSeconds'>): JobLimits {
+  return { maxMemoryBytes: config.jobMaxMemoryBytes, maxSeconds: config.jobMaxSeconds };
 }
 
 /** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */

@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   DXR_NOT_FOUND: 404,
   /** The request conflicts with the resource's state (cancelling a finished job). */
   DXR_CONFLICT: 409,
-  /** An upload or request body over the configured limit. */
+  /** An upload or request body over the configured limit, or a job whose estimated memory or run time is (JOB_MAX_MEMORY_MB, JOB_MAX_SECONDS). */
   DXR_TOO_LARGE: 413,
   /** Wrong Content-Type (JSON expected, or multipart/form-data expected). */
   DXR_UNSUPPORTED_MEDIA_TYPE: 415,
@@ -49,6 +49,7 @@ export const CORE_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
   USAGE: 'DXR_BAD_REQUEST',
   INVALID_KEY: 'DXR_INVALID_KEY',
   UPLOAD_TOO_LARGE: 'DXR_TOO_LARGE',
+  JOB_LIMIT: 'DXR_TOO_LARGE',
   NOT_FOUND: 'DXR_NOT_FOUND',
 };
 
