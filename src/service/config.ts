@@ -47,6 +47,11 @@ export interface ServiceConfig {
   jobMaxMemoryBytes: number;
   /** A job's estimated run time above which it is refused with 413. JOB_MAX_SECONDS. @defaultValue 86400 */
   jobMaxSeconds: number;
+  /**
+   * Starts of one job before a worker fails it for good (each start whose worker process died
+   * counts: a job that kills its worker is not restarted without end). JOB_MAX_STARTS. @defaultValue 3
+   */
+  jobMaxStarts: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -76,12 +81,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
     jobMaxMemoryBytes: positiveIntEnv(env, 'JOB_MAX_MEMORY_MB', DEFAULT_JOB_LIMITS.maxMemoryBytes / MiB) * MiB,
     jobMaxSeconds: positiveIntEnv(env, 'JOB_MAX_SECONDS', DEFAULT_JOB_LIMITS.maxSeconds),
+    jobMaxStarts: positiveIntEnv(env, 'JOB_MAX_STARTS', 3),
   };
 }
 
 /** The job limits (pipeline/job-cost.ts) this configuration sets. */
 export function jobLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxSeconds'>): JobLimits {
   return { maxMemoryBytes: config.jobMaxMemoryBytes, maxSeconds: config.jobMaxSeconds };
+}
+
+/** What a worker's job runner takes from the configuration: the thread heap cap and the start bound. */
+export function jobRunnerLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxStarts'>): { heapLimitMb: number; maxStarts: number } {
+  return { heapLimitMb: Math.floor(config.jobMaxMemoryBytes / MiB), maxStarts: config.jobMaxStarts };
 }
 
 /** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */

@@ -16,8 +16,12 @@ import { startPipelineThread, type PipelineThread, type ThreadEvent } from './th
 
 /** Abort reason the worker gives on shutdown: running jobs go back to the queue. */
 export const RELEASE_ON_SHUTDOWN = 'shutdown';
-/** Starts of one job (crashed or failed runs) before it is marked failed for good. */
-export const MAX_JOB_STARTS = 10;
+/**
+ * Starts of one job (crashed or failed runs) before it is marked failed for good: a job that kills
+ * its worker process (out of memory, say) takes down at most this many. Three leaves room for a
+ * worker lost to something else (a deploy, a node going away) and one transient failure.
+ */
+export const MAX_JOB_STARTS = 3;
 /** Abort reason when BullMQ could not renew a job's lock: someone else may own the job now. */
 export const LOCK_LOST = 'lock lost';
 
@@ -34,6 +38,10 @@ export interface JobRunnerOptions {
   stopGraceMs?: number;
   /** @defaultValue 500 */
   progressWriteMs?: number;
+  /** JavaScript heap limit of each pipeline thread, MB (JOB_MAX_MEMORY_MB); past it the job fails, not the process. @defaultValue V8's default */
+  heapLimitMb?: number;
+  /** Starts of one job before it is failed for good (JOB_MAX_STARTS). @defaultValue MAX_JOB_STARTS */
+  maxStarts?: number;
   /** Operational messages (retries, lost writes). @defaultValue console.error */
   log?: (line: string) => void;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
@@ -106,8 +114,8 @@ export class JobRunner {
 
     // Every start counts (a graceful shutdown gives its start back): a job whose run kills its
     // worker (out of memory, say) would otherwise be put back by reconcile forever.
-    if (rec.attempts >= MAX_JOB_STARTS) {
-      const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
+    if (rec.attempts >= (this.opts.maxStarts ?? MAX_JOB_STARTS)) {
+      const message = `gave up after ${rec.attempts} starts that did not finish (the worker process running it died each time, e.g. killed for running out of memory; see the job's log events)`;
       await this.finish(id, 'failed', { error: message });
       throw new UnrecoverableError(message);
     }
@@ -128,10 +136,15 @@ export class JobRunner {
       });
       reporter = rep;
       const fault = killAtStage(id, attempt, rep);
-      const thread = startPipelineThread(jt.task, stop, (e) => {
-        rep.onThreadEvent(e);
-        fault?.(e);
-      });
+      const thread = startPipelineThread(
+        jt.task,
+        stop,
+        (e) => {
+          rep.onThreadEvent(e);
+          fault?.(e);
+        },
+        this.opts.heapLimitMb,
+      );
       const result = await this.supervise(id, thread, flag, signal);
       await rep.close();
       if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);

@@ -2,13 +2,15 @@
  * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
  * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
  * often the database's unfinished jobs are checked against the queue, default 60000) and
- * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's).
+ * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's) and JOB_MAX_STARTS (starts
+ * of one job before it is failed for good, default 3). Each pipeline thread's JavaScript heap is
+ * capped at JOB_MAX_MEMORY_MB.
  * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { loadConfig, positiveIntEnv } from '../service/config.js';
+import { jobRunnerLimitsOf, loadConfig, positiveIntEnv } from '../service/config.js';
 import { closeOnSignals } from '../service/signals.js';
 import { openStorage } from '../service/storage.js';
 import { startWorker } from './worker.js';
@@ -33,6 +35,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line
       lockMs,
       reconcileMs,
       prefix: env.REDIS_PREFIX || undefined,
+      runner: jobRunnerLimitsOf(config),
       log,
     });
     log(`distilxr worker ${process.pid}: ready (concurrency ${config.workerConcurrency}, lock ${lockMs} ms, ${db.kind} database)`);
