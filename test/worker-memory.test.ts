@@ -73,6 +73,38 @@ describe(`a pipeline thread over its ${HEAP_LIMIT_MB} MB heap limit (in-process 
   });
 });
 
+describe('a worker process past WORKER_MAX_RSS_MB (typed arrays, outside the heap limit; in-process worker, PGlite)', () => {
+  let env: ServiceEnv;
+  let worker: RunningWorker;
+  let limitMb: number;
+
+  beforeAll(async () => {
+    env = await openServiceEnv('worker-rss');
+    limitMb = Math.round(process.memoryUsage.rss() / (1 << 20)) + 300;
+    const runner = { cacheDir: false as const, cancelPollMs: 50, maxRssBytes: limitMb << 20 };
+    worker = await startWorker({ repo: env.repo, store: env.store, connection, concurrency: 1, lockMs: 2000, prefix: env.prefix, runner, log: () => undefined });
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await closeServiceEnv(env);
+  });
+
+  it('stops the job as soon as the process crosses the limit and fails it with both figures, not retried', async () => {
+    // 200k features at dim 512: W1 and its Adagrad state alone are 2 × 200000 × 513 × 4 bytes = 821 MB
+    const features = 200_000;
+    const rows = Array.from({ length: 2000 }, (_, i) => `${i % 20} ${Array.from({ length: 10 }, (_, k) => `${(i * 100 + k) % features}:1`).join(' ')}`);
+    const ds = await upload(env, '/v1/datasets', { train: { data: `2000 ${features} 20\n${rows.join('\n')}\n` } });
+    expect(ds.statusCode, ds.body).toBe(201);
+    const sub = await env.app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId: ds.json().id, params: { dim: 512, epochs: 1 } } });
+    expect(sub.statusCode, sub.body).toBe(202);
+    const job = await waitFinalEvent(env.repo, sub.json().id, 60_000);
+    expect(job).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(job.error).toMatch(new RegExp(`^the job ran out of memory: its worker process reached \\d+ MB, over the limit of ${limitMb} MB \\(WORKER_MAX_RSS_MB\\)$`));
+    const entry = await env.queue.queue.getJob(sub.json().id);
+    expect(entry?.attemptsMade).toBe(1);
+  });
+});
+
 describe('a job whose worker process dies at every start (PostgreSQL, worker processes)', () => {
   const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
   const databaseUrl = `${PG_URL}?schema=worker_memory_${randomUUID().slice(0, 8)}`;

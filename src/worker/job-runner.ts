@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { CancelledError, DistilxrError } from '../core/errors.js';
+import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
 import { readCheckpointSummary } from '../pipeline/checkpoint.js';
 import { sha256File } from '../core/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
@@ -42,6 +42,13 @@ export interface JobRunnerOptions {
   heapLimitMb?: number;
   /** Starts of one job before it is failed for good (JOB_MAX_STARTS). @defaultValue MAX_JOB_STARTS */
   maxStarts?: number;
+  /**
+   * Resident memory of this process, bytes, above which a running job is stopped and failed as
+   * out of memory (WORKER_MAX_RSS_MB); sampled every cancelPollMs. Typed arrays live outside the
+   * heap limit, so this is what bounds them. With several jobs at once, the one that samples first
+   * is stopped. @defaultValue none
+   */
+  maxRssBytes?: number;
   /** Operational messages (retries, lost writes). @defaultValue console.error */
   log?: (line: string) => void;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
@@ -184,7 +191,14 @@ export class JobRunner {
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort);
     let polling = false;
+    const maxRss = this.opts.maxRssBytes;
+    let rssOver = 0;
     const poll = setInterval(() => {
+      if (maxRss && !rssOver && process.memoryUsage.rss() > maxRss) {
+        // killed at once: it would not reach a batch boundary before the system ran out
+        rssOver = process.memoryUsage.rss();
+        void thread.terminate();
+      }
       if (polling) return;
       polling = true;
       this.opts.repo
@@ -199,6 +213,10 @@ export class JobRunner {
     }, this.opts.cancelPollMs ?? 500);
     try {
       return await thread.result;
+    } catch (e) {
+      if (!rssOver) throw e;
+      const mb = (n: number): number => Math.round(n / (1 << 20));
+      throw new OutOfMemoryError(`the job ran out of memory: its worker process reached ${mb(rssOver)} MB, over the limit of ${mb(maxRss!)} MB (WORKER_MAX_RSS_MB)`);
     } finally {
       clearInterval(poll);
       if (killTimer) clearTimeout(killTimer);
