@@ -199,9 +199,9 @@ export function checkJobCost(cost: JobCost, limits: JobLimits, given: Readonly<R
 function largest(parts: CostPart[], key: 'bytes' | 'seconds', given: Readonly<Record<string, unknown>>): string {
   const top = parts.reduce((a, b) => (b[key] > a[key] ? b : a));
   const amount = key === 'bytes' ? formatBytes(top.bytes) : formatSeconds(top.seconds);
-  const named = top.params.map((p) => `params.${p}${given[p] !== undefined ? ` (${String(given[p])})` : ''}`);
-  // the settings the request gave first: those are the ones to lower
-  named.sort((a, b) => Number(b.includes('(')) - Number(a.includes('(')));
+  // the settings the request gave are the ones to lower; the defaults when it gave none of them
+  const givenParams = top.params.filter((p) => given[p] !== undefined);
+  const named = givenParams.length ? givenParams.map((p) => `params.${p} (${String(given[p])})`) : top.params.map((p) => `params.${p}`);
   return `the largest part is ${top.what} (${amount})${named.length ? `: lower ${named.join(' or ')}` : ''}`;
 }
 
