@@ -49,8 +49,8 @@ export class CancelledError extends DistilxrError {
 }
 
 /**
- * A job ran out of the memory it may use (its thread's heap limit, or an allocation the system
- * refused). Not retried: the same job on the same data needs the same memory again.
+ * A job ran out of the memory it may use (its thread's heap limit, or its process's resident
+ * memory limit). Not retried: the same job on the same data needs the same memory again.
  */
 export class OutOfMemoryError extends DistilxrError {
   constructor(message: string) {

@@ -35,10 +35,6 @@ const sink: ProgressSink = {
 const shouldStop = (): boolean => Atomics.load(stopFlag, 0) !== STOP_NONE;
 
 function flatten(e: unknown): ThreadError {
-  // a typed array the system would not allocate: the job is too large for this machine, retrying will not help
-  if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array buffer length/.test(e.message)) {
-    return { name: 'OutOfMemoryError', message: `the job ran out of memory: ${e.message}`, code: 'OUT_OF_MEMORY', stack: e.stack };
-  }
   if (e instanceof Error) return { name: e.name, message: e.message, code: e instanceof DistilxrError ? e.code : null, stack: e.stack };
   return { name: 'Error', message: String(e), code: null };
 }
