@@ -18,7 +18,6 @@ export interface PipelineThread {
 export function errorFromThread(e: ThreadError): Error {
   let err: Error;
   if (e.code === 'CANCELLED') err = new CancelledError(e.message);
-  else if (e.code === 'OUT_OF_MEMORY') err = new OutOfMemoryError(e.message);
   else if (e.code !== null) err = new DistilxrError(e.message, e.code);
   else err = new Error(e.message);
   err.name = e.name;
@@ -54,7 +53,8 @@ export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, o
     worker.on('error', (e: Error & { code?: string }) => {
       if (settled) return;
       settled = true;
-      reject(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new OutOfMemoryError(`the job ran out of memory (limit ${heapLimitMb} MB of JavaScript heap, JOB_MAX_MEMORY_MB)`) : e);
+      if (e.code !== 'ERR_WORKER_OUT_OF_MEMORY') reject(e);
+      else reject(new OutOfMemoryError(`the job ran out of memory (${heapLimitMb ? `limit ${heapLimitMb} MB of JavaScript heap, JOB_MAX_MEMORY_MB` : "V8's default JavaScript heap limit"})`));
     });
     worker.on('exit', (code) => {
       if (settled) return;
