@@ -77,9 +77,11 @@ export function trainCommand(): Command {
       };
       const auto = o.teacher ? (o.auto ?? !TUNABLE_FLAGS.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
+      // flags given on the command line are held to the dataset's bounds (a pool larger than the label count...)
+      const given = Object.fromEntries(Object.keys(config).filter((k) => cmd.getOptionValueSource(k) === 'cli').map((k) => [k, config[k as keyof TrainConfig]]));
       const sink = stderrProgress();
       const result = await runTrainJob(
-        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, ...(auto ? { auto: { budgetSeconds: o.autoBudget } } : {}) },
+        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget } } : {}) },
         sink,
       );
       sink.done();

@@ -47,3 +47,13 @@ export class CancelledError extends DistilxrError {
     super(message, 'CANCELLED');
   }
 }
+
+/**
+ * A job ran out of the memory it may use (its thread's heap limit, or its process's resident
+ * memory limit). Not retried: the same job on the same data needs the same memory again.
+ */
+export class OutOfMemoryError extends DistilxrError {
+  constructor(message: string) {
+    super(message, 'OUT_OF_MEMORY');
+  }
+}

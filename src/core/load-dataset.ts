@@ -5,6 +5,7 @@
 import { open } from 'node:fs/promises';
 import { readXcCached } from './binary-cache.js';
 import type { Dataset } from './dataset.js';
+import { checkDeclaredSizes } from './declared-sizes.js';
 import { DataFormatError, UsageError } from './errors.js';
 import type { Featurizer, FeaturizerOptions } from './featurizer.js';
 import { readJsonlTrain, readJsonlWithFeaturizer, type LabelMap } from './jsonl-format.js';
@@ -80,8 +81,12 @@ export async function loadTrainTest(
   const train = await readXc(trainPath, opts.cacheDir);
   // an empty XC file is well-formed, but nothing can be trained on it
   if (train.features.rows === 0) throw new DataFormatError(trainPath, 1, 'no data rows: the header declares 0 points');
+  checkDeclaredSizes(trainPath, train.features, train.labels);
   if (testPath === undefined) return { train };
-  const test = alignXcTest(train, await readXc(testPath, opts.cacheDir));
+  const rawTest = await readXc(testPath, opts.cacheDir);
+  // the test split may declare the training counts; labels beyond them must be its own
+  checkDeclaredSizes(testPath, rawTest.features, rawTest.labels, { features: train.features.cols, labels: train.labels.cols });
+  const test = alignXcTest(train, rawTest);
   return { train, test };
 }
 

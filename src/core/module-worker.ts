@@ -2,7 +2,7 @@
  * Starting a worker thread on a module of this project, whether it runs compiled (.js) or from
  * source under tsx/vitest (.ts): one place for the trick, used by every module that spawns threads.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 /**
  * Under tsx a worker cannot load a .ts module by itself, and `execArgv: ['--import', 'tsx']` fails
@@ -22,13 +22,15 @@ import(workerData.tsxApi)
  * .js compiled. The URL's pathname is tested, since a module loaded through tsImport (e.g. inside
  * the pipeline thread) has a query string after its .ts.
  */
-export function spawnModuleWorker(callerUrl: string, name: string, workerData: object): Worker {
+export function spawnModuleWorker(callerUrl: string, name: string, workerData: object, resourceLimits?: ResourceLimits): Worker {
+  const limits = resourceLimits ? { resourceLimits } : {};
   if (new URL(callerUrl).pathname.endsWith('.ts')) {
     const moduleUrl = new URL(`./${name}.ts`, callerUrl).href;
     return new Worker(EVAL_VIA_TSX, {
       eval: true,
       workerData: { ...workerData, tsxApi: import.meta.resolve('tsx/esm/api'), moduleUrl, parentUrl: callerUrl },
+      ...limits,
     });
   }
-  return new Worker(new URL(`./${name}.js`, callerUrl), { workerData });
+  return new Worker(new URL(`./${name}.js`, callerUrl), { workerData, ...limits });
 }

@@ -3,6 +3,7 @@ import { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/csr.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
+import { datasetStats } from '../core/dataset.js';
 import { loadTrainTest } from '../core/load-dataset.js';
 import { propensitiesFromCounts, type MetricReport } from '../core/metrics.js';
 import { Student } from '../core/student.js';
@@ -14,6 +15,7 @@ import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
+import { datasetBoundProblems, formatBytes, formatSeconds, TRAIN_DATASET_BOUNDS, trainJobCost } from './job-cost.js';
 import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
@@ -57,6 +59,11 @@ export interface TrainJobInput {
   data?: LoadedTrainTest;
   /** Score the teacher on the test split too. @defaultValue true */
   evaluateTeacher?: boolean;
+  /**
+   * The settings the user gave explicitly (the CLI's flags): refused with a UsageError when the
+   * dataset cannot use them (pipeline/job-cost.ts, e.g. a pool larger than the label count).
+   */
+  given?: Readonly<Record<string, unknown>>;
 }
 
 type LoadedTrainTest = Awaited<ReturnType<typeof loadTrainTest>>;
@@ -113,6 +120,13 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   timer.start('preparing');
   const data = input.data ?? (await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir }));
   const train = data.train;
+  if (input.given) {
+    const stats = datasetStats(train);
+    const bounds = datasetBoundProblems(stats, input.given, TRAIN_DATASET_BOUNDS, '');
+    if (bounds.length) throw new UsageError(bounds.join('; '));
+    const cost = trainJobCost({ stats, config: cfg, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds: input.auto?.budgetSeconds });
+    sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
+  }
   let auto: AutoTuneReport | undefined;
   if (input.auto && input.teacherPath) {
     timer.start('tuning');

@@ -1,4 +1,7 @@
 import { resolve } from 'node:path';
+import { DEFAULT_JOB_LIMITS, type JobLimits } from '../pipeline/job-cost.js';
+
+const MiB = 1 << 20;
 
 /** ONNX models are one protobuf message, and protobuf caps a message at 2 GiB − 1 bytes. */
 export const ONNX_MAX_BYTES = 2 ** 31 - 1;
@@ -36,6 +39,25 @@ export interface ServiceConfig {
   rateLimitWindowMs: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty means no CORS headers at all. */
   corsOrigins: string[];
+  /**
+   * A job's estimated peak memory (parameters, optimizer state, pools, buffers: pipeline/job-cost.ts)
+   * above which POST /v1/jobs and /v1/teachers/fit answer 413; workers also cap a pipeline
+   * thread's JavaScript heap at it. JOB_MAX_MEMORY_MB. @defaultValue 8192 MiB
+   */
+  jobMaxMemoryBytes: number;
+  /** A job's estimated run time above which it is refused with 413. JOB_MAX_SECONDS. @defaultValue 86400 */
+  jobMaxSeconds: number;
+  /**
+   * Starts of one job before a worker fails it for good (each start whose worker process died
+   * counts: a job that kills its worker is not restarted without end). JOB_MAX_STARTS. @defaultValue 3
+   */
+  jobMaxStarts: number;
+  /**
+   * A worker process's resident memory above which its running job is stopped and failed as out
+   * of memory (typed arrays are outside the heap limit). WORKER_MAX_RSS_MB.
+   * @defaultValue JOB_MAX_MEMORY_MB × WORKER_CONCURRENCY + 1024 MiB
+   */
+  workerMaxRssBytes: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -48,6 +70,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   };
   const maxTeacherBytes = positiveIntEnv(env, 'MAX_TEACHER_BYTES', ONNX_MAX_BYTES);
   if (maxTeacherBytes > ONNX_MAX_BYTES) throw new Error(`MAX_TEACHER_BYTES must be at most ${ONNX_MAX_BYTES} (the ONNX protobuf limit), got "${env.MAX_TEACHER_BYTES}"`);
+  const workerConcurrency = Math.max(1, int('WORKER_CONCURRENCY', 1));
+  const jobMaxMemoryBytes = positiveIntEnv(env, 'JOB_MAX_MEMORY_MB', DEFAULT_JOB_LIMITS.maxMemoryBytes / MiB) * MiB;
   return {
     databaseUrl: env.DATABASE_URL || null,
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
@@ -55,7 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     port: int('PORT', 8080),
     host: env.HOST || '127.0.0.1',
     apiKeys: list(env.API_KEYS),
-    workerConcurrency: Math.max(1, int('WORKER_CONCURRENCY', 1)),
+    workerConcurrency,
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 1 << 30),
     maxTeacherBytes,
     maxBodyBytes: positiveIntEnv(env, 'MAX_BODY_BYTES', 1 << 20),
@@ -63,7 +87,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     rateLimitMax: int('RATE_LIMIT_MAX', 6000),
     rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
+    jobMaxMemoryBytes,
+    jobMaxSeconds: positiveIntEnv(env, 'JOB_MAX_SECONDS', DEFAULT_JOB_LIMITS.maxSeconds),
+    jobMaxStarts: positiveIntEnv(env, 'JOB_MAX_STARTS', 3),
+    workerMaxRssBytes: positiveIntEnv(env, 'WORKER_MAX_RSS_MB', (jobMaxMemoryBytes / MiB) * workerConcurrency + 1024) * MiB,
   };
+}
+
+/** The job limits (pipeline/job-cost.ts) this configuration sets. */
+export function jobLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxSeconds'>): JobLimits {
+  return { maxMemoryBytes: config.jobMaxMemoryBytes, maxSeconds: config.jobMaxSeconds };
+}
+
+/** What a worker's job runner takes from the configuration: the thread heap cap, the start bound, the RSS cap. */
+export function jobRunnerLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxStarts' | 'workerMaxRssBytes'>): { heapLimitMb: number; maxStarts: number; maxRssBytes: number } {
+  return { heapLimitMb: Math.floor(config.jobMaxMemoryBytes / MiB), maxStarts: config.jobMaxStarts, maxRssBytes: config.workerMaxRssBytes };
 }
 
 /** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */

@@ -32,7 +32,7 @@ export const ERROR_CODES = {
    * did not fail, deleting what a queued or running job uses, a job on a dataset deleted meanwhile.
    */
   DXR_CONFLICT: 409,
-  /** An upload or request body over the configured limit. */
+  /** An upload or request body over the configured limit, or a job whose estimated memory or run time is (JOB_MAX_MEMORY_MB, JOB_MAX_SECONDS). */
   DXR_TOO_LARGE: 413,
   /** Wrong Content-Type (JSON expected, or multipart/form-data expected). */
   DXR_UNSUPPORTED_MEDIA_TYPE: 415,
@@ -52,6 +52,7 @@ export const CORE_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
   USAGE: 'DXR_BAD_REQUEST',
   INVALID_KEY: 'DXR_INVALID_KEY',
   UPLOAD_TOO_LARGE: 'DXR_TOO_LARGE',
+  JOB_LIMIT: 'DXR_TOO_LARGE',
   NOT_FOUND: 'DXR_NOT_FOUND',
   // a dataset or teacher deleted between a request's check and its write
   FOREIGN_KEY: 'DXR_CONFLICT',

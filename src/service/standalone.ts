@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 import { redisConnectionFromUrl } from './bull-job-queue.js';
-import { loadConfig } from './config.js';
+import { jobRunnerLimitsOf, loadConfig } from './config.js';
 import { ensureRedis } from './ensure-redis.js';
 import { startServer, type RunningServer } from './server.js';
 import { openStorage } from './storage.js';
@@ -38,6 +38,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, log:
       connection: redisConnectionFromUrl(config.redisUrl),
       concurrency: config.workerConcurrency,
       prefix: env.REDIS_PREFIX || undefined,
+      runner: jobRunnerLimitsOf(config),
       log,
     });
   } catch (e) {

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { CancelledError, DistilxrError } from '../core/errors.js';
+import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
 import { readCheckpointSummary } from '../pipeline/checkpoint.js';
 import { sha256File } from '../core/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
@@ -19,8 +19,12 @@ import { startPipelineThread, type PipelineThread, type ThreadEvent } from './th
 
 /** Abort reason the worker gives on shutdown: running jobs go back to the queue. */
 export const RELEASE_ON_SHUTDOWN = 'shutdown';
-/** Starts of one job (crashed or failed runs) before it is marked failed for good. */
-export const MAX_JOB_STARTS = 10;
+/**
+ * Starts of one job (crashed or failed runs) before it is marked failed for good: a job that kills
+ * its worker process (out of memory, say) takes down at most this many. Three leaves room for a
+ * worker lost to something else (a deploy, a node going away) and one transient failure.
+ */
+export const MAX_JOB_STARTS = 3;
 /** Abort reason when BullMQ could not renew a job's lock: someone else may own the job now. */
 export const LOCK_LOST = 'lock lost';
 
@@ -37,6 +41,17 @@ export interface JobRunnerOptions {
   stopGraceMs?: number;
   /** @defaultValue 500 */
   progressWriteMs?: number;
+  /** JavaScript heap limit of each pipeline thread, MB (JOB_MAX_MEMORY_MB); past it the job fails, not the process. @defaultValue V8's default */
+  heapLimitMb?: number;
+  /** Starts of one job before it is failed for good (JOB_MAX_STARTS). @defaultValue MAX_JOB_STARTS */
+  maxStarts?: number;
+  /**
+   * Resident memory of this process, bytes, above which a running job is stopped and failed as
+   * out of memory (WORKER_MAX_RSS_MB); sampled every cancelPollMs. Typed arrays live outside the
+   * heap limit, so this is what bounds them. With several jobs at once, the one that samples first
+   * is stopped. @defaultValue none
+   */
+  maxRssBytes?: number;
   /** Operational messages (retries, lost writes). @defaultValue console.error */
   log?: (line: string) => void;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
@@ -129,8 +144,8 @@ export class JobRunner {
 
     // Every start counts (a graceful shutdown gives its start back): a job whose run kills its
     // worker (out of memory, say) would otherwise be put back by reconcile forever.
-    if (rec.attempts >= MAX_JOB_STARTS) {
-      const message = `gave up after ${rec.attempts} starts that did not finish (the worker running it died each time; see the job's log events)`;
+    if (rec.attempts >= (this.opts.maxStarts ?? MAX_JOB_STARTS)) {
+      const message = `gave up after ${rec.attempts} starts that did not finish (the worker process running it died each time, e.g. killed for running out of memory; see the job's log events)`;
       await this.finish(job.data, 'failed', { error: message });
       this.telemetry.failed({ jobId: id, kind: rec.kind, seconds: 0, stage: rec.stage, message });
       throw new UnrecoverableError(message);
@@ -158,11 +173,16 @@ export class JobRunner {
       });
       reporter = rep;
       const fault = killAtStage(id, attempt, rep);
-      const thread = startPipelineThread(jt.task, stop, (e) => {
-        if (e.type === 'stage') run.stage = e.stage;
-        rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
-        fault?.(e);
-      });
+      const thread = startPipelineThread(
+        jt.task,
+        stop,
+        (e) => {
+          if (e.type === 'stage') run.stage = e.stage;
+          rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
+          fault?.(e);
+        },
+        this.opts.heapLimitMb,
+      );
       const result = await this.supervise(id, thread, flag, signal);
       await rep.close();
       if (Atomics.load(flag, 0) === STOP_NONE && (await repo.getJob(id))?.cancelRequested) Atomics.store(flag, 0, STOP_CANCEL);
@@ -205,7 +225,14 @@ export class JobRunner {
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort);
     let polling = false;
+    const maxRss = this.opts.maxRssBytes;
+    let rssOver = 0;
     const poll = setInterval(() => {
+      if (maxRss && !rssOver && process.memoryUsage.rss() > maxRss) {
+        // killed at once: it would not reach a batch boundary before the system ran out
+        rssOver = process.memoryUsage.rss();
+        void thread.terminate();
+      }
       if (polling) return;
       polling = true;
       this.opts.repo
@@ -220,6 +247,10 @@ export class JobRunner {
     }, this.opts.cancelPollMs ?? 500);
     try {
       return await thread.result;
+    } catch (e) {
+      if (!rssOver) throw e;
+      const mb = (n: number): number => Math.round(n / (1 << 20));
+      throw new OutOfMemoryError(`the job ran out of memory: its worker process reached ${mb(rssOver)} MB, over the limit of ${mb(maxRss!)} MB (WORKER_MAX_RSS_MB)`);
     } finally {
       clearInterval(poll);
       if (killTimer) clearTimeout(killTimer);

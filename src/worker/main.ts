@@ -3,14 +3,15 @@
  * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
  * often the database's unfinished jobs are checked against the queue, default 60000),
  * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's), WORKER_METRICS_PORT
- * (Prometheus GET /metrics on HOST, default: no endpoint) and LOG_LEVEL (default info). Logs are
- * pino JSON lines on stdout, like the API's.
+ * (Prometheus GET /metrics on HOST, default: no endpoint), JOB_MAX_STARTS (starts of one job
+ * before it is failed for good, default 3) and LOG_LEVEL (default info). Each pipeline thread's
+ * JavaScript heap is capped at JOB_MAX_MEMORY_MB. Logs are pino JSON lines on stdout, like the API's.
  * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { loadConfig, positiveIntEnv } from '../service/config.js';
+import { jobRunnerLimitsOf, loadConfig, positiveIntEnv } from '../service/config.js';
 import { closeOnSignals } from '../service/signals.js';
 import { openStorage } from '../service/storage.js';
 import { pino, type Logger } from 'pino';
@@ -43,6 +44,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, logger: Lo
       lockMs,
       reconcileMs,
       prefix: env.REDIS_PREFIX || undefined,
+      runner: jobRunnerLimitsOf(config),
       log,
       telemetry,
     });

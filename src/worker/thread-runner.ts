@@ -1,4 +1,4 @@
-import { CancelledError, DistilxrError } from '../core/errors.js';
+import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
 import { spawnModuleWorker } from '../core/module-worker.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
@@ -25,9 +25,14 @@ export function errorFromThread(e: ThreadError): Error {
   return err;
 }
 
-/** Starts one job's pipeline in a worker_thread; `onEvent` receives its stage/progress/epoch/log messages in order. */
-export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, onEvent: (e: ThreadEvent) => void): PipelineThread {
-  const worker = spawnModuleWorker(import.meta.url, 'pipeline-thread', { task, stop } satisfies ThreadInput);
+/**
+ * Starts one job's pipeline in a worker_thread; `onEvent` receives its stage/progress/epoch/log
+ * messages in order. `heapLimitMb` caps the thread's JavaScript heap: past it V8 stops the thread
+ * (ERR_WORKER_OUT_OF_MEMORY) instead of the whole process growing until the system kills it.
+ */
+export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, onEvent: (e: ThreadEvent) => void, heapLimitMb?: number): PipelineThread {
+  const limits = heapLimitMb ? { maxOldGenerationSizeMb: heapLimitMb } : undefined;
+  const worker = spawnModuleWorker(import.meta.url, 'pipeline-thread', { task, stop } satisfies ThreadInput, limits);
   const result = new Promise<TrainJobResult | TeacherFitResult>((resolve, reject) => {
     let settled = false;
     worker.on('message', (m: ThreadMessage) => {
@@ -45,10 +50,11 @@ export function startPipelineThread(task: ThreadTask, stop: SharedArrayBuffer, o
         }
       }
     });
-    worker.on('error', (e) => {
+    worker.on('error', (e: Error & { code?: string }) => {
       if (settled) return;
       settled = true;
-      reject(e);
+      if (e.code !== 'ERR_WORKER_OUT_OF_MEMORY') reject(e);
+      else reject(new OutOfMemoryError(`the job ran out of memory (${heapLimitMb ? `limit ${heapLimitMb} MB of JavaScript heap, JOB_MAX_MEMORY_MB` : "V8's default JavaScript heap limit"})`));
     });
     worker.on('exit', (code) => {
       if (settled) return;

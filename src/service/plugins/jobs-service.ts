@@ -9,7 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
-import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
+import { checkJobCost, datasetBoundProblems, inputDimOf, TEACHER_FIT_DATASET_BOUNDS, teacherFitCost, TRAIN_DATASET_BOUNDS, trainJobCost, type JobLimits } from '../../pipeline/job-cost.js';
+import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../../pipeline/teacher-fit-config.js';
+import { jobLimitsOf } from '../config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { checkpointDirKey } from '../artifact-keys.js';
@@ -34,12 +36,14 @@ export class JobService {
   /**
    * @param enqueueTimeoutMs how long a submission waits for Redis (BullMQ queues commands while
    * disconnected and would wait forever). @defaultValue 5000
+   * @param limits what one job may cost (pipeline/job-cost.ts), checked before it is stored
    */
   constructor(
     private readonly repo: Repository,
     private readonly store: ArtifactStore,
     private readonly queue: JobQueue,
     private readonly log: FastifyBaseLogger,
+    private readonly limits: JobLimits,
     private readonly enqueueTimeoutMs = 5000,
   ) {}
 
@@ -64,6 +68,8 @@ export class JobService {
     const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given, ...(teacher ? {} : { alpha: 0 }) };
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
+    const cost = trainJobCost({ stats: dataset.stats, config, inputDim: inputDimOf(dataset.stats, featurizer), teacher: teacher !== null, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) });
+    checkJobCost(cost, this.limits, body.params ?? {}, datasetBoundProblems(dataset.stats, given, TRAIN_DATASET_BOUNDS));
     return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
   }
 
@@ -74,6 +80,8 @@ export class JobService {
     const { featurizer, ...given } = body.params ?? {};
     if (featurizer && dataset.format !== 'jsonl') throw new BadRequestError(`params.featurizer applies to JSONL text datasets; dataset "${dataset.id}" is ${dataset.format}`);
     const params = { ...DEFAULT_TEACHER_FIT, ...given, ...(featurizer ? { featurizer } : {}), ...(body.name ? { name: body.name } : {}) };
+    const cost = teacherFitCost({ stats: dataset.stats, config: teacherFitConfigOf(params), inputDim: inputDimOf(dataset.stats, featurizer) });
+    checkJobCost(cost, this.limits, given, datasetBoundProblems(dataset.stats, given, TEACHER_FIT_DATASET_BOUNDS));
     return this.submit({ id: randomUUID(), kind: 'teacher-fit', datasetId: dataset.id, teacherId: null, params });
   }
 
@@ -224,7 +232,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export default fp<{ enqueueTimeoutMs?: number }>(
   async (app, opts) => {
-    app.decorate('jobs', new JobService(app.repo, app.store, app.queue, app.log, opts.enqueueTimeoutMs));
+    app.decorate('jobs', new JobService(app.repo, app.store, app.queue, app.log, jobLimitsOf(app.serviceConfig), opts.enqueueTimeoutMs));
   },
   { name: 'jobs-service', fastify: '5.x', dependencies: ['deps'] },
 );

@@ -24,9 +24,9 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
     {
       schema: {
         tags: ['jobs'],
-        summary: 'submit a training job',
+        summary: 'submit a training job (refused with 413 when its estimated memory or run time is over the job limits)',
         body: CreateJobBody,
-        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 503: ErrorResponse },
+        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 413: ErrorResponse, 503: ErrorResponse },
       },
     },
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTrain(request.body))),

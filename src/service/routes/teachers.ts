@@ -26,7 +26,7 @@ const teachers: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['teachers'],
         summary: 'fit the baseline teacher on a dataset (a teacher-fit job)',
         body: TeacherFitBody,
-        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 503: ErrorResponse },
+        response: { 202: Job, ...commonErrors, 404: ErrorResponse, 413: ErrorResponse, 503: ErrorResponse },
       },
     },
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.createTeacherFit(request.body))),
