@@ -94,7 +94,9 @@ describe.each([
     const auto = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId, teacherId, params: { autoBudgetSeconds: 15 } } });
     expect(auto.json().params).toMatchObject({ auto: true, autoBudgetSeconds: 15 });
     const autoEvents = await follow(auto.json().id);
-    expect(autoEvents.body).toMatch(/auto: .*epochs.*0.* → held-out P@1 \d/);
+    // how many candidates fit 15 s depends on the machine's load: at least the first one runs
+    expect(autoEvents.body).toMatch(/auto: teacher start \(the teacher-start rank holds [\d.]+ %/);
+    expect(autoEvents.body).toMatch(/auto: \{[^}]*\} → held-out P@1 \d/);
     expect(autoEvents.body).toMatch(/auto: chose /);
     const autoDone = (await app.inject({ method: 'GET', url: `/v1/jobs/${auto.json().id}` })).json();
     expect(autoDone, autoEvents.body).toMatchObject({ status: 'completed', progress: 1 });

@@ -153,8 +153,8 @@ describe('teacher reuse across datasets', () => {
     await writeFile(join(dir, 'train'), '3 10 2\n0 1:1\n1 2:x\n');
     const stats = { points: 3, features: 10, labels: 2, labelsPerPoint: 1, pointsPerLabel: 1, nnzPerPoint: 1 };
     await parts.repo.createDataset({ id, name: 'bad', format: 'xc', trainKey: `datasets/${id}/train`, testKey: null, stats, testStats: null });
-    const r = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId: id, params: TRAIN } });
-    expect(r.statusCode).toBe(202);
+    const r = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { datasetId: id, params: { ...TRAIN, poolSize: 2, hardNegatives: 1 } } }); // within its 2 labels
+    expect(r.statusCode, r.body).toBe(202);
     const done = await waitFinalEvent(parts.repo, r.json().id, 60_000);
     expect(done.status).toBe('failed');
     expect(done.error).toMatch(new RegExp(`^dataset ${id} \\(train\\):3: `));
