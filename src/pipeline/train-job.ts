@@ -167,7 +167,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     if (folded && cfg.teacherCalibration && folded.temperature !== teacher!.temperature) {
       sink.log(`the fold models declare temperature ${folded.temperature}, the teacher ${teacher!.temperature}: the teacher's is applied to every training score`);
     }
-    const trainingScorer = teacher ? calibratedScorer(folded ?? teacher, appliedTemperature) : null;
+    // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
+    // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
+    const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
+    const trainingScorer = teacher && usesScores ? calibratedScorer(folded ?? teacher, appliedTemperature) : null;
     const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
     const shouldStop = input.shouldStop ?? (() => false);
     const state: TrainState = { config: cfg, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache: teacher ? new TeacherScoreCache(train.features.rows) : null, appliedTemperature };
