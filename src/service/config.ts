@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { UsageError } from '../core/errors.js';
 
 /** ONNX models are one protobuf message, and protobuf caps a message at 2 GiB − 1 bytes. */
 export const ONNX_MAX_BYTES = 2 ** 31 - 1;
@@ -64,6 +65,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
   };
+}
+
+/**
+ * `serve` and `worker` are separate processes: on embedded PGlite each would open its own handle
+ * on the same files (PGlite admits one process) and a job submitted to one would never reach the
+ * other. They need PostgreSQL; `start` runs the API and a worker in one process on PGlite.
+ */
+export function requireSharedDatabase(config: Pick<ServiceConfig, 'databaseUrl'>, role: 'serve' | 'worker'): void {
+  if (config.databaseUrl !== null) return;
+  throw new UsageError(
+    `${role} needs DATABASE_URL (PostgreSQL, e.g. postgresql://user@host:5432/distilxr): the embedded database admits one process, ` +
+      'so separate serve and worker processes cannot share it. Set DATABASE_URL for every serve and worker process, ' +
+      'or run `distilxr start` (the API and a worker in one process on the embedded database)',
+  );
 }
 
 /** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */

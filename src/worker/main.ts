@@ -2,14 +2,16 @@
  * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
  * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
  * often the database's unfinished jobs are checked against the queue, default 60000) and
- * REDIS_PREFIX (BullMQ key prefix shared with the API, default BullMQ's).
+ * REDIS_PREFIX (BullMQ key prefix shared with the API; by default one derived from the database,
+ * see queue-prefix.ts).
  * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { loadConfig, positiveIntEnv } from '../service/config.js';
+import { loadConfig, positiveIntEnv, requireSharedDatabase } from '../service/config.js';
 import { closeOnSignals } from '../service/signals.js';
+import { queuePrefix } from '../service/queue-prefix.js';
 import { openStorage } from '../service/storage.js';
 import { startWorker } from './worker.js';
 
@@ -21,10 +23,12 @@ export interface WorkerProcess {
 /** Opens the database and the artifact store and starts taking jobs. */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
   const config = loadConfig(env);
+  requireSharedDatabase(config, 'worker');
   const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
   const reconcileMs = positiveIntEnv(env, 'WORKER_RECONCILE_MS', 60_000);
   const { db, repo, store } = await openStorage(config);
   try {
+    const prefix = await queuePrefix(env, db.prisma);
     const worker = await startWorker({
       repo,
       store,
@@ -32,10 +36,10 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line
       concurrency: config.workerConcurrency,
       lockMs,
       reconcileMs,
-      prefix: env.REDIS_PREFIX || undefined,
+      prefix,
       log,
     });
-    log(`distilxr worker ${process.pid}: ready (concurrency ${config.workerConcurrency}, lock ${lockMs} ms, ${db.kind} database)`);
+    log(`distilxr worker ${process.pid}: ready (concurrency ${config.workerConcurrency}, lock ${lockMs} ms, ${db.kind} database, queue prefix ${prefix})`);
     return {
       stop: async () => {
         try {
