@@ -35,6 +35,11 @@ export interface ServiceConfig {
   rateLimitMax: number;
   /** @defaultValue 60000 */
   rateLimitWindowMs: number;
+  /**
+   * Event streams (`GET /v1/jobs/:id/events`) one client may hold open at once, counted per API key
+   * (per client IP without one); over it: 429. 0 turns the cap off. @defaultValue 32
+   */
+  maxEventStreamsPerClient: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty means no CORS headers at all. */
   corsOrigins: string[];
 }
@@ -63,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     maxQueryBodyBytes: positiveIntEnv(env, 'MAX_QUERY_BODY_BYTES', 32 << 20),
     rateLimitMax: int('RATE_LIMIT_MAX', 6000),
     rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
+    maxEventStreamsPerClient: int('MAX_EVENT_STREAMS_PER_CLIENT', 32),
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
   };
 }
