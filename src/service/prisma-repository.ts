@@ -306,6 +306,7 @@ function toJob(r: JobRow): JobRecord {
     updatedAt: r.updatedAt,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
+    heartbeatAt: r.heartbeatAt,
   };
 }
 
@@ -352,6 +353,7 @@ function jobPatchData(p: JobPatch): Prisma.JobUpdateManyMutationInput {
   if (p.attempts !== undefined) data.attempts = p.attempts;
   if (p.startedAt !== undefined) data.startedAt = p.startedAt;
   if (p.finishedAt !== undefined) data.finishedAt = p.finishedAt;
+  if (p.heartbeatAt !== undefined) data.heartbeatAt = p.heartbeatAt;
   return data;
 }
 

@@ -66,6 +66,8 @@ export interface JobRecord {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Last heartbeat of the worker running the job (see job-liveness.ts); null before the first. */
+  heartbeatAt: Date | null;
 }
 
 export interface JobEventRecord {
@@ -96,7 +98,7 @@ export type NewTeacher = Omit<TeacherRecord, 'createdAt' | 'sha256'> & Partial<P
 export type JobPatch = Partial<
   Pick<
     JobRecord,
-    'status' | 'stage' | 'progress' | 'modelId' | 'resultTeacherId' | 'error' | 'examplesPerSecond' | 'etaSeconds' | 'metrics' | 'attempts' | 'startedAt' | 'finishedAt'
+    'status' | 'stage' | 'progress' | 'modelId' | 'resultTeacherId' | 'error' | 'examplesPerSecond' | 'etaSeconds' | 'metrics' | 'attempts' | 'startedAt' | 'finishedAt' | 'heartbeatAt'
   >
 >;
 

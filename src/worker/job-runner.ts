@@ -9,6 +9,7 @@ import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
+import { JobHeartbeat } from './job-heartbeat.js';
 import { JobReporter } from './job-reporter.js';
 import { buildJobTask, checkpointDirKey, type JobTask } from './job-task.js';
 import { STOP_CANCEL, STOP_NONE, STOP_RELEASE, type TrainTask } from './thread-protocol.js';
@@ -112,8 +113,20 @@ export class JobRunner {
       throw new UnrecoverableError(message);
     }
     const attempt = rec.attempts + 1;
-    await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
+    await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), heartbeatAt: new Date(), examplesPerSecond: null, etaSeconds: null });
     await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
+    const heartbeat = new JobHeartbeat(repo, id, (e) => this.log(`job ${id}: heartbeat write failed: ${(e as Error).message}`));
+    try {
+      return await this.runStarted(job, rec, attempt, token, signal);
+    } finally {
+      heartbeat.stop();
+    }
+  }
+
+  /** The job's row says `running` (attempt `attempt`): runs the pipeline and records the outcome. */
+  private async runStarted(job: Job<QueuedJob>, rec: JobRecord, attempt: number, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+    const { repo } = this.opts;
+    const id = rec.id;
 
     const stop = new SharedArrayBuffer(4);
     const flag = new Int32Array(stop);
@@ -281,7 +294,8 @@ export class JobRunner {
   private async finish(id: string, status: 'completed' | 'failed' | 'cancelled', patch: { modelId?: string; resultTeacherId?: string; metrics?: Record<string, unknown> | null; error?: string }): Promise<void> {
     const done = await this.opts.repo.finishJob(id, status, {
       ...patch,
-      stage: null,
+      // a failed or cancelled job keeps the stage it stopped in
+      ...(status === 'completed' ? { stage: null } : {}),
       etaSeconds: status === 'completed' ? 0 : null,
       ...(status === 'completed' ? { progress: 1 } : {}),
       finishedAt: new Date(),

@@ -1,6 +1,6 @@
 /**
  * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
- * WORKER_LOCK_MS (job lock and stalled-check interval, default 30000), WORKER_RECONCILE_MS (how
+ * WORKER_LOCK_MS (job lock, default 10000; stalled jobs are looked for every half of it), WORKER_RECONCILE_MS (how
  * often the database's unfinished jobs are checked against the queue, default 60000) and
  * REDIS_PREFIX (BullMQ key prefix shared with the API; by default one derived from the database,
  * see queue-prefix.ts).
@@ -13,7 +13,7 @@ import { loadConfig, positiveIntEnv, requireSharedDatabase } from '../service/co
 import { closeOnSignals } from '../service/signals.js';
 import { queuePrefix } from '../service/queue-prefix.js';
 import { openStorage } from '../service/storage.js';
-import { startWorker } from './worker.js';
+import { DEFAULT_LOCK_MS, startWorker } from './worker.js';
 
 export interface WorkerProcess {
   /** Closes the worker (running jobs go back to the queue) and the database. */
@@ -24,7 +24,7 @@ export interface WorkerProcess {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.error(l)): Promise<WorkerProcess> {
   const config = loadConfig(env);
   requireSharedDatabase(config, 'worker');
-  const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', 30_000);
+  const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', DEFAULT_LOCK_MS);
   const reconcileMs = positiveIntEnv(env, 'WORKER_RECONCILE_MS', 60_000);
   const { db, repo, store } = await openStorage(config);
   try {

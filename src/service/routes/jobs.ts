@@ -45,7 +45,7 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
   );
 
   app.get('/jobs', { schema: { tags: ['jobs'], summary: 'list jobs, newest first', querystring: JobListQuery, response: { 200: JobList, ...commonErrors } } }, async (request) => ({
-    jobs: (await app.jobs.list({ status: request.query.status, limit: request.query.limit ?? 100 })).map(jobView),
+    jobs: (await app.jobs.list({ status: request.query.status, limit: request.query.limit ?? 100 })).map((j) => jobView(j)),
   }));
 
   app.get(
