@@ -4,7 +4,8 @@
  * before and while they are open. Two services (`distilxr start`, PGlite, own DATA_DIR and Redis
  * prefix, RATE_LIMIT_MAX=0): one with the default MAX_EVENT_STREAMS_PER_CLIENT (most of the 500
  * get 429), one with the cap off (all 500 open, the shared poller alone). A script: figures, not
- * assertions. Options: --streams N (500), --requests N (200 GETs per measurement).
+ * assertions. Options: --streams N (500), --requests N (200 GETs per measurement), --only NAME
+ * (default-cap or cap-off). Each row is printed as soon as it is measured.
  * Writes bench/results/sse-load.json.
  */
 import { request } from 'node:http';
@@ -17,6 +18,7 @@ import { machineInfo, mdTable, median, parseArgs, positiveInt, RESULTS_DIR, TMP_
 const args = parseArgs(process.argv.slice(2));
 const STREAMS = positiveInt('streams', String(args.get('streams') ?? 500));
 const REQUESTS = positiveInt('requests', String(args.get('requests') ?? 200));
+const ONLY = args.get('only');
 
 interface OpenStream {
   status: number;
@@ -99,15 +101,18 @@ async function measure(name: string, env: Record<string, string>, train: string,
 
 const dataDir = join(TMP_DIR, 'sse-data');
 const { train, test } = await writeSynth(dataDir, { points: 4000, testPoints: 200, features: 2000, labels: 200, seed: 7 });
-const rows = [
-  await measure('default-cap', { RATE_LIMIT_MAX: '0' }, train, test),
-  await measure('cap-off', { RATE_LIMIT_MAX: '0', MAX_EVENT_STREAMS_PER_CLIENT: '0' }, train, test),
+const services: [string, Record<string, string>][] = [
+  ['default-cap', { RATE_LIMIT_MAX: '0' }],
+  ['cap-off', { RATE_LIMIT_MAX: '0', MAX_EVENT_STREAMS_PER_CLIENT: '0' }],
 ];
 const fmt = (x: number): string => x.toFixed(1);
-console.log(
-  mdTable(
-    ['service', 'streams asked', 'open', '429', 'GET p50 idle ms', 'p99', `GET p50 with streams ms`, 'p99'],
-    rows.map((r) => [r.service, String(r.streamsAsked), String(r.streamsOpen), String(r.refused429), fmt(r.p50Idle), fmt(r.p99Idle), fmt(r.p50Streams), fmt(r.p99Streams)]),
-  ),
-);
+const header = ['service', 'streams asked', 'open', '429', 'GET p50 idle ms', 'p99', 'GET p50 with streams ms', 'p99'];
+const rows: Row[] = [];
+for (const [name, env] of services) {
+  if (ONLY !== undefined && ONLY !== name) continue;
+  const r = await measure(name, env, train, test);
+  rows.push(r);
+  console.log(`${name}: ${JSON.stringify(r)}`);
+}
+console.log(mdTable(header, rows.map((r) => [r.service, String(r.streamsAsked), String(r.streamsOpen), String(r.refused429), fmt(r.p50Idle), fmt(r.p99Idle), fmt(r.p50Streams), fmt(r.p99Streams)])));
 await writeJson(join(RESULTS_DIR, 'sse-load.json'), { machine: machineInfo(), streams: STREAMS, requests: REQUESTS, rows });
