@@ -416,7 +416,10 @@ describe('migrate on PostgreSQL', () => {
         const { rows } = await client.query(`SELECT migration_name FROM "${schema}"."_prisma_migrations" ORDER BY migration_name`);
         expect(rows).toEqual(MIGRATION_NAMES.map((n) => ({ migration_name: n })));
         const tables = await client.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [schema]);
-        expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['_prisma_migrations', 'datasets', 'job_events', 'jobs', 'models', 'teachers']);
+        expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['_prisma_migrations', 'datasets', 'install', 'job_events', 'jobs', 'models', 'teachers']);
+        // one install id, however many processes migrated at once: they all derive the same queue prefix
+        const installs = await client.query(`SELECT count(*)::int AS n FROM "${schema}"."install"`);
+        expect(installs.rows[0]).toEqual({ n: 1 });
       } finally {
         await client.end();
       }

@@ -28,15 +28,19 @@ export function serviceCommands(): Command[] {
     .description('API and a worker in one process on embedded defaults (PGlite under DATA_DIR, Redis from REDIS_URL)')
     .action(() => runUntilSignal(async () => (await import('../service/standalone.js')).startStandalone()));
   const serve = new Command('serve')
-    .description('the HTTP API only (workers run separately: distilxr worker); needs DATABASE_URL when workers are other processes')
+    .description('the HTTP API only (workers run separately: distilxr worker); needs DATABASE_URL (PostgreSQL)')
     .action(() =>
       runUntilSignal(async () => {
+        const { loadConfig, requireSharedDatabase } = await import('../service/config.js');
+        requireSharedDatabase(loadConfig(), 'serve');
         await warnIfRedisDown();
         return (await import('../service/server.js')).startServer({ handleSignals: false });
       }),
     );
-  const worker = new Command('worker').description('a worker process taking training jobs from the queue').action(() =>
+  const worker = new Command('worker').description('a worker process taking training jobs from the queue; needs DATABASE_URL (PostgreSQL)').action(() =>
       runUntilSignal(async () => {
+        const { loadConfig, requireSharedDatabase } = await import('../service/config.js');
+        requireSharedDatabase(loadConfig(), 'worker'); // before waiting for Redis
         await warnIfRedisDown();
         return (await import('../worker/main.js')).runWorker();
       }),

@@ -17,6 +17,19 @@ export interface BullJobQueueOptions {
 /** What reconcile() did for one job. */
 export type RequeueOutcome = 'added' | 'present' | 'replaced';
 
+/**
+ * Longest wait between two reconnection attempts. BullMQ's own strategy backs off exponentially
+ * up to 20 s, so after a Redis outage of a few seconds /readyz stayed 503 (and workers idle) for
+ * up to 20 s after Redis was back; a reconnect attempt is one TCP connect, cheap to make often.
+ * @defaultValue 500
+ */
+export const REDIS_RECONNECT_MAX_MS = 500;
+
+/** Reconnect delay for the n-th attempt (1-based): 100, 200, ... ms, then every REDIS_RECONNECT_MAX_MS. */
+export function redisReconnectDelay(attempt: number): number {
+  return Math.min(100 * attempt, REDIS_RECONNECT_MAX_MS);
+}
+
 /** BullMQ connection options from a `redis://[:password@]host[:port][/db]` URL. */
 export function redisConnectionFromUrl(url: string): ConnectionOptions {
   let u: URL;
@@ -37,6 +50,7 @@ export function redisConnectionFromUrl(url: string): ConnectionOptions {
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
     // BullMQ requires null: blocking commands must wait out reconnects instead of failing.
     maxRetriesPerRequest: null,
+    retryStrategy: redisReconnectDelay,
   };
 }
 

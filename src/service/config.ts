@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { UsageError } from '../core/errors.js';
 import { DEFAULT_JOB_LIMITS, type JobLimits } from '../pipeline/job-cost.js';
 
 const MiB = 1 << 20;
@@ -37,6 +38,11 @@ export interface ServiceConfig {
   rateLimitMax: number;
   /** @defaultValue 60000 */
   rateLimitWindowMs: number;
+  /**
+   * Event streams (`GET /v1/jobs/:id/events`) one client may hold open at once, counted per API key
+   * (per client IP without one); over it: 429. 0 turns the cap off. @defaultValue 32
+   */
+  maxEventStreamsPerClient: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty means no CORS headers at all. */
   corsOrigins: string[];
   /**
@@ -86,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     maxQueryBodyBytes: positiveIntEnv(env, 'MAX_QUERY_BODY_BYTES', 32 << 20),
     rateLimitMax: int('RATE_LIMIT_MAX', 6000),
     rateLimitWindowMs: positiveIntEnv(env, 'RATE_LIMIT_WINDOW_MS', 60_000),
+    maxEventStreamsPerClient: int('MAX_EVENT_STREAMS_PER_CLIENT', 32),
     corsOrigins: list(env.CORS_ORIGINS).map(checkOrigin),
     jobMaxMemoryBytes,
     jobMaxSeconds: positiveIntEnv(env, 'JOB_MAX_SECONDS', DEFAULT_JOB_LIMITS.maxSeconds),
@@ -102,6 +109,20 @@ export function jobLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'j
 /** What a worker's job runner takes from the configuration: the thread heap cap, the start bound, the RSS cap. */
 export function jobRunnerLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxStarts' | 'workerMaxRssBytes'>): { heapLimitMb: number; maxStarts: number; maxRssBytes: number } {
   return { heapLimitMb: Math.floor(config.jobMaxMemoryBytes / MiB), maxStarts: config.jobMaxStarts, maxRssBytes: config.workerMaxRssBytes };
+}
+
+/**
+ * `serve` and `worker` are separate processes: on embedded PGlite each would open its own handle
+ * on the same files (PGlite admits one process) and a job submitted to one would never reach the
+ * other. They need PostgreSQL; `start` runs the API and a worker in one process on PGlite.
+ */
+export function requireSharedDatabase(config: Pick<ServiceConfig, 'databaseUrl'>, role: 'serve' | 'worker'): void {
+  if (config.databaseUrl !== null) return;
+  throw new UsageError(
+    `${role} needs DATABASE_URL (PostgreSQL, e.g. postgresql://user@host:5432/distilxr): the embedded database admits one process, ` +
+      'so separate serve and worker processes cannot share it. Set DATABASE_URL for every serve and worker process, ' +
+      'or run `distilxr start` (the API and a worker in one process on the embedded database)',
+  );
 }
 
 /** The limit a teacher upload is held to, and the setting that sets it (for the 413 message). */

@@ -36,7 +36,10 @@ export const ERROR_CODES = {
   DXR_TOO_LARGE: 413,
   /** Wrong Content-Type (JSON expected, or multipart/form-data expected). */
   DXR_UNSUPPORTED_MEDIA_TYPE: 415,
-  /** Over RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS for this key (or client IP); `Retry-After` says when to retry. */
+  /**
+   * Over RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS for this key (or client IP), `Retry-After`
+   * saying when to retry; or over MAX_EVENT_STREAMS_PER_CLIENT open event streams.
+   */
   DXR_RATE_LIMITED: 429,
   DXR_INTERNAL: 500,
   /** A dependency (database, queue) is down: /readyz. */
@@ -103,6 +106,11 @@ export const RateLimitedError = createError(
   'RateLimitedError',
   'DXR_RATE_LIMITED',
   (max: number, windowMs: number, retryS: number) => `more than ${max} requests in ${windowMs / 1000} s: retry in ${retryS} s`,
+);
+export const TooManyStreamsError = createError(
+  'TooManyStreamsError',
+  'DXR_RATE_LIMITED',
+  (max: number) => `this client already has ${max} event streams open (MAX_EVENT_STREAMS_PER_CLIENT): close one, or poll GET /v1/jobs/:id`,
 );
 export const ConflictError = createError('ConflictError', 'DXR_CONFLICT', (message: string) => message);
 export const NotReadyError = createError('NotReadyError', 'DXR_NOT_READY', (message: string) => message);

@@ -403,6 +403,7 @@ function toJob(r: JobRow): JobRecord {
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
     retryOf: r.retryOfId,
+    heartbeatAt: r.heartbeatAt,
   };
 }
 
@@ -449,6 +450,7 @@ function jobPatchData(p: JobPatch): Prisma.JobUpdateManyMutationInput {
   if (p.attempts !== undefined) data.attempts = p.attempts;
   if (p.startedAt !== undefined) data.startedAt = p.startedAt;
   if (p.finishedAt !== undefined) data.finishedAt = p.finishedAt;
+  if (p.heartbeatAt !== undefined) data.heartbeatAt = p.heartbeatAt;
   return data;
 }
 

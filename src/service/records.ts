@@ -68,6 +68,8 @@ export interface JobRecord {
   finishedAt: Date | null;
   /** The failed or cancelled job this one retries (POST /v1/jobs/:id/retry), else null. */
   retryOf: string | null;
+  /** Last heartbeat of the worker running the job (see job-liveness.ts); null before the first. */
+  heartbeatAt: Date | null;
 }
 
 export interface JobEventRecord {
@@ -98,7 +100,7 @@ export type NewTeacher = Omit<TeacherRecord, 'createdAt' | 'sha256'> & Partial<P
 export type JobPatch = Partial<
   Pick<
     JobRecord,
-    'status' | 'stage' | 'progress' | 'modelId' | 'resultTeacherId' | 'error' | 'examplesPerSecond' | 'etaSeconds' | 'metrics' | 'attempts' | 'startedAt' | 'finishedAt'
+    'status' | 'stage' | 'progress' | 'modelId' | 'resultTeacherId' | 'error' | 'examplesPerSecond' | 'etaSeconds' | 'metrics' | 'attempts' | 'startedAt' | 'finishedAt' | 'heartbeatAt'
   >
 >;
 

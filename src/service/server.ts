@@ -3,7 +3,7 @@
  * app and serves it until SIGTERM/SIGINT, then closes in order (stop accepting, end event
  * streams, finish in-flight requests, then queue and database). A second signal exits at once.
  * Configuration by environment (loadConfig) plus REDIS_PREFIX (BullMQ key prefix shared with the
- * workers), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL; the security settings
+ * workers; by default one derived from the database, see queue-prefix.ts), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL; the security settings
  * (API_KEYS, RATE_LIMIT_*, CORS_ORIGINS, MAX_*_BYTES) are described in config.ts.
  * Runs directly too: `node --import tsx src/service/server.ts`.
  */
@@ -12,8 +12,9 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
 import { BullJobQueue, redisConnectionFromUrl } from './bull-job-queue.js';
-import { loadConfig, positiveIntEnv, type ServiceConfig } from './config.js';
+import { loadConfig, positiveIntEnv, requireSharedDatabase, type ServiceConfig } from './config.js';
 import { closeOnSignals } from './signals.js';
+import { queuePrefix } from './queue-prefix.js';
 import { openStorage, type Storage } from './storage.js';
 
 export interface StartServerOptions {
@@ -44,7 +45,14 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   const config = opts.config ?? loadConfig(env);
   const modelCacheSize = positiveIntEnv(env, 'MODEL_CACHE_SIZE', 4);
   const { db, repo, store } = opts.storage ?? (await openStorage(config));
-  const queue = new BullJobQueue(redisConnectionFromUrl(config.redisUrl), { prefix: env.REDIS_PREFIX || undefined });
+  let prefix: string;
+  try {
+    prefix = await queuePrefix(env, db.prisma);
+  } catch (e) {
+    if (!opts.storage) await db.close();
+    throw e;
+  }
+  const queue = new BullJobQueue(redisConnectionFromUrl(config.redisUrl), { prefix });
   const closeDeps = async (): Promise<void> => {
     try {
       await queue.close();
@@ -86,11 +94,14 @@ function isLoopback(host: string): boolean {
 if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {
   // PGlite's WebAssembly start-up holds no event-loop handle: keep the process up until listening
   const keepAlive = setInterval(() => undefined, 60_000);
-  startServer().then(
-    () => clearInterval(keepAlive),
-    (e: unknown) => {
-      console.error(`distilxr server: ${(e as Error).stack ?? String(e)}`);
-      process.exit(1);
-    },
-  );
+  Promise.resolve()
+    .then(() => requireSharedDatabase(loadConfig(), 'serve'))
+    .then(() => startServer())
+    .then(
+      () => clearInterval(keepAlive),
+      (e: unknown) => {
+        console.error(`distilxr server: ${(e as Error).stack ?? String(e)}`);
+        process.exit(1);
+      },
+    );
 }

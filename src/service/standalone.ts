@@ -10,6 +10,7 @@ import { redisConnectionFromUrl } from './bull-job-queue.js';
 import { jobRunnerLimitsOf, loadConfig } from './config.js';
 import { ensureRedis } from './ensure-redis.js';
 import { startServer, type RunningServer } from './server.js';
+import { queuePrefix } from './queue-prefix.js';
 import { openStorage } from './storage.js';
 
 export interface Standalone {
@@ -37,7 +38,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, log:
       store: storage.store,
       connection: redisConnectionFromUrl(config.redisUrl),
       concurrency: config.workerConcurrency,
-      prefix: env.REDIS_PREFIX || undefined,
+      prefix: await queuePrefix(env, storage.db.prisma),
       runner: jobRunnerLimitsOf(config),
       log,
     });

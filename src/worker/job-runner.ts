@@ -11,6 +11,7 @@ import type { ArtifactStore } from '../service/artifact-store.js';
 import type { QueuedJob } from '../service/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
 import { ClientMessages } from './client-message.js';
+import { JobHeartbeat } from './job-heartbeat.js';
 import { JobReporter } from './job-reporter.js';
 import { silentTelemetry, type JobTelemetry } from './job-telemetry.js';
 import { buildJobTask, checkpointDirKey, resultIdFor, type JobTask } from './job-task.js';
@@ -151,10 +152,22 @@ export class JobRunner {
       throw new UnrecoverableError(message);
     }
     const attempt = rec.attempts + 1;
-    await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), examplesPerSecond: null, etaSeconds: null });
+    await repo.updateJob(id, { status: 'running', attempts: attempt, startedAt: rec.startedAt ?? new Date(), heartbeatAt: new Date(), examplesPerSecond: null, etaSeconds: null });
     await repo.addJobEvent(id, 'status', { status: 'running', attempt, worker: `${hostname()}:${process.pid}` });
     // still `running` in the database: the worker that ran it died or stalled, this one takes over
     this.telemetry.started({ jobId: id, kind: rec.kind, datasetId: rec.datasetId, teacherId: rec.teacherId, attempt, takenOver: rec.status === 'running' });
+    const heartbeat = new JobHeartbeat(repo, id, (e) => this.log(`job ${id}: heartbeat write failed: ${(e as Error).message}`));
+    try {
+      return await this.runStarted(job, rec, attempt, token, signal);
+    } finally {
+      heartbeat.stop();
+    }
+  }
+
+  /** The job's row says `running` (attempt `attempt`): runs the pipeline and records the outcome. */
+  private async runStarted(job: Job<QueuedJob>, rec: JobRecord, attempt: number, token?: string, signal?: AbortSignal): Promise<JobOutcome> {
+    const { repo } = this.opts;
+    const id = rec.id;
     const run: RunInfo = { kind: rec.kind, started: performance.now(), stage: null };
 
     const stop = new SharedArrayBuffer(4);
@@ -369,7 +382,8 @@ export class JobRunner {
     if (status !== 'completed') await this.removeLeftovers(job, status);
     const done = await this.opts.repo.finishJob(id, status, {
       ...patch,
-      stage: null,
+      // a failed or cancelled job keeps the stage it stopped in
+      ...(status === 'completed' ? { stage: null } : {}),
       etaSeconds: status === 'completed' ? 0 : null,
       ...(status === 'completed' ? { progress: 1 } : {}),
       finishedAt: new Date(),

@@ -26,8 +26,11 @@ export interface ProgressSnapshot {
   etaSeconds: number | null;
 }
 
-/** ETA is only guessed once this much progress was made by the current attempt. */
-const MIN_PROGRESS_FOR_ETA = 0.01;
+/**
+ * Below this much progress by the current attempt, the elapsed time is too short a sample to
+ * extrapolate from (start-up costs dominate): the ETA comes from the measured training speed.
+ */
+const MIN_PROGRESS_FOR_ELAPSED_ETA = 0.01;
 
 /** Turns a pipeline's stage/progress/epoch reports into one job-level progress, speed and ETA. */
 export class ProgressTracker {
@@ -39,6 +42,8 @@ export class ProgressTracker {
   private epochKey = -1;
   private epochStartedAt = 0;
   private epochStartDone = 0;
+  /** Training examples per epoch (the `total` of training progress), once known. */
+  private examplesPerEpoch: number | null = null;
 
   /** `epochs`: planned epochs (training config, or the teacher fit's maximum). */
   constructor(private readonly epochs: number) {}
@@ -54,6 +59,7 @@ export class ProgressTracker {
     if (this.stage === 'training' && info && info.epoch !== undefined) {
       const p = trainingProgress(info.epoch - 1 + within, info.epochs ?? this.epochs);
       this.anchor ??= { t: now, p };
+      this.examplesPerEpoch = total;
       this.advance(p);
       if (info.epoch !== this.epochKey || done < this.epochStartDone) {
         this.epochKey = info.epoch;
@@ -76,6 +82,7 @@ export class ProgressTracker {
     this.anchor ??= { t: now, p };
     this.advance(p);
     if (Number.isFinite(stats.examplesPerSecond)) this.rate = stats.examplesPerSecond;
+    if (stats.examples > 0) this.examplesPerEpoch = stats.examples;
   }
 
   snapshot(now = performance.now()): ProgressSnapshot {
@@ -83,8 +90,20 @@ export class ProgressTracker {
     let eta: number | null = null;
     const a = this.anchor;
     if (p >= 1) eta = 0;
-    else if (a && p - a.p >= MIN_PROGRESS_FOR_ETA) eta = Math.round((((now - a.t) / 1000) * (1 - p)) / (p - a.p));
+    else if (a && p - a.p >= MIN_PROGRESS_FOR_ELAPSED_ETA) eta = Math.round((((now - a.t) / 1000) * (1 - p)) / (p - a.p));
+    else eta = this.etaFromSpeed(p);
     return { stage: this.stage, progress: p, examplesPerSecond: this.rate === null ? null : Math.round(this.rate * 10) / 10, etaSeconds: eta };
+  }
+
+  /**
+   * From the training speed alone (the first progress reports of an epoch give it): seconds per
+   * unit of progress in training, applied to all that is left, the stages after training included.
+   */
+  private etaFromSpeed(p: number): number | null {
+    if (!this.rate || this.rate <= 0 || !this.examplesPerEpoch || this.epochs <= 0) return null;
+    const [lo, hi] = STAGE_SPANS.training;
+    const secondsPerProgress = (this.epochs * this.examplesPerEpoch) / this.rate / (hi - lo);
+    return Math.round((1 - p) * secondsPerProgress);
   }
 
   private advance(p: number): void {

@@ -8,6 +8,9 @@ import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRun
 import type { JobTelemetry } from './job-telemetry.js';
 import { QueueReconciler, reconcile } from './queue-reconciler.js';
 
+/** See WorkerDeps.lockMs. */
+export const DEFAULT_LOCK_MS = 10_000;
+
 export interface WorkerDeps {
   repo: Repository;
   store: ArtifactStore;
@@ -16,8 +19,11 @@ export interface WorkerDeps {
   concurrency: number;
   /**
    * How long a job's lock lives without renewal; a worker that dies is noticed after about this
-   * long (the stalled check runs at the same interval) and its job goes to another worker.
-   * @defaultValue 30000
+   * long (plus up to half of it: the stalled check runs every lockMs / 2) and its job goes to
+   * another worker. BullMQ's 30 s (checked every 30 s) left a dead worker's job `running` for up to
+   * a minute; the lock is renewed from the worker's main thread, which the pipeline (in its own
+   * thread) does not block.
+   * @defaultValue 10000
    */
   lockMs?: number;
   /**
@@ -54,7 +60,7 @@ export interface RunningWorker {
 /** Starts a BullMQ worker on the job queue; resolves once it is connected and reconciled. */
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const log = deps.log ?? ((line: string) => console.error(line));
-  const lockMs = deps.lockMs ?? 30_000;
+  const lockMs = deps.lockMs ?? DEFAULT_LOCK_MS;
   const queueName = deps.queueName ?? QUEUE_NAME;
   // set below, once the reconciler exists; a lost lock means Redis may have lost the job
   let onLockLost: (jobId: string) => void = () => undefined;
@@ -71,7 +77,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       concurrency: deps.concurrency,
       lockDuration: lockMs,
       ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
-      stalledInterval: lockMs,
+      stalledInterval: Math.max(1, Math.round(lockMs / 2)),
       maxStalledCount: deps.maxStalledCount ?? 3,
       autorun: false,
     },

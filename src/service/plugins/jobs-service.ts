@@ -1,12 +1,11 @@
 /**
  * Jobs: submission (checks references and settings, writes the row, then enqueues), reads,
- * cancellation, retry, deletion and the event feed behind Server-Sent Events. The database row is
- * the truth; the queue entry only points at it.
+ * cancellation, retry, deletion and the event history (the live feed behind Server-Sent Events is
+ * job-event-hub.ts). The database row is the truth; the queue entry only points at it.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { checkJobCost, datasetBoundProblems, inputDimOf, TEACHER_FIT_DATASET_BOUNDS, teacherFitCost, TRAIN_DATASET_BOUNDS, trainJobCost, type JobLimits } from '../../pipeline/job-cost.js';
@@ -196,28 +195,6 @@ export class JobService {
         yield e;
       }
       if (page.length < EVENT_PAGE) return;
-    }
-  }
-
-  /**
-   * Events after `afterId` as they are written, polling every `pollMs`; ends once the job is in a
-   * final state and every event before that was delivered, or when `signal` aborts.
-   */
-  async *follow(id: string, afterId: number, pollMs: number, signal: AbortSignal): AsyncGenerator<JobEventRecord> {
-    while (!signal.aborted) {
-      const job = await this.repo.getJob(id);
-      if (!job) return;
-      for await (const e of this.events(id, afterId)) {
-        afterId = e.id;
-        yield e;
-        if (signal.aborted) return;
-      }
-      if (FINAL_JOB_STATUSES.has(job.status)) return;
-      try {
-        await sleep(pollMs, undefined, { signal });
-      } catch {
-        return; // aborted
-      }
     }
   }
 }

@@ -1,5 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import { TooManyStreamsError } from '../errors.js';
+import { JobEventHub } from '../job-event-hub.js';
 import { DEFAULT_PAGE_SIZE, IdParams, NoContent, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, jobView } from '../schemas/jobs.js';
 
@@ -8,15 +11,24 @@ export interface JobRouteOptions {
   ssePollMs?: number;
   /** Comment lines that keep idle connections (and proxies) open. @defaultValue 15000 */
   sseHeartbeatMs?: number;
+  /** Who a request counts against for the open-stream cap (v1.ts: the API key, else the IP). @defaultValue the client IP */
+  clientKey?: (request: FastifyRequest) => string;
 }
 
 const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
   const pollMs = opts.ssePollMs ?? 500;
   const heartbeatMs = opts.sseHeartbeatMs ?? 15000;
+  const maxPerClient = app.serviceConfig.maxEventStreamsPerClient;
+  const clientKey = opts.clientKey ?? ((request: FastifyRequest) => request.ip);
+  /** One database poller per followed job, shared by its streams. */
+  const hub = new JobEventHub(app.repo, pollMs);
   /** Open event streams, ended when the server closes. */
   const streams = new Set<AbortController>();
+  /** Open streams per client (see clientKey). */
+  const openByClient = new Map<string, number>();
   app.addHook('preClose', async () => {
     for (const s of streams) s.abort();
+    hub.close();
   });
 
   app.post(
@@ -38,7 +50,7 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
     async (request) => {
       const { status, limit, cursor } = request.query;
       const page = await app.jobs.list({ status }, limit ?? DEFAULT_PAGE_SIZE, cursor);
-      return { jobs: page.items.map(jobView), nextCursor: page.nextCursor };
+      return { jobs: page.items.map((j) => jobView(j)), nextCursor: page.nextCursor };
     },
   );
 
@@ -104,17 +116,21 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
     {
       schema: {
         tags: ['jobs'],
-        summary: 'Server-Sent Events: status, stage, progress, epoch, log and metrics events; resumes after Last-Event-ID; ends when the job is final',
+        summary: 'Server-Sent Events: status, stage, progress, epoch, log and metrics events; resumes after Last-Event-ID; ends when the job is final; at most MAX_EVENT_STREAMS_PER_CLIENT open per client (429 over it)',
         params: IdParams,
         headers: EventsHeaders,
         querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }, { additionalProperties: false }),
         produces: ['text/event-stream'],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...commonErrors, 404: ErrorResponse },
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...commonErrors, 404: ErrorResponse, 429: ErrorResponse },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
       await app.jobs.get(id); // 404 as JSON, before the stream starts
+      const client = clientKey(request);
+      const open = openByClient.get(client) ?? 0;
+      if (maxPerClient > 0 && open >= maxPerClient) throw new TooManyStreamsError(maxPerClient);
+      openByClient.set(client, open + 1);
       const afterId = Number(request.headers['last-event-id'] ?? request.query.lastEventId ?? 0);
       const abort = new AbortController();
       streams.add(abort);
@@ -131,7 +147,7 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
       res.write('retry: 2000\n\n');
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
       try {
-        for await (const e of app.jobs.follow(id, afterId, pollMs, abort.signal)) {
+        for await (const e of hub.follow(id, afterId, abort.signal)) {
           const data = JSON.stringify({ jobId: e.jobId, type: e.type, at: e.createdAt.toISOString(), data: e.data });
           res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${data}\n\n`);
         }
@@ -141,6 +157,9 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
       } finally {
         clearInterval(heartbeat);
         streams.delete(abort);
+        const left = (openByClient.get(client) ?? 1) - 1;
+        if (left > 0) openByClient.set(client, left);
+        else openByClient.delete(client);
         res.end();
       }
     },

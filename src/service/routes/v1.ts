@@ -3,7 +3,7 @@ import { ApiKeys } from '../api-keys.js';
 import { ValidationError } from '../errors.js';
 import auth from '../plugins/auth.js';
 import { UUID_PATTERN } from '../schemas/common.js';
-import rateLimit from '../plugins/rate-limit.js';
+import rateLimit, { rateLimitKey } from '../plugins/rate-limit.js';
 import datasets from './datasets.js';
 import jobs, { type JobRouteOptions } from './jobs.js';
 import models from './models.js';
@@ -26,7 +26,8 @@ const v1: FastifyPluginAsyncTypebox<{ jobs?: JobRouteOptions }> = async (app, op
   });
   await app.register(datasets);
   await app.register(teachers);
-  await app.register(jobs, opts.jobs ?? {});
+  // open event streams are capped per client, counted in the rate limiter's buckets
+  await app.register(jobs, { clientKey: (request) => rateLimitKey(keys, request), ...opts.jobs });
   await app.register(models);
 };
 

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
+import { isStalled } from '../job-liveness.js';
 import { JOB_STATUSES, type JobRecord } from '../records.js';
 import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp, iso, pageQueryProperties } from './common.js';
 
@@ -74,10 +75,16 @@ export const Job = Type.Object({
   id: Id,
   kind: Type.Union([Type.Literal('train'), Type.Literal('teacher-fit')]),
   status: JobStatus,
-  stage: Nullable(Type.String({ description: 'preparing, mining, scoring, cross-fitting (teacher fits), training, evaluating, publishing' })),
+  stage: Nullable(
+    Type.String({ description: 'preparing, mining, scoring, cross-fitting (teacher fits), training, evaluating, publishing; a failed or cancelled job keeps the stage it stopped in' }),
+  ),
   progress: Type.Number({ description: '0..1 over the whole job' }),
   examplesPerSecond: Nullable(Type.Number()),
-  etaSeconds: Nullable(Type.Number()),
+  etaSeconds: Nullable(Type.Number({ description: 'null until a speed is measured, and while the job is stalled' })),
+  stalled: Type.Boolean({
+    description: 'running, but its worker has not been heard of for 5 s (it probably died): the job goes to another worker once its queue lock expires',
+  }),
+  heartbeatAt: Nullable(Timestamp),
   params: FreeObject('the full configuration the job runs with (defaults filled in)'),
   datasetId: Id,
   teacherId: Nullable(Id),
@@ -108,7 +115,8 @@ export const JobMetrics = Type.Object({
 
 export const EventsHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) });
 
-export function jobView(j: JobRecord): JobView {
+export function jobView(j: JobRecord, now = Date.now()): JobView {
+  const stalled = isStalled(j, now);
   return {
     id: j.id,
     kind: j.kind,
@@ -116,7 +124,10 @@ export function jobView(j: JobRecord): JobView {
     stage: j.stage,
     progress: j.progress,
     examplesPerSecond: j.examplesPerSecond,
-    etaSeconds: j.etaSeconds,
+    // a dead worker's ETA would stay frozen
+    etaSeconds: stalled ? null : j.etaSeconds,
+    stalled,
+    heartbeatAt: iso(j.heartbeatAt),
     params: j.params,
     datasetId: j.datasetId,
     teacherId: j.teacherId,
