@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
+import { BullJobQueue, redisConnectionFromUrl, redisReconnectDelay } from '../src/service/bull-job-queue.js';
 
 const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 
 describe('redisConnectionFromUrl', () => {
-  it('reads host, port, password and db, and sets maxRetriesPerRequest to null', () => {
-    expect(redisConnectionFromUrl('redis://:s%40cret@cache.internal:6380/2')).toEqual({ host: 'cache.internal', port: 6380, password: 's@cret', db: 2, maxRetriesPerRequest: null });
-    expect(redisConnectionFromUrl('redis://localhost')).toEqual({ host: 'localhost', port: 6379, db: 0, maxRetriesPerRequest: null });
+  it('reads host, port, password and db, sets maxRetriesPerRequest to null and reconnects at most 500 ms apart', () => {
+    expect(redisConnectionFromUrl('redis://:s%40cret@cache.internal:6380/2')).toEqual({ host: 'cache.internal', port: 6380, password: 's@cret', db: 2, maxRetriesPerRequest: null, retryStrategy: redisReconnectDelay });
+    expect(redisConnectionFromUrl('redis://localhost')).toEqual({ host: 'localhost', port: 6379, db: 0, maxRetriesPerRequest: null, retryStrategy: redisReconnectDelay });
     expect(() => redisConnectionFromUrl('http://x')).toThrow(/redis:\/\//);
     expect(() => redisConnectionFromUrl('redis://x/abc')).toThrow(/database/);
+    expect([1, 2, 5, 50].map(redisReconnectDelay).every((ms) => ms > 0 && ms <= 500)).toBe(true);
   });
 });
 
