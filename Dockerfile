@@ -19,9 +19,12 @@ RUN npm ci --no-audit --no-fund
 COPY src src
 RUN npm run build
 
-# Production dependencies only (the prisma CLI is a dev dependency: postinstall skips generate).
+# Production dependencies only. The prisma CLI and typescript are also optional peers of
+# @prisma/client, which --omit=dev alone still installs: --omit=optional drops them (and only
+# msgpackr-extract, msgpackr's native speed-up, among the production packages). Without the CLI,
+# postinstall skips generate.
 FROM toolchain AS deps
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
 WORKDIR /app
