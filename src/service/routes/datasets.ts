@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Dataset, DatasetList, DatasetUpload, datasetView } from '../schemas/datasets.js';
+import { deleteRoute } from './delete-route.js';
 
 const datasets: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -33,21 +34,7 @@ const datasets: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => datasetView(await app.datasets.get(request.params.id)),
   );
 
-  app.delete(
-    '/datasets/:id',
-    {
-      schema: {
-        tags: ['datasets'],
-        summary: 'delete a dataset and its files (409 while a queued or running job uses it); jobs, teachers and models made from it stay',
-        params: IdParams,
-        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
-      },
-    },
-    async (request, reply) => {
-      await app.datasets.delete(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
+  deleteRoute(app, 'datasets', 'delete a dataset and its files (409 while a queued or running job uses it); jobs, teachers and models made from it stay', (id) => app.datasets.delete(id));
 };
 
 export default datasets;

@@ -3,8 +3,9 @@ import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { TooManyStreamsError } from '../errors.js';
 import { JobEventHub } from '../job-event-hub.js';
-import { DEFAULT_PAGE_SIZE, IdParams, NoContent, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, jobView } from '../schemas/jobs.js';
+import { deleteRoute } from './delete-route.js';
 
 export interface JobRouteOptions {
   /** How often the event stream looks for new events. @defaultValue 500 */
@@ -95,21 +96,7 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
     async (request, reply) => reply.status(202).send(jobView(await app.jobs.retry(request.params.id))),
   );
 
-  app.delete(
-    '/jobs/:id',
-    {
-      schema: {
-        tags: ['jobs'],
-        summary: 'delete a finished job, its events and checkpoint (409 while queued or running, or while its model exists)',
-        params: IdParams,
-        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
-      },
-    },
-    async (request, reply) => {
-      await app.jobs.delete(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
+  deleteRoute(app, 'jobs', 'delete a finished job, its events and checkpoint (409 while queued or running, or while its model exists)', (id) => app.jobs.delete(id));
 
   app.get(
     '/jobs/:id/events',

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
 import { Type } from 'typebox';
-import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, PageQuery, commonErrors, ErrorResponse } from '../schemas/common.js';
 import { FileParams, Model, ModelList, QueryBody, QueryResponse, modelView } from '../schemas/models.js';
+import { deleteRoute } from './delete-route.js';
 
 const models: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -69,21 +70,7 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.delete(
-    '/models/:id',
-    {
-      schema: {
-        tags: ['models'],
-        summary: 'delete a model and its files (queries answer 404 from then on); the job that trained it stays',
-        params: IdParams,
-        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
-      },
-    },
-    async (request, reply) => {
-      await app.models.delete(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
+  deleteRoute(app, 'models', 'delete a model and its files (queries answer 404 from then on); the job that trained it stays', (id) => app.models.delete(id));
 };
 
 export default models;

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DEFAULT_PAGE_SIZE, IdParams, NoContent, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
+import { DEFAULT_PAGE_SIZE, IdParams, PageQuery, commonErrors, documentOnlyBody, ErrorResponse } from '../schemas/common.js';
 import { Job, jobView } from '../schemas/jobs.js';
 import { Teacher, TeacherFitBody, TeacherList, TeacherUpload, teacherView } from '../schemas/teachers.js';
+import { deleteRoute } from './delete-route.js';
 
 const teachers: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -47,21 +48,7 @@ const teachers: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => teacherView(await app.teachers.get(request.params.id)),
   );
 
-  app.delete(
-    '/teachers/:id',
-    {
-      schema: {
-        tags: ['teachers'],
-        summary: 'delete a teacher and its files (409 while a queued or running job uses it); jobs and models trained with it stay',
-        params: IdParams,
-        response: { 204: NoContent, ...commonErrors, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse },
-      },
-    },
-    async (request, reply) => {
-      await app.teachers.delete(request.params.id);
-      return reply.status(204).send(null);
-    },
-  );
+  deleteRoute(app, 'teachers', 'delete a teacher and its files (409 while a queued or running job uses it); jobs and models trained with it stay', (id) => app.teachers.delete(id));
 };
 
 export default teachers;
