@@ -110,16 +110,8 @@ export class PrismaRepository implements Repository {
     return rows.map(toDataset);
   }
 
-  async deleteDataset(id: string): Promise<DeleteOutcome<DatasetRecord>> {
-    return this.prisma.$transaction(async (tx) => {
-      // FOR UPDATE waits for createJob transactions holding the row FOR SHARE, and blocks new ones
-      // until the mark below commits (they then find it deleted)
-      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM datasets WHERE id = ${id} AND deleted_at IS NULL FOR UPDATE`;
-      if (locked.length === 0) return { status: 'not-found' as const };
-      const active = await tx.job.findMany({ where: { datasetId: id, status: { in: ACTIVE_JOB_STATUSES } }, select: { id: true }, orderBy: NEWEST_FIRST, take: MAX_NAMED_JOBS });
-      if (active.length > 0) return { status: 'in-use' as const, jobIds: active.map((j) => j.id) };
-      return { status: 'deleted' as const, record: toDataset(await tx.dataset.update({ where: { id }, data: { deletedAt: new Date() } })) };
-    });
+  deleteDataset(id: string): Promise<DeleteOutcome<DatasetRecord>> {
+    return this.markDeleted('datasets', id, (tx) => tx.dataset.update({ where: { id }, data: { deletedAt: new Date() } }).then(toDataset));
   }
 
   // ---- teachers
@@ -154,13 +146,23 @@ export class PrismaRepository implements Repository {
     return rows.map(toTeacher);
   }
 
-  async deleteTeacher(id: string): Promise<DeleteOutcome<TeacherRecord>> {
+  deleteTeacher(id: string): Promise<DeleteOutcome<TeacherRecord>> {
+    return this.markDeleted('teachers', id, (tx) => tx.teacher.update({ where: { id }, data: { deletedAt: new Date() } }).then(toTeacher));
+  }
+
+  /**
+   * Marks a dataset or teacher deleted unless a queued or running job uses it. FOR UPDATE waits
+   * for createJob transactions holding the row FOR SHARE, and blocks new ones until the mark
+   * commits (they then find it deleted).
+   */
+  private markDeleted<R>(table: 'datasets' | 'teachers', id: string, mark: (tx: Prisma.TransactionClient) => Promise<R>): Promise<DeleteOutcome<R>> {
     return this.prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM teachers WHERE id = ${id} AND deleted_at IS NULL FOR UPDATE`;
+      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM ${Prisma.raw(table)} WHERE id = ${id} AND deleted_at IS NULL FOR UPDATE`;
       if (locked.length === 0) return { status: 'not-found' as const };
-      const active = await tx.job.findMany({ where: { teacherId: id, status: { in: ACTIVE_JOB_STATUSES } }, select: { id: true }, orderBy: NEWEST_FIRST, take: MAX_NAMED_JOBS });
+      const usedBy = table === 'datasets' ? { datasetId: id } : { teacherId: id };
+      const active = await tx.job.findMany({ where: { ...usedBy, status: { in: ACTIVE_JOB_STATUSES } }, select: { id: true }, orderBy: NEWEST_FIRST, take: MAX_NAMED_JOBS });
       if (active.length > 0) return { status: 'in-use' as const, jobIds: active.map((j) => j.id) };
-      return { status: 'deleted' as const, record: toTeacher(await tx.teacher.update({ where: { id }, data: { deletedAt: new Date() } })) };
+      return { status: 'deleted' as const, record: await mark(tx) };
     });
   }
 
