@@ -276,13 +276,16 @@ describe('API', () => {
     });
 
     it('with a teacher and no setting (or auto: true), the job searches its own settings; auto without a teacher is refused', async () => {
-      for (const params of [undefined, { seed: 3 }, { auto: true, dim: 16, autoBudgetSeconds: 60 }]) {
+      for (const params of [undefined, { seed: 3 }, { hnswRecallTarget: 0.9 }, { auto: true, dim: 16, autoBudgetSeconds: 60 }]) {
         const r = await submit({ datasetId: corelId, teacherId: sharedTeacherId, ...(params ? { params } : {}) });
         expect(r.statusCode).toBe(202);
         expect(r.json().params).toMatchObject({ auto: true, autoBudgetSeconds: params?.autoBudgetSeconds ?? AUTO_BUDGET_SECONDS });
       }
       const off = await submit({ datasetId: corelId, teacherId: sharedTeacherId, params: { auto: false } });
       expect(off.json().params.auto).toBe(false);
+      // crossFit is a setting, as --no-cross-fit is in the CLI (SETTINGS_THAT_TURN_AUTO_OFF)
+      const crossFitGiven = await submit({ datasetId: corelId, teacherId: sharedTeacherId, params: { crossFit: false } });
+      expect(crossFitGiven.json().params).toMatchObject({ auto: false, crossFit: false });
       const bad = await submit({ datasetId: corelId, params: { auto: true } });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().message).toMatch(/params\.auto needs a teacherId/);

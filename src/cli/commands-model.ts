@@ -11,7 +11,7 @@ import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
-import { AUTO_BUDGET_SECONDS } from '../pipeline/auto-tune.js';
+import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
@@ -19,7 +19,6 @@ import { stderrProgress } from './progress-bar.js';
 const d = DEFAULT_TRAIN_CONFIG;
 
 /** Options that are training settings: giving any of them turns the automatic choice off. */
-const TUNABLE_FLAGS = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit'];
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -75,7 +74,7 @@ export function trainCommand(): Command {
         teacherInit: o.teacherInit,
         labelBias: o.labelBias,
       };
-      const auto = o.teacher ? (o.auto ?? !TUNABLE_FLAGS.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
+      const auto = o.teacher ? (o.auto ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       // flags given on the command line are held to the dataset's bounds (a pool larger than the label count...)
       const given = Object.fromEntries(Object.keys(config).filter((k) => cmd.getOptionValueSource(k) === 'cli').map((k) => [k, config[k as keyof TrainConfig]]));

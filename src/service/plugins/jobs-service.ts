@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
-import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
+import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../../pipeline/auto-tune.js';
 import { checkJobCost, datasetBoundProblems, inputDimOf, TEACHER_FIT_DATASET_BOUNDS, teacherFitCost, TRAIN_DATASET_BOUNDS, trainJobCost, type JobLimits } from '../../pipeline/job-cost.js';
 import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../../pipeline/teacher-fit-config.js';
 import { jobLimitsOf } from '../config.js';
@@ -55,9 +55,9 @@ export class JobService {
     const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
     if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
-    // no setting given (the seed and the index's recall target aside): the job picks its own;
-    // crossFit counts as a setting, as --no-cross-fit does in the CLI
-    const auto = teacher !== null && (autoGiven ?? (crossFit === undefined && Object.keys(given).every((k) => k === 'seed' || k === 'hnswRecallTarget')));
+    // no setting given: the job picks its own (the same rule as the CLI's)
+    const params: Record<string, unknown> = body.params ?? {};
+    const auto = teacher !== null && (autoGiven ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((k) => params[k] !== undefined));
     if (!teacher) {
       if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
       if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');
