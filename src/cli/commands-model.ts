@@ -40,6 +40,9 @@ export function trainCommand(): Command {
     .option('--pool-size <n>', 'mined candidate pool per example', intArg, d.poolSize)
     .option('--remine-every <n>', "re-mine the pool with the student's embeddings every n epochs (0 = never)", intArg, d.remineEvery)
     .option('--hnsw-recall-target <x>', 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)', realArg, d.hnswRecallTarget)
+    .option('--neighbours <K>', 'training points whose labels vote at query time, from an HNSW index over their embeddings (0 = no neighbour component)', intArg, d.neighbours)
+    .option('--neighbour-weight <beta>', "weight of the neighbours' vote against the student's softmax (0 = the student alone)", realArg, d.neighbourWeight)
+    .option('--vote-temperature <kappa>', "temperature of the vote's weights exp(cos/kappa)", realArg, d.voteTemperature)
     .option('--teacher-weighted-negatives', 'sample hard negatives ∝ exp(teacher score / T)', d.teacherWeightedNegatives)
     .option('--seed <n>', 'random seed', intArg, d.seed)
     .option('--label-names <file>', 'one label name per line (XC data)')
@@ -73,6 +76,9 @@ export function trainCommand(): Command {
         teacherCalibration: o.teacherCalibration,
         teacherInit: o.teacherInit,
         labelBias: o.labelBias,
+        neighbours: o.neighbours,
+        neighbourWeight: o.neighbourWeight,
+        voteTemperature: o.voteTemperature,
       };
       const auto = o.teacher ? (o.auto ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;

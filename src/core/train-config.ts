@@ -49,6 +49,15 @@ export interface TrainConfig {
   teacherInit: boolean;
   /** A learnt bias per label, s = (q̂·v̂ + b)/τ, kept as one more coordinate of q and V. @defaultValue true */
   labelBias: boolean;
+  /**
+   * K: training points whose labels vote at query time (src/ann/neighbour-blend.ts), found in an
+   * HNSW index over their embeddings published with the model; 0 = no neighbour component. @defaultValue 50
+   */
+  neighbours: number;
+  /** β: weight of the neighbours' vote against the student's softmax; 0 = the student alone. @defaultValue 0.5 */
+  neighbourWeight: number;
+  /** κ: temperature of the vote's weights exp(cos/κ). @defaultValue 0.1 */
+  voteTemperature: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -70,6 +79,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   teacherCalibration: true,
   teacherInit: true,
   labelBias: true,
+  neighbours: 50,
+  neighbourWeight: 0.5,
+  voteTemperature: 0.1,
 };
 
 /** Range checks with messages that name the field; returns the list of problems. */
@@ -97,6 +109,9 @@ export function validateTrainConfig(c: TrainConfig): string[] {
   intAtLeast('remineEvery', 0, 100000);
   realIn('hnswRecallTarget', 0, 1);
   intAtLeast('seed', 0, 2 ** 31 - 1);
+  intAtLeast('neighbours', 0, 1000);
+  realIn('neighbourWeight', 0, 1);
+  realIn('voteTemperature', 0, 100, true);
   for (const flag of ['teacherCalibration', 'teacherInit', 'labelBias'] as const) {
     if (typeof c[flag] !== 'boolean') problems.push(`${flag} must be true or false, got ${JSON.stringify(c[flag])}`);
   }

@@ -20,7 +20,7 @@ import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
  * Settings that turn --auto off when given (CLI flags or HTTP params): everything the search would
  * otherwise choose or depend on. Not the seed, nor the published index's recall target.
  */
-export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit'] as const;
+export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
 
 /** A starting point and the candidates tried from it, most promising first. */
 export interface AutoFamily {
@@ -71,6 +71,8 @@ const HELD_OUT_MAX = 2000;
 
 export interface AutoTrial {
   settings: Partial<TrainConfig>;
+  /** The neighbour blend the trial chose on the held-out rows. */
+  blend?: Partial<TrainConfig>;
   heldOutP1: number;
   seconds: number;
 }
@@ -91,8 +93,11 @@ export interface AutoTuneReport {
   seconds: number;
 }
 
-/** Runs one trial: a student trained on `train` with `teacherPath`, P@1 on `heldOut`. */
-export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string) => Promise<number>;
+/**
+ * Runs one trial: a student trained on `train` with `teacherPath`, P@1 on `heldOut` through its
+ * indexes, with the neighbour blend it chose there.
+ */
+export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string) => Promise<{ p1: number; blend?: Partial<TrainConfig> }>;
 
 function subset(d: Dataset, rows: number[], what: string): Dataset {
   return { ...d, features: selectRows(d.features, rows), labels: { ...selectRows(d.labels, rows), cols: d.labels.cols }, source: `${d.source} (${what})` };
@@ -148,15 +153,15 @@ export async function autoTune(
     const elapsed = (performance.now() - started) / 1000;
     if (trials.length > 0 && elapsed + longest > budgetSeconds) break;
     const t0 = performance.now();
-    const heldOutP1 = await runTrial({ ...base, ...family.base, ...settings }, trialTrain, trialHeldOut, teacher);
+    const { p1: heldOutP1, blend } = await runTrial({ ...base, ...family.base, ...settings }, trialTrain, trialHeldOut, teacher);
     const seconds = (performance.now() - t0) / 1000;
     longest = Math.max(longest, seconds);
-    trials.push({ settings, heldOutP1, seconds });
-    opts.sink?.log(`auto: ${JSON.stringify(settings)} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
+    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
+    opts.sink?.log(`auto: ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
   }
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
-  const chosen = { ...family.base, ...best.settings };
+  const chosen = { ...family.base, ...best.settings, ...best.blend };
   opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
   return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
 }

@@ -1,4 +1,3 @@
-import { exactTopK } from '../ann/exact-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { selectRows, type Csr } from '../core/csr.js';
 import type { Dataset } from '../core/dataset.js';
@@ -6,6 +5,7 @@ import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport
 import type { Student } from '../core/student.js';
 import { top1Probability } from '../teacher/calibration.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
+import { blends, retrieve, type NeighbourComponent } from './retrieve.js';
 
 /** Predictions kept per test point: enough for R@100. */
 export const EVAL_K = 100;
@@ -25,16 +25,23 @@ export interface StudentEvaluation {
   hnswRecallAt10?: number;
 }
 
-export function evaluateStudent(student: Student, fullTest: Dataset, propensities: Float64Array, index?: LabelIndex): StudentEvaluation {
-  const { dim, numLabels } = student.shape;
+/**
+ * Metrics of the retriever on the test split: "exact" searches every label (and the training
+ * points exactly when their vectors are at hand and points × training points fits the same budget
+ * as labels), "hnsw" searches both indexes as a published model does.
+ */
+export function evaluateStudent(student: Student, fullTest: Dataset, propensities: Float64Array, index?: LabelIndex, neighbours?: NeighbourComponent | null): StudentEvaluation {
+  const { numLabels } = student.shape;
   const k = Math.min(EVAL_K, numLabels);
   const test = evenlySpacedSubset(fullTest, Math.max(1, Math.floor(EXACT_EVAL_MAX_PAIRS / numLabels)));
   const n = test.features.rows;
   const queries = student.encodeAll(test.features);
-  const exact = exactTopK(student.V, numLabels, dim, queries, n, k);
+  const nb = blends(neighbours) ? neighbours : null;
+  const exactNeighbours = !!nb?.vectors && n * nb.index.count <= EXACT_EVAL_MAX_PAIRS;
+  const exact = retrieve(student, queries, n, k, { neighbours: nb, exactNeighbours });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {
-    const approx = index.searchBatch(queries, n, k);
+    const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb });
     result.hnsw = evaluateRankings(padTo(approx.labels, k, EVAL_K), EVAL_K, test.labels, propensities);
     result.hnswRecallAt10 = overlapAtK(exact.labels, approx.labels, k, Math.min(10, k));
   }
@@ -51,7 +58,7 @@ export function evenlySpacedSubset(d: Dataset, max: number): Dataset {
 }
 
 /** Widens [n, k] predictions to [n, kMax] with -1, so fewer labels than kMax still evaluates. */
-function padTo(pred: Int32Array, k: number, kMax: number): Int32Array {
+export function padTo(pred: Int32Array, k: number, kMax: number): Int32Array {
   if (k === kMax) return pred;
   const n = pred.length / k;
   const out = new Int32Array(n * kMax).fill(-1);

@@ -5,17 +5,22 @@ import { UsageError } from '../core/errors.js';
 import { Featurizer } from '../core/featurizer.js';
 import type { LabelMap } from '../core/jsonl-format.js';
 import type { MetricReport } from '../core/metrics.js';
-import { decodeSafetensors, encodeSafetensors, tensorOf } from '../core/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
 import { Student, type StudentShape } from '../core/student.js';
 import type { TrainConfig } from '../core/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
 import { isProcessAlive } from '../core/atomic-write.js';
 import { sha256File } from '../core/hash.js';
 import { ArtifactIntegrityError, readVerifiedFile, verifyFile } from './checksums.js';
+import { blends, type NeighbourComponent } from './retrieve.js';
 
 export const MODEL_FORMAT = 'distilxr-model';
-/** 2: the student's shape may carry a label-bias slot (StudentShape.labelBias). */
-export const MODEL_VERSION = 2;
+/**
+ * 2: the student's shape may carry a label-bias slot (StudentShape.labelBias).
+ * 3: the neighbour component: points.hnsw over the training points' embeddings and their labels
+ * (point_labels_* in the weights); config.train's neighbour settings say how queries blend.
+ */
+export const MODEL_VERSION = 3;
 
 export const FILES = {
   config: 'config.json',
@@ -24,6 +29,8 @@ export const FILES = {
   featurizer: 'featurizer.json',
   labelMap: 'label-map.json',
   index: 'index.hnsw',
+  /** Training points' embeddings (neighbour component; absent when it is off). */
+  points: 'points.hnsw',
   onnx: 'student.onnx',
   /** sha256 of every other file, written last: loadModel verifies each file against it. */
   checksums: 'checksums.json',
@@ -64,6 +71,8 @@ export interface PublishInput {
   /** Training points per label and the number of training points: what PSP@k needs later. */
   labelCounts: Float32Array;
   trainPoints: number;
+  /** The neighbour component, published when it blends (config.train.neighbourWeight > 0). */
+  neighbours?: NeighbourComponent | null;
 }
 
 /**
@@ -83,10 +92,17 @@ export async function publishModel(p: PublishInput): Promise<string> {
     const { inputDim: D, dim: d, numLabels: L, tau } = student.shape;
     const config: ModelConfig = { format: MODEL_FORMAT, version: MODEL_VERSION, shape: student.shape, createdAt: new Date().toISOString(), ...p.config };
     await writeFile(join(tmp, FILES.config), JSON.stringify(config, null, 2) + '\n');
+    const nb = blends(p.neighbours) ? p.neighbours : null;
+    const pointTensors: Record<string, Tensor> = nb
+      ? {
+          point_labels_indptr: { shape: [nb.pointLabels.rows + 1], data: nb.pointLabels.indptr },
+          point_labels_indices: { shape: [nb.pointLabels.indices.length], data: nb.pointLabels.indices },
+        }
+      : {};
     await writeFile(
       join(tmp, FILES.weights),
       encodeSafetensors(
-        { W1: { shape: [D, d], data: student.W1 }, V: { shape: [L, d], data: student.V }, label_counts: { shape: [L], data: p.labelCounts } },
+        { W1: { shape: [D, d], data: student.W1 }, V: { shape: [L, d], data: student.V }, label_counts: { shape: [L], data: p.labelCounts }, ...pointTensors },
         { format: MODEL_FORMAT, tau: String(tau), train_points: String(p.trainPoints) },
       ),
     );
@@ -94,6 +110,7 @@ export async function publishModel(p: PublishInput): Promise<string> {
     if (p.featurizer) await writeFile(join(tmp, FILES.featurizer), JSON.stringify(p.featurizer.toJSON()));
     if (p.labelMap) await writeFile(join(tmp, FILES.labelMap), JSON.stringify(p.labelMap));
     await p.index.save(join(tmp, FILES.index));
+    if (nb) await nb.index.save(join(tmp, FILES.points));
     const onnx = exportSparseEncoderOnnx({
       inputDim: D,
       hiddenDim: d,
@@ -127,6 +144,8 @@ export interface LoadedModel {
   featurizer: Featurizer | null;
   labelMap: LabelMap | null;
   index: LabelIndex;
+  /** The neighbour component when the model has one (config.train's settings). */
+  neighbours: NeighbourComponent | null;
   labelCounts: Float32Array;
   trainPoints: number;
 }
@@ -145,6 +164,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const indexSidecar = `${FILES.index}.json`;
   const readOnce = new Set<string>([FILES.config, FILES.weights, FILES.labels, FILES.featurizer, FILES.labelMap]);
   if (files[indexSidecar] !== undefined) readOnce.add(FILES.index);
+  if (files[`${FILES.points}.json`] !== undefined) readOnce.add(FILES.points);
   for (const [name, sha] of Object.entries(files)) if (!readOnce.has(name)) await verifyFile(join(dir, name), sha, manifestPath);
   const read = (name: string): Promise<Buffer> => readVerifiedFile(join(dir, name), files[name], manifestPath);
   const readJson = async (name: string): Promise<unknown> => JSON.parse((await read(name)).toString('utf8'));
@@ -163,7 +183,17 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const labelMap = files[FILES.labelMap] !== undefined ? ((await readJson(FILES.labelMap)) as LabelMap) : null;
   const index = await LabelIndex.load(join(dir, FILES.index), config.shape.dim, config.shape.numLabels);
   index.setEf(config.hnsw.efSearch);
-  return { dir, config, student, labelNames, featurizer, labelMap, index, labelCounts: tensorOf(tensors, 'label_counts', Float32Array, weightsPath), trainPoints: Number(metadata.train_points) };
+  const neighbours = files[FILES.points] !== undefined ? await loadNeighbours(dir, config, tensors, weightsPath) : null;
+  return { dir, config, student, labelNames, featurizer, labelMap, index, neighbours, labelCounts: tensorOf(tensors, 'label_counts', Float32Array, weightsPath), trainPoints: Number(metadata.train_points) };
+}
+
+async function loadNeighbours(dir: string, config: ModelConfig, tensors: ReturnType<typeof decodeSafetensors>['tensors'], weightsPath: string): Promise<NeighbourComponent> {
+  const indptr = tensorOf(tensors, 'point_labels_indptr', Int32Array, weightsPath);
+  const indices = tensorOf(tensors, 'point_labels_indices', Int32Array, weightsPath);
+  const rows = indptr.length - 1;
+  const index = await LabelIndex.load(join(dir, FILES.points), config.shape.dim, rows);
+  const { neighbours, neighbourWeight, voteTemperature } = config.train;
+  return { index, pointLabels: { rows, cols: config.shape.numLabels, indptr, indices, values: null }, settings: { neighbours, weight: neighbourWeight, voteTemperature } };
 }
 
 /** Writes checksums.json for every file already in `dir`. */

@@ -3,11 +3,11 @@
  * (`POST /v1/models/:id/query`). A query is raw text (text models: the saved featurizer) or sparse
  * features; it is encoded by the student and searched in the HNSW index (or exactly).
  */
-import { exactTopK } from '../ann/exact-search.js';
 import { UsageError } from '../core/errors.js';
 import { parseFeatureString } from '../core/feature-string.js';
 import { sortPairs } from '../core/sort-pairs.js';
 import type { LoadedModel } from './model-dir.js';
+import { retrieve } from './retrieve.js';
 
 /** Raw text, a feature string ("3:1 17:0.5"), or a feature map ({"3": 1, "17": 0.5}). */
 export type QueryInput = { text: string } | { features: string | Readonly<Record<string, number>> };
@@ -21,7 +21,10 @@ export interface QueryHit {
   label: number;
   /** The label's name when the model has names, else its id as a string. */
   name: string;
-  /** s(x, y) = q(x)·v_y / τ (the student's score, not a probability). */
+  /**
+   * s(x, y) = q(x)·v_y / τ (the student's score, not a probability); for a model with the
+   * neighbour component, the blend (1 − β)·softmax(s) + β·vote, in [0, 1].
+   */
   score: number;
 }
 
@@ -78,15 +81,15 @@ export function searchModel(model: LoadedModel, queries: readonly SparseQuery[],
     const x = queries[i];
     student.encodeSparseInto(x.indices, x.values, 0, x.indices.length, q, i * dim);
   }
-  const { labels, scores } = opts.exact ? exactTopK(student.V, L, dim, q, n, kk) : model.index.searchBatch(q, n, kk); // [n, kk]
-  const invTau = 1 / student.shape.tau;
+  // exact: every label, but the training points through their index (its vectors are not stored)
+  const { labels, scores } = retrieve(student, q, n, kk, { labels: opts.exact ? undefined : model.index, neighbours: model.neighbours }); // [n, kk]
   const out: QueryHit[][] = [];
   for (let i = 0; i < n; i++) {
     const hits: QueryHit[] = [];
     for (let j = i * kk; j < (i + 1) * kk; j++) {
       const label = labels[j];
       if (label < 0) continue;
-      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j] * invTau });
+      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j] });
     }
     out.push(hits);
   }

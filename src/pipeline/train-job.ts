@@ -21,6 +21,8 @@ import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { calibratedScorer, scorePositivesAndPool } from './score.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
+import { tuneBlend, type BlendChoice } from './blend-tuning.js';
+import { buildNeighbours } from './neighbours.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
@@ -57,6 +59,11 @@ export interface TrainJobInput {
   auto?: { budgetSeconds?: number };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
+  /**
+   * Choose the neighbour blend's β and κ on the test split (the auto search's trials, whose test
+   * split is the held-out slice) and report it as result.blend.
+   */
+  tuneBlend?: boolean;
   /** Score the teacher on the test split too. @defaultValue true */
   evaluateTeacher?: boolean;
   /**
@@ -83,6 +90,8 @@ export interface TrainJobResult {
   pairsScored: number;
   /** Cross-fitting folds used to score the training examples (0 = the teacher itself). */
   teacherFolds: number;
+  /** The neighbour blend chosen on the test split (tuneBlend). */
+  blend?: BlendChoice;
   /** What the auto search tried and chose (auto jobs with a teacher). */
   auto?: AutoTuneReport;
   /** The configuration the student was trained with (the chosen one for auto jobs). */
@@ -131,8 +140,8 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   if (input.auto && input.teacherPath) {
     timer.start('tuning');
     const runTrial: TrialRunner = async (config, trialTrain, heldOut, teacherPath) => {
-      const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop });
-      return r.metrics?.['p@1'] ?? 0;
+      const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
+      return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
     };
     auto = await autoTune(train, input.teacherPath, cfg, runTrial, { budgetSeconds: input.auto.budgetSeconds, sink });
     cfg = autoConfig(cfg, auto);
@@ -258,9 +267,17 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
     }
     const counts = Float32Array.from(labelCounts(train.labels)); // stored as F32 in the model's weights
+    const neighbours = index && cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend) ? buildNeighbours(student, train, cfg, HNSW_DEFAULTS, sink) : null;
     if (data.test) {
       const propensities = propensitiesFromCounts(counts, train.features.rows, data.test.labels.cols);
-      const ev = evaluateStudent(student, data.test, propensities, index ?? undefined);
+      if (input.tuneBlend && neighbours && index) {
+        result.blend = tuneBlend(student, data.test, propensities, index, neighbours);
+        neighbours.settings = result.blend.chosen;
+        cfg = { ...cfg, neighbourWeight: result.blend.chosen.weight, voteTemperature: result.blend.chosen.voteTemperature };
+        result.config = cfg;
+        sink.log(`neighbour blend: ${result.blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
+      }
+      const ev = evaluateStudent(student, data.test, propensities, index ?? undefined, neighbours);
       result.metrics = ev.exact;
       result.hnswMetrics = ev.hnsw;
       result.hnswRecallAt10 = ev.hnswRecallAt10;
@@ -283,6 +300,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
         labelMap: data.labelMap,
         labelCounts: counts,
         trainPoints: train.features.rows,
+        neighbours,
         config: {
           numFeatures: train.features.cols,
           train: cfg,

@@ -53,6 +53,11 @@ export const TrainParams = Type.Object(
     ),
     autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, default: AUTO_BUDGET_SECONDS, description: 'time budget of the auto search, seconds' })),
     labelBias: Type.Optional(Type.Boolean({ default: d.labelBias, description: 'a learnt bias per label in the score (one more coordinate of q and V)' })),
+    neighbours: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1000, default: d.neighbours, description: 'training points whose labels vote at query time, from an HNSW index over their embeddings (0 = no neighbour component)' }),
+    ),
+    neighbourWeight: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: d.neighbourWeight, description: "weight β of the neighbours' vote against the student's softmax (0 = the student alone)" })),
+    voteTemperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.voteTemperature, description: "temperature κ of the vote's weights exp(cos/κ)" })),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },

@@ -1,0 +1,69 @@
+/**
+ * Probe of the nearest-neighbour component on a published model: P@1/P@5/PSP@5 on the test split
+ * for a grid of (K, β, κ), the shortlist from the model's HNSW index, the neighbours from an HNSW
+ * index over the training points' embeddings (exact search below 10^9 pairs).
+ *   tsx bench/neighbour-blend-probe.ts --model DIR --train TRAIN --test TEST
+ */
+import { parseArgs } from 'node:util';
+import { exactTopK } from '../src/ann/exact-search.js';
+import { LabelIndex } from '../src/ann/hnsw-index.js';
+import { blendWithNeighbours, encodePoints, type TopK } from '../src/ann/neighbour-blend.js';
+import { labelCounts } from '../src/core/csr.js';
+import { loadTrainTest } from '../src/core/load-dataset.js';
+import { evaluateRankings, propensitiesFromCounts } from '../src/core/metrics.js';
+import { loadModel } from '../src/pipeline/model-dir.js';
+
+const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false } } });
+const model = await loadModel(values.model!);
+const data = await loadTrainTest(values.train!, values.test!, { cacheDir: false });
+const { train } = data;
+const test = data.test!;
+const student = model.student;
+const d = student.shape.dim;
+const L = student.shape.numLabels;
+const n = test.features.rows;
+const t0 = performance.now();
+const points = encodePoints(student, train.features);
+const queries = student.encodeAll(test.features);
+const KMAX = 50;
+const SHORT = 100;
+const exactPoints = !values.hnsw && n * train.features.rows <= 1e9;
+let neighbours: TopK;
+if (exactPoints) {
+  const r = exactTopK(points, train.features.rows, d, queries, n, KMAX);
+  neighbours = { ...r, k: KMAX };
+} else {
+  const tb = performance.now();
+  const index = LabelIndex.build(points, train.features.rows, d, { M: 16, efConstruction: 100, seed: 1 });
+  console.log(`point index: ${train.features.rows} points built in ${((performance.now() - tb) / 1000).toFixed(1)} s`);
+  const r = index.searchBatch(queries, n, KMAX, { ef: 200 });
+  neighbours = { ...r, k: KMAX };
+}
+const sl = model.index.searchBatch(queries, n, SHORT, { ef: Math.max(SHORT, model.config.hnsw.efSearch) });
+const shortlist: TopK = { ...sl, k: SHORT };
+console.log(`neighbours (${exactPoints ? 'exact' : 'HNSW'}) and shortlist in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+const counts = Float32Array.from(labelCounts(train.labels));
+const prop = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
+const rows: string[] = ['| K | β | κ | P@1 | P@5 | PSP@5 |', '| --- | --- | --- | --- | --- | --- |'];
+const cut = (t: TopK, k: number): TopK => {
+  const labels = new Int32Array(n * k);
+  const scores = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    labels.set(t.labels.subarray(i * t.k, i * t.k + k), i * k);
+    scores.set(t.scores.subarray(i * t.k, i * t.k + k), i * k);
+  }
+  return { labels, scores, k };
+};
+for (const K of [10, 25, 50]) {
+  const nb = cut(neighbours, K);
+  for (const kappa of [0.02, 0.05, 0.1, 1]) {
+    for (const beta of [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]) {
+      if (beta === 0 && (K !== 10 || kappa !== 0.02)) continue;
+      const out = blendWithNeighbours(student, queries, n, shortlist, nb, train.labels, { neighbours: K, weight: beta, voteTemperature: kappa }, 100);
+      const m = evaluateRankings(out.labels, 100, test.labels, prop);
+      rows.push(`| ${K} | ${beta} | ${kappa} | ${(100 * m['p@1']).toFixed(2)} | ${(100 * m['p@5']).toFixed(2)} | ${(100 * m['psp@5']).toFixed(2)} |`);
+      console.log(rows[rows.length - 1]);
+    }
+  }
+}
+console.log(rows.join('\n'));

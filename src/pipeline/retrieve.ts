@@ -1,0 +1,88 @@
+/**
+ * The retriever's one search path (evaluation, `distilxr query`, the API): the student's top
+ * labels from the HNSW index (or exactly), blended with the vote of the query's nearest training
+ * points when the model has the neighbour component (src/ann/neighbour-blend.ts).
+ */
+import { exactTopK } from '../ann/exact-search.js';
+import type { LabelIndex } from '../ann/hnsw-index.js';
+import { blendWithNeighbours, type NeighbourBlendSettings, type TopK } from '../ann/neighbour-blend.js';
+import type { Csr } from '../core/csr.js';
+import type { Student } from '../core/student.js';
+
+/** Labels of the student's shortlist the blend re-ranks (k when k is larger). */
+export const BLEND_SHORTLIST = 100;
+/** HNSW search list size over the training points. */
+export const POINT_EF = 200;
+
+export interface NeighbourComponent {
+  /** Cosine index over the training points' embeddings (encodePoints); point i = row i. */
+  index: LabelIndex;
+  /** Row i: the labels of training point i. */
+  pointLabels: Csr;
+  settings: NeighbourBlendSettings;
+  /** The indexed vectors, when at hand: `exact` then searches them exactly. */
+  vectors?: Float32Array;
+}
+
+export interface RetrieveOptions {
+  /** The label index; absent = exact search over every label. */
+  labels?: LabelIndex;
+  neighbours?: NeighbourComponent | null;
+  /** Search the training points exactly (needs neighbours.vectors). */
+  exactNeighbours?: boolean;
+}
+
+/** The parts a blend is computed from: searched once, blended for any settings. */
+export interface RetrievalParts {
+  shortlist: TopK;
+  neighbours: TopK | null;
+}
+
+export function blends(n: NeighbourComponent | null | undefined): n is NeighbourComponent {
+  return !!n && n.settings.neighbours > 0 && n.settings.weight > 0;
+}
+
+/** The student's shortlist and, for a blending model, the K nearest training points of each query. */
+export function searchParts(student: Student, queries: Float32Array, n: number, k: number, opts: RetrieveOptions, K = opts.neighbours?.settings.neighbours ?? 0): RetrievalParts {
+  const { dim, numLabels } = student.shape;
+  const nb = opts.neighbours;
+  const withVote = !!nb && K > 0;
+  const shortK = Math.min(numLabels, withVote ? Math.max(k, BLEND_SHORTLIST) : k);
+  const found = opts.labels ? opts.labels.searchBatch(queries, n, shortK) : exactTopK(student.V, numLabels, dim, queries, n, shortK);
+  const shortlist: TopK = { ...found, k: shortK };
+  if (!withVote) return { shortlist, neighbours: null };
+  const KK = Math.min(K, nb.index.count);
+  const near = opts.exactNeighbours && nb.vectors ? exactTopK(nb.vectors, nb.index.count, dim, queries, n, KK) : nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) });
+  return { shortlist, neighbours: { ...near, k: KK } };
+}
+
+/** Top k per query from searched parts: the student's scores s = q·v/τ, or the blend. */
+export function rankParts(student: Student, queries: Float32Array, n: number, k: number, parts: RetrievalParts, pointLabels: Csr | null, settings: NeighbourBlendSettings | null): TopK {
+  const kk = Math.min(k, student.shape.numLabels);
+  if (parts.neighbours && pointLabels && settings && settings.neighbours > 0 && settings.weight > 0) {
+    const near = settings.neighbours < parts.neighbours.k ? firstColumns(parts.neighbours, n, settings.neighbours) : parts.neighbours;
+    return blendWithNeighbours(student, queries, n, parts.shortlist, near, pointLabels, settings, kk);
+  }
+  const top = parts.shortlist.k === kk ? parts.shortlist : firstColumns(parts.shortlist, n, kk);
+  const invTau = 1 / student.shape.tau;
+  const scores = Float32Array.from(top.scores, (s) => s * invTau);
+  return { labels: top.labels, scores, k: kk };
+}
+
+/** Top k labels per query (queries: [n, dim], encoded by the student). */
+export function retrieve(student: Student, queries: Float32Array, n: number, k: number, opts: RetrieveOptions): TopK {
+  const nb = blends(opts.neighbours) ? opts.neighbours : null;
+  const parts = searchParts(student, queries, n, k, { ...opts, neighbours: nb });
+  return rankParts(student, queries, n, k, parts, nb?.pointLabels ?? null, nb?.settings ?? null);
+}
+
+/** The first `k` columns of each row of a top list. */
+export function firstColumns(t: TopK, n: number, k: number): TopK {
+  const labels = new Int32Array(n * k);
+  const scores = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    labels.set(t.labels.subarray(i * t.k, i * t.k + k), i * k);
+    scores.set(t.scores.subarray(i * t.k, i * t.k + k), i * k);
+  }
+  return { labels, scores, k };
+}
