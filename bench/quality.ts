@@ -89,6 +89,9 @@ const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] 
     family.candidates.map((c) => ({ method: `student grid (${family.name}): ${JSON.stringify(c)}`, flags: [...flagsOf({ ...family.base, ...c }), '--no-cross-fit'], teacher: true })),
   ),
   { method: 'student: --auto (the default: no setting given)', flags: [], teacher: true },
+  // the neighbour component's effect (appended: earlier indices of --students keep their rows)
+  { method: 'student: hard negatives (α=0, no teacher) without the neighbour component', flags: ['--alpha', '0', '--neighbours', '0'], teacher: false },
+  { method: 'student: --auto without the neighbour component', flags: ['--auto', '--neighbours', '0'], teacher: true },
 ];
 
 /**

@@ -58,6 +58,8 @@ describe('trainJobCost', () => {
     expect(more({ dim: 256 }).checkpointBytes).toBeGreaterThan(2 * base.checkpointBytes);
     expect(more({ epochs: 40 }).seconds).toBeGreaterThan(1.5 * base.seconds);
     expect(more({}, true).memoryBytes).toBeGreaterThan(base.memoryBytes); // teacher scores and their cache
+    // the neighbour index holds every training point's embedding: 1000 × 65 floats at least
+    expect(base.memoryBytes - more({ neighbours: 0 }).memoryBytes).toBeGreaterThanOrEqual(1000 * 65 * 4);
   });
 });
 

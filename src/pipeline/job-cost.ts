@@ -125,6 +125,13 @@ export function trainJobCost({ stats, config: c, inputDim, teacher, autoBudgetSe
     { what: 'the per-example candidate buffers', bytes: (candidates + 1) * 22 + L * 5, seconds: 0, params: negatives },
     { what: 'training', bytes: 0, seconds: (c.epochs * N * (candidates + stats.nnzPerPoint) * d) / TRAIN_UNITS_PER_SECOND, params: ['epochs', 'dim', ...negatives] },
     { what: 'teacher scoring', bytes: 0, seconds: teacher ? (pools * N * (K + stats.labelsPerPoint)) / SCORED_PAIRS_PER_SECOND : 0, params: ['poolSize', 'remineEvery'] },
+    {
+      // the training points' embeddings and their HNSW graph (published with the model)
+      what: 'the neighbour index',
+      bytes: c.neighbours > 0 ? N * (d * 4 * 2 + 2 * 16 * 4) : 0,
+      seconds: c.neighbours > 0 ? N * d * HNSW_BUILD_SECONDS_PER_LABEL_DIM : 0,
+      params: ['neighbours', 'dim'],
+    },
     { what: 'the auto search', bytes: 0, seconds: autoBudgetSeconds ?? 0, params: ['autoBudgetSeconds'] },
   ];
   return { memoryBytes: sum(parts, 'bytes'), checkpointBytes: checkpoint, seconds: sum(parts, 'seconds'), parts };

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { exactTopK } from '../src/ann/exact-search.js';
+import { LabelIndex } from '../src/ann/hnsw-index.js';
+import { blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '../src/ann/neighbour-blend.js';
+import { CsrBuilder, type Csr } from '../src/core/csr.js';
+import { Rng } from '../src/core/rng.js';
+import { Student } from '../src/core/student.js';
+import { retrieve } from '../src/pipeline/retrieve.js';
+
+const D = 40;
+const L = 30;
+const d = 9; // 8 learnt coordinates + the label-bias slot
+
+function randomSparse(rows: number, rng: Rng): Csr {
+  const b = new CsrBuilder(true);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < D; c++) if (rng.next() < 0.2) b.push(c, rng.next() + 0.1);
+    b.endRow();
+  }
+  return b.build(D);
+}
+
+function randomLabels(rows: number, rng: Rng): Csr {
+  const b = new CsrBuilder(false);
+  for (let r = 0; r < rows; r++) {
+    const first = Math.floor(rng.next() * L);
+    b.push(first);
+    const second = Math.floor(rng.next() * L);
+    if (second > first) b.push(second);
+    b.endRow();
+  }
+  return b.build(L);
+}
+
+/** The blend written plainly over every label: candidates = shortlist ∪ the neighbours' labels. */
+function referenceBlend(student: Student, q: Float32Array, shortlist: number[], near: { point: number; cos: number }[], pointLabels: Csr, s: NeighbourBlendSettings): Map<number, number> {
+  const score = (y: number): number => {
+    let t = 0;
+    for (let j = 0; j < d; j++) t += q[j] * student.V[y * d + j];
+    return t / student.shape.tau;
+  };
+  const candidates = new Set(shortlist);
+  const vote = new Array<number>(L).fill(0);
+  let total = 0;
+  for (const { point, cos } of near) {
+    const w = Math.exp(cos / s.voteTemperature);
+    total += w;
+    for (let a = pointLabels.indptr[point]; a < pointLabels.indptr[point + 1]; a++) {
+      vote[pointLabels.indices[a]] += w;
+      candidates.add(pointLabels.indices[a]);
+    }
+  }
+  let z = 0;
+  for (const y of candidates) z += Math.exp(score(y));
+  const out = new Map<number, number>();
+  for (const y of candidates) out.set(y, (1 - s.weight) * (Math.exp(score(y)) / z) + (s.weight * vote[y]) / total);
+  return out;
+}
+
+describe('the neighbour component', () => {
+  const rng = new Rng(7);
+  const student = Student.init({ inputDim: D, dim: d, numLabels: L, tau: 0.5, labelBias: true }, 3);
+  for (let i = d - 1; i < student.V.length; i += d) student.V[i] = rng.normal() * 0.3; // label biases
+  const train = randomSparse(60, rng);
+  const trainLabels = randomLabels(60, rng);
+  const test = randomSparse(12, rng);
+  const points = encodePoints(student, train);
+  const queries = student.encodeAll(test);
+
+  it('encodes training points as unit vectors with the bias slot at 0, so their inner products are cosines', () => {
+    for (let r = 0; r < train.rows; r++) {
+      expect(points[r * d + d - 1]).toBe(0);
+      let norm = 0;
+      for (let j = 0; j < d; j++) norm += points[r * d + j] ** 2;
+      if (train.indptr[r + 1] > train.indptr[r]) expect(norm).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('matches the blend written plainly, label by label and in order', () => {
+    const settings = { neighbours: 7, weight: 0.4, voteTemperature: 0.1 };
+    const S = 5;
+    const short = exactTopK(student.V, L, d, queries, test.rows, S);
+    const near = exactTopK(points, train.rows, d, queries, test.rows, settings.neighbours);
+    const k = 12;
+    const got = blendWithNeighbours(student, queries, test.rows, { ...short, k: S }, { labels: near.labels, scores: near.scores, k: 7 }, trainLabels, settings, k);
+    for (let i = 0; i < test.rows; i++) {
+      const q = queries.subarray(i * d, (i + 1) * d);
+      const nb = Array.from({ length: 7 }, (_, j) => ({ point: near.labels[i * 7 + j], cos: near.scores[i * 7 + j] }));
+      const ref = referenceBlend(student, q, Array.from(short.labels.subarray(i * S, (i + 1) * S)), nb, trainLabels, settings);
+      const expected = [...ref.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, k);
+      for (let j = 0; j < k; j++) {
+        if (j < expected.length) {
+          expect(got.labels[i * k + j]).toBe(expected[j][0]);
+          expect(got.scores[i * k + j]).toBeCloseTo(expected[j][1], 5);
+        } else expect(got.labels[i * k + j]).toBe(-1);
+      }
+    }
+  });
+
+  it('with β = 0 and every label shortlisted ranks as the student; with β = 1 the vote orders the labels', () => {
+    const near = exactTopK(points, train.rows, d, queries, test.rows, 5);
+    const all = exactTopK(student.V, L, d, queries, test.rows, L);
+    const alone = blendWithNeighbours(student, queries, test.rows, { ...all, k: L }, { ...near, k: 5 }, trainLabels, { neighbours: 5, weight: 0, voteTemperature: 0.1 }, 10);
+    for (let i = 0; i < test.rows; i++) expect(Array.from(alone.labels.subarray(i * 10, i * 10 + 10))).toEqual(Array.from(all.labels.subarray(i * L, i * L + 10)));
+    const voted = blendWithNeighbours(student, queries, test.rows, { ...all, k: L }, { ...near, k: 5 }, trainLabels, { neighbours: 5, weight: 1, voteTemperature: 0.1 }, 1);
+    for (let i = 0; i < test.rows; i++) {
+      const nb = Array.from({ length: 5 }, (_, j) => ({ point: near.labels[i * 5 + j], cos: near.scores[i * 5 + j] }));
+      const votes = referenceBlend(student, queries.subarray(i * d, (i + 1) * d), [], nb, trainLabels, { neighbours: 5, weight: 1, voteTemperature: 0.1 });
+      const best = Math.max(...votes.values());
+      expect(voted.scores[i]).toBeCloseTo(best, 6); // the most voted label, whatever the student says
+      expect(votes.get(voted.labels[i])).toBeCloseTo(best, 6);
+    }
+  });
+
+  it('retrieves the same labels through HNSW indexes as by exact search on a small set', () => {
+    const index = LabelIndex.build(student.V, L, d, { seed: 1 });
+    const pointIndex = LabelIndex.build(points, train.rows, d, { seed: 1 });
+    const neighbours = { index: pointIndex, pointLabels: trainLabels, settings: { neighbours: 10, weight: 0.5, voteTemperature: 0.1 }, vectors: points };
+    const exact = retrieve(student, queries, test.rows, 5, { neighbours, exactNeighbours: true });
+    const approx = retrieve(student, queries, test.rows, 5, { labels: index, neighbours });
+    expect(Array.from(approx.labels)).toEqual(Array.from(exact.labels));
+    const plain = retrieve(student, queries, test.rows, 5, { labels: index, neighbours: { ...neighbours, settings: { ...neighbours.settings, weight: 0 } } });
+    const ref = exactTopK(student.V, L, d, queries, test.rows, 5);
+    expect(Array.from(plain.labels)).toEqual(Array.from(ref.labels));
+    for (let j = 0; j < ref.scores.length; j++) expect(plain.scores[j]).toBeCloseTo(ref.scores[j] / student.shape.tau, 5);
+  });
+});
