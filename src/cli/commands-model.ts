@@ -133,7 +133,7 @@ export function evalCommand(): Command {
       const model = await loadModel(o.model);
       const test = await loadTestFor(model, o.test);
       const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
-      const ev = evaluateStudent(model.student, test, propensities, model.index);
+      const ev = evaluateStudent(model.student, test, propensities, model.index, model.neighbours);
       const seconds = (performance.now() - started) / 1000;
       if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10, evaluatedPoints: ev.evaluatedPoints });
       process.stdout.write(metricTable({ exact: ev.exact, 'via HNSW': ev.hnsw }) + '\n');
