@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ import { writeSynth } from '../src/core/synth.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
 import { EF_CANDIDATES } from '../src/ann/ef-search.js';
+import { loadTrainTest } from '../src/core/load-dataset.js';
+import { propensitiesFromCounts } from '../src/core/metrics.js';
+import { evaluateStudent } from '../src/pipeline/evaluate.js';
 import { loadModel } from '../src/pipeline/model-dir.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
@@ -70,6 +74,20 @@ describe('runTrainJob', () => {
     expect(EF_CANDIDATES).toContain(r.efSearch); // chosen for the index (hnswRecallTarget) and published
     expect(model.config.hnsw.efSearch).toBe(r.efSearch);
 
+    // the neighbour component is published (the default β > 0) and a loaded model ranks as the job did
+    expect(model.neighbours?.index.count).toBe(1500);
+    expect(model.neighbours?.settings).toEqual({ neighbours: 50, weight: 0.5, voteTemperature: 0.1 });
+    const { train, test } = await loadTrainTest(files.train, files.test, { cacheDir: false });
+    const propensities = propensitiesFromCounts(model.labelCounts, train.features.rows, 60);
+    expect(evaluateStudent(model.student, test!, propensities, model.index, model.neighbours).hnsw).toEqual(r.hnswMetrics);
+    const alone = evaluateStudent(model.student, test!, propensities, model.index, null).hnsw!;
+    expect(alone['p@1']).not.toBe(r.hnswMetrics!['p@1']); // the vote changes the ranking
+
+    // off: no neighbour index in the directory
+    await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1, neighbours: 0 }, outDir: join(dir, 'no-neighbours'), cacheDir: false });
+    expect((await loadModel(join(dir, 'no-neighbours'))).neighbours).toBeNull();
+    expect(existsSync(join(dir, 'no-neighbours', 'points.hnsw'))).toBe(false);
+
     // the index is checked against its sidecar, and the sidecar against checksums.json
     const indexPath = join(dir, 'plain', 'index.hnsw');
     const flipped = await readFile(indexPath);
@@ -93,7 +111,7 @@ describe('runTrainJob', () => {
     const sums = JSON.parse(await readFile(join(out, 'checksums.json'), 'utf8'));
     sums.files['config.json'] = createHash('sha256').update(text).digest('hex');
     await writeFile(join(out, 'checksums.json'), JSON.stringify(sums));
-    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 2 only: train the model again`);
+    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 3 only: train the model again`);
   });
 
   it('refuses invalid settings before doing any work', async () => {

@@ -4,7 +4,7 @@ import type { ModelRecord } from '../records.js';
 import { FreeObject, Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 /** The only files of a model directory that can be downloaded. */
-export const DOWNLOADABLE_FILES: readonly string[] = [FILES.weights, FILES.onnx, FILES.index, FILES.config, FILES.labels, FILES.featurizer, FILES.labelMap];
+export const DOWNLOADABLE_FILES: readonly string[] = [FILES.weights, FILES.onnx, FILES.index, FILES.points, FILES.config, FILES.labels, FILES.featurizer, FILES.labelMap];
 
 export const MAX_QUERIES = 1000;
 export const MAX_K = 1000;
