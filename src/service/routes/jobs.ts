@@ -13,6 +13,8 @@ export interface JobRouteOptions {
   ssePollMs?: number;
   /** Comment lines that keep idle connections (and proxies) open. @defaultValue 15000 */
   sseHeartbeatMs?: number;
+  /** How long a stream token opens the stream (stream-tokens.ts). @defaultValue 60000 */
+  streamTokenTtlMs?: number;
   /** Who a request counts against for the open-stream cap (v1.ts: the API key, else the IP). @defaultValue the client IP */
   clientKey?: (request: FastifyRequest) => string;
 }

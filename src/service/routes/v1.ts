@@ -21,7 +21,7 @@ const UUID = new RegExp(UUID_PATTERN);
 const v1: FastifyPluginAsyncTypebox<{ jobs?: JobRouteOptions }> = async (app, opts) => {
   const config = app.serviceConfig;
   const keys = new ApiKeys(config.apiKeys);
-  const tokens = new StreamTokens();
+  const tokens = new StreamTokens(undefined, opts.jobs?.streamTokenTtlMs);
   await app.register(rateLimit, { keys, max: config.rateLimitMax, windowMs: config.rateLimitWindowMs });
   await app.register(auth, { keys, tokens });
   app.addHook('preValidation', async (request) => {
