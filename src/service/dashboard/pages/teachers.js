@@ -9,7 +9,7 @@ export async function teachersPage(main) {
     key: 'teachers',
     show: (items) =>
       table(
-        ['teacher', 'name', 'kind', 'labels', 'size', 'P@1 %', 'P@5 %', 'nDCG@5 %', 'ECE before → after calibration', 'temperature', 'created'],
+        ['teacher', 'name', 'kind', 'labels', 'size', 'P@1 %', 'P@5 %', 'nDCG@5 %', 'ECE → after calibration', 'temperature', 'created'],
         items.map((t) => {
           const m = t.metrics ?? {};
           return h(
@@ -23,7 +23,7 @@ export async function teachersPage(main) {
             h('td', { class: 'num' }, pct(m['p@1'])),
             h('td', { class: 'num' }, pct(m['p@5'])),
             h('td', { class: 'num' }, pct(m['ndcg@5'])),
-            h('td', { class: 'num' }, typeof m.eceBefore === 'number' ? `${num(m.eceBefore)} → ${num(m.ece)}` : num(m.ece)),
+            h('td', { class: 'num' }, typeof m.eceCalibrated === 'number' ? `${num(m.ece, 3)} → ${num(m.eceCalibrated, 3)}` : num(m.ece, 3)),
             h('td', { class: 'num' }, num(m.temperature, 3)),
             h('td', {}, when(t.createdAt)),
           );
