@@ -16,7 +16,7 @@ export async function jobPage(main, id) {
   const timeline = h('ol', { class: 'timeline', id: 'timeline' });
   const evaluation = h('div', { class: 'row', id: 'evaluation' });
   const log = h('pre', { id: 'job-log' });
-  const lossPlot = linePlot({ title: 'training loss per epoch', xLabel: 'epoch', yLabel: 'loss', names: ['loss', 'CE', 'KL'] });
+  const lossPlot = linePlot({ title: 'training loss per epoch', xLabel: 'epoch', yLabel: 'loss', names: ['loss', 'CE', 'KL'], integerX: true });
   lossPlot.el.id = 'loss-plot';
   const epochs = new Map();
   const stages = [];

@@ -19,7 +19,7 @@ export function metricsTable(columns) {
 export function atKPlot(columns) {
   const names = Object.keys(columns).filter((n) => columns[n] && typeof columns[n]['p@1'] === 'number');
   const series = names.flatMap((n) => [`${n} P@k`, `${n} nDCG@k`]);
-  const plot = linePlot({ title: 'P@k and nDCG@k on the test split (%)', xLabel: 'k', yLabel: '%', names: series, width: 420 });
+  const plot = linePlot({ title: 'P@k and nDCG@k on the test split (%)', xLabel: 'k', yLabel: '%', names: series, width: 420, integerX: true });
   plot.el.id = 'pk-plot';
   const ks = [1, 3, 5];
   plot.update(

@@ -31,15 +31,18 @@ export async function modelsPage(main) {
 
 export async function modelPage(main, id) {
   const m = await api('GET', `/models/${id}`);
+  // a model of a JSONL dataset reads text, of an XC one sparse features; when its dataset was
+  // deleted, the query itself tells ("id:value ..." is features)
+  const dataset = await api('GET', `/datasets/${m.datasetId}`).catch(() => null);
   const columns = { student: m.metrics, teacher: m.teacherMetrics };
-  const isText = m.config?.input === 'text';
+  const isText = dataset?.format === 'jsonl';
   const query = h('textarea', { id: 'query', placeholder: isText ? 'text of a document' : 'sparse features: "3:1 17:0.5 ..." (feature id:value)' });
   const k = h('input', { id: 'k', type: 'number', min: 1, max: 1000, value: 5 });
   const answer = h('div', { id: 'answer' });
   const form = h('form', { id: 'query-form', onsubmit: (e) => (e.preventDefault(), ask()) }, query, h('div', {}, h('label', {}, 'k ', k), ' ', h('button', { type: 'submit' }, 'Query')));
   main.append(
     h('h2', {}, `Model ${short(m.id)}`),
-    h('p', {}, 'Trained by job ', link(`#/jobs/${m.jobId}`, short(m.jobId)), ' on dataset ', link(`#/datasets/${m.datasetId}`, short(m.datasetId)), ` · ${m.config?.input ?? ''} input · ${when(m.createdAt)}`),
+    h('p', {}, 'Trained by job ', link(`#/jobs/${m.jobId}`, short(m.jobId)), ' on dataset ', link(`#/datasets/${m.datasetId}`, short(m.datasetId)), ` · ${dataset ? (isText ? 'text' : 'sparse features') : 'unknown'} input · ${when(m.createdAt)}`),
     h('div', { class: 'row' }, metricsTable(columns), m.metrics ? atKPlot(columns) : ''),
     h('h3', {}, 'Query'),
     form,
@@ -52,7 +55,8 @@ export async function modelPage(main, id) {
 
   async function ask() {
     try {
-      const q = isText ? { text: query.value } : { features: parseFeatures(query.value) };
+      const text = dataset ? isText : !/^\s*(\d+:\S+\s*)+$/.test(query.value);
+      const q = text ? { text: query.value } : { features: parseFeatures(query.value) };
       const { results } = await api('POST', `/models/${id}/query`, { queries: [q], k: Number(k.value) });
       answer.replaceChildren(table(['rank', 'label', 'name', 'score'], results[0].map((r, i) => h('tr', {}, h('td', { class: 'num' }, i + 1), h('td', { class: 'num' }, r.label), h('td', {}, r.name), h('td', { class: 'num' }, num(r.score))))));
     } catch (e) {
