@@ -141,7 +141,11 @@ async function main(): Promise<void> {
       process.on('SIGINT', () => undefined);
       await new Promise((done) => service.once('exit', done));
     } else {
-      say(`== stopping the service; \`DATA_DIR=${dataDir} PORT=${port} npm start\` serves the demo's jobs again`);
+      // stopped first, so that the URL is the last line (the service logs its shutdown)
+      const exited = new Promise((done) => (service.exitCode !== null ? done(null) : service.once('exit', done)));
+      stop();
+      await exited;
+      say(`== the service stopped; \`DATA_DIR=${dataDir} PORT=${port} npm start\` serves the demo's jobs again on the dashboard:`);
       say(`== dashboard: ${base}/`);
     }
   } finally {
