@@ -137,4 +137,24 @@ describe.each([
     expect(streams.length).toBeGreaterThanOrEqual(1);
     for (const s of streams) expect(s.searchParams.has('token')).toBe(apiKeys.length > 0);
   }, 90_000);
+
+  // once (with the key typed in): a write from the page other than the submission
+  it.runIf(apiKeys.length > 0)('cancels a running job from its page', async () => {
+    await page.goto(`${base}/#/submit`);
+    await page.waitForSelector('#submit-form');
+    await page.selectOption('#dataset', datasetId);
+    await page.fill('input[name=epochs]', '1000');
+    await page.click('#submit');
+    await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+    const jobId = page.url().split('/').at(-1)!;
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#loss-plot')?.dataset.points ?? 0) >= 1, undefined, { timeout: 60_000 });
+    await page.click('#cancel');
+    await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
+    const job = await (await fetch(`${base}/v1/jobs/${jobId}`, { headers: auth })).json();
+    expect(job).toMatchObject({ status: 'cancelled', cancelRequested: true });
+    // the stage it stopped in: training, or re-mining between epochs
+    expect(['training', 'mining']).toContain(job.stage);
+    expect(await page.textContent('#job-header')).toContain(`stage ${job.stage}`);
+    expect(await page.locator('#cancel').count()).toBe(0);
+  }, 90_000);
 });
