@@ -17,6 +17,8 @@ COPY prisma prisma
 COPY prisma.config.ts tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src src
+# npm run build copies the dashboard's static files next to the compiled plugin
+COPY scripts/copy-dashboard.mjs scripts/copy-dashboard.mjs
 RUN npm run build
 
 # Production dependencies only. The prisma CLI and typescript are also optional peers of

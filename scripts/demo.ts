@@ -2,7 +2,9 @@
  * End-to-end demo over HTTP: starts the service on embedded defaults (PGlite and artifacts under
  * DATA_DIR, default ./.distilxr; Redis from REDIS_URL or started locally), uploads a dataset — the
  * files given as arguments, else a generated one — fits a teacher, submits a distillation job,
- * follows its progress live over Server-Sent Events, queries the model and prints its metrics.
+ * follows its progress live over Server-Sent Events, queries the model and prints its metrics;
+ * ends by printing the dashboard's URL (run from a terminal, the service keeps serving it until
+ * Ctrl-C; otherwise it stops, and `npm start` on the same DATA_DIR serves the demo's jobs again).
  *
  *   npm run demo                        # generated data
  *   npm run demo -- TRAIN.txt TEST.txt  # your data (XC format or JSONL text)
@@ -133,7 +135,19 @@ async function main(): Promise<void> {
       say(`== query: the first test point (true labels: ${isText ? JSON.stringify((JSON.parse(row) as { labels: unknown }).labels) : row.split(' ')[0]})`);
       for (const hit of answer.results[0]) say(`  ${String(hit.label).padStart(6)}  ${hit.score.toFixed(3).padStart(8)}  ${hit.name}`);
     }
-    say(`== the service is still at ${base} (docs: ${base}/docs); stopping it now`);
+    if (process.stdin.isTTY) {
+      say(`== dashboard: ${base}/  (API docs: ${base}/docs; the service runs until Ctrl-C)`);
+      // Ctrl-C reaches the service too (same process group): it shuts down cleanly, then the demo ends
+      process.on('SIGINT', () => undefined);
+      await new Promise((done) => service.once('exit', done));
+    } else {
+      // stopped first, so that the URL is the last line (the service logs its shutdown)
+      const exited = new Promise((done) => (service.exitCode !== null ? done(null) : service.once('exit', done)));
+      stop();
+      await exited;
+      say(`== the service stopped; \`DATA_DIR=${dataDir} PORT=${port} npm start\` serves the demo's jobs again on the dashboard:`);
+      say(`== dashboard: ${base}/`);
+    }
   } finally {
     stop();
   }

@@ -27,6 +27,7 @@ describe('compiled build', () => {
     await mkdir(join(ROOT, '.cache'), { recursive: true });
     dir = await mkdtemp(join(ROOT, '.cache', 'build-test-'));
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { cwd: ROOT });
+    await run(process.execPath, [join(ROOT, 'scripts/copy-dashboard.mjs'), join(dir, 'dist')], { cwd: ROOT });
     await symlink(join(ROOT, 'prisma'), join(dir, 'prisma'));
     entry = join(dir, 'dist/cli/distilxr.js');
   });
@@ -45,6 +46,16 @@ describe('compiled build', () => {
 console.log(JSON.stringify(m.readMigrations().map((f) => f.name)));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
     expect(JSON.parse(stdout)).toEqual(expect.arrayContaining(['0001_init']));
+  });
+
+  it('serves the dashboard from the compiled plugin', async () => {
+    const script = `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist/service/plugins/dashboard.js')).href)});
+const { readFileSync } = await import('node:fs');
+console.log(JSON.stringify({ dir: m.DASHBOARD_DIR, html: readFileSync(m.DASHBOARD_DIR + 'index.html', 'utf8') }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
+    const { dir: served, html } = JSON.parse(stdout);
+    expect(served).toBe(join(dir, 'dist/service/dashboard') + '/');
+    expect(html).toContain('<script type="module" src="/app.js">');
   });
 
   it('runs solver worker threads from compiled modules', async () => {

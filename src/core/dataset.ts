@@ -1,4 +1,5 @@
 import type { Csr } from './csr.js';
+import type { LabelFrequencyPoint } from './label-frequency.js';
 
 /**
  * Largest label and feature counts a dataset may declare. Far above public XC benchmarks (3M
@@ -25,6 +26,8 @@ export interface DatasetStats {
   labelsPerPoint: number;
   pointsPerLabel: number;
   nnzPerPoint: number;
+  /** Set by the service at upload (labelFrequencyProfile), for the dashboard. */
+  labelFrequency?: LabelFrequencyPoint[];
 }
 
 export function datasetStats(d: Dataset): DatasetStats {

@@ -4,10 +4,11 @@
  * queue: it created them and closes them after `app.close()`.
  */
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import cors from './plugins/cors.js';
+import dashboard from './plugins/dashboard.js';
 import deps, { type ServiceDeps } from './plugins/deps.js';
 import docs from './plugins/docs.js';
 import errorHandler from './plugins/error-handler.js';
@@ -22,6 +23,7 @@ import teachersService from './plugins/teachers-service.js';
 import health from './routes/health.js';
 import type { JobRouteOptions } from './routes/jobs.js';
 import v1 from './routes/v1.js';
+import { redactTokenInUrl } from './stream-tokens.js';
 
 export interface AppOptions extends ServiceDeps {
   /** Models kept loaded for queries (LRU). @defaultValue 4 */
@@ -49,15 +51,32 @@ export const distilxr = fp<AppOptions>(
     await app.register(modelsService);
     await app.register(health);
     await app.register(v1, { prefix: '/v1', jobs: opts.sse });
+    await app.register(dashboard);
   },
   { name: 'distilxr', fastify: '5.x' },
 );
 
-/** Never logs an Authorization header, whatever the logger options. */
+/** Never logs an Authorization header, a cookie or a stream token (`?token=` of an event stream), whatever the logger options. */
 function loggerOptions(logger: boolean | object | undefined): boolean | object {
   if (!logger) return false;
-  const base = logger === true ? { level: process.env.LOG_LEVEL ?? 'info' } : logger;
-  return { ...base, redact: ['req.headers.authorization', 'req.headers.cookie'] };
+  const base: { serializers?: Record<string, unknown> } = logger === true ? { level: process.env.LOG_LEVEL ?? 'info' } : logger;
+  return {
+    ...base,
+    redact: ['req.headers.authorization', 'req.headers.cookie'],
+    serializers: { ...base.serializers, req: serializeRequest },
+  };
+}
+
+/** Fastify's default request serializer, with the URL's token redacted. */
+function serializeRequest(request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: redactTokenInUrl(request.url),
+    version: request.headers['accept-version'],
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
 }
 
 export async function buildApp(options: AppOptions & { logger?: boolean | object }): Promise<FastifyInstance> {

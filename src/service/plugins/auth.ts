@@ -8,12 +8,22 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiKeys, KeyAccess } from '../api-keys.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import type { StreamTokens } from '../stream-tokens.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** What a route needs of a key; a POST that only reads (a query) says 'read'. @defaultValue GET/HEAD: 'read', else 'write' */
     access?: KeyAccess;
+    /** The route takes a stream token (stream-tokens.ts) in `?token=` instead of a key: only a job's event stream. */
+    streamToken?: boolean;
   }
+}
+
+/** The `token` query parameter of a route that takes stream tokens, if any. */
+export function streamTokenOf(request: FastifyRequest): string | undefined {
+  if (!request.routeOptions.config.streamToken) return undefined;
+  const token = (request.query as { token?: unknown } | undefined)?.token;
+  return typeof token === 'string' ? token : undefined;
 }
 
 const REASONS = { missing: 'missing API key', malformed: 'malformed Authorization header', invalid: 'invalid API key' } as const;
@@ -22,10 +32,18 @@ function needs(request: FastifyRequest): KeyAccess {
   return request.routeOptions.config.access ?? (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write');
 }
 
-export default fp<{ keys: ApiKeys }>(
-  async (app, { keys }) => {
+export default fp<{ keys: ApiKeys; tokens: StreamTokens }>(
+  async (app, { keys, tokens }) => {
     if (!keys.enabled) return;
     app.addHook('onRequest', async (request, reply) => {
+      const token = streamTokenOf(request);
+      if (token !== undefined && request.headers.authorization === undefined) {
+        const jobId = (request.params as { id?: string }).id ?? '';
+        const check = tokens.check(token, jobId);
+        if (check.ok) return;
+        reply.header('www-authenticate', 'Bearer');
+        throw new UnauthorizedError(`stream token ${check.reason} (POST /v1/jobs/${jobId.slice(0, 36)}/events/token issues a new one)`);
+      }
       const caller = keys.identify(request.headers.authorization);
       if (caller.kind !== 'valid') {
         reply.header('www-authenticate', 'Bearer');

@@ -13,6 +13,7 @@ import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { cachePathFor } from '../../core/binary-cache.js';
 import { datasetStats } from '../../core/dataset.js';
+import { labelFrequencyProfile } from '../../core/label-frequency.js';
 import { DataFormatError, UsageError } from '../../core/errors.js';
 import { fitsNamesFile, labelNamesText, readLabelNames } from '../../core/label-names.js';
 import { loadTrainTest } from '../../core/load-dataset.js';
@@ -74,7 +75,8 @@ export class DatasetService {
         testKey: files.test ? `${prefix}/${files.test.name}` : null,
         trainSha256: files.train.sha256,
         testSha256: files.test?.sha256 ?? null,
-        stats: datasetStats(data.train),
+        // the profile feeds the dashboard's label-frequency plot
+        stats: { ...datasetStats(data.train), labelFrequency: labelFrequencyProfile(data.train.labels) },
         testStats: data.test ? datasetStats(data.test) : null,
       });
     });

@@ -3,8 +3,9 @@ import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { TooManyStreamsError } from '../errors.js';
 import { JobEventHub } from '../job-event-hub.js';
-import { DEFAULT_PAGE_SIZE, IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
-import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, jobView } from '../schemas/jobs.js';
+import { STREAM_TOKEN_PATTERN } from '../stream-tokens.js';
+import { DEFAULT_PAGE_SIZE, FreeObject, IdParams, commonErrors, ErrorResponse } from '../schemas/common.js';
+import { CreateJobBody, EventsHeaders, Job, JobList, JobListQuery, JobMetrics, TrainParams, jobView } from '../schemas/jobs.js';
 import { deleteRoute } from './delete-route.js';
 
 export interface JobRouteOptions {
@@ -12,6 +13,8 @@ export interface JobRouteOptions {
   ssePollMs?: number;
   /** Comment lines that keep idle connections (and proxies) open. @defaultValue 15000 */
   sseHeartbeatMs?: number;
+  /** How long a stream token opens the stream (stream-tokens.ts). @defaultValue 60000 */
+  streamTokenTtlMs?: number;
   /** Who a request counts against for the open-stream cap (v1.ts: the API key, else the IP). @defaultValue the client IP */
   clientKey?: (request: FastifyRequest) => string;
 }
@@ -53,6 +56,18 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
       const page = await app.jobs.list({ status }, limit ?? DEFAULT_PAGE_SIZE, cursor);
       return { jobs: page.items.map((j) => jobView(j)), nextCursor: page.nextCursor };
     },
+  );
+
+  app.get(
+    '/jobs/params',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "the training settings a job's `params` accept: their JSON Schema, with defaults, ranges and descriptions (the dashboard's submit form is built from it)",
+        response: { 200: FreeObject('JSON Schema of params'), ...commonErrors },
+      },
+    },
+    async () => TrainParams,
   );
 
   app.get(
@@ -101,12 +116,19 @@ const jobs: FastifyPluginAsyncTypebox<JobRouteOptions> = async (app, opts) => {
   app.get(
     '/jobs/:id/events',
     {
+      config: { streamToken: true },
       schema: {
         tags: ['jobs'],
-        summary: 'Server-Sent Events: status, stage, progress, epoch, log and metrics events; resumes after Last-Event-ID; ends when the job is final; at most MAX_EVENT_STREAMS_PER_CLIENT open per client (429 over it)',
+        summary: 'Server-Sent Events (with API keys on: Authorization, or ?token= from POST /v1/jobs/{id}/events/token): status, stage, progress, epoch, log and metrics events; resumes after Last-Event-ID; ends when the job is final; at most MAX_EVENT_STREAMS_PER_CLIENT open per client (429 over it)',
         params: IdParams,
         headers: EventsHeaders,
-        querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            lastEventId: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+            token: Type.Optional(Type.String({ pattern: STREAM_TOKEN_PATTERN, description: 'a stream token from POST /v1/jobs/{id}/events/token, for clients that cannot send Authorization (EventSource); never the API key' })),
+          },
+          { additionalProperties: false },
+        ),
         produces: ['text/event-stream'],
         response: { 200: Type.String({ description: 'text/event-stream' }), ...commonErrors, 404: ErrorResponse, 429: ErrorResponse },
       },

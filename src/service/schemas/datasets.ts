@@ -9,6 +9,11 @@ export const DatasetStats = Type.Object({
   labelsPerPoint: Type.Number(),
   pointsPerLabel: Type.Number(),
   nnzPerPoint: Type.Number(),
+  labelFrequency: Type.Optional(
+    Type.Array(Type.Object({ rank: Type.Integer(), count: Type.Integer() }), {
+      description: 'training points per label at up to 64 log-spaced ranks, most frequent label first (training split only; absent for datasets uploaded before it was recorded)',
+    }),
+  ),
 });
 
 export const Dataset = Type.Object({
