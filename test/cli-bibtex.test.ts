@@ -67,8 +67,8 @@ describe('distilxr CLI on the real Bibtex data', () => {
   it('trains students above a quality floor, and the teacher stays the stronger model', () => {
     expectMetrics(plain);
     expectMetrics(distilled);
-    expect(plain['p@1']).toBeGreaterThan(0.54); // observed 0.606
-    expect(distilled['p@1']).toBeGreaterThan(0.56); // observed 0.618
+    expect(plain['p@1']).toBeGreaterThan(0.58); // observed 0.618 (with the neighbour vote; 0.606 without)
+    expect(distilled['p@1']).toBeGreaterThan(0.6); // observed 0.635
     expect(teacher['p@1']).toBeGreaterThan(plain['p@1']);
     expect(distilled.config.alpha).toBeGreaterThan(0);
     expect(distilled.teacherFolds).toBe(2); // training examples scored out of fold
@@ -90,9 +90,9 @@ describe('distilxr CLI on the real Bibtex data', () => {
     expect(auto.config).toMatchObject(chosen.settings); // the job ran with the best trial's settings
     expect(auto.config.labelBias).toBe(true);
     expect(auto.teacherFolds).toBe(0); // the student starts from the full teacher: its own scores
-    expect(auto['p@1']).toBeGreaterThan(0.63); // observed 0.648 (3-fold teacher); the best peer 0.638
-    expect(auto.hnsw['p@1']).toBeGreaterThan(0.63);
-    expect(auto['p@5']).toBeGreaterThan(0.28); // observed 0.287; the best peer 0.287
+    expect(auto['p@1']).toBeGreaterThan(0.64); // observed 0.651 (2-fold teacher); the best peer 0.638
+    expect(auto.hnsw['p@1']).toBeGreaterThan(0.64); // observed 0.650
+    expect(auto['p@5']).toBeGreaterThan(0.285); // observed 0.292; the best peer 0.287
     expect(distilled.auto).toBeUndefined(); // a setting was given (--epochs)
   });
 
