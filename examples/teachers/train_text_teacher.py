@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
+BI_ENCODER_TAU = 0.05  # softmax temperature of the bi-encoder's cosine scores
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 PRESETS = {
@@ -177,7 +179,7 @@ def train(args, p, tok, train_rows, names):
             else:
                 qe = model(**feeds)
                 le = model(**label_enc)  # [L, H]: every label, so the softmax is over all of them
-                logits = qe @ le.T / 0.05
+                logits = qe @ le.T / BI_ENCODER_TAU
                 y = torch.zeros(len(idx), L)
                 for r, i in enumerate(idx):
                     y[r, positives[i]] = 1.0 / len(positives[i])
@@ -251,6 +253,8 @@ def export(model, args, p, tok, names, out: Path):
     }
     if args.kind != "classifier":
         manifest["label_max_length"] = 16
+    if args.kind == "bi-encoder":
+        manifest["score_scale"] = 1 / BI_ENCODER_TAU
     (out / "teacher.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
