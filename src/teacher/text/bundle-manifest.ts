@@ -10,6 +10,10 @@ import { ContractError } from '../../core/errors.js';
 export const TEXT_KINDS = ['classifier', 'cross-encoder', 'bi-encoder'] as const;
 export type TextTeacherKind = (typeof TEXT_KINDS)[number];
 
+export function isTextTeacherKind(kind: string): kind is TextTeacherKind {
+  return (TEXT_KINDS as readonly string[]).includes(kind);
+}
+
 /** Model inputs a bundle may wire; input_ids and attention_mask are required. */
 export const TEXT_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
 export type TextInput = (typeof TEXT_INPUTS)[number];
