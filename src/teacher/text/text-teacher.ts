@@ -220,9 +220,9 @@ export class TextTeacher {
   private async scoreBiEncoder(texts: readonly string[], examples: Int32Array, candidates: Csr, labels: LabelBinding, batch: number, opts: ScoreOptions): Promise<Float32Array> {
     const { indptr: cp, indices: ci } = candidates;
     const out = new Float32Array(cp[examples.length] - cp[0]);
-    const used = new Set<number>();
-    for (let p = cp[0]; p < cp[examples.length]; p++) used.add(ci[p]);
-    await this.embedLabels([...used].map((y) => labels.texts[y]), batch);
+    // every label of the binding at once, in its order: a label's embedding then never depends on
+    // which labels a call happened to need (batch composition changes float rounding)
+    await this.embedLabels(labels.texts, batch);
     const scale = this.manifest.score_scale ?? 1;
     const { rows, seqs } = this.encodeRows(texts, examples, candidates);
     const H = this.dim;
