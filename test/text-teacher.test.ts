@@ -3,11 +3,15 @@
  * by examples/teachers/reference_scores.py): the same token ids after truncation and the same
  * scores, through batching by length, for each kind; and each refusal at load.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Csr } from '../src/core/csr.js';
 import { ContractError } from '../src/core/errors.js';
+import { inspectTeacher } from '../src/pipeline/inspect-teacher.js';
+import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { DataType, encodeModel, intAttr, node, tensorValueInfo } from '../src/teacher/onnx-proto.js';
 import { readBundleDir } from '../src/teacher/text/text-bundle.js';
 import { TextTeacher } from '../src/teacher/text/text-teacher.js';
@@ -223,6 +227,29 @@ describe('text-teacher bundles that do not meet their manifest are refused', () 
       expect(() => t.bindLabels([t.labelNames![0], 'made::up', 'also::unknown'])).toThrow('2 of the dataset\'s 3 labels are not in the teacher\'s manifest labels (247): "made::up", "also::unknown"');
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('inspectTeacher', () => {
+  it('reports a sparse ONNX teacher (the existing contract) with a test score', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-inspect-'));
+    try {
+      const W1 = Float32Array.from({ length: 10 * 4 }, (_, i) => Math.sin(i));
+      const table = Float32Array.from({ length: 7 * 4 }, (_, i) => Math.cos(i));
+      const path = join(dir, 't.onnx');
+      await writeFile(path, exportSparseEncoderOnnx({ inputDim: 10, hiddenDim: 4, W1, labelTable: table, numLabels: 7, output: 'logits' }));
+      const r = await inspectTeacher(path);
+      expect(r).toMatchObject({ family: 'onnx', kind: 'logits', labelCount: 7 });
+      expect(r.inputs.map((i) => i.name)).toEqual(['feature_ids', 'feature_values']);
+      expect(r.testScore.top).toHaveLength(5);
+      // feature 0 = 1: the encoder's row 0 against each label's row
+      const q = [0, 1, 2, 3].map((h) => W1[h]);
+      const norm = Math.hypot(...q);
+      const best = Array.from({ length: 7 }, (_, y) => ({ y, s: q.reduce((s, x, h) => s + (x / norm) * table[y * 4 + h], 0) })).sort((a, b) => b.s - a.s)[0];
+      expect(r.testScore.top[0].label).toBe(String(best.y));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
