@@ -216,7 +216,7 @@ describe('limits', () => {
     for (const size of [20_001, 150_000]) {
       const r = await fetch(`${base}/v1/teachers`, { method: 'POST', headers: auth, body: form({ model: { data: randomBytes(size), filename: 'big.onnx' } }) });
       expect(r.status, String(size)).toBe(413);
-      expect(await r.json()).toMatchObject({ code: 'DXR_TOO_LARGE', message: 'ONNX model "model" is larger than the MAX_TEACHER_BYTES limit of 20000 bytes' });
+      expect(await r.json()).toMatchObject({ code: 'DXR_TOO_LARGE', message: 'teacher upload ("model" or "bundle") is larger than the MAX_TEACHER_BYTES limit of 20000 bytes' });
     }
     expect(await snapshot()).toEqual(before);
     // under the limit, a valid teacher is accepted
@@ -233,7 +233,7 @@ describe('limits', () => {
     const app = await env.build({ maxUploadBytes: 10_000, maxTeacherBytes: 2 ** 31 - 1 });
     const r = await app.inject({ method: 'POST', url: '/v1/teachers', payload: form({ model: { data: randomBytes(30_000), filename: 't.onnx' } }) });
     expect(r.statusCode).toBe(413);
-    expect(r.json().message).toBe('ONNX model "model" is larger than the MAX_UPLOAD_BYTES limit of 10000 bytes');
+    expect(r.json().message).toBe('teacher upload ("model" or "bundle") is larger than the MAX_UPLOAD_BYTES limit of 10000 bytes');
   });
 
   it('answers a multipart body that ends mid-part with 400 (not 500) and stores nothing', async () => {

@@ -11,6 +11,7 @@ import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
+import { inspectTeacher } from '../pipeline/inspect-teacher.js';
 import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
 import { intArg, realArg } from './args.js';
 import { metricTable, printJson } from './format.js';
@@ -25,7 +26,7 @@ export function trainCommand(): Command {
     .description('train a student retriever: mine hard negatives, distil the teacher, evaluate, write a model directory')
     .requiredOption('--train <file>', 'training data (XC format or JSONL text)')
     .option('--test <file>', 'test data in the same format (for metrics)')
-    .option('--teacher <model.onnx>', 'ONNX teacher; without it alpha is forced to 0')
+    .option('--teacher <model.onnx|bundle>', 'ONNX teacher, or a text-teacher bundle folder (model.onnx + tokenizer.json + teacher.json, JSONL data); without it alpha is forced to 0')
     .option('--out <dir>', 'model directory to write')
     .option('--alpha <a>', 'weight of the distillation term (0 = negative sampling only, 1 = distillation only)', realArg, d.alpha)
     .option('--temperature <T>', 'distillation temperature', realArg, d.temperature)
@@ -170,7 +171,22 @@ export function queryCommand(): Command {
 }
 
 export function teacherCommand(): Command {
-  const teacher = new Command('teacher').description('baseline teachers');
+  const teacher = new Command('teacher').description('baseline teachers, and checks of any teacher');
+  teacher
+    .command('inspect')
+    .description('load a teacher (ONNX file or text-teacher bundle folder) with every check, and print its kind, inputs, outputs, label count and a test score')
+    .argument('<path>', 'teacher.onnx or a bundle folder')
+    .option('--text <text>', 'test text for a text teacher', 'a small library for parsing text files')
+    .option('--json', 'print one JSON object')
+    .action(async (path: string, o: { text: string; json?: boolean }) => {
+      const r = await inspectTeacher(path, o.text);
+      if (o.json) return printJson(r);
+      const io = (xs: typeof r.inputs) => xs.map((x) => `${x.name} ${x.type ?? '?'} [${x.shape?.join(',') ?? '?'}]`).join(', ');
+      process.stdout.write(`${r.path}: ${r.family === 'text' ? 'text teacher' : 'sparse ONNX teacher'}, kind ${r.kind}, ${r.labelCount ?? 'unknown'} labels${r.maxLength ? `, max_length ${r.maxLength}` : ''}, temperature ${r.temperature}\n`);
+      process.stdout.write(`inputs  ${io(r.inputs)}\noutputs ${io(r.outputs)}\n`);
+      process.stdout.write(`test score (${r.testScore.input}):\n`);
+      for (const t of r.testScore.top) process.stdout.write(`  ${t.score.toFixed(4).padStart(9)}  ${t.label}\n`);
+    });
   const t = DEFAULT_TEACHER_FIT;
   teacher
     .command('fit')

@@ -11,7 +11,7 @@ import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/t
 import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
-import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { isBundleDir } from '../teacher/text/text-bundle.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
@@ -24,6 +24,7 @@ import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, type BlendChoice } from './blend-tuning.js';
 import { buildNeighbours } from './neighbours.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
+import { BoundTextTeacher, loadJobTeacher, type TextSplit } from './job-teacher.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: EF_CANDIDATES[0] };
@@ -32,6 +33,8 @@ const EF_SAMPLE_QUERIES = 1000;
 
 /** Teacher evaluation scores test points × labels pairs; skip it above this many. */
 export const TEACHER_EVAL_MAX_PAIRS = 50_000_000;
+/** The same for a cross-encoder, which runs the transformer once per pair. */
+export const CROSS_ENCODER_EVAL_MAX_PAIRS = 200_000;
 
 export interface TrainJobInput {
   trainPath: string;
@@ -137,7 +140,9 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
   }
   let auto: AutoTuneReport | undefined;
-  if (input.auto && input.teacherPath) {
+  const textTeacher = input.teacherPath !== undefined && (await isBundleDir(input.teacherPath));
+  if (input.auto && textTeacher) sink.log('--auto needs a sparse ONNX teacher (its trials train on slices of the data): the settings given are used');
+  if (input.auto && input.teacherPath && !textTeacher) {
     timer.start('tuning');
     const runTrial: TrialRunner = async (config, trialTrain, heldOut, teacherPath) => {
       const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
@@ -150,15 +155,19 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const numLabels = train.labels.cols;
   const student = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
   const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
-  const teacher = input.teacherPath ? await OnnxTeacher.load(input.teacherPath, { intraOpThreads: input.teacherThreads }) : null;
+  const splits: TextSplit[] = [{ features: train.features, path: input.trainPath }];
+  if (data.test && input.testPath) splits.push({ features: data.test.features, path: input.testPath });
+  const labelNames = data.labelMap?.kind === 'string' ? data.labelMap.names : undefined;
+  const teacher = input.teacherPath ? await loadJobTeacher(input.teacherPath, { threads: input.teacherThreads, labelNames, splits, log: (l) => sink.log(l) }) : null;
   let folded: FoldedTeacher | null = null;
   try {
     if (teacher && teacher.numLabels !== null && teacher.numLabels < numLabels) {
       throw new UsageError(`the teacher scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
-    if (teacher && input.teacherPath && !auto && input.crossFit !== false) folded = await loadFoldsFor(input.teacherPath, train.labels, input.teacherThreads, sink);
+    if (teacher?.family === 'onnx' && input.teacherPath && !auto && input.crossFit !== false) folded = await loadFoldsFor(input.teacherPath, train.labels, input.teacherThreads, sink);
     else if (teacher && input.crossFit === false) sink.log('cross-fitting off: training examples scored by the teacher itself');
-    if (teacher && input.teacherPath && cfg.teacherInit) {
+    if (teacher?.family === 'text' && cfg.teacherInit) sink.log('random student start: a text teacher has no sparse weights to start from');
+    if (teacher?.family === 'onnx' && input.teacherPath && cfg.teacherInit) {
       const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
       const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
       const share = init ? `${(100 * init.energy).toFixed(1)} % of their energy` : '';
@@ -283,7 +292,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       result.hnswRecallAt10 = ev.hnswRecallAt10;
       result.evaluatedPoints = ev.evaluatedPoints;
       if (ev.evaluatedPoints < data.test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${data.test.features.rows} test points (exact search over ${numLabels} labels)`);
-      if (teacher && input.evaluateTeacher !== false && data.test.features.rows * numLabels <= TEACHER_EVAL_MAX_PAIRS) {
+      const evalPairs = data.test.features.rows * numLabels;
+      const evalCap = teacher instanceof BoundTextTeacher && teacher.teacher.kind === 'cross-encoder' ? CROSS_ENCODER_EVAL_MAX_PAIRS : TEACHER_EVAL_MAX_PAIRS;
+      if (teacher && input.evaluateTeacher !== false && evalPairs > evalCap) sink.log(`teacher not evaluated: ${evalPairs} test pairs is above ${evalCap}`);
+      if (teacher && input.evaluateTeacher !== false && evalPairs <= evalCap) {
         const te = await evaluateTeacher(teacher, data.test, numLabels, propensities, teacher.temperature);
         result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
       }

@@ -1,3 +1,4 @@
+import type { TextTeacherKind } from '../teacher/text/bundle-manifest.js';
 /**
  * What the service stores, independent of Prisma: the repository returns these plain records, so
  * routes and workers never touch generated client types. JSON columns are plain objects.
@@ -29,10 +30,11 @@ export interface DatasetRecord {
 export interface TeacherRecord {
   id: string;
   name: string;
-  key: string; // artifact-store key of the .onnx file
+  key: string; // artifact-store key of the .onnx file, or of the bundle archive (text teachers)
   /** sha256 (hex) of the .onnx file, checked before a job reads it; null when not recorded. */
   sha256: string | null;
-  kind: 'scores' | 'logits';
+  /** Sparse ONNX teachers: 'scores' | 'logits'; text-teacher bundles: their kind. */
+  kind: 'scores' | 'logits' | TextTeacherKind;
   numLabels: number | null;
   sizeBytes: number;
   /** Set when the teacher was fitted by a job. */

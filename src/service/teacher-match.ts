@@ -9,10 +9,16 @@
 import type { ArtifactStore } from './artifact-store.js';
 import { storedLabelNames } from './dataset-label-names.js';
 import { BadRequestError } from './errors.js';
+import { isTextTeacherKind } from '../teacher/text/bundle-manifest.js';
 import type { DatasetRecord, Repository, TeacherRecord } from './records.js';
 
 export async function checkTeacherFitsDataset(repo: Repository, store: ArtifactStore, teacher: TeacherRecord, dataset: DatasetRecord): Promise<void> {
   const labels = dataset.stats.labels;
+  if (isTextTeacherKind(teacher.kind)) {
+    // labels are matched by name when the job starts (the worker refuses names the teacher lacks)
+    if (dataset.format !== 'jsonl') throw new BadRequestError(`teacher "${teacher.id}" is a text ${teacher.kind}: it reads raw text, and dataset "${dataset.id}" is ${dataset.format} (sparse features)`);
+    return;
+  }
   const source = teacher.datasetId && teacher.datasetId !== dataset.id ? await repo.getDataset(teacher.datasetId) : null;
   const t = `teacher "${teacher.id}"`;
   const d = `dataset "${dataset.id}"`;

@@ -13,6 +13,8 @@ import type { ArtifactStore } from '../service/artifact-store.js';
 import { storedLabelNames } from '../service/dataset-label-names.js';
 import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../service/records.js';
 import type { TeacherFitTask, ThreadTask, TrainTask } from './thread-protocol.js';
+import { isTextTeacherKind } from '../teacher/text/bundle-manifest.js';
+import { unpackedBundleDir } from '../teacher/text/stored-bundle.js';
 
 export interface JobTask {
   task: ThreadTask;
@@ -95,7 +97,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     kind: 'train',
     trainPath,
     testPath,
-    teacherPath: teacher ? store.pathOf(teacher.key) : undefined,
+    teacherPath: teacher ? (isTextTeacherKind(teacher.kind) ? await unpackedBundleDir(store.pathOf(teacher.key)) : store.pathOf(teacher.key)) : undefined,
     outDir: store.pathOf(resultKey),
     config: trainConfigOf(job.params, teacher !== null),
     featurizer,

@@ -10,10 +10,11 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { checkTeacherContract } from '../../teacher/contract.js';
+import { BUNDLE_ARCHIVE, checkBundleArchive } from '../../teacher/text/stored-bundle.js';
 import type { ArtifactStore } from '../artifact-store.js';
 import { teacherUploadLimit } from '../config.js';
 import { teacherPrefix } from '../artifact-keys.js';
-import { ConflictError, NotFoundError, TooLargeError } from '../errors.js';
+import { BadRequestError, ConflictError, MissingFileError, NotFoundError, TooLargeError } from '../errors.js';
 import { listPage, type Page } from '../list-page.js';
 import { UploadTooLargeError } from '../fs-artifact-store.js';
 import type { Repository, TeacherRecord } from '../records.js';
@@ -40,13 +41,17 @@ export class TeacherService {
     try {
       return await stagedUpload(this.store, prefix, async (staged, commit) => {
         const { files, fields } = await receiveUpload(parts, staged, {
-          files: { model: 'teacher.onnx' },
-          required: ['model'],
+          files: { model: 'teacher.onnx', bundle: BUNDLE_ARCHIVE },
+          required: [],
           fields: { name: 200 },
           maxBytes: this.limit.bytes,
         });
-        const { name: file, bytes, sha256, filename } = files.model;
-        const contract = await checkTeacherContract(new Uint8Array(await readFile(staged.pathOf(file))));
+        if (files.model && files.bundle) throw new BadRequestError('give either "model" (an ONNX file) or "bundle" (a text-teacher .tar or .zip), not both');
+        const upload = files.model ?? files.bundle;
+        if (!upload) throw new MissingFileError('model" or "bundle');
+        const { name: file, bytes, sha256, filename } = upload;
+        const contents = new Uint8Array(await readFile(staged.pathOf(file)));
+        const contract = files.model ? await checkTeacherContract(contents) : await checkBundleArchive(contents, filename || 'bundle', this.limit.bytes);
         await commit();
         return this.repo.createTeacher({
           id,
@@ -62,7 +67,7 @@ export class TeacherService {
         });
       });
     } catch (e) {
-      if (e instanceof UploadTooLargeError || e instanceof TooLargeError) throw new TooLargeError('ONNX model "model"', this.limit.bytes, this.limit.setting);
+      if (e instanceof UploadTooLargeError || e instanceof TooLargeError) throw new TooLargeError('teacher upload ("model" or "bundle")', this.limit.bytes, this.limit.setting);
       throw e;
     }
   }

@@ -8,7 +8,9 @@ const f = DEFAULT_TEACHER_FIT;
 export const Teacher = Type.Object({
   id: Id,
   name: Type.String(),
-  kind: Type.Union([Type.Literal('scores'), Type.Literal('logits')], { description: 'candidate scorer (scores [B,K]) or full teacher (logits [B,L])' }),
+  kind: Type.Union([Type.Literal('scores'), Type.Literal('logits'), Type.Literal('classifier'), Type.Literal('cross-encoder'), Type.Literal('bi-encoder')], {
+    description: 'sparse ONNX: candidate scorer (scores [B,K]) or full teacher (logits [B,L]); text-teacher bundle: classifier, cross-encoder or bi-encoder',
+  }),
   numLabels: Nullable(Type.Integer()),
   sizeBytes: Type.Integer(),
   jobId: Nullable(Id),
@@ -22,7 +24,8 @@ export const TeacherList = Type.Object({ teachers: Type.Array(Teacher), nextCurs
 
 /** Multipart fields of POST /v1/teachers (documentation only). */
 export const TeacherUpload = Type.Object({
-  model: Type.String({ format: 'binary', description: 'ONNX model meeting the teacher contract' }),
+  model: Type.Optional(Type.String({ format: 'binary', description: 'ONNX model meeting the sparse teacher contract' })),
+  bundle: Type.Optional(Type.String({ format: 'binary', description: 'text-teacher bundle as .tar or .zip: model.onnx, tokenizer.json, teacher.json (instead of model)' })),
   name: Type.Optional(Type.String({ maxLength: 200 })),
 });
 

@@ -1,0 +1,47 @@
+/**
+ * A training job with a text-teacher bundle: its scores go through the per-(example, label)
+ * cache, which is part of the checkpoint, so a job stopped and resumed scores no pair twice and
+ * ends where an uninterrupted one does.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CancelledError } from '../src/core/errors.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
+
+const MINI = resolve('test/fixtures/text-mini');
+
+describe('runTrainJob with a text teacher', () => {
+  let dir: string;
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 16, epochs: 4, remineEvery: 2, poolSize: 12, hardNegatives: 6, alpha: 0.5, batchSize: 64 };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-text-job-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(['classifier', 'bi-encoder'])('%s: resumes from its checkpoint without scoring a pair twice', async (kind) => {
+    const base = { trainPath: join(MINI, 'train.jsonl'), testPath: join(MINI, 'test.jsonl'), teacherPath: resolve('test/fixtures/text-teachers', kind), config, cacheDir: false as const };
+    const straight = await runTrainJob({ ...base, outDir: join(dir, kind, 'straight') });
+    expect(straight.pairsScored).toBeGreaterThan(0);
+    expect(straight.teacherMetrics?.['p@1']).toBeGreaterThan(0);
+
+    const store = new FileCheckpointStore(join(dir, kind, 'ckpt', 'state.bin'));
+    let batches = 0;
+    const stopAt = Math.ceil(299 / config.batchSize) * 2 + 2; // in epoch 3, after the re-mining
+    await expect(runTrainJob({ ...base, outDir: join(dir, kind, 'resumed'), checkpoints: store, shouldStop: () => ++batches > stopAt })).rejects.toBeInstanceOf(CancelledError);
+
+    const logs: string[] = [];
+    const resumed = await runTrainJob({ ...base, outDir: join(dir, kind, 'resumed'), checkpoints: store }, { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m) => logs.push(m) });
+    expect(logs.some((m) => /resumed from checkpoint after epoch 2/.test(m))).toBe(true);
+    expect(resumed.pairsScored).toBe(straight.pairsScored);
+    expect(resumed.metrics).toEqual(straight.metrics);
+    const a = await readFile(join(dir, kind, 'straight', 'weights.safetensors'));
+    const b = await readFile(join(dir, kind, 'resumed', 'weights.safetensors'));
+    expect(a.equals(b)).toBe(true);
+  }, 120_000);
+});
