@@ -2,7 +2,8 @@
  * Probe of the nearest-neighbour component on a published model: P@1/P@5/PSP@5 on the test split
  * for a grid of (K, β, κ), the shortlist from the model's HNSW index, the neighbours from an HNSW
  * index over the training points' embeddings (exact search below 10^9 pairs).
- *   tsx bench/neighbour-blend-probe.ts --model DIR --train TRAIN --test TEST
+ *   tsx bench/neighbour-blend-probe.ts --model DIR --train TRAIN --test TEST [--hnsw] [--quick]
+ * --quick: K = 50, κ ∈ {0.05, 0.1}, β ∈ {0, .25, .5, .75, 1} only.
  */
 import { parseArgs } from 'node:util';
 import { exactTopK } from '../src/ann/exact-search.js';
@@ -11,13 +12,15 @@ import { blendWithNeighbours, encodePoints, type TopK } from '../src/ann/neighbo
 import { labelCounts } from '../src/core/csr.js';
 import { loadTrainTest } from '../src/core/load-dataset.js';
 import { evaluateRankings, propensitiesFromCounts } from '../src/core/metrics.js';
+import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel } from '../src/pipeline/model-dir.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
 const model = await loadModel(values.model!);
 const data = await loadTrainTest(values.train!, values.test!, { cacheDir: false });
 const { train } = data;
-const test = data.test!;
+// the evaluation's subset (pipeline/evaluate.ts): every test point unless points × labels > 10^9
+const test = evenlySpacedSubset(data.test!, Math.max(1, Math.floor(EXACT_EVAL_MAX_PAIRS / model.student.shape.numLabels)));
 const student = model.student;
 const d = student.shape.dim;
 const L = student.shape.numLabels;
@@ -54,11 +57,12 @@ const cut = (t: TopK, k: number): TopK => {
   }
   return { labels, scores, k };
 };
-for (const K of [10, 25, 50]) {
+for (const K of values.quick ? [50] : [10, 25, 50]) {
   const nb = cut(neighbours, K);
-  for (const kappa of [0.02, 0.05, 0.1, 1]) {
-    for (const beta of [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]) {
-      if (beta === 0 && (K !== 10 || kappa !== 0.02)) continue;
+  const kappas = values.quick ? [0.05, 0.1] : [0.02, 0.05, 0.1, 1];
+  for (const kappa of kappas) {
+    for (const beta of values.quick ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]) {
+      if (beta === 0 && kappa !== kappas[0]) continue;
       const out = blendWithNeighbours(student, queries, n, shortlist, nb, train.labels, { neighbours: K, weight: beta, voteTemperature: kappa }, 100);
       const m = evaluateRankings(out.labels, 100, test.labels, prop);
       rows.push(`| ${K} | ${beta} | ${kappa} | ${(100 * m['p@1']).toFixed(2)} | ${(100 * m['p@5']).toFixed(2)} | ${(100 * m['psp@5']).toFixed(2)} |`);
