@@ -435,7 +435,9 @@ describe('API', () => {
         for (let i = 1; i < hits.length; i++) expect(hits[i].score).toBeLessThanOrEqual(hits[i - 1].score + 1e-6);
       }
       const exact = (await env.app.inject({ method: 'POST', url: `/v1/models/${modelId}/query`, payload: { ...q, exact: true } })).json().results;
-      expect(exact[0][0].score).toBeGreaterThanOrEqual(results[0][0].score - 1e-4);
+      // 374 labels searched at ef ≥ 100 for a 100-label shortlist: HNSW finds the exact one, so both rank alike
+      expect(exact.map((hits: { label: number }[]) => hits.map((h) => h.label))).toEqual(results.map((hits: { label: number }[]) => hits.map((h) => h.label)));
+      for (const h of results[0]) expect(typeof h.studentScore).toBe('number');
       expect(env.app.modelCache.has(modelId)).toBe(true);
     });
 

@@ -26,6 +26,8 @@ export interface QueryHit {
    * neighbour component, the blend (1 − β)·softmax(s) + β·vote, in [0, 1].
    */
   score: number;
+  /** s(x, y) = q(x)·v_y / τ, the student's own score (what student.onnx gives for this label). */
+  studentScore: number;
 }
 
 /** Turns one query into sparse features in the model's input space; UsageError when it does not fit. */
@@ -89,11 +91,17 @@ export function searchModel(model: LoadedModel, queries: readonly SparseQuery[],
     for (let j = i * kk; j < (i + 1) * kk; j++) {
       const label = labels[j];
       if (label < 0) continue;
-      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j] });
+      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j], studentScore: studentScore(q, i * dim, student.V, label * dim, dim) / student.shape.tau });
     }
     out.push(hits);
   }
   return out;
+}
+
+function studentScore(q: Float32Array, qo: number, V: Float32Array, vo: number, dim: number): number {
+  let s = 0;
+  for (let t = 0; t < dim; t++) s += q[qo + t] * V[vo + t];
+  return s;
 }
 
 /** encodeQueryInput + searchModel for one query. */

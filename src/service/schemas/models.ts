@@ -53,7 +53,12 @@ export const QueryBody = Type.Object(
 export type QueryBody = Static<typeof QueryBody>;
 
 export const QueryResponse = Type.Object({
-  results: Type.Array(Type.Array(Type.Object({ label: Type.Integer(), name: Type.String(), score: Type.Number() }))),
+  results: Type.Array(Type.Array(Type.Object({
+        label: Type.Integer(),
+        name: Type.String(),
+        score: Type.Number({ description: "the ranking score: the student's score, or with the neighbour component the blend (1 − β)·softmax + β·vote in [0, 1]" }),
+        studentScore: Type.Number({ description: "s = q·v/τ, the student's own score (what student.onnx gives)" }),
+      }))),
 });
 
 export function modelView(m: ModelRecord, files: string[]): ModelView {
