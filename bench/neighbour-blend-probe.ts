@@ -14,6 +14,7 @@ import { loadTrainTest } from '../src/core/load-dataset.js';
 import { evaluateRankings, propensitiesFromCounts } from '../src/core/metrics.js';
 import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel } from '../src/pipeline/model-dir.js';
+import { firstColumns } from '../src/pipeline/retrieve.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
 const model = await loadModel(values.model!);
@@ -48,17 +49,8 @@ console.log(`neighbours (${exactPoints ? 'exact' : 'HNSW'}) and shortlist in ${(
 const counts = Float32Array.from(labelCounts(train.labels));
 const prop = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
 const rows: string[] = ['| K | β | κ | P@1 | P@5 | PSP@5 |', '| --- | --- | --- | --- | --- | --- |'];
-const cut = (t: TopK, k: number): TopK => {
-  const labels = new Int32Array(n * k);
-  const scores = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) {
-    labels.set(t.labels.subarray(i * t.k, i * t.k + k), i * k);
-    scores.set(t.scores.subarray(i * t.k, i * t.k + k), i * k);
-  }
-  return { labels, scores, k };
-};
 for (const K of values.quick ? [50] : [10, 25, 50]) {
-  const nb = cut(neighbours, K);
+  const nb = firstColumns(neighbours, n, K);
   const kappas = values.quick ? [0.05, 0.1] : [0.02, 0.05, 0.1, 1];
   for (const kappa of kappas) {
     for (const beta of values.quick ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]) {

@@ -115,8 +115,11 @@ describe('the neighbour component', () => {
   it('retrieves the same labels through HNSW indexes as by exact search on a small set', () => {
     const index = LabelIndex.build(student.V, L, d, { seed: 1 });
     const pointIndex = LabelIndex.build(points, train.rows, d, { seed: 1 });
-    const neighbours = { index: pointIndex, pointLabels: trainLabels, settings: { neighbours: 10, weight: 0.5, voteTemperature: 0.1 }, vectors: points };
-    const exact = retrieve(student, queries, test.rows, 5, { neighbours, exactNeighbours: true });
+    const settings = { neighbours: 10, weight: 0.5, voteTemperature: 0.1 };
+    const neighbours = { index: pointIndex, pointLabels: trainLabels, settings };
+    const shortlist = exactTopK(student.V, L, d, queries, test.rows, L); // the 100-label shortlist holds all 30
+    const near = exactTopK(points, train.rows, d, queries, test.rows, 10);
+    const exact = blendWithNeighbours(student, queries, test.rows, { ...shortlist, k: L }, { ...near, k: 10 }, trainLabels, settings, 5);
     const approx = retrieve(student, queries, test.rows, 5, { labels: index, neighbours });
     expect(Array.from(approx.labels)).toEqual(Array.from(exact.labels));
     const plain = retrieve(student, queries, test.rows, 5, { labels: index, neighbours: { ...neighbours, settings: { ...neighbours.settings, weight: 0 } } });

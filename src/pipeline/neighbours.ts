@@ -13,5 +13,5 @@ export function buildNeighbours(student: Student, train: Dataset, cfg: TrainConf
   const vectors = encodePoints(student, train.features);
   const index = LabelIndex.build(vectors, n, student.shape.dim, { M: hnsw.M, efConstruction: hnsw.efConstruction, seed: cfg.seed });
   sink.log(`neighbour index over ${n} training points built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { index, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature }, vectors };
+  return { index, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } };
 }

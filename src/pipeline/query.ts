@@ -8,6 +8,7 @@ import { parseFeatureString } from '../core/feature-string.js';
 import { sortPairs } from '../core/sort-pairs.js';
 import type { LoadedModel } from './model-dir.js';
 import { retrieve } from './retrieve.js';
+import { dot } from '../ann/neighbour-blend.js';
 
 /** Raw text, a feature string ("3:1 17:0.5"), or a feature map ({"3": 1, "17": 0.5}). */
 export type QueryInput = { text: string } | { features: string | Readonly<Record<string, number>> };
@@ -91,17 +92,11 @@ export function searchModel(model: LoadedModel, queries: readonly SparseQuery[],
     for (let j = i * kk; j < (i + 1) * kk; j++) {
       const label = labels[j];
       if (label < 0) continue;
-      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j], studentScore: studentScore(q, i * dim, student.V, label * dim, dim) / student.shape.tau });
+      hits.push({ label, name: model.labelNames?.[label] ?? String(label), score: scores[j], studentScore: dot(q, i * dim, student.V, label * dim, dim) / student.shape.tau });
     }
     out.push(hits);
   }
   return out;
-}
-
-function studentScore(q: Float32Array, qo: number, V: Float32Array, vo: number, dim: number): number {
-  let s = 0;
-  for (let t = 0; t < dim; t++) s += q[qo + t] * V[vo + t];
-  return s;
 }
 
 /** encodeQueryInput + searchModel for one query. */

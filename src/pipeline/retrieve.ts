@@ -20,16 +20,12 @@ export interface NeighbourComponent {
   /** Row i: the labels of training point i. */
   pointLabels: Csr;
   settings: NeighbourBlendSettings;
-  /** The indexed vectors, when at hand: `exact` then searches them exactly. */
-  vectors?: Float32Array;
 }
 
 export interface RetrieveOptions {
   /** The label index; absent = exact search over every label. */
   labels?: LabelIndex;
   neighbours?: NeighbourComponent | null;
-  /** Search the training points exactly (needs neighbours.vectors). */
-  exactNeighbours?: boolean;
 }
 
 /** The parts a blend is computed from: searched once, blended for any settings. */
@@ -39,7 +35,12 @@ export interface RetrievalParts {
 }
 
 export function blends(n: NeighbourComponent | null | undefined): n is NeighbourComponent {
-  return !!n && n.settings.neighbours > 0 && n.settings.weight > 0;
+  return !!n && votes(n.settings);
+}
+
+/** Settings under which the neighbours' vote changes the ranking. */
+function votes(s: NeighbourBlendSettings | null): s is NeighbourBlendSettings {
+  return !!s && s.neighbours > 0 && s.weight > 0;
 }
 
 /** The student's shortlist and, for a blending model, the K nearest training points of each query. */
@@ -52,14 +53,14 @@ export function searchParts(student: Student, queries: Float32Array, n: number, 
   const shortlist: TopK = { ...found, k: shortK };
   if (!withVote) return { shortlist, neighbours: null };
   const KK = Math.min(K, nb.index.count);
-  const near = opts.exactNeighbours && nb.vectors ? exactTopK(nb.vectors, nb.index.count, dim, queries, n, KK) : nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) });
+  const near = nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) });
   return { shortlist, neighbours: { ...near, k: KK } };
 }
 
 /** Top k per query from searched parts: the student's scores s = q·v/τ, or the blend. */
 export function rankParts(student: Student, queries: Float32Array, n: number, k: number, parts: RetrievalParts, pointLabels: Csr | null, settings: NeighbourBlendSettings | null): TopK {
   const kk = Math.min(k, student.shape.numLabels);
-  if (parts.neighbours && pointLabels && settings && settings.neighbours > 0 && settings.weight > 0) {
+  if (parts.neighbours && pointLabels && votes(settings)) {
     const near = settings.neighbours < parts.neighbours.k ? firstColumns(parts.neighbours, n, settings.neighbours) : parts.neighbours;
     return blendWithNeighbours(student, queries, n, parts.shortlist, near, pointLabels, settings, kk);
   }
