@@ -6,7 +6,10 @@
  */
 import { CsrBuilder, type Csr } from './csr.js';
 import { UsageError } from './errors.js';
-import { fmix32 } from './hash.js';
+import { hashTerm } from './hash.js';
+import { TermIndex } from './term-index.js';
+
+export { hashTerm };
 
 export interface FeaturizerOptions {
   /** Terms seen in fewer training documents are dropped (vocabulary mode only). @defaultValue 2 */
@@ -49,20 +52,11 @@ export function tokenize(text: string, bigrams = false): string[] {
 }
 
 /** FNV-1a over UTF-16 code units with a murmur3 finalizer, so low bits are usable as a bucket. */
-export function hashTerm(term: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < term.length; i++) {
-    h ^= term.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return fmix32(h);
-}
-
 export class Featurizer {
   readonly numFeatures: number;
   /** Smoothed idf per feature: ln((1 + N) / (1 + df)) + 1. */
   readonly idf: Float64Array;
-  private readonly vocab: Map<string, number> | null;
+  private readonly vocab: TermIndex | null;
   private readonly mask: number;
   // per-call scratch, reused: feature ids of one document
   private ids: Int32Array = new Int32Array(1024);
@@ -81,7 +75,7 @@ export class Featurizer {
     this.mask = mode === 'hash' ? (1 << hashBits) - 1 : 0;
     this.vocab = null;
     if (terms) {
-      this.vocab = new Map();
+      this.vocab = new TermIndex();
       for (let i = 0; i < terms.length; i++) this.vocab.set(terms[i], i);
     }
   }
@@ -215,7 +209,7 @@ export class FeaturizerFitter {
   private readonly bigrams: boolean;
   private readonly hashing: boolean | 'always';
   private readonly hashBits: number;
-  private readonly termIds = new Map<string, number>(); // unused when hashing 'always'
+  private readonly termIds = new TermIndex(); // unused when hashing 'always'
   private terms: string[] = [];
   private df: Int32Array = new Int32Array(1024); // per term id (per bucket when hashing 'always')
   private lastDoc: Int32Array = new Int32Array(1024); // 1 + last doc that counted toward df
