@@ -14,6 +14,7 @@ import type { Dataset } from '../src/core/dataset.js';
 import { Student } from '../src/core/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf } from '../src/core/train-config.js';
 import { initStudentFromTeacher, teacherStartEnergy } from '../src/pipeline/teacher-init.js';
+import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
@@ -162,6 +163,46 @@ describe('student from a sparse linear teacher', () => {
     const before = Float32Array.from(s.V);
     expect(await initStudentFromTeacher(s, join(dir, 'teacher.onnx'), features, { seed: 1, scoreScale: 1 })).toBeNull();
     expect(s.V).toEqual(before);
+  });
+});
+
+describe('--auto where the teacher start applies', () => {
+  it('searches the teacher-start candidates, then the random-start ones the budget allows, and runs the best of either', async () => {
+    // 40 labels: a rank-256 start holds all of the teacher's energy
+    const rng = new Rng(5);
+    const D = 400;
+    const L = 40;
+    const W = randomSparse(rng, L, D, 12);
+    const model = new SparseLinearModel(D, L, W, new Float32Array(L));
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-both-'));
+    try {
+      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
+      const scorer = new AllLabelScorer(model);
+      // each row labelled by the teacher's top label: the teacher is right, so both families learn
+      const rows = (n: number): Dataset => {
+        const features = randomSparse(rng, n, D, 8);
+        const b = new CsrBuilder(false);
+        const top = new Int32Array(1);
+        for (let r = 0; r < n; r++) {
+          scorer.score(features.indices, features.values as Float32Array | null, features.indptr[r], features.indptr[r + 1]);
+          scorer.topK(1, top, new Float32Array(1), 0);
+          b.push(top[0], 1);
+          b.endRow();
+        }
+        return { features, labels: b.build(L), source: 'synthetic' };
+      };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(400), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0 }, auto: { budgetSeconds: 3600 }, evaluateTeacher: false });
+      const report = r.auto!;
+      expect(report.teacherStartEnergy).toBeGreaterThan(0.99);
+      expect(report.trials.map((t) => t.family)).toEqual([...AUTO_TEACHER_START.candidates.map(() => 'teacher start'), ...AUTO_RANDOM_START.candidates.map(() => 'random start')]);
+      expect(report.skipped).toBe(0);
+      const best = report.trials.reduce((a, t) => (t.heldOutP1 > a.heldOutP1 ? t : a));
+      expect(report.family).toBe(best.family);
+      const base = best.family === 'teacher start' ? AUTO_TEACHER_START.base : AUTO_RANDOM_START.base;
+      expect(r.config).toMatchObject({ ...base, ...best.settings });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

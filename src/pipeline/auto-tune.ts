@@ -4,8 +4,8 @@
  * job's configuration. The slice is fold 0 of the teacher's cross-fitting folds when it has them,
  * and the trials distil the fold-0 model, which never saw those rows, so the slice is truly held
  * out; without folds it is a seeded 10 % of the rows (which the teacher may have seen).
- * Candidates run in order of their measured promise until the time budget would be exceeded. The
- * family of candidates depends on whether the student can start from the teacher's factors.
+ * Candidates run in order of their measured promise until the time budget would be exceeded: those
+ * that start from the teacher's factors first when the student can, then those from a random start.
  */
 import { dirname, join } from 'node:path';
 import { selectRows } from '../core/csr.js';
@@ -70,6 +70,8 @@ export const AUTO_BUDGET_SECONDS = 600;
 const HELD_OUT_MAX = 2000;
 
 export interface AutoTrial {
+  /** The family the candidate comes from (its base settings apply). */
+  family: string;
   settings: Partial<TrainConfig>;
   /** The neighbour blend the trial chose on the held-out rows. */
   blend?: Partial<TrainConfig>;
@@ -83,7 +85,7 @@ export interface AutoTuneReport {
   heldOutRows: number;
   budgetSeconds: number;
   trials: AutoTrial[];
-  /** The family searched: whether the student starts from the teacher's factors. */
+  /** The chosen trial's family: whether the student starts from the teacher's factors. */
   family: string;
   /** Share of the teacher's weight energy the teacher-start rank holds (null: weights not readable). */
   teacherStartEnergy: number | null;
@@ -143,27 +145,33 @@ export async function autoTune(
   const trialTrain = subset(train, trainRows, 'auto-tune training rows');
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
   const energy = await teacherStartEnergy(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
-  const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
+  // the teacher start is searched first when it holds enough of the teacher; the random start
+  // after it, budget permitting (its candidates won on Bibtex and Delicious, BENCHMARKS.md)
+  const families = energy !== null && energy >= MIN_ENERGY ? [AUTO_TEACHER_START, AUTO_RANDOM_START] : [AUTO_RANDOM_START];
+  const queue = families.flatMap((family) => family.candidates.map((settings) => ({ family, settings })));
   const share = energy === null ? "the teacher's weights are not readable" : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
-  opts.sink?.log(`auto: ${family.name} (${share})`);
-  opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
+  opts.sink?.log(`auto: ${families.map((f) => f.name).join(', then ')} (${share})`);
+  opts.sink?.log(`auto: ${queue.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
   const trials: AutoTrial[] = [];
-  let longest = 0;
-  for (const settings of family.candidates) {
+  // a trial's cost grows with its epochs: the next one is estimated from the dearest epoch so far
+  let secondsPerEpoch = 0;
+  for (const { family, settings } of queue) {
+    const config = { ...base, ...family.base, ...settings };
     const elapsed = (performance.now() - started) / 1000;
-    if (trials.length > 0 && elapsed + longest > budgetSeconds) break;
+    if (trials.length > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) break;
     const t0 = performance.now();
-    const { p1: heldOutP1, blend } = await runTrial({ ...base, ...family.base, ...settings }, trialTrain, trialHeldOut, teacher);
+    const { p1: heldOutP1, blend } = await runTrial(config, trialTrain, trialHeldOut, teacher);
     const seconds = (performance.now() - t0) / 1000;
-    longest = Math.max(longest, seconds);
-    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
-    opts.sink?.log(`auto: ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
+    secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
+    trials.push({ family: family.name, settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
+    opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
   }
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
-  const chosen = { ...family.base, ...best.settings, ...best.blend };
-  opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
-  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
+  const bestFamily = families.find((f) => f.name === best.family)!;
+  const chosen = { ...bestFamily.base, ...best.settings, ...best.blend };
+  opts.sink?.log(`auto: chose ${best.family} ${JSON.stringify(chosen)}`);
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: best.family, teacherStartEnergy: energy, trials, skipped: queue.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The configuration an auto job runs with once the search chose. */

@@ -12,7 +12,7 @@ import { rankParts, searchParts, type NeighbourComponent } from './retrieve.js';
 
 /** β = 0 first: on a tie the student alone is kept. Measured grid: bench/neighbour-blend-probe.ts. */
 export const BLEND_WEIGHTS = [0, 0.25, 0.5, 0.75] as const;
-export const VOTE_TEMPERATURES = [0.05, 0.1] as const;
+export const VOTE_TEMPERATURES = [0.02, 0.05, 0.1] as const;
 
 export interface BlendTrial {
   settings: NeighbourBlendSettings;
