@@ -61,6 +61,15 @@ describe('distilxr CLI on the real Bibtex data', () => {
     expect(teacher['p@1']).toBeGreaterThan(0.6); // observed 0.652 with 3 folds; the best peer 0.638
     expect(teacher.ece).toBeGreaterThanOrEqual(0);
     expect(teacher.eceCalibrated).toBeLessThan(teacher.ece); // the fitted temperature calibrates the test split too
+    // the reliability diagram's bins are the ones behind both ECE figures
+    type Bin = { count: number; accuracy: number; confidence: number };
+    const eceOf = (bins: Bin[]): number => {
+      const n = bins.reduce((a, b) => a + b.count, 0);
+      return bins.reduce((a, b) => a + (b.count / n) * Math.abs(b.accuracy - b.confidence), 0);
+    };
+    expect(teacher.reliability.raw).toHaveLength(15);
+    expect(eceOf(teacher.reliability.raw)).toBeCloseTo(teacher.ece, 12);
+    expect(eceOf(teacher.reliability.calibrated)).toBeCloseTo(teacher.eceCalibrated, 12);
     expect(teacher.stageSeconds).toHaveProperty('cross-fitting');
   });
 

@@ -4,9 +4,11 @@
  * same process (PGlite, Redis, ONNX Runtime, hnswlib). From the submit form it trains a small
  * job on Bibtex, watches the progress bar and the loss plot grow while the job runs, opens the
  * model and queries it; with API keys off, and on (the key typed into the page, the event stream
- * opened with a stream token). Every request the page makes is a static file or a /v1 route.
+ * opened with a stream token). Every request the page makes is a static file or a /v1 route. With
+ * keys off it also shows a fitted teacher's reliability diagram and a failed job's error and stage.
  */
 import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -137,6 +139,40 @@ describe.each([
     expect(streams.length).toBeGreaterThanOrEqual(1);
     for (const s of streams) expect(s.searchParams.has('token')).toBe(apiKeys.length > 0);
   }, 90_000);
+
+  // once, keys off: a teacher fitted over the API shows its reliability diagram
+  it.runIf(apiKeys.length === 0)('shows a fitted teacher with its reliability diagram, before and after calibration', async () => {
+    const fit = await (await fetch(`${base}/v1/teachers/fit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ datasetId, params: { folds: 0 } }) })).json();
+    await page.goto(`${base}/#/jobs/${fit.id}`);
+    await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'completed', undefined, { timeout: 60_000 });
+    const job = await (await fetch(`${base}/v1/jobs/${fit.id}`)).json();
+    const teacher = await (await fetch(`${base}/v1/teachers/${job.resultTeacherId}`)).json();
+    const bins = teacher.metrics.reliability.raw as { count: number }[];
+    expect(bins).toHaveLength(15);
+    expect(bins.reduce((n, b) => n + b.count, 0)).toBe(teacher.metrics.reliability.calibrated.reduce((n: number, b: { count: number }) => n + b.count, 0));
+    await page.goto(`${base}/#/teachers`);
+    const diagram = page.locator(`.reliability[data-teacher="${teacher.id}"]`);
+    await diagram.waitFor({ timeout: 15_000 });
+    expect(await diagram.getAttribute('data-points')).toBe('15');
+    expect(await diagram.locator('canvas').count()).toBe(1);
+    expect(await diagram.textContent()).toContain('after calibration');
+  }, 90_000);
+
+  // once, keys off: a job that fails shows its error and the stage it failed in
+  it.runIf(apiKeys.length === 0)('shows a failed job with its error and stage', async () => {
+    // a dataset file corrupted on disk after its upload: the job fails reading it, at once
+    const dsId = randomUUID();
+    const trainKey = `datasets/${dsId}/train.txt`;
+    await parts.store.putBytes(trainKey, new TextEncoder().encode('3 4 2\n0 0:1.0 1:0.5\n1 2:1\n0,1 3:oops\n'));
+    const stats = { points: 3, features: 4, labels: 2, labelsPerPoint: 1, pointsPerLabel: 1, nnzPerPoint: 1 };
+    await parts.repo.createDataset({ id: dsId, name: 'corrupted', format: 'xc', trainKey, testKey: null, stats, testStats: null });
+    const sub = await (await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ datasetId: dsId, params: { epochs: 1 } }) })).json();
+    await page.goto(`${base}/#/jobs/${sub.id}`);
+    await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'failed', undefined, { timeout: 30_000 });
+    const job = await (await fetch(`${base}/v1/jobs/${sub.id}`)).json();
+    expect(job.error).toContain(`dataset ${dsId} (train):4`);
+    expect(await page.textContent('#job-header .error')).toBe(`failed in stage ${job.stage ?? '(none)'}: ${job.error}`);
+  }, 60_000);
 
   // once (with the key typed in): a write from the page other than the submission
   it.runIf(apiKeys.length > 0)('cancels a running job from its page', async () => {

@@ -3,7 +3,7 @@ import { writeFileAtomically } from '../core/atomic-write.js';
 import type { Csr } from '../core/csr.js';
 import type { FeaturizerOptions } from '../core/featurizer.js';
 import { loadTrainTest } from '../core/load-dataset.js';
-import { computePropensities, evaluateRankings, expectedCalibrationError, type MetricReport } from '../core/metrics.js';
+import { computePropensities, evaluateRankings, expectedCalibrationError, reliabilityTable, type MetricReport, type ReliabilityBin } from '../core/metrics.js';
 import { Rng } from '../core/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
@@ -23,8 +23,15 @@ export interface TeacherMetrics extends MetricReport {
   eceCalibrated: number;
 }
 
+/** The bins behind both ECE figures: the teacher's reliability diagram on the test split. */
+export interface TeacherReliability {
+  raw: ReliabilityBin[];
+  calibrated: ReliabilityBin[];
+}
+
 export interface TeacherFitResult {
   metrics?: TeacherMetrics;
+  reliability?: TeacherReliability;
   /** Softmax temperature fitted on out-of-fold training scores (stored in the ONNX metadata). */
   temperature: number;
   /** Mean cross-entropy of the held-out training rows before and after calibration. */
@@ -103,7 +110,14 @@ export async function fitTeacher(
     const rows = identity(data.test.features.rows);
     const top = topKOfRows(rs, EVAL_K);
     const metrics = evaluateRankings(top.labels, EVAL_K, data.test.labels, computePropensities(train.labels, data.test.labels.cols));
-    result.metrics = { ...metrics, ece: top1Ece(rs, data.test.labels, rows, 1), eceCalibrated: top1Ece(rs, data.test.labels, rows, calibration.temperature) };
+    const raw = top1Confidence(rs, data.test.labels, rows, 1);
+    const calibrated = top1Confidence(rs, data.test.labels, rows, calibration.temperature);
+    result.metrics = {
+      ...metrics,
+      ece: expectedCalibrationError(raw.confidence, raw.correct),
+      eceCalibrated: expectedCalibrationError(calibrated.confidence, calibrated.correct),
+    };
+    result.reliability = { raw: reliabilityTable(raw.confidence, raw.correct), calibrated: reliabilityTable(calibrated.confidence, calibrated.correct) };
   }
 
   timer.start('publishing');
@@ -126,8 +140,8 @@ function calibrate(fit: LinearTeacherFit, features: Csr, labels: Csr, cfg: Teach
   return { temperature: t.temperature, before: t.nllBefore, after: t.nllAfter, rows: rows.length };
 }
 
-/** ECE of the top-1 probability of softmax(scores / T) over each row's candidates. */
-function top1Ece(rs: RowScores, truth: Csr, rows: Int32Array, T: number): number {
+/** The top-1 probability of softmax(scores / T) over each row's candidates, and whether it is right. */
+function top1Confidence(rs: RowScores, truth: Csr, rows: Int32Array, T: number): { confidence: Float64Array; correct: Uint8Array } {
   const c = rs.candidates;
   const confidence = new Float64Array(c.rows);
   const correct = new Uint8Array(c.rows);
@@ -147,7 +161,7 @@ function top1Ece(rs: RowScores, truth: Csr, rows: Int32Array, T: number): number
     const i = rows[r];
     for (let q = truth.indptr[i]; q < truth.indptr[i + 1]; q++) if (truth.indices[q] === c.indices[best]) correct[r] = 1;
   }
-  return expectedCalibrationError(confidence, correct);
+  return { confidence, correct };
 }
 
 function identity(n: number): Int32Array {

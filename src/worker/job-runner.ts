@@ -295,7 +295,7 @@ export class JobRunner {
       await this.finish({ jobId: id, kind: rec.kind }, 'completed', { modelId: jt.resultId, metrics });
     } else {
       const r = result as TeacherFitResult;
-      const metrics = { ...(r.metrics ?? {}), temperature: r.temperature, folds: r.folds, weights: r.weights, onnxMaxAbsDiff: r.onnxMaxAbsDiff, stageSeconds: r.stageSeconds, seconds: r.seconds };
+      const metrics = { ...(r.metrics ?? {}), reliability: r.reliability ?? null, temperature: r.temperature, folds: r.folds, weights: r.weights, onnxMaxAbsDiff: r.onnxMaxAbsDiff, stageSeconds: r.stageSeconds, seconds: r.seconds };
       if (!(await repo.getTeacher(jt.resultId))) {
         const name = typeof rec.params.name === 'string' && rec.params.name ? rec.params.name : `${jt.dataset.name} baseline teacher`;
         await repo.createTeacher({
