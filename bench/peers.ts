@@ -12,9 +12,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CsrBuilder, selectRows, type Csr } from '../src/core/csr.js';
-import type { Dataset } from '../src/core/dataset.js';
-import type { MetricReport } from '../src/core/metrics.js';
+import { CsrBuilder, selectRows, type Csr } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import type { MetricReport } from '../src/core/model/metrics.js';
 import { score } from './fasttext.js';
 import { DATASETS_DIR } from './lib.js';
 

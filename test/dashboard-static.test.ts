@@ -7,9 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labelCounts, type Csr } from '../src/core/csr.js';
-import { labelFrequencyProfile } from '../src/core/label-frequency.js';
-import { Rng } from '../src/core/rng.js';
+import { labelCounts, type Csr } from '../src/core/data/csr.js';
+import { labelFrequencyProfile } from '../src/core/data/label-frequency.js';
+import { Rng } from '../src/core/util/rng.js';
 import { closeServiceEnv, openServiceEnv, upload, type ServiceEnv } from './support/service-env.js';
 
 const BIBTEX = resolve('../shared/datasets/bibtex');

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import { Rng } from '../src/core/rng.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { Rng } from '../src/core/util/rng.js';
 import { fitTeacher } from '../src/pipeline/fit-teacher.js';
 import type { JobStage, ProgressSink } from '../src/pipeline/progress.js';
-import { writeSynth } from '../src/core/synth.js';
+import { writeSynth } from '../src/core/data/synth.js';
 import { foldOf } from '../src/teacher/folds.js';
 import { AUTO_SHORTLIST, fitLinearTeacher, foldRows, heldOutShortlistRecall, shortlistSize, teacherRowScores, type LinearTeacherConfig } from '../src/teacher/linear-teacher.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';

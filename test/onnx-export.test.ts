@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
+import { Rng } from '../src/core/util/rng.js';
 import {
   exportSparseEncoderOnnx,
   scoreSparseEncoder,

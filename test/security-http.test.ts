@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, teacherUploadLimit } from '../src/service/config.js';
+import { loadConfig, teacherUploadLimit } from '../src/infra/config.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
 import { REDIS_URL, filesUnder, form, openSecurityEnv, tinyXc, type SecurityEnv } from './support/security-env.js';
 import { randomTeacherOnnx } from './support/random-teacher.js';

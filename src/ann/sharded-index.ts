@@ -6,9 +6,9 @@
  * label. Not saved: the published index stays one hnswlib file (LabelIndex).
  */
 import type { Worker } from 'node:worker_threads';
-import type { Csr } from '../core/csr.js';
-import { DistilxrError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import type { Csr } from '../core/data/csr.js';
+import { DistilxrError } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import { DEFAULT_EF, type SearchResults } from './hnsw-index.js';
 import type { ShardInit, ShardReply, ShardSearch } from './shard-protocol.js';
 

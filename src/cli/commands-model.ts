@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import type { Dataset } from '../core/dataset.js';
-import { UsageError } from '../core/errors.js';
-import { loadDataset } from '../core/load-dataset.js';
-import { propensitiesFromCounts } from '../core/metrics.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/train-config.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { UsageError } from '../core/util/errors.js';
+import { loadDataset } from '../core/data/load-dataset.js';
+import { propensitiesFromCounts } from '../core/model/metrics.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/model/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
 import { fitTeacher } from '../pipeline/fit-teacher.js';
 import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';

@@ -1,10 +1,10 @@
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomically } from '../core/atomic-write.js';
-import type { Csr } from '../core/csr.js';
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import { loadTrainTest } from '../core/load-dataset.js';
-import { computePropensities, evaluateRankings, expectedCalibrationError, type MetricReport } from '../core/metrics.js';
-import { Rng } from '../core/rng.js';
+import { writeFileAtomically } from '../core/util/atomic-write.js';
+import type { Csr } from '../core/data/csr.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import { loadTrainTest } from '../core/data/load-dataset.js';
+import { computePropensities, evaluateRankings, expectedCalibrationError, type MetricReport } from '../core/model/metrics.js';
+import { Rng } from '../core/util/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';

@@ -1,6 +1,6 @@
 /** The teacher-fit settings, their defaults and their one validation (CLI, HTTP jobs and the worker). */
-import { UsageError } from '../core/errors.js';
-import { pickSettings } from '../core/settings.js';
+import { UsageError } from '../core/util/errors.js';
+import { pickSettings } from '../core/util/settings.js';
 import type { LinearTeacherConfig } from '../teacher/linear-teacher.js';
 import { DEFAULT_OVR_SOLVER } from '../teacher/ovr-solver.js';
 

@@ -4,7 +4,7 @@
  * classifier finds its hard negatives (PECOS's matcher-aware negatives without the tree): a label
  * trains on its positives and on the rows that would confuse it, not on every row.
  */
-import { CsrBuilder, type Csr } from '../core/csr.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
 import { AllLabelScorer, SparseLinearModel } from './sparse-linear-model.js';
 
 /**

@@ -5,7 +5,7 @@
  * its centroid. The K fold models (each blind to one fold) score the training rows out of fold;
  * the teacher is one more model on every row (or, without fullTeacher, the fold models' mean).
  */
-import { selectRows, type Csr } from '../core/csr.js';
+import { selectRows, type Csr } from '../core/data/csr.js';
 import { foldOf } from './folds.js';
 import { centroidShortlist, labelCentroids } from './centroid-shortlist.js';
 import { labelRows, type OvrSolverConfig } from './ovr-solver.js';

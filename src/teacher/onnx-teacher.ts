@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import type { Csr } from '../core/csr.js';
-import { ContractError, NumericError } from '../core/errors.js';
+import type { Csr } from '../core/data/csr.js';
+import { ContractError, NumericError } from '../core/util/errors.js';
 import { loadCheckedSession, type SessionSettings, type TeacherKind } from './contract.js';
 
 export interface ScoreOptions {

@@ -4,9 +4,9 @@
  * its own generator, so the models are the same for any number of threads.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Csr } from '../core/csr.js';
-import { DistilxrError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import type { Csr } from '../core/data/csr.js';
+import { DistilxrError } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import { fitLabelBlock, modelOfBlocks, ovrData, type LabelBlock, type LabelRows, type OvrSolverConfig } from './ovr-solver.js';
 import type { SparseLinearModel } from './sparse-linear-model.js';
 import type { OvrBlockRequest, OvrInit, OvrReply } from './ovr-protocol.js';

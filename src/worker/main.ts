@@ -11,11 +11,11 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { jobRunnerLimitsOf, loadConfig, positiveIntEnv, requireSharedDatabase } from '../service/config.js';
-import { closeOnSignals } from '../service/signals.js';
-import { queuePrefix } from '../service/queue-prefix.js';
-import { openStorage } from '../service/storage.js';
+import { redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
+import { jobRunnerLimitsOf, loadConfig, positiveIntEnv, requireSharedDatabase } from '../infra/config.js';
+import { closeOnSignals } from '../infra/signals.js';
+import { queuePrefix } from '../infra/queue/queue-prefix.js';
+import { openStorage } from '../infra/storage.js';
 import { pino, type Logger } from 'pino';
 import { WorkerTelemetry } from './job-telemetry.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';

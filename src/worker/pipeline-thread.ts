@@ -4,7 +4,7 @@
  * database for cancellation. Loaded by thread-runner.ts, never imported elsewhere.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DistilxrError } from '../core/errors.js';
+import { DistilxrError } from '../core/util/errors.js';
 import { FileCheckpointStore } from '../pipeline/checkpoint.js';
 import { fitTeacher } from '../pipeline/fit-teacher.js';
 import type { ProgressSink } from '../pipeline/progress.js';

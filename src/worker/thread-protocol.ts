@@ -2,9 +2,9 @@
  * What the job runner (main thread) and the pipeline thread exchange. Everything here crosses
  * `postMessage`, so it is plain data: paths, configs, stats, and errors flattened to name/code.
  */
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import type { TrainConfig } from '../core/train-config.js';
-import type { EpochStats } from '../core/trainer.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import type { TrainConfig } from '../core/model/train-config.js';
+import type { EpochStats } from '../core/model/trainer.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TeacherFitConfig } from '../pipeline/teacher-fit-config.js';
 import type { JobStage } from '../pipeline/progress.js';

@@ -1,5 +1,5 @@
-import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ThreadError, ThreadInput, ThreadMessage, ThreadTask } from './thread-protocol.js';

@@ -1,8 +1,8 @@
 import { Type, type Static } from 'typebox';
-import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../../core/model/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
-import { isStalled } from '../job-liveness.js';
-import { JOB_STATUSES, type JobRecord } from '../records.js';
+import { isStalled } from '../../infra/job-liveness.js';
+import { JOB_STATUSES, type JobRecord } from '../../infra/records.js';
 import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp, iso, pageQueryProperties } from './common.js';
 
 const d = DEFAULT_TRAIN_CONFIG;

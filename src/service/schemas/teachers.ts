@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { DEFAULT_TEACHER_FIT } from '../../pipeline/teacher-fit-config.js';
-import type { TeacherRecord } from '../records.js';
+import type { TeacherRecord } from '../../infra/records.js';
 import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 const f = DEFAULT_TEACHER_FIT;

@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContractError } from '../../core/errors.js';
+import { ContractError } from '../../core/util/errors.js';
 import { modelIoFromBytes, type ModelIo, type TensorIo } from '../contract.js';
 import { parseManifest, type TextTeacherManifest } from './bundle-manifest.js';
 import { TextTokenizer } from './text-tokenizer.js';

@@ -1,4 +1,4 @@
-import type { JobKind } from './records.js';
+import type { JobKind } from '../records.js';
 
 export const QUEUE_NAME = 'distilxr-jobs';
 

@@ -12,9 +12,9 @@ import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DistilxrError } from '../core/errors.js';
-import { isProcessAlive } from '../core/atomic-write.js';
-import { verifyFile } from '../pipeline/checksums.js';
+import { DistilxrError } from '../../core/util/errors.js';
+import { isProcessAlive } from '../../core/util/atomic-write.js';
+import { verifyFile } from '../../core/util/checksums.js';
 import type { ArtifactStore, StagedArtifacts } from './artifact-store.js';
 
 /** Staging area for groups of files; never a key (keys are what commit() makes visible). */

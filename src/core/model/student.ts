@@ -1,5 +1,5 @@
-import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from './csr.js';
-import { Rng } from './rng.js';
+import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from '../data/csr.js';
+import { Rng } from '../util/rng.js';
 
 export interface StudentShape {
   inputDim: number; // D, sparse input features

@@ -6,10 +6,10 @@ import { open } from 'node:fs/promises';
 import { readXcCached } from './binary-cache.js';
 import type { Dataset } from './dataset.js';
 import { checkDeclaredSizes } from './declared-sizes.js';
-import { DataFormatError, UsageError } from './errors.js';
+import { DataFormatError, UsageError } from '../util/errors.js';
 import type { Featurizer, FeaturizerOptions } from './featurizer.js';
 import { readJsonlTrain, readJsonlWithFeaturizer, type LabelMap } from './jsonl-format.js';
-import { notText } from './text-encoding.js';
+import { notText } from '../util/text-encoding.js';
 import { readXcFile } from './xc-format.js';
 
 export type DataFormat = 'xc' | 'jsonl';

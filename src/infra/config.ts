@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../core/util/errors.js';
 import { DEFAULT_JOB_LIMITS, type JobLimits } from '../pipeline/job-cost.js';
 
 const MiB = 1 << 20;

@@ -5,8 +5,8 @@
  * Serializes to plain JSON so it is saved with a model and raw-text queries are featurized later.
  */
 import { CsrBuilder, type Csr } from './csr.js';
-import { UsageError } from './errors.js';
-import { hashTerm } from './hash.js';
+import { UsageError } from '../util/errors.js';
+import { hashTerm } from '../util/hash.js';
 import { TermIndex } from './term-index.js';
 
 export { hashTerm };

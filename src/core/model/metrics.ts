@@ -8,7 +8,7 @@
  *   R@k averages over points with a non-empty label set only.
  * Pure: imports only from csr.ts.
  */
-import { labelCounts, type Csr } from './csr.js';
+import { labelCounts, type Csr } from '../data/csr.js';
 
 /** Keys of {@link evaluateRankings}' report, in print order. */
 export const METRIC_KEYS = [

@@ -14,10 +14,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CsrBuilder } from './csr.js';
 import type { Dataset } from './dataset.js';
-import { UsageError } from './errors.js';
-import { Rng } from './rng.js';
+import { UsageError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
 import { XcWriter } from './xc-format.js';
-import { fmix32 } from './hash.js';
+import { fmix32 } from '../util/hash.js';
 
 export interface SynthOptions {
   /** Training points. */

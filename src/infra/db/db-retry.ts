@@ -7,8 +7,8 @@
  * Workers use this (a job must not fail, nor lose its events, because the database restarted);
  * the API does not: it answers 503 on /readyz and lets clients retry.
  */
-import { Prisma } from '../generated/prisma/client.js';
-import type { JobEventRecord, JobEventType, JobPatch, JobStats, JobStatus, ListOptions, NewDataset, NewJob, NewTeacher, Repository } from './records.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import type { JobEventRecord, JobEventType, JobPatch, JobStats, JobStatus, ListOptions, NewDataset, NewJob, NewTeacher, Repository } from '../records.js';
 
 /** Kinds the pg driver adapter gives to connection failures (its `driverAdapterError.cause.kind`). */
 const TRANSIENT_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);

@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import type { ServiceConfig } from './config.js';
-import { openDatabase, type Database } from './db.js';
-import { FsArtifactStore } from './fs-artifact-store.js';
-import { PrismaRepository } from './prisma-repository.js';
+import { openDatabase, type Database } from './db/db.js';
+import { FsArtifactStore } from './artifacts/fs-artifact-store.js';
+import { PrismaRepository } from './db/prisma-repository.js';
 
 export interface Storage {
   /** Whoever opened it closes it (db.close), after everything using repo is done. */

@@ -9,9 +9,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { CsrBuilder } from './csr.js';
 import { MAX_FEATURES, MAX_LABELS, type Dataset } from './dataset.js';
-import { DataFormatError } from './errors.js';
-import { sortPairs } from './sort-pairs.js';
-import { forEachLine } from './line-reader.js';
+import { DataFormatError } from '../util/errors.js';
+import { sortPairs } from '../util/sort-pairs.js';
+import { forEachLine } from '../util/line-reader.js';
 
 // re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
 

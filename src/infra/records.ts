@@ -3,7 +3,7 @@ import type { TextTeacherKind } from '../teacher/text/bundle-manifest.js';
  * What the service stores, independent of Prisma: the repository returns these plain records, so
  * routes and workers never touch generated client types. JSON columns are plain objects.
  */
-import type { DatasetStats } from '../core/dataset.js';
+import type { DatasetStats } from '../core/data/dataset.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];

@@ -3,8 +3,8 @@
  * ids only). Names are what query answers show and how a teacher fitted on one dataset is matched
  * to another, so each must be non-empty and unique, and there must be exactly one per label.
  */
-import { DataFormatError } from './errors.js';
-import { forEachLine } from './line-reader.js';
+import { DataFormatError } from '../util/errors.js';
+import { forEachLine } from '../util/line-reader.js';
 
 /** Longest name accepted, in bytes. */
 export const MAX_LABEL_NAME_BYTES = 1024;

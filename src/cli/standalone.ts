@@ -6,12 +6,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
-import { redisConnectionFromUrl } from './bull-job-queue.js';
-import { jobRunnerLimitsOf, loadConfig } from './config.js';
-import { ensureRedis } from './ensure-redis.js';
-import { startServer, type RunningServer } from './server.js';
-import { queuePrefix } from './queue-prefix.js';
-import { openStorage } from './storage.js';
+import { redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
+import { jobRunnerLimitsOf, loadConfig } from '../infra/config.js';
+import { ensureRedis } from '../infra/queue/ensure-redis.js';
+import { startServer, type RunningServer } from '../service/server.js';
+import { queuePrefix } from '../infra/queue/queue-prefix.js';
+import { openStorage } from '../infra/storage.js';
 
 export interface Standalone {
   app: FastifyInstance;

@@ -1,4 +1,4 @@
-import { DataFormatError } from './errors.js';
+import { DataFormatError } from '../util/errors.js';
 
 /**
  * safetensors (huggingface/safetensors format spec): u64 little-endian header length, a JSON

@@ -5,7 +5,7 @@
  * process down instead of ending the thread with ERR_WORKER_OUT_OF_MEMORY. Shards keep every
  * growth step small, and lift V8's cap of 2^24 entries per Map.
  */
-import { hashTerm } from './hash.js';
+import { hashTerm } from '../util/hash.js';
 
 const SHARD_BITS = 6;
 

@@ -7,8 +7,8 @@
  * through ml-matrix.
  */
 import { CholeskyDecomposition, EigenvalueDecomposition, inverse, Matrix, QrDecomposition } from 'ml-matrix';
-import type { Csr } from './csr.js';
-import { Rng } from './rng.js';
+import type { Csr } from '../data/csr.js';
+import { Rng } from '../util/rng.js';
 
 export interface LowRankOptions {
   /** Extra sketch columns beyond k: better subspace, small cost. @defaultValue 10 */

@@ -4,8 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { DistilxrError } from '../core/errors.js';
-import { sha256File } from '../core/hash.js';
+import { DistilxrError } from './errors.js';
+import { sha256File } from './hash.js';
 
 /** A stored file whose content no longer matches the checksum recorded when it was written. */
 export class ArtifactIntegrityError extends DistilxrError {

@@ -5,7 +5,7 @@
  * weights nothing can train. So a declared count must be supported by the ids the file uses.
  */
 import type { Csr } from './csr.js';
-import { DataFormatError } from './errors.js';
+import { DataFormatError } from '../util/errors.js';
 
 /** Unused ids a header may declare beyond the highest one used, at least (a small file's tail). */
 export const DECLARED_SLACK = 1024;

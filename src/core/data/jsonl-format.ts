@@ -6,10 +6,10 @@
  */
 import { CsrBuilder } from './csr.js';
 import { MAX_LABELS, type Dataset } from './dataset.js';
-import { DataFormatError } from './errors.js';
+import { DataFormatError } from '../util/errors.js';
 import { Featurizer, FeaturizerFitter, type FeaturizerOptions } from './featurizer.js';
-import { firstInvalidUtf8 } from './text-encoding.js';
-import { forEachLine } from './line-reader.js';
+import { firstInvalidUtf8 } from '../util/text-encoding.js';
+import { forEachLine } from '../util/line-reader.js';
 
 /**
  * Labels of the training split. 'int': ids used as they are, numLabels = max id + 1.

@@ -1,8 +1,8 @@
-import { labelCounts, type Csr } from './csr.js';
-import { CancelledError, NumericError } from './errors.js';
+import { labelCounts, type Csr } from '../data/csr.js';
+import { CancelledError, NumericError } from '../util/errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
 import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import type { Student } from './student.js';
 import type { TrainConfig } from './train-config.js';
 

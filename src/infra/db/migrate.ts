@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { DistilxrError } from '../core/errors.js';
+import { DistilxrError } from '../../core/util/errors.js';
 
 /** prisma/migrations of this repository. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../prisma/migrations', import.meta.url));
 
 /** The key of Prisma's schema-engine advisory lock (`pg_advisory_lock(72707369)`). */
 export const MIGRATION_LOCK_KEY = 72707369;

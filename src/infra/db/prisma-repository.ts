@@ -7,16 +7,16 @@
  * teachers keep their rows (deleted_at set) for the jobs and models that name them, and read as
  * absent everywhere else.
  */
-import { DistilxrError } from '../core/errors.js';
-import type { DatasetStats } from '../core/dataset.js';
-import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { DistilxrError } from '../../core/util/errors.js';
+import type { DatasetStats } from '../../core/data/dataset.js';
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import type {
   Dataset as DatasetRow,
   Job as JobRow,
   JobEvent as JobEventRow,
   Model as ModelRow,
   Teacher as TeacherRow,
-} from '../generated/prisma/client.js';
+} from '../../generated/prisma/client.js';
 import {
   FINAL_JOB_STATUSES,
   JOB_STATUSES,
@@ -38,7 +38,7 @@ import {
   type NewTeacher,
   type Repository,
   type TeacherRecord,
-} from './records.js';
+} from '../records.js';
 
 const UNFINISHED_JOB_STATUSES = JOB_STATUSES.filter((s) => !FINAL_JOB_STATUSES.has(s));
 

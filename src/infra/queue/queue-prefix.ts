@@ -5,7 +5,7 @@
  * the migration creating the `install` table stored in it. Every process opening the same
  * database (API, workers) derives the same prefix; another database gets another one.
  */
-import type { PrismaClient } from '../generated/prisma/client.js';
+import type { PrismaClient } from '../../generated/prisma/client.js';
 
 /** The random id stored in this database when it was first migrated. */
 export async function readInstallId(prisma: PrismaClient): Promise<string> {

@@ -1,6 +1,6 @@
 /** Sparse query vectors typed by a user: "3:1 17:0.5" (id:value, separated by spaces or commas). */
-import { UsageError } from './errors.js';
-import { sortPairs } from './sort-pairs.js';
+import { UsageError } from '../util/errors.js';
+import { sortPairs } from '../util/sort-pairs.js';
 
 const ID = /^\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -5,9 +5,9 @@
  * labels of the model it publishes.
  */
 import { posix } from 'node:path';
-import { readLabelNames } from '../core/label-names.js';
+import { readLabelNames } from '../../core/data/label-names.js';
 import type { ArtifactStore } from './artifact-store.js';
-import type { DatasetRecord } from './records.js';
+import type { DatasetRecord } from '../records.js';
 
 /** File name of the names in a dataset's (staged or committed) group. */
 export const LABEL_NAMES_FILE = 'labels';
