@@ -24,7 +24,6 @@ const { train } = data;
 const test = evenlySpacedSubset(data.test!, Math.max(1, Math.floor(EXACT_EVAL_MAX_PAIRS / model.student.shape.numLabels)));
 const student = model.student;
 const d = student.shape.dim;
-const L = student.shape.numLabels;
 const n = test.features.rows;
 const t0 = performance.now();
 const points = encodePoints(student, train.features);

@@ -134,7 +134,9 @@ async function load(ds: string): Promise<Loaded> {
   const names = test.labelNames ?? train.labelNames ?? [];
   const { map, unknown } = await labelsTxtToOurIds(split.labelsTxt!, names);
   const txtId = new Map<string, number>();
-  (await readFile(split.labelsTxt!, 'utf8')).split('\n').forEach((n, i) => n !== '' && txtId.set(n, i));
+  (await readFile(split.labelsTxt!, 'utf8')).split('\n').forEach((n, i) => {
+    if (n !== '') txtId.set(n, i);
+  });
   return { split, train, test, txtToOurs: map, txtId, labelsTxtUnknown: unknown };
 }
 

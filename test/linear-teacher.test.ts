@@ -169,7 +169,10 @@ describe('linear teacher', () => {
   it('chooses the shortlist automatically: always above fullMaxLabels, below it by held-out recall', () => {
     const auto = { ...cfg, shortlist: 0, fullMaxLabels: 1024, shortlistRecall: 0.95 };
     let asked = 0;
-    const recall = (r: number) => () => (asked++, r);
+    const recall = (r: number) => () => {
+      asked++;
+      return r;
+    };
     expect(shortlistSize({ ...auto, shortlist: 7 }, 500, recall(0))).toEqual({ k: 7 });
     expect(shortlistSize({ ...auto, shortlist: 700 }, 500, recall(0))).toEqual({ k: 0 });
     expect(shortlistSize(auto, 2000, recall(0))).toEqual({ k: AUTO_SHORTLIST });

@@ -62,7 +62,9 @@ function randomBatch(rng: Rng, m: SparseEncoderModel, B: number, K: number) {
       ids[b * M + j] = BigInt(id);
       vals[b * M + j] = r.vals[j];
     });
-    r.cands.forEach((y, k) => (cands[b * K + k] = BigInt(y)));
+    r.cands.forEach((y, k) => {
+      cands[b * K + k] = BigInt(y);
+    });
   });
   return { rows, M, ids, vals, cands };
 }

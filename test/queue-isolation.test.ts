@@ -20,7 +20,7 @@ import { startServer, type RunningServer } from '../src/service/server.js';
 import { openStorage, type Storage } from '../src/infra/storage.js';
 import { loadConfig } from '../src/infra/config.js';
 import { runWorker, type WorkerProcess } from '../src/worker/main.js';
-import { addDataset, waitFinal, waitFor } from './support/jobs.js';
+import { addDataset, waitFinal } from './support/jobs.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';

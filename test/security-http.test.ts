@@ -368,7 +368,10 @@ describe('server-side paths', () => {
     const walk = (schema: unknown): void => {
       if (!schema || typeof schema !== 'object') return;
       const s = schema as Record<string, unknown>;
-      if (s.properties && typeof s.properties === 'object') for (const [k, v] of Object.entries(s.properties)) (names.add(k), walk(v));
+      if (s.properties && typeof s.properties === 'object') for (const [k, v] of Object.entries(s.properties)) {
+          names.add(k);
+          walk(v);
+        }
       for (const key of ['items', 'additionalProperties', 'anyOf', 'oneOf', 'allOf'] as const) {
         const v = s[key];
         if (Array.isArray(v)) v.forEach(walk);

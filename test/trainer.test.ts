@@ -21,7 +21,9 @@ class GradientRecorder implements RowOptimizer {
 function csr(rows: number[][], cols: number, values?: number[][]): Csr {
   const b = new CsrBuilder(values !== undefined);
   rows.forEach((r, i) => {
-    r.forEach((c, j) => b.push(c, values ? values[i][j] : 1));
+    r.forEach((c, j) => {
+      b.push(c, values ? values[i][j] : 1);
+    });
     b.endRow();
   });
   return b.build(cols);

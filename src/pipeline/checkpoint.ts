@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { DataFormatError } from '../core/util/errors.js';
 import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/model/safetensors.js';
 import type { Student } from '../core/model/student.js';
@@ -59,7 +59,7 @@ export type CheckpointSummary = Pick<TrainState, 'config' | 'epochs' | 'pairsSco
 
 /** Reads only the header of the checkpoint at `path` (it can be large); null when there is none. */
 export async function readCheckpointSummary(path: string): Promise<CheckpointSummary | null> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (e) {

@@ -69,7 +69,9 @@ function capPerFeature(W: Csr, D: number, cap: number): Csr {
   for (let f = 0; f < D; f++) if (perFeature[f] > cap) crowded.push(f);
   if (!crowded.length) return W;
   const slot = new Int32Array(D).fill(-1);
-  crowded.forEach((f, j) => (slot[f] = j));
+  crowded.forEach((f, j) => {
+    slot[f] = j;
+  });
   const buckets = crowded.map((f) => new Float32Array(perFeature[f]));
   const used = new Int32Array(crowded.length);
   for (let p = 0; p < n; p++) {

@@ -219,7 +219,7 @@ export class OnnxTeacher implements CandidateScorer {
       throw new Error(`teacher failed on examples ${start}..${end - 1}: ${(e as Error).message}`, { cause: e });
     }
     const t = result[output];
-    if (!t || t.type !== 'float32') throw new ContractError(`teacher did not return float32 "${output}"`);
+    if (t?.type !== 'float32') throw new ContractError(`teacher did not return float32 "${output}"`);
     return t.data as Float32Array;
   }
 }

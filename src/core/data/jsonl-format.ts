@@ -7,7 +7,7 @@
 import { CsrBuilder } from './csr.js';
 import { MAX_LABELS, type Dataset } from './dataset.js';
 import { DataFormatError } from '../util/errors.js';
-import { Featurizer, FeaturizerFitter, type FeaturizerOptions } from './featurizer.js';
+import { type Featurizer, FeaturizerFitter, type FeaturizerOptions } from './featurizer.js';
 import { firstInvalidUtf8 } from '../util/text-encoding.js';
 import { forEachLine } from '../util/line-reader.js';
 

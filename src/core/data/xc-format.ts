@@ -200,7 +200,7 @@ class XcParser {
       }
       const vs = p;
       const value = Math.fround(this.parseNumber(buf, p, end));
-      if (value !== value) {
+      if (Number.isNaN(value)) {
         const te = tokenEnd(buf, vs, end, false);
         const word = buf.toString('latin1', vs, te).toLowerCase().replace(/^[+-]/, '');
         const nonFinite = word === 'nan' || word === 'inf' || word === 'infinity';

@@ -190,7 +190,7 @@ export function reliabilityTable(
   const conf = new Float64Array(bins);
   for (let i = 0; i < n; i++) {
     const c = confidence[i];
-    if (c !== c) throw new RangeError(`confidence[${i}] is NaN`);
+    if (Number.isNaN(c)) throw new RangeError(`confidence[${i}] is NaN`);
     let b = Math.floor(c * bins);
     if (b >= bins) b = bins - 1;
     else if (b < 0) b = 0;

@@ -6,7 +6,7 @@
  * that starts removes the staging directories of this host's processes that no longer run.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type Dirent, type WriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
@@ -139,7 +139,7 @@ export class FsArtifactStore implements ArtifactStore {
 
   async usage(prefix: string): Promise<number> {
     const path = this.pathOf(prefix);
-    let entries;
+    let entries: Dirent[];
     try {
       const top = await lstat(path);
       if (!top.isDirectory()) return top.size;
