@@ -8,8 +8,9 @@
  * shared Redis under a key prefix of their own. The scoring, training and re-mining kills come
  * from this test, which watches the job's events and kills the process as the stage starts (the
  * data is sized so these stages last a few hundred milliseconds or more); publishing takes
- * milliseconds, so that kill comes from the worker itself, through DISTILXR_TEST_SIGKILL_AT_STAGE
- * (a test-only hook in job-runner.ts, aimed at one job id so every worker can carry it).
+ * milliseconds, so that kill comes from the worker itself: test/support/sigkill-worker.ts, a worker
+ * with a pipeline-event hook injected, aimed at one job id (DISTILXR_TEST_SIGKILL_AT_STAGE) so every
+ * worker can carry it.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -74,7 +75,7 @@ describe('a worker killed with SIGKILL in each stage (PostgreSQL, worker process
       WORKER_LOCK_MS: '1500',
       WORKER_CONCURRENCY: '1',
       DISTILXR_TEST_SIGKILL_AT_STAGE: `${killedInPublishing}:publishing`,
-    });
+    }, 'test/support/sigkill-worker.ts');
     all.push(w);
     return w;
   };

@@ -35,7 +35,8 @@ const sink: ProgressSink = {
 const shouldStop = (): boolean => Atomics.load(stopFlag, 0) !== STOP_NONE;
 
 function flatten(e: unknown): ThreadError {
-  if (e instanceof Error) return { name: e.name, message: e.message, code: e instanceof DistilxrError ? e.code : null, stack: e.stack };
+  if (e instanceof DistilxrError) return { name: e.name, message: e.message, code: e.code, kind: e.kind, stack: e.stack };
+  if (e instanceof Error) return { name: e.name, message: e.message, code: null, stack: e.stack };
   return { name: 'Error', message: String(e), code: null };
 }
 

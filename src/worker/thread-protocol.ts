@@ -2,6 +2,7 @@
  * What the job runner (main thread) and the pipeline thread exchange. Everything here crosses
  * `postMessage`, so it is plain data: paths, configs, stats, and errors flattened to name/code.
  */
+import type { ErrorKind } from '../core/util/errors.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import type { TrainConfig } from '../core/model/train-config.js';
 import type { EpochStats } from '../core/model/trainer.js';
@@ -54,11 +55,12 @@ export interface ThreadInput {
   stop: SharedArrayBuffer;
 }
 
-/** An error as it crosses the thread boundary; `code` is set for DistilxrError subclasses. */
+/** An error as it crosses the thread boundary; `code` and `kind` are set for DistilxrError subclasses. */
 export interface ThreadError {
   name: string;
   message: string;
   code: string | null;
+  kind?: ErrorKind;
   stack?: string;
 }
 

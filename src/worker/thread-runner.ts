@@ -14,11 +14,11 @@ export interface PipelineThread {
   terminate(): Promise<void>;
 }
 
-/** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` still steer the job. */
+/** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` and its kind still steer the job. */
 export function errorFromThread(e: ThreadError): Error {
   let err: Error;
   if (e.code === 'CANCELLED') err = new CancelledError(e.message);
-  else if (e.code !== null) err = new DistilxrError(e.message, e.code);
+  else if (e.code !== null) err = new DistilxrError(e.message, e.code, e.kind);
   else err = new Error(e.message);
   err.name = e.name;
   if (e.stack) err.stack = e.stack;

@@ -1,12 +1,34 @@
+/**
+ * Whether running the same work again can succeed. 'permanent': it fails the same way every time
+ * (bad input, a broken teacher contract, out of memory), so a job fails at once without a retry.
+ * 'retriable': a thread that crashed or died, say; the job is retried with backoff.
+ */
+export type ErrorKind = 'permanent' | 'retriable';
+
 /** Every error the project raises on purpose derives from this, so callers can tell ours from bugs. */
 export class DistilxrError extends Error {
   constructor(
     message: string,
     readonly code: string,
+    /** @defaultValue 'permanent': most of our errors name a problem with the input */
+    readonly kind: ErrorKind = 'permanent',
   ) {
     super(message);
     this.name = new.target.name;
   }
+}
+
+/**
+ * True when a retry cannot help: one of our errors of kind 'permanent'. Anything else (a
+ * retriable DistilxrError, an I/O error, a bug's TypeError) may pass on another try.
+ */
+export function isPermanent(e: unknown): boolean {
+  return e instanceof DistilxrError && e.kind === 'permanent';
+}
+
+/** A worker thread's `error` event: out of memory is permanent (the same work needs the same memory), anything else retriable. */
+export function threadFailureKind(e: Error & { code?: string }): ErrorKind {
+  return e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'permanent' : 'retriable';
 }
 
 /** Malformed input data. The message names file, line and problem: `file:line: what is wrong`. */
