@@ -66,8 +66,11 @@ describe('pipeline thread', () => {
 });
 
 describe('job settings', () => {
-  it('merges params over the defaults, forces alpha to 0 without a teacher, and names bad fields', () => {
-    expect(trainConfigOf({ dim: 8, alpha: 0.7 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+  it('merges params over the defaults, applies the no-teacher rule, and names bad fields', () => {
+    // the API's rule (withoutTeacher): alpha 0 without a teacher, an alpha above 0 refused
+    expect(trainConfigOf({ dim: 8 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+    expect(trainConfigOf({ dim: 8, alpha: 0 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+    expect(() => trainConfigOf({ dim: 8, alpha: 0.7 }, false)).toThrow(/params\.alpha is 0\.7 but no teacherId was given/);
     expect(trainConfigOf({ dim: 8, alpha: 0.7 }, true).alpha).toBe(0.7);
     expect(() => trainConfigOf({ dim: 0 }, true)).toThrow(/dim must be an integer/);
     expect(() => trainConfigOf({ epochs: 'ten' }, true)).toThrow(/epochs must be a number/);

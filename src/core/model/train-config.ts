@@ -1,122 +1,105 @@
+import { defaultsOf, settingProblems, type SettingSpec, type SettingsOf } from '../util/settings.js';
 import type { StudentShape } from './student.js';
 
-/** Every switch of the student's training, with its default. The CLI flags mirror this. */
-export interface TrainConfig {
-  /** Embedding size d. @defaultValue 64 */
-  dim: number;
-  /** Score temperature τ in s = q·v/τ. @defaultValue 1 */
-  tau: number;
-  /** Passes over the training data. @defaultValue 20 */
-  epochs: number;
-  /** Adagrad learning rate. @defaultValue 0.1 */
-  lr: number;
-  /** Weight of the distillation term; 0 = plain negative sampling, 1 = pure distillation. @defaultValue 0.5 */
-  alpha: number;
-  /** Distillation temperature T. @defaultValue 1 */
-  temperature: number;
-  /** Hard negatives sampled per example from its mined pool; 0 = uniform negatives only. @defaultValue 16 */
-  hardNegatives: number;
-  /** Uniform random negatives per example (log-q corrected). @defaultValue 16 */
-  randomNegatives: number;
-  /** Positives of other examples in the batch used as negatives (log-q corrected). @defaultValue 8 */
-  inBatchNegatives: number;
-  /** Examples per batch (the pool in-batch negatives are drawn from). @defaultValue 64 */
-  batchSize: number;
-  /** Size K of each example's mined candidate pool. @defaultValue 64 */
-  poolSize: number;
-  /** Re-mine the pool with the student's own embeddings every R epochs; 0 = never. @defaultValue 5 */
-  remineEvery: number;
-  /**
-   * The published HNSW index searches with the smallest ef whose recall@10 against exact search
-   * reaches this on a sample of training queries (src/ann/ef-search.ts); 0 = ef 100 untested.
-   * @defaultValue 0.95
-   */
-  hnswRecallTarget: number;
-  /** Sample hard negatives with probability ∝ exp(teacher/T) instead of uniformly from the pool. @defaultValue false */
-  teacherWeightedNegatives: boolean;
-  /** Seed of every random draw (init, order, negatives, projections, HNSW). @defaultValue 1 */
-  seed: number;
-  /**
-   * Divide the teacher's scores by the calibration temperature its ONNX metadata declares
-   * (`distilxr.temperature`; 1 when absent) before distilling, so p^t_T = softmax(s / (T_cal·T)).
-   * @defaultValue true
-   */
-  teacherCalibration: boolean;
-  /**
-   * Start the student from a rank-d factorisation of the teacher's weights (W ≈ V·W1ᵀ) when the
-   * teacher is a sparse linear model `teacher fit` wrote; random start otherwise. @defaultValue true
-   */
-  teacherInit: boolean;
-  /** A learnt bias per label, s = (q̂·v̂ + b)/τ, kept as one more coordinate of q and V. @defaultValue true */
-  labelBias: boolean;
-  /**
-   * K: training points whose labels vote at query time (src/ann/neighbour-blend.ts), found in an
-   * HNSW index over their embeddings published with the model; 0 = no neighbour component. @defaultValue 50
-   */
-  neighbours: number;
-  /** β: weight of the neighbours' vote against the student's softmax; 0 = the student alone. @defaultValue 0.5 */
-  neighbourWeight: number;
-  /** κ: temperature of the vote's weights exp(cos/κ). @defaultValue 0.1 */
-  voteTemperature: number;
-}
+/**
+ * Every switch of the student's training: type, range, default and description, declared once.
+ * TrainConfig, DEFAULT_TRAIN_CONFIG and validateTrainConfig derive from it here, the HTTP body
+ * schema of a job's params in service/schemas/jobs.ts, the `distilxr train` flags and their help in
+ * cli/commands-model.ts. The order is the order of config objects and of the CLI's help.
+ */
+export const TRAIN_SETTINGS = {
+  dim: { type: 'integer', min: 1, max: 4096, default: 64, arg: 'd', description: 'embedding size d' },
+  tau: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 1, arg: 't', description: 'score temperature τ in s = q·v/τ' },
+  epochs: { type: 'integer', min: 0, max: 100000, default: 20, arg: 'n', description: 'passes over the training data' },
+  lr: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'x', description: 'Adagrad learning rate' },
+  alpha: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.5,
+    arg: 'a',
+    description: 'weight of the distillation term (0 = negative sampling only, 1 = distillation only); 0 without a teacher (a value above 0 is then refused)',
+  },
+  temperature: { type: 'number', min: 0, exclusiveMin: true, max: 1000, default: 1, arg: 'T', description: 'distillation temperature T' },
+  hardNegatives: { type: 'integer', min: 0, max: 100000, default: 16, arg: 'n', description: 'hard negatives per example, sampled from its mined pool (0 = uniform negatives only)' },
+  randomNegatives: { type: 'integer', min: 0, max: 100000, default: 16, arg: 'n', description: 'uniform random negatives per example (log-q corrected)' },
+  inBatchNegatives: { type: 'integer', min: 0, max: 100000, default: 8, arg: 'n', description: 'positives of other batch members used as negatives (log-q corrected)' },
+  batchSize: { type: 'integer', min: 1, max: 1000000, default: 64, arg: 'n', description: 'examples per batch (the pool in-batch negatives are drawn from)' },
+  poolSize: { type: 'integer', min: 0, max: 100000, default: 64, arg: 'n', description: 'size K of the candidate pool mined per example' },
+  remineEvery: { type: 'integer', min: 0, max: 100000, default: 5, arg: 'n', description: "re-mine the pool with the student's embeddings every R epochs (0 = never)" },
+  // src/ann/ef-search.ts
+  hnswRecallTarget: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.95,
+    arg: 'x',
+    description: 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)',
+  },
+  teacherWeightedNegatives: { type: 'boolean', default: false, description: 'sample hard negatives ∝ exp(teacher score / T) instead of uniformly from the pool (needs a teacher)' },
+  seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, arg: 'n', description: 'seed of every random draw (init, order, negatives, projections, HNSW)' },
+  teacherCalibration: {
+    type: 'boolean',
+    default: true,
+    description: "divide the teacher's scores by the calibration temperature its ONNX metadata declares (distilxr.temperature; 1 when absent), so p^t_T = softmax(s / (T_cal·T))",
+    off: "distil the teacher's raw scores, ignoring the calibration temperature its ONNX metadata declares (distilxr.temperature)",
+  },
+  teacherInit: {
+    type: 'boolean',
+    default: true,
+    description: "start the student from a rank-d factorisation of the teacher's weights (W ≈ V·W1ᵀ) when the teacher is a sparse linear model `teacher fit` wrote; random start otherwise",
+    off: "start the student at random instead of from a rank-d factorisation of a sparse linear teacher's weights",
+  },
+  labelBias: {
+    type: 'boolean',
+    default: true,
+    description: 'a learnt bias per label, s = (q̂·v̂ + b)/τ, kept as one more coordinate of q and V',
+    off: 'no per-label bias in the score (s = q·v/τ only)',
+  },
+  // the neighbour component: src/ann/neighbour-blend.ts
+  neighbours: {
+    type: 'integer',
+    min: 0,
+    max: 1000,
+    default: 50,
+    arg: 'K',
+    description: 'training points whose labels vote at query time, found in an HNSW index over their embeddings published with the model (0 = no neighbour component)',
+  },
+  neighbourWeight: { type: 'number', min: 0, max: 1, default: 0.5, arg: 'beta', description: "weight β of the neighbours' vote against the student's softmax (0 = the student alone)" },
+  voteTemperature: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'kappa', description: "temperature κ of the vote's weights exp(cos/κ)" },
+} as const satisfies Record<string, SettingSpec>;
 
-export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  dim: 64,
-  tau: 1,
-  epochs: 20,
-  lr: 0.1,
-  alpha: 0.5,
-  temperature: 1,
-  hardNegatives: 16,
-  randomNegatives: 16,
-  inBatchNegatives: 8,
-  batchSize: 64,
-  poolSize: 64,
-  remineEvery: 5,
-  hnswRecallTarget: 0.95,
-  teacherWeightedNegatives: false,
-  seed: 1,
-  teacherCalibration: true,
-  teacherInit: true,
-  labelBias: true,
-  neighbours: 50,
-  neighbourWeight: 0.5,
-  voteTemperature: 0.1,
-};
+/** The student's training settings (TRAIN_SETTINGS says what each one is). */
+export type TrainConfig = SettingsOf<typeof TRAIN_SETTINGS>;
 
-/** Range checks with messages that name the field; returns the list of problems. */
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = defaultsOf(TRAIN_SETTINGS);
+
+/** Range checks with messages that name the field, then the rules across fields; returns the list of problems. */
 export function validateTrainConfig(c: TrainConfig): string[] {
-  const problems: string[] = [];
-  const intAtLeast = (name: keyof TrainConfig, min: number, max = Number.MAX_SAFE_INTEGER): void => {
-    const v = c[name] as number;
-    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${name} must be an integer in [${min}, ${max}], got ${v}`);
-  };
-  const realIn = (name: keyof TrainConfig, lo: number, hi: number, openLo = false): void => {
-    const v = c[name] as number;
-    if (!Number.isFinite(v) || v > hi || v < lo || (openLo && v === lo)) problems.push(`${name} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
-  };
-  intAtLeast('dim', 1, 4096);
-  realIn('tau', 0, 100, true);
-  intAtLeast('epochs', 0, 100000);
-  realIn('lr', 0, 100, true);
-  realIn('alpha', 0, 1);
-  realIn('temperature', 0, 1000, true);
-  intAtLeast('hardNegatives', 0, 100000);
-  intAtLeast('randomNegatives', 0, 100000);
-  intAtLeast('inBatchNegatives', 0, 100000);
-  intAtLeast('batchSize', 1, 1000000);
-  intAtLeast('poolSize', 0, 100000);
-  intAtLeast('remineEvery', 0, 100000);
-  realIn('hnswRecallTarget', 0, 1);
-  intAtLeast('seed', 0, 2 ** 31 - 1);
-  intAtLeast('neighbours', 0, 1000);
-  realIn('neighbourWeight', 0, 1);
-  realIn('voteTemperature', 0, 100, true);
-  for (const flag of ['teacherCalibration', 'teacherInit', 'labelBias'] as const) {
-    if (typeof c[flag] !== 'boolean') problems.push(`${flag} must be true or false, got ${JSON.stringify(c[flag])}`);
-  }
+  const problems = settingProblems(TRAIN_SETTINGS, c);
   if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
   return problems;
+}
+
+/** How the edges name a setting and the teacher in the no-teacher rule's messages. */
+export interface SettingNames {
+  /** Put before a setting's name: 'params.' over HTTP. */
+  prefix: string;
+  /** What giving a teacher is called: 'teacherId', '--teacher'. */
+  teacher: string;
+}
+
+/**
+ * The one rule for a job without a teacher, at every edge (HTTP, CLI) and in the worker: there is
+ * nothing to distil, so α is 0 whatever its default, and a setting that needs the teacher's scores,
+ * given explicitly (α > 0, teacherWeightedNegatives), is refused with a message naming it.
+ * `given`: the settings the user set. Returns the config to run and the problems.
+ */
+export function withoutTeacher(config: TrainConfig, given: Readonly<Partial<Record<keyof TrainConfig, unknown>>>, names: SettingNames): { config: TrainConfig; problems: string[] } {
+  const problems: string[] = [];
+  if (typeof given.alpha === 'number' && given.alpha > 0) problems.push(`${names.prefix}alpha is ${given.alpha} but no ${names.teacher} was given: distillation needs a teacher`);
+  if (given.teacherWeightedNegatives === true) problems.push(`${names.prefix}teacherWeightedNegatives needs a ${names.teacher}`);
+  return { config: { ...config, alpha: 0 }, problems };
 }
 
 /** The student a configuration trains: d learnt coordinates, plus the bias slot when on. */
