@@ -4,9 +4,11 @@
  * the one no-teacher rule (withoutTeacher) the API, the CLI and the worker share.
  */
 import { describe, expect, it } from 'vitest';
-import { trainCommand } from '../src/cli/commands-model.js';
+import { teacherCommand, trainCommand } from '../src/cli/commands-model.js';
 import { DEFAULT_TRAIN_CONFIG, TRAIN_SETTINGS, validateTrainConfig, withoutTeacher } from '../src/core/model/train-config.js';
+import { DEFAULT_TEACHER_FIT, TEACHER_FIT_SETTINGS, teacherFitConfigOf } from '../src/pipeline/teacher-fit-config.js';
 import { TrainParams } from '../src/service/schemas/jobs.js';
+import { TeacherFitParams } from '../src/service/schemas/teachers.js';
 
 const names = { prefix: 'params.', teacher: 'teacherId' };
 
@@ -59,5 +61,19 @@ describe('training settings', () => {
       'alpha is 0.3 but no --teacher was given: distillation needs a teacher',
       'teacherWeightedNegatives needs a --teacher',
     ]);
+  });
+
+  it('the teacher-fit settings derive the same way: defaults, checks, HTTP schema, flags', () => {
+    expect(DEFAULT_TEACHER_FIT).toMatchObject({ C: 0.5, maxPasses: 10, folds: 3, fullTeacher: true, calibrationRows: 20000, biasFeature: 1, eps: 0.1, centroidPostings: 1000 });
+    expect(() => teacherFitConfigOf({ C: 0, folds: 11 })).toThrow('invalid teacher settings: C must be in (0, 1000], got 0; folds must be an integer in [0, 10], got 11');
+    const props = TeacherFitParams.properties as unknown as Record<string, Record<string, unknown>>;
+    const fit = teacherCommand().commands.find((c) => c.name() === 'fit')!;
+    const flags = new Map(fit.options.map((o) => [o.attributeName(), o]));
+    for (const [key, s] of Object.entries(TEACHER_FIT_SETTINGS)) {
+      expect(props[key]?.default, key).toBe(s.default);
+      expect(flags.get(key), key).toBeDefined();
+    }
+    expect(flags.get('C')!.flags).toBe('--C <c>');
+    expect(flags.get('fullTeacher')!.flags).toBe('--no-full-teacher');
   });
 });

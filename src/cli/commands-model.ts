@@ -7,13 +7,13 @@ import { propensitiesFromCounts } from '../core/model/metrics.js';
 import { TRAIN_SETTINGS, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
 import { fitTeacher } from '../pipeline/fit-teacher.js';
-import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
+import { TEACHER_FIT_SETTINGS, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { inspectTeacher } from '../pipeline/inspect-teacher.js';
 import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
-import { intArg, realArg } from './args.js';
+import { intArg } from './args.js';
 import { addSettingOptions, givenSettings, settingsFrom } from './setting-options.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
@@ -147,31 +147,20 @@ export function teacherCommand(): Command {
       process.stdout.write(`test score (${r.testScore.input}):\n`);
       for (const t of r.testScore.top) process.stdout.write(`  ${t.score.toFixed(4).padStart(9)}  ${t.label}\n`);
     });
-  const t = DEFAULT_TEACHER_FIT;
-  teacher
+  const fit = teacher
     .command('fit')
     .description('fit the baseline teacher (one-vs-rest linear SVMs, cross-fitted and calibrated) and write it as ONNX')
     .requiredOption('--train <file>', 'training data (XC or JSONL)')
     .option('--test <file>', 'test data, for metrics')
-    .requiredOption('--out <teacher.onnx>', 'ONNX file to write')
-    .option('--C <c>', 'inverse regularisation of each SVM (liblinear C)', realArg, t.C)
-    .option('--threshold <w>', 'weights with |w| at or below this are dropped', realArg, t.threshold)
-    .option('--max-passes <n>', 'solver passes over a label\'s rows at most', intArg, t.maxPasses)
-    .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = automatic: 100 above --full-max-labels labels; at or below, every label unless --shortlist-recall < 1)', intArg, t.shortlist)
-    .option('--shortlist-recall <r>', 'held-out recall of the positives the automatic shortlist must reach at or below --full-max-labels labels (1 = never; 0.95 halves the debtags fit but costs the distilled student)', realArg, t.shortlistRecall)
-    .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
-    .option('--folds <k>', 'cross-fitting fold models written beside the teacher, so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
-    .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
-    .option('--centroid-weight <b>', 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)', realArg, t.centroidWeight)
-    .option('--no-full-teacher', 'with folds: publish the mean of the fold models instead of one more model fitted on every training row')
-    .option('--threads <n>', 'solver threads (0 = one per core); the model does not depend on it', intArg, t.threads)
-    .option('--seed <n>', 'random seed', intArg, t.seed)
+    .requiredOption('--out <teacher.onnx>', 'ONNX file to write');
+  // every teacher-fit setting, from TEACHER_FIT_SETTINGS
+  addSettingOptions(fit, TEACHER_FIT_SETTINGS);
+  fit
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
       // the same checks as over HTTP and in the worker
-      const { C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed } = o;
-      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed });
+      const config = teacherFitConfigOf(settingsFrom(TEACHER_FIT_SETTINGS, o));
       const sink = stderrProgress();
       const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();

@@ -15,7 +15,7 @@ const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowe
  * flag back to the setting's key.
  */
 export function settingOption(key: string, s: SettingSpec): Option {
-  const flag = kebab(key);
+  const flag = (s.type !== 'boolean' && s.flag) || kebab(key);
   if (s.type === 'boolean') return s.default ? new Option(`--no-${flag}`, s.off ?? `turn off: ${s.description}`) : new Option(`--${flag}`, s.description).default(false);
   return new Option(`--${flag} <${s.arg}>`, s.description).argParser(s.type === 'integer' ? intArg : realArg).default(s.default);
 }

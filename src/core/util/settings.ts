@@ -29,6 +29,8 @@ export type SettingSpec =
       description: string;
       /** The value's name in the CLI flag: `--dim <d>`. */
       arg: string;
+      /** The CLI flag's name when it is not the key in kebab case (`--C`). */
+      flag?: string;
     }
   | {
       type: 'boolean';
