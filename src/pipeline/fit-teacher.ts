@@ -42,13 +42,23 @@ export interface TeacherFitResult {
   seconds: number;
 }
 
+/** What a teacher fit reads and writes, and how. */
+export interface TeacherFitInput {
+  trainPath: string;
+  testPath?: string;
+  outPath: string;
+  config: TeacherFitConfig;
+  featurizer?: FeaturizerOptions;
+  cacheDir?: string | false;
+}
+
 /**
  * Fits the baseline teacher (one-vs-rest linear SVMs, see teacher/linear-teacher.ts) with its
  * cross-fitting folds, calibrates it on out-of-fold training scores, writes it and its folds as
  * ONNX, checks ONNX Runtime against the in-process model and evaluates it on the test split.
  */
 export async function fitTeacher(
-  input: { trainPath: string; testPath?: string; outPath: string; config: TeacherFitConfig; featurizer?: FeaturizerOptions; cacheDir?: string | false },
+  input: TeacherFitInput,
   sink: ProgressSink = silentProgress,
 ): Promise<TeacherFitResult> {
   const started = performance.now();
