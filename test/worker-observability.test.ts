@@ -69,7 +69,7 @@ describe('worker logs and metrics', () => {
       WORKER_CONCURRENCY: '1',
       WORKER_METRICS_PORT: String(metricsPort),
       DISTILXR_TEST_SIGKILL_AT_STAGE: `${killedId}:training`,
-    });
+    }, 'test/support/sigkill-worker.ts');
     workers.push(w);
     await w.ready();
     return w;
