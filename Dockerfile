@@ -34,7 +34,7 @@ ENV NODE_ENV=production DATA_DIR=/data PORT=8080 HOST=0.0.0.0
 COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
-# Read at run time by dist/service/migrate.js (../../prisma/migrations).
+# Read at run time by dist/infra/db/migrate.js (../../../prisma/migrations).
 COPY prisma/migrations prisma/migrations
 # `npx distilxr` runs dist/ here, since tsx is not installed.
 COPY bin bin

@@ -1,7 +1,7 @@
 import { defineConfig } from 'prisma/config';
 
-// The service itself connects through a driver adapter (src/service/db.ts) and applies migrations
-// with src/service/migrate.ts; this file only serves the Prisma CLI (`prisma generate`, and
+// The service itself connects through a driver adapter (src/infra/db/db.ts) and applies migrations
+// with src/infra/db/migrate.ts; this file only serves the Prisma CLI (`prisma generate`, and
 // `prisma migrate deploy` where the native engine is available). `env()` would throw when
 // DATABASE_URL is unset, which `prisma generate` does not need.
 export default defineConfig({

@@ -11,11 +11,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
-import type { Dataset } from '../src/core/dataset.js';
-import type { Csr } from '../src/core/csr.js';
-import { selectRows } from '../src/core/csr.js';
-import { readJsonlRecords } from '../src/core/jsonl-format.js';
-import { computePropensities, evaluateRankings, type MetricReport } from '../src/core/metrics.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { selectRows } from '../src/core/data/csr.js';
+import { readJsonlRecords } from '../src/core/data/jsonl-format.js';
+import { computePropensities, evaluateRankings, type MetricReport } from '../src/core/model/metrics.js';
 import { run } from './lib.js';
 
 export type FasttextLoss = 'ova' | 'ns' | 'hs';

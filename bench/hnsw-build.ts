@@ -1,6 +1,6 @@
 /**
  * HNSW build side by side: old vs new settings for the two indexes a training job builds, on
- * generated data (src/core/synth.ts) at --labels labels, dim 64.
+ * generated data (src/core/data/synth.ts) at --labels labels, dim 64.
  *
  *   npm run bench:hnsw                                   # 10^5 labels, 20k points, 3 reps
  *   npm run bench:hnsw -- --labels 1000000 --points 200000 --reps 1 --only mining --variants pts,pts-shard2 \
@@ -30,11 +30,11 @@ import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../src/ann/label-subset.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
 import { ShardedLabelIndex } from '../src/ann/sharded-index.js';
-import type { Csr } from '../src/core/csr.js';
-import { Student } from '../src/core/student.js';
-import { synthesize } from '../src/core/synth.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import { StudentTrainer } from '../src/core/trainer.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { Student } from '../src/core/model/student.js';
+import { synthesize } from '../src/core/data/synth.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
+import { StudentTrainer } from '../src/core/model/trainer.js';
 import { CENTROID_PROJECTION_DIM, MINING_HNSW, MINING_SHARD_MIN_LABELS, MINING_SHARDS } from '../src/pipeline/mine.js';
 import { HNSW_DEFAULTS } from '../src/pipeline/train-job.js';
 import { RESULTS_DIR, firstRows, machineInfo, mdTable, median, positiveInt, recallAt, writeJson } from './lib.js';

@@ -8,7 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
-import type { Csr } from '../src/core/csr.js';
+import type { Csr } from '../src/core/data/csr.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
@@ -111,6 +111,7 @@ export async function readJsonIfExists<T>(path: string): Promise<T | null> {
 
 /** Machine facts for the raw JSON. */
 export function machineInfo(): Record<string, string | number> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format string
   const ft = spawnSync('sh', ['-c', 'dpkg-query -W -f=\'${Version}\' fasttext 2>/dev/null'], { encoding: 'utf8' }).stdout.trim();
   const git = (args: string[]): string => spawnSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';

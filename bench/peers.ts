@@ -12,9 +12,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CsrBuilder, selectRows, type Csr } from '../src/core/csr.js';
-import type { Dataset } from '../src/core/dataset.js';
-import type { MetricReport } from '../src/core/metrics.js';
+import { CsrBuilder, selectRows, type Csr } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import type { MetricReport } from '../src/core/model/metrics.js';
 import { score } from './fasttext.js';
 import { DATASETS_DIR } from './lib.js';
 
@@ -70,7 +70,9 @@ async function readLines(path: string): Promise<string[]> {
  */
 export async function labelsTxtToOurIds(labelsTxt: string, names: readonly string[]): Promise<{ map: Int32Array; unknown: number; labelsTxtLines: number }> {
   const ours = new Map<string, number>();
-  names.forEach((n, i) => ours.set(n, i));
+  names.forEach((n, i) => {
+    ours.set(n, i);
+  });
   const lines = await readLines(labelsTxt);
   const map = new Int32Array(lines.length);
   let unknown = 0;
@@ -234,7 +236,9 @@ export function alternativeScorings(predicted: Int32Array, k: number, train: Dat
     const keep: number[] = [];
     for (let r = 0; r < test.labels.rows; r++) if (test.labels.indptr[r + 1] > test.labels.indptr[r]) keep.push(r);
     const sub = new Int32Array(keep.length * k);
-    keep.forEach((r, i) => sub.set(predicted.subarray(r * k, r * k + k), i * k));
+    keep.forEach((r, i) => {
+      sub.set(predicted.subarray(r * k, r * k + k), i * k);
+    });
     out.push({
       convention: 'rows-without-labels-left-out',
       what: `test rows without labels left out of the mean (${facts.testRowsWithoutLabels} such rows; we keep them, scoring 0)`,

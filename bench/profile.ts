@@ -40,8 +40,8 @@ interface CpuProfile {
 /** Function name (and a file suffix it must come from, '' = any) → stage. */
 const STAGE_MARKERS: [string, string, string][] = [
   ['loadTrainTest', '', 'preparing'],
-  ['init', 'core/student.ts', 'preparing'],
-  ['StudentTrainer', 'core/trainer.ts', 'preparing'],
+  ['init', 'core/model/student.ts', 'preparing'],
+  ['StudentTrainer', 'core/model/trainer.ts', 'preparing'],
   ['mineFromCentroids', '', 'mining'],
   ['mineFromStudent', '', 'mining'],
   ['trainEpoch', '', 'training'],

@@ -25,11 +25,11 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Dataset } from '../src/core/dataset.js';
-import { loadTrainTest } from '../src/core/load-dataset.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
-import { METRIC_KEYS, type MetricReport } from '../src/core/metrics.js';
+import { METRIC_KEYS, type MetricReport } from '../src/core/model/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, writeJson, type DatasetSplit } from './lib.js';
 import {
@@ -134,7 +134,9 @@ async function load(ds: string): Promise<Loaded> {
   const names = test.labelNames ?? train.labelNames ?? [];
   const { map, unknown } = await labelsTxtToOurIds(split.labelsTxt!, names);
   const txtId = new Map<string, number>();
-  (await readFile(split.labelsTxt!, 'utf8')).split('\n').forEach((n, i) => n !== '' && txtId.set(n, i));
+  (await readFile(split.labelsTxt!, 'utf8')).split('\n').forEach((n, i) => {
+    if (n !== '') txtId.set(n, i);
+  });
   return { split, train, test, txtToOurs: map, txtId, labelsTxtUnknown: unknown };
 }
 

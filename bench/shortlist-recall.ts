@@ -8,7 +8,7 @@
  *   npx tsx bench/shortlist-recall.ts [--datasets bibtex,delicious,corel5k,debtags,apt-files] [--k 20,100,400]
  */
 import { join } from 'node:path';
-import { loadTrainTest } from '../src/core/load-dataset.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { DEFAULT_TEACHER_FIT } from '../src/pipeline/teacher-fit-config.js';
 import { labelCentroids } from '../src/teacher/centroid-shortlist.js';
 import { heldOutShortlistRecall, shortlistRecall } from '../src/teacher/linear-teacher.js';

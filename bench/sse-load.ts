@@ -11,7 +11,7 @@
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeSynth } from '../src/core/synth.js';
+import { writeSynth } from '../src/core/data/synth.js';
 import { BenchService } from './http-service.js';
 import { machineInfo, mdTable, median, parseArgs, positiveInt, RESULTS_DIR, TMP_DIR, writeJson } from './lib.js';
 

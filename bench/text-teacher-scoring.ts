@@ -15,7 +15,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import type { Csr } from '../src/core/csr.js';
+import type { Csr } from '../src/core/data/csr.js';
 import { readTexts } from '../src/pipeline/job-teacher.js';
 import { sessionOptions } from '../src/teacher/contract.js';
 import { batchFeeds, lengthBatches } from '../src/teacher/text/length-batches.js';

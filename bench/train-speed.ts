@@ -18,8 +18,8 @@
  * and with as many negatives as the student (`ns-neg40`, same learning rate as ns).
  */
 import { join } from 'node:path';
-import { readXcFile } from '../src/core/xc-format.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
+import { readXcFile } from '../src/core/data/xc-format.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { FasttextDivergedError, ensureFasttext, trainFasttext, writeFasttextFile } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, readJsonIfExists, writeJson } from './lib.js';
 

@@ -34,7 +34,7 @@ if (!env.PRISMA_SCHEMA_ENGINE_BINARY) {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       stub,
-      '#!/bin/sh\necho "distilxr: no native Prisma schema engine here; migrations are applied by src/service/migrate.ts" >&2\nexit 1\n',
+      '#!/bin/sh\necho "distilxr: no native Prisma schema engine here; migrations are applied by src/infra/db/migrate.ts" >&2\nexit 1\n',
     );
   }
   chmodSync(stub, 0o755);

@@ -11,7 +11,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { MIGRATIONS_DIR, readMigrations } from '../src/service/migrate.js';
+import { MIGRATIONS_DIR, readMigrations } from '../src/infra/db/migrate.js';
 import { PGlite } from '@electric-sql/pglite';
 import {
   bindMigrationAwareSqlAdapterFactory,

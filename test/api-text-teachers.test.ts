@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { zipSync } from 'fflate';
 import { create as tarCreate } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

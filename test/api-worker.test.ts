@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
-import { redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
+import { redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 import { closeServiceParts, openServiceParts, REDIS_URL, type ServiceParts } from './support/service-env.js';
 

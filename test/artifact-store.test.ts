@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DistilxrError } from '../src/core/errors.js';
-import { FsArtifactStore, InvalidKeyError, UploadTooLargeError } from '../src/service/fs-artifact-store.js';
+import { DistilxrError } from '../src/core/util/errors.js';
+import { FsArtifactStore, InvalidKeyError, UploadTooLargeError } from '../src/infra/artifacts/fs-artifact-store.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

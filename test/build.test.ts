@@ -42,7 +42,7 @@ describe('compiled build', () => {
 
   it('finds the migrations from the compiled migrate.js', async () => {
     // readMigrations, not `distilxr migrate`: starting PGlite alone takes seconds.
-    const script = `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist/service/migrate.js')).href)});
+    const script = `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist/infra/db/migrate.js')).href)});
 console.log(JSON.stringify(m.readMigrations().map((f) => f.name)));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
     expect(JSON.parse(stdout)).toEqual(expect.arrayContaining(['0001_init']));

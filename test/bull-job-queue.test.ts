@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BullJobQueue, redisConnectionFromUrl, redisReconnectDelay } from '../src/service/bull-job-queue.js';
+import { BullJobQueue, redisConnectionFromUrl, redisReconnectDelay } from '../src/infra/queue/bull-job-queue.js';
 
 const connection = redisConnectionFromUrl(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CsrBuilder } from '../src/core/csr.js';
-import { NumericError } from '../src/core/errors.js';
-import { Rng } from '../src/core/rng.js';
+import { CsrBuilder } from '../src/core/data/csr.js';
+import { NumericError } from '../src/core/util/errors.js';
+import { Rng } from '../src/core/util/rng.js';
 import {
   fitTemperature,
   MAX_TEMPERATURE,

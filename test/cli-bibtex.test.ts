@@ -125,7 +125,9 @@ describe('distilxr CLI on the real Bibtex data', () => {
     const labels = q.results.map((r: { label: number }) => r.label);
     const candidates = { rows: 1, cols: 159, indptr: Int32Array.of(0, labels.length), indices: Int32Array.from(labels), values: null };
     const onnxScores = await onnx.scoreCandidates(features, Int32Array.of(0), candidates);
-    q.results.forEach((r: { studentScore: number }, i: number) => expect(onnxScores[i]).toBeCloseTo(r.studentScore, 4));
+    q.results.forEach((r: { studentScore: number }, i: number) => {
+      expect(onnxScores[i]).toBeCloseTo(r.studentScore, 4);
+    });
     // the ranking score blends in the neighbours' vote: a share in [0, 1]
     for (const r of q.results) expect(r.score).toBeGreaterThanOrEqual(0);
     expect(q.results[0].score).toBeLessThanOrEqual(1);

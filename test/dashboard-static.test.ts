@@ -7,9 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labelCounts, type Csr } from '../src/core/csr.js';
-import { labelFrequencyProfile } from '../src/core/label-frequency.js';
-import { Rng } from '../src/core/rng.js';
+import { labelCounts, type Csr } from '../src/core/data/csr.js';
+import { labelFrequencyProfile } from '../src/core/data/label-frequency.js';
+import { Rng } from '../src/core/util/rng.js';
 import { closeServiceEnv, openServiceEnv, upload, type ServiceEnv } from './support/service-env.js';
 
 const BIBTEX = resolve('../shared/datasets/bibtex');
@@ -96,7 +96,7 @@ describe('dashboard routes', () => {
     expect(job.statusCode).toBe(202);
     const params = job.json().params;
     // alpha is the one default the server overrides without a teacher (its description says so)
-    expect(schema.properties.alpha.description).toMatch(/forced to 0 without a teacher/);
+    expect(schema.properties.alpha.description).toMatch(/0 without a teacher/);
     expect(params.alpha).toBe(0);
     const defaults = Object.entries(schema.properties as Record<string, { default?: unknown }>).filter(([name, p]) => p.default !== undefined && name !== 'alpha' && name in params);
     expect(defaults.length).toBeGreaterThan(10);

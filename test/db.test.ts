@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetStats } from '../src/core/dataset.js';
-import { openDatabase, parseDatabaseUrl, type Database } from '../src/service/db.js';
+import type { DatasetStats } from '../src/core/data/dataset.js';
+import { openDatabase, parseDatabaseUrl, type Database } from '../src/infra/db/db.js';
 import {
   migrate,
   migrationChecksum,
@@ -20,9 +20,9 @@ import {
   MIGRATIONS_DIR,
   readMigrations,
   type MigrationTarget,
-} from '../src/service/migrate.js';
-import { ForeignKeyError, PrismaRepository, RecordNotFoundError } from '../src/service/prisma-repository.js';
-import { JOB_STATUSES, type JobRecord } from '../src/service/records.js';
+} from '../src/infra/db/migrate.js';
+import { ForeignKeyError, PrismaRepository, RecordNotFoundError } from '../src/infra/db/prisma-repository.js';
+import { JOB_STATUSES, type JobRecord } from '../src/infra/records.js';
 
 /** Every migration under prisma/migrations, in the order they apply. */
 const MIGRATION_NAMES = readMigrations().map((m) => m.name);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseEfSearch, EF_CANDIDATES } from '../src/ann/ef-search.js';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
-import { Rng } from '../src/core/rng.js';
+import { Rng } from '../src/core/util/rng.js';
 
 const DIM = 24;
 const COUNT = 6000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CsrBuilder } from '../src/core/csr.js';
-import type { Dataset } from '../src/core/dataset.js';
+import { CsrBuilder } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
 import { evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 
 function dataset(rows: number): Dataset {

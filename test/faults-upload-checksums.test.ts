@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
-import { Rng } from '../src/core/rng.js';
-import { Student } from '../src/core/student.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
-import { isProcessAlive } from '../src/core/atomic-write.js';
-import { ArtifactIntegrityError } from '../src/pipeline/checksums.js';
+import { Rng } from '../src/core/util/rng.js';
+import { Student } from '../src/core/model/student.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
+import { isProcessAlive } from '../src/core/util/atomic-write.js';
+import { ArtifactIntegrityError } from '../src/core/util/checksums.js';
 import { FILES, loadModel, publishModel } from '../src/pipeline/model-dir.js';
-import { FsArtifactStore, INCOMING_DIR } from '../src/service/fs-artifact-store.js';
+import { FsArtifactStore, INCOMING_DIR } from '../src/infra/artifacts/fs-artifact-store.js';
 
 /** A pid no process has (so a staging directory named after it is abandoned). */
 function deadPid(): number {

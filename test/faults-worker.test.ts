@@ -8,8 +8,9 @@
  * shared Redis under a key prefix of their own. The scoring, training and re-mining kills come
  * from this test, which watches the job's events and kills the process as the stage starts (the
  * data is sized so these stages last a few hundred milliseconds or more); publishing takes
- * milliseconds, so that kill comes from the worker itself, through DISTILXR_TEST_SIGKILL_AT_STAGE
- * (a test-only hook in job-runner.ts, aimed at one job id so every worker can carry it).
+ * milliseconds, so that kill comes from the worker itself: test/support/sigkill-worker.ts, a worker
+ * with a pipeline-event hook injected, aimed at one job id (DISTILXR_TEST_SIGKILL_AT_STAGE) so every
+ * worker can carry it.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -17,15 +18,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
-import type { EpochStats } from '../src/core/trainer.js';
+import { Rng } from '../src/core/util/rng.js';
+import type { EpochStats } from '../src/core/model/trainer.js';
 import { readCheckpointSummary, type CheckpointSummary } from '../src/pipeline/checkpoint.js';
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { openDatabase, type Database } from '../src/service/db.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
-import type { JobEventRecord } from '../src/service/records.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
+import { openDatabase, type Database } from '../src/infra/db/db.js';
+import { FsArtifactStore } from '../src/infra/artifacts/fs-artifact-store.js';
+import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
+import type { JobEventRecord } from '../src/infra/records.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { checkpointKey, trainConfigOf } from '../src/worker/job-task.js';
 import { addDataset, ofType, submit, waitFinalEvent, waitFor } from './support/jobs.js';
@@ -74,7 +75,7 @@ describe('a worker killed with SIGKILL in each stage (PostgreSQL, worker process
       WORKER_LOCK_MS: '1500',
       WORKER_CONCURRENCY: '1',
       DISTILXR_TEST_SIGKILL_AT_STAGE: `${killedInPublishing}:publishing`,
-    });
+    }, 'test/support/sigkill-worker.ts');
     all.push(w);
     return w;
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../src/core/errors.js';
-import { parseFeatureString } from '../src/core/feature-string.js';
+import { UsageError } from '../src/core/util/errors.js';
+import { parseFeatureString } from '../src/core/data/feature-string.js';
 
 describe('parseFeatureString', () => {
   it('parses id:value pairs and sorts them by id', () => {

@@ -3,8 +3,8 @@ import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../src/ann/label-subset.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import { synthesize } from '../src/core/synth.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { synthesize } from '../src/core/data/synth.js';
 import { CENTROID_PROJECTION_DIM, mineFromCentroids } from '../src/pipeline/mine.js';
 
 function csr(rows: number[][], cols: number): Csr {

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { mergeShardTopK, ShardedLabelIndex, ShardWorkerError } from '../src/ann/sharded-index.js';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import { Rng } from '../src/core/rng.js';
-import { synthesize } from '../src/core/synth.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { Rng } from '../src/core/util/rng.js';
+import { synthesize } from '../src/core/data/synth.js';
 import { mineFromCentroids } from '../src/pipeline/mine.js';
 
 const DIM = 24;
@@ -177,7 +177,7 @@ import(w.tsxApi).then(async (api) => {
 }).catch((e) => process.nextTick(() => { throw e; }));`;
   const workerData = {
     tsxApi: import.meta.resolve('tsx/esm/api'),
-    synthUrl: new URL('../src/core/synth.ts', import.meta.url).href,
+    synthUrl: new URL('../src/core/data/synth.ts', import.meta.url).href,
     mineUrl: new URL('../src/pipeline/mine.ts', import.meta.url).href,
     parentUrl: import.meta.url,
     synth: SYNTH,

@@ -6,9 +6,9 @@ import { exactTopK } from '../src/ann/exact-search.js';
 import { IndexIntegrityError, LabelIndex, sidecarPath } from '../src/ann/hnsw-index.js';
 import { EMPTY_LABEL_NORM, projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
-import type { Csr } from '../src/core/csr.js';
-import { CsrBuilder } from '../src/core/csr.js';
-import { Rng } from '../src/core/rng.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { CsrBuilder } from '../src/core/data/csr.js';
+import { Rng } from '../src/core/util/rng.js';
 
 const DIM = 32;
 const COUNT = 5000;

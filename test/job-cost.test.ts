@@ -1,6 +1,6 @@
 /**
  * The cost estimate against what a real run writes and allocates (pipeline/job-cost.ts), the XC
- * header rule through the library loader (core/declared-sizes.ts), and the CLI's dataset bounds.
+ * header rule through the library loader (core/data/declared-sizes.ts), and the CLI's dataset bounds.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetStats } from '../src/core/dataset.js';
-import { DataFormatError } from '../src/core/errors.js';
-import { loadTrainTest } from '../src/core/load-dataset.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { datasetStats } from '../src/core/data/dataset.js';
+import { DataFormatError } from '../src/core/util/errors.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
 import { trainJobCost } from '../src/pipeline/job-cost.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';

@@ -2,11 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Csr } from '../src/core/csr.js';
-import { DataFormatError, UsageError } from '../src/core/errors.js';
-import { Featurizer, FeaturizerFitter, hashTerm, tokenize } from '../src/core/featurizer.js';
-import { readJsonlTrain, readJsonlWithFeaturizer } from '../src/core/jsonl-format.js';
-import { detectFormat, loadDataset, loadTrainTest } from '../src/core/load-dataset.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { DataFormatError, UsageError } from '../src/core/util/errors.js';
+import { Featurizer, FeaturizerFitter, hashTerm, tokenize } from '../src/core/data/featurizer.js';
+import { readJsonlTrain, readJsonlWithFeaturizer } from '../src/core/data/jsonl-format.js';
+import { detectFormat, loadDataset, loadTrainTest } from '../src/core/data/load-dataset.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import { Rng } from '../src/core/rng.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { Rng } from '../src/core/util/rng.js';
 import { fitTeacher } from '../src/pipeline/fit-teacher.js';
 import type { JobStage, ProgressSink } from '../src/pipeline/progress.js';
-import { writeSynth } from '../src/core/synth.js';
+import { writeSynth } from '../src/core/data/synth.js';
 import { foldOf } from '../src/teacher/folds.js';
 import { AUTO_SHORTLIST, fitLinearTeacher, foldRows, heldOutShortlistRecall, shortlistSize, teacherRowScores, type LinearTeacherConfig } from '../src/teacher/linear-teacher.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
@@ -169,7 +169,10 @@ describe('linear teacher', () => {
   it('chooses the shortlist automatically: always above fullMaxLabels, below it by held-out recall', () => {
     const auto = { ...cfg, shortlist: 0, fullMaxLabels: 1024, shortlistRecall: 0.95 };
     let asked = 0;
-    const recall = (r: number) => () => (asked++, r);
+    const recall = (r: number) => () => {
+      asked++;
+      return r;
+    };
     expect(shortlistSize({ ...auto, shortlist: 7 }, 500, recall(0))).toEqual({ k: 7 });
     expect(shortlistSize({ ...auto, shortlist: 700 }, 500, recall(0))).toEqual({ k: 0 });
     expect(shortlistSize(auto, 2000, recall(0))).toEqual({ k: AUTO_SHORTLIST });

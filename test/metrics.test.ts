@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Csr } from '../src/core/csr.js';
-import { CsrBuilder } from '../src/core/csr.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { CsrBuilder } from '../src/core/data/csr.js';
 import {
   METRIC_KEYS,
   computePropensities,
@@ -9,8 +9,8 @@ import {
   reliabilityTable,
   topKInto,
   topKMergeInto,
-} from '../src/core/metrics.js';
-import { Rng } from '../src/core/rng.js';
+} from '../src/core/model/metrics.js';
+import { Rng } from '../src/core/util/rng.js';
 
 function labelsCsr(rows: number[][], cols: number): Csr {
   const b = new CsrBuilder(false);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, migrationChecksum, MIGRATIONS_DIR, readMigrations } from '../src/service/migrate.js';
+import { migrate, migrationChecksum, MIGRATIONS_DIR, readMigrations } from '../src/infra/db/migrate.js';
 import {
   normalizeScript,
   openSchemaEngine,

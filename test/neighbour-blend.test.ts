@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '../src/ann/neighbour-blend.js';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import { Rng } from '../src/core/rng.js';
-import { Student } from '../src/core/student.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { Rng } from '../src/core/util/rng.js';
+import { Student } from '../src/core/model/student.js';
 import { retrieve } from '../src/pipeline/retrieve.js';
 
 const D = 40;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DistillationObjective, type CandidateSet } from '../src/core/objective.js';
-import { Rng } from '../src/core/rng.js';
+import { DistillationObjective, type CandidateSet } from '../src/core/model/objective.js';
+import { Rng } from '../src/core/util/rng.js';
 
 function randomSet(rng: Rng, n: number, positives: number, scoredShare: number): CandidateSet {
   const c: CandidateSet = {

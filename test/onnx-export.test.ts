@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/rng.js';
+import { Rng } from '../src/core/util/rng.js';
 import {
   exportSparseEncoderOnnx,
   scoreSparseEncoder,
@@ -62,7 +62,9 @@ function randomBatch(rng: Rng, m: SparseEncoderModel, B: number, K: number) {
       ids[b * M + j] = BigInt(id);
       vals[b * M + j] = r.vals[j];
     });
-    r.cands.forEach((y, k) => (cands[b * K + k] = BigInt(y)));
+    r.cands.forEach((y, k) => {
+      cands[b * K + k] = BigInt(y);
+    });
   });
   return { rows, M, ids, vals, cands };
 }

@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { installQueuePrefix, readInstallId } from '../src/service/queue-prefix.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
+import { installQueuePrefix, readInstallId } from '../src/infra/queue/queue-prefix.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
-import { openStorage, type Storage } from '../src/service/storage.js';
-import { loadConfig } from '../src/service/config.js';
+import { openStorage, type Storage } from '../src/infra/storage.js';
+import { loadConfig } from '../src/infra/config.js';
 import { runWorker, type WorkerProcess } from '../src/worker/main.js';
-import { addDataset, waitFinal, waitFor } from './support/jobs.js';
+import { addDataset, waitFinal } from './support/jobs.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';

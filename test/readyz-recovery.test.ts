@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
-import { BullJobQueue, REDIS_RECONNECT_MAX_MS, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { loadConfig } from '../src/service/config.js';
-import { openDatabase, type Database } from '../src/service/db.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
+import { BullJobQueue, REDIS_RECONNECT_MAX_MS, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
+import { loadConfig } from '../src/infra/config.js';
+import { openDatabase, type Database } from '../src/infra/db/db.js';
+import { FsArtifactStore } from '../src/infra/artifacts/fs-artifact-store.js';
+import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
 import { sleep, waitFor } from './support/jobs.js';
 import { redisServerUnavailable, startRedisServer, type RedisServer } from './support/redis-server.js';
 

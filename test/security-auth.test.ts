@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../src/service/api-keys.js';
-import { loadConfig } from '../src/service/config.js';
+import { loadConfig } from '../src/infra/config.js';
 import { rateLimitKey } from '../src/service/plugins/rate-limit.js';
 import { startServer } from '../src/service/server.js';
 import { captureLogs } from './support/log-capture.js';

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, teacherUploadLimit } from '../src/service/config.js';
+import { loadConfig, teacherUploadLimit } from '../src/infra/config.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
 import { REDIS_URL, filesUnder, form, openSecurityEnv, tinyXc, type SecurityEnv } from './support/security-env.js';
 import { randomTeacherOnnx } from './support/random-teacher.js';
@@ -368,7 +368,10 @@ describe('server-side paths', () => {
     const walk = (schema: unknown): void => {
       if (!schema || typeof schema !== 'object') return;
       const s = schema as Record<string, unknown>;
-      if (s.properties && typeof s.properties === 'object') for (const [k, v] of Object.entries(s.properties)) (names.add(k), walk(v));
+      if (s.properties && typeof s.properties === 'object') for (const [k, v] of Object.entries(s.properties)) {
+          names.add(k);
+          walk(v);
+        }
       for (const key of ['items', 'additionalProperties', 'anyOf', 'oneOf', 'allOf'] as const) {
         const v = s[key];
         if (Array.isArray(v)) v.forEach(walk);

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
-import type { ServiceConfig } from '../src/service/config.js';
+import type { ServiceConfig } from '../src/infra/config.js';
 import { countingRepository, type CountingRepository } from './support/counting-repository.js';
 import { addDataset, sleep, waitFor } from './support/jobs.js';
 import { closeServiceParts, openServiceParts, type ServiceParts } from './support/service-env.js';

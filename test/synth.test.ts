@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../src/core/dataset.js';
-import { UsageError } from '../src/core/errors.js';
-import { Rng } from '../src/core/rng.js';
-import { SynthModel, SynthRow, synthesize, writeSynth } from '../src/core/synth.js';
-import { readXcFile } from '../src/core/xc-format.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { UsageError } from '../src/core/util/errors.js';
+import { Rng } from '../src/core/util/rng.js';
+import { SynthModel, SynthRow, synthesize, writeSynth } from '../src/core/data/synth.js';
+import { readXcFile } from '../src/core/data/xc-format.js';
 
 const OPTS = { points: 4000, features: 3000, labels: 500, seed: 11 };
 

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { ContractError } from '../src/core/errors.js';
-import { Rng } from '../src/core/rng.js';
+import { ContractError } from '../src/core/util/errors.js';
+import { Rng } from '../src/core/util/rng.js';
 import { checkTeacherContract } from '../src/teacher/contract.js';
 import { exportSparseEncoderOnnx, type SparseEncoderModel } from '../src/teacher/onnx-export.js';
 import {

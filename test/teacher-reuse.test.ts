@@ -12,7 +12,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/service/app.js';
-import { redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
+import { redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
 import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 import { waitFinalEvent } from './support/jobs.js';
 import { form, type Files } from './support/multipart.js';

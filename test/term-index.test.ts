@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TermIndex } from '../src/core/term-index.js';
+import { TermIndex } from '../src/core/data/term-index.js';
 
 describe('TermIndex', () => {
   it('answers as one Map would, over keys spread across its shards', () => {

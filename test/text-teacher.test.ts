@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { Csr } from '../src/core/csr.js';
-import { ContractError } from '../src/core/errors.js';
+import type { Csr } from '../src/core/data/csr.js';
+import { ContractError } from '../src/core/util/errors.js';
 import { inspectTeacher } from '../src/pipeline/inspect-teacher.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { DataType, encodeModel, intAttr, node, tensorValueInfo } from '../src/teacher/onnx-proto.js';
@@ -36,7 +36,9 @@ async function reference(kind: string): Promise<Reference> {
 /** One candidate row per text: `labels[i]` for row i. */
 function rowsOf(labels: number[][]): Csr {
   const indptr = new Int32Array(labels.length + 1);
-  labels.forEach((l, i) => (indptr[i + 1] = indptr[i] + l.length));
+  labels.forEach((l, i) => {
+    indptr[i + 1] = indptr[i] + l.length;
+  });
   return { rows: labels.length, cols: 1 + Math.max(...labels.flat()), indptr, indices: Int32Array.from(labels.flat()), values: null };
 }
 
@@ -69,7 +71,9 @@ describe('text teachers agree with the Python reference', () => {
       for (const batchSize of [1, 4, 32]) {
         const got = await t.scoreTexts(ref.texts, iota(ref.texts.length), cands, binding, { batchSize });
         let p = 0;
-        cols.forEach((row, i) => row.forEach((y) => expect(got[p++]).toBeCloseTo(ref.outputs[i][y], 4)));
+        cols.forEach((row, i) => {
+          for (const y of row) expect(got[p++]).toBeCloseTo(ref.outputs[i][y], 4);
+        });
       }
     } finally {
       await t.close();
@@ -98,7 +102,9 @@ describe('text teachers agree with the Python reference', () => {
       // the reference paired row i with label ref.labels[i], its text by the default rule
       const cols = ref.labels.map((l) => [names.indexOf(l)]);
       const got = await t.scoreTexts(ref.texts, iota(ref.texts.length), rowsOf(cols), binding, { batchSize: 4 });
-      ref.outputs.forEach((o, i) => expect(got[i]).toBeCloseTo(o[0], 4));
+      ref.outputs.forEach((o, i) => {
+        expect(got[i]).toBeCloseTo(o[0], 4);
+      });
     } finally {
       await t.close();
     }

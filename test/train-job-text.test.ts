@@ -7,8 +7,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelledError } from '../src/core/errors.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/train-config.js';
+import { CancelledError } from '../src/core/util/errors.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CsrBuilder, type Csr } from '../src/core/csr.js';
-import type { RowOptimizer } from '../src/core/optimizer.js';
-import { Rng } from '../src/core/rng.js';
-import { Student } from '../src/core/student.js';
-import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/train-config.js';
-import { StudentTrainer, type NegativePool } from '../src/core/trainer.js';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import type { RowOptimizer } from '../src/core/model/optimizer.js';
+import { Rng } from '../src/core/util/rng.js';
+import { Student } from '../src/core/model/student.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
+import { StudentTrainer, type NegativePool } from '../src/core/model/trainer.js';
 
 /** Sums the gradients it is given instead of stepping: lets the test read dLoss/dθ. */
 class GradientRecorder implements RowOptimizer {
@@ -21,7 +21,9 @@ class GradientRecorder implements RowOptimizer {
 function csr(rows: number[][], cols: number, values?: number[][]): Csr {
   const b = new CsrBuilder(values !== undefined);
   rows.forEach((r, i) => {
-    r.forEach((c, j) => b.push(c, values ? values[i][j] : 1));
+    r.forEach((c, j) => {
+      b.push(c, values ? values[i][j] : 1);
+    });
     b.endRow();
   });
   return b.build(cols);

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BullJobQueue, redisConnectionFromUrl } from '../src/service/bull-job-queue.js';
-import { openDatabase, type Database } from '../src/service/db.js';
-import { FsArtifactStore } from '../src/service/fs-artifact-store.js';
-import { PrismaRepository } from '../src/service/prisma-repository.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
+import { openDatabase, type Database } from '../src/infra/db/db.js';
+import { FsArtifactStore } from '../src/infra/artifacts/fs-artifact-store.js';
+import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
 import { addDataset, submit, waitFinalEvent, waitFor } from './support/jobs.js';
 import { freePort } from './support/ports.js';
 import { spawnWorker, type WorkerChild } from './support/worker-process.js';
@@ -69,7 +69,7 @@ describe('worker logs and metrics', () => {
       WORKER_CONCURRENCY: '1',
       WORKER_METRICS_PORT: String(metricsPort),
       DISTILXR_TEST_SIGKILL_AT_STAGE: `${killedId}:training`,
-    });
+    }, 'test/support/sigkill-worker.ts');
     workers.push(w);
     await w.ready();
     return w;

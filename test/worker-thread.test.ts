@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelledError, DistilxrError } from '../src/core/errors.js';
-import { writeSynth } from '../src/core/synth.js';
-import { DEFAULT_TRAIN_CONFIG } from '../src/core/train-config.js';
+import { CancelledError, DistilxrError } from '../src/core/util/errors.js';
+import { writeSynth } from '../src/core/data/synth.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../src/pipeline/teacher-fit-config.js';
 import { resultIdFor, trainConfigOf } from '../src/worker/job-task.js';
 import { ProgressTracker } from '../src/worker/progress-tracker.js';
@@ -66,8 +66,11 @@ describe('pipeline thread', () => {
 });
 
 describe('job settings', () => {
-  it('merges params over the defaults, forces alpha to 0 without a teacher, and names bad fields', () => {
-    expect(trainConfigOf({ dim: 8, alpha: 0.7 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+  it('merges params over the defaults, applies the no-teacher rule, and names bad fields', () => {
+    // the API's rule (withoutTeacher): alpha 0 without a teacher, an alpha above 0 refused
+    expect(trainConfigOf({ dim: 8 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+    expect(trainConfigOf({ dim: 8, alpha: 0 }, false)).toEqual({ ...DEFAULT_TRAIN_CONFIG, dim: 8, alpha: 0 });
+    expect(() => trainConfigOf({ dim: 8, alpha: 0.7 }, false)).toThrow(/params\.alpha is 0\.7 but no teacherId was given/);
     expect(trainConfigOf({ dim: 8, alpha: 0.7 }, true).alpha).toBe(0.7);
     expect(() => trainConfigOf({ dim: 0 }, true)).toThrow(/dim must be an integer/);
     expect(() => trainConfigOf({ epochs: 'ten' }, true)).toThrow(/epochs must be a number/);

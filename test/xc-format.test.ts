@@ -2,14 +2,14 @@ import { mkdtemp, readdir, rm, writeFile, readFile, utimes } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePathFor, readXcCached } from '../src/core/binary-cache.js';
-import type { Csr } from '../src/core/csr.js';
-import type { Dataset } from '../src/core/dataset.js';
-import { DataFormatError } from '../src/core/errors.js';
-import { detectFormat, loadTrainTest } from '../src/core/load-dataset.js';
-import { Rng } from '../src/core/rng.js';
-import { sortPairs } from '../src/core/sort-pairs.js';
-import { formatFloat32, readXcFile, writeXcFile } from '../src/core/xc-format.js';
+import { cachePathFor, readXcCached } from '../src/core/data/binary-cache.js';
+import type { Csr } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { DataFormatError } from '../src/core/util/errors.js';
+import { detectFormat, loadTrainTest } from '../src/core/data/load-dataset.js';
+import { Rng } from '../src/core/util/rng.js';
+import { sortPairs } from '../src/core/util/sort-pairs.js';
+import { formatFloat32, readXcFile, writeXcFile } from '../src/core/data/xc-format.js';
 
 const BIBTEX = resolve('../shared/datasets/bibtex/bibtex_mulan_train.txt');
 const BIBTEX_TEST = resolve('../shared/datasets/bibtex/bibtex_mulan_test.txt');

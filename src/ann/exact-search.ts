@@ -3,8 +3,8 @@
  * the exact evaluation path. Blockwise (a block of queries × a block of labels whose vectors stay
  * in cache), merged into each query's running top-k with topKMergeInto. Allocates only per call.
  */
-import type { Csr } from '../core/csr.js';
-import { topKMergeInto } from '../core/metrics.js';
+import type { Csr } from '../core/data/csr.js';
+import { topKMergeInto } from '../core/model/metrics.js';
 
 const QUERY_BLOCK = 16;
 const LABEL_BLOCK = 512;

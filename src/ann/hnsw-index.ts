@@ -7,10 +7,10 @@
  */
 import { readFile, rename, rm } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
-import type { Csr } from '../core/csr.js';
-import { writeFileAtomically } from '../core/atomic-write.js';
-import { DistilxrError } from '../core/errors.js';
-import { sha256File } from '../core/hash.js';
+import type { Csr } from '../core/data/csr.js';
+import { writeFileAtomically } from '../core/util/atomic-write.js';
+import { DistilxrError } from '../core/util/errors.js';
+import { sha256File } from '../core/util/hash.js';
 
 type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>;
 

@@ -2,8 +2,8 @@
  * Label representations for the first mining round: the (randomly projected) centroid of the
  * training points carrying each label, unit norm, ready for a maximum-inner-product HNSW index.
  */
-import type { Csr } from '../core/csr.js';
-import { Rng } from '../core/rng.js';
+import type { Csr } from '../core/data/csr.js';
+import { Rng } from '../core/util/rng.js';
 import type { RandomProjection } from './random-projection.js';
 
 /** L2 norm of the random vector given to labels without training points. */

@@ -4,7 +4,7 @@
  * whose centroid index skips labels without training points (their "centroid" is only a tiny
  * random vector: never a useful hard negative, and most of a sparse label space's index build).
  */
-import { labelCounts, type Csr } from '../core/csr.js';
+import { labelCounts, type Csr } from '../core/data/csr.js';
 
 /** Labels (< numLabels) that carry at least one row of `labels`, ascending. */
 export function labelsWithPoints(labels: Csr, numLabels: number): Int32Array {

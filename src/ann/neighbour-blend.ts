@@ -6,8 +6,8 @@
  * label vector is weakest and a neighbour's labels are most telling (apt-files: the vote alone
  * beats the d=256 student alone by 2.9 P@1, bench/results/neighbour-blend-apt-files.md).
  */
-import type { Csr } from '../core/csr.js';
-import type { Student } from '../core/student.js';
+import type { Csr } from '../core/data/csr.js';
+import type { Student } from '../core/model/student.js';
 
 export interface NeighbourBlendSettings {
   /** Training points that vote (K). */

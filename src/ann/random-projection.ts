@@ -4,8 +4,8 @@
  * R is generated from the seed and stored as one Float32Array [inputDim, outputDim]
  * (inputDim·outputDim·4 bytes: 1M features × 64 = 256 MB).
  */
-import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from '../core/csr.js';
-import { Rng } from '../core/rng.js';
+import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from '../core/data/csr.js';
+import { Rng } from '../core/util/rng.js';
 
 export interface RandomProjectionOptions {
   /** Scale each projected row to unit L2 norm (zero rows stay zero). @defaultValue false */

@@ -5,7 +5,7 @@
  * Shard-local id j is global label j·shards + shard.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Csr } from '../core/csr.js';
+import type { Csr } from '../core/data/csr.js';
 import { LabelIndex } from './hnsw-index.js';
 import type { ShardInit, ShardReply, ShardSearch } from './shard-protocol.js';
 

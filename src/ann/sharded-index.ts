@@ -6,9 +6,9 @@
  * label. Not saved: the published index stays one hnswlib file (LabelIndex).
  */
 import type { Worker } from 'node:worker_threads';
-import type { Csr } from '../core/csr.js';
-import { DistilxrError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import type { Csr } from '../core/data/csr.js';
+import { DistilxrError, threadFailureKind, type ErrorKind } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import { DEFAULT_EF, type SearchResults } from './hnsw-index.js';
 import type { ShardInit, ShardReply, ShardSearch } from './shard-protocol.js';
 
@@ -23,10 +23,13 @@ export interface ShardedBuildOptions {
   seed?: number;
 }
 
-/** A shard worker failed or died. */
+/**
+ * A shard worker refused a request (permanent: the same request fails again) or failed, exited or
+ * was closed (retriable: a new index on new threads may succeed).
+ */
 export class ShardWorkerError extends DistilxrError {
-  constructor(message: string) {
-    super(message, 'SHARD_WORKER');
+  constructor(message: string, kind: ErrorKind) {
+    super(message, 'SHARD_WORKER', kind);
   }
 }
 
@@ -45,11 +48,11 @@ class ShardThread {
       const p = this.pending;
       this.pending = null;
       if (!p) return;
-      if (m.type === 'error') p.reject(new ShardWorkerError(`shard ${shard}: ${m.message}`));
+      if (m.type === 'error') p.reject(new ShardWorkerError(`shard ${shard}: ${m.message}`, 'permanent'));
       else p.resolve(m);
     });
-    worker.on('error', (e) => this.die(new ShardWorkerError(`shard ${shard} worker failed: ${e.message}`)));
-    worker.on('exit', (code) => this.die(new ShardWorkerError(`shard ${shard} worker exited with code ${code}`)));
+    worker.on('error', (e) => this.die(new ShardWorkerError(`shard ${shard} worker failed: ${e.message}`, threadFailureKind(e))));
+    worker.on('exit', (code) => this.die(new ShardWorkerError(`shard ${shard} worker exited with code ${code}`, 'retriable')));
   }
 
   request(m: ShardSearch): Promise<ShardReply> {
@@ -59,7 +62,7 @@ class ShardThread {
   }
 
   terminate(): Promise<number> {
-    this.dead ??= new ShardWorkerError(`shard ${this.shard} closed`);
+    this.dead ??= new ShardWorkerError(`shard ${this.shard} closed`, 'retriable');
     return this.worker.terminate();
   }
 

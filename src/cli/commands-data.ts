@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { datasetStats } from '../core/dataset.js';
-import { detectFormat, loadTrainTest } from '../core/load-dataset.js';
-import { writeSynth } from '../core/synth.js';
+import { datasetStats } from '../core/data/dataset.js';
+import { detectFormat, loadTrainTest } from '../core/data/load-dataset.js';
+import { writeSynth } from '../core/data/synth.js';
 import { intArg, realArg } from './args.js';
 import { printJson } from './format.js';
 

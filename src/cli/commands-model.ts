@@ -1,90 +1,50 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import type { Dataset } from '../core/dataset.js';
-import { UsageError } from '../core/errors.js';
-import { loadDataset } from '../core/load-dataset.js';
-import { propensitiesFromCounts } from '../core/metrics.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../core/train-config.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { UsageError } from '../core/util/errors.js';
+import { loadDataset } from '../core/data/load-dataset.js';
+import { propensitiesFromCounts } from '../core/model/metrics.js';
+import { TRAIN_SETTINGS, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
 import { fitTeacher } from '../pipeline/fit-teacher.js';
-import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
+import { TEACHER_FIT_SETTINGS, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
 import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { inspectTeacher } from '../pipeline/inspect-teacher.js';
 import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
-import { intArg, realArg } from './args.js';
+import { intArg } from './args.js';
+import { addSettingOptions, givenSettings, settingsFrom } from './setting-options.js';
 import { metricTable, printJson } from './format.js';
 import { stderrProgress } from './progress-bar.js';
 
-const d = DEFAULT_TRAIN_CONFIG;
-
-/** Options that are training settings: giving any of them turns the automatic choice off. */
-
 export function trainCommand(): Command {
-  return new Command('train')
+  const cmd = new Command('train')
     .description('train a student retriever: mine hard negatives, distil the teacher, evaluate, write a model directory')
     .requiredOption('--train <file>', 'training data (XC format or JSONL text)')
     .option('--test <file>', 'test data in the same format (for metrics)')
-    .option('--teacher <model.onnx|bundle>', 'ONNX teacher, or a text-teacher bundle folder (model.onnx + tokenizer.json + teacher.json, JSONL data); without it alpha is forced to 0')
-    .option('--out <dir>', 'model directory to write')
-    .option('--alpha <a>', 'weight of the distillation term (0 = negative sampling only, 1 = distillation only)', realArg, d.alpha)
-    .option('--temperature <T>', 'distillation temperature', realArg, d.temperature)
-    .option('--dim <d>', 'embedding size', intArg, d.dim)
-    .option('--tau <t>', 'score temperature in s = q·v/tau', realArg, d.tau)
-    .option('--epochs <n>', 'passes over the training data', intArg, d.epochs)
-    .option('--lr <x>', 'Adagrad learning rate', realArg, d.lr)
-    .option('--hard-negatives <n>', 'hard negatives per example, sampled from its mined pool (0 = uniform negatives only)', intArg, d.hardNegatives)
-    .option('--random-negatives <n>', 'uniform random negatives per example (log-q corrected)', intArg, d.randomNegatives)
-    .option('--in-batch-negatives <n>', 'positives of other batch members used as negatives', intArg, d.inBatchNegatives)
-    .option('--batch-size <n>', 'examples per batch', intArg, d.batchSize)
-    .option('--pool-size <n>', 'mined candidate pool per example', intArg, d.poolSize)
-    .option('--remine-every <n>', "re-mine the pool with the student's embeddings every n epochs (0 = never)", intArg, d.remineEvery)
-    .option('--hnsw-recall-target <x>', 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)', realArg, d.hnswRecallTarget)
-    .option('--neighbours <K>', 'training points whose labels vote at query time, from an HNSW index over their embeddings (0 = no neighbour component)', intArg, d.neighbours)
-    .option('--neighbour-weight <beta>', "weight of the neighbours' vote against the student's softmax (0 = the student alone)", realArg, d.neighbourWeight)
-    .option('--vote-temperature <kappa>', "temperature of the vote's weights exp(cos/kappa)", realArg, d.voteTemperature)
-    .option('--teacher-weighted-negatives', 'sample hard negatives ∝ exp(teacher score / T)', d.teacherWeightedNegatives)
-    .option('--seed <n>', 'random seed', intArg, d.seed)
+    .option('--teacher <model.onnx|bundle>', 'ONNX teacher, or a text-teacher bundle folder (model.onnx + tokenizer.json + teacher.json, JSONL data); without it alpha is 0')
+    .option('--out <dir>', 'model directory to write');
+  // every training setting, from TRAIN_SETTINGS
+  addSettingOptions(cmd, TRAIN_SETTINGS);
+  return cmd
     .option('--label-names <file>', 'one label name per line (XC data)')
     .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
     .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
-    .option('--no-teacher-calibration', "distil the teacher's raw scores, ignoring the calibration temperature its ONNX metadata declares (distilxr.temperature)")
-    .option('--no-teacher-init', "start the student at random instead of from a rank-d factorisation of a sparse linear teacher's weights")
-    .option('--no-label-bias', 'no per-label bias in the score (s = q·v/τ only)')
     .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no training setting is given)')
     .option('--no-auto', 'train with the settings as given (their defaults)')
     .option('--auto-budget <s>', 'time budget of the --auto search, seconds', intArg, AUTO_BUDGET_SECONDS)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o, cmd: Command) => {
       const started = performance.now();
-      const config: TrainConfig = {
-        dim: o.dim,
-        tau: o.tau,
-        epochs: o.epochs,
-        lr: o.lr,
-        alpha: o.teacher ? o.alpha : 0,
-        temperature: o.temperature,
-        hardNegatives: o.hardNegatives,
-        randomNegatives: o.randomNegatives,
-        inBatchNegatives: o.inBatchNegatives,
-        batchSize: o.batchSize,
-        poolSize: o.poolSize,
-        remineEvery: o.remineEvery,
-        hnswRecallTarget: o.hnswRecallTarget,
-        teacherWeightedNegatives: Boolean(o.teacherWeightedNegatives),
-        seed: o.seed,
-        teacherCalibration: o.teacherCalibration,
-        teacherInit: o.teacherInit,
-        labelBias: o.labelBias,
-        neighbours: o.neighbours,
-        neighbourWeight: o.neighbourWeight,
-        voteTemperature: o.voteTemperature,
-      };
+      const settings: TrainConfig = settingsFrom(TRAIN_SETTINGS, o);
+      // flags given on the command line are held to the dataset's bounds (a pool larger than the label count...)
+      const given = givenSettings(cmd, settings);
+      const noTeacher = o.teacher ? null : withoutTeacher(settings, given, { prefix: '', teacher: '--teacher' });
+      if (noTeacher?.problems.length) throw new UsageError(noTeacher.problems.join('; '));
+      const config = noTeacher?.config ?? settings;
       const auto = o.teacher ? (o.auto ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
-      // flags given on the command line are held to the dataset's bounds (a pool larger than the label count...)
-      const given = Object.fromEntries(Object.keys(config).filter((k) => cmd.getOptionValueSource(k) === 'cli').map((k) => [k, config[k as keyof TrainConfig]]));
       const sink = stderrProgress();
       const result = await runTrainJob(
         { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget } } : {}) },
@@ -187,31 +147,20 @@ export function teacherCommand(): Command {
       process.stdout.write(`test score (${r.testScore.input}):\n`);
       for (const t of r.testScore.top) process.stdout.write(`  ${t.score.toFixed(4).padStart(9)}  ${t.label}\n`);
     });
-  const t = DEFAULT_TEACHER_FIT;
-  teacher
+  const fit = teacher
     .command('fit')
     .description('fit the baseline teacher (one-vs-rest linear SVMs, cross-fitted and calibrated) and write it as ONNX')
     .requiredOption('--train <file>', 'training data (XC or JSONL)')
     .option('--test <file>', 'test data, for metrics')
-    .requiredOption('--out <teacher.onnx>', 'ONNX file to write')
-    .option('--C <c>', 'inverse regularisation of each SVM (liblinear C)', realArg, t.C)
-    .option('--threshold <w>', 'weights with |w| at or below this are dropped', realArg, t.threshold)
-    .option('--max-passes <n>', 'solver passes over a label\'s rows at most', intArg, t.maxPasses)
-    .option('--shortlist <k>', 'hard negatives per row from the label centroids (0 = automatic: 100 above --full-max-labels labels; at or below, every label unless --shortlist-recall < 1)', intArg, t.shortlist)
-    .option('--shortlist-recall <r>', 'held-out recall of the positives the automatic shortlist must reach at or below --full-max-labels labels (1 = never; 0.95 halves the debtags fit but costs the distilled student)', realArg, t.shortlistRecall)
-    .option('--full-max-labels <n>', 'exact one-vs-rest up to this many labels', intArg, t.fullMaxLabels)
-    .option('--folds <k>', 'cross-fitting fold models written beside the teacher, so training examples are scored by a model that did not see them (0 = none)', intArg, t.folds)
-    .option('--calibration-rows <n>', 'out-of-fold training rows the temperature is fitted on', intArg, t.calibrationRows)
-    .option('--centroid-weight <b>', 'weight of each label\'s centroid added to its classifier (a nearest-centroid vote for rare labels)', realArg, t.centroidWeight)
-    .option('--no-full-teacher', 'with folds: publish the mean of the fold models instead of one more model fitted on every training row')
-    .option('--threads <n>', 'solver threads (0 = one per core); the model does not depend on it', intArg, t.threads)
-    .option('--seed <n>', 'random seed', intArg, t.seed)
+    .requiredOption('--out <teacher.onnx>', 'ONNX file to write');
+  // every teacher-fit setting, from TEACHER_FIT_SETTINGS
+  addSettingOptions(fit, TEACHER_FIT_SETTINGS);
+  fit
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o) => {
       const started = performance.now();
       // the same checks as over HTTP and in the worker
-      const { C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed } = o;
-      const config = teacherFitConfigOf({ C, threshold, maxPasses, shortlist, shortlistRecall, fullMaxLabels, folds, calibrationRows, centroidWeight, fullTeacher, threads, seed });
+      const config = teacherFitConfigOf(settingsFrom(TEACHER_FIT_SETTINGS, o));
       const sink = stderrProgress();
       const r = await fitTeacher({ trainPath: o.train, testPath: o.test, outPath: o.out, config }, sink);
       sink.done();

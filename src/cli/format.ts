@@ -1,4 +1,4 @@
-import type { MetricReport } from '../core/metrics.js';
+import type { MetricReport } from '../core/model/metrics.js';
 
 const SHOWN = ['p@1', 'p@3', 'p@5', 'ndcg@1', 'ndcg@3', 'ndcg@5', 'psp@1', 'psp@3', 'psp@5', 'r@10', 'r@100'];
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { DistilxrError } from '../core/errors.js';
+import { DistilxrError } from '../core/util/errors.js';
 import { dataCommand } from './commands-data.js';
 import { evalCommand, queryCommand, teacherCommand, trainCommand } from './commands-model.js';
 import { serviceCommands } from './commands-service.js';

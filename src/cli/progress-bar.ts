@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { EpochStats } from '../core/trainer.js';
+import type { EpochStats } from '../core/model/trainer.js';
 import type { JobStage, ProgressSink } from '../pipeline/progress.js';
 
 /**

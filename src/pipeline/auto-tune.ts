@@ -8,10 +8,10 @@
  * family of candidates depends on whether the student can start from the teacher's factors.
  */
 import { dirname, join } from 'node:path';
-import { selectRows } from '../core/csr.js';
-import type { Dataset } from '../core/dataset.js';
-import { Rng } from '../core/rng.js';
-import { studentShapeOf, type TrainConfig } from '../core/train-config.js';
+import { selectRows } from '../core/data/csr.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { Rng } from '../core/util/rng.js';
+import { studentShapeOf, type TrainConfig } from '../core/model/train-config.js';
 import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from '../teacher/folds.js';
 import type { ProgressSink } from './progress.js';
 import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';

@@ -4,9 +4,9 @@
  */
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import type { NeighbourBlendSettings } from '../ann/neighbour-blend.js';
-import type { Dataset } from '../core/dataset.js';
-import { evaluateRankings } from '../core/metrics.js';
-import type { Student } from '../core/student.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { evaluateRankings } from '../core/model/metrics.js';
+import type { Student } from '../core/model/student.js';
 import { EVAL_K, padTo } from './evaluate.js';
 import { rankParts, searchParts, type NeighbourComponent } from './retrieve.js';
 

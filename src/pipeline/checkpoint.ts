@@ -1,11 +1,11 @@
-import { open, readFile, rm } from 'node:fs/promises';
-import { DataFormatError } from '../core/errors.js';
-import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
-import type { Student } from '../core/student.js';
-import type { TrainConfig } from '../core/train-config.js';
-import type { EpochStats, NegativePool, StudentTrainer } from '../core/trainer.js';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { DataFormatError } from '../core/util/errors.js';
+import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/model/safetensors.js';
+import type { Student } from '../core/model/student.js';
+import type { TrainConfig } from '../core/model/train-config.js';
+import type { EpochStats, NegativePool, StudentTrainer } from '../core/model/trainer.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
-import { writeFileAtomically } from '../core/atomic-write.js';
+import { writeFileAtomically } from '../core/util/atomic-write.js';
 
 /** Where a job keeps its resumable state: one blob, replaced atomically. */
 export interface CheckpointStore {
@@ -59,7 +59,7 @@ export type CheckpointSummary = Pick<TrainState, 'config' | 'epochs' | 'pairsSco
 
 /** Reads only the header of the checkpoint at `path` (it can be large); null when there is none. */
 export async function readCheckpointSummary(path: string): Promise<CheckpointSummary | null> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (e) {

@@ -1,8 +1,8 @@
 import type { LabelIndex } from '../ann/hnsw-index.js';
-import { selectRows, type Csr } from '../core/csr.js';
-import type { Dataset } from '../core/dataset.js';
-import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/metrics.js';
-import type { Student } from '../core/student.js';
+import { selectRows, type Csr } from '../core/data/csr.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/model/metrics.js';
+import type { Student } from '../core/model/student.js';
 import { top1Probability } from '../teacher/calibration.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
 import { blends, retrieve, type NeighbourComponent } from './retrieve.js';

@@ -1,10 +1,10 @@
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomically } from '../core/atomic-write.js';
-import type { Csr } from '../core/csr.js';
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import { loadTrainTest } from '../core/load-dataset.js';
-import { computePropensities, evaluateRankings, expectedCalibrationError, reliabilityTable, type MetricReport, type ReliabilityBin } from '../core/metrics.js';
-import { Rng } from '../core/rng.js';
+import { writeFileAtomically } from '../core/util/atomic-write.js';
+import type { Csr } from '../core/data/csr.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import { loadTrainTest } from '../core/data/load-dataset.js';
+import { computePropensities, evaluateRankings, expectedCalibrationError, reliabilityTable, type MetricReport, type ReliabilityBin } from '../core/model/metrics.js';
+import { Rng } from '../core/util/rng.js';
 import { fitTemperature } from '../teacher/calibration.js';
 import { positiveMask, topKOfRows, type RowScores } from '../teacher/candidate-scores.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../teacher/folds.js';
@@ -49,13 +49,23 @@ export interface TeacherFitResult {
   seconds: number;
 }
 
+/** What a teacher fit reads and writes, and how. */
+export interface TeacherFitInput {
+  trainPath: string;
+  testPath?: string;
+  outPath: string;
+  config: TeacherFitConfig;
+  featurizer?: FeaturizerOptions;
+  cacheDir?: string | false;
+}
+
 /**
  * Fits the baseline teacher (one-vs-rest linear SVMs, see teacher/linear-teacher.ts) with its
  * cross-fitting folds, calibrates it on out-of-fold training scores, writes it and its folds as
  * ONNX, checks ONNX Runtime against the in-process model and evaluates it on the test split.
  */
 export async function fitTeacher(
-  input: { trainPath: string; testPath?: string; outPath: string; config: TeacherFitConfig; featurizer?: FeaturizerOptions; cacheDir?: string | false },
+  input: TeacherFitInput,
   sink: ProgressSink = silentProgress,
 ): Promise<TeacherFitResult> {
   const started = performance.now();

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Csr } from '../core/csr.js';
+import type { Csr } from '../core/data/csr.js';
 import { modelIoFromBytes, type TensorIo } from '../teacher/contract.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
 import { isBundleDir, MODEL_FILE } from '../teacher/text/text-bundle.js';

@@ -4,14 +4,14 @@
  * time. The HTTP service refuses a job over the configured limits (413) and settings that the
  * dataset cannot use (400); the CLI runs the same checks once it has loaded the data.
  *
- * The figures are estimates of the arrays the pipeline allocates (see core/trainer.ts,
- * core/optimizer.ts, pipeline/mine.ts, pipeline/score.ts, pipeline/checkpoint.ts); run times use
+ * The figures are estimates of the arrays the pipeline allocates (see core/model/trainer.ts,
+ * core/model/optimizer.ts, pipeline/mine.ts, pipeline/score.ts, pipeline/checkpoint.ts); run times use
  * rates measured on the 2-core reference machine, so a faster machine finishes sooner.
  */
-import type { DatasetStats } from '../core/dataset.js';
-import { DistilxrError, UsageError } from '../core/errors.js';
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import type { TrainConfig } from '../core/train-config.js';
+import type { DatasetStats } from '../core/data/dataset.js';
+import { DistilxrError, UsageError } from '../core/util/errors.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import type { TrainConfig } from '../core/model/train-config.js';
 import { shortlistSize } from '../teacher/linear-teacher.js';
 import { CENTROID_PROJECTION_DIM, MINING_HNSW } from './mine.js';
 import type { TeacherFitConfig } from './teacher-fit-config.js';

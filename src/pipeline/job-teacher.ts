@@ -4,9 +4,9 @@
  * rows it scores, so it is bound here to the texts of the job's train and test files; the rest
  * of the job sees one CandidateScorer either way.
  */
-import type { Csr } from '../core/csr.js';
-import { UsageError } from '../core/errors.js';
-import { readJsonlRecords } from '../core/jsonl-format.js';
+import type { Csr } from '../core/data/csr.js';
+import { UsageError } from '../core/util/errors.js';
+import { readJsonlRecords } from '../core/data/jsonl-format.js';
 import { OnnxTeacher, type CandidateScorer, type ScoreOptions } from '../teacher/onnx-teacher.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
 import { TextTeacher, type LabelBinding } from '../teacher/text/text-teacher.js';

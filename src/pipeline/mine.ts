@@ -3,10 +3,10 @@ import { projectedLabelCentroids } from '../ann/label-centroids.js';
 import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../ann/label-subset.js';
 import { RandomProjection } from '../ann/random-projection.js';
 import { ShardedLabelIndex } from '../ann/sharded-index.js';
-import type { Csr } from '../core/csr.js';
-import type { Dataset } from '../core/dataset.js';
-import type { Student } from '../core/student.js';
-import type { NegativePool } from '../core/trainer.js';
+import type { Csr } from '../core/data/csr.js';
+import type { Dataset } from '../core/data/dataset.js';
+import type { Student } from '../core/model/student.js';
+import type { NegativePool } from '../core/model/trainer.js';
 
 /** Dimension of the random projection used for the first pool. */
 export const CENTROID_PROJECTION_DIM = 64;

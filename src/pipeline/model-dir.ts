@@ -1,17 +1,17 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
-import { UsageError } from '../core/errors.js';
-import { Featurizer } from '../core/featurizer.js';
-import type { LabelMap } from '../core/jsonl-format.js';
-import type { MetricReport } from '../core/metrics.js';
-import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/safetensors.js';
-import { Student, type StudentShape } from '../core/student.js';
-import type { TrainConfig } from '../core/train-config.js';
+import { UsageError } from '../core/util/errors.js';
+import { Featurizer } from '../core/data/featurizer.js';
+import type { LabelMap } from '../core/data/jsonl-format.js';
+import type { MetricReport } from '../core/model/metrics.js';
+import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/model/safetensors.js';
+import { Student, type StudentShape } from '../core/model/student.js';
+import type { TrainConfig } from '../core/model/train-config.js';
 import { exportSparseEncoderOnnx } from '../teacher/onnx-export.js';
-import { isProcessAlive } from '../core/atomic-write.js';
-import { sha256File } from '../core/hash.js';
-import { ArtifactIntegrityError, readVerifiedFile, verifyFile } from './checksums.js';
+import { isProcessAlive } from '../core/util/atomic-write.js';
+import { sha256File } from '../core/util/hash.js';
+import { ArtifactIntegrityError, readVerifiedFile, verifyFile } from '../core/util/checksums.js';
 import { blends, type NeighbourComponent } from './retrieve.js';
 
 export const MODEL_FORMAT = 'distilxr-model';

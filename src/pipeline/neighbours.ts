@@ -1,8 +1,8 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { encodePoints } from '../ann/neighbour-blend.js';
-import type { Dataset } from '../core/dataset.js';
-import type { Student } from '../core/student.js';
-import type { TrainConfig } from '../core/train-config.js';
+import type { Dataset } from '../core/data/dataset.js';
+import type { Student } from '../core/model/student.js';
+import type { TrainConfig } from '../core/model/train-config.js';
 import type { ProgressSink } from './progress.js';
 import type { NeighbourComponent } from './retrieve.js';
 

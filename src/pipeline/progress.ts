@@ -1,4 +1,4 @@
-import type { EpochStats } from '../core/trainer.js';
+import type { EpochStats } from '../core/model/trainer.js';
 
 /** 'cross-fitting': a teacher fit's fold models (the teacher is their mean). */
 export type JobStage = 'preparing' | 'tuning' | 'mining' | 'scoring' | 'cross-fitting' | 'training' | 'evaluating' | 'publishing';

@@ -3,9 +3,9 @@
  * (`POST /v1/models/:id/query`). A query is raw text (text models: the saved featurizer) or sparse
  * features; it is encoded by the student and searched in the HNSW index (or exactly).
  */
-import { UsageError } from '../core/errors.js';
-import { parseFeatureString } from '../core/feature-string.js';
-import { sortPairs } from '../core/sort-pairs.js';
+import { UsageError } from '../core/util/errors.js';
+import { parseFeatureString } from '../core/data/feature-string.js';
+import { sortPairs } from '../core/util/sort-pairs.js';
 import type { LoadedModel } from './model-dir.js';
 import { retrieve } from './retrieve.js';
 import { dot } from '../ann/neighbour-blend.js';

@@ -6,8 +6,8 @@
 import { exactTopK } from '../ann/exact-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { blendWithNeighbours, type NeighbourBlendSettings, type TopK } from '../ann/neighbour-blend.js';
-import type { Csr } from '../core/csr.js';
-import type { Student } from '../core/student.js';
+import type { Csr } from '../core/data/csr.js';
+import type { Student } from '../core/model/student.js';
 
 /** Labels of the student's shortlist the blend re-ranks (k when k is larger). */
 export const BLEND_SHORTLIST = 100;

@@ -1,6 +1,6 @@
-import { CsrBuilder, type Csr } from '../core/csr.js';
-import type { Dataset } from '../core/dataset.js';
-import type { NegativePool } from '../core/trainer.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
+import type { Dataset } from '../core/data/dataset.js';
+import type { NegativePool } from '../core/model/trainer.js';
 import type { CandidateScorer, ScoreOptions } from '../teacher/onnx-teacher.js';
 import type { TeacherScoreCache } from '../teacher/score-cache.js';
 

@@ -6,10 +6,10 @@
  * distils: s = (m·q̂·a + b)·scale ≈ teacher score · scale, m the median ‖Bᵀx̂‖ of training rows
  * (q̂ is a unit vector where the teacher's Bᵀx̂ is not).
  */
-import { sparseRowTimesDenseInto, type Csr } from '../core/csr.js';
+import { sparseRowTimesDenseInto, type Csr } from '../core/data/csr.js';
 import { stat } from 'node:fs/promises';
-import { lowRankFactors, type LowRankFactors } from '../core/low-rank.js';
-import type { Student, StudentShape } from '../core/student.js';
+import { lowRankFactors, type LowRankFactors } from '../core/model/low-rank.js';
+import type { Student, StudentShape } from '../core/model/student.js';
 import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
 import { readSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
 

@@ -1,30 +1,30 @@
 import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import { LabelIndex } from '../ann/hnsw-index.js';
-import { labelCounts, type Csr } from '../core/csr.js';
-import { CancelledError, UsageError } from '../core/errors.js';
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import { datasetStats } from '../core/dataset.js';
-import { loadTrainTest } from '../core/load-dataset.js';
-import { propensitiesFromCounts, type MetricReport } from '../core/metrics.js';
-import { Student } from '../core/student.js';
-import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
-import { StudentTrainer, type EpochStats, type NegativePool } from '../core/trainer.js';
+import { labelCounts, type Csr } from '../core/data/csr.js';
+import { UsageError } from '../core/util/errors.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import { datasetStats, type Dataset } from '../core/data/dataset.js';
+import { loadTrainTest } from '../core/data/load-dataset.js';
+import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics.js';
+import { Student } from '../core/model/student.js';
+import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
+import { StudentTrainer, type EpochStats } from '../core/model/trainer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
-import { TeacherScoreCache } from '../teacher/score-cache.js';
-import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
+import type { CandidateScorer } from '../teacher/onnx-teacher.js';
+import type { CheckpointStore } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
 import { datasetBoundProblems, formatBytes, formatSeconds, TRAIN_DATASET_BOUNDS, trainJobCost } from './job-cost.js';
-import { mineFromCentroids, mineFromStudent } from './mine.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
-import { calibratedScorer, scorePositivesAndPool } from './score.js';
+import { PoolTraining } from './pool-training.js';
+import { calibratedScorer } from './score.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, type BlendChoice } from './blend-tuning.js';
 import { buildNeighbours } from './neighbours.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
-import { BoundTextTeacher, loadJobTeacher, type TextSplit } from './job-teacher.js';
+import { BoundTextTeacher, loadJobTeacher, type JobTeacher, type TextSplit } from './job-teacher.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: EF_CANDIDATES[0] };
@@ -122,207 +122,51 @@ async function loadFoldsFor(teacherPath: string, labels: Csr, threads: number | 
   return FoldedTeacher.load(teacherPath, manifest, { intraOpThreads: threads });
 }
 
-/** The whole job: prepare → mine → score → train (re-mining) → evaluate → publish. */
+/** The whole job: prepare → (tune) → mine → score → train (re-mining) → evaluate → publish. */
 export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = silentProgress): Promise<TrainJobResult> {
-  let cfg = input.config;
-  const problems = validateTrainConfig(cfg);
+  const problems = validateTrainConfig(input.config);
   if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
   const timer = new StageTimer(sink);
 
   timer.start('preparing');
-  const data = input.data ?? (await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir }));
-  const train = data.train;
-  if (input.given) {
-    const stats = datasetStats(train);
-    const bounds = datasetBoundProblems(stats, input.given, TRAIN_DATASET_BOUNDS, '');
-    if (bounds.length) throw new UsageError(bounds.join('; '));
-    const cost = trainJobCost({ stats, config: cfg, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds: input.auto?.budgetSeconds });
-    sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
-  }
-  let auto: AutoTuneReport | undefined;
-  const textTeacher = input.teacherPath !== undefined && (await isBundleDir(input.teacherPath));
-  if (input.auto && textTeacher) sink.log('--auto needs a sparse ONNX teacher (its trials train on slices of the data): the settings given are used');
-  if (input.auto && input.teacherPath && !textTeacher) {
-    timer.start('tuning');
-    const runTrial: TrialRunner = async (config, trialTrain, heldOut, teacherPath) => {
-      const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
-      return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
-    };
-    auto = await autoTune(train, input.teacherPath, cfg, runTrial, { budgetSeconds: input.auto.budgetSeconds, sink });
-    cfg = autoConfig(cfg, auto);
-    timer.start('preparing');
-  }
+  const data = await prepareData(input, sink);
+  const { config: cfg, auto } = await tuneSettings(input, data.train, timer, sink);
+  const { train } = data;
   const numLabels = train.labels.cols;
   const student = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
   const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
-  const splits: TextSplit[] = [{ features: train.features, path: input.trainPath }];
-  if (data.test && input.testPath) splits.push({ features: data.test.features, path: input.testPath });
-  const labelNames = data.labelMap?.kind === 'string' ? data.labelMap.names : undefined;
-  const teacher = input.teacherPath ? await loadJobTeacher(input.teacherPath, { threads: input.teacherThreads, labelNames, splits, log: (l) => sink.log(l) }) : null;
+  const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;
   try {
     if (teacher && teacher.numLabels !== null && teacher.numLabels < numLabels) {
       throw new UsageError(`the teacher scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
-    if (teacher?.family === 'onnx' && input.teacherPath && !auto && input.crossFit !== false) folded = await loadFoldsFor(input.teacherPath, train.labels, input.teacherThreads, sink);
-    else if (teacher && input.crossFit === false) sink.log('cross-fitting off: training examples scored by the teacher itself');
-    if (teacher?.family === 'text' && cfg.teacherInit) sink.log('random student start: a text teacher has no sparse weights to start from');
-    if (teacher?.family === 'onnx' && input.teacherPath && cfg.teacherInit) {
-      const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
-      const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
-      const share = init ? `${(100 * init.energy).toFixed(1)} % of their energy` : '';
-      if (!init) sink.log('teacher weights not readable (not a sparse linear teacher): random student start');
-      else if (init.applied) sink.log(`student initialised from the teacher's weights at rank ${init.rank} (${share})`);
-      else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
-    }
-    if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
-    // One temperature for every training score, the full teacher's: fold models are meant to
-    // carry the same one (see FoldedTeacher.temperature).
-    const appliedTemperature = teacher && cfg.teacherCalibration ? teacher.temperature : 1;
-    if (teacher && teacher.temperature !== 1) {
-      sink.log(cfg.teacherCalibration ? `teacher scores divided by its calibration temperature ${teacher.temperature}` : `teacher calibration off: its temperature ${teacher.temperature} is not applied`);
-    }
-    if (folded && cfg.teacherCalibration && folded.temperature !== teacher!.temperature) {
-      sink.log(`the fold models declare temperature ${folded.temperature}, the teacher ${teacher!.temperature}: the teacher's is applied to every training score`);
-    }
-    // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
-    // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
-    const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
-    const trainingScorer = teacher && usesScores ? calibratedScorer(folded ?? teacher, appliedTemperature) : null;
-    const usePool = cfg.hardNegatives > 0 && cfg.poolSize > 0;
-    const shouldStop = input.shouldStop ?? (() => false);
-    const state: TrainState = { config: cfg, epochs: [], pairsScored: 0, poolMinedForEpoch: 1, pool: null, poolScored: false, positiveScores: null, cache: teacher ? new TeacherScoreCache(train.features.rows) : null, appliedTemperature };
-    const checkpoint = async (): Promise<void> => {
-      if (input.checkpoints) await input.checkpoints.save(encodeTrainState(state, student, trainer));
-    };
-    const stopIfAsked = (): void => {
-      if (shouldStop()) throw new CancelledError(`cancelled after epoch ${state.epochs.length}`);
-    };
-
-    /** The scoring stage: teacher scores for the positives and the current pool, when there is a teacher. */
-    const scorePool = async (): Promise<void> => {
-      const { cache } = state;
-      if (trainingScorer && cache && (state.pool || cfg.alpha > 0)) {
-        timer.start('scoring');
-        const scored = await scorePositivesAndPool(trainingScorer, cache, train, state.pool, { onProgress: (d, t) => sink.progress(d, t) });
-        state.pairsScored += scored.newlyScored;
-        state.positiveScores = scored.positiveScores;
-        sink.log(`teacher scored ${scored.newlyScored} new pairs (${cache.size} cached)`);
-      }
-      state.poolScored = true;
-    };
-    /**
-     * A new pool, checkpointed once mined and again once scored: a job killed while the teacher
-     * scores resumes from the mined pool instead of mining it again.
-     */
-    const refreshPool = async (pool: NegativePool | null, minedForEpoch: number): Promise<void> => {
-      state.pool = pool;
-      state.poolMinedForEpoch = minedForEpoch;
-      state.poolScored = false;
-      if (pool && teacher) await checkpoint();
-      await scorePool();
-      await checkpoint();
-    };
-    const applyPool = (): void => {
-      trainer.setPool(state.pool);
-      trainer.setPositiveTeacherScores(state.positiveScores);
-    };
-
-    const saved = input.checkpoints ? await input.checkpoints.load() : null;
-    const resumed = saved ? restoreTrainState(saved, { config: cfg, appliedTemperature }, student, trainer) : null;
-    if (resumed) {
-      Object.assign(state, resumed);
-      if (state.poolScored) sink.log(`resumed from checkpoint after epoch ${state.epochs.length}`);
-      else {
-        sink.log(`resumed from checkpoint after epoch ${state.epochs.length} with the pool mined before epoch ${state.poolMinedForEpoch}, not scored yet`);
-        await scorePool();
-        await checkpoint();
-      }
-    } else if (cfg.epochs === 0) {
-      state.poolScored = true; // nothing is trained: no pool to mine, no pair to score
-    } else if (usePool) {
-      timer.start('mining');
-      await refreshPool(await mineFromCentroids(train, numLabels, { poolSize: cfg.poolSize, seed: cfg.seed }), 1);
-    } else await refreshPool(null, 1);
-    applyPool();
-
-    for (let e = state.epochs.length + 1; e <= cfg.epochs; e++) {
-      stopIfAsked();
-      if (usePool && cfg.remineEvery > 0 && e > 1 && (e - 1) % cfg.remineEvery === 0 && state.poolMinedForEpoch !== e) {
-        timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        await refreshPool(await mineFromStudent(student, train, { poolSize: cfg.poolSize, seed: cfg.seed + e }), e);
-        applyPool();
-      }
-      timer.start('training');
-      const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: cfg.epochs, loss }), shouldStop);
-      state.epochs.push(stats);
-      // saved before it is reported: a reported epoch is never trained again (one killed in
-      // between is reported by the next run from the checkpoint, see job-runner.ts)
-      await checkpoint();
-      sink.epoch(stats);
-    }
-    stopIfAsked();
-    const { epochs, pairsScored } = state;
+    folded = await openFolds(input, teacher, train.labels, auto !== undefined, sink);
+    if (teacher) await startFromTeacher(input, teacher, student, train, cfg, sink);
+    const scoring = trainingScores(teacher, folded, cfg, sink);
+    const training = new PoolTraining({
+      train,
+      config: cfg,
+      student,
+      trainer,
+      hasTeacher: teacher !== null,
+      scorer: scoring.scorer,
+      appliedTemperature: scoring.appliedTemperature,
+      checkpoints: input.checkpoints,
+      shouldStop: input.shouldStop ?? (() => false),
+      timer,
+      sink,
+    });
+    const { epochs, pairsScored } = await training.run();
 
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
-    // The HNSW index serves evaluation and the published model; neither, no index.
-    const index = data.test || input.outDir ? LabelIndex.build(student.V, numLabels, student.shape.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
-    if (index) {
-      const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
-      const choice = chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget);
-      result.efSearch = choice.ef;
-      if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
-    }
-    const counts = Float32Array.from(labelCounts(train.labels)); // stored as F32 in the model's weights
-    const neighbours = index && cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend) ? buildNeighbours(student, train, cfg, HNSW_DEFAULTS, sink) : null;
-    if (data.test) {
-      const propensities = propensitiesFromCounts(counts, train.features.rows, data.test.labels.cols);
-      if (input.tuneBlend && neighbours && index) {
-        result.blend = tuneBlend(student, data.test, propensities, index, neighbours);
-        neighbours.settings = result.blend.chosen;
-        cfg = { ...cfg, neighbourWeight: result.blend.chosen.weight, voteTemperature: result.blend.chosen.voteTemperature };
-        result.config = cfg;
-        sink.log(`neighbour blend: ${result.blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
-      }
-      const ev = evaluateStudent(student, data.test, propensities, index ?? undefined, neighbours);
-      result.metrics = ev.exact;
-      result.hnswMetrics = ev.hnsw;
-      result.hnswRecallAt10 = ev.hnswRecallAt10;
-      result.evaluatedPoints = ev.evaluatedPoints;
-      if (ev.evaluatedPoints < data.test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${data.test.features.rows} test points (exact search over ${numLabels} labels)`);
-      const evalPairs = data.test.features.rows * numLabels;
-      const evalCap = teacher instanceof BoundTextTeacher && teacher.teacher.kind === 'cross-encoder' ? CROSS_ENCODER_EVAL_MAX_PAIRS : TEACHER_EVAL_MAX_PAIRS;
-      if (teacher && input.evaluateTeacher !== false && evalPairs > evalCap) sink.log(`teacher not evaluated: ${evalPairs} test pairs is above ${evalCap}`);
-      if (teacher && input.evaluateTeacher !== false && evalPairs <= evalCap) {
-        const te = await evaluateTeacher(teacher, data.test, numLabels, propensities, teacher.temperature);
-        result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
-      }
-    }
-
+    const built = evaluate(input, data, student, result, sink);
+    if (teacher && data.test && built.propensities) await evaluateTeacherOn(input, data.test, numLabels, teacher, built.propensities, result, sink);
     if (input.outDir) {
       timer.start('publishing');
-      result.modelDir = await publishModel({
-        dir: input.outDir,
-        student,
-        index: index!, // built whenever outDir is set
-        labelNames: input.labelNames ?? data.labelMap?.names ?? train.labelNames,
-        featurizer: data.featurizer,
-        labelMap: data.labelMap,
-        labelCounts: counts,
-        trainPoints: train.features.rows,
-        neighbours,
-        config: {
-          numFeatures: train.features.cols,
-          train: cfg,
-          hnsw: { ...HNSW_DEFAULTS, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
-          input: data.featurizer ? 'text' : 'features',
-          metrics: result.metrics,
-          hnswMetrics: result.hnswMetrics,
-          teacherMetrics: result.teacherMetrics,
-        },
-      });
+      result.modelDir = await publish(input.outDir, input, data, student, built, result);
     }
     timer.stop();
     return result;
@@ -330,4 +174,172 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     await teacher?.close();
     await folded?.close();
   }
+}
+
+/** The preparing stage: the data, loaded (or given), and the settings the user gave checked against it. */
+async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<LoadedTrainTest> {
+  const data = input.data ?? (await loadTrainTest(input.trainPath, input.testPath, { featurizer: input.featurizer, cacheDir: input.cacheDir }));
+  if (input.given) {
+    const { train } = data;
+    const stats = datasetStats(train);
+    const bounds = datasetBoundProblems(stats, input.given, TRAIN_DATASET_BOUNDS, '');
+    if (bounds.length) throw new UsageError(bounds.join('; '));
+    const cost = trainJobCost({ stats, config: input.config, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds: input.auto?.budgetSeconds });
+    sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
+  }
+  return data;
+}
+
+/**
+ * The tuning stage of an auto job with a sparse ONNX teacher: trials on a held-out slice choose
+ * the settings (auto-tune.ts). Any other job trains with input.config as given.
+ */
+async function tuneSettings(input: TrainJobInput, train: Dataset, timer: StageTimer, sink: ProgressSink): Promise<{ config: TrainConfig; auto?: AutoTuneReport }> {
+  const textTeacher = input.teacherPath !== undefined && (await isBundleDir(input.teacherPath));
+  if (input.auto && textTeacher) sink.log('--auto needs a sparse ONNX teacher (its trials train on slices of the data): the settings given are used');
+  if (!input.auto || !input.teacherPath || textTeacher) return { config: input.config };
+  timer.start('tuning');
+  const auto = await autoTune(train, input.teacherPath, input.config, trialRunner(input), { budgetSeconds: input.auto.budgetSeconds, sink });
+  timer.start('preparing');
+  return { config: autoConfig(input.config, auto), auto };
+}
+
+/** One auto trial: a train job on the trial's slices, without cross-fitting or teacher evaluation, that also tunes the neighbour blend. */
+function trialRunner(input: TrainJobInput): TrialRunner {
+  return async (config, trialTrain, heldOut, teacherPath) => {
+    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
+    return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
+  };
+}
+
+/** The job's teacher, bound to the texts of the job's files when it is a text teacher. */
+function openTeacher(teacherPath: string, input: TrainJobInput, data: LoadedTrainTest, sink: ProgressSink): Promise<JobTeacher> {
+  const splits: TextSplit[] = [{ features: data.train.features, path: input.trainPath }];
+  if (data.test && input.testPath) splits.push({ features: data.test.features, path: input.testPath });
+  const labelNames = data.labelMap?.kind === 'string' ? data.labelMap.names : undefined;
+  return loadJobTeacher(teacherPath, { threads: input.teacherThreads, labelNames, splits, log: (l) => sink.log(l) });
+}
+
+/** The cross-fitting fold models that score the training examples, when the job uses them. */
+async function openFolds(input: TrainJobInput, teacher: JobTeacher | null, labels: Csr, tuned: boolean, sink: ProgressSink): Promise<FoldedTeacher | null> {
+  if (teacher?.family === 'onnx' && input.teacherPath && !tuned && input.crossFit !== false) return loadFoldsFor(input.teacherPath, labels, input.teacherThreads, sink);
+  if (teacher && input.crossFit === false) sink.log('cross-fitting off: training examples scored by the teacher itself');
+  return null;
+}
+
+/** teacherInit: the student starts from a rank-d factorisation of a sparse linear teacher's weights. */
+async function startFromTeacher(input: TrainJobInput, teacher: JobTeacher, student: Student, train: Dataset, cfg: TrainConfig, sink: ProgressSink): Promise<void> {
+  if (teacher.family === 'text' && cfg.teacherInit) sink.log('random student start: a text teacher has no sparse weights to start from');
+  if (teacher.family !== 'onnx' || !input.teacherPath || !cfg.teacherInit) return;
+  const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
+  const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
+  const share = init ? `${(100 * init.energy).toFixed(1)} % of their energy` : '';
+  if (!init) sink.log('teacher weights not readable (not a sparse linear teacher): random student start');
+  else if (init.applied) sink.log(`student initialised from the teacher's weights at rank ${init.rank} (${share})`);
+  else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
+}
+
+/**
+ * Who scores the training pairs (the fold models, else the teacher) and what the scores are
+ * divided by. One temperature for every training score, the full teacher's: fold models are meant
+ * to carry the same one (see FoldedTeacher.temperature).
+ */
+function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, sink: ProgressSink): { scorer: CandidateScorer | null; appliedTemperature: number } {
+  if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
+  const appliedTemperature = teacher && cfg.teacherCalibration ? teacher.temperature : 1;
+  if (teacher && teacher.temperature !== 1) {
+    sink.log(cfg.teacherCalibration ? `teacher scores divided by its calibration temperature ${teacher.temperature}` : `teacher calibration off: its temperature ${teacher.temperature} is not applied`);
+  }
+  if (teacher && folded && cfg.teacherCalibration && folded.temperature !== teacher.temperature) {
+    sink.log(`the fold models declare temperature ${folded.temperature}, the teacher ${teacher.temperature}: the teacher's is applied to every training score`);
+  }
+  // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
+  // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
+  const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
+  return { scorer: teacher && usesScores ? calibratedScorer(folded ?? teacher, appliedTemperature) : null, appliedTemperature };
+}
+
+/** What evaluation builds and publishing reuses. */
+interface Built {
+  /** The label index: built when there is a test split or a model to publish. */
+  index: LabelIndex | null;
+  neighbours: ReturnType<typeof buildNeighbours> | null;
+  /** Training points per label, as float32 (stored so in the model's weights). */
+  counts: Float32Array;
+  /** Label propensities for PSP@k on the test split (null without one). */
+  propensities: Float64Array | null;
+}
+
+/**
+ * The evaluating stage for the student: the HNSW index and its ef, the neighbour component (its
+ * blend tuned on the test split when asked, which updates result.config), metrics on the test split.
+ */
+function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink): Built {
+  const { train, test } = data;
+  const cfg = result.config;
+  const numLabels = train.labels.cols;
+  // The HNSW index serves evaluation and the published model; neither, no index.
+  const index = test || input.outDir ? LabelIndex.build(student.V, numLabels, student.shape.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
+  if (index) {
+    const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
+    const choice = chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget);
+    result.efSearch = choice.ef;
+    if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
+  }
+  const counts = Float32Array.from(labelCounts(train.labels));
+  const neighbours = index && cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend) ? buildNeighbours(student, train, cfg, HNSW_DEFAULTS, sink) : null;
+  if (!test) return { index, neighbours, counts, propensities: null };
+  const propensities = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
+  if (input.tuneBlend && neighbours && index) {
+    result.blend = tuneBlend(student, test, propensities, index, neighbours);
+    neighbours.settings = result.blend.chosen;
+    result.config = { ...cfg, neighbourWeight: result.blend.chosen.weight, voteTemperature: result.blend.chosen.voteTemperature };
+    sink.log(`neighbour blend: ${result.blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
+  }
+  const ev = evaluateStudent(student, test, propensities, index ?? undefined, neighbours);
+  result.metrics = ev.exact;
+  result.hnswMetrics = ev.hnsw;
+  result.hnswRecallAt10 = ev.hnswRecallAt10;
+  result.evaluatedPoints = ev.evaluatedPoints;
+  if (ev.evaluatedPoints < test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${test.features.rows} test points (exact search over ${numLabels} labels)`);
+  return { index, neighbours, counts, propensities };
+}
+
+/** The teacher's metrics and calibration on the test split, unless that is too many pairs to score. */
+async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels: number, teacher: JobTeacher, propensities: Float64Array, result: TrainJobResult, sink: ProgressSink): Promise<void> {
+  if (input.evaluateTeacher === false) return;
+  const evalPairs = test.features.rows * numLabels;
+  const evalCap = teacher instanceof BoundTextTeacher && teacher.teacher.kind === 'cross-encoder' ? CROSS_ENCODER_EVAL_MAX_PAIRS : TEACHER_EVAL_MAX_PAIRS;
+  if (evalPairs > evalCap) {
+    sink.log(`teacher not evaluated: ${evalPairs} test pairs is above ${evalCap}`);
+    return;
+  }
+  const te = await evaluateTeacher(teacher, test, numLabels, propensities, teacher.temperature);
+  result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
+}
+
+/** The publishing stage: the model folder (weights, label index, neighbour index, student.onnx, config). */
+function publish(dir: string, input: TrainJobInput, data: LoadedTrainTest, student: Student, built: Built, result: TrainJobResult): Promise<string> {
+  const { train } = data;
+  if (!built.index) throw new Error('publish: the label index is built whenever outDir is set');
+  return publishModel({
+    dir,
+    student,
+    index: built.index,
+    labelNames: input.labelNames ?? data.labelMap?.names ?? train.labelNames,
+    featurizer: data.featurizer,
+    labelMap: data.labelMap,
+    labelCounts: built.counts,
+    trainPoints: train.features.rows,
+    neighbours: built.neighbours,
+    config: {
+      numFeatures: train.features.cols,
+      train: result.config,
+      hnsw: { ...HNSW_DEFAULTS, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
+      input: data.featurizer ? 'text' : 'features',
+      metrics: result.metrics,
+      hnswMetrics: result.hnswMetrics,
+      teacherMetrics: result.teacherMetrics,
+    },
+  });
 }

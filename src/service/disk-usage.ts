@@ -4,8 +4,8 @@
  * only when it is older than `maxAgeMs` or the API changed the store (invalidate()); workers'
  * writes (checkpoints, models) show up within `maxAgeMs`.
  */
-import { ARTIFACT_KINDS, type ArtifactKind } from './artifact-keys.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { ARTIFACT_KINDS, type ArtifactKind } from '../infra/artifacts/artifact-keys.js';
+import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 
 export type DiskUsageBytes = Record<ArtifactKind, number>;
 

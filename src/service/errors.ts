@@ -4,7 +4,7 @@
  * by their `code` in CORE_ERROR_CODES. The error handler (plugins/error-handler.ts) is the only
  * place that turns an error into a response. test/api.test.ts pins the list.
  */
-import { DistilxrError } from '../core/errors.js';
+import { DistilxrError } from '../core/util/errors.js';
 
 export const ERROR_CODES = {
   /** Schema validation of body, query string or path parameters failed; the message names the field. */

@@ -5,7 +5,7 @@
  * of streams on it, and hands each new event to all of them; a stream that starts behind the feed
  * (Last-Event-ID older than what the feed has passed) reads its backlog once, on its own.
  */
-import { FINAL_JOB_STATUSES, type JobEventRecord, type Repository } from './records.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type Repository } from '../infra/records.js';
 
 /** Events read per database query. */
 const EVENT_PAGE = 500;

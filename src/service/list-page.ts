@@ -5,7 +5,7 @@
  * `[createdAt in ms, id]` of the last row of the page.
  */
 import { ValidationError } from './errors.js';
-import type { ListCursor, ListOptions } from './records.js';
+import type { ListCursor, ListOptions } from '../infra/records.js';
 
 export interface Page<T> {
   items: T[];

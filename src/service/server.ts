@@ -11,11 +11,11 @@ import type { FastifyInstance } from 'fastify';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
-import { BullJobQueue, redisConnectionFromUrl } from './bull-job-queue.js';
-import { loadConfig, positiveIntEnv, requireSharedDatabase, type ServiceConfig } from './config.js';
-import { closeOnSignals } from './signals.js';
-import { queuePrefix } from './queue-prefix.js';
-import { openStorage, type Storage } from './storage.js';
+import { BullJobQueue, redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
+import { loadConfig, positiveIntEnv, requireSharedDatabase, type ServiceConfig } from '../infra/config.js';
+import { closeOnSignals } from '../infra/signals.js';
+import { queuePrefix } from '../infra/queue/queue-prefix.js';
+import { openStorage, type Storage } from '../infra/storage.js';
 
 export interface StartServerOptions {
   /** @defaultValue loadConfig(env) */

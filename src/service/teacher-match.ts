@@ -6,11 +6,11 @@
  * ones); without names, the label counts must be equal. A teacher fitted on JSONL text reads that
  * dataset's own vocabulary, so it scores no other dataset.
  */
-import type { ArtifactStore } from './artifact-store.js';
-import { storedLabelNames } from './dataset-label-names.js';
+import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
+import { storedLabelNames } from '../infra/artifacts/dataset-label-names.js';
 import { BadRequestError } from './errors.js';
 import { isTextTeacherKind } from '../teacher/text/bundle-manifest.js';
-import type { DatasetRecord, Repository, TeacherRecord } from './records.js';
+import type { DatasetRecord, Repository, TeacherRecord } from '../infra/records.js';
 
 export async function checkTeacherFitsDataset(repo: Repository, store: ArtifactStore, teacher: TeacherRecord, dataset: DatasetRecord): Promise<void> {
   const labels = dataset.stats.labels;

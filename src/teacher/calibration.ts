@@ -7,9 +7,9 @@
  * Rows are candidate sets in CSR form: row r spans scores[indptr[r] .. indptr[r+1]) and
  * positive[p] = 1 marks a true label. Pure numerics; no allocation per row.
  */
-import type { Csr } from '../core/csr.js';
-import { NumericError } from '../core/errors.js';
-import { expectedCalibrationError } from '../core/metrics.js';
+import type { Csr } from '../core/data/csr.js';
+import { NumericError } from '../core/util/errors.js';
+import { expectedCalibrationError } from '../core/model/metrics.js';
 
 /** Default search range for T: outside it a fit says more about the data than about calibration. */
 export const MIN_TEMPERATURE = 0.01;

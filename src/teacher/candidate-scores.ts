@@ -3,8 +3,8 @@
  * trained one-vs-all, else the row's centroid shortlist (the labels its classifiers were trained
  * to tell apart, PECOS's beam), plus extra labels (positives) when asked.
  */
-import { CsrBuilder, type Csr } from '../core/csr.js';
-import { topKInto } from '../core/metrics.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
+import { topKInto } from '../core/model/metrics.js';
 import { AllLabelScorer, type SparseLinearModel } from './sparse-linear-model.js';
 
 /** Candidates per row as CSR (labels sorted within a row) and their scores, aligned. */

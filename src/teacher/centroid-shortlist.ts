@@ -4,7 +4,7 @@
  * classifier finds its hard negatives (PECOS's matcher-aware negatives without the tree): a label
  * trains on its positives and on the rows that would confuse it, not on every row.
  */
-import { CsrBuilder, type Csr } from '../core/csr.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
 import { AllLabelScorer, SparseLinearModel } from './sparse-linear-model.js';
 
 /**
@@ -69,7 +69,9 @@ function capPerFeature(W: Csr, D: number, cap: number): Csr {
   for (let f = 0; f < D; f++) if (perFeature[f] > cap) crowded.push(f);
   if (!crowded.length) return W;
   const slot = new Int32Array(D).fill(-1);
-  crowded.forEach((f, j) => (slot[f] = j));
+  crowded.forEach((f, j) => {
+    slot[f] = j;
+  });
   const buckets = crowded.map((f) => new Float32Array(perFeature[f]));
   const used = new Int32Array(crowded.length);
   for (let p = 0; p < n; p++) {

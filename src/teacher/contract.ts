@@ -5,7 +5,7 @@
  * that names the mismatch.
  */
 import * as ort from 'onnxruntime-node';
-import { ContractError } from '../core/errors.js';
+import { ContractError } from '../core/util/errors.js';
 import { DATA_TYPE_NAMES, decodeModel, type ModelData, type ValueInfo } from './onnx-proto.js';
 import { NUM_LABELS_KEY, TEMPERATURE_KEY } from './onnx-export.js';
 

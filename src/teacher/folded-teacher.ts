@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
-import type { Csr } from '../core/csr.js';
-import { UsageError } from '../core/errors.js';
+import type { Csr } from '../core/data/csr.js';
+import { UsageError } from '../core/util/errors.js';
 import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from './folds.js';
 import { OnnxTeacher, type CandidateScorer, type ScoreOptions, type TeacherLoadOptions } from './onnx-teacher.js';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Csr } from '../core/csr.js';
-import { UsageError } from '../core/errors.js';
+import type { Csr } from '../core/data/csr.js';
+import { UsageError } from '../core/util/errors.js';
 
 /**
  * Cross-fitting: a teacher scores a training example well only if it did not see it. Scores a

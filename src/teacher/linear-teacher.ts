@@ -5,13 +5,13 @@
  * its centroid. The K fold models (each blind to one fold) score the training rows out of fold;
  * the teacher is one more model on every row (or, without fullTeacher, the fold models' mean).
  */
-import { selectRows, type Csr } from '../core/csr.js';
+import { selectRows, type Csr } from '../core/data/csr.js';
 import { foldOf } from './folds.js';
 import { centroidShortlist, labelCentroids } from './centroid-shortlist.js';
 import { labelRows, type OvrSolverConfig } from './ovr-solver.js';
 import { fitOvrTasks, type OvrTask } from './ovr-pool.js';
 import { availableParallelism } from 'node:os';
-import { averageModels, weightedSum, SparseLinearModel } from './sparse-linear-model.js';
+import { averageModels, weightedSum, type SparseLinearModel } from './sparse-linear-model.js';
 import { scoreRows, type RowScores } from './candidate-scores.js';
 
 export interface LinearTeacherConfig extends OvrSolverConfig {
@@ -164,7 +164,9 @@ export function outOfFoldScores(fit: LinearTeacherFit, features: Csr, labels: Cs
 /** Row scores of several parts put back in `order`. */
 function concatRowScores(parts: { rows: Int32Array; rs: RowScores }[], order: Int32Array): RowScores {
   const where = new Map<number, [number, number]>();
-  parts.forEach((p, j) => p.rows.forEach((i, r) => where.set(i, [j, r])));
+  parts.forEach((p, j) => {
+    for (let r = 0; r < p.rows.length; r++) where.set(p.rows[r], [j, r]);
+  });
   const indptr = new Int32Array(order.length + 1);
   for (let r = 0; r < order.length; r++) {
     const [j, q] = where.get(order[r])!;

@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import type { Csr } from '../core/csr.js';
-import { ContractError, NumericError } from '../core/errors.js';
+import type { Csr } from '../core/data/csr.js';
+import { ContractError, NumericError } from '../core/util/errors.js';
 import { loadCheckedSession, type SessionSettings, type TeacherKind } from './contract.js';
 
 export interface ScoreOptions {
@@ -219,7 +219,7 @@ export class OnnxTeacher implements CandidateScorer {
       throw new Error(`teacher failed on examples ${start}..${end - 1}: ${(e as Error).message}`, { cause: e });
     }
     const t = result[output];
-    if (!t || t.type !== 'float32') throw new ContractError(`teacher did not return float32 "${output}"`);
+    if (t?.type !== 'float32') throw new ContractError(`teacher did not return float32 "${output}"`);
     return t.data as Float32Array;
   }
 }

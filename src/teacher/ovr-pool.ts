@@ -4,9 +4,9 @@
  * its own generator, so the models are the same for any number of threads.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Csr } from '../core/csr.js';
-import { DistilxrError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import type { Csr } from '../core/data/csr.js';
+import { DistilxrError, threadFailureKind, type ErrorKind } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import { fitLabelBlock, modelOfBlocks, ovrData, type LabelBlock, type LabelRows, type OvrSolverConfig } from './ovr-solver.js';
 import type { SparseLinearModel } from './sparse-linear-model.js';
 import type { OvrBlockRequest, OvrInit, OvrReply } from './ovr-protocol.js';
@@ -18,10 +18,10 @@ export interface OvrTask {
   seed: number;
 }
 
-/** A solver thread failed or died. */
+/** A solver thread refused a block (permanent) or failed or died (retriable, as for ShardWorkerError). */
 export class SolverWorkerError extends DistilxrError {
-  constructor(message: string) {
-    super(message, 'SOLVER_WORKER');
+  constructor(message: string, kind: ErrorKind) {
+    super(message, 'SOLVER_WORKER', kind);
   }
 }
 
@@ -95,12 +95,12 @@ function drain(worker: Worker, thread: number, queue: OvrBlockRequest[], finish:
       else resolve();
     };
     worker.on('message', (m: OvrReply) => {
-      if (m.type === 'error') return reject(new SolverWorkerError(`solver thread ${thread}: ${m.message}`));
+      if (m.type === 'error') return reject(new SolverWorkerError(`solver thread ${thread}: ${m.message}`, 'permanent'));
       finish(current!, m.block);
       next();
     });
-    worker.on('error', (e) => reject(new SolverWorkerError(`solver thread ${thread} failed: ${e.message}`)));
-    worker.on('exit', (code) => current && reject(new SolverWorkerError(`solver thread ${thread} exited with code ${code}`)));
+    worker.on('error', (e) => reject(new SolverWorkerError(`solver thread ${thread} failed: ${e.message}`, threadFailureKind(e))));
+    worker.on('exit', (code) => current && reject(new SolverWorkerError(`solver thread ${thread} exited with code ${code}`, 'retriable')));
     next();
   });
 }

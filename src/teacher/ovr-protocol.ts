@@ -1,5 +1,5 @@
 /** Messages between fitOvrTasks (ovr-pool.ts) and its solver threads (ovr-worker.ts). */
-import type { Csr } from '../core/csr.js';
+import type { Csr } from '../core/data/csr.js';
 import type { LabelBlock, LabelRows, OvrSolverConfig } from './ovr-solver.js';
 
 /** workerData: the training set (shared memory) and the solver settings. */

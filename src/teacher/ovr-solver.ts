@@ -5,10 +5,10 @@
  * negatives given to it (every row, or a shortlist of hard ones); its weights are kept where
  * |w_f| exceeds a threshold, so W stays sparse.
  */
-import { CsrBuilder, type Csr } from '../core/csr.js';
-import { NumericError } from '../core/errors.js';
-import { fmix32 } from '../core/hash.js';
-import { Rng } from '../core/rng.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
+import { NumericError } from '../core/util/errors.js';
+import { fmix32 } from '../core/util/hash.js';
+import { Rng } from '../core/util/rng.js';
 import { SparseLinearModel } from './sparse-linear-model.js';
 
 export interface OvrSolverConfig {

@@ -3,8 +3,8 @@
  * within a job (re-mined pools overlap). Per example: a sorted Int32Array of labels and the
  * Float32Array of their scores, merged on insert.
  */
-import { CsrBuilder, type Csr } from '../core/csr.js';
-import { DistilxrError } from '../core/errors.js';
+import { CsrBuilder, type Csr } from '../core/data/csr.js';
+import { DistilxrError } from '../core/util/errors.js';
 import type { CandidateScorer, ScoreOptions } from './onnx-teacher.js';
 
 const EMPTY_LABELS = new Int32Array(0);

@@ -1,5 +1,5 @@
-import { CsrBuilder } from '../core/csr.js';
-import type { Csr } from '../core/csr.js';
+import { CsrBuilder } from '../core/data/csr.js';
+import type { Csr } from '../core/data/csr.js';
 
 /**
  * A sparse one-vs-rest linear scorer over L2-normalised inputs:

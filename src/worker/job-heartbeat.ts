@@ -1,5 +1,5 @@
-import { JOB_HEARTBEAT_MS } from '../service/job-liveness.js';
-import type { Repository } from '../service/records.js';
+import { JOB_HEARTBEAT_MS } from '../infra/job-liveness.js';
+import type { Repository } from '../infra/records.js';
 
 /**
  * Writes the running job's heartbeat (its row's `heartbeatAt`) every JOB_HEARTBEAT_MS, so the API

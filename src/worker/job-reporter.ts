@@ -1,4 +1,4 @@
-import type { JobEventType, JobPatch, Repository } from '../service/records.js';
+import type { JobEventType, JobPatch, Repository } from '../infra/records.js';
 import { ProgressTracker } from './progress-tracker.js';
 import type { ThreadEvent } from './thread-runner.js';
 

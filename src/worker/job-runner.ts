@@ -1,15 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
+import { CancelledError, isPermanent, OutOfMemoryError } from '../core/util/errors.js';
 import { readCheckpointSummary } from '../pipeline/checkpoint.js';
-import { sha256File } from '../core/hash.js';
+import { sha256File } from '../core/util/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
-import { teacherPrefix, XC_CACHE_KEY } from '../service/artifact-keys.js';
-import type { ArtifactStore } from '../service/artifact-store.js';
-import type { QueuedJob } from '../service/job-queue.js';
-import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../service/records.js';
+import { teacherPrefix, XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
+import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
+import type { QueuedJob } from '../infra/queue/job-queue.js';
+import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../infra/records.js';
 import { ClientMessages } from './client-message.js';
 import { JobHeartbeat } from './job-heartbeat.js';
 import { JobReporter } from './job-reporter.js';
@@ -59,21 +59,21 @@ export interface JobRunnerOptions {
   onLockLost?: (jobId: string) => void;
   /** Job start, end, failure and takeover, for logs and metrics. @defaultValue silentTelemetry */
   telemetry?: JobTelemetry;
+  /**
+   * Sees every event of a job's pipeline thread after the runner has handled it. Fault-injection
+   * tests act through it at an exact point of a run (test/support/sigkill-worker.ts kills its
+   * process as a stage starts). @defaultValue none
+   */
+  onPipelineEvent?: (e: ThreadEvent, run: PipelineRun) => void;
 }
 
-/**
- * Fault injection for the crash tests only (test/faults-worker.test.ts), for stages too short to
- * hit from outside (publishing takes milliseconds): `<jobId>:<stage>` makes this process SIGKILL
- * itself once that job's first attempt has entered the stage and the stage event is stored.
- */
-const SIGKILL_AT_STAGE = process.env.DISTILXR_TEST_SIGKILL_AT_STAGE ?? '';
-
-function killAtStage(id: string, attempt: number, rep: JobReporter): ((e: ThreadEvent) => void) | null {
-  const [jobId, stage] = SIGKILL_AT_STAGE.split(':');
-  if (jobId !== id || attempt !== 1) return null;
-  return (e) => {
-    if (e.type === 'stage' && e.stage === stage) void rep.close().finally(() => process.kill(process.pid, 'SIGKILL'));
-  };
+/** Which run an event belongs to, for JobRunnerOptions.onPipelineEvent. */
+export interface PipelineRun {
+  jobId: string;
+  /** 1 for the job's first start. */
+  attempt: number;
+  /** Writes out the progress, stage and epoch events recorded so far and stops recording. */
+  flush(): Promise<void>;
 }
 
 /** One run of a job, as telemetry reports it. */
@@ -96,8 +96,10 @@ export type JobOutcome =
 /**
  * Runs one queued job: the database row says what to do and receives every state change; the
  * pipeline runs in a worker_thread so this event loop stays free for BullMQ's lock renewal and the
- * cancellation poll. Errors steer BullMQ: bad input → UnrecoverableError (no retry), anything else
- * is rethrown (retried with backoff; the last attempt marks the job failed).
+ * cancellation poll. Errors steer BullMQ by their kind: a permanent one (bad input, a broken
+ * teacher contract, out of memory: core/util/errors.ts) → UnrecoverableError (no retry); anything
+ * else, a crashed thread among them, is rethrown (retried with backoff; the last attempt marks the
+ * job failed).
  */
 export class JobRunner {
   private readonly log: (line: string) => void;
@@ -185,14 +187,15 @@ export class JobRunner {
         onWriteError: (e) => this.log(`job ${id}: progress write failed: ${(e as Error).message}`),
       });
       reporter = rep;
-      const fault = killAtStage(id, attempt, rep);
+      const observer = this.opts.onPipelineEvent;
+      const thisRun: PipelineRun = { jobId: id, attempt, flush: () => rep.close() };
       const thread = startPipelineThread(
         jt.task,
         stop,
         (e) => {
           if (e.type === 'stage') run.stage = e.stage;
           rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
-          fault?.(e);
+          observer?.(e, thisRun);
         },
         this.opts.heapLimitMb,
       );
@@ -331,9 +334,10 @@ export class JobRunner {
     const err = e instanceof Error ? e : new Error(String(e));
     // what the client reads (the job's error, its log events): no server path
     const clientMessage = messages.redact(err.message);
-    const badInput = err instanceof DistilxrError && !(err instanceof CancelledError);
+    // a retry cannot fix it: fail the job now (a cancellation is neither, handled below)
+    const permanent = isPermanent(err) && !(err instanceof CancelledError);
 
-    if (stopped === STOP_RELEASE && !badInput) {
+    if (stopped === STOP_RELEASE && !permanent) {
       if (signal?.reason === RELEASE_ON_SHUTDOWN && token) {
         // back to the queue now: another worker resumes it from its checkpoint (the row first, so
         // a worker that picks the job up at once is not overwritten)
@@ -353,7 +357,7 @@ export class JobRunner {
       this.telemetry.cancelled(report);
       return { jobId: id, status: 'cancelled' };
     }
-    if (badInput) {
+    if (permanent) {
       await this.finish(job.data, 'failed', { error: clientMessage });
       this.telemetry.failed({ ...report, message: err.message });
       throw new UnrecoverableError(clientMessage);

@@ -3,15 +3,15 @@
  * merged and validated config, where the result goes. Bad settings fail here, before any work.
  */
 import { createHash } from 'node:crypto';
-import { UsageError } from '../core/errors.js';
-import { pickSettings } from '../core/settings.js';
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../core/train-config.js';
+import { UsageError } from '../core/util/errors.js';
+import { pickSettings } from '../core/util/settings.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
-import { checkpointDirKey, checkpointKey, teacherPrefix } from '../service/artifact-keys.js';
-import type { ArtifactStore } from '../service/artifact-store.js';
-import { storedLabelNames } from '../service/dataset-label-names.js';
-import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../service/records.js';
+import { checkpointDirKey, checkpointKey, teacherPrefix } from '../infra/artifacts/artifact-keys.js';
+import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
+import { storedLabelNames } from '../infra/artifacts/dataset-label-names.js';
+import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../infra/records.js';
 import type { TeacherFitTask, ThreadTask, TrainTask } from './thread-protocol.js';
 import { isTextTeacherKind } from '../teacher/text/bundle-manifest.js';
 import { unpackedBundleDir } from '../teacher/text/stored-bundle.js';
@@ -44,11 +44,15 @@ export function resultIdFor(kind: 'model' | 'teacher', jobId: string): string {
 
 export { checkpointDirKey, checkpointKey };
 
+/**
+ * The job's stored params as the config it trains with, validated once more in the pipeline: the
+ * settings' ranges, and the no-teacher rule (withoutTeacher) as the API applied it.
+ */
 export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boolean): TrainConfig {
-  const config = pickSettings(DEFAULT_TRAIN_CONFIG, params);
-  // without a teacher there is nothing to distil: plain negative sampling
-  if (!hasTeacher) config.alpha = 0;
-  const problems = validateTrainConfig(config);
+  const picked = pickSettings(DEFAULT_TRAIN_CONFIG, params);
+  const noTeacher = hasTeacher ? null : withoutTeacher(picked, params, { prefix: 'params.', teacher: 'teacherId' });
+  const config = noTeacher?.config ?? picked;
+  const problems = [...(noTeacher?.problems ?? []), ...validateTrainConfig(config)];
   if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
   return config;
 }

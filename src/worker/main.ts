@@ -11,14 +11,15 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { redisConnectionFromUrl } from '../service/bull-job-queue.js';
-import { jobRunnerLimitsOf, loadConfig, positiveIntEnv, requireSharedDatabase } from '../service/config.js';
-import { closeOnSignals } from '../service/signals.js';
-import { queuePrefix } from '../service/queue-prefix.js';
-import { openStorage } from '../service/storage.js';
+import { redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
+import { jobRunnerLimitsOf, loadConfig, positiveIntEnv, requireSharedDatabase } from '../infra/config.js';
+import { closeOnSignals } from '../infra/signals.js';
+import { queuePrefix } from '../infra/queue/queue-prefix.js';
+import { openStorage } from '../infra/storage.js';
 import { pino, type Logger } from 'pino';
 import { WorkerTelemetry } from './job-telemetry.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import type { JobRunnerOptions } from './job-runner.js';
 import { DEFAULT_LOCK_MS, startWorker } from './worker.js';
 
 export interface WorkerProcess {
@@ -26,8 +27,15 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
+/** What a caller may inject into the job runner besides the configuration (tests' fault hooks). */
+export type WorkerHooks = Pick<JobRunnerOptions, 'onPipelineEvent'>;
+
 /** Opens the database and the artifact store and starts taking jobs. */
-export async function runWorker(env: NodeJS.ProcessEnv = process.env, logger: Logger = pino({ name: 'distilxr-worker', level: env.LOG_LEVEL || 'info' })): Promise<WorkerProcess> {
+export async function runWorker(
+  env: NodeJS.ProcessEnv = process.env,
+  logger: Logger = pino({ name: 'distilxr-worker', level: env.LOG_LEVEL || 'info' }),
+  hooks: WorkerHooks = {},
+): Promise<WorkerProcess> {
   const config = loadConfig(env);
   requireSharedDatabase(config, 'worker');
   const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', DEFAULT_LOCK_MS);
@@ -48,7 +56,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, logger: Lo
       lockMs,
       reconcileMs,
       prefix,
-      runner: jobRunnerLimitsOf(config),
+      runner: { ...jobRunnerLimitsOf(config), ...hooks },
       log,
       telemetry,
     });

@@ -4,11 +4,11 @@
  * database for cancellation. Loaded by thread-runner.ts, never imported elsewhere.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DistilxrError } from '../core/errors.js';
+import { DistilxrError } from '../core/util/errors.js';
 import { FileCheckpointStore } from '../pipeline/checkpoint.js';
-import { fitTeacher } from '../pipeline/fit-teacher.js';
+import { fitTeacher, type TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { ProgressSink } from '../pipeline/progress.js';
-import { runTrainJob } from '../pipeline/train-job.js';
+import { runTrainJob, type TrainJobResult } from '../pipeline/train-job.js';
 import { STOP_NONE, type ThreadError, type ThreadInput, type ThreadMessage } from './thread-protocol.js';
 
 /** Progress ticks come per batch; the parent needs a few per second at most. */
@@ -35,35 +35,20 @@ const sink: ProgressSink = {
 const shouldStop = (): boolean => Atomics.load(stopFlag, 0) !== STOP_NONE;
 
 function flatten(e: unknown): ThreadError {
-  if (e instanceof Error) return { name: e.name, message: e.message, code: e instanceof DistilxrError ? e.code : null, stack: e.stack };
+  if (e instanceof DistilxrError) return { name: e.name, message: e.message, code: e.code, kind: e.kind, stack: e.stack };
+  if (e instanceof Error) return { name: e.name, message: e.message, code: null, stack: e.stack };
   return { name: 'Error', message: String(e), code: null };
 }
 
 try {
-  const result =
-    task.kind === 'train'
-      ? await runTrainJob(
-          {
-            trainPath: task.trainPath,
-            testPath: task.testPath,
-            teacherPath: task.teacherPath,
-            outDir: task.outDir,
-            config: task.config,
-            featurizer: task.featurizer,
-            cacheDir: task.cacheDir,
-            teacherThreads: task.teacherThreads,
-            checkpoints: new FileCheckpointStore(task.checkpointPath),
-            shouldStop,
-            auto: task.auto,
-            crossFit: task.crossFit,
-            labelNames: task.labelNames,
-          },
-          sink,
-        )
-      : await fitTeacher(
-          { trainPath: task.trainPath, testPath: task.testPath, outPath: task.outPath, config: task.config, featurizer: task.featurizer, cacheDir: task.cacheDir },
-          sink,
-        );
+  let result: TrainJobResult | TeacherFitResult;
+  if (task.kind === 'train') {
+    const { kind: _train, checkpointPath, ...input } = task;
+    result = await runTrainJob({ ...input, checkpoints: new FileCheckpointStore(checkpointPath), shouldStop }, sink);
+  } else {
+    const { kind: _fit, ...input } = task;
+    result = await fitTeacher(input, sink);
+  }
   send({ type: 'done', result });
 } catch (e) {
   send({ type: 'error', error: flatten(e) });

@@ -1,4 +1,4 @@
-import type { EpochStats } from '../core/trainer.js';
+import type { EpochStats } from '../core/model/trainer.js';
 import type { JobStage } from '../pipeline/progress.js';
 
 /**

@@ -2,9 +2,9 @@
  * Keeps the queue in step with the database. Redis keeps nothing on disk here, so the database
  * is the source of truth: whatever a restarted or flushed Redis lost is put back from it.
  */
-import type { RequeueOutcome } from '../service/bull-job-queue.js';
-import type { QueuedJob } from '../service/job-queue.js';
-import type { Repository } from '../service/records.js';
+import type { RequeueOutcome } from '../infra/queue/bull-job-queue.js';
+import type { QueuedJob } from '../infra/queue/job-queue.js';
+import type { Repository } from '../infra/records.js';
 
 /** What reconcile() needs from a queue: BullJobQueue. */
 export interface Requeuer {

@@ -2,13 +2,11 @@
  * What the job runner (main thread) and the pipeline thread exchange. Everything here crosses
  * `postMessage`, so it is plain data: paths, configs, stats, and errors flattened to name/code.
  */
-import type { FeaturizerOptions } from '../core/featurizer.js';
-import type { TrainConfig } from '../core/train-config.js';
-import type { EpochStats } from '../core/trainer.js';
-import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
-import type { TeacherFitConfig } from '../pipeline/teacher-fit-config.js';
+import type { ErrorKind } from '../core/util/errors.js';
+import type { EpochStats } from '../core/model/trainer.js';
+import type { TeacherFitInput, TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { JobStage } from '../pipeline/progress.js';
-import type { TrainJobResult } from '../pipeline/train-job.js';
+import type { TrainJobInput, TrainJobResult } from '../pipeline/train-job.js';
 
 /** Values of the shared stop flag (Int32Array[0]). */
 export const STOP_NONE = 0;
@@ -17,34 +15,15 @@ export const STOP_CANCEL = 1;
 /** This worker gives the job up (shutdown, lost lock): it goes back to the queue and resumes later. */
 export const STOP_RELEASE = 2;
 
-export interface TrainTask {
-  kind: 'train';
-  trainPath: string;
-  testPath?: string;
-  teacherPath?: string;
-  outDir: string;
-  config: TrainConfig;
-  featurizer?: FeaturizerOptions;
-  cacheDir: string | false;
-  checkpointPath: string;
-  teacherThreads?: number;
-  /** Choose the distillation settings on a held-out slice first (pipeline/auto-tune.ts). */
-  auto?: { budgetSeconds?: number };
-  /** Score training examples with the teacher's cross-fitting fold models when they fit the data. @defaultValue true */
-  crossFit?: boolean;
-  /** Label names by id (XC datasets uploaded with a names file), for the published model. */
-  labelNames?: string[];
-}
+/**
+ * A train job's input as it crosses postMessage: TrainJobInput's plain-data fields, with the
+ * checkpoint file's path instead of the store (the thread opens it) and no callbacks or loaded data.
+ */
+export type TrainTask = { kind: 'train'; checkpointPath: string } & Required<Pick<TrainJobInput, 'outDir' | 'cacheDir'>> &
+  Pick<TrainJobInput, 'trainPath' | 'testPath' | 'teacherPath' | 'config' | 'featurizer' | 'teacherThreads' | 'auto' | 'crossFit' | 'labelNames'>;
 
-export interface TeacherFitTask {
-  kind: 'teacher-fit';
-  trainPath: string;
-  testPath?: string;
-  outPath: string;
-  config: TeacherFitConfig;
-  featurizer?: FeaturizerOptions;
-  cacheDir: string | false;
-}
+/** A teacher fit's input as it crosses postMessage (TeacherFitInput), the cache folder required. */
+export type TeacherFitTask = { kind: 'teacher-fit' } & TeacherFitInput & Required<Pick<TeacherFitInput, 'cacheDir'>>;
 
 export type ThreadTask = TrainTask | TeacherFitTask;
 
@@ -54,11 +33,12 @@ export interface ThreadInput {
   stop: SharedArrayBuffer;
 }
 
-/** An error as it crosses the thread boundary; `code` is set for DistilxrError subclasses. */
+/** An error as it crosses the thread boundary; `code` and `kind` are set for DistilxrError subclasses. */
 export interface ThreadError {
   name: string;
   message: string;
   code: string | null;
+  kind?: ErrorKind;
   stack?: string;
 }
 

@@ -1,5 +1,5 @@
-import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/errors.js';
-import { spawnModuleWorker } from '../core/module-worker.js';
+import { CancelledError, DistilxrError, OutOfMemoryError } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
 import type { ThreadError, ThreadInput, ThreadMessage, ThreadTask } from './thread-protocol.js';
@@ -14,11 +14,11 @@ export interface PipelineThread {
   terminate(): Promise<void>;
 }
 
-/** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` still steer the job. */
+/** Rebuilds a thread's error so `instanceof CancelledError` / `DistilxrError` and its kind still steer the job. */
 export function errorFromThread(e: ThreadError): Error {
   let err: Error;
   if (e.code === 'CANCELLED') err = new CancelledError(e.message);
-  else if (e.code !== null) err = new DistilxrError(e.message, e.code);
+  else if (e.code !== null) err = new DistilxrError(e.message, e.code, e.kind);
   else err = new Error(e.message);
   err.name = e.name;
   if (e.stack) err.stack = e.stack;

@@ -1,9 +1,9 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { BullJobQueue } from '../service/bull-job-queue.js';
-import type { ArtifactStore } from '../service/artifact-store.js';
-import { QUEUE_NAME, type QueuedJob } from '../service/job-queue.js';
-import { RetryingRepository } from '../service/db-retry.js';
-import type { Repository } from '../service/records.js';
+import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
+import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
+import { QUEUE_NAME, type QueuedJob } from '../infra/queue/job-queue.js';
+import { RetryingRepository } from '../infra/db/db-retry.js';
+import type { Repository } from '../infra/records.js';
 import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
 import type { JobTelemetry } from './job-telemetry.js';
 import { QueueReconciler, reconcile } from './queue-reconciler.js';

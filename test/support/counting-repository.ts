@@ -2,7 +2,7 @@
  * A real repository (PrismaRepository on a real database) behind a wrapper that counts the calls
  * of each method: every call is a database query, so the counts show how often the service reads.
  */
-import type { Repository } from '../../src/service/records.js';
+import type { Repository } from '../../src/infra/records.js';
 
 export interface CountingRepository {
   repo: Repository;

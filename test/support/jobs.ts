@@ -3,12 +3,12 @@
  * a job the way the API does (row first, then the queue entry).
  */
 import { randomUUID } from 'node:crypto';
-import { datasetStats } from '../../src/core/dataset.js';
-import { writeSynth, type SynthOptions } from '../../src/core/synth.js';
-import { readXcFile } from '../../src/core/xc-format.js';
-import type { ArtifactStore } from '../../src/service/artifact-store.js';
-import type { JobQueue } from '../../src/service/job-queue.js';
-import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type Repository } from '../../src/service/records.js';
+import { datasetStats } from '../../src/core/data/dataset.js';
+import { writeSynth, type SynthOptions } from '../../src/core/data/synth.js';
+import { readXcFile } from '../../src/core/data/xc-format.js';
+import type { ArtifactStore } from '../../src/infra/artifacts/artifact-store.js';
+import type { JobQueue } from '../../src/infra/queue/job-queue.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type Repository } from '../../src/infra/records.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -2,7 +2,7 @@
  * A contract-valid ONNX teacher with random weights, for tests where the teacher's quality is
  * beside the point (uploads, contract checks, fuzzing). Deterministic for a given seed.
  */
-import { Rng } from '../../src/core/rng.js';
+import { Rng } from '../../src/core/util/rng.js';
 import { exportSparseEncoderOnnx } from '../../src/teacher/onnx-export.js';
 
 export interface RandomTeacherShape {

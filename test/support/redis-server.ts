@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { redisReachable } from '../../src/service/ensure-redis.js';
+import { redisReachable } from '../../src/infra/queue/ensure-redis.js';
 import { freePort } from './ports.js';
 
 /** Why a private redis-server cannot be started here, or null when it can. */

@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/service/app.js';
-import type { BullJobQueue } from '../../src/service/bull-job-queue.js';
-import type { ServiceConfig } from '../../src/service/config.js';
-import type { Storage } from '../../src/service/storage.js';
+import type { BullJobQueue } from '../../src/infra/queue/bull-job-queue.js';
+import type { ServiceConfig } from '../../src/infra/config.js';
+import type { Storage } from '../../src/infra/storage.js';
 import { closeServiceParts, openServiceParts } from './service-env.js';
 
 export { REDIS_URL } from './service-env.js';

@@ -23,10 +23,13 @@ export interface WorkerChild {
   stop(): Promise<number | null>;
 }
 
-/** Starts a worker; `env` adds to (and overrides) this process's environment. */
-export function spawnWorker(env: Record<string, string>): WorkerChild {
+/**
+ * Starts a worker; `env` adds to (and overrides) this process's environment. `entry`: the module
+ * to run, src/worker/main.ts or a test worker that injects a fault hook (sigkill-worker.ts).
+ */
+export function spawnWorker(env: Record<string, string>, entry = 'src/worker/main.ts'): WorkerChild {
   let out = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

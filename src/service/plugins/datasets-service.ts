@@ -11,18 +11,18 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { cachePathFor } from '../../core/binary-cache.js';
-import { datasetStats } from '../../core/dataset.js';
-import { labelFrequencyProfile } from '../../core/label-frequency.js';
-import { DataFormatError, UsageError } from '../../core/errors.js';
-import { fitsNamesFile, labelNamesText, readLabelNames } from '../../core/label-names.js';
-import { loadTrainTest } from '../../core/load-dataset.js';
-import { LABEL_NAMES_FILE } from '../dataset-label-names.js';
-import type { ArtifactStore } from '../artifact-store.js';
-import { datasetPrefix, XC_CACHE_KEY } from '../artifact-keys.js';
+import { cachePathFor } from '../../core/data/binary-cache.js';
+import { datasetStats } from '../../core/data/dataset.js';
+import { labelFrequencyProfile } from '../../core/data/label-frequency.js';
+import { DataFormatError, UsageError } from '../../core/util/errors.js';
+import { fitsNamesFile, labelNamesText, readLabelNames } from '../../core/data/label-names.js';
+import { loadTrainTest } from '../../core/data/load-dataset.js';
+import { LABEL_NAMES_FILE } from '../../infra/artifacts/dataset-label-names.js';
+import type { ArtifactStore } from '../../infra/artifacts/artifact-store.js';
+import { datasetPrefix, XC_CACHE_KEY } from '../../infra/artifacts/artifact-keys.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import { listPage, type Page } from '../list-page.js';
-import type { DatasetRecord, Repository } from '../records.js';
+import type { DatasetRecord, Repository } from '../../infra/records.js';
 import { receiveUpload, stagedUpload } from './uploads.js';
 
 declare module 'fastify' {

@@ -3,10 +3,10 @@
  * created them and closes them; the app only uses them.
  */
 import fp from 'fastify-plugin';
-import type { ArtifactStore } from '../artifact-store.js';
-import type { ServiceConfig } from '../config.js';
-import type { JobQueue } from '../job-queue.js';
-import type { Repository } from '../records.js';
+import type { ArtifactStore } from '../../infra/artifacts/artifact-store.js';
+import type { ServiceConfig } from '../../infra/config.js';
+import type { JobQueue } from '../../infra/queue/job-queue.js';
+import type { Repository } from '../../infra/records.js';
 
 export interface ServiceDeps {
   repo: Repository;

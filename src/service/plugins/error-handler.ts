@@ -6,8 +6,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import fp from 'fastify-plugin';
 import { STATUS_CODES } from 'node:http';
-import { DistilxrError } from '../../core/errors.js';
-import { isTransientDbError } from '../db-retry.js';
+import { DistilxrError } from '../../core/util/errors.js';
+import { isTransientDbError } from '../../infra/db/db-retry.js';
 import { ApiError, CORE_ERROR_CODES, ERROR_CODES, type ErrorBody, type ErrorCode } from '../errors.js';
 
 /** Fastify's and @fastify/multipart's client errors, by their code. */

@@ -6,19 +6,19 @@
 import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, type TrainConfig } from '../../core/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, withoutTeacher, type TrainConfig } from '../../core/model/train-config.js';
 import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../../pipeline/auto-tune.js';
 import { checkJobCost, datasetBoundProblems, inputDimOf, TEACHER_FIT_DATASET_BOUNDS, teacherFitCost, TRAIN_DATASET_BOUNDS, trainJobCost, type JobLimits } from '../../pipeline/job-cost.js';
 import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../../pipeline/teacher-fit-config.js';
-import { jobLimitsOf } from '../config.js';
+import { jobLimitsOf } from '../../infra/config.js';
 import { BadRequestError, ConflictError, NotFoundError, NotReadyError } from '../errors.js';
-import type { ArtifactStore } from '../artifact-store.js';
-import { checkpointDirKey } from '../artifact-keys.js';
-import type { JobQueue } from '../job-queue.js';
+import type { ArtifactStore } from '../../infra/artifacts/artifact-store.js';
+import { checkpointDirKey } from '../../infra/artifacts/artifact-keys.js';
+import type { JobQueue } from '../../infra/queue/job-queue.js';
 import { listPage, type Page } from '../list-page.js';
-import { AlreadyRetriedError } from '../prisma-repository.js';
+import { AlreadyRetriedError } from '../../infra/db/prisma-repository.js';
 import { checkTeacherFitsDataset } from '../teacher-match.js';
-import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type NewJob, type Repository } from '../records.js';
+import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type NewJob, type Repository } from '../../infra/records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
 
@@ -58,13 +58,12 @@ export class JobService {
     // no setting given: the job picks its own (the same rule as the CLI's)
     const params: Record<string, unknown> = body.params ?? {};
     const auto = teacher !== null && (autoGiven ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((k) => params[k] !== undefined));
-    if (!teacher) {
-      if (given.alpha !== undefined && given.alpha > 0) throw new BadRequestError(`params.alpha is ${given.alpha} but no teacherId was given: distillation needs a teacher`);
-      if (given.teacherWeightedNegatives) throw new BadRequestError('params.teacherWeightedNegatives needs a teacherId');
-    }
+    const merged: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given };
+    const noTeacher = teacher ? null : withoutTeacher(merged, given, { prefix: 'params.', teacher: 'teacherId' });
+    if (noTeacher?.problems.length) throw new BadRequestError(noTeacher.problems.join('; '));
     if (teacher) await checkTeacherFitsDataset(this.repo, this.store, teacher, dataset);
     if (featurizer && dataset.format !== 'jsonl') throw new BadRequestError(`params.featurizer applies to JSONL text datasets; dataset "${dataset.id}" is ${dataset.format}`);
-    const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given, ...(teacher ? {} : { alpha: 0 }) };
+    const config = noTeacher?.config ?? merged;
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
     const cost = trainJobCost({ stats: dataset.stats, config, inputDim: inputDimOf(dataset.stats, featurizer), teacher: teacher !== null, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) });

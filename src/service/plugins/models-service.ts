@@ -4,13 +4,13 @@
  */
 import fp from 'fastify-plugin';
 import { stat } from 'node:fs/promises';
-import { UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/util/errors.js';
 import { encodeQueryInput, searchModel, type QueryHit, type QueryInput, type SparseQuery } from '../../pipeline/query.js';
-import type { ArtifactStore } from '../artifact-store.js';
+import type { ArtifactStore } from '../../infra/artifacts/artifact-store.js';
 import { BadRequestError, NotFoundError, ValidationError } from '../errors.js';
 import { listPage, type Page } from '../list-page.js';
 import type { ModelCache } from '../model-cache.js';
-import type { ModelRecord, Repository } from '../records.js';
+import type { ModelRecord, Repository } from '../../infra/records.js';
 import { DOWNLOADABLE_FILES, type QueryBody } from '../schemas/models.js';
 
 declare module 'fastify' {

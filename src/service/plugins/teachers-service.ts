@@ -11,13 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { checkTeacherContract } from '../../teacher/contract.js';
 import { BUNDLE_ARCHIVE, checkBundleArchive } from '../../teacher/text/stored-bundle.js';
-import type { ArtifactStore } from '../artifact-store.js';
-import { teacherUploadLimit } from '../config.js';
-import { teacherPrefix } from '../artifact-keys.js';
+import type { ArtifactStore } from '../../infra/artifacts/artifact-store.js';
+import { teacherUploadLimit } from '../../infra/config.js';
+import { teacherPrefix } from '../../infra/artifacts/artifact-keys.js';
 import { BadRequestError, ConflictError, MissingFileError, NotFoundError, TooLargeError } from '../errors.js';
 import { listPage, type Page } from '../list-page.js';
-import { UploadTooLargeError } from '../fs-artifact-store.js';
-import type { Repository, TeacherRecord } from '../records.js';
+import { UploadTooLargeError } from '../../infra/artifacts/fs-artifact-store.js';
+import type { Repository, TeacherRecord } from '../../infra/records.js';
 import { inUseMessage } from './datasets-service.js';
 import { receiveUpload, stagedUpload } from './uploads.js';
 

@@ -5,7 +5,7 @@
  * message naming the field. On any failure the caller discards the group, so nothing stays behind.
  */
 import type { Multipart } from '@fastify/multipart';
-import type { ArtifactStore, StagedArtifacts } from '../artifact-store.js';
+import type { ArtifactStore, StagedArtifacts } from '../../infra/artifacts/artifact-store.js';
 import { ApiError, BadRequestError, MissingFileError, TooLargeError } from '../errors.js';
 
 export interface UploadSpec {

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import type { DatasetRecord } from '../records.js';
+import type { DatasetRecord } from '../../infra/records.js';
 import { Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 export const DatasetStats = Type.Object({

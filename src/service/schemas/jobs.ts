@@ -1,44 +1,19 @@
 import { Type, type Static } from 'typebox';
-import { DEFAULT_TRAIN_CONFIG } from '../../core/train-config.js';
+import { TRAIN_SETTINGS } from '../../core/model/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
-import { isStalled } from '../job-liveness.js';
-import { JOB_STATUSES, type JobRecord } from '../records.js';
+import { isStalled } from '../../infra/job-liveness.js';
+import { JOB_STATUSES, type JobRecord } from '../../infra/records.js';
+import { optionalSettingProperties } from './settings-schema.js';
 import { FeaturizerParams, FreeObject, Id, NextCursor, Nullable, Timestamp, iso, pageQueryProperties } from './common.js';
 
-const d = DEFAULT_TRAIN_CONFIG;
-const MAX_COUNT = 100000;
-
 /**
- * TrainConfig, every field optional (defaults from DEFAULT_TRAIN_CONFIG). Ranges mirror
- * validateTrainConfig, which still runs on the merged config for the cross-field rules.
+ * A job's params: the training settings, every one optional (TRAIN_SETTINGS gives type, range,
+ * default and description; validateTrainConfig still runs on the merged config for the rules across
+ * fields), and the job's own options.
  */
 export const TrainParams = Type.Object(
   {
-    dim: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: d.dim, description: 'embedding size d' })),
-    tau: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.tau, description: 'score temperature τ in s = q·v/τ' })),
-    epochs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.epochs, description: 'passes over the training data' })),
-    lr: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.lr, description: 'Adagrad learning rate' })),
-    alpha: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1, default: d.alpha, description: 'weight of the distillation term (0 = negative sampling only; forced to 0 without a teacher)' }),
-    ),
-    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: d.temperature, description: 'distillation temperature T' })),
-    hardNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.hardNegatives, description: 'hard negatives per example, from its mined pool' })),
-    randomNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.randomNegatives, description: 'uniform random negatives per example' })),
-    inBatchNegatives: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.inBatchNegatives, description: 'positives of other batch members used as negatives' })),
-    batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, default: d.batchSize, description: 'examples per batch' })),
-    poolSize: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.poolSize, description: 'mined candidate pool per example' })),
-    remineEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_COUNT, default: d.remineEvery, description: "re-mine with the student's embeddings every R epochs (0 = never)" })),
-    hnswRecallTarget: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1, default: d.hnswRecallTarget, description: 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)' }),
-    ),
-    teacherWeightedNegatives: Type.Optional(Type.Boolean({ default: d.teacherWeightedNegatives, description: 'sample hard negatives ∝ exp(teacher score / T)' })),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: d.seed })),
-    teacherCalibration: Type.Optional(
-      Type.Boolean({ default: d.teacherCalibration, description: "divide the teacher's scores by the calibration temperature its ONNX metadata declares (distilxr.temperature; 1 when absent)" }),
-    ),
-    teacherInit: Type.Optional(
-      Type.Boolean({ default: d.teacherInit, description: "start the student from a rank-d factorisation of the teacher's weights when the teacher is a sparse linear model (teacher fit)" }),
-    ),
+    ...optionalSettingProperties(TRAIN_SETTINGS),
     auto: Type.Optional(
       Type.Boolean({
         description: 'choose alpha, temperature, negative counts and epochs on a held-out slice of the training data first; the default with a teacherId when no other training setting is given',
@@ -52,12 +27,6 @@ export const TrainParams = Type.Object(
       }),
     ),
     autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, default: AUTO_BUDGET_SECONDS, description: 'time budget of the auto search, seconds' })),
-    labelBias: Type.Optional(Type.Boolean({ default: d.labelBias, description: 'a learnt bias per label in the score (one more coordinate of q and V)' })),
-    neighbours: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 1000, default: d.neighbours, description: 'training points whose labels vote at query time, from an HNSW index over their embeddings (0 = no neighbour component)' }),
-    ),
-    neighbourWeight: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: d.neighbourWeight, description: "weight β of the neighbours' vote against the student's softmax (0 = the student alone)" })),
-    voteTemperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, default: d.voteTemperature, description: "temperature κ of the vote's weights exp(cos/κ)" })),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },

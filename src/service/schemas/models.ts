@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { FILES } from '../../pipeline/model-dir.js';
-import type { ModelRecord } from '../records.js';
+import type { ModelRecord } from '../../infra/records.js';
 import { FreeObject, Id, NextCursor, Nullable, Timestamp } from './common.js';
 
 /** The only files of a model directory that can be downloaded. */

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { unzipSync } from 'fflate';
-import { ContractError } from '../../core/errors.js';
+import { ContractError } from '../../core/util/errors.js';
 import type { BundleFiles } from './text-bundle.js';
 
 /** Files a bundle may hold, and their total size after unpacking. */

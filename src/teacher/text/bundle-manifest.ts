@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { ContractError } from '../../core/errors.js';
+import { ContractError } from '../../core/util/errors.js';
 
 export const TEXT_KINDS = ['classifier', 'cross-encoder', 'bi-encoder'] as const;
 export type TextTeacherKind = (typeof TEXT_KINDS)[number];

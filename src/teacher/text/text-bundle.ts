@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContractError } from '../../core/errors.js';
+import { ContractError } from '../../core/util/errors.js';
 import { modelIoFromBytes, type ModelIo, type TensorIo } from '../contract.js';
 import { parseManifest, type TextTeacherManifest } from './bundle-manifest.js';
 import { TextTokenizer } from './text-tokenizer.js';
@@ -99,7 +99,7 @@ export function checkModelAgainstManifest(io: ModelIo, m: TextTeacherManifest, w
   for (const inp of io.inputs) {
     if (inp.type !== 'int64') throw new ContractError(`${where}: input "${inp.name}" must be int64, found ${inp.type ?? 'a non-tensor'}`);
     if (inp.shape !== null && inp.shape.length !== 2) throw new ContractError(`${where}: input "${inp.name}" must be [batch, sequence], found rank ${inp.shape.length}`);
-    if (inp.shape !== null && inp.shape.some((d) => typeof d === 'number' && d >= 0)) {
+    if (inp.shape?.some((d) => typeof d === 'number' && d >= 0)) {
       throw new ContractError(`${where}: input "${inp.name}" must have dynamic dims [batch, sequence], found [${inp.shape.join(',')}]`);
     }
   }

@@ -7,8 +7,8 @@
  * Sequences are batched by length. Calls are serialised (one run at a time per teacher).
  */
 import * as ort from 'onnxruntime-node';
-import type { Csr } from '../../core/csr.js';
-import { ContractError, NumericError } from '../../core/errors.js';
+import type { Csr } from '../../core/data/csr.js';
+import { ContractError, NumericError } from '../../core/util/errors.js';
 import { sessionOptions, type SessionSettings } from '../contract.js';
 import type { ScoreOptions } from '../onnx-teacher.js';
 import { defaultLabelText, type TextTeacherManifest } from './bundle-manifest.js';

@@ -4,7 +4,7 @@
  * does) before the post-processor adds the special tokens, and token ids as numbers.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ContractError } from '../../core/errors.js';
+import { ContractError } from '../../core/util/errors.js';
 
 /** One encoded sequence: token ids and token type ids (0 for the first text, 1 for the pair). */
 export interface EncodedText {

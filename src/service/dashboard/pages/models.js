@@ -39,7 +39,7 @@ export async function modelPage(main, id) {
   const query = h('textarea', { id: 'query', placeholder: isText ? 'text of a document' : 'sparse features: "3:1 17:0.5 ..." (feature id:value)' });
   const k = h('input', { id: 'k', type: 'number', min: 1, max: 1000, value: 5 });
   const answer = h('div', { id: 'answer' });
-  const form = h('form', { id: 'query-form', onsubmit: (e) => (e.preventDefault(), ask()) }, query, h('div', {}, h('label', {}, 'k ', k), ' ', h('button', { type: 'submit' }, 'Query')));
+  const form = h('form', { id: 'query-form', onsubmit: (e) => { e.preventDefault(); ask(); } }, query, h('div', {}, h('label', {}, 'k ', k), ' ', h('button', { type: 'submit' }, 'Query')));
   main.append(
     h('h2', {}, `Model ${short(m.id)}`),
     h('p', {}, 'Trained by job ', link(`#/jobs/${m.jobId}`, short(m.jobId)), ' on dataset ', link(`#/datasets/${m.datasetId}`, short(m.datasetId)), ` · ${dataset ? (isText ? 'text' : 'sparse features') : 'unknown'} input · ${when(m.createdAt)}`),
@@ -48,7 +48,7 @@ export async function modelPage(main, id) {
     form,
     answer,
     h('h3', {}, 'Files'),
-    h('ul', {}, m.files.map((f) => h('li', {}, h('a', { href: '#', onclick: (e) => (e.preventDefault(), download(`/models/${id}/files/${f}`, f).catch((err) => alert(err.message))) }, f)))),
+    h('ul', {}, m.files.map((f) => h('li', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); download(`/models/${id}/files/${f}`, f).catch((err) => alert(err.message)); } }, f)))),
     h('h3', {}, 'Configuration'),
     h('pre', {}, JSON.stringify(m.config, null, 2)),
   );

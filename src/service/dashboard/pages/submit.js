@@ -14,7 +14,7 @@ export async function submitPage(main) {
   const message = h('div');
   const form = h(
     'form',
-    { class: 'settings', id: 'submit-form', onsubmit: (e) => (e.preventDefault(), submit()) },
+    { class: 'settings', id: 'submit-form', onsubmit: (e) => { e.preventDefault(); submit(); } },
     h('label', {}, 'dataset', dataset, h('span', { class: 'help' }, datasets.datasets.length ? '' : 'upload one first (POST /v1/datasets)')),
     h('label', {}, 'teacher', teacher, h('span', { class: 'help' }, 'distil this ONNX teacher into the student')),
     h('h3', {}, 'Settings (empty = default)'),

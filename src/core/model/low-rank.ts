@@ -1,0 +1,176 @@
+/**
+ * Rank-k factorisation of a sparse matrix by randomized SVD (Halko, Martinsson & Tropp 2011,
+ * algorithm 4.4: Gaussian range finder with power iterations): M ≈ A Bᵀ with A = U S^½ and
+ * B = V S^½, the split that leaves both factors on the same scale. Only products with M and Mᵀ
+ * touch the sparse matrix, so the cost is O(nnz · (k + oversampling) · (2 + 2·powerIterations)).
+ * The small dense steps (QR of the tall sketch, eigen-decomposition of the k×k Gram matrix) go
+ * through ml-matrix.
+ */
+import { CholeskyDecomposition, EigenvalueDecomposition, inverse, Matrix, QrDecomposition } from 'ml-matrix';
+import type { Csr } from '../data/csr.js';
+import { Rng } from '../util/rng.js';
+
+export interface LowRankOptions {
+  /** Extra sketch columns beyond k: better subspace, small cost. @defaultValue 10 */
+  oversampling?: number;
+  /** Power iterations: sharpen the sketch where the spectrum decays slowly. @defaultValue 2 */
+  powerIterations?: number;
+  seed?: number;
+}
+
+export interface LowRankFactors {
+  rank: number;
+  /** [M.rows, rank] row-major, U·S^½. */
+  left: Float32Array;
+  /** [M.cols, rank] row-major, V·S^½. */
+  right: Float32Array;
+  /** The top singular values, descending. */
+  singularValues: Float64Array;
+}
+
+/**
+ * The sparse product one way or the other, row-major [*, w] dense sides: Y = M·Z (Z [cols, w] →
+ * Y [rows, w]) or, transposed, Z = Mᵀ·Y (Y [rows, w] → Z [cols, w], Float64 unless `out` is given).
+ */
+function sparseProduct<T extends Float64Array | Float32Array>(M: Csr, X: Float64Array, w: number, transposed: boolean, out?: T): T {
+  const Y = out ?? (new Float64Array((transposed ? M.cols : M.rows) * w) as T);
+  for (let r = 0; r < M.rows; r++) {
+    for (let p = M.indptr[r]; p < M.indptr[r + 1]; p++) {
+      const a = M.values ? M.values[p] : 1;
+      const yo = transposed ? M.indices[p] * w : r * w;
+      const xo = transposed ? r * w : M.indices[p] * w;
+      for (let j = 0; j < w; j++) Y[yo + j] += a * X[xo + j];
+    }
+  }
+  return Y;
+}
+
+const times = (M: Csr, Z: Float64Array, w: number): Float64Array => sparseProduct(M, Z, w, false);
+const transposeTimes = <T extends Float64Array | Float32Array = Float64Array>(M: Csr, Y: Float64Array, w: number, out?: T): T => sparseProduct(M, Y, w, true, out);
+
+/** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
+function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Matrix {
+  const acc = new Float64Array(w * w);
+  for (let r = 0; r < rows; r++) {
+    const o = r * w;
+    for (let i = 0; i < w; i++) {
+      const y = Y[o + i];
+      if (y === 0) continue;
+      const a = i * w;
+      for (let j = 0; j < w; j++) acc[a + j] += y * Z[o + j];
+    }
+  }
+  const m = new Matrix(w, w);
+  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) m.set(i, j, acc[i * w + j]);
+  return m;
+}
+
+/** Y·T for row-major Y [rows, w] and a w × k matrix T, into [rows, k]. */
+function timesSmall(Y: Float64Array, rows: number, w: number, T: Matrix, k: number): Float64Array {
+  const t = new Float64Array(w * k);
+  for (let i = 0; i < w; i++) for (let j = 0; j < k; j++) t[i * k + j] = T.get(i, j);
+  const out = new Float64Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const o = r * w;
+    const q = r * k;
+    for (let i = 0; i < w; i++) {
+      const y = Y[o + i];
+      if (y === 0) continue;
+      const a = i * k;
+      for (let j = 0; j < k; j++) out[q + j] += y * t[a + j];
+    }
+  }
+  return out;
+}
+
+/**
+ * An orthonormal basis of the columns of Y ([rows, w] row-major), same layout: Cholesky QR twice
+ * (CholQR2: as accurate as Householder once the first pass has conditioned Y, and a flat O(rows·w²)
+ * loop), Householder QR (ml-matrix) when Y is rank-deficient (labels without weights).
+ */
+function orthonormalize(Y: Float64Array, rows: number, w: number): Float64Array {
+  let Q = Y;
+  for (let pass = 0; pass < 2; pass++) {
+    const chol = new CholeskyDecomposition(crossProduct(Q, Q, rows, w));
+    if (!chol.isPositiveDefinite()) return householder(Y, rows, w);
+    const Rinv = inverse(chol.lowerTriangularMatrix.transpose()); // Y = Q R, R = Lᵀ
+    Q = timesSmall(Q, rows, w, Rinv, w);
+  }
+  // an ill-conditioned Y (near-dependent columns) leaves CholQR2 short of orthonormal
+  const check = crossProduct(Q, Q, rows, w);
+  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) if (Math.abs(check.get(i, j) - (i === j ? 1 : 0)) > 1e-8) return householder(Y, rows, w);
+  return Q;
+}
+
+function householder(Y: Float64Array, rows: number, w: number): Float64Array {
+  const m = new Matrix(rows, w);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) m.set(r, j, Y[r * w + j]);
+  const Q = new QrDecomposition(m).orthogonalMatrix;
+  const out = new Float64Array(rows * w);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) out[r * w + j] = Q.get(r, j);
+  return out;
+}
+
+/** M with its empty columns dropped (hashed text features: most of D), and the kept column ids. */
+function compressColumns(M: Csr): { M: Csr; cols: Int32Array } {
+  const map = new Int32Array(M.cols).fill(-1);
+  const n = M.indptr[M.rows];
+  for (let p = 0; p < n; p++) map[M.indices[p]] = 0;
+  let kept = 0;
+  for (let c = 0; c < M.cols; c++) if (map[c] === 0) map[c] = kept++;
+  const cols = new Int32Array(kept);
+  for (let c = 0; c < M.cols; c++) if (map[c] >= 0) cols[map[c]] = c;
+  const indices = new Int32Array(n);
+  for (let p = 0; p < n; p++) indices[p] = map[M.indices[p]];
+  return { M: { ...M, cols: kept, indices }, cols };
+}
+
+/**
+ * M ≈ left · rightᵀ with inner dimension `rank` (the columns beyond the numerical rank come out
+ * zero). Every dense step works on the rows' side ([rows, w]); the columns' side (up to 2^20
+ * hashed features) is only ever the output of a sparse product, so memory and time stay
+ * O(nnz · w + rows · w²).
+ */
+export function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {}): LowRankFactors {
+  if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`rank must be a positive integer, got ${rank}`);
+  const { M } = compressColumns(M0);
+  const w = Math.max(1, Math.min(rank + (opts.oversampling ?? 10), M.rows, M.cols));
+  const k = Math.min(rank, w);
+  const rng = new Rng(opts.seed ?? 1);
+  const G = new Float64Array(M.cols * w);
+  for (let i = 0; i < G.length; i++) G[i] = rng.normal();
+  let Q = orthonormalize(times(M, G, w), M.rows, w);
+  for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = orthonormalize(times(M, transposeTimes(M, Q, w), w), M.rows, w);
+  // Qᵀ M Mᵀ Q = Us Λ Usᵀ: the squared singular values of M restricted to range(Q).
+  const P = times(M, transposeTimes(M, Q, w), w);
+  const gram = crossProduct(Q, P, M.rows, w);
+  for (let i = 0; i < w; i++) {
+    for (let j = i + 1; j < w; j++) {
+      const v = (gram.get(i, j) + gram.get(j, i)) / 2;
+      gram.set(i, j, v);
+      gram.set(j, i, v);
+    }
+  }
+  const eig = new EigenvalueDecomposition(gram, { assumeSymmetric: true });
+  const order = eig.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+  const Us = eig.eigenvectorMatrix;
+  const singularValues = new Float64Array(k);
+  // columns of Us in descending order, scaled by √s (left) and 1/√s (R = Q·Us·S^-½)
+  const up = new Matrix(w, rank);
+  const down = new Matrix(w, rank);
+  for (let t = 0; t < k; t++) {
+    const [lambda, col] = order[t];
+    const s = Math.sqrt(Math.max(lambda, 0));
+    singularValues[t] = s;
+    if (s <= 1e-9 * Math.max(singularValues[0], 1e-300)) continue; // beyond the numerical rank
+    for (let j = 0; j < w; j++) {
+      up.set(j, t, Us.get(j, col) * Math.sqrt(s));
+      down.set(j, t, Us.get(j, col) / Math.sqrt(s));
+    }
+  }
+  const left = Float32Array.from(timesSmall(Q, M.rows, w, up, rank));
+  const R = timesSmall(Q, M.rows, w, down, rank);
+  // right = Mᵀ R = V·S^½ (V = Mᵀ U S⁻¹)
+  const right = transposeTimes(M0, R, rank, new Float32Array(M0.cols * rank));
+  return { rank, left, right, singularValues };
+}

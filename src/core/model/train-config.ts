@@ -1,0 +1,108 @@
+import { defaultsOf, settingProblems, type SettingSpec, type SettingsOf } from '../util/settings.js';
+import type { StudentShape } from './student.js';
+
+/**
+ * Every switch of the student's training: type, range, default and description, declared once.
+ * TrainConfig, DEFAULT_TRAIN_CONFIG and validateTrainConfig derive from it here, the HTTP body
+ * schema of a job's params in service/schemas/jobs.ts, the `distilxr train` flags and their help in
+ * cli/commands-model.ts. The order is the order of config objects and of the CLI's help.
+ */
+export const TRAIN_SETTINGS = {
+  dim: { type: 'integer', min: 1, max: 4096, default: 64, arg: 'd', description: 'embedding size d' },
+  tau: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 1, arg: 't', description: 'score temperature τ in s = q·v/τ' },
+  epochs: { type: 'integer', min: 0, max: 100000, default: 20, arg: 'n', description: 'passes over the training data' },
+  lr: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'x', description: 'Adagrad learning rate' },
+  alpha: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.5,
+    arg: 'a',
+    description: 'weight of the distillation term (0 = negative sampling only, 1 = distillation only); 0 without a teacher (a value above 0 is then refused)',
+  },
+  temperature: { type: 'number', min: 0, exclusiveMin: true, max: 1000, default: 1, arg: 'T', description: 'distillation temperature T' },
+  hardNegatives: { type: 'integer', min: 0, max: 100000, default: 16, arg: 'n', description: 'hard negatives per example, sampled from its mined pool (0 = uniform negatives only)' },
+  randomNegatives: { type: 'integer', min: 0, max: 100000, default: 16, arg: 'n', description: 'uniform random negatives per example (log-q corrected)' },
+  inBatchNegatives: { type: 'integer', min: 0, max: 100000, default: 8, arg: 'n', description: 'positives of other batch members used as negatives (log-q corrected)' },
+  batchSize: { type: 'integer', min: 1, max: 1000000, default: 64, arg: 'n', description: 'examples per batch (the pool in-batch negatives are drawn from)' },
+  poolSize: { type: 'integer', min: 0, max: 100000, default: 64, arg: 'n', description: 'size K of the candidate pool mined per example' },
+  remineEvery: { type: 'integer', min: 0, max: 100000, default: 5, arg: 'n', description: "re-mine the pool with the student's embeddings every R epochs (0 = never)" },
+  // src/ann/ef-search.ts
+  hnswRecallTarget: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.95,
+    arg: 'x',
+    description: 'publish the HNSW index with the smallest ef (100–800) reaching this recall@10 against exact search on training queries (0 = ef 100)',
+  },
+  teacherWeightedNegatives: { type: 'boolean', default: false, description: 'sample hard negatives ∝ exp(teacher score / T) instead of uniformly from the pool (needs a teacher)' },
+  seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, arg: 'n', description: 'seed of every random draw (init, order, negatives, projections, HNSW)' },
+  teacherCalibration: {
+    type: 'boolean',
+    default: true,
+    description: "divide the teacher's scores by the calibration temperature its ONNX metadata declares (distilxr.temperature; 1 when absent), so p^t_T = softmax(s / (T_cal·T))",
+    off: "distil the teacher's raw scores, ignoring the calibration temperature its ONNX metadata declares (distilxr.temperature)",
+  },
+  teacherInit: {
+    type: 'boolean',
+    default: true,
+    description: "start the student from a rank-d factorisation of the teacher's weights (W ≈ V·W1ᵀ) when the teacher is a sparse linear model `teacher fit` wrote; random start otherwise",
+    off: "start the student at random instead of from a rank-d factorisation of a sparse linear teacher's weights",
+  },
+  labelBias: {
+    type: 'boolean',
+    default: true,
+    description: 'a learnt bias per label, s = (q̂·v̂ + b)/τ, kept as one more coordinate of q and V',
+    off: 'no per-label bias in the score (s = q·v/τ only)',
+  },
+  // the neighbour component: src/ann/neighbour-blend.ts
+  neighbours: {
+    type: 'integer',
+    min: 0,
+    max: 1000,
+    default: 50,
+    arg: 'K',
+    description: 'training points whose labels vote at query time, found in an HNSW index over their embeddings published with the model (0 = no neighbour component)',
+  },
+  neighbourWeight: { type: 'number', min: 0, max: 1, default: 0.5, arg: 'beta', description: "weight β of the neighbours' vote against the student's softmax (0 = the student alone)" },
+  voteTemperature: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'kappa', description: "temperature κ of the vote's weights exp(cos/κ)" },
+} as const satisfies Record<string, SettingSpec>;
+
+/** The student's training settings (TRAIN_SETTINGS says what each one is). */
+export type TrainConfig = SettingsOf<typeof TRAIN_SETTINGS>;
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = defaultsOf(TRAIN_SETTINGS);
+
+/** Range checks with messages that name the field, then the rules across fields; returns the list of problems. */
+export function validateTrainConfig(c: TrainConfig): string[] {
+  const problems = settingProblems(TRAIN_SETTINGS, c);
+  if (c.hardNegatives > c.poolSize) problems.push(`hardNegatives (${c.hardNegatives}) cannot exceed poolSize (${c.poolSize})`);
+  return problems;
+}
+
+/** How the edges name a setting and the teacher in the no-teacher rule's messages. */
+export interface SettingNames {
+  /** Put before a setting's name: 'params.' over HTTP. */
+  prefix: string;
+  /** What giving a teacher is called: 'teacherId', '--teacher'. */
+  teacher: string;
+}
+
+/**
+ * The one rule for a job without a teacher, at every edge (HTTP, CLI) and in the worker: there is
+ * nothing to distil, so α is 0 whatever its default, and a setting that needs the teacher's scores,
+ * given explicitly (α > 0, teacherWeightedNegatives), is refused with a message naming it.
+ * `given`: the settings the user set. Returns the config to run and the problems.
+ */
+export function withoutTeacher(config: TrainConfig, given: Readonly<Partial<Record<keyof TrainConfig, unknown>>>, names: SettingNames): { config: TrainConfig; problems: string[] } {
+  const problems: string[] = [];
+  if (typeof given.alpha === 'number' && given.alpha > 0) problems.push(`${names.prefix}alpha is ${given.alpha} but no ${names.teacher} was given: distillation needs a teacher`);
+  if (given.teacherWeightedNegatives === true) problems.push(`${names.prefix}teacherWeightedNegatives needs a ${names.teacher}`);
+  return { config: { ...config, alpha: 0 }, problems };
+}
+
+/** The student a configuration trains: d learnt coordinates, plus the bias slot when on. */
+export function studentShapeOf(c: TrainConfig, inputDim: number, numLabels: number): StudentShape {
+  return { inputDim, dim: c.dim + (c.labelBias ? 1 : 0), numLabels, tau: c.tau, labelBias: c.labelBias };
+}

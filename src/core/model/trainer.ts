@@ -1,0 +1,336 @@
+import { labelCounts, type Csr } from '../data/csr.js';
+import { CancelledError, NumericError } from '../util/errors.js';
+import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
+import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
+import { Rng } from '../util/rng.js';
+import type { Student } from './student.js';
+import type { TrainConfig } from './train-config.js';
+
+/**
+ * Each training example's mined candidate pool: K label ids per row (-1 pads short rows),
+ * positives already excluded, with the teacher's score of each pair when a teacher is used.
+ */
+export interface NegativePool {
+  size: number; // K
+  labels: Int32Array; // [N, K]
+  teacherScores: Float32Array | null; // [N, K]
+}
+
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  ce: number;
+  kl: number;
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+}
+
+export type EpochProgress = (done: number, total: number, meanLoss: number) => void;
+
+/**
+ * Trains a Student with the candidate-set objective: per example, candidates are its positives,
+ * hard negatives sampled from its pool, uniform random negatives and positives of other batch
+ * members. One example at a time, sparse Adagrad on the rows touched (fastText-style SGD);
+ * every buffer is allocated once here, nothing in the per-example loop.
+ */
+export class StudentTrainer {
+  private readonly rng: Rng;
+  private readonly objective: DistillationObjective;
+  private readonly optW1: RowOptimizer;
+  private readonly optV: RowOptimizer;
+  private readonly order: Int32Array;
+  private readonly isPositive: Uint8Array; // [L] marks the current example's positives
+  private readonly logLabelFreq: Float32Array; // [L] log(count_y / total positives)
+  private readonly q: Float32Array;
+  private readonly dq: Float32Array;
+  private readonly du: Float32Array;
+  private readonly grad: Float32Array;
+  private readonly candLabels: Int32Array;
+  private readonly cand: CandidateSet;
+  private readonly poolScratch: Int32Array;
+  private readonly poolWeights: Float64Array;
+  private batchLabels: Int32Array;
+  private pool: NegativePool | null = null;
+  private positiveTeacherScores: Float32Array | null = null;
+  private readonly parts: LossParts = { total: 0, ce: 0, kl: 0 };
+  private readonly logQRandom: number; // log expected count of a label among the uniform negatives
+  private readonly logQBatch: number; // log in-batch draws, plus logLabelFreq[y] per label
+
+  constructor(
+    readonly student: Student,
+    readonly features: Csr,
+    readonly labels: Csr,
+    readonly config: TrainConfig,
+    optimizer: RowOptimizerFactory = adagrad,
+  ) {
+    const { dim: d, numLabels: L } = student.shape;
+    if (features.rows !== labels.rows) throw new Error(`features have ${features.rows} rows, labels ${labels.rows}`);
+    this.rng = new Rng(config.seed ^ 0x5eed);
+    this.objective = new DistillationObjective(config.alpha, config.temperature);
+    this.optW1 = optimizer(student.W1, d, config.lr);
+    this.optV = optimizer(student.V, d, config.lr);
+    this.order = new Int32Array(features.rows);
+    for (let i = 0; i < this.order.length; i++) this.order[i] = i;
+    this.isPositive = new Uint8Array(L);
+    this.logLabelFreq = labelLogFrequencies(labels, L);
+    this.q = new Float32Array(d);
+    this.dq = new Float32Array(d);
+    this.du = new Float32Array(d);
+    let maxPos = 0;
+    for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
+    const cap = maxPos + config.hardNegatives + config.randomNegatives + config.inBatchNegatives;
+    this.grad = new Float32Array(cap);
+    this.candLabels = new Int32Array(cap);
+    this.cand = {
+      n: 0,
+      scores: new Float32Array(cap),
+      logQ: new Float32Array(cap),
+      positive: new Uint8Array(cap),
+      teacher: new Float32Array(cap),
+      scored: new Uint8Array(cap),
+    };
+    this.poolScratch = new Int32Array(Math.max(1, config.poolSize));
+    this.poolWeights = new Float64Array(Math.max(1, config.poolSize));
+    this.batchLabels = new Int32Array(1024);
+    this.logQRandom = Math.log(config.randomNegatives / L);
+    this.logQBatch = Math.log(config.inBatchNegatives);
+  }
+
+  /** The pool hard negatives are drawn from (replaced after each re-mining). */
+  setPool(pool: NegativePool | null): void {
+    if (pool && pool.labels.length !== pool.size * this.features.rows) throw new Error('pool does not match the training set');
+    this.pool = pool;
+  }
+
+  /** Teacher scores of the positives, aligned with labels.indices (null: no teacher). */
+  setPositiveTeacherScores(scores: Float32Array | null): void {
+    if (scores && scores.length !== this.labels.indices.length) throw new Error('positive scores do not match the label matrix');
+    this.positiveTeacherScores = scores;
+  }
+
+  /** Optimizer state, for checkpoints. */
+  optimizerState(): { w1: Float32Array; v: Float32Array } {
+    return { w1: this.optW1.accum, v: this.optV.accum };
+  }
+
+  /** What besides parameters and optimizer state a resumed run needs to continue identically. */
+  exportState(): { rng: Int32Array; order: Int32Array } {
+    return { rng: this.rng.getState(), order: this.order.slice() };
+  }
+
+  importState(state: { rng: ArrayLike<number>; order: Int32Array }): void {
+    if (state.order.length !== this.order.length) throw new Error('checkpoint order does not match the training set');
+    this.rng.setState(state.rng);
+    this.order.set(state.order);
+  }
+
+  /**
+   * One pass over the data. `shouldStop` is polled at every batch boundary; when it returns true
+   * the epoch ends with a CancelledError (parameters keep the updates made so far).
+   */
+  trainEpoch(epoch: number, onProgress?: EpochProgress, shouldStop?: () => boolean): EpochStats {
+    const started = performance.now();
+    const cfg = this.config;
+    const N = this.features.rows;
+    this.rng.shuffle(this.order);
+    let sum = 0;
+    let sumCe = 0;
+    let sumKl = 0;
+    for (let b0 = 0; b0 < N; b0 += cfg.batchSize) {
+      if (shouldStop?.()) throw new CancelledError(`cancelled during epoch ${epoch}`);
+      const b1 = Math.min(N, b0 + cfg.batchSize);
+      const batchCount = this.collectBatchLabels(b0, b1);
+      for (let i = b0; i < b1; i++) {
+        const ex = this.order[i];
+        const loss = this.trainExample(ex, batchCount);
+        if (!Number.isFinite(loss)) {
+          throw new NumericError(`loss became ${loss} at epoch ${epoch}, example ${ex}: lower the learning rate (now ${cfg.lr}) or raise tau (now ${cfg.tau})`);
+        }
+        sum += loss;
+        sumCe += this.parts.ce;
+        sumKl += this.parts.kl;
+      }
+      if (onProgress) onProgress(b1, N, sum / b1);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      epoch,
+      loss: N ? sum / N : 0,
+      ce: N ? sumCe / N : 0,
+      kl: N ? sumKl / N : 0,
+      examples: N,
+      seconds,
+      examplesPerSecond: seconds > 0 ? N / seconds : 0,
+    };
+  }
+
+  private collectBatchLabels(b0: number, b1: number): number {
+    const { indptr, indices } = this.labels;
+    let n = 0;
+    for (let i = b0; i < b1; i++) n += indptr[this.order[i] + 1] - indptr[this.order[i]];
+    if (n > this.batchLabels.length) this.batchLabels = new Int32Array(n * 2);
+    n = 0;
+    for (let i = b0; i < b1; i++) {
+      const ex = this.order[i];
+      for (let p = indptr[ex]; p < indptr[ex + 1]; p++) this.batchLabels[n++] = indices[p];
+    }
+    return n;
+  }
+
+  /** One SGD step on one example; returns its loss. */
+  private trainExample(ex: number, batchCount: number): number {
+    const n = this.buildCandidates(ex, batchCount);
+    const s = this.student;
+    const d = s.shape.dim;
+    const invTau = 1 / s.shape.tau;
+    const f = this.features;
+    const q = this.q;
+    const V = s.V;
+    const norm = s.encodeSparseInto(f.indices, f.values, f.indptr[ex], f.indptr[ex + 1], q, 0);
+    const cand = this.cand;
+    for (let c = 0; c < n; c++) {
+      const base = this.candLabels[c] * d;
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += q[j] * V[base + j];
+      cand.scores[c] = dot * invTau;
+    }
+    const loss = this.objective.forward(cand, this.grad, this.parts);
+    this.clearPositives(ex);
+
+    // dL/dq uses V before its update; then V rows step, then W1 rows through the normalisation.
+    const dq = this.dq;
+    dq.fill(0);
+    for (let c = 0; c < n; c++) {
+      const g = this.grad[c] * invTau;
+      if (g === 0) continue;
+      const base = this.candLabels[c] * d;
+      for (let j = 0; j < d; j++) dq[j] += g * V[base + j];
+    }
+    for (let c = 0; c < n; c++) {
+      const g = this.grad[c] * invTau;
+      if (g !== 0) this.optV.stepRow(this.candLabels[c], q, 0, g);
+    }
+    if (norm > 0) {
+      const e = s.embeddingDim; // the bias slot is a constant: no gradient flows into W1 from it
+      let qdq = 0;
+      for (let j = 0; j < e; j++) qdq += q[j] * dq[j];
+      const inv = 1 / norm;
+      for (let j = 0; j < e; j++) this.du[j] = (dq[j] - q[j] * qdq) * inv;
+      for (let p = f.indptr[ex]; p < f.indptr[ex + 1]; p++) {
+        this.optW1.stepRow(f.indices[p], this.du, 0, f.values ? f.values[p] : 1);
+      }
+    }
+    return loss;
+  }
+
+  /** Fills candLabels/cand for example ex and returns the candidate count. Marks positives. */
+  private buildCandidates(ex: number, batchCount: number): number {
+    const cfg = this.config;
+    const L = this.student.shape.numLabels;
+    const cand = this.cand;
+    const { indptr, indices } = this.labels;
+    const posScores = this.positiveTeacherScores;
+    let n = 0;
+    for (let p = indptr[ex]; p < indptr[ex + 1]; p++) {
+      const y = indices[p];
+      if (y >= L) continue; // a label the student does not model (cannot happen for training data)
+      this.isPositive[y] = 1;
+      this.setCandidate(n++, y, 0, 1, posScores ? posScores[p] : 0, posScores ? 1 : 0);
+    }
+    n = this.addHardNegatives(ex, n);
+    if (cfg.randomNegatives > 0 && L > 1) {
+      const logQ = this.logQRandom;
+      for (let k = 0; k < cfg.randomNegatives; k++) {
+        let y = this.rng.int(L);
+        for (let tries = 0; this.isPositive[y] && tries < 8; tries++) y = this.rng.int(L);
+        if (this.isPositive[y]) continue;
+        this.setCandidate(n++, y, logQ, 0, 0, 0);
+      }
+    }
+    if (cfg.inBatchNegatives > 0 && batchCount > 0) {
+      const logB = this.logQBatch;
+      for (let k = 0; k < cfg.inBatchNegatives; k++) {
+        const y = this.batchLabels[this.rng.int(batchCount)];
+        if (this.isPositive[y]) continue;
+        this.setCandidate(n++, y, logB + this.logLabelFreq[y], 0, 0, 0);
+      }
+    }
+    cand.n = n;
+    return n;
+  }
+
+  private addHardNegatives(ex: number, n: number): number {
+    const pool = this.pool;
+    const h = this.config.hardNegatives;
+    if (!pool || h === 0 || pool.size === 0) return n;
+    const K = pool.size;
+    const base = ex * K;
+    let avail = 0;
+    for (let k = 0; k < K; k++) if (pool.labels[base + k] >= 0) this.poolScratch[avail++] = k;
+    const take = Math.min(h, avail);
+    const ts = pool.teacherScores;
+    if (this.config.teacherWeightedNegatives && ts) {
+      // Sample without replacement ∝ exp(t/T): the negatives the teacher finds most confusable.
+      const invT = 1 / this.config.temperature;
+      let max = -Infinity;
+      for (let i = 0; i < avail; i++) max = Math.max(max, ts[base + this.poolScratch[i]] * invT);
+      for (let i = 0; i < avail; i++) this.poolWeights[i] = Math.exp(ts[base + this.poolScratch[i]] * invT - max);
+      for (let t = 0; t < take; t++) {
+        let total = 0;
+        for (let i = t; i < avail; i++) total += this.poolWeights[i];
+        let r = this.rng.next() * total;
+        let pick = t;
+        for (let i = t; i < avail; i++) {
+          r -= this.poolWeights[i];
+          if (r <= 0) {
+            pick = i;
+            break;
+          }
+        }
+        this.swapScratch(t, pick);
+      }
+    } else {
+      for (let t = 0; t < take; t++) this.swapScratch(t, t + this.rng.int(avail - t));
+    }
+    for (let t = 0; t < take; t++) {
+      const k = this.poolScratch[t];
+      const y = pool.labels[base + k];
+      this.setCandidate(n++, y, 0, 0, ts ? ts[base + k] : 0, ts ? 1 : 0);
+    }
+    return n;
+  }
+
+  private swapScratch(i: number, j: number): void {
+    const a = this.poolScratch[i];
+    this.poolScratch[i] = this.poolScratch[j];
+    this.poolScratch[j] = a;
+    const w = this.poolWeights[i];
+    this.poolWeights[i] = this.poolWeights[j];
+    this.poolWeights[j] = w;
+  }
+
+  private setCandidate(slot: number, label: number, logQ: number, positive: number, teacher: number, scored: number): void {
+    this.candLabels[slot] = label;
+    this.cand.logQ[slot] = logQ;
+    this.cand.positive[slot] = positive;
+    this.cand.teacher[slot] = teacher;
+    this.cand.scored[slot] = scored;
+  }
+
+  private clearPositives(ex: number): void {
+    const { indptr, indices } = this.labels;
+    const L = this.student.shape.numLabels;
+    for (let p = indptr[ex]; p < indptr[ex + 1]; p++) if (indices[p] < L) this.isPositive[indices[p]] = 0;
+  }
+}
+
+/** log(count_y / total positive count); labels never seen get the log of half a count. */
+export function labelLogFrequencies(labels: Csr, numLabels: number): Float32Array {
+  const counts = labelCounts(labels, numLabels);
+  const nnz = labels.indptr[labels.rows];
+  const out = new Float32Array(numLabels);
+  const total = Math.max(1, nnz);
+  for (let y = 0; y < numLabels; y++) out[y] = Math.log(Math.max(0.5, counts[y]) / total);
+  return out;
+}
