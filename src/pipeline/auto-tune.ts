@@ -70,8 +70,6 @@ export const AUTO_BUDGET_SECONDS = 600;
 const HELD_OUT_MAX = 2000;
 
 export interface AutoTrial {
-  /** The family the candidate comes from (its base settings apply). */
-  family: string;
   settings: Partial<TrainConfig>;
   /** The neighbour blend the trial chose on the held-out rows. */
   blend?: Partial<TrainConfig>;
@@ -85,7 +83,7 @@ export interface AutoTuneReport {
   heldOutRows: number;
   budgetSeconds: number;
   trials: AutoTrial[];
-  /** The chosen trial's family: whether the student starts from the teacher's factors. */
+  /** The family searched: whether the student starts from the teacher's factors. */
   family: string;
   /** Share of the teacher's weight energy the teacher-start rank holds (null: weights not readable). */
   teacherStartEnergy: number | null;
@@ -146,16 +144,15 @@ export async function autoTune(
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
   const energy = await teacherStartEnergy(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
-  // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md section 0)
-  const families = energy !== null && energy >= MIN_ENERGY ? [AUTO_TEACHER_START] : [AUTO_RANDOM_START];
-  const queue = families.flatMap((family) => family.candidates.map((settings) => ({ family, settings })));
+  // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)
+  const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
   const share = energy === null ? "the teacher's weights are not readable" : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
-  opts.sink?.log(`auto: ${families.map((f) => f.name).join(', then ')} (${share})`);
-  opts.sink?.log(`auto: ${queue.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
+  opts.sink?.log(`auto: ${family.name} (${share})`);
+  opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
   const trials: AutoTrial[] = [];
   // a trial's cost grows with its epochs: the next one is estimated from the dearest epoch so far
   let secondsPerEpoch = 0;
-  for (const { family, settings } of queue) {
+  for (const settings of family.candidates) {
     const config = { ...base, ...family.base, ...settings };
     const elapsed = (performance.now() - started) / 1000;
     if (trials.length > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) break;
@@ -163,15 +160,14 @@ export async function autoTune(
     const { p1: heldOutP1, blend } = await runTrial(config, trialTrain, trialHeldOut, teacher);
     const seconds = (performance.now() - t0) / 1000;
     secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
-    trials.push({ family: family.name, settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
+    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
     opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
   }
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
-  const bestFamily = families.find((f) => f.name === best.family)!;
-  const chosen = { ...bestFamily.base, ...best.settings, ...best.blend };
-  opts.sink?.log(`auto: chose ${best.family} ${JSON.stringify(chosen)}`);
-  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: best.family, teacherStartEnergy: energy, trials, skipped: queue.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
+  const chosen = { ...family.base, ...best.settings, ...best.blend };
+  opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The configuration an auto job runs with once the search chose. */

@@ -16,19 +16,12 @@ function shardOf(key: string): number {
 
 export class TermIndex {
   private readonly shards: Map<string, number>[] = Array.from({ length: 1 << SHARD_BITS }, () => new Map());
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
 
   get(key: string): number | undefined {
     return this.shards[shardOf(key)].get(key);
   }
 
   set(key: string, value: number): void {
-    const shard = this.shards[shardOf(key)];
-    if (!shard.has(key)) this.count++;
-    shard.set(key, value);
+    this.shards[shardOf(key)].set(key, value);
   }
 }
