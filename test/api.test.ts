@@ -15,6 +15,7 @@ import { Rng } from '../src/core/util/rng.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { AUTO_BUDGET_SECONDS } from '../src/pipeline/auto-tune.js';
 import { buildApp } from '../src/service/app.js';
+import { loadConfig } from '../src/infra/config.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
 import { ERROR_CODES } from '../src/service/errors.js';
 import { ModelCache } from '../src/service/model-cache.js';
@@ -645,7 +646,7 @@ describe('server', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'distilxr-srv-'));
     server = await startServer({
-      env: { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, API_KEYS: 'k1' },
+      config: loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, API_KEYS: 'k1' }),
       logger: false,
       handleSignals: false,
     });

@@ -20,7 +20,8 @@ import { JOB_STALLED_AFTER_MS } from '../src/infra/job-liveness.js';
 import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
 import type { JobView } from '../src/service/schemas/jobs.js';
 import { ProgressTracker, STAGE_SPANS } from '../src/worker/progress-tracker.js';
-import { DEFAULT_LOCK_MS, startWorker, type RunningWorker } from '../src/worker/worker.js';
+import { DEFAULT_LOCK_MS } from '../src/infra/service-settings.js';
+import { startWorker, type RunningWorker } from '../src/worker/worker.js';
 import { addDataset, submit, waitFinal, waitFor } from './support/jobs.js';
 import { spawnWorker, type WorkerChild } from './support/worker-process.js';
 

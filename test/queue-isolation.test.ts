@@ -41,8 +41,9 @@ async function openInstall(name: string): Promise<Install> {
   const schema = `${name}_${randomUUID().slice(0, 8)}`;
   const dataDir = await mkdtemp(join(tmpdir(), `distilxr-${name}-`));
   const env: NodeJS.ProcessEnv = { DATABASE_URL: `${PG_URL}?schema=${schema}`, DATA_DIR: dataDir, REDIS_URL, PORT: '0', API_KEYS: '' };
-  const storage = await openStorage(loadConfig(env));
-  const server = await startServer({ env, storage, logger: false, handleSignals: false });
+  const config = loadConfig(env);
+  const storage = await openStorage(config);
+  const server = await startServer({ config, storage, logger: false, handleSignals: false });
   const datasetId = await addDataset(storage.repo, storage.store, { points: 300, testPoints: 60, features: 120, labels: 20, seed: 5 });
   return { env, storage, server, worker: null, datasetId, schema };
 }

@@ -117,7 +117,7 @@ describe('API keys', () => {
     });
     for (const [host, keys] of [['0.0.0.0', ''], ['127.0.0.1', ''], ['0.0.0.0', 'k']]) {
       const config = loadConfig({ DATA_DIR: env.dataDir, PORT: '0', HOST: host, REDIS_URL, API_KEYS: keys });
-      const server = await startServer({ config, env: { REDIS_PREFIX: env.prefix }, storage: env.storage, logger: { level: 'warn', stream }, handleSignals: false });
+      const server = await startServer({ config: { ...config, redisPrefix: env.prefix }, storage: env.storage, logger: { level: 'warn', stream }, handleSignals: false });
       await server.close();
     }
     expect(warnings).toEqual([expect.stringMatching(/^no API_KEYS: \/v1 is open to anyone who can reach 0\.0\.0\.0:0 /)]);

@@ -67,7 +67,7 @@ beforeAll(async () => {
     MAX_TEACHER_BYTES: '20000',
     CORS_ORIGINS: APP_ORIGIN,
   });
-  server = await startServer({ config, env: { REDIS_PREFIX: env.prefix }, storage: env.storage, logger: false, handleSignals: false });
+  server = await startServer({ config: { ...config, redisPrefix: env.prefix }, storage: env.storage, logger: false, handleSignals: false });
   base = server.url;
 
   const up = await fetch(`${base}/v1/datasets`, { method: 'POST', headers: auth, body: form({ train: { data: tinyXc() } }) });

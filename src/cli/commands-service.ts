@@ -23,6 +23,17 @@ async function warnIfRedisDown(): Promise<void> {
   }
 }
 
+/** A URL without its password. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 export function serviceCommands(): Command[] {
   const start = new Command('start')
     .description('API and a worker in one process on embedded defaults (PGlite under DATA_DIR, Redis from REDIS_URL)')
@@ -53,5 +64,19 @@ export function serviceCommands(): Command[] {
     await db.close();
     process.stdout.write(`migrations applied (${db.kind} database)\n`);
   });
-  return [start, serve, worker, migrate];
+  const env = new Command('env')
+    .description('the environment variables serve, worker and start read: what each accepts, its default and meaning; --check validates this environment')
+    .option('--check', 'parse this environment as serve and worker would, print the resulting configuration as JSON (exit 2 naming a bad variable)')
+    .action(async (opts: { check?: boolean }) => {
+      if (opts.check) {
+        const { loadConfig } = await import('../infra/config.js');
+        const { apiKeys, databaseUrl, ...config } = loadConfig();
+        // keys and the database URL's password stay out of the output
+        process.stdout.write(`${JSON.stringify({ ...config, databaseUrl: databaseUrl === null ? null : redactUrl(databaseUrl), apiKeys: apiKeys.length }, null, 2)}\n`);
+        return;
+      }
+      const { serviceEnvTable } = await import('../infra/service-settings.js');
+      process.stdout.write(serviceEnvTable());
+    });
+  return [start, serve, worker, migrate, env];
 }

@@ -32,13 +32,15 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, log:
     stopRedis();
   };
   try {
-    server = await startServer({ config, env, storage, handleSignals: false, logger: env.LOG_LEVEL ? { level: env.LOG_LEVEL } : { level: 'warn' } });
+    server = await startServer({ config, storage, handleSignals: false, logger: { level: config.logLevel ?? 'warn' } });
     worker = await startWorker({
       repo: storage.repo,
       store: storage.store,
       connection: redisConnectionFromUrl(config.redisUrl),
       concurrency: config.workerConcurrency,
-      prefix: await queuePrefix(env, storage.db.prisma),
+      lockMs: config.workerLockMs,
+      reconcileMs: config.workerReconcileMs,
+      prefix: await queuePrefix(config, storage.db.prisma),
       runner: jobRunnerLimitsOf(config),
       log,
     });

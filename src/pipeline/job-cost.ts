@@ -26,7 +26,6 @@ export interface JobLimits {
 }
 
 /** Fits a 2-core 24 GB machine: two worker processes of one job each plus the API stay under ~20 GB. */
-export const DEFAULT_JOB_LIMITS: JobLimits = { maxMemoryBytes: 8192 * MiB, maxSeconds: 24 * 3600 };
 
 /**
  * Training: (candidates + features of an example) × d multiply-adds per second, one thread.

@@ -57,9 +57,9 @@ export const distilxr = fp<AppOptions>(
 );
 
 /** Never logs an Authorization header, a cookie or a stream token (`?token=` of an event stream), whatever the logger options. */
-function loggerOptions(logger: boolean | object | undefined): boolean | object {
+function loggerOptions(logger: boolean | object | undefined, level: string | null): boolean | object {
   if (!logger) return false;
-  const base: { serializers?: Record<string, unknown> } = logger === true ? { level: process.env.LOG_LEVEL ?? 'info' } : logger;
+  const base: { serializers?: Record<string, unknown> } = logger === true ? { level: level ?? 'info' } : logger;
   return {
     ...base,
     redact: ['req.headers.authorization', 'req.headers.cookie'],
@@ -82,7 +82,7 @@ function serializeRequest(request: FastifyRequest): Record<string, unknown> {
 export async function buildApp(options: AppOptions & { logger?: boolean | object }): Promise<FastifyInstance> {
   const { logger, ...opts } = options;
   const app = Fastify({
-    logger: loggerOptions(logger),
+    logger: loggerOptions(logger, opts.config.logLevel),
     // JSON bodies; multipart uploads have their own limits (plugins/multipart.ts), queries a larger one
     bodyLimit: opts.config.maxBodyBytes,
     genReqId: () => randomUUID(),

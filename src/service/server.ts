@@ -2,9 +2,7 @@
  * The one place that listens: opens the database, the artifact store and the queue, builds the
  * app and serves it until SIGTERM/SIGINT, then closes in order (stop accepting, end event
  * streams, finish in-flight requests, then queue and database). A second signal exits at once.
- * Configuration by environment (loadConfig) plus REDIS_PREFIX (BullMQ key prefix shared with the
- * workers; by default one derived from the database, see queue-prefix.ts), MODEL_CACHE_SIZE (models kept loaded, default 4) and LOG_LEVEL; the security settings
- * (API_KEYS, RATE_LIMIT_*, CORS_ORIGINS, MAX_*_BYTES) are described in config.ts.
+ * Configured by environment (infra/service-settings.ts, `distilxr env`).
  * Runs directly too: `node --import tsx src/service/server.ts`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -12,15 +10,14 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
-import { loadConfig, positiveIntEnv, requireSharedDatabase, type ServiceConfig } from '../infra/config.js';
+import { loadConfig, requireSharedDatabase, type ServiceConfig } from '../infra/config.js';
 import { closeOnSignals } from '../infra/signals.js';
 import { queuePrefix } from '../infra/queue/queue-prefix.js';
 import { openStorage, type Storage } from '../infra/storage.js';
 
 export interface StartServerOptions {
-  /** @defaultValue loadConfig(env) */
+  /** @defaultValue loadConfig(process.env) */
   config?: ServiceConfig;
-  env?: NodeJS.ProcessEnv;
   /** @defaultValue true */
   logger?: boolean | object;
   /** Install SIGTERM/SIGINT handlers that close and exit. @defaultValue true */
@@ -41,13 +38,11 @@ export interface RunningServer {
 }
 
 export async function startServer(opts: StartServerOptions = {}): Promise<RunningServer> {
-  const env = opts.env ?? process.env;
-  const config = opts.config ?? loadConfig(env);
-  const modelCacheSize = positiveIntEnv(env, 'MODEL_CACHE_SIZE', 4);
+  const config = opts.config ?? loadConfig();
   const { db, repo, store } = opts.storage ?? (await openStorage(config));
   let prefix: string;
   try {
-    prefix = await queuePrefix(env, db.prisma);
+    prefix = await queuePrefix(config, db.prisma);
   } catch (e) {
     if (!opts.storage) await db.close();
     throw e;
@@ -62,7 +57,7 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   };
   let app: FastifyInstance;
   try {
-    app = await buildApp({ repo, store, queue, config, modelCacheSize, logger: opts.logger ?? true });
+    app = await buildApp({ repo, store, queue, config, modelCacheSize: config.modelCacheSize, logger: opts.logger ?? true });
   } catch (e) {
     await closeDeps();
     throw e;

@@ -1,18 +1,13 @@
 /**
- * `distilxr worker`: one worker process. Configuration by environment (see loadConfig) plus
- * WORKER_LOCK_MS (job lock, default 10000; stalled jobs are looked for every half of it),
- * WORKER_RECONCILE_MS (how often the database's unfinished jobs are checked against the queue,
- * default 60000), REDIS_PREFIX (BullMQ key prefix shared with the API; by default one derived from
- * the database, see queue-prefix.ts), WORKER_METRICS_PORT (Prometheus GET /metrics on HOST,
- * default: no endpoint), JOB_MAX_STARTS (starts of one job before it is failed for good, default
- * 3) and LOG_LEVEL (default info). Each pipeline thread's JavaScript heap is capped at
- * JOB_MAX_MEMORY_MB. Logs are pino JSON lines on stdout, like the API's.
+ * `distilxr worker`: one worker process, configured by environment (infra/service-settings.ts,
+ * `distilxr env`). Each pipeline thread's JavaScript heap is capped at JOB_MAX_MEMORY_MB. Logs are
+ * pino JSON lines on stdout, like the API's.
  * Runs directly too: `node --import tsx src/worker/main.ts`.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
-import { jobRunnerLimitsOf, loadConfig, positiveIntEnv, requireSharedDatabase } from '../infra/config.js';
+import { jobRunnerLimitsOf, loadConfig, requireSharedDatabase } from '../infra/config.js';
 import { closeOnSignals } from '../infra/signals.js';
 import { queuePrefix } from '../infra/queue/queue-prefix.js';
 import { openStorage } from '../infra/storage.js';
@@ -20,7 +15,7 @@ import { pino, type Logger } from 'pino';
 import { WorkerTelemetry } from './job-telemetry.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import type { JobRunnerOptions } from './job-runner.js';
-import { DEFAULT_LOCK_MS, startWorker } from './worker.js';
+import { startWorker } from './worker.js';
 
 export interface WorkerProcess {
   /** Closes the worker (running jobs go back to the queue) and the database. */
@@ -33,21 +28,20 @@ export type WorkerHooks = Pick<JobRunnerOptions, 'onPipelineEvent'>;
 /** Opens the database and the artifact store and starts taking jobs. */
 export async function runWorker(
   env: NodeJS.ProcessEnv = process.env,
-  logger: Logger = pino({ name: 'distilxr-worker', level: env.LOG_LEVEL || 'info' }),
+  logger?: Logger,
   hooks: WorkerHooks = {},
 ): Promise<WorkerProcess> {
   const config = loadConfig(env);
   requireSharedDatabase(config, 'worker');
-  const lockMs = positiveIntEnv(env, 'WORKER_LOCK_MS', DEFAULT_LOCK_MS);
-  const reconcileMs = positiveIntEnv(env, 'WORKER_RECONCILE_MS', 60_000);
-  const metricsPort = env.WORKER_METRICS_PORT ? positiveIntEnv(env, 'WORKER_METRICS_PORT', 0) : null;
+  logger ??= pino({ name: 'distilxr-worker', level: config.logLevel ?? 'info' });
+  const { workerLockMs: lockMs, workerReconcileMs: reconcileMs, workerMetricsPort: metricsPort } = config;
   const log = (line: string): void => logger.warn(line);
   const telemetry = new WorkerTelemetry(logger);
   const { db, repo, store } = await openStorage(config);
   let metrics: MetricsServer | null = null;
   try {
     if (metricsPort !== null) metrics = await startMetricsServer(telemetry.registry, metricsPort, config.host);
-    const prefix = await queuePrefix(env, db.prisma);
+    const prefix = await queuePrefix(config, db.prisma);
     const worker = await startWorker({
       repo,
       store,

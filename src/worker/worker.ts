@@ -3,13 +3,12 @@ import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { QUEUE_NAME, type QueuedJob } from '../infra/queue/job-queue.js';
 import { RetryingRepository } from '../infra/db/db-retry.js';
+import { DEFAULT_LOCK_MS } from '../infra/service-settings.js';
 import type { Repository } from '../infra/records.js';
 import { JobRunner, LOCK_LOST, RELEASE_ON_SHUTDOWN, type JobOutcome, type JobRunnerOptions } from './job-runner.js';
 import type { JobTelemetry } from './job-telemetry.js';
 import { QueueReconciler, reconcile } from './queue-reconciler.js';
 
-/** See WorkerDeps.lockMs. */
-export const DEFAULT_LOCK_MS = 10_000;
 
 export interface WorkerDeps {
   repo: Repository;

@@ -21,6 +21,6 @@ export function installQueuePrefix(installId: string): string {
 }
 
 /** REDIS_PREFIX when set, else the prefix of the database's install. */
-export async function queuePrefix(env: NodeJS.ProcessEnv, prisma: PrismaClient): Promise<string> {
-  return env.REDIS_PREFIX || installQueuePrefix(await readInstallId(prisma));
+export async function queuePrefix(config: { redisPrefix: string | null }, prisma: PrismaClient): Promise<string> {
+  return config.redisPrefix ?? installQueuePrefix(await readInstallId(prisma));
 }
