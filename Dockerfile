@@ -26,7 +26,9 @@ RUN npm run build
 # msgpackr-extract, msgpackr's native speed-up, among the production packages). Without the CLI,
 # postinstall skips generate.
 FROM toolchain AS deps
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+# onnxruntime-node ships its binaries for every OS (288 MB): the image keeps Linux's (69 MB).
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force \
+ && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32
 
 FROM ${NODE_IMAGE}
 WORKDIR /app
