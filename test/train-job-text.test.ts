@@ -44,4 +44,22 @@ describe('runTrainJob with a text teacher', () => {
     const b = await readFile(join(dir, kind, 'resumed', 'weights.safetensors'));
     expect(a.equals(b)).toBe(true);
   }, 120_000);
+
+  it('--auto searches with a text teacher: every trial scores its own slice of the texts', async () => {
+    const logs: string[] = [];
+    const r = await runTrainJob(
+      { trainPath: join(MINI, 'train.jsonl'), testPath: join(MINI, 'test.jsonl'), teacherPath: resolve('test/fixtures/text-teachers/classifier'), config: DEFAULT_TRAIN_CONFIG, cacheDir: false, auto: { budgetSeconds: 300 }, outDir: join(dir, 'auto') },
+      { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m) => logs.push(m) },
+    );
+    const auto = r.auto!;
+    expect(auto.family).toBe('random start'); // a bundle has no sparse weights to start from
+    expect(auto.teacherStartEnergy).toBeNull();
+    expect(auto.trials.map((t) => t.settings.alpha)).toEqual([0, 0.5, 0.5, 1]);
+    for (const t of auto.trials) expect(t.heldOutP1).toBeGreaterThan(0);
+    // distilled trials differ from the α=0 one: the teacher's scores reached them
+    expect(new Set(auto.trials.map((t) => t.heldOutP1)).size).toBeGreaterThan(1);
+    expect(r.config).toMatchObject(auto.chosen);
+    expect(r.pairsScored > 0).toBe((auto.chosen.alpha ?? 0) > 0); // the teacher scores only for a distilled choice
+    expect(logs.some((m) => /^auto: random start/.test(m))).toBe(true);
+  }, 300_000);
 });

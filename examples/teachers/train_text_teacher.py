@@ -43,6 +43,9 @@ PRESETS = {
     "fast": dict(vocab=6000, hidden=64, layers=2, heads=2, intermediate=128, max_length=64, epochs=3, lr=2e-3, batch=32),
     # trains in minutes on two idle CPU cores
     "small": dict(vocab=8000, hidden=128, layers=2, heads=4, intermediate=256, max_length=128, epochs=4, lr=1e-3, batch=32),
+    # BERT-base's shape (12 layers x 768, 12 heads): the size of the teachers users fine-tune. Too slow to
+    # train on this CPU; `--epochs 0` exports it untrained, for timing a realistic teacher per query.
+    "base": dict(vocab=8000, hidden=768, layers=12, heads=12, intermediate=3072, max_length=128, epochs=0, lr=1e-4, batch=32),
 }
 
 
@@ -151,6 +154,9 @@ def train(args, p, tok, train_rows, names):
     enc = encode(tok, texts, p["max_length"])
     label_texts = [label_text(n) for n in names]
     label_enc = encode(tok, label_texts, 16)
+    if p["epochs"] == 0:
+        model.eval()
+        return model
     opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=0.01)
     steps_per_epoch = math.ceil(len(texts) / p["batch"])
     total = steps_per_epoch * p["epochs"]
@@ -168,7 +174,11 @@ def train(args, p, tok, train_rows, names):
                 y = torch.zeros(len(idx), L)
                 for r, i in enumerate(idx):
                     y[r, positives[i]] = 1.0
-                loss = F.binary_cross_entropy_with_logits(model(**feeds), y)
+                logits = model(**feeds)
+                if args.loss == "bce":
+                    loss = F.binary_cross_entropy_with_logits(logits, y)
+                else:  # softmax over all labels against the positives' uniform distribution
+                    loss = -((y / y.sum(-1, keepdim=True)) * F.log_softmax(logits, -1)).sum(-1).mean()
             elif args.kind == "cross-encoder":
                 q, lt, y = [], [], []
                 for i in idx:  # one positive and `negatives` random labels per example
@@ -222,7 +232,27 @@ def precision_at(model, args, p, tok, rows, names, k_max=5, limit=1000):
     return {"p@1": hits1 / len(rows), "p@5": hits5 / (5 * len(rows)), "rows": len(rows)}
 
 
-def export(model, args, p, tok, names, out: Path):
+def fit_temperature(model, p, tok, rows, names) -> float | None:
+    """Temperature scaling (Guo et al., 2017) on rows the model never trained on: the T minimising the
+    NLL of softmax(logits / T) against the positives' uniform distribution, the form in which distilxr
+    distils a teacher. Classifier only; None without rows."""
+    if not rows:
+        return None
+    label_ids = {n: i for i, n in enumerate(names)}
+    with torch.no_grad():
+        logits = torch.cat([model(**encode(tok, [r["text"] for r in rows[s : s + 256]], p["max_length"])) for s in range(0, len(rows), 256)])
+    y = torch.zeros_like(logits)
+    for r, row in enumerate(rows):
+        ids = [label_ids[l] for l in row["labels"] if l in label_ids]
+        y[r, ids] = 1.0 / max(1, len(ids))
+    nll = lambda t: float(-(y * F.log_softmax(logits / t, -1)).sum(-1).mean())
+    grid = [math.exp(x / 20) for x in range(-60, 61)]  # T in [0.05, 20], log-spaced
+    best = min(grid, key=nll)
+    print(f"temperature {best:.3f}: held-out NLL {nll(1.0):.4f} -> {nll(best):.4f} on {len(rows)} rows", flush=True)
+    return best
+
+
+def export(model, args, p, tok, names, out: Path, temperature: float | None = None):
     out.mkdir(parents=True, exist_ok=True)
     output = "embeddings" if args.kind == "bi-encoder" else "logits"
     dummy = encode(tok, ["a package", "another package for tests"], p["max_length"],
@@ -257,6 +287,8 @@ def export(model, args, p, tok, names, out: Path):
         manifest["label_max_length"] = 16
     if args.kind == "bi-encoder":
         manifest["score_scale"] = 1 / BI_ENCODER_TAU
+    if temperature is not None:
+        manifest["temperature"] = temperature
     (out / "teacher.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -284,7 +316,21 @@ def main():
     ap.add_argument("--preset", choices=list(PRESETS), default="small")
     ap.add_argument("--minutes", type=float, default=15.0, help="training time budget")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    ap.add_argument(
+        "--loss",
+        choices=["softmax", "bce"],
+        default="softmax",
+        help="classifier loss: softmax over all labels (targets uniform over the positives; BCE over 567 labels "
+        "stalls at the label priors when training from scratch) or per-label binary cross-entropy",
+    )
     ap.add_argument("--limit", type=int, default=None, help="train on the first N rows only")
+    ap.add_argument(
+        "--calibration-rows",
+        type=int,
+        default=1000,
+        help="classifier: training rows held out of training to fit the calibration temperature (0: none)",
+    )
     ap.add_argument("--negatives", type=int, default=3, help="cross-encoder: random negatives per positive")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
@@ -293,6 +339,8 @@ def main():
     p = dict(PRESETS[args.preset])
     if args.epochs is not None:
         p["epochs"] = args.epochs
+    if args.lr is not None:
+        p["lr"] = args.lr
     train_rows = read_jsonl(args.data / "train.jsonl")[: args.limit]
     test_path = args.data / "test.jsonl"
     test_rows = read_jsonl(test_path) if test_path.exists() else []
@@ -300,11 +348,21 @@ def main():
     t0 = time.time()
     tok = train_tokenizer([r["text"] for r in train_rows], p["vocab"])
     print(f"{len(train_rows)} rows, {len(names)} labels, vocab {tok.get_vocab_size()}, preset {args.preset}", flush=True)
-    model = train(args, p, tok, train_rows, names)
+    held_out: list[dict] = []
+    if args.kind == "classifier" and args.calibration_rows > 0 and p["epochs"] > 0:
+        order = list(range(len(train_rows)))
+        random.Random(args.seed).shuffle(order)
+        cut = set(order[: args.calibration_rows])
+        held_out = [r for i, r in enumerate(train_rows) if i in cut]
+        fit_rows = [r for i, r in enumerate(train_rows) if i not in cut]
+    else:
+        fit_rows = train_rows
+    model = train(args, p, tok, fit_rows, names)
     print(f"trained in {time.time() - t0:.0f} s")
     if test_rows:
         print("test:", precision_at(model, args, p, tok, test_rows, names))
-    export(model, args, p, tok, names, args.out)
+    temperature = fit_temperature(model, p, tok, held_out, names)
+    export(model, args, p, tok, names, args.out, temperature)
     check_onnx(model, args, p, tok, args.out, test_rows or train_rows)
     size = sum(f.stat().st_size for f in args.out.iterdir())
     print(f"bundle written to {args.out} ({size / 1e6:.2f} MB)")

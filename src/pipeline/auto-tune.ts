@@ -95,9 +95,15 @@ export interface AutoTuneReport {
 
 /**
  * Runs one trial: a student trained on `train` with `teacherPath`, P@1 on `heldOut` through its
- * indexes, with the neighbour blend it chose there.
+ * indexes, with the neighbour blend it chose there. `rows`: which rows of the job's training data
+ * the two slices are (a text teacher scores their texts).
  */
-export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string) => Promise<{ p1: number; blend?: Partial<TrainConfig> }>;
+export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => Promise<{ p1: number; blend?: Partial<TrainConfig> }>;
+
+export interface TrialRows {
+  train: readonly number[];
+  heldOut: readonly number[];
+}
 
 function subset(d: Dataset, rows: number[], what: string): Dataset {
   return { ...d, features: selectRows(d.features, rows), labels: { ...selectRows(d.labels, rows), cols: d.labels.cols }, source: `${d.source} (${what})` };
@@ -157,7 +163,7 @@ export async function autoTune(
     const elapsed = (performance.now() - started) / 1000;
     if (trials.length > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) break;
     const t0 = performance.now();
-    const { p1: heldOutP1, blend } = await runTrial(config, trialTrain, trialHeldOut, teacher);
+    const { p1: heldOutP1, blend } = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
     const seconds = (performance.now() - t0) / 1000;
     secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
     trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds });

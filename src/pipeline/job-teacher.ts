@@ -53,10 +53,8 @@ export class BoundTextTeacher implements JobTeacher {
   }
 }
 
-export interface TextSplit {
-  features: Csr;
-  path: string;
-}
+/** The rows of a feature matrix and their texts, given or read from the JSONL file. */
+export type TextSplit = { features: Csr; path: string } | { features: Csr; texts: readonly string[] };
 
 /**
  * Loads the job's teacher. A bundle needs JSONL data with label names (its labels are matched by
@@ -76,8 +74,8 @@ export async function loadJobTeacher(
     const labels = teacher.bindLabels(opts.labelNames);
     const textsOf = new Map<Csr, readonly string[]>();
     for (const s of opts.splits) {
-      const texts = await readTexts(s.path);
-      if (texts.length !== s.features.rows) throw new Error(`${s.path}: ${texts.length} texts for ${s.features.rows} rows`);
+      const texts = 'texts' in s ? s.texts : await readTexts(s.path);
+      if (texts.length !== s.features.rows) throw new Error(`${'path' in s ? s.path : 'texts'}: ${texts.length} texts for ${s.features.rows} rows`);
       textsOf.set(s.features, texts);
     }
     opts.log?.(`text teacher: ${teacher.kind}, max_length ${teacher.manifest.max_length}${labels.unused ? `, ${labels.unused} of its labels not in the dataset (unused)` : ''}`);

@@ -61,6 +61,7 @@ let lastFactors: { key: string; value: TeacherFactors | null } | null = null;
  */
 async function teacherFactors(teacherPath: string, numFeatures: number, numLabels: number, rank: number, seed: number): Promise<TeacherFactors | null> {
   const file = await stat(teacherPath);
+  if (file.isDirectory()) return null; // a text-teacher bundle: no sparse weights
   const key = JSON.stringify([teacherPath, file.size, file.mtimeMs, numFeatures, numLabels, rank, seed]);
   if (lastFactors?.key === key) return lastFactors.value;
   const model = await readSparseLinearTeacher(teacherPath);

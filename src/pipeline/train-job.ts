@@ -24,7 +24,7 @@ import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, type BlendChoice } from './blend-tuning.js';
 import { buildNeighbours } from './neighbours.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
-import { BoundTextTeacher, loadJobTeacher, type JobTeacher, type TextSplit } from './job-teacher.js';
+import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
 /** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
 export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: EF_CANDIDATES[0] };
@@ -62,6 +62,8 @@ export interface TrainJobInput {
   auto?: { budgetSeconds?: number };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
+  /** The texts of `data`'s rows, for a text teacher (the auto search's trials); else read from trainPath/testPath. */
+  texts?: { train: readonly string[]; test?: readonly string[] };
   /**
    * Choose the neighbour blend's β and κ on the test split (the auto search's trials, whose test
    * split is the held-out slice) and report it as result.blend.
@@ -130,7 +132,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
 
   timer.start('preparing');
   const data = await prepareData(input, sink);
-  const { config: cfg, auto } = await tuneSettings(input, data.train, timer, sink);
+  const { config: cfg, auto } = await tuneSettings(input, data, timer, sink);
   const { train } = data;
   const numLabels = train.labels.cols;
   const student = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
@@ -191,31 +193,35 @@ async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<Lo
 }
 
 /**
- * The tuning stage of an auto job with a sparse ONNX teacher: trials on a held-out slice choose
- * the settings (auto-tune.ts). Any other job trains with input.config as given.
+ * The tuning stage of an auto job with a teacher: trials on a held-out slice choose the settings
+ * (auto-tune.ts). Any other job trains with input.config as given.
  */
-async function tuneSettings(input: TrainJobInput, train: Dataset, timer: StageTimer, sink: ProgressSink): Promise<{ config: TrainConfig; auto?: AutoTuneReport }> {
-  const textTeacher = input.teacherPath !== undefined && (await isBundleDir(input.teacherPath));
-  if (input.auto && textTeacher) sink.log('--auto needs a sparse ONNX teacher (its trials train on slices of the data): the settings given are used');
-  if (!input.auto || !input.teacherPath || textTeacher) return { config: input.config };
+async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTrainTest, timer: StageTimer, sink: ProgressSink): Promise<{ config: TrainConfig; auto?: AutoTuneReport }> {
+  if (!input.auto || !input.teacherPath) return { config: input.config };
   timer.start('tuning');
-  const auto = await autoTune(train, input.teacherPath, input.config, trialRunner(input), { budgetSeconds: input.auto.budgetSeconds, sink });
+  const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
+  const auto = await autoTune(train, input.teacherPath, input.config, trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink });
   timer.start('preparing');
   return { config: autoConfig(input.config, auto), auto };
 }
 
-/** One auto trial: a train job on the trial's slices, without cross-fitting or teacher evaluation, that also tunes the neighbour blend. */
-function trialRunner(input: TrainJobInput): TrialRunner {
-  return async (config, trialTrain, heldOut, teacherPath) => {
-    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut }, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
+/**
+ * One auto trial: a train job on the trial's slices, without cross-fitting or teacher evaluation,
+ * that also tunes the neighbour blend. `texts`: the training rows' texts, for a text teacher.
+ */
+function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labelMap: LoadedTrainTest['labelMap']): TrialRunner {
+  return async (config, trialTrain, heldOut, teacherPath, rows) => {
+    const sliceTexts = texts ? { train: rows.train.map((r) => texts[r]), test: rows.heldOut.map((r) => texts[r]) } : undefined;
+    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut, labelMap }, texts: sliceTexts, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
     return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
   };
 }
 
 /** The job's teacher, bound to the texts of the job's files when it is a text teacher. */
 function openTeacher(teacherPath: string, input: TrainJobInput, data: LoadedTrainTest, sink: ProgressSink): Promise<JobTeacher> {
-  const splits: TextSplit[] = [{ features: data.train.features, path: input.trainPath }];
-  if (data.test && input.testPath) splits.push({ features: data.test.features, path: input.testPath });
+  const splits: TextSplit[] = [input.texts ? { features: data.train.features, texts: input.texts.train } : { features: data.train.features, path: input.trainPath }];
+  if (data.test && input.texts?.test) splits.push({ features: data.test.features, texts: input.texts.test });
+  else if (data.test && input.testPath) splits.push({ features: data.test.features, path: input.testPath });
   const labelNames = data.labelMap?.kind === 'string' ? data.labelMap.names : undefined;
   return loadJobTeacher(teacherPath, { threads: input.teacherThreads, labelNames, splits, log: (l) => sink.log(l) });
 }
