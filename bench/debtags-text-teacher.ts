@@ -35,19 +35,21 @@ const QUERIES = positiveInt('queries', args.queries);
 const DATA = join(DATASETS_DIR, 'debtags');
 const OUT = join(TMP_DIR, 'debtags-text');
 
-type Metrics = Record<string, number> & { teacher?: Record<string, number>; hnsw?: Record<string, number>; seconds: number; pairsScored?: number; stageSeconds?: Record<string, number> };
+type Metrics = Record<string, number> & { auto?: { chosen: Record<string, number | boolean>; trials: unknown[] }; teacher?: Record<string, number>; hnsw?: Record<string, number>; seconds: number; pairsScored?: number; stageSeconds?: Record<string, number> };
 
-async function train(name: string, extra: string[]): Promise<Metrics> {
+async function train(name: string, extra: string[], auto = false): Promise<Metrics> {
   const jsonPath = join(OUT, `${name}.json`);
   const cached = args.fresh ? null : await readJsonIfExists<Metrics>(jsonPath);
   if (cached) return cached;
-  const { json } = await distilxrJson<Metrics>(['train', '--train', join(DATA, 'train.jsonl'), '--test', join(DATA, 'test.jsonl'), '--no-auto', '--seed', '1', '--out', join(OUT, name), ...extra], join(OUT, `${name}.log`));
+  const { json } = await distilxrJson<Metrics>(['train', '--train', join(DATA, 'train.jsonl'), '--test', join(DATA, 'test.jsonl'), ...(auto ? [] : ['--no-auto']), '--seed', '1', '--out', join(OUT, name), ...extra], join(OUT, `${name}.log`));
   await writeJson(jsonPath, json);
   return json;
 }
 
 const plain = await train('student-alpha0', ['--alpha', '0']);
 const distilled = await train(`student-distilled-alpha${args.alpha}`, ['--teacher', bundle, '--alpha', args.alpha!]);
+// the default: no training setting given, so --auto picks α (and the rest) on a held-out slice
+const auto = await train('student-auto', ['--teacher', bundle], true);
 
 // query latency, one text at a time
 const texts = (await readTexts(join(DATA, 'test.jsonl'))).slice(0, QUERIES);
@@ -79,6 +81,7 @@ console.log(mdTable(['', 'P@1', 'P@5', 'nDCG@5', 'ECE', 'seconds'], [
   ['teacher (transformer classifier, as train --teacher reports it)', pct(t['p@1']), pct(t['p@5']), pct(t['ndcg@5']), t.ece.toFixed(4), ''],
   ['student α=0 (no teacher), through HNSW', pct(plain.hnsw?.['p@1']), pct(plain.hnsw?.['p@5']), pct(plain.hnsw?.['ndcg@5']), '', plain.seconds.toFixed(1)],
   [`student distilled (α=${args.alpha}), through HNSW`, pct(distilled.hnsw?.['p@1']), pct(distilled.hnsw?.['p@5']), pct(distilled.hnsw?.['ndcg@5']), '', distilled.seconds.toFixed(1)],
+  [`student, --auto (chose ${JSON.stringify(auto.auto?.chosen)}), through HNSW`, pct(auto.hnsw?.['p@1']), pct(auto.hnsw?.['p@5']), pct(auto.hnsw?.['ndcg@5']), '', auto.seconds.toFixed(1)],
 ]));
 const sMed = median(studentMs);
 const tMeds = teacherMs.map(median);
@@ -89,4 +92,4 @@ console.log('\n' + mdTable(['one query (median of ' + texts.length + ')', 'ms', 
   ...tMeds.map((m, i) => [`${names[i]}: tokenise + transformer over all labels, batch 1`, m.toFixed(3), `${(m / sMed).toFixed(0)}×`]),
 ]));
 console.log(`\nteacher scoring in the distilled job: ${distilled.pairsScored} pairs in ${distilled.stageSeconds?.scoring?.toFixed(1)} s`);
-await writeJson(join(RESULTS_DIR, 'debtags-text-teacher.json'), { machine: machineInfo(), bundle, alpha: Number(args.alpha), plain, distilled, queryMs: { student: sMed, teacher: tMed, studentAll: studentMs, teacherAll: teacherMs[0], ...(tMeds[1] !== undefined ? { baseTeacher: tMeds[1], latencyBundle: resolve(args['latency-bundle']!) } : {}) } });
+await writeJson(join(RESULTS_DIR, 'debtags-text-teacher.json'), { machine: machineInfo(), bundle, alpha: Number(args.alpha), plain, distilled, auto, queryMs: { student: sMed, teacher: tMed, studentAll: studentMs, teacherAll: teacherMs[0], ...(tMeds[1] !== undefined ? { baseTeacher: tMeds[1], latencyBundle: resolve(args['latency-bundle']!) } : {}) } });
