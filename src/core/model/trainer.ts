@@ -131,6 +131,11 @@ export class StudentTrainer {
     this.positiveTeacherScores = scores;
   }
 
+  /** What setPool and setPositiveTeacherScores set last (training threads get the same). */
+  samplingInputs(): { pool: NegativePool | null; positiveScores: Float32Array | null } {
+    return { pool: this.pool, positiveScores: this.positiveTeacherScores };
+  }
+
   /** Optimizer state, for checkpoints. */
   optimizerState(): { w1: Float32Array; v: Float32Array } {
     return { w1: this.optW1.accum, v: this.optV.accum };
