@@ -1,7 +1,7 @@
 /**
  * Table 2, training speed: the student's training stage (`distilxr train --json`:
  * stageSeconds.training, trainExamplesPerSecond) against fastText `ova` and `ns` on the same data,
- * dimension and epochs, one thread each (the student trains on one thread). The competitors run
+ * dimension and epochs, one thread each (`--threads 1`; bench/threads.ts compares thread counts). The competitors run
  * alternately, `--reps` times (default 3); medians are reported and the ratio fastText time /
  * student time (higher = the student is faster). Also the whole student job, stage by stage.
  * A benchmark: prints tables, writes bench/results/train-speed.json (train-speed-quick.json with
@@ -73,7 +73,7 @@ async function runDataset(ds: string, reps: number, ftLr: number): Promise<Datas
       if (who === 'student') {
         const out = join(work, 'student');
         const r = await distilxrJson<{ stageSeconds: Record<string, number>; trainExamplesPerSecond: number; config: { epochs: number } }>(
-          ['train', '--train', trainPath, '--test', testPath, '--alpha', '0', '--seed', '1', '--dim', String(dim), '--epochs', String(epochs), '--out', out],
+          ['train', '--train', trainPath, '--test', testPath, '--alpha', '0', '--seed', '1', '--threads', '1', '--dim', String(dim), '--epochs', String(epochs), '--out', out],
           `${out}.log`,
         );
         res.student.push({ trainingSeconds: r.json.stageSeconds.training, examplesPerSecondEpochMedian: r.json.trainExamplesPerSecond, stageSeconds: r.json.stageSeconds, jobSeconds: r.seconds });

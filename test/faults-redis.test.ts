@@ -32,8 +32,11 @@ import { addDataset, ofType, waitFinal, waitFinalEvent, waitFor } from './suppor
 import { redisServerUnavailable, startRedisServer, type RedisServer } from './support/redis-server.js';
 
 const DATA = { points: 3000, testPoints: 300, features: 600, labels: 80, seed: 21 };
-/** Long enough (tens of batches per epoch, 30 epochs) to be still training when the loss is noticed, even on a fast machine. */
-const PARAMS = { dim: 16, epochs: 30, poolSize: 12, hardNegatives: 6, remineEvery: 0 };
+/**
+ * Long enough (tens of batches per epoch, 30 epochs) to be still training when the loss is noticed, even on a fast machine;
+ * one thread, so the resumed job can be compared bit for bit with an undisturbed one.
+ */
+const PARAMS = { dim: 16, epochs: 30, poolSize: 12, hardNegatives: 6, remineEvery: 0, threads: 1 };
 /**
  * Locks live 2 s (slack for an event loop slowed by a loaded machine: a lock that lapses would
  * hand a healthy job to a second run) but are renewed every 250 ms, so a lock that FLUSHALL

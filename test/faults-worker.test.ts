@@ -37,8 +37,11 @@ const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1
 
 const DATA = { points: 6000, testPoints: 400, features: 1000, labels: 200, seed: 11 };
 const TEACHER_HIDDEN = 32;
-/** Stages: preparing, mining, scoring, training ×3, mining, scoring, training, evaluating, publishing. */
-const PARAMS = { dim: 16, epochs: 4, remineEvery: 3, poolSize: 24, hardNegatives: 8, alpha: 0.5 };
+/**
+ * Stages: preparing, mining, scoring, training ×3, mining, scoring, training, evaluating, publishing.
+ * One thread: resumption is compared bit for bit with the undisturbed run.
+ */
+const PARAMS = { dim: 16, epochs: 4, remineEvery: 3, poolSize: 24, hardNegatives: 8, alpha: 0.5, threads: 1 };
 
 /** What is compared with the undisturbed run (seconds and speed differ run to run). */
 const epochFacts = (e: Record<string, unknown> | EpochStats): Record<string, unknown> => ({ epoch: e.epoch, loss: e.loss, ce: e.ce, kl: e.kl, examples: e.examples });

@@ -115,6 +115,16 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
 }
 
 /**
+ * The settings a checkpoint must share with the run that resumes it: all but the thread count,
+ * which changes how the next epochs run, not what the checkpoint holds (checkpoints written before
+ * the setting existed have none).
+ */
+function resumeKey(config: Partial<TrainConfig>): Partial<TrainConfig> {
+  const { threads: _, ...rest } = config;
+  return rest;
+}
+
+/**
  * Restores student parameters, optimizer and sampling state from a checkpoint. Returns null when
  * the checkpoint was made with other settings, or with teacher scores divided by another
  * temperature (it is then ignored, not half-applied).
@@ -130,7 +140,7 @@ export function restoreTrainState(
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   type Meta = Omit<TrainState, 'pool' | 'positiveScores' | 'cache' | 'poolScored' | 'appliedTemperature'> & { poolSize: number | null; poolScored?: boolean; appliedTemperature?: number };
   const meta = JSON.parse(metadata.state) as Meta;
-  if (JSON.stringify(meta.config) !== JSON.stringify(config)) return null;
+  if (JSON.stringify(resumeKey(meta.config)) !== JSON.stringify(resumeKey(config))) return null;
   // checkpoints written before calibration existed hold raw scores
   if ((meta.appliedTemperature ?? 1) !== appliedTemperature) return null;
   const f32 = (name: string): Float32Array => tensorOf(tensors, name, Float32Array, source);

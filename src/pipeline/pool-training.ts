@@ -7,6 +7,7 @@
 import type { Dataset } from '../core/data/dataset.js';
 import type { Student } from '../core/model/student.js';
 import type { TrainConfig } from '../core/model/train-config.js';
+import { HogwildTrainer } from '../core/model/hogwild-trainer.js';
 import type { NegativePool, StudentTrainer } from '../core/model/trainer.js';
 import { CancelledError } from '../core/util/errors.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
@@ -21,6 +22,11 @@ export interface PoolTrainingInput {
   config: TrainConfig;
   student: Student;
   trainer: StudentTrainer;
+  /**
+   * Threads the epochs run on (1: the trainer's own, deterministic). Above 1 the student's
+   * parameters and the trainer's optimizer state must be in shared memory (see train-job.ts).
+   */
+  threads: number;
   /** Whether the job has a teacher (its scores are cached and checkpointed then). */
   hasTeacher: boolean;
   /** Scores the training pairs the distillation term or teacher-weighted sampling need; null: none needed. */
@@ -57,6 +63,15 @@ export class PoolTraining {
   }
 
   async run(): Promise<TrainState> {
+    const hogwild = this.job.threads > 1 ? new HogwildTrainer(this.job.trainer, this.job.threads) : null;
+    try {
+      return await this.runEpochs(hogwild);
+    } finally {
+      await hogwild?.close();
+    }
+  }
+
+  private async runEpochs(hogwild: HogwildTrainer | null): Promise<TrainState> {
     await this.startOrResume();
     this.applyPool();
     const { config, trainer, sink, timer, shouldStop } = this.job;
@@ -68,7 +83,8 @@ export class PoolTraining {
         this.applyPool();
       }
       timer.start('training');
-      const stats = trainer.trainEpoch(e, (done, total, loss) => sink.progress(done, total, { epoch: e, epochs: config.epochs, loss }), shouldStop);
+      const progress = (done: number, total: number, loss: number): void => sink.progress(done, total, { epoch: e, epochs: config.epochs, loss });
+      const stats = hogwild ? await hogwild.trainEpoch(e, progress, shouldStop) : trainer.trainEpoch(e, progress, shouldStop);
       this.state.epochs.push(stats);
       // saved before it is reported: a reported epoch is never trained again (one killed in
       // between is reported by the next run from the checkpoint, see job-runner.ts)

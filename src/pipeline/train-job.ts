@@ -9,6 +9,8 @@ import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics
 import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
 import { StudentTrainer, type EpochStats } from '../core/model/trainer.js';
+import { trainingThreads } from '../core/model/hogwild-trainer.js';
+import { adagrad, sharedAdagrad } from '../core/model/optimizer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
@@ -135,8 +137,12 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const { config: cfg, auto } = await tuneSettings(input, data, timer, sink);
   const { train } = data;
   const numLabels = train.labels.cols;
-  const student = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
-  const trainer = new StudentTrainer(student, train.features, train.labels, cfg);
+  // more than one thread: parameters and optimizer state in shared memory, for every thread to update
+  const threads = trainingThreads(cfg.threads, train.features.rows, cfg.batchSize);
+  const initial = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
+  const student = threads > 1 ? initial.inSharedMemory() : initial;
+  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, threads > 1 ? sharedAdagrad : adagrad);
+  if (threads > 1 && cfg.epochs > 0) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
   const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;
   try {
@@ -151,6 +157,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       config: cfg,
       student,
       trainer,
+      threads,
       hasTeacher: teacher !== null,
       scorer: scoring.scorer,
       appliedTemperature: scoring.appliedTemperature,

@@ -5,6 +5,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { Csr } from '../core/data/csr.js';
+import { shareCsr } from '../core/data/shared-csr.js';
+import { sharedInts } from '../core/util/shared-arrays.js';
 import { DistilxrError, threadFailureKind, type ErrorKind } from '../core/util/errors.js';
 import { spawnModuleWorker } from '../core/util/module-worker.js';
 import { fitLabelBlock, modelOfBlocks, ovrData, type LabelBlock, type LabelRows, type OvrSolverConfig } from './ovr-solver.js';
@@ -70,7 +72,7 @@ export async function fitOvrTasks(
     const shared = new Map<OvrTask, OvrTask>();
     for (const req of queue) {
       const t = tasks[req.task];
-      if (!shared.has(t)) shared.set(t, { rows: shareInts(t.rows), perLabel: t.perLabel && shareCsr(t.perLabel), seed: t.seed });
+      if (!shared.has(t)) shared.set(t, { rows: sharedInts(t.rows), perLabel: t.perLabel && shareCsr(t.perLabel), seed: t.seed });
       const s = shared.get(t)!;
       req.rows = s.rows;
       req.perLabel = s.perLabel;
@@ -103,21 +105,4 @@ function drain(worker: Worker, thread: number, queue: OvrBlockRequest[], finish:
     worker.on('exit', (code) => current && reject(new SolverWorkerError(`solver thread ${thread} exited with code ${code}`, 'retriable')));
     next();
   });
-}
-
-function shareInts(a: Int32Array): Int32Array {
-  const out = new Int32Array(new SharedArrayBuffer(Math.max(1, a.length) * 4), 0, a.length);
-  out.set(a);
-  return out;
-}
-
-function shareFloats(a: Float32Array): Float32Array {
-  const out = new Float32Array(new SharedArrayBuffer(Math.max(1, a.length) * 4), 0, a.length);
-  out.set(a);
-  return out;
-}
-
-/** The matrix with its arrays in shared memory: posting it to a thread copies nothing. */
-function shareCsr(m: Csr): Csr {
-  return { rows: m.rows, cols: m.cols, indptr: shareInts(m.indptr), indices: shareInts(m.indices), values: m.values && shareFloats(m.values) };
 }

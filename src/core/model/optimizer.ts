@@ -7,7 +7,14 @@ export interface RowOptimizer {
 
 export type RowOptimizerFactory = (params: Float32Array, dim: number, lr: number) => RowOptimizer;
 
+const DEFAULT_EPS = 1e-8;
+const DEFAULT_ACCUMULATOR = 0.1;
+
 export const adagrad: RowOptimizerFactory = (params, dim, lr) => new SparseAdagrad(params, dim, lr);
+
+/** Adagrad whose accumulators live in shared memory, for Hogwild threads to update together. */
+export const sharedAdagrad: RowOptimizerFactory = (params, dim, lr) =>
+  new SparseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, new Float32Array(new SharedArrayBuffer(params.length * 4)).fill(DEFAULT_ACCUMULATOR));
 
 /**
  * Sparse (lazy) Adagrad: only rows touched by an example are updated, so a step costs
@@ -21,10 +28,13 @@ export class SparseAdagrad implements RowOptimizer {
     readonly params: Float32Array,
     readonly dim: number,
     public lr: number,
-    readonly eps = 1e-8,
-    initialAccumulator = 0.1,
+    readonly eps = DEFAULT_EPS,
+    initialAccumulator = DEFAULT_ACCUMULATOR,
+    /** Accumulators to adopt as they are (another thread's, in shared memory); else new ones. */
+    accum?: Float32Array,
   ) {
-    this.accum = new Float32Array(params.length).fill(initialAccumulator);
+    if (accum && accum.length !== params.length) throw new Error(`accumulators have ${accum.length} values, the parameters ${params.length}`);
+    this.accum = accum ?? new Float32Array(params.length).fill(initialAccumulator);
   }
 
   /** params[row] -= lr * scale * grad / sqrt(accum), where the gradient is scale * grad[gOffset..]. */

@@ -1,5 +1,6 @@
 import { scaleToUnitInto, sparseRowTimesDenseInto, type Csr } from '../data/csr.js';
 import { Rng } from '../util/rng.js';
+import { sharedFloats } from '../util/shared-arrays.js';
 
 export interface StudentShape {
   inputDim: number; // D, sparse input features
@@ -27,6 +28,11 @@ export class Student {
   ) {
     if (W1.length !== shape.inputDim * shape.dim) throw new Error(`W1 has ${W1.length} values, expected ${shape.inputDim}×${shape.dim}`);
     if (V.length !== shape.numLabels * shape.dim) throw new Error(`V has ${V.length} values, expected ${shape.numLabels}×${shape.dim}`);
+  }
+
+  /** The same parameters copied into shared memory, for training threads that update them together. */
+  inSharedMemory(): Student {
+    return new Student(this.shape, sharedFloats(this.W1), sharedFloats(this.V));
   }
 
   /** The coordinates q(x) learns (d, less the bias slot). */

@@ -38,6 +38,15 @@ export const TRAIN_SETTINGS = {
   },
   teacherWeightedNegatives: { type: 'boolean', default: false, description: 'sample hard negatives ∝ exp(teacher score / T) instead of uniformly from the pool (needs a teacher)' },
   seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, arg: 'n', description: 'seed of every random draw (init, order, negatives, projections, HNSW)' },
+  // core/model/hogwild-trainer.ts
+  threads: {
+    type: 'integer',
+    min: 0,
+    max: 64,
+    default: 0,
+    arg: 'n',
+    description: 'training threads sharing the parameters, Hogwild-style (0 = one per core); 1 is the deterministic mode: the same seed gives the same model bit for bit, more threads give one as good but not identical',
+  },
   teacherCalibration: {
     type: 'boolean',
     default: true,

@@ -28,6 +28,28 @@ export interface EpochStats {
 
 export type EpochProgress = (done: number, total: number, meanLoss: number) => void;
 
+/** Loss sums over some examples (a slice of an epoch, or all of it). */
+export interface LossSums {
+  loss: number;
+  ce: number;
+  kl: number;
+  examples: number;
+}
+
+/** An epoch's statistics from its loss sums and its wall time. */
+export function epochStats(epoch: number, sums: LossSums, seconds: number): EpochStats {
+  const N = sums.examples;
+  return {
+    epoch,
+    loss: N ? sums.loss / N : 0,
+    ce: N ? sums.ce / N : 0,
+    kl: N ? sums.kl / N : 0,
+    examples: N,
+    seconds,
+    examplesPerSecond: seconds > 0 ? N / seconds : 0,
+  };
+}
+
 /**
  * Trains a Student with the candidate-set objective: per example, candidates are its positives,
  * hard negatives sampled from its pool, uniform random negatives and positives of other batch
@@ -109,6 +131,11 @@ export class StudentTrainer {
     this.positiveTeacherScores = scores;
   }
 
+  /** What setPool and setPositiveTeacherScores set last (training threads get the same). */
+  samplingInputs(): { pool: NegativePool | null; positiveScores: Float32Array | null } {
+    return { pool: this.pool, positiveScores: this.positiveTeacherScores };
+  }
+
   /** Optimizer state, for checkpoints. */
   optimizerState(): { w1: Float32Array; v: Float32Array } {
     return { w1: this.optW1.accum, v: this.optV.accum };
@@ -131,18 +158,38 @@ export class StudentTrainer {
    */
   trainEpoch(epoch: number, onProgress?: EpochProgress, shouldStop?: () => boolean): EpochStats {
     const started = performance.now();
-    const cfg = this.config;
-    const N = this.features.rows;
+    const order = this.shuffledOrder();
+    const sums = this.trainSlice(order, 0, order.length, epoch, onProgress, shouldStop);
+    return epochStats(epoch, sums, (performance.now() - started) / 1000);
+  }
+
+  /** The next epoch's example order: the previous one shuffled by the trainer's own generator. */
+  shuffledOrder(): Int32Array {
     this.rng.shuffle(this.order);
+    return this.order;
+  }
+
+  /** Restarts the sampling generator from `seed` (a Hogwild thread's own stream for an epoch). */
+  seedSampling(seed: number): void {
+    this.rng.setState(new Rng(seed).getState());
+  }
+
+  /**
+   * Trains the examples order[s0..s1) in batches of batchSize from s0 (the batch is the pool of
+   * in-batch negatives). onProgress(done, total, meanLoss) counts within the slice; shouldStop as
+   * for trainEpoch. Returns the loss sums over the slice.
+   */
+  trainSlice(order: Int32Array, s0: number, s1: number, epoch: number, onProgress?: EpochProgress, shouldStop?: () => boolean): LossSums {
+    const cfg = this.config;
     let sum = 0;
     let sumCe = 0;
     let sumKl = 0;
-    for (let b0 = 0; b0 < N; b0 += cfg.batchSize) {
+    for (let b0 = s0; b0 < s1; b0 += cfg.batchSize) {
       if (shouldStop?.()) throw new CancelledError(`cancelled during epoch ${epoch}`);
-      const b1 = Math.min(N, b0 + cfg.batchSize);
-      const batchCount = this.collectBatchLabels(b0, b1);
+      const b1 = Math.min(s1, b0 + cfg.batchSize);
+      const batchCount = this.collectBatchLabels(order, b0, b1);
       for (let i = b0; i < b1; i++) {
-        const ex = this.order[i];
+        const ex = order[i];
         const loss = this.trainExample(ex, batchCount);
         if (!Number.isFinite(loss)) {
           throw new NumericError(`loss became ${loss} at epoch ${epoch}, example ${ex}: lower the learning rate (now ${cfg.lr}) or raise tau (now ${cfg.tau})`);
@@ -151,28 +198,19 @@ export class StudentTrainer {
         sumCe += this.parts.ce;
         sumKl += this.parts.kl;
       }
-      if (onProgress) onProgress(b1, N, sum / b1);
+      if (onProgress) onProgress(b1 - s0, s1 - s0, sum / (b1 - s0));
     }
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      epoch,
-      loss: N ? sum / N : 0,
-      ce: N ? sumCe / N : 0,
-      kl: N ? sumKl / N : 0,
-      examples: N,
-      seconds,
-      examplesPerSecond: seconds > 0 ? N / seconds : 0,
-    };
+    return { loss: sum, ce: sumCe, kl: sumKl, examples: s1 - s0 };
   }
 
-  private collectBatchLabels(b0: number, b1: number): number {
+  private collectBatchLabels(order: Int32Array, b0: number, b1: number): number {
     const { indptr, indices } = this.labels;
     let n = 0;
-    for (let i = b0; i < b1; i++) n += indptr[this.order[i] + 1] - indptr[this.order[i]];
+    for (let i = b0; i < b1; i++) n += indptr[order[i] + 1] - indptr[order[i]];
     if (n > this.batchLabels.length) this.batchLabels = new Int32Array(n * 2);
     n = 0;
     for (let i = b0; i < b1; i++) {
-      const ex = this.order[i];
+      const ex = order[i];
       for (let p = indptr[ex]; p < indptr[ex + 1]; p++) this.batchLabels[n++] = indices[p];
     }
     return n;

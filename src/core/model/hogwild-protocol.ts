@@ -1,0 +1,37 @@
+/** Messages between HogwildTrainer (hogwild-trainer.ts) and its training threads (hogwild-worker.ts). */
+import type { Csr } from '../data/csr.js';
+import type { StudentShape } from './student.js';
+import type { TrainConfig } from './train-config.js';
+import type { LossSums, NegativePool } from './trainer.js';
+
+/** workerData: what stays for the whole job, every array in shared memory. */
+export interface HogwildInit {
+  shape: StudentShape;
+  W1: Float32Array; // [D, d] written by every thread (Hogwild)
+  V: Float32Array; // [L, d] written by every thread
+  accumW1: Float32Array; // Adagrad state of W1, shared the same way
+  accumV: Float32Array;
+  features: Csr;
+  labels: Csr;
+  config: TrainConfig;
+  /** [N] the epoch's example order, written by the main thread before each epoch. */
+  order: Int32Array;
+  /** [1] non-zero: stop at the next batch boundary (cancelled, or another thread failed). */
+  stop: Int32Array;
+}
+
+/** Train order[s0..s1) of this epoch, sampling from `seed`; pool and scores are read-only. */
+export interface HogwildSlice {
+  epoch: number;
+  s0: number;
+  s1: number;
+  seed: number;
+  pool: NegativePool | null;
+  positiveScores: Float32Array | null;
+}
+
+export type HogwildReply =
+  /** Examples done so far in the slice and the sum of their losses. */
+  | { type: 'progress'; done: number; lossSum: number }
+  | { type: 'done'; sums: LossSums }
+  | { type: 'error'; error: 'numeric' | 'cancelled' | 'other'; message: string; stack?: string };

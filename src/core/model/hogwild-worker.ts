@@ -1,0 +1,44 @@
+/**
+ * A training thread of HogwildTrainer: trains the slices of each epoch's order it is sent,
+ * writing the shared parameters without locks, with its own scratch buffers and sampling stream.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CancelledError, NumericError } from '../util/errors.js';
+import type { HogwildInit, HogwildReply, HogwildSlice } from './hogwild-protocol.js';
+import { SparseAdagrad } from './optimizer.js';
+import { Student } from './student.js';
+import { StudentTrainer } from './trainer.js';
+
+/** Progress is posted at most this often: a message per batch would cost more than the batch. */
+const PROGRESS_MS = 100;
+
+const init = workerData as HogwildInit;
+const port = parentPort!;
+const student = new Student(init.shape, init.W1, init.V);
+const accumOf = new Map([
+  [init.W1, init.accumW1],
+  [init.V, init.accumV],
+]);
+const trainer = new StudentTrainer(student, init.features, init.labels, init.config, (params, dim, lr) => new SparseAdagrad(params, dim, lr, undefined, undefined, accumOf.get(params)));
+const shouldStop = (): boolean => Atomics.load(init.stop, 0) !== 0;
+
+port.on('message', (m: HogwildSlice) => {
+  try {
+    trainer.setPool(m.pool);
+    trainer.setPositiveTeacherScores(m.positiveScores);
+    trainer.seedSampling(m.seed);
+    let last = performance.now();
+    const progress = (done: number, _total: number, meanLoss: number): void => {
+      const now = performance.now();
+      if (now - last < PROGRESS_MS) return;
+      last = now;
+      port.postMessage({ type: 'progress', done, lossSum: meanLoss * done } satisfies HogwildReply);
+    };
+    const sums = trainer.trainSlice(init.order, m.s0, m.s1, m.epoch, progress, shouldStop);
+    port.postMessage({ type: 'done', sums } satisfies HogwildReply);
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const error = e instanceof NumericError ? 'numeric' : e instanceof CancelledError ? 'cancelled' : 'other';
+    port.postMessage({ type: 'error', error, message: err.message, stack: err.stack } satisfies HogwildReply);
+  }
+});

@@ -1,0 +1,21 @@
+/**
+ * Typed arrays in shared memory: posted to a worker thread they are shared, not copied, so
+ * threads read the same data (and, for Hogwild training, write the same parameters).
+ */
+
+export function sharedInts(a: ArrayLike<number>): Int32Array {
+  const out = new Int32Array(new SharedArrayBuffer(Math.max(1, a.length) * 4), 0, a.length);
+  out.set(a);
+  return out;
+}
+
+export function sharedFloats(a: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(new SharedArrayBuffer(Math.max(1, a.length) * 4), 0, a.length);
+  out.set(a);
+  return out;
+}
+
+/** True when the array's memory is a SharedArrayBuffer (already visible to other threads). */
+export function isShared(a: ArrayBufferView): boolean {
+  return a.buffer instanceof SharedArrayBuffer;
+}

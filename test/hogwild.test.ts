@@ -1,0 +1,146 @@
+/**
+ * Student training over worker threads that share the parameters (core/model/hogwild-trainer.ts):
+ * threads 1 stays the serial path bit for bit, more threads reach its quality on real data, and
+ * cancellation, checkpoints and NaN detection work across the threads.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { HogwildTrainer, trainingThreads } from '../src/core/model/hogwild-trainer.js';
+import { sharedAdagrad } from '../src/core/model/optimizer.js';
+import { Student } from '../src/core/model/student.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import { StudentTrainer } from '../src/core/model/trainer.js';
+import { CancelledError, NumericError } from '../src/core/util/errors.js';
+import { Rng } from '../src/core/util/rng.js';
+import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
+import type { ProgressSink } from '../src/pipeline/progress.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
+
+const BIBTEX = resolve('../shared/datasets/bibtex');
+const TRAIN = join(BIBTEX, 'bibtex_mulan_train.txt');
+const TEST = join(BIBTEX, 'bibtex_mulan_test.txt');
+
+function logSink(logs: string[], onEpoch?: (epoch: number) => void): ProgressSink {
+  return { stage: () => undefined, progress: () => undefined, epoch: (s) => onEpoch?.(s.epoch), log: (m) => logs.push(m) };
+}
+
+describe('Hogwild student training on Bibtex', () => {
+  let dir: string;
+  const plain: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, alpha: 0, seed: 1 };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-hogwild-'));
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('threads 1 is the serial path of before threads existed, bit for bit', async () => {
+    // The digits of commit e05d9a1 (before this setting): 6 epochs cross a re-mining (remineEvery 5).
+    const r = await runTrainJob({ trainPath: TRAIN, testPath: TEST, outDir: join(dir, 'serial'), cacheDir: false, config: { ...plain, epochs: 6, threads: 1 } });
+    expect(r.epochs.map((e) => e.loss)).toEqual([4.589612691969496, 3.6963488898697117, 3.2357627506606206, 2.900249853594414, 2.6328140648803324, 2.4441346268103916]);
+    expect(r.metrics!['p@1']).toBe(0.620675944333996);
+    const weights = createHash('sha256').update(await readFile(join(dir, 'serial', 'weights.safetensors'))).digest('hex');
+    expect(weights).toBe('217f01f4101f75255a8ab0fc553f7486e883d40a32c09fef35eadc3a136b3da9');
+  }, 120_000);
+
+  it('two threads reach the single-thread P@1 and P@5 within noise', async () => {
+    const config = { ...plain, epochs: 10 };
+    const one = await runTrainJob({ trainPath: TRAIN, testPath: TEST, cacheDir: false, config: { ...config, threads: 1 } });
+    const logs: string[] = [];
+    const two = await runTrainJob({ trainPath: TRAIN, testPath: TEST, cacheDir: false, config: { ...config, threads: 2 } }, logSink(logs));
+    expect(logs).toContain('training on 2 threads sharing the parameters (Hogwild: threads 1 for a reproducible run)');
+    for (const e of two.epochs) expect(e.examples).toBe(4880); // every example once per epoch, over both slices
+    // observed: 1 thread 0.6187 / 0.2719; 2 threads 0.6243, 0.6151 / 0.2731, 0.2729 (seed 1, 10 epochs)
+    expect(two.metrics!['p@1']).toBeGreaterThan(one.metrics!['p@1'] - 0.015);
+    expect(two.metrics!['p@5']).toBeGreaterThan(one.metrics!['p@5'] - 0.01);
+    expect(two.epochs.at(-1)!.loss).toBeLessThan(one.epochs.at(-1)!.loss * 1.05);
+  }, 180_000);
+
+  it('cancels across the threads and resumes from the last epoch checkpoint', async () => {
+    const config = { ...plain, epochs: 4, threads: 2 };
+    const store = new FileCheckpointStore(join(dir, 'ckpt', 'state.bin'));
+    let epochsDone = 0;
+    const first = runTrainJob({ trainPath: TRAIN, cacheDir: false, config, checkpoints: store, shouldStop: () => epochsDone >= 2 }, logSink([], () => epochsDone++));
+    // asked after epoch 2's checkpoint: the job stops before epoch 3 (mid-epoch stops: HogwildTrainer below)
+    await expect(first).rejects.toBeInstanceOf(CancelledError);
+    // resumed on 2 threads, asked to stop again after one more epoch
+    const logs: string[] = [];
+    let more = 0;
+    const second = runTrainJob({ trainPath: TRAIN, cacheDir: false, config, checkpoints: store, shouldStop: () => more >= 1 }, logSink(logs, () => more++));
+    await expect(second).rejects.toBeInstanceOf(CancelledError);
+    expect(logs).toContain('resumed from checkpoint after epoch 2');
+    // a checkpoint does not depend on the thread count: one made on 2 threads is finished on 1
+    const last = await runTrainJob({ trainPath: TRAIN, testPath: TEST, cacheDir: false, config: { ...config, threads: 1 }, checkpoints: store }, logSink(logs));
+    expect(logs).toContain('resumed from checkpoint after epoch 3');
+    expect(last.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
+    expect(last.metrics!['p@1']).toBeGreaterThan(0.5); // a trained model (0.60 in 4 epochs on one thread)
+  }, 180_000);
+});
+
+describe('HogwildTrainer', () => {
+  function toyData(rows = 400): { features: Csr; labels: Csr } {
+    const rng = new Rng(2);
+    const fb = new CsrBuilder(true);
+    const lb = new CsrBuilder(false);
+    for (let i = 0; i < rows; i++) {
+      const y = rng.int(20);
+      lb.push(y);
+      lb.endRow();
+      for (const f of [...new Set([y * 5 + rng.int(5), rng.int(100)])].sort((a, b) => a - b)) fb.push(f, 1);
+      fb.endRow();
+    }
+    return { features: fb.build(100), labels: lb.build(20) };
+  }
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 8, hardNegatives: 0, alpha: 0 };
+
+  it('raises the NumericError of the thread where a NaN appears', async () => {
+    const { features, labels } = toyData();
+    features.values![features.values!.length - 1] = Number.NaN;
+    const s = Student.init({ inputDim: 100, dim: 8, numLabels: 20, tau: 1 }, 1).inSharedMemory();
+    const hogwild = new HogwildTrainer(new StudentTrainer(s, features, labels, cfg, sharedAdagrad), 2);
+    try {
+      await expect(hogwild.trainEpoch(1)).rejects.toThrow(NumericError);
+    } finally {
+      await hogwild.close();
+    }
+  });
+
+  it('stops every thread at its next batch when asked in the middle of an epoch', async () => {
+    const { features, labels } = toyData(200_000); // long enough for progress reports (every 100 ms a thread)
+    const s = Student.init({ inputDim: 100, dim: 8, numLabels: 20, tau: 1 }, 1).inSharedMemory();
+    const hogwild = new HogwildTrainer(new StudentTrainer(s, features, labels, cfg, sharedAdagrad), 2);
+    let polls = 0;
+    let reported = 0;
+    try {
+      // the first poll is before the threads start; the second comes with the first progress report
+      await expect(hogwild.trainEpoch(1, (done) => (reported = done), () => ++polls > 1)).rejects.toThrow(CancelledError);
+      expect(polls).toBeGreaterThan(1);
+      expect(reported).toBeGreaterThan(0);
+      expect(reported).toBeLessThan(200_000);
+      // the threads survive a cancelled epoch: the next one runs in full
+      const stats = await hogwild.trainEpoch(2);
+      expect(stats.examples).toBe(200_000);
+      expect(Number.isFinite(stats.loss)).toBe(true);
+    } finally {
+      await hogwild.close();
+    }
+  }, 60_000);
+
+  it('refuses parameters that are not in shared memory', () => {
+    const { features, labels } = toyData();
+    const s = Student.init({ inputDim: 100, dim: 8, numLabels: 20, tau: 1 }, 1);
+    expect(() => new HogwildTrainer(new StudentTrainer(s, features, labels, cfg), 2)).toThrow(/shared memory/);
+  });
+
+  it('uses one thread per core by default, never more than whole batches', () => {
+    expect(trainingThreads(3, 1000, 64)).toBe(3);
+    expect(trainingThreads(8, 100, 64)).toBe(1);
+    expect(trainingThreads(0, 1_000_000, 64)).toBeGreaterThanOrEqual(1);
+  });
+});
