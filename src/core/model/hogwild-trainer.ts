@@ -112,6 +112,8 @@ export class HogwildTrainer {
       sums.kl += r.value.kl;
       sums.examples += r.value.examples;
     }
+    // threads report every ~100 ms: an epoch shorter than that would otherwise show no progress at all
+    if (onProgress && sums.examples > 0) onProgress(sums.examples, N, sums.loss / sums.examples);
     return epochStats(epoch, sums, (performance.now() - started) / 1000);
   }
 
