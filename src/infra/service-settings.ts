@@ -40,7 +40,7 @@ export const SERVICE_ENV = Type.Object({
   JOB_MAX_MEMORY_MB: positive(8192, 'a job\'s estimated peak memory (pipeline/job-cost.ts) above which submissions get 413; also each pipeline thread\'s JavaScript heap cap'),
   JOB_MAX_SECONDS: positive(86_400, 'a job\'s estimated run time above which submissions get 413'),
   JOB_MAX_STARTS: positive(3, 'starts of one job (each start whose worker process died counts) before it is failed for good'),
-  WORKER_CONCURRENCY: positive(1, 'jobs one worker process runs at once'),
+  WORKER_CONCURRENCY: positive(1, 'jobs one worker process runs at once; a job left at `threads` 0 trains on cores ÷ this (at least 1)'),
   WORKER_MAX_RSS_MB: optionalPositive('a worker process\'s resident memory above which its running job is failed as out of memory; unset: JOB_MAX_MEMORY_MB × WORKER_CONCURRENCY + 1024'),
   WORKER_LOCK_MS: positive(DEFAULT_LOCK_MS, 'a worker\'s job lock: a dead worker\'s job is taken over about this long after (stalled jobs are looked for every half of it)'),
   WORKER_RECONCILE_MS: positive(60_000, 'how often a worker checks the database\'s unfinished jobs against the queue'),

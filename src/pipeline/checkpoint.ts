@@ -124,6 +124,11 @@ function resumeKey(config: Partial<TrainConfig>): Partial<TrainConfig> {
   return rest;
 }
 
+/** Whether a run with `config` resumes from a checkpoint saved with `saved` (resumeKey). */
+export function resumesFrom(saved: Partial<TrainConfig>, config: Partial<TrainConfig>): boolean {
+  return JSON.stringify(resumeKey(saved)) === JSON.stringify(resumeKey(config));
+}
+
 /**
  * Restores student parameters, optimizer and sampling state from a checkpoint. Returns null when
  * the checkpoint was made with other settings, or with teacher scores divided by another
@@ -140,7 +145,7 @@ export function restoreTrainState(
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   type Meta = Omit<TrainState, 'pool' | 'positiveScores' | 'cache' | 'poolScored' | 'appliedTemperature'> & { poolSize: number | null; poolScored?: boolean; appliedTemperature?: number };
   const meta = JSON.parse(metadata.state) as Meta;
-  if (JSON.stringify(resumeKey(meta.config)) !== JSON.stringify(resumeKey(config))) return null;
+  if (!resumesFrom(meta.config, config)) return null;
   // checkpoints written before calibration existed hold raw scores
   if ((meta.appliedTemperature ?? 1) !== appliedTemperature) return null;
   const f32 = (name: string): Float32Array => tensorOf(tensors, name, Float32Array, source);

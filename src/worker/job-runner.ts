@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { CancelledError, isPermanent, OutOfMemoryError } from '../core/util/errors.js';
-import { readCheckpointSummary } from '../pipeline/checkpoint.js';
+import { readCheckpointSummary, resumesFrom } from '../pipeline/checkpoint.js';
 import { sha256File } from '../core/util/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
@@ -36,6 +36,8 @@ export interface JobRunnerOptions {
   cacheDir?: string | false;
   /** ONNX Runtime intra-op threads for teacher scoring. @defaultValue ONNX Runtime's default */
   teacherThreads?: number;
+  /** Threads of a job whose `threads` setting is 0 (see TaskOptions.threadsPerJob). @defaultValue every core */
+  threadsPerJob?: number;
   /** How often the database is asked whether the job was cancelled. @defaultValue 500 */
   cancelPollMs?: number;
   /** After a stop request, how long the thread may take to reach a batch boundary before it is killed. @defaultValue 15000 */
@@ -177,7 +179,7 @@ export class JobRunner {
     let reporter: JobReporter | null = null;
     let messages = new ClientMessages();
     try {
-      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY), teacherThreads: this.opts.teacherThreads });
+      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY), teacherThreads: this.opts.teacherThreads, threadsPerJob: this.opts.threadsPerJob });
       messages = ClientMessages.forTask(jt.task, rec);
       const clientView = messages;
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
@@ -221,7 +223,7 @@ export class JobRunner {
    */
   private async recordCheckpointedEpochs(id: string, task: TrainTask): Promise<void> {
     const saved = await readCheckpointSummary(task.checkpointPath);
-    if (!saved || JSON.stringify(saved.config) !== JSON.stringify(task.config)) return; // not used by the run either
+    if (!saved || !resumesFrom(saved.config, task.config)) return; // not used by the run either
     const recorded = new Set((await this.opts.repo.listJobEvents(id, { types: ['epoch'] })).map((e) => e.data.epoch));
     for (const stats of saved.epochs) {
       if (!recorded.has(stats.epoch)) await this.opts.repo.addJobEvent(id, 'epoch', { ...stats, fromCheckpoint: true });

@@ -31,6 +31,17 @@ export interface TaskOptions {
   cacheDir: string | false;
   /** ONNX Runtime intra-op threads for teacher scoring. */
   teacherThreads?: number;
+  /**
+   * What `threads: 0` (one per core) means for a job here: the cores shared among the jobs its
+   * worker runs at once, so two concurrent jobs on two cores train on one thread each.
+   * @defaultValue 0, every core
+   */
+  threadsPerJob?: number;
+}
+
+/** A setting of 0 (one thread per core) becomes this worker's share of the cores; a count the user chose stays. */
+function withThreadShare<T extends { threads: number }>(config: T, threadsPerJob: number | undefined): T {
+  return config.threads === 0 && threadsPerJob ? { ...config, threads: threadsPerJob } : config;
 }
 
 /**
@@ -81,7 +92,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
       trainPath,
       testPath,
       outPath: store.pathOf(resultKey),
-      config: teacherFitConfigOf(job.params),
+      config: withThreadShare(teacherFitConfigOf(job.params), opts.threadsPerJob),
       featurizer,
       cacheDir: opts.cacheDir,
     };
@@ -103,7 +114,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     testPath,
     teacherPath: teacher ? (isTextTeacherKind(teacher.kind) ? await unpackedBundleDir(store.pathOf(teacher.key)) : store.pathOf(teacher.key)) : undefined,
     outDir: store.pathOf(resultKey),
-    config: trainConfigOf(job.params, teacher !== null),
+    config: withThreadShare(trainConfigOf(job.params, teacher !== null), opts.threadsPerJob),
     featurizer,
     cacheDir: opts.cacheDir,
     checkpointPath: store.pathOf(checkpointKey(job.id)),

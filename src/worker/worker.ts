@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
@@ -57,6 +58,11 @@ export interface RunningWorker {
 }
 
 /** Starts a BullMQ worker on the job queue; resolves once it is connected and reconciled. */
+/** The cores shared among a worker's concurrent jobs (at least one thread each). */
+export function threadsPerJob(concurrency: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, concurrency)));
+}
+
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const log = deps.log ?? ((line: string) => console.error(line));
   const lockMs = deps.lockMs ?? DEFAULT_LOCK_MS;
@@ -64,7 +70,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   // set below, once the reconciler exists; a lost lock means Redis may have lost the job
   let onLockLost: (jobId: string) => void = () => undefined;
   // a job rides out a database restart: its writes are retried, in order, until the server is back
-  const runner = new JobRunner({ ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id) });
+  const runner = new JobRunner({ threadsPerJob: threadsPerJob(deps.concurrency), ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id) });
   const queue = new BullJobQueue(deps.connection, { prefix: deps.prefix, queueName });
   const worker = new Worker<QueuedJob, JobOutcome>(
     queueName,
