@@ -16,7 +16,8 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/pipeline/model-dir.js';
-import { queryModel } from '../src/pipeline/query.js';
+import { encodeQueryInput, queryModel } from '../src/pipeline/query.js';
+import { POINT_EF } from '../src/pipeline/retrieve.js';
 import { readTexts } from '../src/pipeline/job-teacher.js';
 import { TextTeacher } from '../src/teacher/text/text-teacher.js';
 import { DATASETS_DIR, RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, positiveInt, readJsonIfExists, writeJson } from './lib.js';
@@ -74,6 +75,30 @@ for (const text of texts) {
 }
 for (const teacher of teachers) await teacher.close();
 
+// the student alone, by parts (each part includes the ones before it), no teacher run in between
+const dim = model.student.shape.dim;
+const q = new Float32Array(dim);
+const encode = (text: string): void => {
+  const x = encodeQueryInput(model, { text });
+  model.student.encodeSparseInto(x.indices, x.values, 0, x.indices.length, q, 0);
+};
+const parts: [string, (text: string) => void][] = [
+  ['featurise', (text) => encodeQueryInput(model, { text })],
+  ['+ encode', encode],
+  ['+ label search (100)', (text) => (encode(text), model.index!.searchBatch(q, 1, 100))],
+  ['+ training points search (the vote)', (text) => (encode(text), model.neighbours?.index.searchBatch(q, 1, model.neighbours.settings.neighbours, { ef: POINT_EF }))],
+  ['queryModel (all of it, k=5)', (text) => queryModel(model, { text }, 5)],
+];
+const alone = parts.map(([name, f]) => {
+  for (const text of texts.slice(0, 10)) f(text);
+  const ms = texts.map((text) => {
+    const t0 = performance.now();
+    f(text);
+    return performance.now() - t0;
+  });
+  return { name, ms: median(ms) };
+});
+
 const pct = (x: number | undefined) => (x === undefined ? '' : (100 * x).toFixed(2));
 const t = distilled.teacher!;
 console.log(`debtags (17,901 train / 4,518 test texts, 567 labels); teacher ${bundle}\n`);
@@ -91,5 +116,6 @@ console.log('\n' + mdTable(['one query (median of ' + texts.length + ')', 'ms', 
   ['student (featurise + encode + HNSW k=5, neighbour vote)', sMed.toFixed(3), ''],
   ...tMeds.map((m, i) => [`${names[i]}: tokenise + transformer over all labels, batch 1`, m.toFixed(3), `${(m / sMed).toFixed(0)}×`]),
 ]));
+console.log('\n' + mdTable(['the student alone, one query (median of ' + texts.length + ')', 'ms'], alone.map((a) => [a.name, a.ms.toFixed(3)])));
 console.log(`\nteacher scoring in the distilled job: ${distilled.pairsScored} pairs in ${distilled.stageSeconds?.scoring?.toFixed(1)} s`);
-await writeJson(join(RESULTS_DIR, 'debtags-text-teacher.json'), { machine: machineInfo(), bundle, alpha: Number(args.alpha), plain, distilled, auto, queryMs: { student: sMed, teacher: tMed, studentAll: studentMs, teacherAll: teacherMs[0], ...(tMeds[1] !== undefined ? { baseTeacher: tMeds[1], latencyBundle: resolve(args['latency-bundle']!) } : {}) } });
+await writeJson(join(RESULTS_DIR, 'debtags-text-teacher.json'), { machine: machineInfo(), bundle, alpha: Number(args.alpha), plain, distilled, auto, queryMs: { student: sMed, teacher: tMed, studentAll: studentMs, teacherAll: teacherMs[0], ...(tMeds[1] !== undefined ? { baseTeacher: tMeds[1], latencyBundle: resolve(args['latency-bundle']!) } : {}), studentAlone: alone } });

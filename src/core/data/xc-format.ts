@@ -13,8 +13,6 @@ import { DataFormatError } from '../util/errors.js';
 import { sortPairs } from '../util/sort-pairs.js';
 import { forEachLine } from '../util/line-reader.js';
 
-// re-exported for src/pipeline/query.ts; new code imports sort-pairs.js
-
 const SPACE = 32;
 const TAB = 9;
 const COMMA = 44;
