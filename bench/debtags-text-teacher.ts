@@ -85,8 +85,21 @@ const encode = (text: string): void => {
 const parts: [string, (text: string) => void][] = [
   ['featurise', (text) => encodeQueryInput(model, { text })],
   ['+ encode', encode],
-  ['+ label search (100)', (text) => (encode(text), model.index!.searchBatch(q, 1, 100))],
-  ['+ training points search (the vote)', (text) => (encode(text), model.neighbours?.index.searchBatch(q, 1, model.neighbours.settings.neighbours, { ef: POINT_EF }))],
+  [
+    '+ label search (100)',
+    (text) => {
+      encode(text);
+      model.index!.searchBatch(q, 1, 100);
+    },
+  ],
+  [
+    '+ training points search (the vote)',
+    (text) => {
+      encode(text);
+      model.index!.searchBatch(q, 1, 100);
+      model.neighbours?.index.searchBatch(q, 1, model.neighbours.settings.neighbours, { ef: POINT_EF });
+    },
+  ],
   ['queryModel (all of it, k=5)', (text) => queryModel(model, { text }, 5)],
 ];
 const alone = parts.map(([name, f]) => {

@@ -10,7 +10,7 @@ import { foldOf } from './folds.js';
 import { centroidShortlist, labelCentroids } from './centroid-shortlist.js';
 import { labelRows, type OvrSolverConfig } from './ovr-solver.js';
 import { fitOvrTasks, type OvrTask } from './ovr-pool.js';
-import { availableParallelism } from 'node:os';
+import { threadCount } from '../core/util/threads.js';
 import { averageModels, weightedSum, type SparseLinearModel } from './sparse-linear-model.js';
 import { scoreRows, type RowScores } from './candidate-scores.js';
 
@@ -140,7 +140,7 @@ export async function fitLinearTeacher(features: Csr, labels: Csr, numLabels: nu
 
 /** Threads the solver runs on: cfg.threads, or one per core (at most 8) when 0. */
 export function solverThreads(threads: number): number {
-  return threads > 0 ? threads : Math.min(8, availableParallelism());
+  return threadCount(threads, 8);
 }
 
 /**

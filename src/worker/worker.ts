@@ -1,6 +1,6 @@
-import { availableParallelism } from 'node:os';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
+import { threadCount } from '../core/util/threads.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { QUEUE_NAME, type QueuedJob } from '../infra/queue/job-queue.js';
 import { RetryingRepository } from '../infra/db/db-retry.js';
@@ -59,7 +59,7 @@ export interface RunningWorker {
 
 /** Starts a BullMQ worker on the job queue; resolves once it is connected and reconciled. */
 /** The cores shared among a worker's concurrent jobs (at least one thread each). */
-export function threadsPerJob(concurrency: number, cores = availableParallelism()): number {
+export function threadsPerJob(concurrency: number, cores = threadCount(0)): number {
   return Math.max(1, Math.floor(cores / Math.max(1, concurrency)));
 }
 

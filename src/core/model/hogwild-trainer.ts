@@ -7,12 +7,12 @@
  * reproducible: threads = 1 (StudentTrainer.trainEpoch in the caller's thread) is the
  * deterministic mode.
  */
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { shareCsr } from '../data/shared-csr.js';
 import { CancelledError, DistilxrError, NumericError, threadFailureKind, type ErrorKind } from '../util/errors.js';
 import { fmix32 } from '../util/hash.js';
 import { spawnModuleWorker } from '../util/module-worker.js';
+import { threadCount } from '../util/threads.js';
 import { isShared, sharedFloats, sharedInts } from '../util/shared-arrays.js';
 import type { HogwildInit, HogwildReply, HogwildSlice } from './hogwild-protocol.js';
 import { epochStats, type EpochProgress, type EpochStats, type LossSums, type NegativePool, type StudentTrainer } from './trainer.js';
@@ -29,8 +29,7 @@ export class TrainingThreadError extends DistilxrError {
  * whole batches, so each thread has at least one.
  */
 export function trainingThreads(threads: number, rows: number, batchSize: number): number {
-  const wanted = threads > 0 ? threads : availableParallelism();
-  return Math.max(1, Math.min(wanted, Math.floor(rows / batchSize)));
+  return Math.max(1, Math.min(threadCount(threads), Math.floor(rows / batchSize)));
 }
 
 /** Thread t's sampling seed for an epoch: distinct streams, fixed by the seed (the interleaving is not). */
