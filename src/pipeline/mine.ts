@@ -1,9 +1,10 @@
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { projectedLabelCentroids } from '../ann/label-centroids.js';
+import { expandGroupPools, groupMeans, labelSetGroups } from '../ann/label-set-groups.js';
 import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../ann/label-subset.js';
 import { RandomProjection } from '../ann/random-projection.js';
 import { ShardedLabelIndex } from '../ann/sharded-index.js';
-import type { Csr } from '../core/data/csr.js';
+import { selectRows, type Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
 import type { Student } from '../core/model/student.js';
 import type { NegativePool } from '../core/model/trainer.js';
@@ -37,6 +38,11 @@ export interface MineOptions {
    * on this thread. @defaultValue MINING_SHARDS from MINING_SHARD_MIN_LABELS labels on, else 1
    */
   shards?: number;
+  /**
+   * One query per distinct positive-label set (the mean of its points' vectors) instead of one per
+   * point; every point gets its group's pool. @defaultValue false
+   */
+  byLabelSet?: boolean;
 }
 
 /**
@@ -68,6 +74,14 @@ export async function mineFromStudent(student: Student, train: Dataset, opts: Mi
 /** vectors: [count, dim]; queries: [excluded.rows, dim]; each query's top poolSize labels not in its excluded row. */
 async function mineWithVectors(vectors: Float32Array, count: number, dim: number, queries: Float32Array, excluded: Csr, opts: MineOptions): Promise<NegativePool> {
   const K = opts.poolSize;
+  if (opts.byLabelSet) {
+    const groups = labelSetGroups(excluded);
+    if (groups.firstRow.length < excluded.rows) {
+      const means = groupMeans(queries, dim, groups);
+      const pool = await mineWithVectors(vectors, count, dim, means, selectRows(excluded, groups.firstRow), { ...opts, byLabelSet: false });
+      return { size: K, labels: expandGroupPools(pool.labels, K, groups), teacherScores: null };
+    }
+  }
   const n = excluded.rows;
   const ef = Math.max(opts.ef ?? 100, K);
   const shards = opts.shards ?? (count >= MINING_SHARD_MIN_LABELS ? MINING_SHARDS : 1);

@@ -1,7 +1,8 @@
 import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
-import { LabelIndex } from '../ann/hnsw-index.js';
+import type { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
 import { UsageError } from '../core/util/errors.js';
+import { threadCount } from '../core/util/threads.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { datasetStats, type Dataset } from '../core/data/dataset.js';
 import { loadTrainTest } from '../core/data/load-dataset.js';
@@ -24,7 +25,8 @@ import { PoolTraining } from './pool-training.js';
 import { calibratedScorer } from './score.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, type BlendChoice } from './blend-tuning.js';
-import { buildNeighbours } from './neighbours.js';
+import { buildPublishedIndexes } from './neighbours.js';
+import type { NeighbourComponent } from './retrieve.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
@@ -171,7 +173,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
-    const built = evaluate(input, data, student, result, sink);
+    const built = await evaluate(input, data, student, result, sink);
     if (teacher && data.test && built.propensities) await evaluateTeacherOn(input, data.test, numLabels, teacher, built.propensities, result, sink);
     if (input.outDir) {
       timer.start('publishing');
@@ -276,7 +278,7 @@ function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null
 interface Built {
   /** The label index: built when there is a test split or a model to publish. */
   index: LabelIndex | null;
-  neighbours: ReturnType<typeof buildNeighbours> | null;
+  neighbours: NeighbourComponent | null;
   /** Training points per label, as float32 (stored so in the model's weights). */
   counts: Float32Array;
   /** Label propensities for PSP@k on the test split (null without one). */
@@ -287,12 +289,14 @@ interface Built {
  * The evaluating stage for the student: the HNSW index and its ef, the neighbour component (its
  * blend tuned on the test split when asked, which updates result.config), metrics on the test split.
  */
-function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink): Built {
+async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink): Promise<Built> {
   const { train, test } = data;
   const cfg = result.config;
   const numLabels = train.labels.cols;
   // The HNSW index serves evaluation and the published model; neither, no index.
-  const index = test || input.outDir ? LabelIndex.build(student.V, numLabels, student.shape.dim, { M: HNSW_DEFAULTS.M, efConstruction: HNSW_DEFAULTS.efConstruction, seed: cfg.seed }) : null;
+  const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
+  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, HNSW_DEFAULTS, { withNeighbours, threads: threadCount(cfg.threads) > 1 }, sink) : null;
+  const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
     const choice = chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget);
@@ -300,7 +304,7 @@ function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student,
     if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
   }
   const counts = Float32Array.from(labelCounts(train.labels));
-  const neighbours = index && cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend) ? buildNeighbours(student, train, cfg, HNSW_DEFAULTS, sink) : null;
+  const neighbours = published?.neighbours ?? null;
   if (!test) return { index, neighbours, counts, propensities: null };
   const propensities = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
   if (input.tuneBlend && neighbours && index) {

@@ -27,6 +27,11 @@ export const TRAIN_SETTINGS = {
   batchSize: { type: 'integer', min: 1, max: 1000000, default: 64, arg: 'n', description: 'examples per batch (the pool in-batch negatives are drawn from)' },
   poolSize: { type: 'integer', min: 0, max: 100000, default: 64, arg: 'n', description: 'size K of the candidate pool mined per example' },
   remineEvery: { type: 'integer', min: 0, max: 100000, default: 5, arg: 'n', description: "re-mine the pool with the student's embeddings every R epochs (0 = never)" },
+  mineByLabelSet: {
+    type: 'boolean',
+    default: false,
+    description: "mine one pool per distinct set of positive labels (the mean of its points' vectors as the query) instead of one per point: fewer HNSW searches where points share their labels",
+  },
   // src/ann/ef-search.ts
   hnswRecallTarget: {
     type: 'number',

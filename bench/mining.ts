@@ -1,0 +1,96 @@
+/**
+ * Mining speed and the pools' recall against exact search (issue 12, item 2).
+ *
+ *   npx tsx bench/mining.ts [--dataset apt-files] [--model DIR] [--sample 1000] [--reps 1]
+ *
+ * For each way of mining (one query per point, one per positive-label set) and each pool (the first
+ * one from the label centroids; with --model, a re-mining pool from that published student's
+ * embeddings): wall seconds of the whole pass, and recall@K of the pools on a stride sample of
+ * training points against that point's exact top-K non-positive labels in the same space (the
+ * target a pool approximates). Runs alternate between the ways; medians. Prints a table, writes
+ * bench/results/mining.json. Benchmark, not a test.
+ */
+import { join } from 'node:path';
+import { exactTopK } from '../src/ann/exact-search.js';
+import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
+import { RandomProjection } from '../src/ann/random-projection.js';
+import { selectRows } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
+import type { Student } from '../src/core/model/student.js';
+import type { NegativePool } from '../src/core/model/trainer.js';
+import { CENTROID_PROJECTION_DIM, mineFromCentroids, mineFromStudent } from '../src/pipeline/mine.js';
+import { loadModel } from '../src/pipeline/model-dir.js';
+import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, positiveInt, recallAt, writeJson } from './lib.js';
+
+const K = 64;
+
+interface Row {
+  pool: string;
+  queries: string;
+  seconds: number[];
+  recall: number;
+}
+
+/** Exact top-K non-positive labels of the sample rows' query vectors. */
+function exactPools(vectors: Float32Array, count: number, dim: number, queries: Float32Array, train: Dataset, sample: number[]): Int32Array {
+  const q = new Float32Array(sample.length * dim);
+  for (const [i, r] of sample.entries()) q.set(queries.subarray(r * dim, r * dim + dim), i * dim);
+  return exactTopK(vectors, count, dim, q, sample.length, K, selectRows(train.labels, sample)).labels;
+}
+
+function sampleRecall(pool: NegativePool, exact: Int32Array, sample: number[]): number {
+  const approx = new Int32Array(sample.length * K);
+  for (const [i, r] of sample.entries()) approx.set(pool.labels.subarray(r * K, r * K + K), i * K);
+  return recallAt(exact, K, approx, K, K, sample.length);
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const dataset = String(a.get('dataset') ?? 'apt-files');
+  const sampleSize = positiveInt('sample', String(a.get('sample') ?? 1000));
+  const reps = positiveInt('reps', String(a.get('reps') ?? 1));
+  const modelDir = a.get('model');
+  const split = datasetSplit(dataset);
+  const { train } = await loadTrainTest(split.train, split.test);
+  const n = train.features.rows;
+  const L = train.labels.cols;
+  const sample = Array.from({ length: Math.min(sampleSize, n) }, (_, i) => Math.floor((i * n) / Math.min(sampleSize, n)));
+  const seed = 1;
+
+  const projection = new RandomProjection(train.features.cols, CENTROID_PROJECTION_DIM, seed, { normalize: true });
+  const centroidExact = exactPools(projectedLabelCentroids(train.features, train.labels, L, projection), L, CENTROID_PROJECTION_DIM, projection.projectCsr(train.features), train, sample);
+  const pools: { name: string; exact: Int32Array; mine: (byLabelSet: boolean) => Promise<NegativePool> }[] = [
+    { name: 'centroids', exact: centroidExact, mine: (byLabelSet) => mineFromCentroids(train, L, { poolSize: K, seed, byLabelSet }) },
+  ];
+  if (typeof modelDir === 'string') {
+    const student: Student = (await loadModel(modelDir)).student;
+    const exact = exactPools(student.V, L, student.shape.dim, student.encodeAll(train.features), train, sample);
+    pools.push({ name: `student (${modelDir})`, exact, mine: (byLabelSet) => mineFromStudent(student, train, { poolSize: K, seed, byLabelSet }) });
+  }
+
+  const rows: Row[] = [];
+  for (const p of pools) {
+    const byWay = new Map<boolean, Row>();
+    for (let rep = 0; rep < reps; rep++) {
+      for (const byLabelSet of rep % 2 ? [true, false] : [false, true]) {
+        const t = performance.now();
+        const pool = await p.mine(byLabelSet);
+        const seconds = (performance.now() - t) / 1000;
+        const row = byWay.get(byLabelSet) ?? { pool: p.name, queries: byLabelSet ? 'per label set' : 'per point', seconds: [], recall: sampleRecall(pool, p.exact, sample) };
+        row.seconds.push(seconds);
+        byWay.set(byLabelSet, row);
+        process.stderr.write(`[${dataset}] ${p.name} ${row.queries}: ${seconds.toFixed(1)} s, R@${K} ${row.recall.toFixed(3)}\n`);
+      }
+    }
+    rows.push(byWay.get(false)!, byWay.get(true)!);
+  }
+  const table = mdTable(
+    ['pool', 'queries', 'seconds (median)', `R@${K} vs exact (${sample.length} points)`],
+    rows.map((r) => [r.pool, r.queries, median(r.seconds).toFixed(1), r.recall.toFixed(3)]),
+  );
+  console.log(`${dataset}: ${n} training points, ${L} labels, K ${K}\n\n${table}`);
+  await writeJson(join(RESULTS_DIR, 'mining.json'), { machine: machineInfo(), dataset, K, sample: sample.length, reps, rows });
+}
+
+await main();

@@ -1,0 +1,50 @@
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildIndexes, type IndexSpec } from '../src/ann/threaded-build.js';
+import { Rng } from '../src/core/util/rng.js';
+
+function vectors(count: number, dim: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: count * dim }, () => rng.normal());
+}
+
+describe('indexes built at once on worker threads', () => {
+  const dim = 8;
+  const options = { M: 8, efConstruction: 40, seed: 7 };
+  const specs: IndexSpec[] = [
+    { vectors: vectors(1500, dim, 1), count: 1500, dim, options },
+    { vectors: vectors(2500, dim, 2), count: 2500, dim, options },
+  ];
+  let dir = '';
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('are the same graphs, byte for byte, as the ones built here one after the other', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-threaded-build-'));
+    const threaded = await buildIndexes(specs, true, 0);
+    const serial = await buildIndexes(specs, false, 0);
+    expect(threaded.map((i) => i.count)).toEqual([1500, 2500]);
+    for (let i = 0; i < specs.length; i++) {
+      const a = await threaded[i].save(join(dir, `threaded-${i}.bin`));
+      const b = await serial[i].save(join(dir, `serial-${i}.bin`));
+      expect(a.sha256).toBe(b.sha256);
+      expect((await readFile(join(dir, `threaded-${i}.bin`))).length).toBeGreaterThan(specs[i].count * dim * 4);
+      const q = specs[i].vectors.subarray(0, dim * 5);
+      const labels = new Int32Array(10);
+      const scores = new Float32Array(10);
+      for (let r = 0; r < 5; r++) {
+        threaded[i].searchInto(q, r * dim, 10, labels, scores, 0);
+        const t = [...labels];
+        serial[i].searchInto(q, r * dim, 10, labels, scores, 0);
+        expect(t).toEqual([...labels]);
+      }
+    }
+  });
+
+  it('reports a worker that fails', async () => {
+    const bad: IndexSpec[] = [specs[0], { ...specs[1], dim: 0 }];
+    await expect(buildIndexes(bad, true, 0)).rejects.toThrow(/index build worker: LabelIndex.build needs count, dim >= 1/);
+  });
+});
