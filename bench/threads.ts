@@ -66,7 +66,7 @@ async function train(data: Loaded, pool: NegativePool, cfg: TrainConfig, threads
   const trainingSeconds = (performance.now() - started) / 1000;
   if (!test) throw new Error('the bench needs a test split');
   const propensities = propensitiesFromCounts(labelCounts(train.labels), train.features.rows, test.labels.cols);
-  const ev = evaluateStudent(student, test, propensities);
+  const ev = await evaluateStudent(student, test, propensities);
   return {
     threads,
     trainingSeconds,

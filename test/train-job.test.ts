@@ -80,8 +80,8 @@ describe('runTrainJob', () => {
     expect(model.neighbours?.settings).toEqual({ neighbours: 50, weight: 0.5, voteTemperature: 0.1 });
     const { train, test } = await loadTrainTest(files.train, files.test, { cacheDir: false });
     const propensities = propensitiesFromCounts(model.labelCounts, train.features.rows, 60);
-    expect(evaluateStudent(model.student, test!, propensities, model.index, model.neighbours).hnsw).toEqual(r.hnswMetrics);
-    const alone = evaluateStudent(model.student, test!, propensities, model.index, null).hnsw!;
+    expect((await evaluateStudent(model.student, test!, propensities, model.index, model.neighbours)).hnsw).toEqual(r.hnswMetrics);
+    const alone = (await evaluateStudent(model.student, test!, propensities, model.index, null)).hnsw!;
     expect(alone['p@1']).not.toBe(r.hnswMetrics!['p@1']); // the vote changes the ranking
 
     // off: no neighbour index in the directory

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistilxrError } from '../core/util/errors.js';
-import { spawnModuleWorker } from '../core/util/module-worker.js';
+import { runModuleWorkerOnce } from '../core/util/module-worker.js';
 import { LabelIndex, type LabelIndexBuildOptions } from './hnsw-index.js';
 
 export interface IndexSpec {
@@ -56,16 +56,7 @@ async function buildInThread(spec: IndexSpec, path: string): Promise<LabelIndex>
   const shared = new SharedArrayBuffer(Math.max(1, length) * 4);
   new Float32Array(shared, 0, length).set(spec.vectors.subarray(0, length));
   const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
-  const worker = spawnModuleWorker(import.meta.url, 'index-build-worker', job);
-  try {
-    const reply = await new Promise<IndexBuildReply>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new DistilxrError(`index build worker exited with code ${code}`, 'INDEX_BUILD', 'retriable')));
-    });
-    if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
-  } finally {
-    await worker.terminate();
-  }
+  const reply = await runModuleWorkerOnce<IndexBuildReply>(import.meta.url, 'index-build-worker', job);
+  if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
   return LabelIndex.load(path, spec.dim, spec.count);
 }

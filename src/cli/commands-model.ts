@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type { Dataset } from '../core/data/dataset.js';
 import { UsageError } from '../core/util/errors.js';
+import { threadCount } from '../core/util/threads.js';
 import { loadDataset } from '../core/data/load-dataset.js';
 import { propensitiesFromCounts } from '../core/model/metrics.js';
 import { TRAIN_SETTINGS, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
@@ -94,7 +95,7 @@ export function evalCommand(): Command {
       const model = await loadModel(o.model);
       const test = await loadTestFor(model, o.test);
       const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
-      const ev = evaluateStudent(model.student, test, propensities, model.index, model.neighbours);
+      const ev = await evaluateStudent(model.student, test, propensities, model.index, model.neighbours, threadCount(0));
       const seconds = (performance.now() - started) / 1000;
       if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10, evaluatedPoints: ev.evaluatedPoints });
       process.stdout.write(metricTable({ exact: ev.exact, 'via HNSW': ev.hnsw }) + '\n');

@@ -1,3 +1,4 @@
+import { exactTopKThreaded } from '../ann/exact-search-threads.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { selectRows, type Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
@@ -5,7 +6,7 @@ import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport
 import type { Student } from '../core/model/student.js';
 import { top1Probability } from '../teacher/calibration.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
-import { blends, retrieve, type NeighbourComponent } from './retrieve.js';
+import { blends, retrieve, shortlistSize, type NeighbourComponent } from './retrieve.js';
 
 /** Predictions kept per test point: enough for R@100. */
 export const EVAL_K = 100;
@@ -30,14 +31,16 @@ export interface StudentEvaluation {
  * index; both find the neighbours in the training points' index, as a loaded model does (its
  * vectors are not stored), so `eval` on a published model reproduces the job's figures.
  */
-export function evaluateStudent(student: Student, fullTest: Dataset, propensities: Float64Array, index?: LabelIndex, neighbours?: NeighbourComponent | null): StudentEvaluation {
+export async function evaluateStudent(student: Student, fullTest: Dataset, propensities: Float64Array, index?: LabelIndex, neighbours?: NeighbourComponent | null, threads = 1): Promise<StudentEvaluation> {
   const { numLabels } = student.shape;
   const k = Math.min(EVAL_K, numLabels);
   const test = evenlySpacedSubset(fullTest, Math.max(1, Math.floor(EXACT_EVAL_MAX_PAIRS / numLabels)));
   const n = test.features.rows;
   const queries = student.encodeAll(test.features);
   const nb = blends(neighbours) ? neighbours : null;
-  const exact = retrieve(student, queries, n, k, { neighbours: nb });
+  // the exact search over every label, split over the threads (the same results as on one)
+  const exactShortlist = await exactTopKThreaded(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), threads);
+  const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {
     const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb });

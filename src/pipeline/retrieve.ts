@@ -26,6 +26,8 @@ export interface RetrieveOptions {
   /** The label index; absent = exact search over every label. */
   labels?: LabelIndex;
   neighbours?: NeighbourComponent | null;
+  /** The exact shortlist already searched (exactTopK, shortlistSize labels per query), e.g. on threads. */
+  exactShortlist?: { labels: Int32Array; scores: Float32Array };
 }
 
 /** The parts a blend is computed from: searched once, blended for any settings. */
@@ -43,13 +45,18 @@ function votes(s: NeighbourBlendSettings | null): s is NeighbourBlendSettings {
   return !!s && s.neighbours > 0 && s.weight > 0;
 }
 
+/** Labels searched per query: k, or the blend's shortlist when the neighbours vote. */
+export function shortlistSize(numLabels: number, k: number, withVote: boolean): number {
+  return Math.min(numLabels, withVote ? Math.max(k, BLEND_SHORTLIST) : k);
+}
+
 /** The student's shortlist and, for a blending model, the K nearest training points of each query. */
 export function searchParts(student: Student, queries: Float32Array, n: number, k: number, opts: RetrieveOptions, K = opts.neighbours?.settings.neighbours ?? 0): RetrievalParts {
   const { dim, numLabels } = student.shape;
   const nb = opts.neighbours;
   const withVote = !!nb && K > 0;
-  const shortK = Math.min(numLabels, withVote ? Math.max(k, BLEND_SHORTLIST) : k);
-  const found = opts.labels ? opts.labels.searchBatch(queries, n, shortK) : exactTopK(student.V, numLabels, dim, queries, n, shortK);
+  const shortK = shortlistSize(numLabels, k, withVote);
+  const found = opts.labels ? opts.labels.searchBatch(queries, n, shortK) : (opts.exactShortlist ?? exactTopK(student.V, numLabels, dim, queries, n, shortK));
   const shortlist: TopK = { ...found, k: shortK };
   if (!withVote) return { shortlist, neighbours: null };
   const KK = Math.min(K, nb.index.count);

@@ -313,7 +313,7 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
     result.config = { ...cfg, neighbourWeight: result.blend.chosen.weight, voteTemperature: result.blend.chosen.voteTemperature };
     sink.log(`neighbour blend: ${result.blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
   }
-  const ev = evaluateStudent(student, test, propensities, index ?? undefined, neighbours);
+  const ev = await evaluateStudent(student, test, propensities, index ?? undefined, neighbours, threadCount(cfg.threads));
   result.metrics = ev.exact;
   result.hnswMetrics = ev.hnsw;
   result.hnswRecallAt10 = ev.hnswRecallAt10;

@@ -34,3 +34,20 @@ export function spawnModuleWorker(callerUrl: string, name: string, workerData: o
   }
   return new Worker(new URL(`./${name}.js`, callerUrl), { workerData, ...limits });
 }
+
+/**
+ * Runs a one-shot worker (`name` next to `callerUrl`, as spawnModuleWorker) and resolves to its
+ * first message; rejects if it fails or exits first. The worker is terminated either way.
+ */
+export async function runModuleWorkerOnce<T>(callerUrl: string, name: string, workerData: object): Promise<T> {
+  const worker = spawnModuleWorker(callerUrl, name, workerData);
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`${name} worker exited with code ${code} before it answered`)));
+    });
+  } finally {
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * apt-files end to end against fastText in one run (issue 12, item 4).
+ *
+ *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants per-point,label-set] [--threads 0]
+ *
+ * fastText: hierarchical softmax on the raw text with the settings of peers.json's `ft-hs` (one
+ * thread), wall seconds of `fasttext supervised`, P@k over the whole test split by our metric code.
+ * distilxr: `distilxr train --no-auto` with the settings --auto chose on apt-files (its random-start
+ * family's α=0 candidate and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
+ * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
+ * subset. Variants: how mining queries (`per-point`, `label-set` = --mine-by-label-set). Runs
+ * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MetricReport } from '../src/core/model/metrics.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import { AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
+import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+import { labelsTxtToOurIds } from './peers.js';
+
+const VARIANTS: Record<string, string[]> = { 'per-point': [], 'label-set': ['--mine-by-label-set'] };
+
+interface Row {
+  method: string;
+  seconds: number;
+  stageSeconds?: Record<string, number>;
+  p1: number;
+  p5: number;
+  points: number;
+}
+
+/** CLI flags of settings; a boolean only when it differs from its default (the CLI has --x or --no-x, not both). */
+function flagsOf(settings: Partial<TrainConfig>): string[] {
+  return Object.entries(settings).flatMap(([k, v]) => {
+    const name = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (typeof v !== 'boolean') return [`--${name}`, String(v)];
+    if (v === DEFAULT_TRAIN_CONFIG[k as keyof TrainConfig]) return [];
+    return v ? [`--${name}`] : [`--no-${name}`];
+  });
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const reps = positiveInt('reps', String(a.get('reps') ?? 1));
+  const variants = String(a.get('variants') ?? 'per-point,label-set').split(',');
+  for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}: one of ${Object.keys(VARIANTS).join(', ')}`);
+  const threads = String(a.get('threads') ?? '0');
+  ensureFasttext();
+  const split = datasetSplit('apt-files');
+  const work = join(TMP_DIR, 'apt-files-e2e');
+  const { train, test } = await loadTrainTest(split.train, split.test, { cacheDir: false });
+  if (!test) throw new Error('apt-files: no test split');
+  const { map: toOurs } = await labelsTxtToOurIds(split.labelsTxt!, test.labelNames ?? []);
+  const ftId = new Map<string, number>();
+  for (const [i, n] of (await readFile(split.labelsTxt!, 'utf8')).split('\n').entries()) if (n !== '') ftId.set(n, i);
+  const settings: Partial<TrainConfig> = { ...AUTO_RANDOM_START.base, alpha: 0, neighbourWeight: 0.75, voteTemperature: 0.02, seed: 1, threads: Number(threads) };
+  const rows: Row[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 ? [...variants].reverse() : variants;
+    for (const v of order) {
+      const out = join(work, `model-${v}-${rep}`);
+      const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...flagsOf(settings), ...VARIANTS[v], '--out', out];
+      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnswMetrics: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
+      const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
+      rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnswMetrics['p@1'], p5: json.hnswMetrics['p@5'], points: json.evaluatedPoints });
+      process.stderr.write(`[apt-files] ${v} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnswMetrics['p@1']).toFixed(2)}\n`);
+    }
+    const ft = await fasttextEvaluateText(split.train, split.test, work, { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 }, { ftId, toOurs }, test.labels, train.labels);
+    rows.push({ method: 'fastText hs (peers ft-hs settings, 1 thread)', seconds: ft.trainSeconds, p1: ft.metrics['p@1'], p5: ft.metrics['p@5'], points: test.labels.rows });
+    process.stderr.write(`[apt-files] fastText hs rep ${rep + 1}: ${ft.trainSeconds.toFixed(1)} s, P@1 ${(100 * ft.metrics['p@1']).toFixed(2)}\n`);
+  }
+  const ftSeconds = rows.filter((r) => r.method.startsWith('fastText')).map((r) => r.seconds);
+  const ftMedian = [...ftSeconds].sort((x, y) => x - y)[Math.floor(ftSeconds.length / 2)];
+  const stage = (r: Row, s: string): string => (r.stageSeconds?.[s] !== undefined ? r.stageSeconds[s].toFixed(1) : '');
+  console.log(
+    mdTable(
+      ['method', 's (job: preparing → publishing)', 'mining s', 'training s', 'evaluating s', 'publishing s', '× fastText (median)', 'P@1', 'P@5', 'test points'],
+      rows.map((r) => [r.method, r.seconds.toFixed(1), stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
+    ),
+  );
+  await writeJson(join(RESULTS_DIR, 'apt-files-e2e.json'), { machine: machineInfo(), settings, reps, rows });
+}
+
+await main();
