@@ -20,7 +20,7 @@ import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
  * Settings that turn --auto off when given (CLI flags or HTTP params): everything the search would
  * otherwise choose or depend on. Not the seed, nor the published index's recall target.
  */
-export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'mineByLabelSet', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
+export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'remineByLabelSet', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
 
 /** A starting point and the candidates tried from it, most promising first. */
 export interface AutoFamily {

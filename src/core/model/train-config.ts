@@ -27,10 +27,12 @@ export const TRAIN_SETTINGS = {
   batchSize: { type: 'integer', min: 1, max: 1000000, default: 64, arg: 'n', description: 'examples per batch (the pool in-batch negatives are drawn from)' },
   poolSize: { type: 'integer', min: 0, max: 100000, default: 64, arg: 'n', description: 'size K of the candidate pool mined per example' },
   remineEvery: { type: 'integer', min: 0, max: 100000, default: 5, arg: 'n', description: "re-mine the pool with the student's embeddings every R epochs (0 = never)" },
-  mineByLabelSet: {
+  // src/pipeline/mine.ts
+  remineByLabelSet: {
     type: 'boolean',
-    default: false,
-    description: "mine one pool per distinct set of positive labels (the mean of its points' vectors as the query) instead of one per point: fewer HNSW searches where points share their labels",
+    default: true,
+    description: "re-mine one pool per distinct set of positive labels (the mean of its points' encodings as the query) instead of one per point, from 50,000 labels on (where mining is most of a job's time; apt-files: 2.7× faster, recall@64 0.87 against 0.94)",
+    off: 're-mine one pool per training point whatever the label count',
   },
   // src/ann/ef-search.ts
   hnswRecallTarget: {
