@@ -3,18 +3,11 @@ import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { fromSubsetIds, gatherRows, labelsWithPoints, toSubsetIds } from '../src/ann/label-subset.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
-import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import type { Csr } from '../src/core/data/csr.js';
 import { synthesize } from '../src/core/data/synth.js';
 import { CENTROID_PROJECTION_DIM, mineFromCentroids } from '../src/pipeline/mine.js';
+import { csr } from './support/csr-rows.js';
 
-function csr(rows: number[][], cols: number): Csr {
-  const b = new CsrBuilder(false);
-  for (const row of rows) {
-    for (const c of row) b.push(c, 1);
-    b.endRow();
-  }
-  return b.build(cols);
-}
 
 function rowsOf(m: Csr): number[][] {
   return Array.from({ length: m.rows }, (_, r) => Array.from(m.indices.subarray(m.indptr[r], m.indptr[r + 1])));

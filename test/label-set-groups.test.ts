@@ -3,19 +3,12 @@ import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { expandGroupPools, groupMeans, labelSetGroups } from '../src/ann/label-set-groups.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
-import { CsrBuilder, selectRows, type Csr } from '../src/core/data/csr.js';
+import { selectRows } from '../src/core/data/csr.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { synthesize } from '../src/core/data/synth.js';
 import { CENTROID_PROJECTION_DIM, mineFromCentroids } from '../src/pipeline/mine.js';
+import { csr } from './support/csr-rows.js';
 
-function csr(rows: number[][], cols: number): Csr {
-  const b = new CsrBuilder(false);
-  for (const row of rows) {
-    for (const c of row) b.push(c, 1);
-    b.endRow();
-  }
-  return b.build(cols);
-}
 
 describe('label-set groups', () => {
   it('groups rows with the same label set, numbered by first appearance', () => {

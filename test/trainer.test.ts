@@ -5,6 +5,7 @@ import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import { StudentTrainer, type NegativePool } from '../src/core/model/trainer.js';
+import { csr } from './support/csr-rows.js';
 
 /** Sums the gradients it is given instead of stepping: lets the test read dLoss/dθ. */
 class GradientRecorder implements RowOptimizer {
@@ -18,16 +19,6 @@ class GradientRecorder implements RowOptimizer {
   }
 }
 
-function csr(rows: number[][], cols: number, values?: number[][]): Csr {
-  const b = new CsrBuilder(values !== undefined);
-  rows.forEach((r, i) => {
-    r.forEach((c, j) => {
-      b.push(c, values ? values[i][j] : 1);
-    });
-    b.endRow();
-  });
-  return b.build(cols);
-}
 
 /**
  * Reference loss in float64 for one example with candidates = positives ∪ whole pool. With the
