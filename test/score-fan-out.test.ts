@@ -158,7 +158,7 @@ describe('scoring fanned out to worker processes as BullMQ children', () => {
     expect(held.data.name).toMatch(/-c\d+of\d+$/);
   }, 120_000);
 
-  it('the job\'s own worker SIGKILLed while it waits for chunks: the next run takes the scored chunks and asks for the rest', async () => {
+  it('the job\'s own worker SIGKILLed while it waits for chunks: the next run resumes the scoring and ends equal', async () => {
     for (const w of workers) await w.ready();
     const id = await submit(repo, queue, { datasetId, teacherId, params: PARAMS });
     const holder = await holderOf(id);

@@ -1,13 +1,12 @@
 /**
  * The child's side of a job's scoring fan-out: the scores queue's processor. Any worker takes a
- * chunk, scores it in a thread of its own and writes its output to the shared volume; a chunk
+ * chunk, scores it in one of its chunk threads and writes its output to the shared volume; a chunk
  * whose output is there already (a retry after the output was written) is not scored again, and a
  * chunk of a job that has ended is skipped. A worker killed while it holds a chunk loses its lock;
  * BullMQ's stalled-job check gives the chunk alone to another worker.
  */
 import { basename, dirname, join } from 'node:path';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { chunkPaths, writeChunkFailure } from '../pipeline/score-fan-out.js';
 import { scoreChunksKey } from '../infra/artifacts/artifact-keys.js';
@@ -15,8 +14,9 @@ import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { FINAL_JOB_STATUSES, type Repository } from '../infra/records.js';
 import { chunkScoringInputsOf } from './job-task.js';
 import type { ScoreChunkJob } from './score-children.js';
+import type { ChunkThreadPool } from './chunk-thread-pool.js';
 
-/** What the chunk's thread gets (plain data: it crosses postMessage). */
+/** What a chunk thread gets per chunk (plain data: it crosses postMessage). */
 export interface ChunkThreadInput {
   trainPath: string;
   featurizer?: FeaturizerOptions;
@@ -37,8 +37,8 @@ export interface ScoreChunkDeps {
   cacheDir: string | false;
   /** ONNX Runtime intra-op threads. @defaultValue 1 */
   teacherThreads?: number;
-  /** JavaScript heap cap of the chunk's thread, MB. @defaultValue V8's default */
-  heapLimitMb?: number;
+  /** The threads that score the chunks. */
+  threads: ChunkThreadPool;
 }
 
 /** The scores queue's processor. Declare all three parameters at the call site, or BullMQ passes no signal. */
@@ -61,7 +61,7 @@ export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJ
       inPath: paths.input,
       outPath: paths.output,
     };
-    const m = await runChunkThread(input, signal, deps.heapLimitMb);
+    const m = await deps.threads.run(input, signal);
     if (m.type === 'done') return { pairs: m.pairs };
     if (m.permanent) {
       // the job fails with it at once: no retry of the chunk can pass
@@ -70,25 +70,4 @@ export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJ
     }
     throw new Error(`${m.name}: ${m.message}`);
   };
-}
-
-/** Runs the chunk's thread to its message; an abort (shutdown, lock lost) terminates it. */
-function runChunkThread(input: ChunkThreadInput, signal: AbortSignal | undefined, heapLimitMb?: number): Promise<ChunkThreadMessage> {
-  const worker = spawnModuleWorker(import.meta.url, 'score-chunk-thread', input, heapLimitMb ? { maxOldGenerationSizeMb: heapLimitMb } : undefined);
-  return new Promise<ChunkThreadMessage>((resolve, reject) => {
-    let settled = false;
-    const settle = (f: () => void): void => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      f();
-      void worker.terminate();
-    };
-    const onAbort = (): void => settle(() => reject(new Error(`score chunk stopped: ${String(signal?.reason ?? 'aborted')}`)));
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort);
-    worker.on('message', (m: ChunkThreadMessage) => settle(() => resolve(m)));
-    worker.on('error', (e) => settle(() => reject(e)));
-    worker.on('exit', (code) => settle(() => reject(new Error(`score chunk thread exited with code ${code}`))));
-  });
 }

@@ -3,6 +3,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
 import { SCORES_QUEUE_SUFFIX, ScoreChildren, type ScoreChunkJob } from './score-children.js';
 import { scoreChunkProcessor, type ChunkOutcome } from './score-chunk-processor.js';
+import { ChunkThreadPool } from './chunk-thread-pool.js';
 import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
 import { threadCount } from '../core/util/threads.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
@@ -100,7 +101,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   let closing = false;
   const cacheDir = deps.runner?.cacheDir ?? deps.store.pathOf(XC_CACHE_KEY);
-  const chunkProcessor = scoreChunkProcessor({ repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, heapLimitMb: deps.runner?.heapLimitMb });
+  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb });
+  const chunkProcessor = scoreChunkProcessor({ repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, threads: chunkThreads });
   // its own worker: a process whose job slot holds a job waiting for its chunks still scores chunks
   const chunkWorker = new Worker<ScoreChunkJob, ChunkOutcome>(
     scoresQueueName,
@@ -165,7 +167,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     reconciler.close();
     scoreChildren.close();
     await Promise.all([worker.close(), chunkWorker.close()]);
-    await Promise.all([queue.close(), scoresQueue.close()]);
+    await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
     throw e;
   }
   worker.run().catch((e: unknown) => log(`worker stopped: ${(e as Error).message}`));
@@ -181,7 +183,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       worker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       chunkWorker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       await closed;
-      await Promise.all([queue.close(), scoresQueue.close()]);
+      await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
     },
   };
 }
