@@ -11,6 +11,8 @@ import type { ChunkThreadInput, ChunkThreadMessage } from './score-chunk-process
 
 interface PoolThread {
   worker: Worker;
+  /** Kept while idle (the first thread, started with the pool); what it holds is still dropped. */
+  warm: boolean;
   busy: boolean;
   idleTimer: NodeJS.Timeout | null;
   /** Settles the chunk it scores now. */
@@ -20,11 +22,19 @@ interface PoolThread {
 export class ChunkThreadPool {
   private readonly threads = new Set<PoolThread>();
 
-  constructor(private readonly opts: { heapLimitMb?: number; idleMs?: number } = {}) {}
+  /**
+   * @param opts.warm start one thread now, kept while idle: loading the code and ONNX Runtime into
+   *   a thread takes seconds under tsx, which the first chunk of a job would otherwise wait for
+   */
+  constructor(private readonly opts: { heapLimitMb?: number; idleMs?: number; warm?: boolean } = {}) {
+    if (opts.warm) this.spawn().warm = true;
+  }
 
   /** Scores one chunk on an idle thread (a new one when none is); an abort terminates its thread. */
   run(input: ChunkThreadInput, signal?: AbortSignal): Promise<ChunkThreadMessage> {
-    const t = [...this.threads].find((x) => !x.busy) ?? this.spawn();
+    // the warm thread first: it has loaded the code already
+    const idle = [...this.threads].filter((x) => !x.busy);
+    const t = idle.find((x) => x.warm) ?? idle[0] ?? this.spawn();
     t.busy = true;
     if (t.idleTimer) clearTimeout(t.idleTimer);
     t.idleTimer = null;
@@ -37,7 +47,7 @@ export class ChunkThreadPool {
         t.settle = null;
         signal?.removeEventListener('abort', onAbort);
         t.busy = false;
-        if (this.threads.has(t)) t.idleTimer = setTimeout(() => this.drop(t), this.opts.idleMs ?? 30_000);
+        if (this.threads.has(t)) t.idleTimer = setTimeout(() => (t.warm ? t.worker.postMessage({ type: 'forget' }) : this.drop(t)), this.opts.idleMs ?? 30_000);
         t.idleTimer?.unref();
         if (m instanceof Error) reject(m);
         else resolve(m);
@@ -55,7 +65,7 @@ export class ChunkThreadPool {
 
   private spawn(): PoolThread {
     const worker = spawnModuleWorker(import.meta.url, 'score-chunk-thread', {}, this.opts.heapLimitMb ? { maxOldGenerationSizeMb: this.opts.heapLimitMb } : undefined);
-    const t: PoolThread = { worker, busy: false, idleTimer: null, settle: null };
+    const t: PoolThread = { worker, warm: false, busy: false, idleTimer: null, settle: null };
     worker.on('message', (m: ChunkThreadMessage) => t.settle?.(m));
     worker.on('error', (e) => {
       t.settle?.(e);

@@ -41,7 +41,15 @@ async function modelOf(input: ChunkThreadInput): Promise<OnnxTeacher> {
   return model.teacher;
 }
 
-port.on('message', (input: ChunkThreadInput) => {
+port.on('message', (input: ChunkThreadInput | { type: 'forget' }) => {
+  if ('type' in input) {
+    // idle: what the last job needed goes (the thread stays, with its code loaded)
+    features = null;
+    const old = model;
+    model = null;
+    void old?.teacher.close();
+    return;
+  }
   void (async () => {
     try {
       const pairs = await scoreChunkFile(await modelOf(input), await featuresOf(input), input.inPath, input.outPath);

@@ -101,7 +101,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   let closing = false;
   const cacheDir = deps.runner?.cacheDir ?? deps.store.pathOf(XC_CACHE_KEY);
-  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb });
+  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb, warm: (deps.runner?.scoreShardPairs ?? 0) > 0 });
   const chunkProcessor = scoreChunkProcessor({ repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, threads: chunkThreads });
   // its own worker: a process whose job slot holds a job waiting for its chunks still scores chunks
   const chunkWorker = new Worker<ScoreChunkJob, ChunkOutcome>(
