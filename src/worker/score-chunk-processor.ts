@@ -62,6 +62,12 @@ export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJ
       outPath: paths.output,
     };
     const m = await deps.threads.run(input, signal);
+    const now = await deps.repo.getJob(jobId);
+    if (!now || FINAL_JOB_STATUSES.has(now.status)) {
+      // it ended while this chunk ran (cancelled, say) and its files went: this output is left over
+      await deps.store.remove(scoreChunksKey(jobId));
+      return { skipped: `job ${jobId} ended while its chunk ran` };
+    }
     if (m.type === 'done') return { pairs: m.pairs };
     if (m.permanent) {
       // the job fails with it at once: no retry of the chunk can pass
