@@ -5,12 +5,17 @@
  * one thread of work: WORKER_CONCURRENCY 1, ONNX Runtime intra-op 1 (the worker's default), the
  * student on 1 thread.
  *
- *   npm run bench:workers [-- --reps 3 --points 20000 --hidden 1024 --pool 50 --shards 8]
+ *   npm run bench:workers [-- --reps 3 --points 40000 --labels 4000 --hidden 2048 --pool 100 --shards 16]
  *
- * The teacher is expensive by size only (a sparse encoder with a wide hidden layer, random
- * weights: its quality is beside the point). Runs alternate between the set-ups, order rotated
- * every repetition, after one warm-up run that builds the workers' parsed copy of the data;
- * the scoring stage's seconds are the job's own (`stageSeconds.scoring` of its metrics event).
+ * The teacher is expensive by size only: a sparse encoder with a wide hidden layer and a logits
+ * head over every label (the baseline teacher's shape, larger; random weights: its quality is
+ * beside the point), so its work is dense matrix products. A teacher that gathers candidate rows
+ * from a large table instead (`scores` output) is bound by memory, and two processes on this
+ * machine scored no faster than one even without any queue. Runs alternate between the set-ups,
+ * order rotated every repetition, after one warm-up run that builds the workers' parsed copy of
+ * the data; the scoring stage's seconds are the job's own (`stageSeconds.scoring` of its metrics
+ * event). Each repetition ends with the ceiling: the teacher scoring fixed rows in 1 process, then
+ * in 2 processes at once, without the queue: what a second process can add on this machine then.
  * Needs PostgreSQL and Redis on 127.0.0.1 (a schema and a key prefix of its own, removed after).
  * Benchmark, not a test: prints a markdown table, writes bench/results/workers.json.
  */
@@ -30,17 +35,20 @@ import { openDatabase } from '../src/infra/db/db.js';
 import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
+import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { mdTable, machineInfo, median, positiveInt, REPO_ROOT, RESULTS_DIR, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
     reps: { type: 'string', default: '3' },
-    points: { type: 'string', default: '20000' },
-    labels: { type: 'string', default: '2000' },
+    points: { type: 'string', default: '40000' },
+    labels: { type: 'string', default: '4000' },
     features: { type: 'string', default: '5000' },
-    hidden: { type: 'string', default: '1024' },
-    pool: { type: 'string', default: '50' },
-    shards: { type: 'string', default: '8' },
+    hidden: { type: 'string', default: '2048' },
+    pool: { type: 'string', default: '100' },
+    shards: { type: 'string', default: '16' },
+    // internal: one process of the ceiling runs (scores CEILING_ROWS rows with this teacher file)
+    'ceiling-child': { type: 'string' },
   },
 });
 const REPS = positiveInt('reps', args.reps);
@@ -50,8 +58,10 @@ const FEATURES = positiveInt('features', args.features);
 const HIDDEN = positiveInt('hidden', args.hidden);
 const POOL = positiveInt('pool', args.pool);
 const SHARDS = positiveInt('shards', args.shards);
-/** Chunk size for about SHARDS chunks of the pool's scoring. */
-const SHARD_PAIRS = Math.ceil((POINTS * POOL) / SHARDS);
+/** Chunk size for about SHARDS chunks of one scoring call (a logits teacher's work per row is its label count). */
+const SHARD_PAIRS = Math.ceil((POINTS * LABELS) / SHARDS);
+/** Rows one ceiling process scores. */
+const CEILING_ROWS = 8192;
 /** Few test points: the teacher's evaluation (every test point × every label) is not what is timed. */
 const TEST_POINTS = 200;
 const PARAMS = { dim: 32, epochs: 1, remineEvery: 0, poolSize: POOL, hardNegatives: 10, alpha: 0.5, threads: 1, crossFit: false };
@@ -81,6 +91,15 @@ interface Run {
   loadAfter: number;
 }
 
+interface Ceiling {
+  processes: number;
+  rep: number;
+  /** Rows scored per second, summed over the processes. */
+  rowsPerSecond: number;
+  loadBefore: number;
+  loadAfter: number;
+}
+
 const say = (s: string): void => console.error(s);
 
 async function main(): Promise<void> {
@@ -104,13 +123,13 @@ async function main(): Promise<void> {
       W1: Float32Array.from({ length: FEATURES * HIDDEN }, () => rng.normal()),
       labelTable: Float32Array.from({ length: LABELS * HIDDEN }, () => rng.normal()),
       numLabels: LABELS,
-      output: 'scores',
+      output: 'logits',
     });
     const teacherId = randomUUID();
     const teacherKey = `teachers/${teacherId}/teacher.onnx`;
     await store.putBytes(teacherKey, onnx);
     await repo.createTeacher({ id: teacherId, name: 'wide', key: teacherKey, kind: 'scores', numLabels: LABELS, sizeBytes: onnx.length, jobId: null, datasetId: null, metrics: null });
-    say(`data: ${POINTS} points, ${LABELS} labels, ${FEATURES} features; teacher hidden ${HIDDEN} (${(onnx.length / 2 ** 20).toFixed(0)} MiB); pool ${POOL}: ${POINTS * POOL} pool pairs in chunks of ${SHARD_PAIRS}`);
+    say(`data: ${POINTS} points, ${LABELS} labels, ${FEATURES} features; logits teacher, hidden ${HIDDEN} (${(onnx.length / 2 ** 20).toFixed(0)} MiB); pool ${POOL}; chunks of ${SHARD_PAIRS / LABELS} rows`);
 
     /** One job on `setup`'s worker processes, started for it and stopped after. */
     const runOnce = async (setup: Setup, rep: number): Promise<Run> => {
@@ -139,13 +158,28 @@ async function main(): Promise<void> {
       }
     };
 
+    /**
+     * What a second process can add on this machine now, without the queue: the same teacher
+     * scoring a fixed set of rows in 1 process, then in 2 at once (rows/s summed over both).
+     */
+    const ceiling = async (processes: number, rep: number): Promise<Ceiling> => {
+      const loadBefore = loadavg()[0];
+      const rates = await Promise.all(Array.from({ length: processes }, () => ceilingChild(store.pathOf(teacherKey))));
+      const c = { processes, rep, rowsPerSecond: rates.reduce((a, b) => a + b, 0), loadBefore, loadAfter: loadavg()[0] };
+      say(`rep ${rep} ceiling, ${processes} process(es): ${c.rowsPerSecond.toFixed(0)} rows/s (load ${loadBefore.toFixed(1)} → ${c.loadAfter.toFixed(1)})`);
+      return c;
+    };
+
     say('warm-up (builds the parsed copy of the data)');
     await runOnce(SETUPS[0], 0);
     const runs: Run[] = [];
+    const ceilings: Ceiling[] = [];
     for (let rep = 1; rep <= REPS; rep++) {
       const order = SETUPS.map((_, i) => SETUPS[(i + rep - 1) % SETUPS.length]);
       for (const s of order) runs.push(await runOnce(s, rep));
+      ceilings.push(await ceiling(1, rep), await ceiling(2, rep));
     }
+    const ceilingRatio = median(ceilings.filter((c) => c.processes === 2).map((c) => c.rowsPerSecond)) / median(ceilings.filter((c) => c.processes === 1).map((c) => c.rowsPerSecond));
 
     const med = (key: string, f: (r: Run) => number): number => median(runs.filter((r) => r.setup === key).map(f));
     const base = med('one', (r) => r.scoringSeconds);
@@ -160,10 +194,13 @@ async function main(): Promise<void> {
     const loads = runs.flatMap((r) => [r.loadBefore, r.loadAfter]);
     console.log(table);
     console.log(`\n1-minute load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (2 cores)`);
+    console.log(`Ceiling (the same teacher scoring ${CEILING_ROWS} rows in 1 process, then in 2 at once, no queue): 2 processes give ${ceilingRatio.toFixed(2)}× the rows/s of 1 (runs: ${ceilings.map((c) => `${c.processes}p ${c.rowsPerSecond.toFixed(0)}`).join(', ')})`);
     await writeJson(join(RESULTS_DIR, 'workers.json'), {
       machine: machineInfo(),
       settings: { reps: REPS, points: POINTS, testPoints: TEST_POINTS, labels: LABELS, features: FEATURES, hidden: HIDDEN, pool: POOL, shardPairs: SHARD_PAIRS, params: PARAMS },
       runs,
+      ceilings,
+      ceilingRatio,
       medians: Object.fromEntries(SETUPS.map((s) => [s.key, { scoringSeconds: med(s.key, (r) => r.scoringSeconds), jobSeconds: med(s.key, (r) => r.jobSeconds) }])),
       speedupTwoVsOne: base / med('two', (r) => r.scoringSeconds),
     });
@@ -178,6 +215,38 @@ async function main(): Promise<void> {
     await db.close();
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** One ceiling process: resolves with its rows/s. */
+function ceilingChild(teacherPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/workers.ts', '--ceiling-child', teacherPath, '--features', String(FEATURES), '--labels', String(LABELS)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`ceiling child exited with ${code}`))));
+  });
+}
+
+/** The ceiling child's body: CEILING_ROWS random rows × 100 candidates through the teacher, one intra-op thread. */
+async function ceilingChildMain(teacherPath: string): Promise<void> {
+  const teacher = await OnnxTeacher.load(teacherPath, { intraOpThreads: 1 });
+  const rng = new Rng(9);
+  const N = CEILING_ROWS;
+  const fp = new Int32Array(N + 1);
+  const ids: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const s = new Set<number>();
+    while (s.size < 20) s.add(Math.floor(rng.next() * FEATURES));
+    ids.push(...[...s].sort((a, b) => a - b));
+    fp[i + 1] = ids.length;
+  }
+  const features = { rows: N, cols: FEATURES, indptr: fp, indices: Int32Array.from(ids), values: Float32Array.from(ids, () => rng.next()) };
+  const cp = Int32Array.from({ length: N + 1 }, (_, i) => i * 100);
+  const candidates = { rows: N, cols: LABELS, indptr: cp, indices: Int32Array.from({ length: N * 100 }, () => Math.floor(rng.next() * LABELS)), values: null };
+  const t0 = performance.now();
+  await teacher.scoreCandidates(features, Int32Array.from({ length: N }, (_, i) => i), candidates);
+  console.log(N / ((performance.now() - t0) / 1000));
+  await teacher.close();
 }
 
 function startWorker(env: NodeJS.ProcessEnv): ChildProcess {
@@ -207,7 +276,7 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-main().catch((e: unknown) => {
+(args['ceiling-child'] ? ceilingChildMain(args['ceiling-child']) : main()).catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });

@@ -2,7 +2,8 @@
  * The scoring fan-out's chunks, without a queue: a ScoreFanOut whose chunks are scored by the
  * same code a child runs (scoreChunkFile, a freshly loaded model of the named file) gives the
  * scores of the in-process call bit for bit: with a plain teacher, with cross-fitting fold models,
- * with a batch size that is not the default and a candidates CSR that does not start at 0.
+ * with a batch size that is not the default and a candidates CSR that does not start at 0, with a
+ * logits teacher (cut by rows: it computes every label's logit whatever the candidates).
  * ONNX Runtime's scores depend on the batch a row runs in, so this holds only because chunks start
  * on batch boundaries (checked below against a split that does not). A resumed call finds the
  * chunks scored already, a stale output is scored again, and a chunk given up fails the call.
@@ -18,6 +19,7 @@ import { scoreChunkFile } from '../src/pipeline/score-chunks.js';
 import { FoldedTeacher } from '../src/teacher/folded-teacher.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../src/teacher/folds.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
+import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { randomTeacherOnnx } from './support/random-teacher.js';
 
 const D = 500;
@@ -115,6 +117,25 @@ describe('score chunks put together equal the in-process call', () => {
     const got = await wrapped.scoreCandidates(features, ex, tail, { batchSize: 100 });
     expect(new Set(asked.flat().map((c) => c.model))).toEqual(new Set(['teacher.fold0.onnx', 'teacher.fold1.onnx']));
     expect(bits(got).equals(bits(expected))).toBe(true);
+  });
+
+  it('a logits teacher: its work per row is every label, so a call with few pairs still fans out; equal bit for bit', async () => {
+    const rng = new Rng(4);
+    const path = join(dir, 'logits.onnx');
+    await writeFile(path, exportSparseEncoderOnnx({ inputDim: D, hiddenDim: 32, W1: Float32Array.from({ length: D * 32 }, () => rng.normal()), labelTable: Float32Array.from({ length: L * 32 }, () => rng.normal()), numLabels: L, output: 'logits' }));
+    const logits = await OnnxTeacher.load(path);
+    try {
+      // one candidate per row: N pairs, under two chunks of pairs, but N × L logits computed
+      const few: Csr = { rows: N, cols: L, indptr: Int32Array.from({ length: N + 1 }, (_, i) => i), indices: Int32Array.from({ length: N }, (_, i) => i % L), values: null };
+      const asked: ChunkRequest[][] = [];
+      const wrapped = fanOut('logits', asked).wrap(logits, 'logits.onnx', (b) => logits.effectiveBatchSize(b), L);
+      const expected = await logits.scoreCandidates(features, examples, few);
+      const got = await wrapped.scoreCandidates(features, examples, few);
+      expect(asked.flat().length).toBeGreaterThanOrEqual(2);
+      expect(bits(got).equals(bits(expected))).toBe(true);
+    } finally {
+      await logits.close();
+    }
   });
 
   it('chunks start on batch boundaries; a split that does not changes some scores', async () => {

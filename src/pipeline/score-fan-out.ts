@@ -39,7 +39,10 @@ export interface ChunkFailure {
 export interface ScoreFanOutSettings {
   /** The job's fan-out folder on the shared volume. */
   dir: string;
-  /** Pairs per chunk; a call with fewer than twice this many is scored in-process. */
+  /**
+   * Work per chunk, in scored pairs (a logits model's work per row is its label count: it
+   * computes every logit); a call with less than twice this much is scored in-process.
+   */
   shardPairs: number;
   /** How often the outputs are looked for. @defaultValue 100 */
   pollMs?: number;
@@ -56,15 +59,21 @@ export async function writeChunkFailure(dir: string, name: string, failure: Chun
   await writeFileAtomically(chunkPaths(dir, name).failed, JSON.stringify(failure));
 }
 
-/** Rows [start, end) of the call per chunk: about shardPairs pairs each, starting on batch boundaries. */
-export function planChunks(candidates: Csr, shardPairs: number, batch: number): Array<[number, number]> {
+/** The work of rows [start, end): their pairs, or rows × labels for a model that computes every logit. */
+const workOf = (cp: Int32Array, start: number, end: number, logitsPerRow: number | null): number => (logitsPerRow ? (end - start) * logitsPerRow : cp[end] - cp[start]);
+
+/**
+ * Rows [start, end) of the call per chunk: about shardPairs of work each (see
+ * ScoreFanOutSettings.shardPairs), starting on batch boundaries.
+ */
+export function planChunks(candidates: Csr, shardPairs: number, batch: number, logitsPerRow: number | null = null): Array<[number, number]> {
   const rows = candidates.rows;
   const cp = candidates.indptr;
   const out: Array<[number, number]> = [];
   let start = 0;
   while (start < rows) {
     let end = Math.min(rows, start + batch);
-    while (end < rows && cp[end] - cp[start] < shardPairs) end = Math.min(rows, end + batch);
+    while (end < rows && workOf(cp, start, end, logitsPerRow) < shardPairs) end = Math.min(rows, end + batch);
     out.push([start, end]);
     start = end;
   }
@@ -89,24 +98,26 @@ export class ScoreFanOut {
   }
 
   /**
-   * `inner` (the model `model`), fanning out calls of at least two chunks. `batchOf` gives the
-   * batch `inner` really runs for a requested one (OnnxTeacher lowers it for logits models): the
-   * chunks start on its multiples.
+   * `inner` (the model `model`), fanning out calls of at least two chunks' work. `batchOf` gives
+   * the batch `inner` really runs for a requested one (OnnxTeacher lowers it for logits models):
+   * the chunks start on its multiples. `logitsPerRow`: the label count of a model that computes
+   * every logit (its work per row, whatever the row's candidates), null for a candidate scorer.
    */
-  wrap(inner: CandidateScorer, model: string, batchOf: (requested: number) => number = (b) => b): CandidateScorer {
+  wrap(inner: CandidateScorer, model: string, batchOf: (requested: number) => number = (b) => b, logitsPerRow: number | null = null): CandidateScorer {
     return {
       scoreCandidates: (features, examples, candidates, opts) => {
-        const pairs = candidates.indptr[candidates.rows] - candidates.indptr[0];
-        if (pairs < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
-        return this.scoreSpread(model, batchOf(opts?.batchSize ?? DEFAULT_BATCH), examples, candidates, opts);
+        const cp = candidates.indptr;
+        const work = logitsPerRow ? candidates.rows * logitsPerRow : cp[candidates.rows] - cp[0];
+        if (work < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
+        return this.scoreSpread(model, batchOf(opts?.batchSize ?? DEFAULT_BATCH), logitsPerRow, examples, candidates, opts);
       },
     };
   }
 
-  private async scoreSpread(model: string, batch: number, examples: Int32Array, candidates: Csr, opts: ScoreOptions = {}): Promise<Float32Array> {
+  private async scoreSpread(model: string, batch: number, logitsPerRow: number | null, examples: Int32Array, candidates: Csr, opts: ScoreOptions = {}): Promise<Float32Array> {
     const base = candidates.indptr[0];
     const rebased = base === 0 ? candidates : { ...candidates, indptr: candidates.indptr.map((p) => p - base), indices: candidates.indices.subarray(base) };
-    const ranges = planChunks(rebased, this.settings.shardPairs, batch);
+    const ranges = planChunks(rebased, this.settings.shardPairs, batch, logitsPerRow);
     const inputs = ranges.map(([s, e]) => encodeChunkInput(examples, rebased, s, e, batch));
     const call = createHash('sha256');
     for (const b of inputs) call.update(b);

@@ -272,8 +272,9 @@ function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded:
     sink.log('a text teacher scores in this worker: only sparse ONNX teachers fan their scoring out');
     return null;
   }
-  if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b)));
-  return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b));
+  const logitsPerRow = (m: OnnxTeacher): number | null => (m.kind === 'logits' ? m.numLabels : null);
+  if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b), logitsPerRow(m)));
+  return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b), logitsPerRow(teacher));
 }
 
 /**

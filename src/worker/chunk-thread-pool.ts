@@ -7,7 +7,20 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { spawnModuleWorker } from '../core/util/module-worker.js';
-import type { ChunkThreadInput, ChunkThreadMessage } from './score-chunk-processor.js';
+import type { FeaturizerOptions } from '../core/data/featurizer.js';
+
+/** What a chunk thread gets per chunk (plain data: it crosses postMessage). */
+export interface ChunkThreadInput {
+  trainPath: string;
+  featurizer?: FeaturizerOptions;
+  cacheDir: string | false;
+  modelPath: string;
+  teacherThreads?: number;
+  inPath: string;
+  outPath: string;
+}
+
+export type ChunkThreadMessage = { type: 'done'; pairs: number } | { type: 'error'; name: string; message: string; permanent: boolean };
 
 interface PoolThread {
   worker: Worker;

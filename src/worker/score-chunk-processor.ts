@@ -7,27 +7,13 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { chunkPaths, writeChunkFailure } from '../pipeline/score-fan-out.js';
 import { scoreChunksKey } from '../infra/artifacts/artifact-keys.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { FINAL_JOB_STATUSES, type Repository } from '../infra/records.js';
 import { chunkScoringInputsOf } from './job-task.js';
 import type { ScoreChunkJob } from './score-children.js';
-import type { ChunkThreadPool } from './chunk-thread-pool.js';
-
-/** What a chunk thread gets per chunk (plain data: it crosses postMessage). */
-export interface ChunkThreadInput {
-  trainPath: string;
-  featurizer?: FeaturizerOptions;
-  cacheDir: string | false;
-  modelPath: string;
-  teacherThreads?: number;
-  inPath: string;
-  outPath: string;
-}
-
-export type ChunkThreadMessage = { type: 'done'; pairs: number } | { type: 'error'; name: string; message: string; permanent: boolean };
+import type { ChunkThreadInput, ChunkThreadPool } from './chunk-thread-pool.js';
 
 export type ChunkOutcome = { pairs: number } | { skipped: string };
 

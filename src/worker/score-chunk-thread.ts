@@ -11,7 +11,7 @@ import { loadTrainTest } from '../core/data/load-dataset.js';
 import { DistilxrError } from '../core/util/errors.js';
 import { scoreChunkFile } from '../pipeline/score-chunks.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
-import type { ChunkThreadInput, ChunkThreadMessage } from './score-chunk-processor.js';
+import type { ChunkThreadInput, ChunkThreadMessage } from './chunk-thread-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('score-chunk-thread.ts must run in a worker_thread');
