@@ -44,6 +44,7 @@ function configOf(e: ServiceEnv) {
     workerLockMs: e.WORKER_LOCK_MS,
     workerReconcileMs: e.WORKER_RECONCILE_MS,
     workerMetricsPort: e.WORKER_METRICS_PORT ?? null,
+    workerScoreShardPairs: e.WORKER_SCORE_SHARD_PAIRS,
   };
 }
 
@@ -53,8 +54,8 @@ export function jobLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'j
 }
 
 /** What a worker's job runner takes from the configuration: the thread heap cap, the start bound, the RSS cap. */
-export function jobRunnerLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxStarts' | 'workerMaxRssBytes'>): { heapLimitMb: number; maxStarts: number; maxRssBytes: number } {
-  return { heapLimitMb: Math.floor(config.jobMaxMemoryBytes / MiB), maxStarts: config.jobMaxStarts, maxRssBytes: config.workerMaxRssBytes };
+export function jobRunnerLimitsOf(config: Pick<ServiceConfig, 'jobMaxMemoryBytes' | 'jobMaxStarts' | 'workerMaxRssBytes' | 'workerScoreShardPairs'>): { heapLimitMb: number; maxStarts: number; maxRssBytes: number; scoreShardPairs: number } {
+  return { heapLimitMb: Math.floor(config.jobMaxMemoryBytes / MiB), maxStarts: config.jobMaxStarts, maxRssBytes: config.workerMaxRssBytes, scoreShardPairs: config.workerScoreShardPairs };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
@@ -15,7 +16,7 @@ import { adagrad, sharedAdagrad } from '../core/model/optimizer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
-import type { CandidateScorer } from '../teacher/onnx-teacher.js';
+import { OnnxTeacher, type CandidateScorer } from '../teacher/onnx-teacher.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
 import { datasetBoundProblems, formatBytes, formatSeconds, TRAIN_DATASET_BOUNDS, trainJobCost } from './job-cost.js';
@@ -23,6 +24,7 @@ import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { PoolTraining } from './pool-training.js';
 import { calibratedScorer } from './score.js';
+import type { ScoreFanOut } from './score-fan-out.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes } from './neighbours.js';
@@ -80,6 +82,12 @@ export interface TrainJobInput {
    * dataset cannot use them (pipeline/job-cost.ts, e.g. a pool larger than the label count).
    */
   given?: Readonly<Record<string, unknown>>;
+  /**
+   * Spread the training pairs' scoring over workers (score-fan-out.ts): a worker's jobs get one,
+   * the CLI's and the auto search's trials score in-process. Sparse ONNX teachers only: a text
+   * teacher scores in-process.
+   */
+  scoreFanOut?: ScoreFanOut;
 }
 
 type LoadedTrainTest = Awaited<ReturnType<typeof loadTrainTest>>;
@@ -153,7 +161,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     }
     folded = await openFolds(input, teacher, train.labels, auto !== undefined, sink);
     if (teacher) await startFromTeacher(input, teacher, student, train, cfg, sink);
-    const scoring = trainingScores(teacher, folded, cfg, sink);
+    const scoring = trainingScores(teacher, folded, cfg, sink, spreadScoring(input, teacher, folded, sink));
     const training = new PoolTraining({
       train,
       config: cfg,
@@ -255,11 +263,28 @@ async function startFromTeacher(input: TrainJobInput, teacher: JobTeacher, stude
 }
 
 /**
+ * The fold models, or else the teacher, with their calls spread over workers when the job may
+ * (input.scoreFanOut) and the teacher is a sparse ONNX model; null: score in-process. Each chunk
+ * names the ONNX file beside the teacher that scores it.
+ */
+function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null, sink: ProgressSink): CandidateScorer | null {
+  const fan = input.scoreFanOut;
+  if (!fan || !teacher || !input.teacherPath) return null;
+  if (!(teacher instanceof OnnxTeacher)) {
+    sink.log('a text teacher scores in this worker: only sparse ONNX teachers fan their scoring out');
+    return null;
+  }
+  const logitsPerRow = (m: OnnxTeacher): number | null => (m.kind === 'logits' ? m.numLabels : null);
+  if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b), logitsPerRow(m)));
+  return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b), logitsPerRow(teacher));
+}
+
+/**
  * Who scores the training pairs (the fold models, else the teacher) and what the scores are
  * divided by. One temperature for every training score, the full teacher's: fold models are meant
  * to carry the same one (see FoldedTeacher.temperature).
  */
-function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, sink: ProgressSink): { scorer: CandidateScorer | null; appliedTemperature: number } {
+function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, sink: ProgressSink, spread: CandidateScorer | null): { scorer: CandidateScorer | null; appliedTemperature: number } {
   if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
   const appliedTemperature = teacher && cfg.teacherCalibration ? teacher.temperature : 1;
   if (teacher && teacher.temperature !== 1) {
@@ -271,7 +296,7 @@ function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null
   // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
   // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
   const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
-  return { scorer: teacher && usesScores ? calibratedScorer(folded ?? teacher, appliedTemperature) : null, appliedTemperature };
+  return { scorer: teacher && usesScores ? calibratedScorer(spread ?? folded ?? teacher, appliedTemperature) : null, appliedTemperature };
 }
 
 /** What evaluation builds and publishing reuses. */

@@ -16,8 +16,18 @@ export class FoldedTeacher implements CandidateScorer {
   private constructor(
     readonly manifest: FoldsManifest,
     private readonly models: OnnxTeacher[],
+    /** What each fold's calls go through (the models themselves unless withModels wrapped them). */
+    private readonly scorers: CandidateScorer[] = models,
   ) {
     this.temperature = models.length ? models[0].temperature : 1;
+  }
+
+  /**
+   * The same folds with each model's calls going through `wrap(model, its file)` (the scoring
+   * fan-out). Both share the models: close one of them.
+   */
+  withModels(wrap: (model: OnnxTeacher, file: string) => CandidateScorer): FoldedTeacher {
+    return new FoldedTeacher(this.manifest, this.models, this.models.map((m, k) => wrap(m, this.manifest.files[k])));
   }
 
   /**
@@ -86,7 +96,7 @@ export class FoldedTeacher implements CandidateScorer {
         j++;
       }
       const sub: Csr = { rows: m, cols: candidates.cols, indptr, indices, values: null };
-      const scores = await this.models[k].scoreCandidates(features, subExamples, sub, { batchSize: opts?.batchSize });
+      const scores = await this.scorers[k].scoreCandidates(features, subExamples, sub, { batchSize: opts?.batchSize });
       for (let i = 0, q = 0; i < n; i++) {
         if (fold[i] !== k) continue;
         out.set(scores.subarray(q, q + cp[i + 1] - cp[i]), cp[i] - base);

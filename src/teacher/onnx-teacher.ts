@@ -75,11 +75,7 @@ export class OnnxTeacher implements CandidateScorer {
     this.validate(features, examples, candidates);
     const n = examples.length;
     const out = new Float32Array(candidates.indptr[n] - candidates.indptr[0]); // aligned with candidates.indices
-    let batch = opts.batchSize ?? 256;
-    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batchSize must be a positive integer, got ${batch}`);
-    if (this.kind === 'logits' && this.numLabels !== null) {
-      batch = Math.max(1, Math.min(batch, Math.floor(LOGITS_PER_BATCH / this.numLabels)));
-    }
+    const batch = this.effectiveBatchSize(opts.batchSize ?? 256);
     for (let start = 0; start < n; start += batch) {
       const end = Math.min(n, start + batch);
       const feeds = this.featureFeeds(end - start, this.fillFeatures(features, examples, start, end));
@@ -88,6 +84,13 @@ export class OnnxTeacher implements CandidateScorer {
       opts.onProgress?.(end, n);
     }
     return out;
+  }
+
+  /** The examples per ONNX Runtime call for a requested batch: lowered for a logits model so a batch stays ≤ 16M logits. */
+  effectiveBatchSize(requested: number): number {
+    if (!Number.isInteger(requested) || requested < 1) throw new RangeError(`batchSize must be a positive integer, got ${requested}`);
+    if (this.kind === 'logits' && this.numLabels !== null) return Math.max(1, Math.min(requested, Math.floor(LOGITS_PER_BATCH / this.numLabels)));
+    return requested;
   }
 
   private validate(features: Csr, examples: Int32Array, candidates: Csr): void {

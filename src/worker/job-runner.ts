@@ -6,7 +6,9 @@ import { readCheckpointSummary, resumesFrom } from '../pipeline/checkpoint.js';
 import { sha256File } from '../core/util/hash.js';
 import type { TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { TrainJobResult } from '../pipeline/train-job.js';
-import { teacherPrefix, XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
+import { scoreChunksKey, teacherPrefix, XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
+import { writeChunkFailure, type ChunkRequest } from '../pipeline/score-fan-out.js';
+import type { ScoreChildren } from './score-children.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import type { QueuedJob } from '../infra/queue/job-queue.js';
 import { FINAL_JOB_STATUSES, type JobRecord, type JobStatus, type Repository } from '../infra/records.js';
@@ -57,6 +59,13 @@ export interface JobRunnerOptions {
   maxRssBytes?: number;
   /** Operational messages (retries, lost writes). @defaultValue console.error */
   log?: (line: string) => void;
+  /**
+   * Where a job's scoring chunks go when it fans out (WORKER_SCORE_SHARD_PAIRS, score-fan-out.ts):
+   * children on the scores queue. @defaultValue none: every job scores in-process
+   */
+  scoreChildren?: ScoreChildren;
+  /** Pairs per scoring chunk; 0: no fan-out. Used only with scoreChildren. @defaultValue 0 */
+  scoreShardPairs?: number;
   /** Called after this worker gave a job up because its lock was lost (Redis restarted or emptied, or a stall). */
   onLockLost?: (jobId: string) => void;
   /** Job start, end, failure and takeover, for logs and metrics. @defaultValue silentTelemetry */
@@ -128,6 +137,7 @@ export class JobRunner {
       return await this.run(job, token, signal);
     } finally {
       this.running.delete(id);
+      this.opts.scoreChildren?.forget(id);
       if (signal?.aborted && signal.reason === LOCK_LOST) this.opts.onLockLost?.(id);
     }
   }
@@ -179,7 +189,12 @@ export class JobRunner {
     let reporter: JobReporter | null = null;
     let messages = new ClientMessages();
     try {
-      const jt = await buildJobTask(rec, repo, this.opts.store, { cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY), teacherThreads: this.opts.teacherThreads, threadsPerJob: this.opts.threadsPerJob });
+      const jt = await buildJobTask(rec, repo, this.opts.store, {
+        cacheDir: this.opts.cacheDir ?? this.opts.store.pathOf(XC_CACHE_KEY),
+        teacherThreads: this.opts.teacherThreads,
+        threadsPerJob: this.opts.threadsPerJob,
+        scoreShardPairs: this.opts.scoreChildren ? this.opts.scoreShardPairs : 0,
+      });
       messages = ClientMessages.forTask(jt.task, rec);
       const clientView = messages;
       if (jt.task.kind === 'train') await this.recordCheckpointedEpochs(id, jt.task);
@@ -195,6 +210,10 @@ export class JobRunner {
         jt.task,
         stop,
         (e) => {
+          if (e.type === 'score-chunks') {
+            void this.requestChunks(job, id, e.chunks);
+            return;
+          }
           if (e.type === 'stage') run.stage = e.stage;
           rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
           observer?.(e, thisRun);
@@ -213,6 +232,22 @@ export class JobRunner {
     } catch (e) {
       await reporter?.close();
       return await this.handleError(e, job, token, signal, Atomics.load(flag, 0), messages, run);
+    }
+  }
+
+  /**
+   * The pipeline's scoring chunks as children of this job. A failure to add them (Redis down) is
+   * written as the chunks' failure, which fails this attempt of the job: it is retried, and
+   * resumes from the pool it was scoring.
+   */
+  private async requestChunks(job: Job<QueuedJob>, id: string, chunks: ChunkRequest[]): Promise<void> {
+    const dir = this.opts.store.pathOf(scoreChunksKey(id));
+    try {
+      await this.opts.scoreChildren!.add(job, id, dir, chunks);
+    } catch (e) {
+      const message = `could not queue the scoring chunks: ${(e as Error).message}`;
+      this.log(`job ${id}: ${message}`);
+      for (const c of chunks) await writeChunkFailure(dir, c.name, { message, kind: 'retriable' }).catch(() => undefined);
     }
   }
 

@@ -8,7 +8,7 @@ import { pickSettings } from '../core/util/settings.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
-import { checkpointDirKey, checkpointKey, teacherPrefix } from '../infra/artifacts/artifact-keys.js';
+import { checkpointDirKey, checkpointKey, scoreChunksKey, teacherPrefix } from '../infra/artifacts/artifact-keys.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { storedLabelNames } from '../infra/artifacts/dataset-label-names.js';
 import type { DatasetRecord, JobRecord, Repository, TeacherRecord } from '../infra/records.js';
@@ -37,6 +37,8 @@ export interface TaskOptions {
    * @defaultValue 0, every core
    */
   threadsPerJob?: number;
+  /** Pairs per scoring chunk when a job's scoring fans out to other workers; 0 or unset: it does not. */
+  scoreShardPairs?: number;
 }
 
 /** A setting of 0 (one thread per core) becomes this worker's share of the cores; a count the user chose stays. */
@@ -71,6 +73,25 @@ export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boole
 function featurizerOf(params: Record<string, unknown>): FeaturizerOptions | undefined {
   const f = params.featurizer;
   return f && typeof f === 'object' ? (f as FeaturizerOptions) : undefined;
+}
+
+/** What a scoring chunk of a job needs (score-chunk-processor.ts): its training file and featurizer, and its teacher's folder. */
+export interface ChunkScoringInputs {
+  trainPath: string;
+  featurizer?: FeaturizerOptions;
+  teacherPath: string;
+}
+
+/**
+ * The paths a chunk of the job's scoring reads, on this worker's artifact store. Not checked
+ * against their sha256 again: the job's own start did that, and a chunk would pay it each time.
+ */
+export async function chunkScoringInputsOf(job: JobRecord, repo: Repository, store: ArtifactStore): Promise<ChunkScoringInputs> {
+  const dataset = await repo.getDataset(job.datasetId);
+  const teacher = job.teacherId ? await repo.getTeacher(job.teacherId) : null;
+  if (!dataset || !teacher) throw new UsageError(`job ${job.id} has no ${dataset ? 'teacher' : 'dataset'} to score with`);
+  const featurizer = dataset.format === 'jsonl' ? featurizerOf(job.params) : undefined;
+  return { trainPath: store.pathOf(dataset.trainKey), ...(featurizer ? { featurizer } : {}), teacherPath: store.pathOf(teacher.key) };
 }
 
 /** Loads the records a job refers to and builds its thread task. Throws UsageError for dangling references. */
@@ -118,6 +139,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     featurizer,
     cacheDir: opts.cacheDir,
     checkpointPath: store.pathOf(checkpointKey(job.id)),
+    ...(opts.scoreShardPairs ? { scoreFanOut: { dir: store.pathOf(scoreChunksKey(job.id)), shardPairs: opts.scoreShardPairs } } : {}),
     teacherThreads: opts.teacherThreads,
     ...(teacher && job.params.auto === true ? { auto: { budgetSeconds: typeof job.params.autoBudgetSeconds === 'number' ? job.params.autoBudgetSeconds : undefined } } : {}),
     ...(job.params.crossFit === false ? { crossFit: false } : {}),

@@ -9,6 +9,7 @@ import { FileCheckpointStore } from '../pipeline/checkpoint.js';
 import { fitTeacher, type TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { ProgressSink } from '../pipeline/progress.js';
 import { runTrainJob, type TrainJobResult } from '../pipeline/train-job.js';
+import { ScoreFanOut } from '../pipeline/score-fan-out.js';
 import { STOP_NONE, type ThreadError, type ThreadInput, type ThreadMessage } from './thread-protocol.js';
 
 /** Progress ticks come per batch; the parent needs a few per second at most. */
@@ -43,8 +44,9 @@ function flatten(e: unknown): ThreadError {
 try {
   let result: TrainJobResult | TeacherFitResult;
   if (task.kind === 'train') {
-    const { kind: _train, checkpointPath, ...input } = task;
-    result = await runTrainJob({ ...input, checkpoints: new FileCheckpointStore(checkpointPath), shouldStop }, sink);
+    const { kind: _train, checkpointPath, scoreFanOut: fan, ...input } = task;
+    const scoreFanOut = fan ? new ScoreFanOut(fan, (chunks) => send({ type: 'score-chunks', chunks }), shouldStop) : undefined;
+    result = await runTrainJob({ ...input, checkpoints: new FileCheckpointStore(checkpointPath), shouldStop, scoreFanOut }, sink);
   } else {
     const { kind: _fit, ...input } = task;
     result = await fitTeacher(input, sink);

@@ -7,6 +7,7 @@ import type { EpochStats } from '../core/model/trainer.js';
 import type { TeacherFitInput, TeacherFitResult } from '../pipeline/fit-teacher.js';
 import type { JobStage } from '../pipeline/progress.js';
 import type { TrainJobInput, TrainJobResult } from '../pipeline/train-job.js';
+import type { ChunkRequest, ScoreFanOutSettings } from '../pipeline/score-fan-out.js';
 
 /** Values of the shared stop flag (Int32Array[0]). */
 export const STOP_NONE = 0;
@@ -19,7 +20,7 @@ export const STOP_RELEASE = 2;
  * A train job's input as it crosses postMessage: TrainJobInput's plain-data fields, with the
  * checkpoint file's path instead of the store (the thread opens it) and no callbacks or loaded data.
  */
-export type TrainTask = { kind: 'train'; checkpointPath: string } & Required<Pick<TrainJobInput, 'outDir' | 'cacheDir'>> &
+export type TrainTask = { kind: 'train'; checkpointPath: string; scoreFanOut?: ScoreFanOutSettings } & Required<Pick<TrainJobInput, 'outDir' | 'cacheDir'>> &
   Pick<TrainJobInput, 'trainPath' | 'testPath' | 'teacherPath' | 'config' | 'featurizer' | 'teacherThreads' | 'auto' | 'crossFit' | 'labelNames'>;
 
 /** A teacher fit's input as it crosses postMessage (TeacherFitInput), the cache folder required. */
@@ -47,5 +48,7 @@ export type ThreadMessage =
   | { type: 'progress'; done: number; total: number; info?: Record<string, number> }
   | { type: 'epoch'; stats: EpochStats }
   | { type: 'log'; message: string }
+  /** Chunks of a scoring call for other workers to score (score-fan-out.ts); their outputs come through the shared volume. */
+  | { type: 'score-chunks'; chunks: ChunkRequest[] }
   | { type: 'done'; result: TrainJobResult | TeacherFitResult }
   | { type: 'error'; error: ThreadError };

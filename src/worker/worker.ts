@@ -1,4 +1,9 @@
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { hostname } from 'node:os';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
+import { SCORES_QUEUE_SUFFIX, ScoreChildren, type ScoreChunkJob } from './score-children.js';
+import { scoreChunkProcessor, type ChunkOutcome } from './score-chunk-processor.js';
+import { ChunkThreadPool } from './chunk-thread-pool.js';
 import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
 import { threadCount } from '../core/util/threads.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
@@ -45,7 +50,7 @@ export interface WorkerDeps {
    */
   reconcileMs?: number;
   /** Runner settings (cache directory, poll and write intervals). */
-  runner?: Omit<JobRunnerOptions, 'repo' | 'store' | 'log' | 'onLockLost'>;
+  runner?: Omit<JobRunnerOptions, 'repo' | 'store' | 'log' | 'onLockLost' | 'scoreChildren'>;
   /** @defaultValue console.error */
   log?: (line: string) => void;
   /** Job start, end, failure and takeover, for structured logs and metrics. @defaultValue none */
@@ -69,8 +74,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const queueName = deps.queueName ?? QUEUE_NAME;
   // set below, once the reconciler exists; a lost lock means Redis may have lost the job
   let onLockLost: (jobId: string) => void = () => undefined;
+  // a job's scoring chunks: children of the job on a queue of their own, taken by any worker
+  const scoresQueueName = `${queueName}${SCORES_QUEUE_SUFFIX}`;
+  const scoresQueue = new Queue<ScoreChunkJob>(scoresQueueName, { connection: deps.connection, ...(deps.prefix ? { prefix: deps.prefix } : {}) });
+  scoresQueue.on('error', () => undefined); // Redis down: the adds fail, and say so
+  const scoreChildren = new ScoreChildren(scoresQueue, { log });
   // a job rides out a database restart: its writes are retried, in order, until the server is back
-  const runner = new JobRunner({ threadsPerJob: threadsPerJob(deps.concurrency), ...deps.runner, repo: new RetryingRepository(deps.repo, { log }), store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id) });
+  const repo = new RetryingRepository(deps.repo, { log });
+  const runner = new JobRunner({ threadsPerJob: threadsPerJob(deps.concurrency), ...deps.runner, repo, store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id), scoreChildren });
   const queue = new BullJobQueue(deps.connection, { prefix: deps.prefix, queueName });
   const worker = new Worker<QueuedJob, JobOutcome>(
     queueName,
@@ -89,6 +100,34 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   );
 
   let closing = false;
+  const cacheDir = deps.runner?.cacheDir ?? deps.store.pathOf(XC_CACHE_KEY);
+  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb, warm: (deps.runner?.scoreShardPairs ?? 0) > 0 });
+  const chunkProcessor = scoreChunkProcessor({ repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, threads: chunkThreads });
+  // its own worker: a process whose job slot holds a job waiting for its chunks still scores chunks
+  const chunkWorker = new Worker<ScoreChunkJob, ChunkOutcome>(
+    scoresQueueName,
+    (job: Job<ScoreChunkJob>, token?: string, signal?: AbortSignal) => chunkProcessor(job, token, signal),
+    {
+      connection: deps.connection,
+      ...(deps.prefix ? { prefix: deps.prefix } : {}),
+      concurrency: deps.concurrency,
+      lockDuration: lockMs,
+      ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
+      stalledInterval: Math.max(1, Math.round(lockMs / 2)),
+      maxStalledCount: deps.maxStalledCount ?? 3,
+      autorun: false,
+      // a chunk's processedBy names the process, as `running` events name a job's worker
+      name: `${hostname()}:${process.pid}`,
+    },
+  );
+  chunkWorker.on('error', (e) => {
+    // connection errors are the job worker's to report (it sees the same Redis)
+    if (!closing && !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|connect/i.test(e.message)) log(`score chunk worker: ${e.message}`);
+  });
+  chunkWorker.on('failed', (job, e) => {
+    if (job) log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${e.message}`);
+  });
+
   // The same connection error repeats every retry while Redis is down: say it once per message.
   let lastError = '';
   worker.on('error', (e) => {
@@ -106,6 +145,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   });
 
   await worker.waitUntilReady();
+  await chunkWorker.waitUntilReady();
   const reconciler = new QueueReconciler({
     repo: deps.repo,
     queue,
@@ -125,21 +165,25 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     if (added) log(`reconciled at start: ${added} job(s) re-enqueued`);
   } catch (e) {
     reconciler.close();
-    await worker.close();
-    await queue.close();
+    scoreChildren.close();
+    await Promise.all([worker.close(), chunkWorker.close()]);
+    await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
     throw e;
   }
   worker.run().catch((e: unknown) => log(`worker stopped: ${(e as Error).message}`));
+  chunkWorker.run().catch((e: unknown) => log(`score chunk worker stopped: ${(e as Error).message}`));
 
   return {
     close: async () => {
       if (closing) return;
       closing = true;
       reconciler.close();
-      const closed = worker.close();
+      scoreChildren.close();
+      const closed = Promise.all([worker.close(), chunkWorker.close()]);
       worker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
+      chunkWorker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       await closed;
-      await queue.close();
+      await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
     },
   };
 }

@@ -15,3 +15,5 @@ export const teacherPrefix = (teacherId: string): string => `teachers/${teacherI
 /** Artifact-store prefix of a job's resumable state; removed when the job ends, whatever its status. */
 export const checkpointDirKey = (jobId: string): string => `checkpoints/${jobId}`;
 export const checkpointKey = (jobId: string): string => `${checkpointDirKey(jobId)}/train.bin`;
+/** A job's scoring chunks (inputs and outputs, pipeline/score-fan-out.ts): part of its resumable state. */
+export const scoreChunksKey = (jobId: string): string => `${checkpointDirKey(jobId)}/scores`;
