@@ -1,14 +1,14 @@
 /**
  * apt-files end to end against fastText in one run (issue 12, item 4).
  *
- *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants label-set,per-point] [--threads 0]
+ *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants per-point,label-set] [--threads 0]
  *
  * fastText: hierarchical softmax on the raw text with the settings of peers.json's `ft-hs` (one
  * thread), wall seconds of `fasttext supervised`, P@k over the whole test split by our metric code.
  * distilxr: `distilxr train --no-auto` with the settings --auto chose on apt-files (its random-start
  * family's α=0 candidate and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
  * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
- * subset. Variants: how re-mining queries (`label-set`, the default; `per-point` = --no-remine-by-label-set). Runs
+ * subset. Variants: how re-mining queries (`per-point`, the default; `label-set` = --remine-by-label-set). Runs
  * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
  */
 import { readFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
-const VARIANTS: Record<string, string[]> = { 'per-point': ['--no-remine-by-label-set'], 'label-set': [] };
+const VARIANTS: Record<string, string[]> = { 'per-point': [], 'label-set': ['--remine-by-label-set'] };
 
 interface Row {
   method: string;
@@ -45,7 +45,7 @@ function flagsOf(settings: Partial<TrainConfig>): string[] {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const reps = positiveInt('reps', String(a.get('reps') ?? 1));
-  const variants = String(a.get('variants') ?? 'label-set,per-point').split(',');
+  const variants = String(a.get('variants') ?? 'per-point,label-set').split(',');
   for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}: one of ${Object.keys(VARIANTS).join(', ')}`);
   const threads = String(a.get('threads') ?? '0');
   ensureFasttext();
@@ -63,10 +63,10 @@ async function main(): Promise<void> {
     for (const v of order) {
       const out = join(work, `model-${v}-${rep}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...flagsOf(settings), ...VARIANTS[v], '--out', out];
-      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnswMetrics: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
+      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
-      rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnswMetrics['p@1'], p5: json.hnswMetrics['p@5'], points: json.evaluatedPoints });
-      process.stderr.write(`[apt-files] ${v} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnswMetrics['p@1']).toFixed(2)}\n`);
+      rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
+      process.stderr.write(`[apt-files] ${v} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
     }
     const ft = await fasttextEvaluateText(split.train, split.test, work, { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 }, { ftId, toOurs }, test.labels, train.labels);
     rows.push({ method: 'fastText hs (peers ft-hs settings, 1 thread)', seconds: ft.trainSeconds, p1: ft.metrics['p@1'], p5: ft.metrics['p@5'], points: test.labels.rows });

@@ -28,14 +28,6 @@ export const MINING_SHARD_MIN_LABELS = 50_000;
 /** Fixed, not the machine's core count: the mined pools must not depend on the machine. */
 export const MINING_SHARDS = 2;
 
-/**
- * Labels from which re-mining (the student's pools) asks one query per positive-label set when
- * remineByLabelSet is on: where mining is a large part of the job. The first pool stays per point:
- * in the random projection of the label centroids a label set's mean is far from its points
- * (apt-files: recall@64 0.40 against 0.83 per point), in the student's space it is near them
- * (0.87 against 0.94, in a third of the time; bench/mining.ts).
- */
-export const GROUPED_REMINING_MIN_LABELS = MINING_SHARD_MIN_LABELS;
 
 export interface MineOptions {
   poolSize: number;
@@ -49,7 +41,10 @@ export interface MineOptions {
   shards?: number;
   /**
    * One query per distinct positive-label set (the mean of its points' vectors) instead of one per
-   * point; every point gets its group's pool. @defaultValue false
+   * point; every point gets its group's pool. For re-mining only (remineByLabelSet): in the random
+   * projection of the label centroids a set's mean is far from its points (apt-files: recall@64
+   * 0.40 against 0.83 per point), in a trained student's space near them (0.87 against 0.94, in a
+   * third of the time; bench/mining.ts). @defaultValue false
    */
   byLabelSet?: boolean;
 }

@@ -13,7 +13,7 @@ import { CancelledError } from '../core/util/errors.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
-import { GROUPED_REMINING_MIN_LABELS, mineFromCentroids, mineFromStudent } from './mine.js';
+import { mineFromCentroids, mineFromStudent } from './mine.js';
 import type { ProgressSink, StageTimer } from './progress.js';
 import { scorePositivesAndPool } from './score.js';
 
@@ -79,7 +79,7 @@ export class PoolTraining {
       this.stopIfAsked();
       if (this.remineBefore(e)) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet && this.job.student.shape.numLabels >= GROUPED_REMINING_MIN_LABELS }), e);
+        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet }), e);
         this.applyPool();
       }
       timer.start('training');
