@@ -4,7 +4,10 @@
  *   classifier     one run per example, logits [B, L] read at the candidates' columns
  *   cross-encoder  one run per (example, candidate) pair, logits [B, 1] or [B]
  *   bi-encoder     one run per example → embedding; label embeddings computed once and kept
- * Sequences are batched by length. Calls are serialised (one run at a time per teacher).
+ * Sequences are batched by length, window by window (lengthWindows). With tokeniser threads, the
+ * next windows are tokenised on them while this thread runs the current one in ONNX Runtime (whose
+ * run holds this thread); the windows, batches, token ids and scores are the same either way.
+ * Calls are serialised (one run at a time per teacher).
  */
 import * as ort from 'onnxruntime-node';
 import type { Csr } from '../../core/data/csr.js';
@@ -12,12 +15,29 @@ import { ContractError, NumericError } from '../../core/util/errors.js';
 import { sessionOptions, type SessionSettings } from '../contract.js';
 import type { ScoreOptions } from '../onnx-teacher.js';
 import { defaultLabelText, type TextTeacherManifest } from './bundle-manifest.js';
-import { batchFeeds, lengthBatches } from './length-batches.js';
+import { encodeSequences, unpackSequences, type EncodeRequest, type PackedSequences } from './encoded-sequences.js';
+import { batchFeeds, lengthBatches, lengthWindows } from './length-batches.js';
 import { checkBundle, readBundleDir, type BundleFiles } from './text-bundle.js';
 import type { EncodedText, TextTokenizer } from './text-tokenizer.js';
+import { TokenizerPool } from './tokenizer-pool.js';
 
 /** Sequences per ONNX Runtime call unless ScoreOptions.batchSize says otherwise. @defaultValue 32 */
 export const TEXT_BATCH = 32;
+
+/** Tokeniser threads of a text teacher unless TextTeacherOptions.tokenizerThreads says otherwise. @defaultValue 1 */
+export const TOKENIZER_THREADS = 1;
+
+export interface TextTeacherOptions extends SessionSettings {
+  /**
+   * Threads that tokenise the next windows of sequences while ONNX Runtime runs the current one
+   * (0: tokenise on this thread, between runs). A call of one window tokenises on this thread
+   * either way. @defaultValue TOKENIZER_THREADS
+   */
+  tokenizerThreads?: number;
+}
+
+/** What a scoring call does with one batch's output: `start` is the window's first sequence, `batch` indices within the window. */
+type BatchSink = (start: number, batch: Int32Array, out: ort.Tensor) => void;
 
 /** A dataset's labels resolved against the teacher: for dataset label y, the teacher's column / text. */
 export interface LabelBinding {
@@ -43,6 +63,10 @@ export class TextTeacher {
   /** Embedding size (bi-encoder), from the trial run. */
   private dim = 0;
 
+  // second texts (cross-encoder label texts) tokenised on this thread, kept across calls
+  private readonly pairTokens = new Map<string, string[]>();
+  private readonly pool: TokenizerPool | null;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly manifest: TextTeacherManifest,
@@ -50,7 +74,16 @@ export class TextTeacher {
     private readonly labelTexts: ReadonlyMap<string, string> | null,
     /** Sizes of the model file, for reports. */
     readonly modelBytes: number,
-  ) {}
+    tokenizerThreads: number,
+  ) {
+    if (!Number.isInteger(tokenizerThreads) || tokenizerThreads < 0) throw new RangeError(`tokenizerThreads must be a non-negative integer, got ${tokenizerThreads}`);
+    this.pool = tokenizerThreads > 0 ? new TokenizerPool(tokenizer.source, tokenizerThreads) : null;
+  }
+
+  /** Tokeniser threads this teacher may start (0: it tokenises on the calling thread). */
+  get tokenizerThreads(): number {
+    return this.pool?.size ?? 0;
+  }
 
   get kind(): TextTeacherManifest['kind'] {
     return this.manifest.kind;
@@ -66,33 +99,37 @@ export class TextTeacher {
     return this.manifest.labels ?? null;
   }
 
-  static async load(dir: string, opts: SessionSettings = {}): Promise<TextTeacher> {
+  static async load(dir: string, opts: TextTeacherOptions = {}): Promise<TextTeacher> {
     return TextTeacher.fromFiles(await readBundleDir(dir), dir, opts);
   }
 
   /** Checks the bundle, loads the model in ONNX Runtime and runs it once; ContractError names any mismatch. */
-  static async fromFiles(files: BundleFiles, where: string, opts: SessionSettings = {}): Promise<TextTeacher> {
+  static async fromFiles(files: BundleFiles, where: string, opts: TextTeacherOptions = {}): Promise<TextTeacher> {
     const b = checkBundle(files, where);
+    const tokenizerThreads = opts.tokenizerThreads ?? TOKENIZER_THREADS;
+    if (!Number.isInteger(tokenizerThreads) || tokenizerThreads < 0) throw new RangeError(`tokenizerThreads must be a non-negative integer, got ${tokenizerThreads}`);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(b.model, sessionOptions(opts));
     } catch (e) {
       throw new ContractError(`${where}/model.onnx: ONNX Runtime refuses it: ${firstLine((e as Error).message)}`);
     }
-    const t = new TextTeacher(session, b.manifest, b.tokenizer, b.labelTexts, b.model.length);
+    const t = new TextTeacher(session, b.manifest, b.tokenizer, b.labelTexts, b.model.length, tokenizerThreads);
     try {
       await t.trialRun(where);
     } catch (e) {
-      await session.release();
+      await t.close();
       throw e;
     }
     return t;
   }
 
+  /** Waits for the call in progress, then stops the tokeniser threads and releases the session. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue.catch(() => undefined);
+    await this.pool?.close();
     await this.session.release();
   }
 
@@ -160,34 +197,31 @@ export class TextTeacher {
     return this.scoreBiEncoder(texts, examples, candidates, labels, batch, opts);
   }
 
-  /** Rows with at least one candidate, encoded. */
-  private encodeRows(texts: readonly string[], examples: Int32Array, candidates: Csr): { rows: Int32Array; seqs: EncodedText[] } {
+  /** Rows with at least one candidate, and their texts. */
+  private rowsWithCandidates(texts: readonly string[], examples: Int32Array, candidates: Csr): { rows: Int32Array; rowTexts: string[] } {
     const rows: number[] = [];
-    const seqs: EncodedText[] = [];
+    const rowTexts: string[] = [];
     for (let i = 0; i < examples.length; i++) {
       if (candidates.indptr[i + 1] === candidates.indptr[i]) continue;
       rows.push(i);
-      seqs.push(this.tokenizer.encode(texts[examples[i]], null, this.manifest.max_length));
+      rowTexts.push(texts[examples[i]]);
     }
-    return { rows: Int32Array.from(rows), seqs };
+    return { rows: Int32Array.from(rows), rowTexts };
   }
 
   private async scoreClassifier(texts: readonly string[], examples: Int32Array, candidates: Csr, labels: LabelBinding, batch: number, opts: ScoreOptions): Promise<Float32Array> {
     const { indptr: cp, indices: ci } = candidates;
     const out = new Float32Array(cp[examples.length] - cp[0]);
-    const { rows, seqs } = this.encodeRows(texts, examples, candidates);
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const logits = await this.run(seqs, b); // [B, L]
-      const L = logits.dims[1];
+    const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
+    const maxLength = this.manifest.max_length;
+    await this.runWindows(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (start, b, logits) => {
+      const L = logits.dims[1]; // [B, L]
       const data = logits.data as Float32Array;
       for (let k = 0; k < b.length; k++) {
-        const i = rows[b[k]];
+        const i = rows[start + b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) out[p - cp[0]] = checkFinite(data[k * L + labels.column[ci[p]]], texts[examples[i]]);
       }
-      done += b.length;
-      opts.onProgress?.(done, seqs.length);
-    }
+    });
     return out;
   }
 
@@ -195,25 +229,25 @@ export class TextTeacher {
     const { indptr: cp, indices: ci } = candidates;
     const n = cp[examples.length] - cp[0];
     const out = new Float32Array(n);
-    const labelTokens = new Map<number, string[]>();
-    const seqs: EncodedText[] = new Array<EncodedText>(n);
-    for (let i = 0; i < examples.length; i++) {
-      if (cp[i + 1] === cp[i]) continue;
-      const q = this.tokenizer.tokenize(texts[examples[i]]);
-      for (let p = cp[i]; p < cp[i + 1]; p++) {
-        const y = ci[p];
-        let lt = labelTokens.get(y);
-        if (!lt) labelTokens.set(y, (lt = this.tokenizer.tokenize(labels.texts[y])));
-        seqs[p - cp[0]] = this.tokenizer.encodeTokens(q, lt, this.manifest.max_length);
+    const rowOf = new Int32Array(n); // pair → candidate row
+    for (let i = 0; i < examples.length; i++) rowOf.fill(i, cp[i] - cp[0], cp[i + 1] - cp[0]);
+    const maxLength = this.manifest.max_length;
+    // pairs [s, e): the texts of their rows once each, and each pair's label text
+    const request = (s: number, e: number): EncodeRequest => {
+      const rowTexts: string[] = [];
+      const textOf = new Int32Array(e - s);
+      const pairs: string[] = new Array<string>(e - s);
+      for (let p = s; p < e; p++) {
+        if (p === s || rowOf[p] !== rowOf[p - 1]) rowTexts.push(texts[examples[rowOf[p]]]);
+        textOf[p - s] = rowTexts.length - 1;
+        pairs[p - s] = labels.texts[ci[cp[0] + p]];
       }
-    }
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const data = (await this.run(seqs, b)).data as Float32Array; // [B, 1] or [B]
-      for (let k = 0; k < b.length; k++) out[b[k]] = checkFinite(data[k], 'a (text, label) pair');
-      done += b.length;
-      opts.onProgress?.(done, n);
-    }
+      return { texts: rowTexts, textOf, pairs, maxLength };
+    };
+    await this.runWindows(n, request, batch, opts, (start, b, scores) => {
+      const data = scores.data as Float32Array; // [B, 1] or [B]
+      for (let k = 0; k < b.length; k++) out[start + b[k]] = checkFinite(data[k], 'a (text, label) pair');
+    });
     return out;
   }
 
@@ -224,13 +258,13 @@ export class TextTeacher {
     // which labels a call happened to need (batch composition changes float rounding)
     await this.embedLabels(labels.texts, batch);
     const scale = this.manifest.score_scale ?? 1;
-    const { rows, seqs } = this.encodeRows(texts, examples, candidates);
+    const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
     const H = this.dim;
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const q = (await this.run(seqs, b)).data as Float32Array; // [B, H]
+    const maxLength = this.manifest.max_length;
+    await this.runWindows(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (start, b, emb) => {
+      const q = emb.data as Float32Array; // [B, H]
       for (let k = 0; k < b.length; k++) {
-        const i = rows[b[k]];
+        const i = rows[start + b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) {
           const v = this.labelEmbeddings.get(labels.texts[ci[p]])!;
           let s = 0;
@@ -238,10 +272,40 @@ export class TextTeacher {
           out[p - cp[0]] = checkFinite(scale * s, texts[examples[i]]);
         }
       }
-      done += b.length;
-      opts.onProgress?.(done, seqs.length);
-    }
+    });
     return out;
+  }
+
+  /**
+   * Runs the model over n sequences, window by window (lengthWindows), each window's batches by
+   * length; `request(s, e)` describes sequences [s, e). This thread tokenises the first window;
+   * with tokeniser threads, the next windows are asked for ahead, so they are tokenised while this
+   * thread runs the model. Without, each window is tokenised here before its runs.
+   */
+  private async runWindows(n: number, request: (s: number, e: number) => EncodeRequest, batch: number, opts: ScoreOptions, sink: BatchSink): Promise<void> {
+    const bounds = lengthWindows(n, batch);
+    const windows = bounds.length - 1;
+    const pool = windows > 1 ? this.pool : null;
+    const ahead = pool ? pool.size + 1 : 0; // windows in flight beyond the current one
+    const asked: (Promise<PackedSequences> | undefined)[] = [];
+    const ask = (w: number): void => {
+      if (!pool || w >= windows || asked[w]) return;
+      const p = pool.encode(request(bounds[w], bounds[w + 1]));
+      p.catch(() => undefined); // awaited in its turn; a call that stops early must not leave it unhandled
+      asked[w] = p;
+    };
+    let done = 0;
+    for (let w = 0; w < windows; w++) {
+      for (let a = w + 1; a <= w + ahead; a++) ask(a);
+      const start = bounds[w];
+      const packed = w === 0 || !pool ? encodeSequences(this.tokenizer, request(start, bounds[w + 1]), this.pairTokens) : await asked[w]!;
+      const seqs = unpackSequences(packed);
+      for (const b of lengthBatches(seqs, batch)) {
+        sink(start, b, await this.run(seqs, b));
+        done += b.length;
+        opts.onProgress?.(done, n);
+      }
+    }
   }
 
   /** Embeds the label texts not embedded yet (once per teacher: they are kept). */

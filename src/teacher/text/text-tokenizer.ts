@@ -12,12 +12,21 @@ export interface EncodedText {
   typeIds: Int32Array;
 }
 
+/** The files a TextTokenizer was read from: enough to build the same tokenizer in another thread. */
+export interface TokenizerSource {
+  tokenizerJson: string;
+  configJson: string | null;
+}
+
 export class TextTokenizer {
   private readonly specialsSingle: number;
   private readonly specialsPair: number;
   readonly padId: number;
 
-  private constructor(private readonly tok: Tokenizer) {
+  private constructor(
+    private readonly tok: Tokenizer,
+    readonly source: TokenizerSource,
+  ) {
     this.specialsSingle = this.postProcess([], null).tokens.length;
     this.specialsPair = this.postProcess([], []).tokens.length;
     this.padId = tok.token_to_id('[PAD]') ?? tok.token_to_id('<pad>') ?? 0;
@@ -38,7 +47,7 @@ export class TextTokenizer {
     }
     let t: TextTokenizer;
     try {
-      t = new TextTokenizer(new Tokenizer(tokObj, cfgObj as object));
+      t = new TextTokenizer(new Tokenizer(tokObj, cfgObj as object), { tokenizerJson, configJson });
       t.encode('tokenizer check', null, 16); // some faults only show when text goes through it
     } catch (e) {
       throw new ContractError(`${where}: the tokenizer does not load: ${(e as Error).message}`);
