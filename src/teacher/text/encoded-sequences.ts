@@ -28,7 +28,8 @@ const PAIR_CACHE_MAX = 100_000;
 
 /**
  * Encodes a request's sequences. A text shared by consecutive sequences is tokenised once (a
- * query against its candidate labels), and second texts are tokenised once per `pairCache`.
+ * query against its candidate labels), and second texts once per `pairCache` (keyed by max length
+ * and text).
  */
 export function encodeSequences(tok: TextTokenizer, req: EncodeRequest, pairCache: Map<string, string[]>): PackedSequences {
   const n = req.textOf ? req.textOf.length : req.texts.length;
@@ -42,14 +43,14 @@ export function encodeSequences(tok: TextTokenizer, req: EncodeRequest, pairCach
       seqs[j] = tok.encode(req.texts[t], null, req.maxLength);
     } else {
       if (t !== lastText) {
-        lastTokens = tok.tokenize(req.texts[t]);
+        lastTokens = tok.tokenizeHead(req.texts[t], req.maxLength);
         lastText = t;
       }
-      const p = req.pairs[j];
-      let pt = pairCache.get(p);
+      const key = `${req.maxLength}\n${req.pairs[j]}`;
+      let pt = pairCache.get(key);
       if (!pt) {
         if (pairCache.size >= PAIR_CACHE_MAX) pairCache.clear();
-        pairCache.set(p, (pt = tok.tokenize(p)));
+        pairCache.set(key, (pt = tok.tokenizeHead(req.pairs[j], req.maxLength)));
       }
       seqs[j] = tok.encodeTokens(lastTokens, pt, req.maxLength);
     }
