@@ -1,19 +1,22 @@
 /**
  * Tokenising on threads (TextTeacher's tokenizerThreads) changes where the work is done, not what
- * it gives: the same windows and batches, the same token ids and, bit for bit, the same scores as
- * tokenising on the calling thread, for each kind of the committed fixture bundles; and the
- * threads go away with the teacher (close, a closed pool, a process that never closes them).
+ * it gives: the same token ids, the same batches and, bit for bit, the same scores as tokenising on
+ * the calling thread, for each kind of the committed fixture bundles, and the scores of the path
+ * before threads (every text tokenised whole, bare ONNX Runtime); and the threads go away with
+ * the teacher (close, a closed pool, a process that never closes them).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { Csr } from '../src/core/data/csr.js';
+import { sessionOptions } from '../src/teacher/contract.js';
 import { encodeSequences, type EncodeRequest } from '../src/teacher/text/encoded-sequences.js';
-import { lengthWindows } from '../src/teacher/text/length-batches.js';
-import { TextTeacher } from '../src/teacher/text/text-teacher.js';
+import { batchFeeds, lengthBatches } from '../src/teacher/text/length-batches.js';
+import { TextTeacher, TOKENIZE_PIECE_MIN } from '../src/teacher/text/text-teacher.js';
 import { TokenizerPool, TokenizerThreadError } from '../src/teacher/text/tokenizer-pool.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/text-teachers/', import.meta.url));
@@ -40,15 +43,6 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
   return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 }
 
-describe('lengthWindows', () => {
-  it('starts with one batch and doubles up to the cap, covering every sequence once', () => {
-    expect(Array.from(lengthWindows(0, 4))).toEqual([0]);
-    expect(Array.from(lengthWindows(3, 4))).toEqual([0, 3]);
-    expect(Array.from(lengthWindows(100, 4, 4))).toEqual([0, 4, 12, 28, 44, 60, 76, 92, 100]);
-    expect(() => lengthWindows(10, 0)).toThrow(RangeError);
-  });
-});
-
 describe('tokeniser threads give what the calling thread gives', () => {
   it.each(KINDS)('%s: scores are bit-identical with 0, 1 and 2 tokeniser threads, at every batch size', async (kind) => {
     const texts = await miniTexts();
@@ -58,18 +52,20 @@ describe('tokeniser threads give what the calling thread gives', () => {
       expect(teachers.map((t) => t.tokenizerThreads)).toEqual([0, 1, 2]);
       const names = serial.labelNames!;
       const binding = serial.bindLabels(names);
-      const rows = kind === 'cross-encoder' ? 120 : texts.length; // a cross-encoder runs once per pair
+      const rows = kind === 'cross-encoder' ? 160 : texts.length; // a cross-encoder runs once per pair
       const examples = Int32Array.from({ length: rows }, (_, i) => (i * 13) % texts.length); // out of order, with repeats
       const cands = candidatesOf(rows, names.length, 5);
+      const sequences = kind === 'cross-encoder' ? cands.indptr[rows] : rows - Math.floor((rows + 3) / 7);
+      expect(sequences).toBeGreaterThanOrEqual(3 * TOKENIZE_PIECE_MIN); // several pieces: the threads take some
       for (const batchSize of [1, 7, 32]) {
-        expect(lengthWindows(rows, batchSize).length - 1).toBeGreaterThan(2); // several windows: the threads are used
         const want = await serial.scoreTexts(texts, examples, cands, binding, { batchSize });
         expect(want.length).toBe(cands.indptr[rows]);
         for (const t of threaded) {
           const progress: number[] = [];
           const got = await t.scoreTexts(texts, examples, cands, binding, { batchSize, onProgress: (done) => progress.push(done) });
           expect(sameBits(got, want)).toBe(true);
-          expect(progress.at(-1)).toBe(kind === 'cross-encoder' ? cands.indptr[rows] : rows - Math.floor((rows + 3) / 7));
+          expect(progress.at(-1)).toBe(sequences);
+          expect((t as unknown as { pool: TokenizerPool }).pool.running).toBeGreaterThan(0);
         }
       }
     } finally {
@@ -77,7 +73,36 @@ describe('tokeniser threads give what the calling thread gives', () => {
     }
   });
 
-  it('a tokeniser thread encodes a window into the same token ids as this thread', async () => {
+  it('classifier: the scores are those of tokenising every text whole, sorting all by length and running bare ONNX Runtime', async () => {
+    const texts = await miniTexts();
+    const t = await TextTeacher.load(FIXTURES + 'classifier', { tokenizerThreads: 1 });
+    const session = await ort.InferenceSession.create(`${FIXTURES}classifier/model.onnx`, sessionOptions());
+    try {
+      const m = t.manifest;
+      const binding = t.bindLabels(t.labelNames!);
+      const rows = texts.length;
+      const cands = candidatesOf(rows, t.labelNames!.length, 4);
+      const got = await t.scoreTexts(texts, Int32Array.from(texts.keys()), cands, binding, { batchSize: 16 });
+      // the path before tokeniser threads and tokenizeHead, by hand
+      const kept = Array.from(texts.keys()).filter((i) => cands.indptr[i + 1] > cands.indptr[i]);
+      const seqs = kept.map((i) => t.tokenizer.encodeTokens(t.tokenizer.tokenize(texts[i]), null, m.max_length));
+      const want = new Float32Array(got.length);
+      for (const b of lengthBatches(seqs, 16)) {
+        const out = (await session.run(batchFeeds(seqs, b, m.inputs, t.tokenizer.padId)))[m.output];
+        const L = out.dims[1];
+        for (let k = 0; k < b.length; k++) {
+          const i = kept[b[k]];
+          for (let p = cands.indptr[i]; p < cands.indptr[i + 1]; p++) want[p] = (out.data as Float32Array)[k * L + binding.column[cands.indices[p]]];
+        }
+      }
+      expect(sameBits(got, want)).toBe(true);
+    } finally {
+      await session.release();
+      await t.close();
+    }
+  });
+
+  it('a tokeniser thread encodes a piece into the same token ids as this thread', async () => {
     const texts = await miniTexts();
     const t = await TextTeacher.load(FIXTURES + 'cross-encoder', { tokenizerThreads: 0 });
     const pool = new TokenizerPool(t.tokenizer.source, 1);
@@ -100,14 +125,14 @@ describe('tokeniser threads give what the calling thread gives', () => {
 });
 
 describe('tokeniser threads end with their teacher', () => {
-  it('start on the first call of several windows, not for one window, and stop at close', async () => {
+  it('start on the first call of several pieces of work, not for one, and stop at close', async () => {
     const texts = await miniTexts();
     const t = await TextTeacher.load(FIXTURES + 'classifier', { tokenizerThreads: 2 });
     const pool = (t as unknown as { pool: TokenizerPool }).pool;
     const binding = t.bindLabels(t.labelNames!);
     expect(pool.running).toBe(0); // the trial run at load tokenised here
     await t.scoreTexts(texts, Int32Array.of(0, 1, 2), candidatesOf(3, t.labelNames!.length, 2), binding);
-    expect(pool.running).toBe(0); // one window: nothing to overlap
+    expect(pool.running).toBe(0); // one piece: tokenised here
     const rows = texts.length;
     await t.scoreTexts(texts, Int32Array.from(texts.keys()), candidatesOf(rows, t.labelNames!.length, 3), binding, { batchSize: 8 });
     expect(pool.running).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 /**
  * One unit of tokenisation work, the same whether this thread or a tokeniser thread does it: a
- * window of sequences in, their token ids packed into flat arrays out (arrays that move between
+ * piece of a call's sequences in, their token ids packed into flat arrays out (arrays that move between
  * threads without copying).
  */
 import type { EncodedText, TextTokenizer } from './text-tokenizer.js';
@@ -67,7 +67,7 @@ export function encodeSequences(tok: TextTokenizer, req: EncodeRequest, pairCach
   return { ids, typeIds, offsets };
 }
 
-/** The sequences of a packed window, as views into its arrays. */
+/** The sequences of a packed piece, as views into its arrays. */
 export function unpackSequences(p: PackedSequences): EncodedText[] {
   const n = p.offsets.length - 1;
   const out: EncodedText[] = new Array<EncodedText>(n);

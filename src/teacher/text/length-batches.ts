@@ -1,8 +1,6 @@
 /**
  * Batching by length: sequences sorted by token count and cut into batches, each padded only to
  * its own longest sequence, so a batch of short texts does not pay for one long text elsewhere.
- * Long lists are sorted window by window (lengthWindows), so a window's batches can run while the
- * next window is still being tokenised.
  */
 import * as ort from 'onnxruntime-node';
 import type { TextInput } from './bundle-manifest.js';
@@ -15,27 +13,6 @@ export function lengthBatches(seqs: readonly EncodedText[], batchSize: number): 
   const out: Int32Array[] = [];
   for (let s = 0; s < order.length; s += batchSize) out.push(order.subarray(s, Math.min(order.length, s + batchSize)));
   return out;
-}
-
-/** Batches a window of sequences holds at most (see lengthWindows). @defaultValue 16 */
-export const WINDOW_BATCHES = 16;
-
-/**
- * Boundaries of consecutive windows over n sequences: window w is [bounds[w], bounds[w + 1]). The
- * first holds one batch and each next one twice the one before, up to `maxBatches` batches, so
- * the first run waits for little tokenisation while later windows still sort enough sequences by
- * length to pad little. Depends on n and batchSize only: every path cuts the same windows.
- */
-export function lengthWindows(n: number, batchSize: number, maxBatches = WINDOW_BATCHES): Int32Array {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  const bounds = [0];
-  let size = batchSize;
-  for (let s = 0; s < n; ) {
-    s = Math.min(n, s + size);
-    bounds.push(s);
-    size = Math.min(size * 2, maxBatches * batchSize);
-  }
-  return Int32Array.from(bounds);
 }
 
 /**

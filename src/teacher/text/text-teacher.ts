@@ -4,10 +4,9 @@
  *   classifier     one run per example, logits [B, L] read at the candidates' columns
  *   cross-encoder  one run per (example, candidate) pair, logits [B, 1] or [B]
  *   bi-encoder     one run per example → embedding; label embeddings computed once and kept
- * Sequences are batched by length, window by window (lengthWindows). With tokeniser threads, the
- * next windows are tokenised on them while this thread runs the current one in ONNX Runtime (whose
- * run holds this thread); the windows, batches, token ids and scores are the same either way.
- * Calls are serialised (one run at a time per teacher).
+ * Every sequence of a call is tokenised first (the calling thread and the tokeniser threads share
+ * the work), then all are batched by length and run: the batches, token ids and scores are the
+ * same with or without threads. Calls are serialised (one run at a time per teacher).
  */
 import * as ort from 'onnxruntime-node';
 import type { Csr } from '../../core/data/csr.js';
@@ -16,7 +15,7 @@ import { sessionOptions, type SessionSettings } from '../contract.js';
 import type { ScoreOptions } from '../onnx-teacher.js';
 import { defaultLabelText, type TextTeacherManifest } from './bundle-manifest.js';
 import { encodeSequences, unpackSequences, type EncodeRequest, type PackedSequences } from './encoded-sequences.js';
-import { batchFeeds, lengthBatches, lengthWindows } from './length-batches.js';
+import { batchFeeds, lengthBatches } from './length-batches.js';
 import { checkBundle, readBundleDir, type BundleFiles } from './text-bundle.js';
 import type { EncodedText, TextTokenizer } from './text-tokenizer.js';
 import { TokenizerPool } from './tokenizer-pool.js';
@@ -27,17 +26,23 @@ export const TEXT_BATCH = 32;
 /** Tokeniser threads of a text teacher unless TextTeacherOptions.tokenizerThreads says otherwise. @defaultValue 1 */
 export const TOKENIZER_THREADS = 1;
 
+/**
+ * Sequences per piece of tokenisation work at least; a call of fewer than two pieces is tokenised
+ * on the calling thread (a round trip to a thread costs about as much as tokenising a few short
+ * texts). @defaultValue 64
+ */
+export const TOKENIZE_PIECE_MIN = 64;
+
 export interface TextTeacherOptions extends SessionSettings {
   /**
-   * Threads that tokenise the next windows of sequences while ONNX Runtime runs the current one
-   * (0: tokenise on this thread, between runs). A call of one window tokenises on this thread
-   * either way. @defaultValue TOKENIZER_THREADS
+   * Threads that tokenise a call's sequences beside the calling thread (0: the calling thread
+   * alone). @defaultValue TOKENIZER_THREADS
    */
   tokenizerThreads?: number;
 }
 
-/** What a scoring call does with one batch's output: `start` is the window's first sequence, `batch` indices within the window. */
-type BatchSink = (start: number, batch: Int32Array, out: ort.Tensor) => void;
+/** What a scoring call does with one batch's output; `batch` holds sequence indices. */
+type BatchSink = (batch: Int32Array, out: ort.Tensor) => void;
 
 /** A dataset's labels resolved against the teacher: for dataset label y, the teacher's column / text. */
 export interface LabelBinding {
@@ -214,11 +219,11 @@ export class TextTeacher {
     const out = new Float32Array(cp[examples.length] - cp[0]);
     const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
     const maxLength = this.manifest.max_length;
-    await this.runWindows(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (start, b, logits) => {
+    await this.runSequences(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (b, logits) => {
       const L = logits.dims[1]; // [B, L]
       const data = logits.data as Float32Array;
       for (let k = 0; k < b.length; k++) {
-        const i = rows[start + b[k]];
+        const i = rows[b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) out[p - cp[0]] = checkFinite(data[k * L + labels.column[ci[p]]], texts[examples[i]]);
       }
     });
@@ -244,9 +249,9 @@ export class TextTeacher {
       }
       return { texts: rowTexts, textOf, pairs, maxLength };
     };
-    await this.runWindows(n, request, batch, opts, (start, b, scores) => {
+    await this.runSequences(n, request, batch, opts, (b, scores) => {
       const data = scores.data as Float32Array; // [B, 1] or [B]
-      for (let k = 0; k < b.length; k++) out[start + b[k]] = checkFinite(data[k], 'a (text, label) pair');
+      for (let k = 0; k < b.length; k++) out[b[k]] = checkFinite(data[k], 'a (text, label) pair');
     });
     return out;
   }
@@ -261,10 +266,10 @@ export class TextTeacher {
     const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
     const H = this.dim;
     const maxLength = this.manifest.max_length;
-    await this.runWindows(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (start, b, emb) => {
+    await this.runSequences(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (b, emb) => {
       const q = emb.data as Float32Array; // [B, H]
       for (let k = 0; k < b.length; k++) {
-        const i = rows[start + b[k]];
+        const i = rows[b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) {
           const v = this.labelEmbeddings.get(labels.texts[ci[p]])!;
           let s = 0;
@@ -277,35 +282,60 @@ export class TextTeacher {
   }
 
   /**
-   * Runs the model over n sequences, window by window (lengthWindows), each window's batches by
-   * length; `request(s, e)` describes sequences [s, e). This thread tokenises the first window;
-   * with tokeniser threads, the next windows are asked for ahead, so they are tokenised while this
-   * thread runs the model. Without, each window is tokenised here before its runs.
+   * Tokenises n sequences (`request(s, e)` describes sequences [s, e)), then runs the model over
+   * all of them in batches by length (lengthBatches), as a call always has.
    */
-  private async runWindows(n: number, request: (s: number, e: number) => EncodeRequest, batch: number, opts: ScoreOptions, sink: BatchSink): Promise<void> {
-    const bounds = lengthWindows(n, batch);
-    const windows = bounds.length - 1;
-    const pool = windows > 1 ? this.pool : null;
-    const ahead = pool ? pool.size + 1 : 0; // windows in flight beyond the current one
-    const asked: (Promise<PackedSequences> | undefined)[] = [];
-    const ask = (w: number): void => {
-      if (!pool || w >= windows || asked[w]) return;
-      const p = pool.encode(request(bounds[w], bounds[w + 1]));
-      p.catch(() => undefined); // awaited in its turn; a call that stops early must not leave it unhandled
-      asked[w] = p;
-    };
+  private async runSequences(n: number, request: (s: number, e: number) => EncodeRequest, batch: number, opts: ScoreOptions, sink: BatchSink): Promise<void> {
+    const seqs = await this.encodeAll(n, request);
     let done = 0;
-    for (let w = 0; w < windows; w++) {
-      for (let a = w + 1; a <= w + ahead; a++) ask(a);
-      const start = bounds[w];
-      const packed = w === 0 || !pool ? encodeSequences(this.tokenizer, request(start, bounds[w + 1]), this.pairTokens) : await asked[w]!;
-      const seqs = unpackSequences(packed);
-      for (const b of lengthBatches(seqs, batch)) {
-        sink(start, b, await this.run(seqs, b));
-        done += b.length;
-        opts.onProgress?.(done, n);
-      }
+    for (const b of lengthBatches(seqs, batch)) {
+      sink(b, await this.run(seqs, b));
+      done += b.length;
+      opts.onProgress?.(done, n);
     }
+  }
+
+  /**
+   * The n sequences, encoded. Cut into pieces of at least TOKENIZE_PIECE_MIN; with tokeniser
+   * threads and more than one piece, the threads take pieces (two in flight each) while this thread
+   * encodes the others, one at a time, letting the threads' answers in between. Who encodes a piece
+   * changes nothing in its ids.
+   */
+  private async encodeAll(n: number, request: (s: number, e: number) => EncodeRequest): Promise<EncodedText[]> {
+    const parties = 1 + (this.pool?.size ?? 0);
+    const size = Math.max(TOKENIZE_PIECE_MIN, Math.ceil(n / (8 * parties)));
+    const pieces = Math.ceil(n / size);
+    const packed: PackedSequences[] = new Array<PackedSequences>(pieces);
+    const pool = pieces > 1 ? this.pool : null;
+    if (!pool) {
+      for (let c = 0; c < pieces; c++) packed[c] = encodeSequences(this.tokenizer, request(c * size, Math.min(n, (c + 1) * size)), this.pairTokens);
+      return packed.flatMap(unpackSequences);
+    }
+    let next = 0;
+    let inFlight = 0;
+    const asked: Promise<void>[] = [];
+    const ask = (): void => {
+      while (inFlight < 2 * pool.size && next < pieces) {
+        const c = next++;
+        inFlight++;
+        const p = pool.encode(request(c * size, Math.min(n, (c + 1) * size))).then((r) => {
+          packed[c] = r;
+          inFlight--;
+          ask();
+        });
+        p.catch(() => undefined); // awaited below; a call that fails early must not leave it unhandled
+        asked.push(p);
+      }
+    };
+    ask();
+    while (next < pieces) {
+      const c = next++;
+      packed[c] = encodeSequences(this.tokenizer, request(c * size, Math.min(n, (c + 1) * size)), this.pairTokens);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // the threads' answers, and more pieces for them
+    }
+    // every piece handed out is in `asked` by now (an answer hands out more only while next < pieces)
+    await Promise.all(asked);
+    return packed.flatMap(unpackSequences);
   }
 
   /** Embeds the label texts not embedded yet (once per teacher: they are kept). */

@@ -1,9 +1,10 @@
 /**
- * Tokeniser threads for a text teacher. ONNX Runtime's `session.run` holds the JavaScript thread
- * while it computes (onnxruntime-node 1.30 calls the native run synchronously, only deferred by a
- * setImmediate), so tokenising the next window on the same thread cannot overlap the current run:
- * a thread of its own can. Threads start on the first request and live until close(); an idle
- * thread does not keep the process alive.
+ * Tokeniser threads for a text teacher: they encode pieces of a call's sequences while the calling
+ * thread encodes others. (They cannot hide tokenisation behind ONNX Runtime's runs: batches by
+ * length need every sequence's length before the first run; and onnxruntime-node 1.30's
+ * `session.run` holds the JavaScript thread anyway, the native run only deferred by a setImmediate.)
+ * Threads start on the first request and live until close(); an idle thread does not keep the
+ * process alive.
  */
 import type { Worker } from 'node:worker_threads';
 import { ContractError, DistilxrError, threadFailureKind, type ErrorKind } from '../../core/util/errors.js';

@@ -1,4 +1,4 @@
-/** A tokeniser thread of TokenizerPool: encodes the windows of sequences it is sent, one at a time. */
+/** A tokeniser thread of TokenizerPool: encodes the pieces of sequences it is sent, one at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeSequences } from './encoded-sequences.js';
 import { TextTokenizer } from './text-tokenizer.js';
