@@ -7,6 +7,7 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ContractError } from '../../core/util/errors.js';
+import { AsciiWordPiece } from './ascii-word-piece.js';
 
 /** One encoded sequence: token ids and token type ids (0 for the first text, 1 for the pair). */
 export interface EncodedText {
@@ -58,13 +59,17 @@ export class TextTokenizer {
   readonly cutsLongTexts: boolean;
   // characters per token over the heads cut so far (a running mean): where to cut the next text
   private charsPerToken = 4;
+  // BERT's pipeline on ASCII texts in plain loops, when the tokenizer is that pipeline
+  private readonly ascii: AsciiWordPiece | null;
 
   private constructor(
     private readonly tok: Tokenizer,
     readonly source: TokenizerSource,
     cutsLongTexts: boolean,
+    ascii: AsciiWordPiece | null,
   ) {
     this.cutsLongTexts = cutsLongTexts;
+    this.ascii = ascii;
     this.specialsSingle = this.postProcess([], null).tokens.length;
     this.specialsPair = this.postProcess([], []).tokens.length;
     this.padId = tok.token_to_id('[PAD]') ?? tok.token_to_id('<pad>') ?? 0;
@@ -85,7 +90,10 @@ export class TextTokenizer {
     }
     let t: TextTokenizer;
     try {
-      t = new TextTokenizer(new Tokenizer(tokObj, cfgObj as object), { tokenizerJson, configJson }, tokensOfHeadArePrefix(tokObj as Parameters<typeof tokensOfHeadArePrefix>[0]));
+      const lib = new Tokenizer(tokObj, cfgObj as object);
+      const json = tokObj as Parameters<typeof tokensOfHeadArePrefix>[0] & Parameters<typeof AsciiWordPiece.of>[0];
+      const ascii = AsciiWordPiece.of(json, cfgObj as object, (lib as unknown as { model?: { tokens_to_ids?: unknown } }).model?.tokens_to_ids);
+      t = new TextTokenizer(lib, { tokenizerJson, configJson }, tokensOfHeadArePrefix(json), ascii);
       t.encode('tokenizer check', null, 16); // some faults only show when text goes through it
     } catch (e) {
       throw new ContractError(`${where}: the tokenizer does not load: ${(e as Error).message}`);
@@ -93,9 +101,9 @@ export class TextTokenizer {
     return t;
   }
 
-  /** Tokens of one text, no special tokens, no truncation. */
+  /** Tokens of one text, no special tokens, no truncation (an ASCII text through AsciiWordPiece when it applies). */
   tokenize(text: string): string[] {
-    return this.tok.tokenize(text);
+    return this.ascii?.tokenize(text) ?? this.tok.tokenize(text);
   }
 
   /**
