@@ -115,7 +115,7 @@ const sec = { tokenise: median(times.tokenise), library: median(times.library), 
 const net = Math.max(1e-9, sec.serial - sec.tokenise);
 // ratios per repetition (the paths of one repetition ran back to back), then their median
 const perRep = (p: PathName) => median(times.bare.map((t, r) => t / times[p][r]));
-const ratio = { serial: perRep('serial'), threaded: perRep('threaded'), serialMinusTokenise: sec.bare / net };
+const ratio = { serial: perRep('serial'), threaded: perRep('threaded'), serialMinusTokenise: sec.bare / net, threadedOverSerial: median(times.serial.map((t, r) => t / times.threaded[r])) };
 const rowsPerS = (s: number) => (texts.length / s).toFixed(0);
 const tokens = seqs.reduce((s, q) => s + q.ids.length, 0);
 console.log(`${bundle}: ${serial.kind}, max_length ${m.max_length}, ${texts.length} debtags texts (${(tokens / texts.length).toFixed(1)} tokens each), K=${K}, batch ${BATCH}, ${THREADS} intra-op thread(s), ${TOK_THREADS} tokeniser thread(s), median of ${REPS}; load average ${load0.toFixed(2)} → ${load1.toFixed(2)}\n`);
@@ -127,6 +127,7 @@ console.log(mdTable(['path', 'seconds', 'rows/s', 'vs bare (median of per-repeti
   [`teacher, threaded (tokenizerThreads ${TOK_THREADS})`, sec.threaded.toFixed(3), rowsPerS(sec.threaded), ratio.threaded.toFixed(2)],
   ['serial − tokenise', net.toFixed(3), rowsPerS(net), ratio.serialMinusTokenise.toFixed(2)],
 ]));
+console.log(`\nthreaded against serial, the same repetition: ${ratio.threadedOverSerial.toFixed(2)}× the throughput (median)`);
 await writeJson(resolve(RESULTS_DIR, args.json!), {
   machine: machineInfo(), loadAverage: [load0, load1], bundle, kind: serial.kind, rows: texts.length, k: K, batch: BATCH,
   threads: THREADS, tokenizerThreads: TOK_THREADS, reps: REPS, tokens, times, median: sec, ratio,
