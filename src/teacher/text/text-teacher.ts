@@ -23,8 +23,13 @@ import { TokenizerPool } from './tokenizer-pool.js';
 /** Sequences per ONNX Runtime call unless ScoreOptions.batchSize says otherwise. @defaultValue 32 */
 export const TEXT_BATCH = 32;
 
-/** Tokeniser threads of a text teacher unless TextTeacherOptions.tokenizerThreads says otherwise. @defaultValue 1 */
-export const TOKENIZER_THREADS = 1;
+/**
+ * Tokeniser threads of a text teacher unless TextTeacherOptions.tokenizerThreads says otherwise.
+ * None: once tokenisation is cheap (tokenizeHead, AsciiWordPiece) a thread gained 7-12% with a
+ * small teacher and measured 6% slower with a BERT-base-shaped one (BENCHMARKS.md section T).
+ * @defaultValue 0
+ */
+export const TOKENIZER_THREADS = 0;
 
 /**
  * Sequences per piece of tokenisation work at least; a call of fewer than two pieces is tokenised
