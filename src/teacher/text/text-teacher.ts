@@ -4,7 +4,9 @@
  *   classifier     one run per example, logits [B, L] read at the candidates' columns
  *   cross-encoder  one run per (example, candidate) pair, logits [B, 1] or [B]
  *   bi-encoder     one run per example → embedding; label embeddings computed once and kept
- * Sequences are batched by length. Calls are serialised (one run at a time per teacher).
+ * Every sequence of a call is tokenised first (the calling thread and the tokeniser threads share
+ * the work), then all are batched by length and run: the batches, token ids and scores are the
+ * same with or without threads. Calls are serialised (one run at a time per teacher).
  */
 import * as ort from 'onnxruntime-node';
 import type { Csr } from '../../core/data/csr.js';
@@ -12,12 +14,40 @@ import { ContractError, NumericError } from '../../core/util/errors.js';
 import { sessionOptions, type SessionSettings } from '../contract.js';
 import type { ScoreOptions } from '../onnx-teacher.js';
 import { defaultLabelText, type TextTeacherManifest } from './bundle-manifest.js';
+import { encodeSequences, unpackSequences, type EncodeRequest, type PackedSequences } from './encoded-sequences.js';
 import { batchFeeds, lengthBatches } from './length-batches.js';
 import { checkBundle, readBundleDir, type BundleFiles } from './text-bundle.js';
 import type { EncodedText, TextTokenizer } from './text-tokenizer.js';
+import { TokenizerPool } from './tokenizer-pool.js';
 
 /** Sequences per ONNX Runtime call unless ScoreOptions.batchSize says otherwise. @defaultValue 32 */
 export const TEXT_BATCH = 32;
+
+/**
+ * Tokeniser threads of a text teacher unless TextTeacherOptions.tokenizerThreads says otherwise.
+ * None: once tokenisation is cheap (tokenizeHead, AsciiWordPiece) a thread gained 7-12% with a
+ * small teacher and measured 6% slower with a BERT-base-shaped one (BENCHMARKS.md section T).
+ * @defaultValue 0
+ */
+export const TOKENIZER_THREADS = 0;
+
+/**
+ * Sequences per piece of tokenisation work at least; a call of fewer than two pieces is tokenised
+ * on the calling thread (a round trip to a thread costs about as much as tokenising a few short
+ * texts). @defaultValue 64
+ */
+export const TOKENIZE_PIECE_MIN = 64;
+
+export interface TextTeacherOptions extends SessionSettings {
+  /**
+   * Threads that tokenise a call's sequences beside the calling thread (0: the calling thread
+   * alone). @defaultValue TOKENIZER_THREADS
+   */
+  tokenizerThreads?: number;
+}
+
+/** What a scoring call does with one batch's output; `batch` holds sequence indices. */
+type BatchSink = (batch: Int32Array, out: ort.Tensor) => void;
 
 /** A dataset's labels resolved against the teacher: for dataset label y, the teacher's column / text. */
 export interface LabelBinding {
@@ -43,6 +73,10 @@ export class TextTeacher {
   /** Embedding size (bi-encoder), from the trial run. */
   private dim = 0;
 
+  // second texts (cross-encoder label texts) tokenised on this thread, kept across calls
+  private readonly pairTokens = new Map<string, string[]>();
+  private readonly pool: TokenizerPool | null;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly manifest: TextTeacherManifest,
@@ -50,7 +84,16 @@ export class TextTeacher {
     private readonly labelTexts: ReadonlyMap<string, string> | null,
     /** Sizes of the model file, for reports. */
     readonly modelBytes: number,
-  ) {}
+    tokenizerThreads: number,
+  ) {
+    if (!Number.isInteger(tokenizerThreads) || tokenizerThreads < 0) throw new RangeError(`tokenizerThreads must be a non-negative integer, got ${tokenizerThreads}`);
+    this.pool = tokenizerThreads > 0 ? new TokenizerPool(tokenizer.source, tokenizerThreads) : null;
+  }
+
+  /** Tokeniser threads this teacher may start (0: it tokenises on the calling thread). */
+  get tokenizerThreads(): number {
+    return this.pool?.size ?? 0;
+  }
 
   get kind(): TextTeacherManifest['kind'] {
     return this.manifest.kind;
@@ -66,33 +109,37 @@ export class TextTeacher {
     return this.manifest.labels ?? null;
   }
 
-  static async load(dir: string, opts: SessionSettings = {}): Promise<TextTeacher> {
+  static async load(dir: string, opts: TextTeacherOptions = {}): Promise<TextTeacher> {
     return TextTeacher.fromFiles(await readBundleDir(dir), dir, opts);
   }
 
   /** Checks the bundle, loads the model in ONNX Runtime and runs it once; ContractError names any mismatch. */
-  static async fromFiles(files: BundleFiles, where: string, opts: SessionSettings = {}): Promise<TextTeacher> {
+  static async fromFiles(files: BundleFiles, where: string, opts: TextTeacherOptions = {}): Promise<TextTeacher> {
     const b = checkBundle(files, where);
+    const tokenizerThreads = opts.tokenizerThreads ?? TOKENIZER_THREADS;
+    if (!Number.isInteger(tokenizerThreads) || tokenizerThreads < 0) throw new RangeError(`tokenizerThreads must be a non-negative integer, got ${tokenizerThreads}`);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(b.model, sessionOptions(opts));
     } catch (e) {
       throw new ContractError(`${where}/model.onnx: ONNX Runtime refuses it: ${firstLine((e as Error).message)}`);
     }
-    const t = new TextTeacher(session, b.manifest, b.tokenizer, b.labelTexts, b.model.length);
+    const t = new TextTeacher(session, b.manifest, b.tokenizer, b.labelTexts, b.model.length, tokenizerThreads);
     try {
       await t.trialRun(where);
     } catch (e) {
-      await session.release();
+      await t.close();
       throw e;
     }
     return t;
   }
 
+  /** Waits for the call in progress, then stops the tokeniser threads and releases the session. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue.catch(() => undefined);
+    await this.pool?.close();
     await this.session.release();
   }
 
@@ -160,34 +207,31 @@ export class TextTeacher {
     return this.scoreBiEncoder(texts, examples, candidates, labels, batch, opts);
   }
 
-  /** Rows with at least one candidate, encoded. */
-  private encodeRows(texts: readonly string[], examples: Int32Array, candidates: Csr): { rows: Int32Array; seqs: EncodedText[] } {
+  /** Rows with at least one candidate, and their texts. */
+  private rowsWithCandidates(texts: readonly string[], examples: Int32Array, candidates: Csr): { rows: Int32Array; rowTexts: string[] } {
     const rows: number[] = [];
-    const seqs: EncodedText[] = [];
+    const rowTexts: string[] = [];
     for (let i = 0; i < examples.length; i++) {
       if (candidates.indptr[i + 1] === candidates.indptr[i]) continue;
       rows.push(i);
-      seqs.push(this.tokenizer.encode(texts[examples[i]], null, this.manifest.max_length));
+      rowTexts.push(texts[examples[i]]);
     }
-    return { rows: Int32Array.from(rows), seqs };
+    return { rows: Int32Array.from(rows), rowTexts };
   }
 
   private async scoreClassifier(texts: readonly string[], examples: Int32Array, candidates: Csr, labels: LabelBinding, batch: number, opts: ScoreOptions): Promise<Float32Array> {
     const { indptr: cp, indices: ci } = candidates;
     const out = new Float32Array(cp[examples.length] - cp[0]);
-    const { rows, seqs } = this.encodeRows(texts, examples, candidates);
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const logits = await this.run(seqs, b); // [B, L]
-      const L = logits.dims[1];
+    const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
+    const maxLength = this.manifest.max_length;
+    await this.runSequences(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (b, logits) => {
+      const L = logits.dims[1]; // [B, L]
       const data = logits.data as Float32Array;
       for (let k = 0; k < b.length; k++) {
         const i = rows[b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) out[p - cp[0]] = checkFinite(data[k * L + labels.column[ci[p]]], texts[examples[i]]);
       }
-      done += b.length;
-      opts.onProgress?.(done, seqs.length);
-    }
+    });
     return out;
   }
 
@@ -195,25 +239,25 @@ export class TextTeacher {
     const { indptr: cp, indices: ci } = candidates;
     const n = cp[examples.length] - cp[0];
     const out = new Float32Array(n);
-    const labelTokens = new Map<number, string[]>();
-    const seqs: EncodedText[] = new Array<EncodedText>(n);
-    for (let i = 0; i < examples.length; i++) {
-      if (cp[i + 1] === cp[i]) continue;
-      const q = this.tokenizer.tokenize(texts[examples[i]]);
-      for (let p = cp[i]; p < cp[i + 1]; p++) {
-        const y = ci[p];
-        let lt = labelTokens.get(y);
-        if (!lt) labelTokens.set(y, (lt = this.tokenizer.tokenize(labels.texts[y])));
-        seqs[p - cp[0]] = this.tokenizer.encodeTokens(q, lt, this.manifest.max_length);
+    const rowOf = new Int32Array(n); // pair → candidate row
+    for (let i = 0; i < examples.length; i++) rowOf.fill(i, cp[i] - cp[0], cp[i + 1] - cp[0]);
+    const maxLength = this.manifest.max_length;
+    // pairs [s, e): the texts of their rows once each, and each pair's label text
+    const request = (s: number, e: number): EncodeRequest => {
+      const rowTexts: string[] = [];
+      const textOf = new Int32Array(e - s);
+      const pairs: string[] = new Array<string>(e - s);
+      for (let p = s; p < e; p++) {
+        if (p === s || rowOf[p] !== rowOf[p - 1]) rowTexts.push(texts[examples[rowOf[p]]]);
+        textOf[p - s] = rowTexts.length - 1;
+        pairs[p - s] = labels.texts[ci[cp[0] + p]];
       }
-    }
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const data = (await this.run(seqs, b)).data as Float32Array; // [B, 1] or [B]
+      return { texts: rowTexts, textOf, pairs, maxLength };
+    };
+    await this.runSequences(n, request, batch, opts, (b, scores) => {
+      const data = scores.data as Float32Array; // [B, 1] or [B]
       for (let k = 0; k < b.length; k++) out[b[k]] = checkFinite(data[k], 'a (text, label) pair');
-      done += b.length;
-      opts.onProgress?.(done, n);
-    }
+    });
     return out;
   }
 
@@ -224,11 +268,11 @@ export class TextTeacher {
     // which labels a call happened to need (batch composition changes float rounding)
     await this.embedLabels(labels.texts, batch);
     const scale = this.manifest.score_scale ?? 1;
-    const { rows, seqs } = this.encodeRows(texts, examples, candidates);
+    const { rows, rowTexts } = this.rowsWithCandidates(texts, examples, candidates);
     const H = this.dim;
-    let done = 0;
-    for (const b of lengthBatches(seqs, batch)) {
-      const q = (await this.run(seqs, b)).data as Float32Array; // [B, H]
+    const maxLength = this.manifest.max_length;
+    await this.runSequences(rows.length, (s, e) => ({ texts: rowTexts.slice(s, e), textOf: null, pairs: null, maxLength }), batch, opts, (b, emb) => {
+      const q = emb.data as Float32Array; // [B, H]
       for (let k = 0; k < b.length; k++) {
         const i = rows[b[k]];
         for (let p = cp[i]; p < cp[i + 1]; p++) {
@@ -238,10 +282,65 @@ export class TextTeacher {
           out[p - cp[0]] = checkFinite(scale * s, texts[examples[i]]);
         }
       }
-      done += b.length;
-      opts.onProgress?.(done, seqs.length);
-    }
+    });
     return out;
+  }
+
+  /**
+   * Tokenises n sequences (`request(s, e)` describes sequences [s, e)), then runs the model over
+   * all of them in batches by length (lengthBatches), as a call always has.
+   */
+  private async runSequences(n: number, request: (s: number, e: number) => EncodeRequest, batch: number, opts: ScoreOptions, sink: BatchSink): Promise<void> {
+    const seqs = await this.encodeAll(n, request);
+    let done = 0;
+    for (const b of lengthBatches(seqs, batch)) {
+      sink(b, await this.run(seqs, b));
+      done += b.length;
+      opts.onProgress?.(done, n);
+    }
+  }
+
+  /**
+   * The n sequences, encoded. Cut into pieces of at least TOKENIZE_PIECE_MIN; with tokeniser
+   * threads and more than one piece, the threads take pieces (two in flight each) while this thread
+   * encodes the others, one at a time, letting the threads' answers in between. Who encodes a piece
+   * changes nothing in its ids.
+   */
+  private async encodeAll(n: number, request: (s: number, e: number) => EncodeRequest): Promise<EncodedText[]> {
+    const parties = 1 + (this.pool?.size ?? 0);
+    const size = Math.max(TOKENIZE_PIECE_MIN, Math.ceil(n / (8 * parties)));
+    const pieces = Math.ceil(n / size);
+    const packed: PackedSequences[] = new Array<PackedSequences>(pieces);
+    const pool = pieces > 1 ? this.pool : null;
+    if (!pool) {
+      for (let c = 0; c < pieces; c++) packed[c] = encodeSequences(this.tokenizer, request(c * size, Math.min(n, (c + 1) * size)), this.pairTokens);
+      return packed.flatMap(unpackSequences);
+    }
+    let next = 0;
+    let inFlight = 0;
+    const asked: Promise<void>[] = [];
+    const ask = (): void => {
+      while (inFlight < 2 * pool.size && next < pieces) {
+        const c = next++;
+        inFlight++;
+        const p = pool.encode(request(c * size, Math.min(n, (c + 1) * size))).then((r) => {
+          packed[c] = r;
+          inFlight--;
+          ask();
+        });
+        p.catch(() => undefined); // awaited below; a call that fails early must not leave it unhandled
+        asked.push(p);
+      }
+    };
+    ask();
+    while (next < pieces) {
+      const c = next++;
+      packed[c] = encodeSequences(this.tokenizer, request(c * size, Math.min(n, (c + 1) * size)), this.pairTokens);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // the threads' answers, and more pieces for them
+    }
+    // every piece handed out is in `asked` by now (an answer hands out more only while next < pieces)
+    await Promise.all(asked);
+    return packed.flatMap(unpackSequences);
   }
 
   /** Embeds the label texts not embedded yet (once per teacher: they are kept). */
