@@ -83,19 +83,23 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const repo = new RetryingRepository(deps.repo, { log });
   const runner = new JobRunner({ threadsPerJob: threadsPerJob(deps.concurrency), ...deps.runner, repo, store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id), scoreChildren });
   const queue = new BullJobQueue(deps.connection, { prefix: deps.prefix, queueName });
+  // the job worker and the score-chunk worker: the same connection, slots, locks and stall recovery
+  const queueWorkerOptions = {
+    connection: deps.connection,
+    ...(deps.prefix ? { prefix: deps.prefix } : {}),
+    concurrency: deps.concurrency,
+    lockDuration: lockMs,
+    ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
+    stalledInterval: Math.max(1, Math.round(lockMs / 2)),
+    maxStalledCount: deps.maxStalledCount ?? 3,
+    autorun: false,
+  };
   const worker = new Worker<QueuedJob, JobOutcome>(
     queueName,
     // three declared parameters: BullMQ only passes the abort signal to processors that take it
     (job: Job<QueuedJob>, token?: string, signal?: AbortSignal) => runner.process(job, token, signal),
     {
-      connection: deps.connection,
-      ...(deps.prefix ? { prefix: deps.prefix } : {}),
-      concurrency: deps.concurrency,
-      lockDuration: lockMs,
-      ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
-      stalledInterval: Math.max(1, Math.round(lockMs / 2)),
-      maxStalledCount: deps.maxStalledCount ?? 3,
-      autorun: false,
+      ...queueWorkerOptions,
     },
   );
 
@@ -108,14 +112,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     scoresQueueName,
     (job: Job<ScoreChunkJob>, token?: string, signal?: AbortSignal) => chunkProcessor(job, token, signal),
     {
-      connection: deps.connection,
-      ...(deps.prefix ? { prefix: deps.prefix } : {}),
-      concurrency: deps.concurrency,
-      lockDuration: lockMs,
-      ...(deps.lockRenewMs ? { lockRenewTime: deps.lockRenewMs } : {}),
-      stalledInterval: Math.max(1, Math.round(lockMs / 2)),
-      maxStalledCount: deps.maxStalledCount ?? 3,
-      autorun: false,
+      ...queueWorkerOptions,
       // a chunk's processedBy names the process, as `running` events name a job's worker
       name: `${hostname()}:${process.pid}`,
     },
