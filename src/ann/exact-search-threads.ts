@@ -6,6 +6,7 @@
  */
 import { DistilxrError } from '../core/util/errors.js';
 import { runModuleWorkerOnce } from '../core/util/module-worker.js';
+import { sharedFloats } from '../core/util/shared-arrays.js';
 import { exactTopK } from './exact-search.js';
 
 /** workerData of exact-search-worker: queries [q0, q1) of the shared arrays. */
@@ -25,9 +26,7 @@ export interface ExactSliceJob {
 export const THREADED_EXACT_MIN_PAIRS = 50_000_000;
 
 function shared(a: Float32Array, length: number): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(Math.max(1, length) * 4);
-  new Float32Array(sab, 0, length).set(a.subarray(0, length));
-  return sab;
+  return sharedFloats(a.subarray(0, length)).buffer as SharedArrayBuffer;
 }
 
 /** exactTopK (no exclusions) over `threads` threads; the same labels and scores, bit for bit. */

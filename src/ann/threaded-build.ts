@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistilxrError } from '../core/util/errors.js';
 import { runModuleWorkerOnce } from '../core/util/module-worker.js';
+import { sharedFloats } from '../core/util/shared-arrays.js';
 import { LabelIndex, type LabelIndexBuildOptions } from './hnsw-index.js';
 
 export interface IndexSpec {
@@ -52,9 +53,7 @@ export async function buildIndexes(specs: IndexSpec[], threads: boolean, minVect
 }
 
 async function buildInThread(spec: IndexSpec, path: string): Promise<LabelIndex> {
-  const length = spec.count * spec.dim;
-  const shared = new SharedArrayBuffer(Math.max(1, length) * 4);
-  new Float32Array(shared, 0, length).set(spec.vectors.subarray(0, length));
+  const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
   const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
   const reply = await runModuleWorkerOnce<IndexBuildReply>(import.meta.url, 'index-build-worker', job);
   if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
