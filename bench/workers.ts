@@ -89,6 +89,18 @@ interface Run {
   pairsScored: number;
   loadBefore: number;
   loadAfter: number;
+  /** Per worker process: the job's score chunks it took. */
+  chunks: ChunkUse[];
+}
+
+interface ChunkUse {
+  process: string;
+  chunks: number;
+  busySeconds: number;
+  /** The first chunk's seconds: it loads the job's features and model into the chunk thread. */
+  firstChunkSeconds: number;
+  /** Seconds between its first chunk's start and its last one's end when it scored nothing. */
+  waitSeconds: number;
 }
 
 interface Ceiling {
@@ -150,8 +162,10 @@ async function main(): Promise<void> {
         }
         const job = (await repo.getJob(id))!;
         const metrics = (await repo.listJobEvents(id, { types: ['metrics'] }))[0].data as { stageSeconds: Record<string, number>; pairsScored: number };
-        const run = { setup: setup.key, rep, scoringSeconds: metrics.stageSeconds.scoring, jobSeconds: (job.finishedAt!.getTime() - job.startedAt!.getTime()) / 1000, pairsScored: metrics.pairsScored, loadBefore, loadAfter: loadavg()[0] };
+        const chunks = procs.map((p, i) => chunkUse(`process ${i + 1}`, p, id));
+        const run = { setup: setup.key, rep, scoringSeconds: metrics.stageSeconds.scoring, jobSeconds: (job.finishedAt!.getTime() - job.startedAt!.getTime()) / 1000, pairsScored: metrics.pairsScored, loadBefore, loadAfter: loadavg()[0], chunks };
         say(`rep ${rep} ${setup.label}: scoring ${run.scoringSeconds.toFixed(1)} s (job ${run.jobSeconds.toFixed(1)} s, ${run.pairsScored} pairs, load ${loadBefore.toFixed(1)} → ${run.loadAfter.toFixed(1)})`);
+        for (const c of chunks) say(`  ${c.process}: ${c.chunks} chunks, busy ${c.busySeconds.toFixed(1)} s, first chunk ${c.firstChunkSeconds.toFixed(2)} s, waited for work ${c.waitSeconds.toFixed(1)} s`);
         return run;
       } finally {
         await Promise.all(procs.map(stop));
@@ -249,18 +263,39 @@ async function ceilingChildMain(teacherPath: string): Promise<void> {
   await teacher.close();
 }
 
-function startWorker(env: NodeJS.ProcessEnv): ChildProcess {
+/** A scored chunk as its worker logged it: job, seconds, and when the line came (ms). */
+interface ChunkLine {
+  jobId: string;
+  seconds: number;
+  at: number;
+}
+type WorkerProcess = ChildProcess & { output: () => string; chunkLines: ChunkLine[] };
+
+function startWorker(env: NodeJS.ProcessEnv): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  Object.assign(child, { output: () => out });
-  return child;
+  const chunkLines: ChunkLine[] = [];
+  const onData = (b: Buffer): void => {
+    const text = b.toString();
+    out += text;
+    for (const m of text.matchAll(/job (\S+): score chunk \S+: \d+ pairs in ([\d.]+) s/g)) chunkLines.push({ jobId: m[1], seconds: Number(m[2]), at: Date.now() });
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return Object.assign(child, { output: () => out, chunkLines });
+}
+
+/** The chunks of job `jobId` that `child` scored (from its log lines). */
+function chunkUse(process: string, child: WorkerProcess, jobId: string): ChunkUse {
+  const lines = child.chunkLines.filter((l) => l.jobId === jobId);
+  const busy = lines.reduce((a, l) => a + l.seconds, 0);
+  const span = lines.length ? (lines[lines.length - 1].at - (lines[0].at - lines[0].seconds * 1000)) / 1000 : 0;
+  return { process, chunks: lines.length, busySeconds: busy, firstChunkSeconds: lines[0]?.seconds ?? 0, waitSeconds: Math.max(0, span - busy) };
 }
 
 /** Resolves once the worker says it is ready. */
-async function readyOf(child: ChildProcess): Promise<void> {
-  const output = (child as ChildProcess & { output: () => string }).output;
+async function readyOf(child: WorkerProcess): Promise<void> {
+  const output = child.output;
   const until = Date.now() + 60_000;
   while (!/: ready/.test(output())) {
     if (child.exitCode !== null) throw new Error(`worker exited: ${output()}`);

@@ -121,6 +121,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     // connection errors are the job worker's to report (it sees the same Redis)
     if (!closing && !/ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|connect/i.test(e.message)) log(`score chunk worker: ${e.message}`);
   });
+  chunkWorker.on('completed', (job, outcome) => {
+    const seconds = job.processedOn && job.finishedOn ? ` in ${((job.finishedOn - job.processedOn) / 1000).toFixed(2)} s` : '';
+    log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${'pairs' in outcome ? `${outcome.pairs} pairs${seconds}` : `skipped (${outcome.skipped})`}`);
+  });
   chunkWorker.on('failed', (job, e) => {
     if (job) log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${e.message}`);
   });
