@@ -96,6 +96,8 @@ interface Run {
 interface ChunkUse {
   process: string;
   chunks: number;
+  /** Chunks that loaded the job's features and model themselves: the warm-up had not reached the process. */
+  coldChunks: number;
   busySeconds: number;
   /** The first chunk's seconds: it loads the job's features and model into the chunk thread. */
   firstChunkSeconds: number;
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
         const chunks = procs.map((p, i) => chunkUse(`process ${i + 1}`, p, id));
         const run = { setup: setup.key, rep, scoringSeconds: metrics.stageSeconds.scoring, jobSeconds: (job.finishedAt!.getTime() - job.startedAt!.getTime()) / 1000, pairsScored: metrics.pairsScored, loadBefore, loadAfter: loadavg()[0], chunks };
         say(`rep ${rep} ${setup.label}: scoring ${run.scoringSeconds.toFixed(1)} s (job ${run.jobSeconds.toFixed(1)} s, ${run.pairsScored} pairs, load ${loadBefore.toFixed(1)} → ${run.loadAfter.toFixed(1)})`);
-        for (const c of chunks) say(`  ${c.process}: ${c.chunks} chunks, busy ${c.busySeconds.toFixed(1)} s, first chunk ${c.firstChunkSeconds.toFixed(2)} s, waited for work ${c.waitSeconds.toFixed(1)} s`);
+        for (const c of chunks) say(`  ${c.process}: ${c.chunks} chunks (${c.coldChunks} loading the model), busy ${c.busySeconds.toFixed(1)} s, first chunk ${c.firstChunkSeconds.toFixed(2)} s, waited for work ${c.waitSeconds.toFixed(1)} s`);
         return run;
       } finally {
         await Promise.all(procs.map(stop));
@@ -268,6 +270,8 @@ interface ChunkLine {
   jobId: string;
   seconds: number;
   at: number;
+  /** It loaded the job's features and model itself (no warm-up had). */
+  cold: boolean;
 }
 type WorkerProcess = ChildProcess & { output: () => string; chunkLines: ChunkLine[] };
 
@@ -278,7 +282,7 @@ function startWorker(env: NodeJS.ProcessEnv): WorkerProcess {
   const onData = (b: Buffer): void => {
     const text = b.toString();
     out += text;
-    for (const m of text.matchAll(/job (\S+): score chunk \S+: \d+ pairs in ([\d.]+) s/g)) chunkLines.push({ jobId: m[1], seconds: Number(m[2]), at: Date.now() });
+    for (const m of text.matchAll(/job (\S+): score chunk \S+: \d+ pairs in ([\d.]+) s(, loading)?/g)) chunkLines.push({ jobId: m[1], seconds: Number(m[2]), at: Date.now(), cold: Boolean(m[3]) });
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
@@ -290,7 +294,7 @@ function chunkUse(process: string, child: WorkerProcess, jobId: string): ChunkUs
   const lines = child.chunkLines.filter((l) => l.jobId === jobId);
   const busy = lines.reduce((a, l) => a + l.seconds, 0);
   const span = lines.length ? (lines[lines.length - 1].at - (lines[0].at - lines[0].seconds * 1000)) / 1000 : 0;
-  return { process, chunks: lines.length, busySeconds: busy, firstChunkSeconds: lines[0]?.seconds ?? 0, waitSeconds: Math.max(0, span - busy) };
+  return { process, chunks: lines.length, coldChunks: lines.filter((l) => l.cold).length, busySeconds: busy, firstChunkSeconds: lines[0]?.seconds ?? 0, waitSeconds: Math.max(0, span - busy) };
 }
 
 /** Resolves once the worker says it is ready. */

@@ -205,6 +205,31 @@ describe('TeacherScoreCache', () => {
     );
   });
 
+  it('insert keeps the first occurrence of each label, against a plain reference, on random rows with repeats', () => {
+    const rng = new Rng(12);
+    const N = 50;
+    const cache = new TeacherScoreCache(N);
+    const reference = Array.from({ length: N }, () => new Map<number, number>());
+    for (let round = 0; round < 3; round++) {
+      const b = new CsrBuilder(false, N, 16);
+      const scores: number[] = [];
+      for (let r = 0; r < N; r++) {
+        const n = Math.floor(rng.next() * 120);
+        for (let k = 0; k < n; k++) {
+          const y = Math.floor(rng.next() * 60); // many repeats within a row and across rounds
+          const v = Math.fround(rng.normal());
+          b.push(y);
+          scores.push(v);
+          if (!reference[r].has(y)) reference[r].set(y, v);
+        }
+        b.endRow();
+      }
+      cache.insert(Int32Array.from({ length: N }, (_, i) => i), b.build(60), Float32Array.from(scores));
+    }
+    expect(cache.size).toBe(reference.reduce((a, m) => a + m.size, 0));
+    for (let r = 0; r < N; r++) for (const [y, v] of reference[r]) expect(cache.get(r, y)).toBe(v);
+  });
+
   it('serialises and deserialises to the same contents', () => {
     const cache = new TeacherScoreCache(N);
     const examples = Int32Array.from({ length: N }, (_, i) => i);

@@ -82,16 +82,21 @@ export function planChunks(candidates: Csr, shardPairs: number, batch: number, l
 
 export class ScoreFanOut {
   private readonly pollMs: number;
+  private warmed = false;
 
   /**
    * @param request asks for the chunks to be scored elsewhere (the worker adds BullMQ children);
    *   called again for the chunks still missing when a job resumes.
    * @param shouldStop polled while waiting: true stops the wait (CancelledError).
+   * @param warm told the first model wrapped (the job's first chunks will use it), as soon as it is:
+   *   workers can load it and the job's features while the job still mines, instead of in their
+   *   first chunk (about a second on a mid-sized teacher, against a third of a second per chunk).
    */
   constructor(
     private readonly settings: ScoreFanOutSettings,
     private readonly request: (chunks: ChunkRequest[]) => void,
     private readonly shouldStop: () => boolean,
+    private readonly warm: (model: string) => void = () => undefined,
   ) {
     if (!(Number.isInteger(settings.shardPairs) && settings.shardPairs > 0)) throw new RangeError(`shardPairs must be a positive integer, got ${settings.shardPairs}`);
     this.pollMs = settings.pollMs ?? 100;
@@ -104,6 +109,10 @@ export class ScoreFanOut {
    * every logit (its work per row, whatever the row's candidates), null for a candidate scorer.
    */
   wrap(inner: CandidateScorer, model: string, batchOf: (requested: number) => number = (b) => b, logitsPerRow: number | null = null): CandidateScorer {
+    if (!this.warmed) {
+      this.warmed = true;
+      this.warm(model);
+    }
     return {
       scoreCandidates: (features, examples, candidates, opts) => {
         const cp = candidates.indptr;

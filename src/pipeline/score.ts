@@ -40,8 +40,27 @@ export interface ScoredPairs {
 }
 
 /**
- * Teacher scores for every positive and every pool entry, through the cache, so a pair that an
- * earlier pool already had is not scored again. Fills pool.teacherScores.
+ * Each example's positives followed by its pool's valid entries, as one candidate row per example.
+ * One teacher call over both: a model that computes every label's score per row (a logits head, a
+ * text classifier, a bi-encoder's text side) runs each row once instead of once per call.
+ */
+export function positivesAndPoolAsCsr(labels: Csr, pool: NegativePool): Csr {
+  const rows = labels.rows;
+  const b = new CsrBuilder(false, rows, labels.indices.length + pool.labels.length);
+  for (let r = 0; r < rows; r++) {
+    for (let p = labels.indptr[r]; p < labels.indptr[r + 1]; p++) b.push(labels.indices[p]);
+    for (let k = 0; k < pool.size; k++) {
+      const y = pool.labels[r * pool.size + k];
+      if (y >= 0) b.push(y);
+    }
+    b.endRow();
+  }
+  return b.build(labels.cols);
+}
+
+/**
+ * Teacher scores for every positive and every pool entry, in one call through the cache, so a
+ * pair that an earlier pool already had is not scored again. Fills pool.teacherScores.
  */
 export async function scorePositivesAndPool(
   teacher: CandidateScorer,
@@ -53,16 +72,22 @@ export async function scorePositivesAndPool(
   const N = train.features.rows;
   const examples = new Int32Array(N);
   for (let i = 0; i < N; i++) examples[i] = i;
-  const pos = await cache.scoreWithCache(teacher, train.features, examples, train.labels, opts);
-  let newlyScored = pos.newlyScored;
-  if (pool && pool.size > 0) {
-    const candidates = poolAsCsr(pool, N, train.labels.cols);
-    const scored = await cache.scoreWithCache(teacher, train.features, examples, candidates, opts);
-    newlyScored += scored.newlyScored;
-    const out = new Float32Array(pool.labels.length);
-    let p = 0;
-    for (let i = 0; i < pool.labels.length; i++) out[i] = pool.labels[i] >= 0 ? scored.scores[p++] : 0;
-    pool.teacherScores = out;
+  if (!pool || pool.size === 0) {
+    const pos = await cache.scoreWithCache(teacher, train.features, examples, train.labels, opts);
+    return { positiveScores: pos.scores, newlyScored: pos.newlyScored };
   }
-  return { positiveScores: pos.scores, newlyScored };
+  const both = await cache.scoreWithCache(teacher, train.features, examples, positivesAndPoolAsCsr(train.labels, pool), opts);
+  // split each row back: its positives first, then its pool's valid entries in pool order
+  const li = train.labels.indptr;
+  const positiveScores = new Float32Array(li[N]);
+  const poolScores = new Float32Array(pool.labels.length);
+  let p = 0;
+  for (let r = 0; r < N; r++) {
+    const n = li[r + 1] - li[r];
+    positiveScores.set(both.scores.subarray(p, p + n), li[r]);
+    p += n;
+    for (let k = r * pool.size; k < (r + 1) * pool.size; k++) if (pool.labels[k] >= 0) poolScores[k] = both.scores[p++];
+  }
+  pool.teacherScores = poolScores;
+  return { positiveScores, newlyScored: both.newlyScored };
 }

@@ -9,18 +9,26 @@ import type { Worker } from 'node:worker_threads';
 import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 
-/** What a chunk thread gets per chunk (plain data: it crosses postMessage). */
-export interface ChunkThreadInput {
+/** What a chunk thread loads for a job's chunks: its training features and a model (plain data: it crosses postMessage). */
+export interface ChunkSource {
   trainPath: string;
   featurizer?: FeaturizerOptions;
   cacheDir: string | false;
   modelPath: string;
   teacherThreads?: number;
+}
+
+/** What a chunk thread gets per chunk. */
+export interface ChunkThreadInput extends ChunkSource {
   inPath: string;
   outPath: string;
 }
 
-export type ChunkThreadMessage = { type: 'done'; pairs: number } | { type: 'error'; name: string; message: string; permanent: boolean };
+/** A chunk thread's messages in: a chunk, a warm-up (load a source, score nothing), or forget what it holds. */
+export type ChunkThreadRequest = ChunkThreadInput | { type: 'warm'; source: ChunkSource } | { type: 'forget' };
+
+/** done.warm: the thread held (or was loading) the chunk's features and model when it came. */
+export type ChunkThreadMessage = { type: 'done'; pairs: number; warm: boolean } | { type: 'error'; name: string; message: string; permanent: boolean };
 
 interface PoolThread {
   worker: Worker;
@@ -60,20 +68,40 @@ export class ChunkThreadPool {
         t.settle = null;
         signal?.removeEventListener('abort', onAbort);
         t.busy = false;
-        if (this.threads.has(t)) t.idleTimer = setTimeout(() => (t.warm ? t.worker.postMessage({ type: 'forget' }) : this.drop(t)), this.opts.idleMs ?? 30_000);
-        t.idleTimer?.unref();
+        this.idleLater(t);
         if (m instanceof Error) reject(m);
         else resolve(m);
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
-      t.worker.postMessage(input);
+      t.worker.postMessage(input satisfies ChunkThreadRequest);
     });
+  }
+
+  /**
+   * Loads `source` into an idle thread (the warm one first) so the job's first chunk here starts
+   * at once; with every thread busy, nothing (the chunk loads it then). Forgotten after idleMs.
+   */
+  warm(source: ChunkSource): void {
+    const idle = [...this.threads].filter((x) => !x.busy);
+    const t = idle.find((x) => x.warm) ?? idle[0];
+    if (!t) return;
+    t.worker.postMessage({ type: 'warm', source } satisfies ChunkThreadRequest);
+    this.idleLater(t);
   }
 
   /** Terminates every thread (a chunk still running fails). */
   async close(): Promise<void> {
     await Promise.all([...this.threads].map((t) => this.drop(t)));
+  }
+
+  /** After idleMs without a chunk, `t` forgets what it holds (the warm thread) or goes. */
+  private idleLater(t: PoolThread): void {
+    if (t.idleTimer) clearTimeout(t.idleTimer);
+    t.idleTimer = null;
+    if (!this.threads.has(t)) return;
+    t.idleTimer = setTimeout(() => (t.warm ? t.worker.postMessage({ type: 'forget' } satisfies ChunkThreadRequest) : this.drop(t)), this.opts.idleMs ?? 30_000);
+    t.idleTimer.unref();
   }
 
   private spawn(): PoolThread {

@@ -214,6 +214,11 @@ export class JobRunner {
             void this.requestChunks(job, id, e.chunks);
             return;
           }
+          if (e.type === 'score-warm') {
+            // a hint: a worker that misses it loads the model with its first chunk
+            this.opts.scoreChildren!.warm(id, e.model).catch((err: unknown) => this.log(`job ${id}: score warm-up not sent: ${(err as Error).message}`));
+            return;
+          }
           if (e.type === 'stage') run.stage = e.stage;
           rep.onThreadEvent(e.type === 'log' ? { ...e, message: clientView.redact(e.message) } : e);
           observer?.(e, thisRun);

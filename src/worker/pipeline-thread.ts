@@ -45,7 +45,12 @@ try {
   let result: TrainJobResult | TeacherFitResult;
   if (task.kind === 'train') {
     const { kind: _train, checkpointPath, scoreFanOut: fan, ...input } = task;
-    const scoreFanOut = fan ? new ScoreFanOut(fan, (chunks) => send({ type: 'score-chunks', chunks }), shouldStop) : undefined;
+    const scoreFanOut = fan ? new ScoreFanOut(
+          fan,
+          (chunks) => send({ type: 'score-chunks', chunks }),
+          shouldStop,
+          (model) => send({ type: 'score-warm', model }),
+        ) : undefined;
     result = await runTrainJob({ ...input, checkpoints: new FileCheckpointStore(checkpointPath), shouldStop, scoreFanOut }, sink);
   } else {
     const { kind: _fit, ...input } = task;

@@ -5,13 +5,22 @@
  * a child that failed for good (retries spent, or stalled too often) is given up for the job
  * through its `.failed` file, one that is gone (Redis lost it) is added again.
  */
-import type { Job, Queue } from 'bullmq';
+import type { Job, Queue, QueueEventsProducer } from 'bullmq';
 import type { QueuedJob } from '../infra/queue/job-queue.js';
 import { chunkPaths, writeChunkFailure, type ChunkRequest } from '../pipeline/score-fan-out.js';
 import { readIfPresent } from '../pipeline/score-chunks.js';
 
 /** Suffix of the scores queue's name after the job queue's. */
 export const SCORES_QUEUE_SUFFIX = '-scores';
+
+/** The scores queue's event telling every worker which model a job's chunks will need (see ScoreChildren.warm). */
+export const SCORE_WARM_EVENT = 'score-warm';
+
+/** A SCORE_WARM_EVENT's payload. */
+export interface ScoreWarmEvent {
+  jobId: string;
+  model: string;
+}
 
 /** A scores queue entry: chunk `name` of job `jobId`, scored by the ONNX file `model` beside its teacher. */
 export interface ScoreChunkJob {
@@ -44,9 +53,11 @@ export class ScoreChildren {
   private readonly timer: NodeJS.Timeout;
   private checking = false;
 
+  /** @param events publishes on the scores queue's event stream, which every worker reads (warm). */
   constructor(
     private readonly queue: Queue<ScoreChunkJob>,
     private readonly opts: ScoreChildrenOptions,
+    private readonly events?: QueueEventsProducer,
   ) {
     this.timer = setInterval(() => void this.check(), opts.watchMs ?? 1000);
     this.timer.unref();
@@ -63,6 +74,15 @@ export class ScoreChildren {
       w.chunks.set(c.name, c);
       await this.addChild(w, jobId, c);
     }
+  }
+
+  /**
+   * Tells every worker that job `jobId`'s chunks will be scored by `model`, so each can load it and
+   * the job's features before the first chunk comes (a hint: nothing depends on it arriving).
+   */
+  async warm(jobId: string, model: string): Promise<void> {
+    const event: ScoreWarmEvent & { eventName: string } = { eventName: SCORE_WARM_EVENT, jobId, model };
+    await this.events?.publishEvent(event, 100);
   }
 
   /** The job no longer waits (it ended, or this worker gave it up). */

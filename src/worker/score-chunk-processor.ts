@@ -10,12 +10,13 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { chunkPaths, writeChunkFailure } from '../pipeline/score-fan-out.js';
 import { scoreChunksKey } from '../infra/artifacts/artifact-keys.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
-import { FINAL_JOB_STATUSES, type Repository } from '../infra/records.js';
+import { FINAL_JOB_STATUSES, type JobRecord, type Repository } from '../infra/records.js';
 import { chunkScoringInputsOf } from './job-task.js';
 import type { ScoreChunkJob } from './score-children.js';
-import type { ChunkThreadInput, ChunkThreadPool } from './chunk-thread-pool.js';
+import type { ChunkSource, ChunkThreadInput, ChunkThreadPool } from './chunk-thread-pool.js';
 
-export type ChunkOutcome = { pairs: number } | { skipped: string };
+/** warm: the chunk found its features and model loaded (or loading) in its thread. */
+export type ChunkOutcome = { pairs: number; warm: boolean } | { skipped: string };
 
 export interface ScoreChunkDeps {
   repo: Repository;
@@ -27,6 +28,33 @@ export interface ScoreChunkDeps {
   threads: ChunkThreadPool;
 }
 
+const isModelName = (model: string): boolean => basename(model) === model && model !== '..' && model !== '.';
+
+/** What a chunk thread loads to score job `rec`'s chunks with `model`. */
+async function chunkSourceOf(deps: ScoreChunkDeps, rec: JobRecord, model: string): Promise<ChunkSource> {
+  const inputs = await chunkScoringInputsOf(rec, deps.repo, deps.store);
+  return {
+    trainPath: inputs.trainPath,
+    ...(inputs.featurizer ? { featurizer: inputs.featurizer } : {}),
+    cacheDir: deps.cacheDir,
+    modelPath: join(dirname(inputs.teacherPath), model),
+    ...(deps.teacherThreads ? { teacherThreads: deps.teacherThreads } : {}),
+  };
+}
+
+/**
+ * Loads job `jobId`'s features and `model` into an idle chunk thread ahead of its chunks (the
+ * job's warm-up hint, ScoreChildren.warm). Does nothing when every thread is busy or the job ended.
+ */
+export function scoreChunkWarmer(deps: ScoreChunkDeps): (jobId: string, model: string) => Promise<void> {
+  return async (jobId, model) => {
+    if (!isModelName(model)) return;
+    const rec = await deps.repo.getJob(jobId);
+    if (!rec || FINAL_JOB_STATUSES.has(rec.status)) return;
+    deps.threads.warm(await chunkSourceOf(deps, rec, model));
+  };
+}
+
 /** The scores queue's processor. Declare all three parameters at the call site, or BullMQ passes no signal. */
 export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJob>, token?: string, signal?: AbortSignal) => Promise<ChunkOutcome> {
   return async (job, _token, signal) => {
@@ -34,19 +62,10 @@ export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJ
     const rec = await deps.repo.getJob(jobId);
     if (!rec || FINAL_JOB_STATUSES.has(rec.status)) return { skipped: `job ${jobId} is ${rec?.status ?? 'gone'}` };
     const dir = deps.store.pathOf(scoreChunksKey(jobId));
-    const inputs = await chunkScoringInputsOf(rec, deps.repo, deps.store);
     // the model is a file beside the teacher, named by the job's own pipeline: never a path
-    if (basename(model) !== model || model === '..') throw new UnrecoverableError(`score chunk ${name}: bad model name "${model}"`);
+    if (!isModelName(model)) throw new UnrecoverableError(`score chunk ${name}: bad model name "${model}"`);
     const paths = chunkPaths(dir, name);
-    const input: ChunkThreadInput = {
-      trainPath: inputs.trainPath,
-      ...(inputs.featurizer ? { featurizer: inputs.featurizer } : {}),
-      cacheDir: deps.cacheDir,
-      modelPath: join(dirname(inputs.teacherPath), model),
-      ...(deps.teacherThreads ? { teacherThreads: deps.teacherThreads } : {}),
-      inPath: paths.input,
-      outPath: paths.output,
-    };
+    const input: ChunkThreadInput = { ...(await chunkSourceOf(deps, rec, model)), inPath: paths.input, outPath: paths.output };
     const m = await deps.threads.run(input, signal);
     const now = await deps.repo.getJob(jobId);
     if (!now || FINAL_JOB_STATUSES.has(now.status)) {
@@ -54,7 +73,7 @@ export function scoreChunkProcessor(deps: ScoreChunkDeps): (job: Job<ScoreChunkJ
       await deps.store.remove(scoreChunksKey(jobId));
       return { skipped: `job ${jobId} ended while its chunk ran` };
     }
-    if (m.type === 'done') return { pairs: m.pairs };
+    if (m.type === 'done') return { pairs: m.pairs, warm: m.warm };
     if (m.permanent) {
       // the job fails with it at once: no retry of the chunk can pass
       await writeChunkFailure(dir, name, { message: m.message, kind: 'permanent' });

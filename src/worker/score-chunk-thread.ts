@@ -11,49 +11,93 @@ import { loadTrainTest } from '../core/data/load-dataset.js';
 import { DistilxrError } from '../core/util/errors.js';
 import { scoreChunkFile } from '../pipeline/score-chunks.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
-import type { ChunkThreadInput, ChunkThreadMessage } from './chunk-thread-pool.js';
+import type { ChunkSource, ChunkThreadMessage, ChunkThreadRequest } from './chunk-thread-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('score-chunk-thread.ts must run in a worker_thread');
 const send = (m: ChunkThreadMessage): void => port.postMessage(m);
 
-let features: { key: string; csr: Csr } | null = null;
-let model: { key: string; teacher: OnnxTeacher } | null = null;
+/** A job's default batch (OnnxTeacher lowers it for a wide logits model, as for a chunk). */
+const DEFAULT_BATCH = 256;
+/**
+ * Batches of the warm-up's run, over the job's first training rows: ONNX Runtime plans each new
+ * input shape ([batch, the batch's most features]) on first sight, and ten batches of real rows
+ * meet most of the shapes a chunk brings (one batch left the next chunk 60 % slower than the rest).
+ */
+const FIRST_RUN_BATCHES = 10;
 
-async function featuresOf(input: ChunkThreadInput): Promise<Csr> {
-  const key = JSON.stringify([input.trainPath, input.featurizer ?? null, input.cacheDir]);
+// The last source's features and model, as promises: a chunk that comes while a warm-up still
+// loads them waits for that load instead of starting another.
+let features: { key: string; csr: Promise<Csr> } | null = null;
+let model: { key: string; teacher: Promise<OnnxTeacher> } | null = null;
+
+const featuresKey = (source: ChunkSource): string => JSON.stringify([source.trainPath, source.featurizer ?? null, source.cacheDir]);
+const modelKey = (source: ChunkSource): string => JSON.stringify([source.modelPath, source.teacherThreads ?? null]);
+
+function featuresOf(source: ChunkSource): Promise<Csr> {
+  const key = featuresKey(source);
   if (features?.key !== key) {
     features = null; // the old one goes before the new one is loaded
-    const { train } = await loadTrainTest(input.trainPath, undefined, { featurizer: input.featurizer, cacheDir: input.cacheDir });
-    features = { key, csr: train.features };
+    const csr = loadTrainTest(source.trainPath, undefined, { featurizer: source.featurizer, cacheDir: source.cacheDir }).then(({ train }) => train.features);
+    features = { key, csr };
+    csr.catch(() => {
+      if (features?.csr === csr) features = null; // the next chunk tries again
+    });
   }
   return features.csr;
 }
 
-async function modelOf(input: ChunkThreadInput): Promise<OnnxTeacher> {
-  const key = JSON.stringify([input.modelPath, input.teacherThreads ?? null]);
+function modelOf(source: ChunkSource): Promise<OnnxTeacher> {
+  const key = modelKey(source);
   if (model?.key !== key) {
-    const old = model;
-    model = null;
-    await old?.teacher.close();
-    model = { key, teacher: await OnnxTeacher.load(input.modelPath, { intraOpThreads: input.teacherThreads }) };
+    forgetModel();
+    const teacher = OnnxTeacher.load(source.modelPath, { intraOpThreads: source.teacherThreads });
+    model = { key, teacher };
+    teacher.catch(() => {
+      if (model?.teacher === teacher) model = null;
+    });
   }
   return model.teacher;
 }
 
-port.on('message', (input: ChunkThreadInput | { type: 'forget' }) => {
+/**
+ * The job's first rows through a newly loaded model, as a chunk's would run: ONNX Runtime's first
+ * runs of a session allocate and plan (a chunk of 2,560 rows on a 70 MB logits teacher took 0.9 s
+ * first, 0.33 s after), which the warm-up takes off the job's first chunk.
+ */
+async function firstRun(teacher: OnnxTeacher, csr: Csr): Promise<void> {
+  const rows = Math.min(csr.rows, FIRST_RUN_BATCHES * teacher.effectiveBatchSize(DEFAULT_BATCH));
+  const examples = Int32Array.from({ length: rows }, (_, i) => i);
+  const candidates: Csr = { rows, cols: teacher.numLabels ?? 1, indptr: Int32Array.from({ length: rows + 1 }, (_, i) => i), indices: new Int32Array(rows), values: null };
+  await teacher.scoreCandidates(csr, examples, candidates);
+}
+
+function forgetModel(): void {
+  const old = model;
+  model = null;
+  old?.teacher.then((t) => t.close()).catch(() => undefined);
+}
+
+port.on('message', (input: ChunkThreadRequest) => {
   if ('type' in input) {
+    if (input.type === 'warm') {
+      // errors are the chunks' to report, when they load the same things
+      void Promise.all([modelOf(input.source), featuresOf(input.source)])
+        .then(([teacher, csr]) => firstRun(teacher, csr))
+        .catch(() => undefined);
+      return;
+    }
     // idle: what the last job needed goes (the thread stays, with its code loaded)
     features = null;
-    const old = model;
-    model = null;
-    void old?.teacher.close();
+    forgetModel();
     return;
   }
   void (async () => {
     try {
+      // loaded or loading already (a warm-up, or this job's earlier chunk): the chunk does not wait for a load of its own
+      const warm = model?.key === modelKey(input) && features?.key === featuresKey(input);
       const pairs = await scoreChunkFile(await modelOf(input), await featuresOf(input), input.inPath, input.outPath);
-      send({ type: 'done', pairs });
+      send({ type: 'done', pairs, warm });
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       send({ type: 'error', name: err.name, message: err.message, permanent: e instanceof DistilxrError && e.kind === 'permanent' });

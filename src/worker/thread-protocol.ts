@@ -50,5 +50,7 @@ export type ThreadMessage =
   | { type: 'log'; message: string }
   /** Chunks of a scoring call for other workers to score (score-fan-out.ts); their outputs come through the shared volume. */
   | { type: 'score-chunks'; chunks: ChunkRequest[] }
+  /** The model that will score this job's first chunks: workers may load it (and the features) now. */
+  | { type: 'score-warm'; model: string }
   | { type: 'done'; result: TrainJobResult | TeacherFitResult }
   | { type: 'error'; error: ThreadError };

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, QueueEvents, QueueEventsProducer, Worker, type ConnectionOptions, type Job, type QueueEventsListener } from 'bullmq';
 import { XC_CACHE_KEY } from '../infra/artifacts/artifact-keys.js';
-import { SCORES_QUEUE_SUFFIX, ScoreChildren, type ScoreChunkJob } from './score-children.js';
-import { scoreChunkProcessor, type ChunkOutcome } from './score-chunk-processor.js';
+import { SCORE_WARM_EVENT, SCORES_QUEUE_SUFFIX, ScoreChildren, type ScoreChunkJob, type ScoreWarmEvent } from './score-children.js';
+import { scoreChunkProcessor, scoreChunkWarmer, type ChunkOutcome } from './score-chunk-processor.js';
 import { ChunkThreadPool } from './chunk-thread-pool.js';
 import { BullJobQueue } from '../infra/queue/bull-job-queue.js';
 import { threadCount } from '../core/util/threads.js';
@@ -78,7 +78,12 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const scoresQueueName = `${queueName}${SCORES_QUEUE_SUFFIX}`;
   const scoresQueue = new Queue<ScoreChunkJob>(scoresQueueName, { connection: deps.connection, ...(deps.prefix ? { prefix: deps.prefix } : {}) });
   scoresQueue.on('error', () => undefined); // Redis down: the adds fail, and say so
-  const scoreChildren = new ScoreChildren(scoresQueue, { log });
+  const scoresQueueOptions = { connection: deps.connection, ...(deps.prefix ? { prefix: deps.prefix } : {}) };
+  const fansOut = (deps.runner?.scoreShardPairs ?? 0) > 0;
+  // warm-up hints go to every worker through the scores queue's event stream (only a worker that fans out sends them)
+  const warmProducer = fansOut ? new QueueEventsProducer(scoresQueueName, scoresQueueOptions) : null;
+  warmProducer?.on('error', () => undefined);
+  const scoreChildren = new ScoreChildren(scoresQueue, { log }, warmProducer ?? undefined);
   // a job rides out a database restart: its writes are retried, in order, until the server is back
   const repo = new RetryingRepository(deps.repo, { log });
   const runner = new JobRunner({ threadsPerJob: threadsPerJob(deps.concurrency), ...deps.runner, repo, store: deps.store, log, telemetry: deps.telemetry, onLockLost: (id) => onLockLost(id), scoreChildren });
@@ -105,8 +110,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   let closing = false;
   const cacheDir = deps.runner?.cacheDir ?? deps.store.pathOf(XC_CACHE_KEY);
-  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb, warm: (deps.runner?.scoreShardPairs ?? 0) > 0 });
-  const chunkProcessor = scoreChunkProcessor({ repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, threads: chunkThreads });
+  const chunkThreads = new ChunkThreadPool({ heapLimitMb: deps.runner?.heapLimitMb, warm: fansOut });
+  const chunkDeps = { repo, store: deps.store, cacheDir, teacherThreads: deps.runner?.teacherThreads, threads: chunkThreads };
+  const chunkProcessor = scoreChunkProcessor(chunkDeps);
+  // any worker may take a job's chunks: each loads the job's model when the job says which (ScoreChildren.warm)
+  const warmEvents = new QueueEvents(scoresQueueName, scoresQueueOptions);
+  warmEvents.on('error', () => undefined); // Redis down: the job worker reports it
+  const warmChunkThread = scoreChunkWarmer(chunkDeps);
+  warmEvents.on<QueueEventsListener & { [SCORE_WARM_EVENT]: (args: ScoreWarmEvent) => void }>(SCORE_WARM_EVENT, ({ jobId, model }: ScoreWarmEvent) => {
+    warmChunkThread(jobId, model).catch((e: unknown) => log(`job ${jobId}: score warm-up: ${(e as Error).message}`));
+  });
   // its own worker: a process whose job slot holds a job waiting for its chunks still scores chunks
   const chunkWorker = new Worker<ScoreChunkJob, ChunkOutcome>(
     scoresQueueName,
@@ -123,7 +136,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   });
   chunkWorker.on('completed', (job, outcome) => {
     const seconds = job.processedOn && job.finishedOn ? ` in ${((job.finishedOn - job.processedOn) / 1000).toFixed(2)} s` : '';
-    log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${'pairs' in outcome ? `${outcome.pairs} pairs${seconds}` : `skipped (${outcome.skipped})`}`);
+    log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${'pairs' in outcome ? `${outcome.pairs} pairs${seconds}${outcome.warm ? '' : ', loading its features and model'}` : `skipped (${outcome.skipped})`}`);
   });
   chunkWorker.on('failed', (job, e) => {
     if (job) log(`job ${job.data.jobId}: score chunk ${job.data.name}: ${e.message}`);
@@ -168,7 +181,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     reconciler.close();
     scoreChildren.close();
     await Promise.all([worker.close(), chunkWorker.close()]);
-    await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
+    await Promise.all([queue.close(), scoresQueue.close(), warmEvents.close(), warmProducer?.close(), chunkThreads.close()]);
     throw e;
   }
   worker.run().catch((e: unknown) => log(`worker stopped: ${(e as Error).message}`));
@@ -184,7 +197,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       worker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       chunkWorker.cancelAllJobs(RELEASE_ON_SHUTDOWN);
       await closed;
-      await Promise.all([queue.close(), scoresQueue.close(), chunkThreads.close()]);
+      await Promise.all([queue.close(), scoresQueue.close(), warmEvents.close(), warmProducer?.close(), chunkThreads.close()]);
     },
   };
 }
