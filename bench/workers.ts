@@ -5,7 +5,7 @@
  * one thread of work: WORKER_CONCURRENCY 1, ONNX Runtime intra-op 1 (the worker's default), the
  * student on 1 thread.
  *
- *   npm run bench:workers [-- --reps 3 --points 40000 --labels 4000 --hidden 2048 --pool 100 --shards 16]
+ *   npm run bench:workers [-- --reps 3 --points 40000 --labels 4000 --hidden 2048 --pool 100 --shards 16 --json workers.json]
  *
  * The teacher is expensive by size only: a sparse encoder with a wide hidden layer and a logits
  * head over every label (the baseline teacher's shape, larger; random weights: its quality is
@@ -17,7 +17,7 @@
  * event). Each repetition ends with the ceiling: the teacher scoring fixed rows in 1 process, then
  * in 2 processes at once, without the queue: what a second process can add on this machine then.
  * Needs PostgreSQL and Redis on 127.0.0.1 (a schema and a key prefix of its own, removed after).
- * Benchmark, not a test: prints a markdown table, writes bench/results/workers.json.
+ * Benchmark, not a test: prints a markdown table, writes bench/results/workers.json (or --json).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
     hidden: { type: 'string', default: '2048' },
     pool: { type: 'string', default: '100' },
     shards: { type: 'string', default: '16' },
+    /** File name of the raw results under bench/results/. */
+    json: { type: 'string', default: 'workers.json' },
     // internal: one process of the ceiling runs (scores CEILING_ROWS rows with this teacher file)
     'ceiling-child': { type: 'string' },
   },
@@ -211,7 +213,7 @@ async function main(): Promise<void> {
     console.log(table);
     console.log(`\n1-minute load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (2 cores)`);
     console.log(`Ceiling (the same teacher scoring ${CEILING_ROWS} rows in 1 process, then in 2 at once, no queue): 2 processes give ${ceilingRatio.toFixed(2)}× the rows/s of 1 (runs: ${ceilings.map((c) => `${c.processes}p ${c.rowsPerSecond.toFixed(0)}`).join(', ')})`);
-    await writeJson(join(RESULTS_DIR, 'workers.json'), {
+    await writeJson(join(RESULTS_DIR, args.json), {
       machine: machineInfo(),
       settings: { reps: REPS, points: POINTS, testPoints: TEST_POINTS, labels: LABELS, features: FEATURES, hidden: HIDDEN, pool: POOL, shardPairs: SHARD_PAIRS, params: PARAMS },
       runs,
