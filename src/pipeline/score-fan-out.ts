@@ -17,11 +17,9 @@ import { createHash } from 'node:crypto';
 import type { Csr } from '../core/data/csr.js';
 import { CancelledError, DistilxrError, type ErrorKind } from '../core/util/errors.js';
 import { writeFileAtomically } from '../core/util/atomic-write.js';
-import type { CandidateScorer, ScoreOptions } from '../teacher/onnx-teacher.js';
+import { DEFAULT_SCORE_BATCH, type CandidateScorer, type ScoreOptions } from '../teacher/onnx-teacher.js';
 import { decodeChunkOutput, encodeChunkInput, readIfPresent, sha256Of } from './score-chunks.js';
 
-/** Examples per ONNX Runtime call, OnnxTeacher's default. */
-const DEFAULT_BATCH = 256;
 
 /** A chunk to score: files `<name>.in` → `<name>.out` in the fan-out folder, by model `model`. */
 export interface ChunkRequest {
@@ -118,7 +116,7 @@ export class ScoreFanOut {
         const cp = candidates.indptr;
         const work = logitsPerRow ? candidates.rows * logitsPerRow : cp[candidates.rows] - cp[0];
         if (work < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
-        return this.scoreSpread(model, batchOf(opts?.batchSize ?? DEFAULT_BATCH), logitsPerRow, examples, candidates, opts);
+        return this.scoreSpread(model, batchOf(opts?.batchSize ?? DEFAULT_SCORE_BATCH), logitsPerRow, examples, candidates, opts);
       },
     };
   }

@@ -6,15 +6,7 @@ import type { TeacherScoreCache } from '../teacher/score-cache.js';
 
 /** The pool's valid entries as one candidate row per example. */
 export function poolAsCsr(pool: NegativePool, rows: number, numLabels: number): Csr {
-  const b = new CsrBuilder(false, rows, pool.labels.length);
-  for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < pool.size; k++) {
-      const y = pool.labels[r * pool.size + k];
-      if (y >= 0) b.push(y);
-    }
-    b.endRow();
-  }
-  return b.build(numLabels);
+  return candidateRows(null, pool, rows, numLabels);
 }
 
 /**
@@ -45,17 +37,18 @@ export interface ScoredPairs {
  * text classifier, a bi-encoder's text side) runs each row once instead of once per call.
  */
 export function positivesAndPoolAsCsr(labels: Csr, pool: NegativePool): Csr {
-  const rows = labels.rows;
-  const b = new CsrBuilder(false, rows, labels.indices.length + pool.labels.length);
+  return candidateRows(labels, pool, labels.rows, labels.cols);
+}
+
+/** Per example: its positives (when given), then its pool's valid entries in pool order. */
+function candidateRows(positives: Csr | null, pool: NegativePool, rows: number, numLabels: number): Csr {
+  const b = new CsrBuilder(false, rows, (positives?.indices.length ?? 0) + pool.labels.length);
   for (let r = 0; r < rows; r++) {
-    for (let p = labels.indptr[r]; p < labels.indptr[r + 1]; p++) b.push(labels.indices[p]);
-    for (let k = 0; k < pool.size; k++) {
-      const y = pool.labels[r * pool.size + k];
-      if (y >= 0) b.push(y);
-    }
+    if (positives) for (let p = positives.indptr[r]; p < positives.indptr[r + 1]; p++) b.push(positives.indices[p]);
+    for (let k = r * pool.size; k < (r + 1) * pool.size; k++) if (pool.labels[k] >= 0) b.push(pool.labels[k]);
     b.endRow();
   }
-  return b.build(labels.cols);
+  return b.build(numLabels);
 }
 
 /**

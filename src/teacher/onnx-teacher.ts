@@ -24,6 +24,9 @@ export type TeacherLoadOptions = SessionSettings;
 
 const LOGITS_PER_BATCH = 1 << 24;
 
+/** Examples per ONNX Runtime call when the caller names none. */
+export const DEFAULT_SCORE_BATCH = 256;
+
 export class OnnxTeacher implements CandidateScorer {
   // Reused across batches; int64 tensors are written through Int32 views (low word, high word 0).
   private ids = new BigInt64Array(0); // [B*M]
@@ -75,7 +78,7 @@ export class OnnxTeacher implements CandidateScorer {
     this.validate(features, examples, candidates);
     const n = examples.length;
     const out = new Float32Array(candidates.indptr[n] - candidates.indptr[0]); // aligned with candidates.indices
-    const batch = this.effectiveBatchSize(opts.batchSize ?? 256);
+    const batch = this.effectiveBatchSize(opts.batchSize ?? DEFAULT_SCORE_BATCH);
     for (let start = 0; start < n; start += batch) {
       const end = Math.min(n, start + batch);
       const feeds = this.featureFeeds(end - start, this.fillFeatures(features, examples, start, end));

@@ -10,19 +10,17 @@ import type { Csr } from '../core/data/csr.js';
 import { loadTrainTest } from '../core/data/load-dataset.js';
 import { DistilxrError } from '../core/util/errors.js';
 import { scoreChunkFile } from '../pipeline/score-chunks.js';
-import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { DEFAULT_SCORE_BATCH, OnnxTeacher } from '../teacher/onnx-teacher.js';
 import type { ChunkSource, ChunkThreadMessage, ChunkThreadRequest } from './chunk-thread-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('score-chunk-thread.ts must run in a worker_thread');
 const send = (m: ChunkThreadMessage): void => port.postMessage(m);
 
-/** A job's default batch (OnnxTeacher lowers it for a wide logits model, as for a chunk). */
-const DEFAULT_BATCH = 256;
 /**
  * Batches of the warm-up's run, over the job's first training rows: ONNX Runtime plans each new
  * input shape ([batch, the batch's most features]) on first sight, and ten batches of real rows
- * meet most of the shapes a chunk brings (one batch left the next chunk 60 % slower than the rest).
+ * meet most of the shapes a chunk brings (bench:workers: first chunks as fast as the rest).
  */
 const FIRST_RUN_BATCHES = 10;
 
@@ -62,11 +60,11 @@ function modelOf(source: ChunkSource): Promise<OnnxTeacher> {
 
 /**
  * The job's first rows through a newly loaded model, as a chunk's would run: ONNX Runtime's first
- * runs of a session allocate and plan (a chunk of 2,560 rows on a 70 MB logits teacher took 0.9 s
- * first, 0.33 s after), which the warm-up takes off the job's first chunk.
+ * runs of a session allocate and plan (bench:workers' first chunk took 0.9 s with its model loaded,
+ * 0.33 s for the next ones), which the warm-up takes off the job's first chunk.
  */
 async function firstRun(teacher: OnnxTeacher, csr: Csr): Promise<void> {
-  const rows = Math.min(csr.rows, FIRST_RUN_BATCHES * teacher.effectiveBatchSize(DEFAULT_BATCH));
+  const rows = Math.min(csr.rows, FIRST_RUN_BATCHES * teacher.effectiveBatchSize(DEFAULT_SCORE_BATCH));
   const examples = Int32Array.from({ length: rows }, (_, i) => i);
   const candidates: Csr = { rows, cols: teacher.numLabels ?? 1, indptr: Int32Array.from({ length: rows + 1 }, (_, i) => i), indices: new Int32Array(rows), values: null };
   await teacher.scoreCandidates(csr, examples, candidates);
