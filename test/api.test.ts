@@ -22,7 +22,7 @@ import { ModelCache } from '../src/service/model-cache.js';
 import type { JobRecord } from '../src/infra/records.js';
 import { startServer, type RunningServer } from '../src/service/server.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
-import { DataType, encodeModel, tensorValueInfo } from '../src/teacher/onnx-proto.js';
+import { DataType, encodeModel, tensorValueInfo } from '../src/core/util/onnx-proto.js';
 import { filesUnder } from './support/files-under.js';
 import { captureLogs } from './support/log-capture.js';
 import { form, type Files } from './support/multipart.js';

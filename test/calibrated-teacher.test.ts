@@ -23,7 +23,7 @@ import { checkTeacherContract } from '../src/teacher/contract.js';
 import { FoldedTeacher } from '../src/teacher/folded-teacher.js';
 import { FOLDS_FORMAT, foldsManifestPath, labelsFingerprint, type FoldsManifest } from '../src/teacher/folds.js';
 import { exportSparseEncoderOnnx, TEMPERATURE_KEY, withTemperature, type SparseEncoderModel } from '../src/teacher/onnx-export.js';
-import { decodeModel, encodeModel, setMetadataProps } from '../src/teacher/onnx-proto.js';
+import { decodeModel, encodeModel, setMetadataProps } from '../src/core/util/onnx-proto.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 
 const D = 120;

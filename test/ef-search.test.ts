@@ -42,12 +42,12 @@ describe('chooseEfSearch', () => {
   const { vectors, queries } = table(new Rng(4));
   const index = LabelIndex.build(vectors, COUNT, DIM, { M: 8, efConstruction: 40, seed: 1 });
 
-  it('stops at the first ef that reaches the target and leaves the index set to it', () => {
-    const low = chooseEfSearch(index, vectors, queries, QUERIES, 0.5);
+  it('stops at the first ef that reaches the target and leaves the index set to it', async () => {
+    const low = await chooseEfSearch(index, vectors, queries, QUERIES, 0.5);
     expect(low.tried.length).toBeGreaterThanOrEqual(1);
     expect(low.tried[low.tried.length - 1].recall).toBeGreaterThanOrEqual(0.5);
     for (const t of low.tried.slice(0, -1)) expect(t.recall).toBeLessThan(0.5);
-    const strict = chooseEfSearch(index, vectors, queries, QUERIES, 0.995);
+    const strict = await chooseEfSearch(index, vectors, queries, QUERIES, 0.995);
     expect(strict.tried.map((t) => t.ef)).toEqual(EF_CANDIDATES.slice(0, strict.tried.length));
     expect(strict.tried[0].recall).toBeLessThan(0.995); // this table needs more than the first ef
     expect(strict.ef).toBeGreaterThan(EF_CANDIDATES[0]);
@@ -56,7 +56,7 @@ describe('chooseEfSearch', () => {
     expect(strict.tried[strict.tried.length - 1].recall).toBeGreaterThan(strict.tried[0].recall);
   });
 
-  it('target 0 keeps the first ef untested', () => {
-    expect(chooseEfSearch(index, vectors, queries, QUERIES, 0)).toEqual({ ef: EF_CANDIDATES[0], tried: [] });
+  it('target 0 keeps the first ef untested', async () => {
+    expect(await chooseEfSearch(index, vectors, queries, QUERIES, 0)).toEqual({ ef: EF_CANDIDATES[0], tried: [] });
   });
 });

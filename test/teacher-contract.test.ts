@@ -15,7 +15,7 @@ import {
   type NodeData,
   type TensorData,
   type ValueInfo,
-} from '../src/teacher/onnx-proto.js';
+} from '../src/core/util/onnx-proto.js';
 
 const L = 5;
 

@@ -12,7 +12,7 @@ import type { Csr } from '../src/core/data/csr.js';
 import { ContractError } from '../src/core/util/errors.js';
 import { inspectTeacher } from '../src/pipeline/inspect-teacher.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
-import { DataType, encodeModel, intAttr, node, tensorValueInfo } from '../src/teacher/onnx-proto.js';
+import { DataType, encodeModel, intAttr, node, tensorValueInfo } from '../src/core/util/onnx-proto.js';
 import { readBundleDir } from '../src/teacher/text/text-bundle.js';
 import { TextTeacher } from '../src/teacher/text/text-teacher.js';
 

@@ -5,7 +5,7 @@
  * P@1 through its index at ef 100, and an α=0 d=256 one needs ef 200 for recall@10 0.955
  * (0.937 at 100; BENCHMARKS.md section 0).
  */
-import { exactTopK } from './exact-search.js';
+import { denseTopK } from './dense-search.js';
 import type { LabelIndex } from './hnsw-index.js';
 
 export const EF_CANDIDATES = [100, 200, 400, 800];
@@ -35,12 +35,12 @@ function recallAt(index: LabelIndex, ef: number, queries: Float32Array, n: numbe
  * Tries EF_CANDIDATES in order until recall@10 ≥ target; the largest when none does. Leaves the
  * index set to the chosen ef. target 0: the first candidate, untested.
  */
-export function chooseEfSearch(index: LabelIndex, vectors: Float32Array, queries: Float32Array, n: number, target: number): EfChoice {
+export async function chooseEfSearch(index: LabelIndex, vectors: Float32Array, queries: Float32Array, n: number, target: number, threads = 1): Promise<EfChoice> {
   if (target <= 0 || n === 0) {
     index.setEf(EF_CANDIDATES[0]);
     return { ef: EF_CANDIDATES[0], tried: [] };
   }
-  const exact = exactTopK(vectors, index.count, index.dim, queries, n, K).labels;
+  const exact = (await denseTopK(vectors, index.count, index.dim, queries, n, K, { threads })).labels;
   const tried: EfChoice['tried'] = [];
   for (const ef of EF_CANDIDATES) {
     const recall = recallAt(index, ef, queries, n, exact);

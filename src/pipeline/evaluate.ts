@@ -1,4 +1,4 @@
-import { exactTopKThreaded } from '../ann/exact-search-threads.js';
+import { denseTopK } from '../ann/dense-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { selectRows, type Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
@@ -38,8 +38,8 @@ export async function evaluateStudent(student: Student, fullTest: Dataset, prope
   const n = test.features.rows;
   const queries = student.encodeAll(test.features);
   const nb = blends(neighbours) ? neighbours : null;
-  // the exact search over every label, split over the threads (the same results as on one)
-  const exactShortlist = await exactTopKThreaded(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), threads);
+  // the exact search over every label, on ONNX Runtime's matrix product over the job's threads
+  const exactShortlist = await denseTopK(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), { threads });
   const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {

@@ -1,3 +1,4 @@
+import { denseTopK } from '../ann/dense-search.js';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { projectedLabelCentroids } from '../ann/label-centroids.js';
 import { expandGroupPools, groupMeans, labelSetGroups } from '../ann/label-set-groups.js';
@@ -28,6 +29,15 @@ export const MINING_SHARD_MIN_LABELS = 50_000;
 /** Fixed, not the machine's core count: the mined pools must not depend on the machine. */
 export const MINING_SHARDS = 2;
 
+/**
+ * Up to this many multiply-adds (queries × labels × dim) a pool is mined by exact search on ONNX
+ * Runtime's matrix product (dense-search.ts), above it through an HNSW index. Exact search gives
+ * every query its true top labels and, up to this size, costs less than building and searching an
+ * index: apt-files re-mining per point is 3.5·10^12 (≈ 40 s on 2 cores against 69–96 s through
+ * HNSW at recall@64 0.94), its first pool 0.9·10^12 (BENCHMARKS.md section 2c).
+ */
+export const EXACT_MINING_MAX_MACS = 4e12;
+
 
 export interface MineOptions {
   poolSize: number;
@@ -47,6 +57,10 @@ export interface MineOptions {
    * third of the time; bench/mining.ts). @defaultValue false
    */
   byLabelSet?: boolean;
+  /** Threads of the exact search (its results do not depend on them). @defaultValue 1 */
+  threads?: number;
+  /** Largest queries × labels × dim mined exactly. @defaultValue EXACT_MINING_MAX_MACS */
+  exactMaxMacs?: number;
 }
 
 /**
@@ -87,6 +101,10 @@ async function mineWithVectors(vectors: Float32Array, count: number, dim: number
     }
   }
   const n = excluded.rows;
+  if (n * count * dim <= (opts.exactMaxMacs ?? EXACT_MINING_MAX_MACS)) {
+    const { labels } = await denseTopK(vectors, count, dim, queries, n, K, { excluded, threads: opts.threads });
+    return { size: K, labels, teacherScores: null };
+  }
   const ef = Math.max(opts.ef ?? 100, K);
   const shards = opts.shards ?? (count >= MINING_SHARD_MIN_LABELS ? MINING_SHARDS : 1);
   const params = { M: MINING_HNSW.M, efConstruction: MINING_HNSW.efConstruction, seed: opts.seed };

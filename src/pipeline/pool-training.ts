@@ -79,7 +79,7 @@ export class PoolTraining {
       this.stopIfAsked();
       if (this.remineBefore(e)) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet }), e);
+        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet, threads: this.job.threads }), e);
         this.applyPool();
       }
       timer.start('training');
@@ -113,7 +113,7 @@ export class PoolTraining {
       state.poolScored = true; // nothing is trained: no pool to mine, no pair to score
     } else if (this.usePool) {
       timer.start('mining');
-      await this.refreshPool(await mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed }), 1);
+      await this.refreshPool(await mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, threads: this.job.threads }), 1);
     } else await this.refreshPool(null, 1);
   }
 

@@ -324,7 +324,7 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
   const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
-    const choice = chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget);
+    const choice = await chooseEfSearch(index, student.V, student.encodeAll(sample), sample.rows, cfg.hnswRecallTarget, threadCount(cfg.threads));
     result.efSearch = choice.ef;
     if (choice.tried.length) sink.log(`HNSW ef ${choice.ef}: recall@10 against exact search on ${sample.rows} training queries ${choice.tried.map((t) => `${t.ef} → ${t.recall.toFixed(3)}`).join(', ')}`);
   }

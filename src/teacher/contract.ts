@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ContractError } from '../core/util/errors.js';
-import { DATA_TYPE_NAMES, decodeModel, type ModelData, type ValueInfo } from './onnx-proto.js';
+import { DATA_TYPE_NAMES, decodeModel, type ModelData, type ValueInfo } from '../core/util/onnx-proto.js';
 import { NUM_LABELS_KEY, TEMPERATURE_KEY } from './onnx-export.js';
 
 export type TeacherKind = 'scores' | 'logits';

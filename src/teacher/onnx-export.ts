@@ -14,7 +14,7 @@ import {
   type NodeData,
   type TensorData,
   type ValueInfo,
-} from './onnx-proto.js';
+} from '../core/util/onnx-proto.js';
 
 export interface SparseEncoderModel {
   inputDim: number; // D

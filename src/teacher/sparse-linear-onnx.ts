@@ -6,7 +6,7 @@
  *   scores[b,k] = Σ_m W[cand[b,k], ids[b,m]] · values[b,m] / ‖values[b]‖ + bias[cand[b,k]]
  */
 import { NUM_LABELS_KEY, OPSET, IR_VERSION } from './onnx-export.js';
-import { AttributeType, DataType, encodeModel, floatTensor, int64Tensor, intAttr, node, tensorValueInfo, type TensorData } from './onnx-proto.js';
+import { AttributeType, DataType, encodeModel, floatTensor, int64Tensor, intAttr, node, tensorValueInfo, type TensorData } from '../core/util/onnx-proto.js';
 import type { SparseLinearModel } from './sparse-linear-model.js';
 
 export const ML_OPSET = 4;

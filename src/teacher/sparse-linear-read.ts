@@ -4,7 +4,7 @@
  * initializer). Any other graph gives null: its weights are not ours to read.
  */
 import { readFile } from 'node:fs/promises';
-import { decodeModel, type TensorData } from './onnx-proto.js';
+import { decodeModel, type TensorData } from '../core/util/onnx-proto.js';
 import { NUM_FEATURES_KEY } from './sparse-linear-onnx.js';
 import { SparseLinearModel } from './sparse-linear-model.js';
 
