@@ -3,12 +3,14 @@
  *
  *   npx tsx bench/mining.ts [--dataset apt-files] [--model DIR] [--sample 1000] [--reps 1]
  *
- * For each way of mining (one query per point, one per positive-label set) and each pool (the first
- * one from the label centroids; with --model, a re-mining pool from that published student's
- * embeddings): wall seconds of the whole pass, and recall@K of the pools on a stride sample of
- * training points against that point's exact top-K non-positive labels in the same space (the
- * target a pool approximates). Runs alternate between the ways; medians. Prints a table, writes
- * bench/results/mining.json. Benchmark, not a test.
+ * For each way of mining (one query per point or one per positive-label set; searched exactly on
+ * ONNX Runtime, the default up to EXACT_MINING_MAX_MACS, or through the HNSW mining index) and each
+ * pool (the first one from the label centroids; with --model, a re-mining pool from that published
+ * student's embeddings): wall seconds of the whole pass, and recall@K of the pools on a stride
+ * sample of training points against that point's exact top-K non-positive labels in the same space
+ * (the target a pool approximates). Runs alternate between the ways; medians. --threads: the exact
+ * search's (default 2, a job's on this machine). Prints a table, writes bench/results/mining.json.
+ * Benchmark, not a test.
  */
 import { join } from 'node:path';
 import { exactTopK } from '../src/ann/exact-search.js';
@@ -19,15 +21,25 @@ import type { Dataset } from '../src/core/data/dataset.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import type { Student } from '../src/core/model/student.js';
 import type { NegativePool } from '../src/core/model/trainer.js';
-import { CENTROID_PROJECTION_DIM, mineFromCentroids, mineFromStudent } from '../src/pipeline/mine.js';
+import { CENTROID_PROJECTION_DIM, mineFromCentroids, mineFromStudent, type MineOptions } from '../src/pipeline/mine.js';
 import { loadModel } from '../src/pipeline/model-dir.js';
 import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, positiveInt, recallAt, writeJson } from './lib.js';
 
 const K = 64;
 
+/** How a pass searches: its queries and its search. */
+const WAYS = [
+  { queries: 'per point', search: 'exact', byLabelSet: false, exact: true },
+  { queries: 'per label set', search: 'exact', byLabelSet: true, exact: true },
+  { queries: 'per point', search: 'HNSW', byLabelSet: false, exact: false },
+  { queries: 'per label set', search: 'HNSW', byLabelSet: true, exact: false },
+];
+type Way = (typeof WAYS)[number];
+
 interface Row {
   pool: string;
   queries: string;
+  search: string;
   seconds: number[];
   recall: number;
 }
@@ -51,46 +63,48 @@ async function main(): Promise<void> {
   const sampleSize = positiveInt('sample', String(a.get('sample') ?? 1000));
   const reps = positiveInt('reps', String(a.get('reps') ?? 1));
   const modelDir = a.get('model');
+  const threads = positiveInt('threads', String(a.get('threads') ?? 2));
   const split = datasetSplit(dataset);
   const { train } = await loadTrainTest(split.train, split.test);
   const n = train.features.rows;
   const L = train.labels.cols;
   const sample = Array.from({ length: Math.min(sampleSize, n) }, (_, i) => Math.floor((i * n) / Math.min(sampleSize, n)));
   const seed = 1;
+  const options = (way: Way): MineOptions => ({ poolSize: K, seed, byLabelSet: way.byLabelSet, threads, ...(way.exact ? { exactMaxMacs: Number.POSITIVE_INFINITY } : { exactMaxMacs: 0 }) });
 
   const projection = new RandomProjection(train.features.cols, CENTROID_PROJECTION_DIM, seed, { normalize: true });
   const centroidExact = exactPools(projectedLabelCentroids(train.features, train.labels, L, projection), L, CENTROID_PROJECTION_DIM, projection.projectCsr(train.features), train, sample);
-  const pools: { name: string; exact: Int32Array; mine: (byLabelSet: boolean) => Promise<NegativePool> }[] = [
-    { name: 'centroids', exact: centroidExact, mine: (byLabelSet) => mineFromCentroids(train, L, { poolSize: K, seed, byLabelSet }) },
+  const pools: { name: string; exact: Int32Array; mine: (way: Way) => Promise<NegativePool> }[] = [
+    { name: 'centroids', exact: centroidExact, mine: (way) => mineFromCentroids(train, L, options(way)) },
   ];
   if (typeof modelDir === 'string') {
     const student: Student = (await loadModel(modelDir)).student;
     const exact = exactPools(student.V, L, student.shape.dim, student.encodeAll(train.features), train, sample);
-    pools.push({ name: `student (${modelDir})`, exact, mine: (byLabelSet) => mineFromStudent(student, train, { poolSize: K, seed, byLabelSet }) });
+    pools.push({ name: `student (${modelDir})`, exact, mine: (way) => mineFromStudent(student, train, options(way)) });
   }
 
   const rows: Row[] = [];
   for (const p of pools) {
-    const byWay = new Map<boolean, Row>();
+    const byWay = new Map<Way, Row>();
     for (let rep = 0; rep < reps; rep++) {
-      for (const byLabelSet of rep % 2 ? [true, false] : [false, true]) {
+      for (const way of rep % 2 ? [...WAYS].reverse() : WAYS) {
         const t = performance.now();
-        const pool = await p.mine(byLabelSet);
+        const pool = await p.mine(way);
         const seconds = (performance.now() - t) / 1000;
-        const row = byWay.get(byLabelSet) ?? { pool: p.name, queries: byLabelSet ? 'per label set' : 'per point', seconds: [], recall: sampleRecall(pool, p.exact, sample) };
+        const row = byWay.get(way) ?? { pool: p.name, queries: way.queries, search: way.search, seconds: [], recall: sampleRecall(pool, p.exact, sample) };
         row.seconds.push(seconds);
-        byWay.set(byLabelSet, row);
-        process.stderr.write(`[${dataset}] ${p.name} ${row.queries}: ${seconds.toFixed(1)} s, R@${K} ${row.recall.toFixed(3)}\n`);
+        byWay.set(way, row);
+        process.stderr.write(`[${dataset}] ${p.name} ${row.queries} ${row.search}: ${seconds.toFixed(1)} s, R@${K} ${row.recall.toFixed(3)}\n`);
       }
     }
-    rows.push(byWay.get(false)!, byWay.get(true)!);
+    for (const way of WAYS) rows.push(byWay.get(way)!);
   }
   const table = mdTable(
-    ['pool', 'queries', 'seconds (median)', `R@${K} vs exact (${sample.length} points)`],
-    rows.map((r) => [r.pool, r.queries, median(r.seconds).toFixed(1), r.recall.toFixed(3)]),
+    ['pool', 'queries', 'search', 'seconds (median)', `R@${K} vs exact (${sample.length} points)`],
+    rows.map((r) => [r.pool, r.queries, r.search, median(r.seconds).toFixed(1), r.recall.toFixed(3)]),
   );
   console.log(`${dataset}: ${n} training points, ${L} labels, K ${K}\n\n${table}`);
-  await writeJson(join(RESULTS_DIR, 'mining.json'), { machine: machineInfo(), dataset, K, sample: sample.length, reps, rows });
+  await writeJson(join(RESULTS_DIR, 'mining.json'), { machine: machineInfo(), dataset, K, sample: sample.length, reps, threads, rows });
 }
 
 await main();
