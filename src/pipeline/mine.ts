@@ -53,8 +53,8 @@ export interface MineOptions {
    * One query per distinct positive-label set (the mean of its points' vectors) instead of one per
    * point; every point gets its group's pool. For re-mining only (remineByLabelSet): in the random
    * projection of the label centroids a set's mean is far from its points (apt-files: recall@64
-   * 0.40 against 0.83 per point), in a trained student's space near them (0.87 against 0.94, in a
-   * third of the time; bench/mining.ts). @defaultValue false
+   * 0.43 against exact per-point pools), in a trained student's space near them (0.91, in 40 % of
+   * the time; bench/mining.ts, BENCHMARKS.md section 2c). @defaultValue false
    */
   byLabelSet?: boolean;
   /** Threads of the exact search (its results do not depend on them). @defaultValue 1 */
