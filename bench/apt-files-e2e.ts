@@ -8,7 +8,8 @@
  * distilxr: `distilxr train --no-auto` with the settings --auto chose on apt-files (its random-start
  * family's α=0 candidate and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
  * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
- * subset. Variants: how re-mining queries (`per-point`, the default; `label-set` = --remine-by-label-set). Runs
+ * subset. Variants: how re-mining queries (`per-point`, the default; `label-set` = --remine-by-label-set) and in
+ * which arithmetic pools are mined (`int8`, `int8-label-set` = --int8-mining). Runs
  * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
  */
 import { readFile } from 'node:fs/promises';
@@ -21,7 +22,12 @@ import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
-const VARIANTS: Record<string, string[]> = { 'per-point': [], 'label-set': ['--remine-by-label-set'] };
+const VARIANTS: Record<string, string[]> = {
+  'per-point': [],
+  'label-set': ['--remine-by-label-set'],
+  int8: ['--int8-mining'],
+  'int8-label-set': ['--int8-mining', '--remine-by-label-set'],
+};
 
 interface Row {
   method: string;

@@ -9,10 +9,12 @@
  * student's embeddings): wall seconds of the whole pass, and recall@K of the pools on a stride
  * sample of training points against that point's exact top-K non-positive labels in the same space
  * (the target a pool approximates). Runs alternate between the ways; medians. --threads: the exact
- * search's (default 2, a job's on this machine). Prints a table, writes bench/results/mining.json.
+ * search's (default 2, a job's on this machine). --search exact,int8,HNSW (the default: all three):
+ * the searches compared, int8 being the exact search in 8-bit arithmetic. Prints a table, writes bench/results/mining.json.
  * Benchmark, not a test.
  */
 import { join } from 'node:path';
+import type { Precision } from '../src/ann/dense-search.js';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
@@ -28,13 +30,21 @@ import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, pos
 const K = 64;
 
 /** How a pass searches: its queries and its search. */
-const WAYS = [
-  { queries: 'per point', search: 'exact', byLabelSet: false, exact: true },
-  { queries: 'per label set', search: 'exact', byLabelSet: true, exact: true },
-  { queries: 'per point', search: 'HNSW', byLabelSet: false, exact: false },
-  { queries: 'per label set', search: 'HNSW', byLabelSet: true, exact: false },
+const ALL_WAYS: Way[] = [
+  { queries: 'per point', search: 'exact', byLabelSet: false, exact: true, precision: 'float32' },
+  { queries: 'per label set', search: 'exact', byLabelSet: true, exact: true, precision: 'float32' },
+  { queries: 'per point', search: 'int8', byLabelSet: false, exact: true, precision: 'int8' },
+  { queries: 'per label set', search: 'int8', byLabelSet: true, exact: true, precision: 'int8' },
+  { queries: 'per point', search: 'HNSW', byLabelSet: false, exact: false, precision: 'float32' },
+  { queries: 'per label set', search: 'HNSW', byLabelSet: true, exact: false, precision: 'float32' },
 ];
-type Way = (typeof WAYS)[number];
+interface Way {
+  queries: string;
+  search: 'exact' | 'int8' | 'HNSW';
+  byLabelSet: boolean;
+  exact: boolean;
+  precision: Precision;
+}
 
 interface Row {
   pool: string;
@@ -64,13 +74,16 @@ async function main(): Promise<void> {
   const reps = positiveInt('reps', String(a.get('reps') ?? 1));
   const modelDir = a.get('model');
   const threads = positiveInt('threads', String(a.get('threads') ?? 2));
+  const searches = String(a.get('search') ?? 'exact,int8,HNSW').split(',');
+  const WAYS = ALL_WAYS.filter((w) => searches.includes(w.search));
+  if (WAYS.length === 0) throw new Error(`--search ${searches.join(',')}: none of exact, int8, HNSW`);
   const split = datasetSplit(dataset);
   const { train } = await loadTrainTest(split.train, split.test);
   const n = train.features.rows;
   const L = train.labels.cols;
   const sample = Array.from({ length: Math.min(sampleSize, n) }, (_, i) => Math.floor((i * n) / Math.min(sampleSize, n)));
   const seed = 1;
-  const options = (way: Way): MineOptions => ({ poolSize: K, seed, byLabelSet: way.byLabelSet, threads, ...(way.exact ? { exactMaxMacs: Number.POSITIVE_INFINITY } : { exactMaxMacs: 0 }) });
+  const options = (way: Way): MineOptions => ({ poolSize: K, seed, byLabelSet: way.byLabelSet, threads, precision: way.precision, ...(way.exact ? { exactMaxMacs: Number.POSITIVE_INFINITY } : { exactMaxMacs: 0 }) });
 
   const projection = new RandomProjection(train.features.cols, CENTROID_PROJECTION_DIM, seed, { normalize: true });
   const centroidExact = exactPools(projectedLabelCentroids(train.features, train.labels, L, projection), L, CENTROID_PROJECTION_DIM, projection.projectCsr(train.features), train, sample);

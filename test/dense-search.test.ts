@@ -86,4 +86,69 @@ describe('dense exact search on ONNX Runtime', () => {
     expect(two.labels).toEqual(one.labels);
     expect(two.scores).toEqual(one.scores);
   });
+
+  describe('in int8 arithmetic', () => {
+    it('sums exactly when the values are already on the grid, at the extremes too (no int16 saturation)', async () => {
+      // labels in [−63, 63] with 63 in every dimension and queries in [−127, 127] with 127 in every
+      // row: both scales are 1, so the integer sums are the float scores themselves
+      const d = 40;
+      const count = 300;
+      const rows = 60;
+      const v = integerMatrix(rng, count, d, 63);
+      for (let j = 0; j < d; j++) v[j] = 63; // label 0: all 63
+      for (let j = 0; j < d; j++) v[d + j] = -63; // label 1: all −63
+      const q = integerMatrix(rng, rows, d, 127);
+      for (let r = 0; r < rows; r++) q[r * d] = 127;
+      for (let j = 0; j < d; j++) {
+        q[j] = 127; // query 0: all 127 (uint8 255), against label 0: the largest pair sums
+        q[d + j] = -127; // query 1: all −127
+      }
+      const ref = exactTopK(v, count, d, q, rows, 25);
+      const got = await denseTopK(v, count, d, q, rows, 25, { precision: 'int8', threads: 2 });
+      expect(got.labels).toEqual(ref.labels);
+      expect(got.scores).toEqual(ref.scores);
+      expect(got.scores[0]).toBe(127 * 63 * d);
+      expect(got.labels[25]).toBe(1);
+    });
+
+    it('ranks real-valued vectors nearly as float search does, excluded labels never returned, the same bits on 1 and 2 threads', async () => {
+      const d = 64;
+      const count = 2000;
+      const rows = 150;
+      // dimensions of different sizes, as a student's bias column is: each gets its own scale
+      const v = Float32Array.from({ length: count * d }, (_, i) => rng.normal() * (1 + (i % d)));
+      const q = Float32Array.from({ length: rows * d }, () => rng.normal());
+      const excluded = randomExcluded(rng, rows, count, 6);
+      const ref = exactTopK(v, count, d, q, rows, 20, excluded);
+      const one = await denseTopK(v, count, d, q, rows, 20, { precision: 'int8', excluded, threads: 1 });
+      const two = await denseTopK(v, count, d, q, rows, 20, { precision: 'int8', excluded, threads: 2, blockScores: count * 7 });
+      expect(two.labels).toEqual(one.labels);
+      expect(two.scores).toEqual(one.scores);
+      let overlap = 0;
+      for (let r = 0; r < rows; r++) {
+        const want = new Set(ref.labels.subarray(r * 20, r * 20 + 20));
+        const row = one.labels.subarray(r * 20, r * 20 + 20);
+        for (const l of row) {
+          expect(isIn(excluded, r, l)).toBe(false);
+          if (want.has(l)) overlap++;
+        }
+        // scores approximate the float ones: within 2 % of the row's best
+        for (let j = 0; j < 20; j++) {
+          const exact = dot(v, one.labels[r * 20 + j], q, r, d);
+          expect(Math.abs(one.scores[r * 20 + j] - exact)).toBeLessThan(0.02 * Math.abs(ref.scores[r * 20]));
+        }
+      }
+      expect(overlap / (rows * 20)).toBeGreaterThan(0.9);
+    });
+  });
 });
+
+function isIn(csr: Csr, row: number, label: number): boolean {
+  return csr.indices.subarray(csr.indptr[row], csr.indptr[row + 1]).includes(label);
+}
+
+function dot(v: Float32Array, label: number, q: Float32Array, row: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += v[label * d + j] * q[row * d + j];
+  return s;
+}

@@ -1,4 +1,4 @@
-import { denseTopK } from '../ann/dense-search.js';
+import { denseTopK, type Precision } from '../ann/dense-search.js';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { projectedLabelCentroids } from '../ann/label-centroids.js';
 import { expandGroupPools, groupMeans, labelSetGroups } from '../ann/label-set-groups.js';
@@ -61,6 +61,13 @@ export interface MineOptions {
   threads?: number;
   /** Largest queries × labels × dim mined exactly. @defaultValue EXACT_MINING_MAX_MACS */
   exactMaxMacs?: number;
+  /** The exact search's arithmetic (dense-search.ts). @defaultValue 'float32' */
+  precision?: Precision;
+}
+
+/** The exact search's arithmetic a job's settings ask for. */
+export function miningPrecision(config: { int8Mining: boolean }): Precision {
+  return config.int8Mining ? 'int8' : 'float32';
 }
 
 /**
@@ -102,7 +109,7 @@ async function mineWithVectors(vectors: Float32Array, count: number, dim: number
   }
   const n = excluded.rows;
   if (n * count * dim <= (opts.exactMaxMacs ?? EXACT_MINING_MAX_MACS)) {
-    const { labels } = await denseTopK(vectors, count, dim, queries, n, K, { excluded, threads: opts.threads });
+    const { labels } = await denseTopK(vectors, count, dim, queries, n, K, { excluded, threads: opts.threads, precision: opts.precision });
     return { size: K, labels, teacherScores: null };
   }
   const ef = Math.max(opts.ef ?? 100, K);

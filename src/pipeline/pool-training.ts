@@ -13,7 +13,7 @@ import { CancelledError } from '../core/util/errors.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { encodeTrainState, restoreTrainState, type CheckpointStore, type TrainState } from './checkpoint.js';
-import { mineFromCentroids, mineFromStudent } from './mine.js';
+import { mineFromCentroids, mineFromStudent, miningPrecision } from './mine.js';
 import type { ProgressSink, StageTimer } from './progress.js';
 import { scorePositivesAndPool } from './score.js';
 
@@ -79,7 +79,7 @@ export class PoolTraining {
       this.stopIfAsked();
       if (this.remineBefore(e)) {
         timer.start('mining', `re-mining with the student's embeddings before epoch ${e}`);
-        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet, threads: this.job.threads }), e);
+        await this.refreshPool(await mineFromStudent(this.job.student, this.job.train, { poolSize: config.poolSize, seed: config.seed + e, byLabelSet: config.remineByLabelSet, threads: this.job.threads, precision: miningPrecision(config) }), e);
         this.applyPool();
       }
       timer.start('training');
@@ -113,7 +113,7 @@ export class PoolTraining {
       state.poolScored = true; // nothing is trained: no pool to mine, no pair to score
     } else if (this.usePool) {
       timer.start('mining');
-      await this.refreshPool(await mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, threads: this.job.threads }), 1);
+      await this.refreshPool(await mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, threads: this.job.threads, precision: miningPrecision(config) }), 1);
     } else await this.refreshPool(null, 1);
   }
 
