@@ -1,15 +1,15 @@
 /**
  * apt-files end to end against fastText in one run (issue 12, item 4).
  *
- *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants per-point,label-set] [--threads 0]
+ *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants default,float-per-point] [--threads 0]
  *
  * fastText: hierarchical softmax on the raw text with the settings of peers.json's `ft-hs` (one
  * thread), wall seconds of `fasttext supervised`, P@k over the whole test split by our metric code.
  * distilxr: `distilxr train --no-auto` with the settings --auto chose on apt-files (its random-start
  * family's α=0 candidate and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
  * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
- * subset. Variants: how re-mining queries (`per-point`, the default; `label-set` = --remine-by-label-set) and in
- * which arithmetic pools are mined (`int8`, `int8-label-set` = --int8-mining). Runs
+ * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
+ * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off). Runs
  * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
  */
 import { readFile } from 'node:fs/promises';
@@ -23,10 +23,10 @@ import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable,
 import { labelsTxtToOurIds } from './peers.js';
 
 const VARIANTS: Record<string, string[]> = {
-  'per-point': [],
-  'label-set': ['--remine-by-label-set'],
-  int8: ['--int8-mining'],
-  'int8-label-set': ['--int8-mining', '--remine-by-label-set'],
+  default: [],
+  'int8-per-point': ['--no-remine-by-label-set'],
+  'float-label-set': ['--no-int8-mining'],
+  'float-per-point': ['--no-int8-mining', '--no-remine-by-label-set'],
 };
 
 interface Row {
@@ -51,7 +51,7 @@ function flagsOf(settings: Partial<TrainConfig>): string[] {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const reps = positiveInt('reps', String(a.get('reps') ?? 1));
-  const variants = String(a.get('variants') ?? 'per-point,label-set').split(',');
+  const variants = String(a.get('variants') ?? 'default,float-per-point').split(',');
   for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}: one of ${Object.keys(VARIANTS).join(', ')}`);
   const threads = String(a.get('threads') ?? '0');
   ensureFasttext();
