@@ -9,7 +9,8 @@
  * family's α=0 candidate and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
  * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
- * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off). Runs
+ * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `short`
+ * (--lr 0.25 --epochs 10). Runs
  * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
  */
 import { readFile } from 'node:fs/promises';
@@ -27,6 +28,8 @@ const VARIANTS: Record<string, string[]> = {
   'int8-per-point': ['--no-remine-by-label-set'],
   'float-label-set': ['--no-int8-mining'],
   'float-per-point': ['--no-int8-mining', '--no-remine-by-label-set'],
+  // half the epochs at 2.5× the learning rate (later flags win over the settings' own)
+  short: ['--lr', '0.25', '--epochs', '10'],
 };
 
 interface Row {
