@@ -13,7 +13,7 @@ import { DistilxrError, UsageError } from '../core/util/errors.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import type { TrainConfig } from '../core/model/train-config.js';
 import { shortlistSize } from '../teacher/linear-teacher.js';
-import { CENTROID_PROJECTION_DIM, MINING_HNSW } from './mine.js';
+import { CENTROID_PROJECTION_DIM, EXACT_MINING_MAX_MACS, MINING_HNSW } from './mine.js';
 import type { TeacherFitConfig } from './teacher-fit-config.js';
 
 const MiB = 1 << 20;
@@ -38,6 +38,13 @@ const SCORED_PAIRS_PER_SECOND = 1.5e6;
 const HNSW_BUILD_SECONDS_PER_LABEL_DIM = 22 / (1e5 * 64);
 /** hnswlib search at ef 100, 64 dims: ≈3.8k queries/s. */
 const HNSW_QUERY_SECONDS = 1 / 3800;
+/**
+ * Exact mining on ONNX Runtime, queries × labels × dim multiply-adds per second, one thread, whole
+ * passes (apt-files re-mining per point, BENCHMARKS.md 2c: int8 22.2 s, float 43.7 s on 2 threads).
+ */
+const EXACT_MINING_MACS_PER_SECOND = { int8: 8e10, float32: 4e10 };
+/** Scores in one exact-search block at most (dense-search.ts BLOCK_SCORES). */
+const EXACT_SEARCH_BLOCK_SCORES = 1 << 25;
 /**
  * Teacher fit: rows × labels × features per row × passes per second, one solver thread, every
  * pass counted (the solver usually stops sooner). Measured: Bibtex 2.7e8, Delicious 1.9e8.
@@ -115,12 +122,7 @@ export function trainJobCost({ stats, config: c, inputDim, teacher, autoBudgetSe
     // mined pool, plus the search results and (with a teacher) the candidate rows and scores while scoring
     { what: 'the candidate pool', bytes: pool + N * K * (teacher ? 8 : 4), seconds: 0, params: ['poolSize'] },
     { what: "the teacher's score cache", bytes: cache, seconds: 0, params: ['poolSize', 'remineEvery'] },
-    {
-      what: 'the mining index',
-      bytes: usePool ? L * (mineDim * 4 + 2 * MINING_HNSW.M * 4) + N * mineDim * 4 : 0,
-      seconds: pools * (L * mineDim * HNSW_BUILD_SECONDS_PER_LABEL_DIM + N * HNSW_QUERY_SECONDS * (ef / 100) * (mineDim / 64)),
-      params: ['dim', 'poolSize', 'remineEvery'],
-    },
+    miningPart(N, L, mineDim, ef, pools, c.int8Mining),
     { what: 'the per-example candidate buffers', bytes: (candidates + 1) * 22 + L * 5, seconds: 0, params: negatives },
     { what: 'training', bytes: 0, seconds: (c.epochs * N * (candidates + stats.nnzPerPoint) * d) / TRAIN_UNITS_PER_SECOND, params: ['epochs', 'dim', ...negatives] },
     { what: 'teacher scoring', bytes: 0, seconds: teacher ? (pools * N * (K + stats.labelsPerPoint)) / SCORED_PAIRS_PER_SECOND : 0, params: ['poolSize', 'remineEvery'] },
@@ -219,4 +221,26 @@ export function formatSeconds(s: number): string {
   if (s >= 2 * 86400) return `${(s / 86400).toFixed(1)} days`;
   if (s >= 2 * 3600) return `${(s / 3600).toFixed(1)} hours`;
   return `${Math.ceil(s)} s`;
+}
+
+/**
+ * Mining as mine.ts does it: exact search up to EXACT_MINING_MAX_MACS a pass (every point a query:
+ * re-mining per label set asks fewer, which the stats do not tell), an HNSW index above.
+ */
+function miningPart(N: number, L: number, mineDim: number, ef: number, pools: number, int8: boolean): CostPart {
+  const params = ['dim', 'poolSize', 'remineEvery'];
+  if (pools === 0) return { what: 'mining', bytes: 0, seconds: 0, params };
+  const macs = N * L * mineDim;
+  if (macs <= EXACT_MINING_MAX_MACS) {
+    const rate = EXACT_MINING_MACS_PER_SECOND[int8 ? 'int8' : 'float32'];
+    // the queries, the labels, and a block of scores twice (the product and ONNX Runtime's TopK input)
+    const bytes = (N + L) * mineDim * 4 + 2 * Math.min(N * L, EXACT_SEARCH_BLOCK_SCORES) * 4;
+    return { what: 'mining (exact search)', bytes, seconds: (pools * macs) / rate, params };
+  }
+  return {
+    what: 'mining (the HNSW mining index)',
+    bytes: L * (mineDim * 4 + 2 * MINING_HNSW.M * 4) + N * mineDim * 4,
+    seconds: pools * (L * mineDim * HNSW_BUILD_SECONDS_PER_LABEL_DIM + N * HNSW_QUERY_SECONDS * (ef / 100) * (mineDim / 64)),
+    params,
+  };
 }
