@@ -23,13 +23,13 @@ import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
-const VARIANTS: Record<string, string[]> = {
-  default: [],
-  'int8-per-point': ['--no-remine-by-label-set'],
-  'float-label-set': ['--no-int8-mining'],
-  'float-per-point': ['--no-int8-mining', '--no-remine-by-label-set'],
-  // half the epochs at 2.5× the learning rate (later flags win over the settings' own)
-  short: ['--lr', '0.25', '--epochs', '10'],
+/** Each variant's settings over the common ones below. */
+const VARIANTS: Record<string, Partial<TrainConfig>> = {
+  default: {},
+  'int8-per-point': { remineByLabelSet: false },
+  'float-label-set': { int8Mining: false },
+  'float-per-point': { int8Mining: false, remineByLabelSet: false },
+  short: { lr: 0.25, epochs: 10 }, // half the epochs at 2.5× the learning rate
 };
 
 interface Row {
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const order = rep % 2 ? [...variants].reverse() : variants;
     for (const v of order) {
       const out = join(work, `model-${v}-${rep}`);
-      const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...flagsOf(settings), ...VARIANTS[v], '--out', out];
+      const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...flagsOf({ ...settings, ...VARIANTS[v] }), '--out', out];
       const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
       rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });

@@ -14,7 +14,6 @@
  * Benchmark, not a test.
  */
 import { join } from 'node:path';
-import type { Precision } from '../src/ann/dense-search.js';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
@@ -30,21 +29,13 @@ import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, pos
 const K = 64;
 
 /** How a pass searches: its queries and its search. */
-const ALL_WAYS: Way[] = [
-  { queries: 'per point', search: 'exact', byLabelSet: false, exact: true, precision: 'float32' },
-  { queries: 'per label set', search: 'exact', byLabelSet: true, exact: true, precision: 'float32' },
-  { queries: 'per point', search: 'int8', byLabelSet: false, exact: true, precision: 'int8' },
-  { queries: 'per label set', search: 'int8', byLabelSet: true, exact: true, precision: 'int8' },
-  { queries: 'per point', search: 'HNSW', byLabelSet: false, exact: false, precision: 'float32' },
-  { queries: 'per label set', search: 'HNSW', byLabelSet: true, exact: false, precision: 'float32' },
-];
 interface Way {
-  queries: string;
-  search: 'exact' | 'int8' | 'HNSW';
   byLabelSet: boolean;
-  exact: boolean;
-  precision: Precision;
+  /** exact = float exact search, int8 = exact search in 8-bit arithmetic, HNSW = the mining index. */
+  search: 'exact' | 'int8' | 'HNSW';
 }
+const ALL_WAYS: Way[] = (['exact', 'int8', 'HNSW'] as const).flatMap((search) => [false, true].map((byLabelSet) => ({ search, byLabelSet })));
+const queriesOf = (way: Way): string => (way.byLabelSet ? 'per label set' : 'per point');
 
 interface Row {
   pool: string;
@@ -83,7 +74,14 @@ async function main(): Promise<void> {
   const L = train.labels.cols;
   const sample = Array.from({ length: Math.min(sampleSize, n) }, (_, i) => Math.floor((i * n) / Math.min(sampleSize, n)));
   const seed = 1;
-  const options = (way: Way): MineOptions => ({ poolSize: K, seed, byLabelSet: way.byLabelSet, threads, precision: way.precision, ...(way.exact ? { exactMaxMacs: Number.POSITIVE_INFINITY } : { exactMaxMacs: 0 }) });
+  const options = (way: Way): MineOptions => ({
+    poolSize: K,
+    seed,
+    byLabelSet: way.byLabelSet,
+    threads,
+    precision: way.search === 'int8' ? 'int8' : 'float32',
+    exactMaxMacs: way.search === 'HNSW' ? 0 : Number.POSITIVE_INFINITY,
+  });
 
   const projection = new RandomProjection(train.features.cols, CENTROID_PROJECTION_DIM, seed, { normalize: true });
   const centroidExact = exactPools(projectedLabelCentroids(train.features, train.labels, L, projection), L, CENTROID_PROJECTION_DIM, projection.projectCsr(train.features), train, sample);
@@ -104,7 +102,7 @@ async function main(): Promise<void> {
         const t = performance.now();
         const pool = await p.mine(way);
         const seconds = (performance.now() - t) / 1000;
-        const row = byWay.get(way) ?? { pool: p.name, queries: way.queries, search: way.search, seconds: [], recall: sampleRecall(pool, p.exact, sample) };
+        const row = byWay.get(way) ?? { pool: p.name, queries: queriesOf(way), search: way.search, seconds: [], recall: sampleRecall(pool, p.exact, sample) };
         row.seconds.push(seconds);
         byWay.set(way, row);
         process.stderr.write(`[${dataset}] ${p.name} ${row.queries} ${row.search}: ${seconds.toFixed(1)} s, R@${K} ${row.recall.toFixed(3)}\n`);

@@ -12,6 +12,7 @@ import type { DatasetStats } from '../core/data/dataset.js';
 import { DistilxrError, UsageError } from '../core/util/errors.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import type { TrainConfig } from '../core/model/train-config.js';
+import { BLOCK_SCORES } from '../ann/dense-search.js';
 import { shortlistSize } from '../teacher/linear-teacher.js';
 import { CENTROID_PROJECTION_DIM, EXACT_MINING_MAX_MACS, MINING_HNSW } from './mine.js';
 import type { TeacherFitConfig } from './teacher-fit-config.js';
@@ -40,11 +41,9 @@ const HNSW_BUILD_SECONDS_PER_LABEL_DIM = 22 / (1e5 * 64);
 const HNSW_QUERY_SECONDS = 1 / 3800;
 /**
  * Exact mining on ONNX Runtime, queries × labels × dim multiply-adds per second, one thread, whole
- * passes (apt-files re-mining per point, BENCHMARKS.md 2c: int8 22.2 s, float 43.7 s on 2 threads).
+ * passes (apt-files re-mining per point, 3.5·10^12, BENCHMARKS.md 2c: int8 18.8 s, float 45.2 s on 2 threads).
  */
-const EXACT_MINING_MACS_PER_SECOND = { int8: 8e10, float32: 4e10 };
-/** Scores in one exact-search block at most (dense-search.ts BLOCK_SCORES). */
-const EXACT_SEARCH_BLOCK_SCORES = 1 << 25;
+const EXACT_MINING_MACS_PER_SECOND = { int8: 9e10, float32: 4e10 };
 /**
  * Teacher fit: rows × labels × features per row × passes per second, one solver thread, every
  * pass counted (the solver usually stops sooner). Measured: Bibtex 2.7e8, Delicious 1.9e8.
@@ -234,7 +233,7 @@ function miningPart(N: number, L: number, mineDim: number, ef: number, pools: nu
   if (macs <= EXACT_MINING_MAX_MACS) {
     const rate = EXACT_MINING_MACS_PER_SECOND[int8 ? 'int8' : 'float32'];
     // the queries, the labels, and a block of scores twice (the product and ONNX Runtime's TopK input)
-    const bytes = (N + L) * mineDim * 4 + 2 * Math.min(N * L, EXACT_SEARCH_BLOCK_SCORES) * 4;
+    const bytes = (N + L) * mineDim * 4 + 2 * Math.min(N * L, BLOCK_SCORES) * 4;
     return { what: 'mining (exact search)', bytes, seconds: (pools * macs) / rate, params };
   }
   return {

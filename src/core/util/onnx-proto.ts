@@ -120,6 +120,8 @@ message ModelProto {
 /** TensorProto.DataType values used here. */
 export const DataType = {
   FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
   INT32: 6,
   INT64: 7,
   DOUBLE: 11,
