@@ -1,8 +1,9 @@
 /**
  * TextTokenizer.tokenizeHead tokenises only the head of a long text: its tokens must be a prefix
  * of the whole text's, long enough for truncation, so encode gives the ids that tokenising every
- * text whole gave (the Python reference test pins those too). AsciiWordPiece tokenises ASCII texts
- * itself: its tokens must be the library's. Checked on the fixture bundles' tokenizers over real
+ * text whole gave (the Python reference test pins those too). AsciiWordPiece tokenises ASCII words
+ * itself (and hands runs holding other characters to the library): its tokens must be the library's,
+ * and encode's ids straight from it the ids of the library's tokens. Checked on the fixture bundles' tokenizers over real
  * texts and random strings full of the characters that could break a cut or a rule.
  */
 import { readFile } from 'node:fs/promises';
@@ -22,6 +23,15 @@ async function tokenizerOf(kind: string): Promise<TextTokenizer> {
   return TextTokenizer.fromJson(json, config, kind);
 }
 
+async function libraryOf(kind: string): Promise<{ lib: Tokenizer; ascii: AsciiWordPiece }> {
+  const json = JSON.parse(await readFile(`${FIXTURES}${kind}/tokenizer.json`, 'utf8'));
+  const config = JSON.parse(await readFile(`${FIXTURES}${kind}/tokenizer_config.json`, 'utf8'));
+  const lib = new Tokenizer(json, config);
+  const ascii = AsciiWordPiece.of(json, config, (lib as unknown as { model: { tokens_to_ids: unknown } }).model.tokens_to_ids, (r) => lib.tokenize(r));
+  expect(ascii).not.toBeNull();
+  return { lib, ascii: ascii! };
+}
+
 async function miniTexts(): Promise<string[]> {
   const out: string[] = [];
   for (const f of ['train.jsonl', 'test.jsonl']) {
@@ -31,9 +41,9 @@ async function miniTexts(): Promise<string[]> {
   return out;
 }
 
-/** What tokenizeHead promises: a prefix of the whole text's tokens, with `need` of them or all. */
-function expectHead(tok: TextTokenizer, text: string, need: number): void {
-  const whole = tok.tokenize(text);
+/** What tokenizeHead promises: a prefix of the whole text's tokens (the library's), with `need` of them or all. */
+function expectHead(tok: TextTokenizer, lib: Tokenizer, text: string, need: number): void {
+  const whole = lib.tokenize(text);
   const head = tok.tokenizeHead(text, need);
   expect(head.length).toBeGreaterThanOrEqual(Math.min(need, whole.length));
   expect(head).toEqual(whole.slice(0, head.length));
@@ -47,20 +57,22 @@ const text = fc.array(fc.constantFrom(...PIECES), { maxLength: 400 }).map((p) =>
 describe('tokenizeHead', () => {
   it.each(KINDS)('%s: the fixture tokenizer cuts long texts, and every head of a real text is a prefix of its tokens', async (kind) => {
     const tok = await tokenizerOf(kind);
+    const { lib } = await libraryOf(kind);
     expect(tok.cutsLongTexts).toBe(true);
     for (const t of await miniTexts()) {
-      for (const need of [1, 8, 32, 100, 1000]) expectHead(tok, t, need);
+      for (const need of [1, 8, 32, 100, 1000]) expectHead(tok, lib, t, need);
     }
   });
 
   it.each(KINDS)('%s: random texts: heads are prefixes, and encode gives the ids of the whole texts', async (kind) => {
     const tok = await tokenizerOf(kind);
+    const { lib } = await libraryOf(kind);
     fc.assert(
       fc.property(text, text, fc.integer({ min: 1, max: 60 }), fc.integer({ min: 4, max: 48 }), (a, b, need, maxLength) => {
-        expectHead(tok, a, need);
-        // encode from heads against the tokens of whole texts, single and paired
-        expect(tok.encode(a, null, maxLength)).toEqual(tok.encodeTokens(tok.tokenize(a), null, maxLength));
-        expect(tok.encode(a, b, maxLength)).toEqual(tok.encodeTokens(tok.tokenize(a), tok.tokenize(b), maxLength));
+        expectHead(tok, lib, a, need);
+        // encode from heads (single: ids straight from the word cache) against the library's tokens of whole texts, single and paired
+        expect(tok.encode(a, null, maxLength)).toEqual(tok.encodeTokens(lib.tokenize(a), null, maxLength));
+        expect(tok.encode(a, b, maxLength)).toEqual(tok.encodeTokens(lib.tokenize(a), lib.tokenize(b), maxLength));
       }),
       { numRuns: 300, seed: 11 },
     );
@@ -80,15 +92,6 @@ describe('tokenizeHead', () => {
     expect(tokensOfHeadArePrefix({ ...bert, added_tokens: [{ content: '[CLS]' }, { content: 'new york' }] })).toBe(false);
   });
 });
-
-async function libraryOf(kind: string): Promise<{ lib: Tokenizer; ascii: AsciiWordPiece }> {
-  const json = JSON.parse(await readFile(`${FIXTURES}${kind}/tokenizer.json`, 'utf8'));
-  const config = JSON.parse(await readFile(`${FIXTURES}${kind}/tokenizer_config.json`, 'utf8'));
-  const lib = new Tokenizer(json, config);
-  const ascii = AsciiWordPiece.of(json, config, (lib as unknown as { model: { tokens_to_ids: unknown } }).model.tokens_to_ids);
-  expect(ascii).not.toBeNull();
-  return { lib, ascii: ascii! };
-}
 
 // every ASCII character (controls included), words of the vocabulary and not, the special tokens
 const ASCII_PIECES = [...Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)), 'game', 'Strategy', 'REAL-TIME', 'x11', 'gtk+', 'C++', 'e-mail', '[', ']', 'x'.repeat(101), 'ab'.repeat(60), '  ', 'qzxjv'];
@@ -120,18 +123,41 @@ describe('AsciiWordPiece', () => {
     expect(mine).toBeGreaterThan(900);
     expect(ascii.tokenize('Some [CLS] text')).toBeNull(); // an added token's text, in any case: the library's
     expect(ascii.tokenize('some [cls] text')).toBeNull();
-    expect(ascii.tokenize('café')).toBeNull();
+    expect(ascii.tokenize('un café noir')).toEqual(lib.tokenize('un café noir')); // a run with a character above 127: the library's tokens for it
     expect(ascii.tokenize(`a ${'x'.repeat(101)} b`)).toEqual(lib.tokenize(`a ${'x'.repeat(101)} b`)); // a word over max_input_chars_per_word
+  });
+
+  it.each(KINDS)('%s: random texts of every kind of character: tokens and ids are the library\'s, heads stop at a word', async (kind) => {
+    const { lib, ascii } = await libraryOf(kind);
+    let mine = 0;
+    fc.assert(
+      fc.property(text, fc.integer({ min: 1, max: 60 }), (t, need) => {
+        const whole = lib.tokenize(t);
+        const got = ascii.tokenize(t);
+        if (got === null) return; // an added token's text
+        mine++;
+        expect(got).toEqual(whole);
+        const head = ascii.ids(t, need)!;
+        expect(head.length).toBeGreaterThanOrEqual(Math.min(need, whole.length));
+        expect(head).toEqual(whole.slice(0, head.length).map((w: string) => lib.token_to_id(w)));
+      }),
+      { numRuns: 500, seed: 5 },
+    );
+    expect(mine).toBeGreaterThan(100);
   });
 
   it('applies to exactly BertNormalizer (clean_text) + BertPreTokenizer + WordPiece', () => {
     const json = { normalizer: { type: 'BertNormalizer', clean_text: true, lowercase: true }, pre_tokenizer: { type: 'BertPreTokenizer' }, model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##' } };
     const vocab = new Map([['[UNK]', 0]]);
-    expect(AsciiWordPiece.of(json, {}, vocab)).not.toBeNull();
-    expect(AsciiWordPiece.of({ ...json, normalizer: { ...json.normalizer, clean_text: false } }, {}, vocab)).toBeNull();
-    expect(AsciiWordPiece.of({ ...json, pre_tokenizer: { type: 'Whitespace' } }, {}, vocab)).toBeNull();
-    expect(AsciiWordPiece.of({ ...json, model: { ...json.model, type: 'BPE' } }, {}, vocab)).toBeNull();
-    expect(AsciiWordPiece.of(json, { remove_space: true }, vocab)).toBeNull();
-    expect(AsciiWordPiece.of(json, {}, undefined)).toBeNull();
+    const lib = () => ['[UNK]'];
+    expect(AsciiWordPiece.of(json, {}, vocab, lib)).not.toBeNull();
+    // an added token with a space could be matched across runs: texts with other characters then go to the library whole
+    expect(AsciiWordPiece.of({ ...json, added_tokens: [{ content: 'new york' }] }, {}, vocab, lib)!.tokenize('a é b')).toBeNull();
+    expect(AsciiWordPiece.of(json, {}, vocab, lib)!.tokenize('a é b')).toEqual(['[UNK]', '[UNK]', '[UNK]']);
+    expect(AsciiWordPiece.of({ ...json, normalizer: { ...json.normalizer, clean_text: false } }, {}, vocab, lib)).toBeNull();
+    expect(AsciiWordPiece.of({ ...json, pre_tokenizer: { type: 'Whitespace' } }, {}, vocab, lib)).toBeNull();
+    expect(AsciiWordPiece.of({ ...json, model: { ...json.model, type: 'BPE' } }, {}, vocab, lib)).toBeNull();
+    expect(AsciiWordPiece.of(json, { remove_space: true }, vocab, lib)).toBeNull();
+    expect(AsciiWordPiece.of(json, {}, undefined, lib)).toBeNull();
   });
 });

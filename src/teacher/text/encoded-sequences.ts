@@ -3,7 +3,7 @@
  * piece of a call's sequences in, their token ids packed into flat arrays out (arrays that move between
  * threads without copying).
  */
-import type { EncodedText, TextTokenizer } from './text-tokenizer.js';
+import { type EncodedText, EncodedRows, type TextTokenizer } from './text-tokenizer.js';
 
 /**
  * Sequence j is texts[textOf[j]] (texts[j] when textOf is null), paired with pairs[j] when pairs
@@ -33,14 +33,13 @@ const PAIR_CACHE_MAX = 100_000;
  */
 export function encodeSequences(tok: TextTokenizer, req: EncodeRequest, pairCache: Map<string, string[]>): PackedSequences {
   const n = req.textOf ? req.textOf.length : req.texts.length;
-  const seqs: EncodedText[] = new Array<EncodedText>(n);
+  const out = new EncodedRows();
   let lastText = -1;
   let lastTokens: string[] = [];
-  let total = 0;
   for (let j = 0; j < n; j++) {
     const t = req.textOf ? req.textOf[j] : j;
     if (req.pairs === null) {
-      seqs[j] = tok.encode(req.texts[t], null, req.maxLength);
+      tok.encodeInto(req.texts[t], null, req.maxLength, out);
     } else {
       if (t !== lastText) {
         lastTokens = tok.tokenizeHead(req.texts[t], req.maxLength);
@@ -52,19 +51,10 @@ export function encodeSequences(tok: TextTokenizer, req: EncodeRequest, pairCach
         if (pairCache.size >= PAIR_CACHE_MAX) pairCache.clear();
         pairCache.set(key, (pt = tok.tokenizeHead(req.pairs[j], req.maxLength)));
       }
-      seqs[j] = tok.encodeTokens(lastTokens, pt, req.maxLength);
+      tok.encodeTokensInto(lastTokens, pt, req.maxLength, out);
     }
-    total += seqs[j].ids.length;
   }
-  const ids = new Int32Array(total);
-  const typeIds = new Int32Array(total);
-  const offsets = new Int32Array(n + 1);
-  for (let j = 0; j < n; j++) {
-    ids.set(seqs[j].ids, offsets[j]);
-    typeIds.set(seqs[j].typeIds, offsets[j]);
-    offsets[j + 1] = offsets[j] + seqs[j].ids.length;
-  }
-  return { ids, typeIds, offsets };
+  return out.packed();
 }
 
 /** The sequences of a packed piece, as views into its arrays. */
