@@ -228,7 +228,7 @@ describe('--auto where the teacher start does not apply', () => {
       expect(r.auto!.family).toBe('random start');
       expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
       expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
-      expect(r.config).toMatchObject({ dim: 256, lr: 0.1, epochs: 20, teacherInit: false, alpha: 0 });
+      expect(r.config).toMatchObject({ dim: 256, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });
       expect(r.pairsScored).toBe(0); // α=0: the teacher's scores would go unused
     } finally {
       await rm(dir, { recursive: true, force: true });
