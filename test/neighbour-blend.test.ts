@@ -5,6 +5,7 @@ import { blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
+import { tuneBlend, tuneBlendExact } from '../src/pipeline/blend-tuning.js';
 import { retrieve } from '../src/pipeline/retrieve.js';
 
 const D = 40;
@@ -126,5 +127,21 @@ describe('the neighbour component', () => {
     const ref = exactTopK(student.V, L, d, queries, test.rows, 5);
     expect(Array.from(plain.labels)).toEqual(Array.from(ref.labels));
     for (let j = 0; j < ref.scores.length; j++) expect(plain.scores[j]).toBeCloseTo(ref.scores[j] / student.shape.tau, 5);
+  });
+
+  it('an auto trial tunes the blend by exact search (no index) to the choice and P@1 the HNSW indexes give on a small set', async () => {
+    const index = LabelIndex.build(student.V, L, d, { seed: 1 });
+    const pointIndex = LabelIndex.build(points, train.rows, d, { seed: 1 });
+    const settings = { neighbours: 10, weight: 0.5, voteTemperature: 0.1 };
+    const heldOut = { features: test, labels: randomLabels(test.rows, rng), source: 'held out' };
+    const trainSet = { features: train, labels: trainLabels, source: 'train' };
+    const propensities = new Float64Array(L).fill(0.5);
+    const viaIndex = tuneBlend(student, heldOut, propensities, index, { index: pointIndex, pointLabels: trainLabels, settings });
+    const exact = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1);
+    expect(exact.tried).toEqual(viaIndex.tried);
+    expect(exact.chosen).toEqual(viaIndex.chosen);
+    expect(exact.metrics['p@1']).toBe(exact.p1);
+    expect(exact.tried.length).toBe(1 + 3 * 3); // β 0 once, then each β > 0 at each κ
+    expect(new Set(exact.tried.map((t) => t.p1)).size).toBeGreaterThan(1); // the grid's points differ here: the comparison means something
   });
 });

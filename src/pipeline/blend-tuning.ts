@@ -2,13 +2,15 @@
  * Chooses the neighbour component's β and κ on held-out rows: the shortlist and the neighbours are
  * searched once, then every grid point only re-blends them (milliseconds per point on 2000 rows).
  */
+import { denseTopK } from '../ann/dense-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
-import type { NeighbourBlendSettings } from '../ann/neighbour-blend.js';
+import { encodePoints, type NeighbourBlendSettings } from '../ann/neighbour-blend.js';
+import type { Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
-import { evaluateRankings } from '../core/model/metrics.js';
+import { evaluateRankings, type MetricReport } from '../core/model/metrics.js';
 import type { Student } from '../core/model/student.js';
 import { EVAL_K, padTo } from './evaluate.js';
-import { rankParts, searchParts, type NeighbourComponent } from './retrieve.js';
+import { rankParts, searchParts, shortlistSize, type NeighbourComponent, type RetrievalParts } from './retrieve.js';
 
 /** β = 0 first: on a tie the student alone is kept. Measured grid: bench/neighbour-blend-probe.ts. */
 export const BLEND_WEIGHTS = [0, 0.25, 0.5, 0.75] as const;
@@ -29,17 +31,43 @@ export function tuneBlend(student: Student, heldOut: Dataset, propensities: Floa
   const n = heldOut.features.rows;
   const k = Math.min(EVAL_K, student.shape.numLabels);
   const queries = student.encodeAll(heldOut.features);
-  const K = neighbours.settings.neighbours;
-  const parts = searchParts(student, queries, n, k, { labels: index, neighbours }, K);
-  const tried: BlendTrial[] = [];
+  const parts = searchParts(student, queries, n, k, { labels: index, neighbours }, neighbours.settings.neighbours);
+  return tuneOnParts(student, heldOut, propensities, queries, parts, neighbours.pointLabels, neighbours.settings);
+}
+
+/**
+ * As tuneBlend with the shortlist and the neighbours searched exactly (ONNX Runtime's matrix
+ * product) instead of in HNSW indexes: an auto trial publishes nothing, so it need not build them
+ * (on apt-files the two builds took 80 s of a trial; the exact searches over 2000 held-out rows a
+ * few seconds). Also returns the chosen blend's metrics.
+ */
+export async function tuneBlendExact(student: Student, heldOut: Dataset, propensities: Float64Array, train: Dataset, settings: NeighbourBlendSettings, threads: number): Promise<BlendChoice & { metrics: MetricReport }> {
+  const n = heldOut.features.rows;
+  const { numLabels, dim } = student.shape;
+  const k = Math.min(EVAL_K, numLabels);
+  const queries = student.encodeAll(heldOut.features);
+  const shortK = shortlistSize(numLabels, k, true);
+  const K = Math.min(settings.neighbours, train.features.rows);
+  const shortlist = await denseTopK(student.V, numLabels, dim, queries, n, shortK, { threads });
+  const near = await denseTopK(encodePoints(student, train.features), train.features.rows, dim, queries, n, K, { threads });
+  const parts = { shortlist: { ...shortlist, k: shortK }, neighbours: { ...near, k: K } };
+  return tuneOnParts(student, heldOut, propensities, queries, parts, train.labels, { ...settings, neighbours: K });
+}
+
+/** Every grid point re-blends the parts searched once; β = 0 keeps the student's own κ. */
+function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Array, queries: Float32Array, parts: RetrievalParts, pointLabels: Csr, base: NeighbourBlendSettings): BlendChoice & { metrics: MetricReport } {
+  const n = heldOut.features.rows;
+  const k = Math.min(EVAL_K, student.shape.numLabels);
+  const tried: (BlendTrial & { metrics: MetricReport })[] = [];
   for (const weight of BLEND_WEIGHTS) {
-    for (const voteTemperature of weight === 0 ? [neighbours.settings.voteTemperature] : VOTE_TEMPERATURES) {
-      const settings = { neighbours: K, weight, voteTemperature };
-      const top = rankParts(student, queries, n, k, parts, neighbours.pointLabels, settings);
-      tried.push({ settings, p1: evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities)['p@1'] });
+    for (const voteTemperature of weight === 0 ? [base.voteTemperature] : VOTE_TEMPERATURES) {
+      const settings = { neighbours: base.neighbours, weight, voteTemperature };
+      const top = rankParts(student, queries, n, k, parts, pointLabels, settings);
+      const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
+      tried.push({ settings, p1: metrics['p@1'], metrics });
     }
   }
   let best = tried[0];
   for (const t of tried) if (t.p1 > best.p1) best = t;
-  return { chosen: best.settings, p1: best.p1, tried };
+  return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })) };
 }

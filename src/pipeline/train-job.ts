@@ -26,7 +26,7 @@ import { PoolTraining } from './pool-training.js';
 import { calibratedScorer } from './score.js';
 import type { ScoreFanOut } from './score-fan-out.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
-import { tuneBlend, type BlendChoice } from './blend-tuning.js';
+import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
@@ -318,6 +318,7 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
   const { train, test } = data;
   const cfg = result.config;
   const numLabels = train.labels.cols;
+  if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
   // The HNSW index serves evaluation and the published model; neither, no index.
   const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
   const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, HNSW_DEFAULTS, { withNeighbours, threads: threadCount(cfg.threads) > 1 }, sink) : null;
@@ -345,6 +346,25 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
   result.evaluatedPoints = ev.evaluatedPoints;
   if (ev.evaluatedPoints < test.features.rows) sink.log(`evaluated on ${ev.evaluatedPoints} of ${test.features.rows} test points (exact search over ${numLabels} labels)`);
   return { index, neighbours, counts, propensities };
+}
+
+/**
+ * An auto trial's evaluating stage: the blend tuned and the metrics taken with exact searches
+ * (tuneBlendExact), no HNSW index built, since a trial publishes nothing.
+ */
+async function evaluateTrial(data: LoadedTrainTest, test: Dataset, student: Student, result: TrainJobResult, sink: ProgressSink): Promise<Built> {
+  const { train } = data;
+  const cfg = result.config;
+  const counts = Float32Array.from(labelCounts(train.labels));
+  const propensities = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
+  const settings = { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature };
+  const blend = await tuneBlendExact(student, test, propensities, train, settings, threadCount(cfg.threads));
+  result.blend = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried };
+  result.config = { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature };
+  result.metrics = blend.metrics;
+  result.evaluatedPoints = test.features.rows;
+  sink.log(`neighbour blend (exact search, no index): ${blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
+  return { index: null, neighbours: null, counts, propensities };
 }
 
 /** The teacher's metrics and calibration on the test split, unless that is too many pairs to score. */
