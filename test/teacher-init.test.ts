@@ -38,18 +38,18 @@ function dense(m: Csr): Matrix {
 }
 
 describe('lowRankFactors (randomized SVD)', () => {
-  it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', () => {
+  it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', async () => {
     const rng = new Rng(3);
     const M = randomSparse(rng, 40, 300, 12);
     const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
-    const f = lowRankFactors(M, 10, { seed: 5 });
+    const f = await lowRankFactors(M, 10, { seed: 5 });
     // a flat random spectrum is the hard case for a sketch: the leading values come out close, the
     // rest a few % low, never above the exact ones
     for (let t = 0; t < 3; t++) expect(Math.abs(f.singularValues[t] - reference[t]) / reference[t]).toBeLessThan(0.02);
     for (let t = 0; t < 10; t++) expect(f.singularValues[t]).toBeLessThanOrEqual(reference[t] * (1 + 1e-9));
     for (let t = 0; t < 10; t++) expect(f.singularValues[t]).toBeGreaterThan(reference[t] * 0.9);
     // rank ≥ rows: the factors multiply back to M
-    const full = lowRankFactors(M, 40, { seed: 5 });
+    const full = await lowRankFactors(M, 40, { seed: 5 });
     const A = new Matrix(40, 40);
     const B = new Matrix(300, 40);
     for (let i = 0; i < 40 * 40; i++) A.set(Math.floor(i / 40), i % 40, full.left[i]);
@@ -58,8 +58,8 @@ describe('lowRankFactors (randomized SVD)', () => {
     expect(diff.norm('frobenius') / dense(M).norm('frobenius')).toBeLessThan(1e-4);
   });
 
-  it('refuses a rank below 1', () => {
-    expect(() => lowRankFactors(randomSparse(new Rng(1), 3, 5, 2), 0)).toThrow(/rank must be a positive integer/);
+  it('refuses a rank below 1', async () => {
+    await expect(lowRankFactors(randomSparse(new Rng(1), 3, 5, 2), 0)).rejects.toThrow(/rank must be a positive integer/);
   });
 });
 
@@ -206,7 +206,7 @@ describe('--auto where the teacher start applies', () => {
 });
 
 describe('--auto where the teacher start does not apply', () => {
-  it('searches from a random start at the manual learning rate instead of the teacher-start family', async () => {
+  it('searches from a random start (α=0 at lr 0.25 for 10 epochs) instead of the teacher-start family', async () => {
     // a teacher with a flat spectrum over 2000 labels: rank 256 holds well under half its energy
     const rng = new Rng(21);
     const D = 3000;

@@ -69,7 +69,7 @@ async function teacherFactors(teacherPath: string, numFeatures: number, numLabel
   if (model && model.numFeatures === numFeatures && model.numLabels >= numLabels) {
     const L = numLabels;
     const weights = model.weights.rows === L ? model.weights : { ...model.weights, rows: L, indptr: model.weights.indptr.subarray(0, L + 1) };
-    const factors = lowRankFactors(weights, rank, { seed });
+    const factors = await lowRankFactors(weights, rank, { seed });
     let total = 0;
     const vals = weights.values!;
     for (let p = 0; p < weights.indptr[L]; p++) total += vals[p] * vals[p];

@@ -3,12 +3,13 @@
  * algorithm 4.4: Gaussian range finder with power iterations): M ≈ A Bᵀ with A = U S^½ and
  * B = V S^½, the split that leaves both factors on the same scale. Only products with M and Mᵀ
  * touch the sparse matrix, so the cost is O(nnz · (k + oversampling) · (2 + 2·powerIterations)).
- * The small dense steps (QR of the tall sketch, eigen-decomposition of the k×k Gram matrix) go
- * through ml-matrix.
+ * The tall dense products (rows × w by w × w) run on ONNX Runtime (dense-f64.ts); the small steps
+ * (Cholesky and eigen-decomposition of w × w matrices) go through ml-matrix.
  */
-import { CholeskyDecomposition, EigenvalueDecomposition, inverse, Matrix, QrDecomposition } from 'ml-matrix';
+import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { Csr } from '../data/csr.js';
 import { Rng } from '../util/rng.js';
+import { times64, transposeTimes64 } from './dense-f64.js';
 
 export interface LowRankOptions {
   /** Extra sketch columns beyond k: better subspace, small cost. @defaultValue 10 */
@@ -49,55 +50,50 @@ const times = (M: Csr, Z: Float64Array, w: number): Float64Array => sparseProduc
 const transposeTimes = <T extends Float64Array | Float32Array = Float64Array>(M: Csr, Y: Float64Array, w: number, out?: T): T => sparseProduct(M, Y, w, true, out);
 
 /** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
-function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Matrix {
-  const acc = new Float64Array(w * w);
-  for (let r = 0; r < rows; r++) {
-    const o = r * w;
-    for (let i = 0; i < w; i++) {
-      const y = Y[o + i];
-      if (y === 0) continue;
-      const a = i * w;
-      for (let j = 0; j < w; j++) acc[a + j] += y * Z[o + j];
-    }
-  }
+async function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Promise<Matrix> {
+  const acc = await transposeTimes64(Y, Z, rows, w, w);
   const m = new Matrix(w, w);
   for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) m.set(i, j, acc[i * w + j]);
   return m;
 }
 
 /** Y·T for row-major Y [rows, w] and a w × k matrix T, into [rows, k]. */
-function timesSmall(Y: Float64Array, rows: number, w: number, T: Matrix, k: number): Float64Array {
+function timesSmall(Y: Float64Array, rows: number, w: number, T: Matrix, k: number): Promise<Float64Array> {
   const t = new Float64Array(w * k);
   for (let i = 0; i < w; i++) for (let j = 0; j < k; j++) t[i * k + j] = T.get(i, j);
-  const out = new Float64Array(rows * k);
-  for (let r = 0; r < rows; r++) {
-    const o = r * w;
-    const q = r * k;
-    for (let i = 0; i < w; i++) {
-      const y = Y[o + i];
-      if (y === 0) continue;
-      const a = i * k;
-      for (let j = 0; j < k; j++) out[q + j] += y * t[a + j];
+  return times64(Y, t, rows, w, k);
+}
+
+/** The inverse of an upper-triangular matrix with a non-zero diagonal, by back-substitution. */
+function upperInverse(R: Matrix): Matrix {
+  const w = R.rows;
+  const X = new Matrix(w, w);
+  for (let j = 0; j < w; j++) {
+    X.set(j, j, 1 / R.get(j, j));
+    for (let i = j - 1; i >= 0; i--) {
+      let sum = 0;
+      for (let t = i + 1; t <= j; t++) sum += R.get(i, t) * X.get(t, j);
+      X.set(i, j, -sum / R.get(i, i));
     }
   }
-  return out;
+  return X;
 }
 
 /**
  * An orthonormal basis of the columns of Y ([rows, w] row-major), same layout: Cholesky QR twice
- * (CholQR2: as accurate as Householder once the first pass has conditioned Y, and a flat O(rows·w²)
- * loop), Householder QR (ml-matrix) when Y is rank-deficient (labels without weights).
+ * (CholQR2: as accurate as Householder once the first pass has conditioned Y, and two dense
+ * products a pass), Householder QR (ml-matrix) when Y is rank-deficient (labels without weights).
  */
-function orthonormalize(Y: Float64Array, rows: number, w: number): Float64Array {
+async function orthonormalize(Y: Float64Array, rows: number, w: number): Promise<Float64Array> {
   let Q = Y;
   for (let pass = 0; pass < 2; pass++) {
-    const chol = new CholeskyDecomposition(crossProduct(Q, Q, rows, w));
+    const chol = new CholeskyDecomposition(await crossProduct(Q, Q, rows, w));
     if (!chol.isPositiveDefinite()) return householder(Y, rows, w);
-    const Rinv = inverse(chol.lowerTriangularMatrix.transpose()); // Y = Q R, R = Lᵀ
-    Q = timesSmall(Q, rows, w, Rinv, w);
+    const Rinv = upperInverse(chol.lowerTriangularMatrix.transpose()); // Y = Q R, R = Lᵀ
+    Q = await timesSmall(Q, rows, w, Rinv, w);
   }
   // an ill-conditioned Y (near-dependent columns) leaves CholQR2 short of orthonormal
-  const check = crossProduct(Q, Q, rows, w);
+  const check = await crossProduct(Q, Q, rows, w);
   for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) if (Math.abs(check.get(i, j) - (i === j ? 1 : 0)) > 1e-8) return householder(Y, rows, w);
   return Q;
 }
@@ -131,7 +127,7 @@ function compressColumns(M: Csr): { M: Csr; cols: Int32Array } {
  * hashed features) is only ever the output of a sparse product, so memory and time stay
  * O(nnz · w + rows · w²).
  */
-export function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {}): LowRankFactors {
+export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {}): Promise<LowRankFactors> {
   if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`rank must be a positive integer, got ${rank}`);
   const { M } = compressColumns(M0);
   const w = Math.max(1, Math.min(rank + (opts.oversampling ?? 10), M.rows, M.cols));
@@ -139,11 +135,11 @@ export function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {})
   const rng = new Rng(opts.seed ?? 1);
   const G = new Float64Array(M.cols * w);
   for (let i = 0; i < G.length; i++) G[i] = rng.normal();
-  let Q = orthonormalize(times(M, G, w), M.rows, w);
-  for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = orthonormalize(times(M, transposeTimes(M, Q, w), w), M.rows, w);
+  let Q = await orthonormalize(times(M, G, w), M.rows, w);
+  for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = await orthonormalize(times(M, transposeTimes(M, Q, w), w), M.rows, w);
   // Qᵀ M Mᵀ Q = Us Λ Usᵀ: the squared singular values of M restricted to range(Q).
   const P = times(M, transposeTimes(M, Q, w), w);
-  const gram = crossProduct(Q, P, M.rows, w);
+  const gram = await crossProduct(Q, P, M.rows, w);
   for (let i = 0; i < w; i++) {
     for (let j = i + 1; j < w; j++) {
       const v = (gram.get(i, j) + gram.get(j, i)) / 2;
@@ -168,8 +164,8 @@ export function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {})
       down.set(j, t, Us.get(j, col) / Math.sqrt(s));
     }
   }
-  const left = Float32Array.from(timesSmall(Q, M.rows, w, up, rank));
-  const R = timesSmall(Q, M.rows, w, down, rank);
+  const left = Float32Array.from(await timesSmall(Q, M.rows, w, up, rank));
+  const R = await timesSmall(Q, M.rows, w, down, rank);
   // right = Mᵀ R = V·S^½ (V = Mᵀ U S⁻¹)
   const right = transposeTimes(M0, R, rank, new Float32Array(M0.cols * rank));
   return { rank, left, right, singularValues };
