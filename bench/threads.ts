@@ -17,7 +17,7 @@ import { labelCounts } from '../src/core/data/csr.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { HogwildTrainer } from '../src/core/model/hogwild-trainer.js';
 import { propensitiesFromCounts } from '../src/core/model/metrics.js';
-import { adagrad, sharedAdagrad } from '../src/core/model/optimizer.js';
+import { adagradFactory } from '../src/core/model/optimizer.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import { StudentTrainer, type NegativePool } from '../src/core/model/trainer.js';
@@ -53,7 +53,7 @@ async function train(data: Loaded, pool: NegativePool, cfg: TrainConfig, threads
   const shared = threads > 1;
   const initial = Student.init(studentShapeOf(cfg, train.features.cols, train.labels.cols), cfg.seed);
   const student = shared ? initial.inSharedMemory() : initial;
-  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, shared ? sharedAdagrad : adagrad);
+  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, adagradFactory(cfg.rowwiseAdagrad, shared ? 'shared' : 'own'));
   trainer.setPool(pool);
   const hogwild = shared ? new HogwildTrainer(trainer, threads) : null;
   const started = performance.now();

@@ -8,6 +8,7 @@
  */
 import type { Csr } from '../core/data/csr.js';
 import type { Student } from '../core/model/student.js';
+import { dot } from '../core/util/vectors.js';
 
 export interface NeighbourBlendSettings {
   /** Training points that vote (K). */
@@ -94,13 +95,6 @@ export function blendWithNeighbours(
     }
   }
   return { labels, scores, k };
-}
-
-/** a[ao..ao+d) · b[bo..bo+d). */
-export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
-  let s = 0;
-  for (let t = 0; t < d; t++) s += a[ao + t] * b[bo + t];
-  return s;
 }
 
 /** Inserts (y, s) into the row's descending top list (ties to the lower label); returns its new fill. */

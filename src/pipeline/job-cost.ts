@@ -104,8 +104,8 @@ export function trainJobCost({ stats, config: c, inputDim, teacher, autoBudgetSe
   const usePool = c.hardNegatives > 0 && c.poolSize > 0 && c.epochs > 0;
   const K = usePool ? c.poolSize : 0;
   const pools = usePool ? 1 + (c.remineEvery > 0 ? Math.floor((c.epochs - 1) / c.remineEvery) : 0) : 0;
-  // W1 [D, d] and V [L, d], each with an Adagrad accumulator of the same shape
-  const model = (inputDim + L) * d * 4 * 2;
+  // W1 [D, d] and V [L, d], each with an Adagrad accumulator of the same shape (row-wise: one per row)
+  const model = (inputDim + L) * (d + (c.rowwiseAdagrad ? 1 : d)) * 4;
   const cachedPerExample = teacher ? Math.min(L, K * pools + stats.labelsPerPoint) : 0;
   const cache = N * cachedPerExample * 8; // label id + score per cached pair
   const pool = N * K * (teacher ? 8 : 4); // [N, K] label ids (+ teacher scores)

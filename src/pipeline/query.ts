@@ -8,7 +8,7 @@ import { parseFeatureString } from '../core/data/feature-string.js';
 import { sortPairs } from '../core/util/sort-pairs.js';
 import type { LoadedModel } from './model-dir.js';
 import { retrieve } from './retrieve.js';
-import { dot } from '../ann/neighbour-blend.js';
+import { dot } from '../core/util/vectors.js';
 
 /** Raw text, a feature string ("3:1 17:0.5"), or a feature map ({"3": 1, "17": 0.5}). */
 export type QueryInput = { text: string } | { features: string | Readonly<Record<string, number>> };

@@ -12,7 +12,7 @@ import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
 import { StudentTrainer, type EpochStats } from '../core/model/trainer.js';
 import { trainingThreads } from '../core/model/hogwild-trainer.js';
-import { adagrad, sharedAdagrad } from '../core/model/optimizer.js';
+import { adagradFactory } from '../core/model/optimizer.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
@@ -151,7 +151,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const threads = trainingThreads(cfg.threads, train.features.rows, cfg.batchSize);
   const initial = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
   const student = threads > 1 ? initial.inSharedMemory() : initial;
-  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, threads > 1 ? sharedAdagrad : adagrad);
+  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, adagradFactory(cfg.rowwiseAdagrad, threads > 1 ? 'shared' : 'own'));
   if (threads > 1 && cfg.epochs > 0) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
   const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;

@@ -45,7 +45,7 @@ export class HogwildTrainer {
   private scoresSource: Float32Array | null = null;
   private scores: Float32Array | null = null;
 
-  /** The trainer's student and optimizer state must be in shared memory (Student.inSharedMemory, sharedAdagrad). */
+  /** The trainer's student and optimizer state must be in shared memory (Student.inSharedMemory, adagradFactory(…, 'shared')). */
   constructor(
     readonly trainer: StudentTrainer,
     readonly threads: number,

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { CancelledError, NumericError } from '../util/errors.js';
 import type { HogwildInit, HogwildReply, HogwildSlice } from './hogwild-protocol.js';
-import { SparseAdagrad } from './optimizer.js';
+import { adagradFactory } from './optimizer.js';
 import { Student } from './student.js';
 import { StudentTrainer } from './trainer.js';
 
@@ -19,7 +19,7 @@ const accumOf = new Map([
   [init.W1, init.accumW1],
   [init.V, init.accumV],
 ]);
-const trainer = new StudentTrainer(student, init.features, init.labels, init.config, (params, dim, lr) => new SparseAdagrad(params, dim, lr, undefined, undefined, accumOf.get(params)));
+const trainer = new StudentTrainer(student, init.features, init.labels, init.config, adagradFactory(init.config.rowwiseAdagrad, (params) => accumOf.get(params)));
 const shouldStop = (): boolean => Atomics.load(init.stop, 0) !== 0;
 
 port.on('message', (m: HogwildSlice) => {

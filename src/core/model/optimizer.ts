@@ -10,11 +10,22 @@ export type RowOptimizerFactory = (params: Float32Array, dim: number, lr: number
 const DEFAULT_EPS = 1e-8;
 const DEFAULT_ACCUMULATOR = 0.1;
 
-export const adagrad: RowOptimizerFactory = (params, dim, lr) => new SparseAdagrad(params, dim, lr);
+/**
+ * The Adagrad a training config asks for (`rowwise`: one accumulator per row, RowwiseAdagrad) with
+ * its accumulators in this thread's memory, in shared memory (`shared`: for Hogwild threads), or
+ * adopted as they are (`adopt(params)`: a training thread's view of the shared ones).
+ */
+export function adagradFactory(rowwise: boolean, memory: 'own' | 'shared' | ((params: Float32Array) => Float32Array | undefined)): RowOptimizerFactory {
+  return (params, dim, lr) => {
+    const size = rowwise ? params.length / dim : params.length;
+    const accum = typeof memory === 'function' ? memory(params) : memory === 'shared' ? sharedAccumulators(size) : undefined;
+    return rowwise ? new RowwiseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, accum) : new SparseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, accum);
+  };
+}
 
-/** Adagrad whose accumulators live in shared memory, for Hogwild threads to update together. */
-export const sharedAdagrad: RowOptimizerFactory = (params, dim, lr) =>
-  new SparseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, new Float32Array(new SharedArrayBuffer(params.length * 4)).fill(DEFAULT_ACCUMULATOR));
+function sharedAccumulators(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(n * 4)).fill(DEFAULT_ACCUMULATOR);
+}
 
 /**
  * Sparse (lazy) Adagrad: only rows touched by an example are updated, so a step costs
@@ -50,5 +61,42 @@ export class SparseAdagrad implements RowOptimizer {
       a[base + j] = acc;
       p[base + j] -= (lr * g) / (Math.sqrt(acc) + eps);
     }
+  }
+}
+
+/**
+ * Row-wise Adagrad (the embedding tables' optimizer of DLRM and FBGEMM): one accumulator per row,
+ * summing the mean square of the row's gradient, so a step costs one square root per row instead
+ * of one per coordinate, and the state is a d-th of the per-coordinate one.
+ */
+export class RowwiseAdagrad implements RowOptimizer {
+  readonly accum: Float32Array;
+
+  constructor(
+    readonly params: Float32Array,
+    readonly dim: number,
+    public lr: number,
+    readonly eps = DEFAULT_EPS,
+    initialAccumulator = DEFAULT_ACCUMULATOR,
+    /** Accumulators to adopt as they are (another thread's, in shared memory); else new ones. */
+    accum?: Float32Array,
+  ) {
+    const rows = params.length / dim;
+    if (!Number.isInteger(rows)) throw new Error(`${params.length} parameters are not rows of ${dim}`);
+    if (accum && accum.length !== rows) throw new Error(`accumulators have ${accum.length} values, the parameters ${rows} rows`);
+    this.accum = accum ?? new Float32Array(rows).fill(initialAccumulator);
+  }
+
+  /** accum[row] += mean_j g_j²; params[row] -= lr * g / sqrt(accum[row]), where g = scale * grad[gOffset..]. */
+  stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void {
+    const p = this.params;
+    const d = this.dim;
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += grad[gOffset + j] * grad[gOffset + j];
+    const acc = this.accum[row] + (scale * scale * ss) / d;
+    this.accum[row] = acc;
+    const step = (this.lr * scale) / (Math.sqrt(acc) + this.eps);
+    const base = row * d;
+    for (let j = 0; j < d; j++) p[base + j] -= step * grad[gOffset + j];
   }
 }

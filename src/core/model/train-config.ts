@@ -12,6 +12,12 @@ export const TRAIN_SETTINGS = {
   tau: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 1, arg: 't', description: 'score temperature τ in s = q·v/τ' },
   epochs: { type: 'integer', min: 0, max: 100000, default: 20, arg: 'n', description: 'passes over the training data' },
   lr: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'x', description: 'Adagrad learning rate' },
+  // core/model/optimizer.ts
+  rowwiseAdagrad: {
+    type: 'boolean',
+    default: false,
+    description: 'row-wise Adagrad: one accumulator per parameter row (feature or label) instead of one per coordinate, one square root per row in each step',
+  },
   alpha: {
     type: 'number',
     min: 0,

@@ -1,8 +1,9 @@
 import { labelCounts, type Csr } from '../data/csr.js';
 import { CancelledError, NumericError } from '../util/errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
-import { adagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
+import { adagradFactory, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
 import { Rng } from '../util/rng.js';
+import { dot } from '../util/vectors.js';
 import type { Student } from './student.js';
 import type { TrainConfig } from './train-config.js';
 
@@ -65,7 +66,7 @@ export class StudentTrainer {
   private readonly isPositive: Uint8Array; // [L] marks the current example's positives
   private readonly logLabelFreq: Float32Array; // [L] log(count_y / total positives)
   private readonly q: Float32Array;
-  private readonly dq: Float32Array;
+  private readonly dq: Float64Array; // summed in double: no rounding to float32 on every store
   private readonly du: Float32Array;
   private readonly grad: Float32Array;
   private readonly candLabels: Int32Array;
@@ -84,7 +85,7 @@ export class StudentTrainer {
     readonly features: Csr,
     readonly labels: Csr,
     readonly config: TrainConfig,
-    optimizer: RowOptimizerFactory = adagrad,
+    optimizer: RowOptimizerFactory = adagradFactory(config.rowwiseAdagrad, 'own'),
   ) {
     const { dim: d, numLabels: L } = student.shape;
     if (features.rows !== labels.rows) throw new Error(`features have ${features.rows} rows, labels ${labels.rows}`);
@@ -97,7 +98,7 @@ export class StudentTrainer {
     this.isPositive = new Uint8Array(L);
     this.logLabelFreq = labelLogFrequencies(labels, L);
     this.q = new Float32Array(d);
-    this.dq = new Float32Array(d);
+    this.dq = new Float64Array(d);
     this.du = new Float32Array(d);
     let maxPos = 0;
     for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
@@ -227,24 +228,13 @@ export class StudentTrainer {
     const V = s.V;
     const norm = s.encodeSparseInto(f.indices, f.values, f.indptr[ex], f.indptr[ex + 1], q, 0);
     const cand = this.cand;
-    for (let c = 0; c < n; c++) {
-      const base = this.candLabels[c] * d;
-      let dot = 0;
-      for (let j = 0; j < d; j++) dot += q[j] * V[base + j];
-      cand.scores[c] = dot * invTau;
-    }
+    for (let c = 0; c < n; c++) cand.scores[c] = dot(q, 0, V, this.candLabels[c] * d, d) * invTau;
     const loss = this.objective.forward(cand, this.grad, this.parts);
     this.clearPositives(ex);
 
     // dL/dq uses V before its update; then V rows step, then W1 rows through the normalisation.
+    this.gradientOfQuery(n, invTau);
     const dq = this.dq;
-    dq.fill(0);
-    for (let c = 0; c < n; c++) {
-      const g = this.grad[c] * invTau;
-      if (g === 0) continue;
-      const base = this.candLabels[c] * d;
-      for (let j = 0; j < d; j++) dq[j] += g * V[base + j];
-    }
     for (let c = 0; c < n; c++) {
       const g = this.grad[c] * invTau;
       if (g !== 0) this.optV.stepRow(this.candLabels[c], q, 0, g);
@@ -260,6 +250,36 @@ export class StudentTrainer {
       }
     }
     return loss;
+  }
+
+  /**
+   * dq = Σ_c (dL/ds_c / τ) · v_c over the candidates with a gradient, two V rows per pass over dq
+   * (each dq element loaded and stored half as often as one row at a time).
+   */
+  private gradientOfQuery(n: number, invTau: number): void {
+    const d = this.student.shape.dim;
+    const V = this.student.V;
+    const dq = this.dq;
+    dq.fill(0);
+    let pending = -1; // a candidate with a gradient waiting for a partner
+    for (let c = 0; c < n; c++) {
+      if (this.grad[c] === 0) continue;
+      if (pending < 0) {
+        pending = c;
+        continue;
+      }
+      const g0 = this.grad[pending] * invTau;
+      const g1 = this.grad[c] * invTau;
+      const b0 = this.candLabels[pending] * d;
+      const b1 = this.candLabels[c] * d;
+      for (let j = 0; j < d; j++) dq[j] += g0 * V[b0 + j] + g1 * V[b1 + j];
+      pending = -1;
+    }
+    if (pending >= 0) {
+      const g = this.grad[pending] * invTau;
+      const b = this.candLabels[pending] * d;
+      for (let j = 0; j < d; j++) dq[j] += g * V[b + j];
+    }
   }
 
   /** Fills candLabels/cand for example ex and returns the candidate count. Marks positives. */
