@@ -30,6 +30,8 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   'float-label-set': { int8Mining: false },
   'float-per-point': { int8Mining: false, remineByLabelSet: false },
   long: { lr: 0.1, epochs: 20 }, // the random-start family's base: --auto's α=0 candidate before it trained at lr 0.25 for 10 epochs
+  'per-coordinate': { rowwiseAdagrad: false },
+  rowwise: { rowwiseAdagrad: true },
 };
 
 interface Row {

@@ -1,3 +1,5 @@
+import { dot } from '../util/vectors.js';
+
 /** Updates one parameter row from its gradient (scale × grad[gOffset..gOffset+dim)). */
 export interface RowOptimizer {
   stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void;
@@ -91,9 +93,7 @@ export class RowwiseAdagrad implements RowOptimizer {
   stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void {
     const p = this.params;
     const d = this.dim;
-    let ss = 0;
-    for (let j = 0; j < d; j++) ss += grad[gOffset + j] * grad[gOffset + j];
-    const acc = this.accum[row] + (scale * scale * ss) / d;
+    const acc = this.accum[row] + (scale * scale * dot(grad, gOffset, grad, gOffset, d)) / d;
     this.accum[row] = acc;
     const step = (this.lr * scale) / (Math.sqrt(acc) + this.eps);
     const base = row * d;

@@ -1,0 +1,93 @@
+/**
+ * Row-wise against per-coordinate Adagrad (`--rowwise-adagrad`): the same `distilxr train` job with
+ * each, alternating (order flipped every repetition), one thread so each seed gives one model bit for
+ * bit. Reports the training stage's seconds, the job's examples/s, and P@1 / P@5 through HNSW.
+ * A benchmark: prints a table, writes bench/results/adagrad.json, asserts nothing.
+ *
+ *   npx tsx bench/adagrad.ts [--datasets bibtex,delicious,corel5k,debtags] [--seeds 1,2]
+ *                            [--teacher-dir /tmp/x]   # adds α=1 rows where <dir>/<dataset>/teacher.onnx exists
+ *
+ * The α=0 rows run --auto's random-start α=0 candidate (d=256, lr 0.25, 10 epochs); the α=1 rows its
+ * α=1 candidate (lr 0.1, 20 epochs, the teacher's own scores).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, writeJson } from './lib.js';
+
+interface Run {
+  dataset: string;
+  setting: string;
+  seed: number;
+  rowwise: boolean;
+  trainingSeconds: number;
+  examplesPerSecond: number;
+  p1: number;
+  p5: number;
+}
+
+const a = parseArgs(process.argv.slice(2));
+const datasets = String(a.get('datasets') ?? 'bibtex,delicious,corel5k,debtags').split(',');
+const seeds = String(a.get('seeds') ?? '1,2').split(',').map(Number);
+const teacherDir = a.get('teacher-dir') as string | undefined;
+const base = ['--no-auto', '--no-teacher-init', '--dim', String(AUTO_RANDOM_START.base.dim), '--threads', '1'];
+const settings: { name: string; flags: (ds: string) => string[] | null }[] = [
+  { name: 'α=0', flags: () => ['--alpha', '0', '--lr', String(ALPHA0_RANDOM_START.lr), '--epochs', String(ALPHA0_RANDOM_START.epochs)] },
+  {
+    name: 'α=1',
+    flags: (ds) => {
+      const teacher = teacherDir ? join(teacherDir, ds, 'teacher.onnx') : '';
+      if (!teacher || !existsSync(teacher)) return null;
+      return ['--teacher', teacher, '--no-cross-fit', '--alpha', '1', '--temperature', '1', '--lr', String(AUTO_RANDOM_START.base.lr), '--epochs', String(AUTO_RANDOM_START.base.epochs)];
+    },
+  },
+];
+
+const runs: Run[] = [];
+let rep = 0;
+for (const ds of datasets) {
+  const split = datasetSplit(ds);
+  for (const s of settings) {
+    const flags = s.flags(ds);
+    if (!flags) continue;
+    for (const seed of seeds) {
+      const order = rep++ % 2 ? [true, false] : [false, true];
+      for (const rowwise of order) {
+        const out = join(TMP_DIR, 'adagrad', `${ds}-${s.name === 'α=0' ? 'a0' : 'a1'}-s${seed}-${rowwise ? 'rowwise' : 'coord'}`);
+        const args = ['train', '--train', split.train, '--test', split.test, ...base, ...flags, '--seed', String(seed), '--out', out];
+        if (rowwise) args.push('--rowwise-adagrad');
+        process.stderr.write(`[${ds}] ${s.name} seed ${seed} ${rowwise ? 'row-wise' : 'per coordinate'}\n`);
+        const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; trainExamplesPerSecond: number; hnsw: Record<string, number> }>(args, `${out}.log`);
+        runs.push({ dataset: ds, setting: s.name, seed, rowwise, trainingSeconds: json.stageSeconds.training, examplesPerSecond: json.trainExamplesPerSecond, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'] });
+      }
+    }
+  }
+}
+
+const pct = (x: number): string => (100 * x).toFixed(2);
+const rows: string[][] = [];
+for (const ds of datasets) {
+  for (const s of settings) {
+    const pick = (rowwise: boolean): Run[] => runs.filter((r) => r.dataset === ds && r.setting === s.name && r.rowwise === rowwise);
+    const coord = pick(false);
+    const row = pick(true);
+    if (!coord.length) continue;
+    const speed = median(coord.map((r) => r.trainingSeconds)) / median(row.map((r) => r.trainingSeconds));
+    const eps = median(row.map((r) => r.examplesPerSecond)) / median(coord.map((r) => r.examplesPerSecond));
+    const dP1 = row.reduce((t, r, i) => t + r.p1 - coord[i].p1, 0) / row.length;
+    rows.push([
+      ds,
+      s.name,
+      coord.map((r) => pct(r.p1)).join(', '),
+      row.map((r) => pct(r.p1)).join(', '),
+      (100 * dP1).toFixed(2),
+      coord.map((r) => pct(r.p5)).join(', '),
+      row.map((r) => pct(r.p5)).join(', '),
+      `${median(coord.map((r) => r.trainingSeconds)).toFixed(1)} → ${median(row.map((r) => r.trainingSeconds)).toFixed(1)} (${speed.toFixed(2)}×)`,
+      `${eps.toFixed(2)}×`,
+    ]);
+  }
+}
+const table = mdTable(['dataset', 'setting', 'P@1 per coordinate (seeds)', 'P@1 row-wise', 'mean Δ P@1', 'P@5 per coordinate', 'P@5 row-wise', 'training s, medians (speed-up)', 'examples/s row-wise ÷ per coordinate'], rows);
+process.stdout.write(`${table}\n`);
+await writeJson(join(RESULTS_DIR, 'adagrad.json'), { machine: machineInfo(), seeds, runs, table });
