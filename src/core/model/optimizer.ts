@@ -9,8 +9,8 @@ export interface RowOptimizer {
 
 export type RowOptimizerFactory = (params: Float32Array, dim: number, lr: number) => RowOptimizer;
 
-const DEFAULT_EPS = 1e-8;
-const DEFAULT_ACCUMULATOR = 0.1;
+const EPS = 1e-8;
+const INITIAL_ACCUMULATOR = 0.1;
 
 /**
  * The Adagrad a training config asks for (`rowwise`: one accumulator per row, RowwiseAdagrad) with
@@ -21,12 +21,33 @@ export function adagradFactory(rowwise: boolean, memory: 'own' | 'shared' | ((pa
   return (params, dim, lr) => {
     const size = rowwise ? params.length / dim : params.length;
     const accum = typeof memory === 'function' ? memory(params) : memory === 'shared' ? sharedAccumulators(size) : undefined;
-    return rowwise ? new RowwiseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, accum) : new SparseAdagrad(params, dim, lr, DEFAULT_EPS, DEFAULT_ACCUMULATOR, accum);
+    return rowwise ? new RowwiseAdagrad(params, dim, lr, accum) : new SparseAdagrad(params, dim, lr, accum);
   };
 }
 
+/** Parameters [rows, dim] and their accumulators: `accum` adopted as it is (another thread's, in shared memory), else new ones. */
+abstract class Adagrad implements RowOptimizer {
+  readonly accum: Float32Array;
+
+  constructor(
+    readonly params: Float32Array,
+    readonly dim: number,
+    public lr: number,
+    accum: Float32Array | undefined,
+    perRow: boolean,
+  ) {
+    const rows = params.length / dim;
+    if (!Number.isInteger(rows)) throw new Error(`${params.length} parameters are not rows of ${dim}`);
+    const size = perRow ? rows : params.length;
+    if (accum && accum.length !== size) throw new Error(`accumulators have ${accum.length} values, the parameters ${size} ${perRow ? 'rows' : 'values'}`);
+    this.accum = accum ?? new Float32Array(size).fill(INITIAL_ACCUMULATOR);
+  }
+
+  abstract stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void;
+}
+
 function sharedAccumulators(n: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(n * 4)).fill(DEFAULT_ACCUMULATOR);
+  return new Float32Array(new SharedArrayBuffer(n * 4)).fill(INITIAL_ACCUMULATOR);
 }
 
 /**
@@ -34,20 +55,9 @@ function sharedAccumulators(n: number): Float32Array {
  * O(touched rows × dim), not O(parameters). Per-coordinate accumulators, as in fastText's and
  * StarSpace's sparse embedding training.
  */
-export class SparseAdagrad implements RowOptimizer {
-  readonly accum: Float32Array;
-
-  constructor(
-    readonly params: Float32Array,
-    readonly dim: number,
-    public lr: number,
-    readonly eps = DEFAULT_EPS,
-    initialAccumulator = DEFAULT_ACCUMULATOR,
-    /** Accumulators to adopt as they are (another thread's, in shared memory); else new ones. */
-    accum?: Float32Array,
-  ) {
-    if (accum && accum.length !== params.length) throw new Error(`accumulators have ${accum.length} values, the parameters ${params.length}`);
-    this.accum = accum ?? new Float32Array(params.length).fill(initialAccumulator);
+export class SparseAdagrad extends Adagrad {
+  constructor(params: Float32Array, dim: number, lr: number, accum?: Float32Array) {
+    super(params, dim, lr, accum, false);
   }
 
   /** params[row] -= lr * scale * grad / sqrt(accum), where the gradient is scale * grad[gOffset..]. */
@@ -55,13 +65,12 @@ export class SparseAdagrad implements RowOptimizer {
     const p = this.params;
     const a = this.accum;
     const lr = this.lr;
-    const eps = this.eps;
     const base = row * this.dim;
     for (let j = 0; j < this.dim; j++) {
       const g = scale * grad[gOffset + j];
       const acc = a[base + j] + g * g;
       a[base + j] = acc;
-      p[base + j] -= (lr * g) / (Math.sqrt(acc) + eps);
+      p[base + j] -= (lr * g) / (Math.sqrt(acc) + EPS);
     }
   }
 }
@@ -71,22 +80,9 @@ export class SparseAdagrad implements RowOptimizer {
  * summing the mean square of the row's gradient, so a step costs one square root per row instead
  * of one per coordinate, and the state is a d-th of the per-coordinate one.
  */
-export class RowwiseAdagrad implements RowOptimizer {
-  readonly accum: Float32Array;
-
-  constructor(
-    readonly params: Float32Array,
-    readonly dim: number,
-    public lr: number,
-    readonly eps = DEFAULT_EPS,
-    initialAccumulator = DEFAULT_ACCUMULATOR,
-    /** Accumulators to adopt as they are (another thread's, in shared memory); else new ones. */
-    accum?: Float32Array,
-  ) {
-    const rows = params.length / dim;
-    if (!Number.isInteger(rows)) throw new Error(`${params.length} parameters are not rows of ${dim}`);
-    if (accum && accum.length !== rows) throw new Error(`accumulators have ${accum.length} values, the parameters ${rows} rows`);
-    this.accum = accum ?? new Float32Array(rows).fill(initialAccumulator);
+export class RowwiseAdagrad extends Adagrad {
+  constructor(params: Float32Array, dim: number, lr: number, accum?: Float32Array) {
+    super(params, dim, lr, accum, true);
   }
 
   /** accum[row] += mean_j g_j²; params[row] -= lr * g / sqrt(accum[row]), where g = scale * grad[gOffset..]. */
@@ -95,7 +91,7 @@ export class RowwiseAdagrad implements RowOptimizer {
     const d = this.dim;
     const acc = this.accum[row] + (scale * scale * dot(grad, gOffset, grad, gOffset, d)) / d;
     this.accum[row] = acc;
-    const step = (this.lr * scale) / (Math.sqrt(acc) + this.eps);
+    const step = (this.lr * scale) / (Math.sqrt(acc) + EPS);
     const base = row * d;
     for (let j = 0; j < d; j++) p[base + j] -= step * grad[gOffset + j];
   }

@@ -1,0 +1,60 @@
+/**
+ * A published model's label index at several search list sizes: P@1 / P@5 / PSP@5 through the
+ * index (the model's own neighbour component included) against exact search, recall@10, and how
+ * often the exact top label is missing from the index's top 100 (a label the graph does not reach
+ * is missing at any ef). A benchmark: prints a table, writes bench/results/label-index-ef.json.
+ *
+ *   npx tsx bench/label-index-ef.ts --model DIR --test FILE [--ef 100,400,1600] [--miss-sample 5000]
+ */
+import { join } from 'node:path';
+import { denseTopK } from '../src/ann/dense-search.js';
+import { loadDataset } from '../src/core/data/load-dataset.js';
+import { propensitiesFromCounts } from '../src/core/model/metrics.js';
+import { evaluateStudent, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
+import { loadModel } from '../src/pipeline/model-dir.js';
+import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+
+const a = parseArgs(process.argv.slice(2));
+const modelDir = a.get('model');
+const testPath = a.get('test');
+if (typeof modelDir !== 'string' || typeof testPath !== 'string') throw new Error('usage: --model DIR --test FILE [--ef 100,400,1600] [--miss-sample 5000]');
+const efs = String(a.get('ef') ?? '100,400,1600').split(',').map((s) => positiveInt('--ef', s));
+const missSample = positiveInt('--miss-sample', String(a.get('miss-sample') ?? 5000));
+
+const model = await loadModel(modelDir);
+const loaded = await loadDataset(testPath, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
+const test = { ...loaded, features: { ...loaded.features, cols: model.config.numFeatures } };
+const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
+const { student, index } = model;
+const { dim, numLabels } = student.shape;
+
+// the exact top label against the index's top 100, on a sample of the test queries
+const sample = evenlySpacedSubset(test, missSample);
+const n = sample.features.rows;
+const queries = student.encodeAll(sample.features);
+const top = Math.min(100, numLabels);
+const exact = await denseTopK(student.V, numLabels, dim, queries, n, top, { threads: 2 });
+
+const rows: Record<string, number>[] = [];
+for (const ef of efs) {
+  index.setEf(ef);
+  const found = index.searchBatch(queries, n, top);
+  let missing = 0;
+  let missingTrue = 0;
+  for (let i = 0; i < n; i++) {
+    const best = exact.labels[i * top];
+    if (found.labels.subarray(i * top, (i + 1) * top).includes(best)) continue;
+    missing++;
+    for (let p = sample.labels.indptr[i]; p < sample.labels.indptr[i + 1]; p++) if (sample.labels.indices[p] === best) missingTrue++;
+  }
+  const ev = await evaluateStudent(student, test, propensities, index, model.neighbours, 2);
+  rows.push({ ef, exactP1: ev.exact['p@1'], p1: ev.hnsw!['p@1'], p5: ev.hnsw!['p@5'], psp5: ev.hnsw!['psp@5'], recallAt10: ev.hnswRecallAt10!, missing: missing / n, missingTrue: missingTrue / n, evaluatedPoints: ev.evaluatedPoints });
+  process.stderr.write(`ef ${ef} done\n`);
+}
+const pct = (x: number): string => (100 * x).toFixed(2);
+const table = mdTable(
+  ['ef', 'P@1 exact', 'P@1 via index', 'P@5', 'PSP@5', 'recall@10', `exact top label not in the index's top ${top} (of ${n} queries)`, '… and a true label'],
+  rows.map((r) => [String(r.ef), pct(r.exactP1), pct(r.p1), pct(r.p5), pct(r.psp5), r.recallAt10.toFixed(4), `${pct(r.missing)} %`, `${pct(r.missingTrue)} %`]),
+);
+process.stdout.write(`${table}\n`);
+await writeJson(join(RESULTS_DIR, 'label-index-ef.json'), { machine: machineInfo(), model: modelDir, test: testPath, rows, table });
