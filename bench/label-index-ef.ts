@@ -5,9 +5,11 @@
  * is missing at any ef). A benchmark: prints a table, writes bench/results/label-index-ef.json.
  *
  *   npx tsx bench/label-index-ef.ts --model DIR --test FILE [--ef 100,400,1600] [--miss-sample 5000]
+ *                                   [--rebuild M,efConstruction]   # the label index rebuilt with other parameters first
  */
 import { join } from 'node:path';
 import { denseTopK } from '../src/ann/dense-search.js';
+import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { loadDataset } from '../src/core/data/load-dataset.js';
 import { propensitiesFromCounts } from '../src/core/model/metrics.js';
 import { evaluateStudent, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
@@ -25,8 +27,18 @@ const model = await loadModel(modelDir);
 const loaded = await loadDataset(testPath, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
 const test = { ...loaded, features: { ...loaded.features, cols: model.config.numFeatures } };
 const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
-const { student, index } = model;
+const { student } = model;
 const { dim, numLabels } = student.shape;
+const rebuild = a.get('rebuild');
+let index = model.index;
+let built: Record<string, number> | undefined;
+if (typeof rebuild === 'string') {
+  const [M, efConstruction] = rebuild.split(',').map((x) => positiveInt('--rebuild', x));
+  const t0 = performance.now();
+  index = LabelIndex.build(student.V, numLabels, dim, { M, efConstruction, seed: model.config.train.seed });
+  built = { M, efConstruction, seconds: (performance.now() - t0) / 1000 };
+  process.stderr.write(`label index rebuilt with M ${M}, efConstruction ${efConstruction} in ${built.seconds.toFixed(1)} s\n`);
+}
 
 // the exact top label against the index's top 100, on a sample of the test queries
 const sample = evenlySpacedSubset(test, missSample);
@@ -57,4 +69,5 @@ const table = mdTable(
   rows.map((r) => [String(r.ef), pct(r.exactP1), pct(r.p1), pct(r.p5), pct(r.psp5), r.recallAt10.toFixed(4), `${pct(r.missing)} %`, `${pct(r.missingTrue)} %`]),
 );
 process.stdout.write(`${table}\n`);
-await writeJson(join(RESULTS_DIR, 'label-index-ef.json'), { machine: machineInfo(), model: modelDir, test: testPath, rows, table });
+const name = built ? `label-index-ef-M${built.M}-efc${built.efConstruction}.json` : 'label-index-ef.json';
+await writeJson(join(RESULTS_DIR, name), { machine: machineInfo(), model: modelDir, test: testPath, rebuilt: built ?? null, rows, table });

@@ -74,6 +74,11 @@ describe('runTrainJob', () => {
     expect(model.config.metrics).toEqual(r.metrics);
     expect(EF_CANDIDATES).toContain(r.efSearch); // chosen for the index (hnswRecallTarget) and published
     expect(model.config.hnsw.efSearch).toBe(r.efSearch);
+    // the label index is built with its own efConstruction (labelIndexEfConstruction), the points' with 100
+    const sidecarOf = async (name: string): Promise<{ efConstruction: number }> => JSON.parse(await readFile(join(dir, 'plain', `${name}.json`), 'utf8'));
+    expect((await sidecarOf('index.hnsw')).efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
+    expect(model.config.hnsw.efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
+    expect((await sidecarOf('points.hnsw')).efConstruction).toBe(100);
 
     // the neighbour component is published (the default β > 0) and a loaded model ranks as the job did
     expect(model.neighbours?.index.count).toBe(1500);
@@ -85,7 +90,8 @@ describe('runTrainJob', () => {
     expect(alone['p@1']).not.toBe(r.hnswMetrics!['p@1']); // the vote changes the ranking
 
     // off: no neighbour index in the directory
-    await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1, neighbours: 0 }, outDir: join(dir, 'no-neighbours'), cacheDir: false });
+    await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1, neighbours: 0, labelIndexEfConstruction: 50 }, outDir: join(dir, 'no-neighbours'), cacheDir: false });
+    expect(JSON.parse(await readFile(join(dir, 'no-neighbours', 'index.hnsw.json'), 'utf8')).efConstruction).toBe(50);
     expect((await loadModel(join(dir, 'no-neighbours'))).neighbours).toBeNull();
     expect(existsSync(join(dir, 'no-neighbours', 'points.hnsw'))).toBe(false);
 

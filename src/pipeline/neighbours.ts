@@ -15,7 +15,8 @@ export interface PublishedIndexes {
 
 /**
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
- * component (its embeddings of the training points, indexed); with `threads`, the two indexes are
+ * component (its embeddings of the training points, indexed; efConstruction hnsw.efConstruction, the label
+ * index cfg.labelIndexEfConstruction); with `threads`, the two indexes are
  * built at once on two threads (the same graphs as one after the other).
  */
 export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, hnsw: { M: number; efConstruction: number }, opts: { withNeighbours: boolean; threads: boolean }, sink: ProgressSink): Promise<PublishedIndexes> {
@@ -23,7 +24,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const { dim, numLabels } = student.shape;
   const options = { M: hnsw.M, efConstruction: hnsw.efConstruction, seed: cfg.seed };
   const n = train.features.rows;
-  const specs = [{ vectors: student.V, count: numLabels, dim, options }];
+  const specs = [{ vectors: student.V, count: numLabels, dim, options: { ...options, efConstruction: cfg.labelIndexEfConstruction } }];
   if (opts.withNeighbours) specs.push({ vectors: encodePoints(student, train.features), count: n, dim, options });
   const [index, pointIndex] = await buildIndexes(specs, opts.threads);
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);

@@ -397,7 +397,7 @@ function publish(dir: string, input: TrainJobInput, data: LoadedTrainTest, stude
     config: {
       numFeatures: train.features.cols,
       train: result.config,
-      hnsw: { ...HNSW_DEFAULTS, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
+      hnsw: { ...HNSW_DEFAULTS, efConstruction: result.config.labelIndexEfConstruction, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
       input: data.featurizer ? 'text' : 'features',
       metrics: result.metrics,
       hnswMetrics: result.hnswMetrics,
