@@ -13,7 +13,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, writeJson } from './lib.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, trainFlags, writeJson } from './lib.js';
+import { peerBar, readPeersJson } from './peers.js';
 
 interface Run {
   dataset: string;
@@ -30,15 +31,15 @@ const a = parseArgs(process.argv.slice(2));
 const datasets = String(a.get('datasets') ?? 'bibtex,delicious,corel5k,debtags').split(',');
 const seeds = String(a.get('seeds') ?? '1,2').split(',').map(Number);
 const teacherDir = a.get('teacher-dir') as string | undefined;
-const base = ['--no-auto', '--no-teacher-init', '--dim', String(AUTO_RANDOM_START.base.dim), '--threads', '1'];
+const base = ['--no-auto', ...trainFlags({ teacherInit: false, dim: AUTO_RANDOM_START.base.dim, threads: 1 })];
 const settings: { name: string; flags: (ds: string) => string[] | null }[] = [
-  { name: 'α=0', flags: () => ['--alpha', '0', '--lr', String(ALPHA0_RANDOM_START.lr), '--epochs', String(ALPHA0_RANDOM_START.epochs)] },
+  { name: 'α=0', flags: () => trainFlags(ALPHA0_RANDOM_START) },
   {
     name: 'α=1',
     flags: (ds) => {
       const teacher = teacherDir ? join(teacherDir, ds, 'teacher.onnx') : '';
       if (!teacher || !existsSync(teacher)) return null;
-      return ['--teacher', teacher, '--no-cross-fit', '--alpha', '1', '--temperature', '1', '--lr', String(AUTO_RANDOM_START.base.lr), '--epochs', String(AUTO_RANDOM_START.base.epochs)];
+      return ['--teacher', teacher, '--no-cross-fit', ...trainFlags({ alpha: 1, temperature: 1, lr: AUTO_RANDOM_START.base.lr, epochs: AUTO_RANDOM_START.base.epochs })];
     },
   },
 ];
@@ -89,5 +90,14 @@ for (const ds of datasets) {
   }
 }
 const table = mdTable(['dataset', 'setting', 'P@1 per coordinate (seeds)', 'P@1 row-wise', 'mean Δ P@1', 'P@5 per coordinate', 'P@5 row-wise', 'training s, medians (speed-up)', 'examples/s row-wise ÷ per coordinate'], rows);
-process.stdout.write(`${table}\n`);
-await writeJson(join(RESULTS_DIR, 'adagrad.json'), { machine: machineInfo(), seeds, runs, table });
+// the peers on the same test splits: their whole training runs, one thread (../shared/peers/peers.json)
+const peers = await readPeersJson();
+const peerTable = mdTable(
+  ['dataset', 'best peer P@1', 'best peer P@5', 'fastest peer, train s'],
+  datasets.flatMap((ds) => {
+    const bar = peerBar(peers, ds);
+    return bar ? [[ds, bar.best['P@1'], bar.best['P@5'], bar.fastest]] : [];
+  }),
+);
+process.stdout.write(`${table}\n\n${peerTable}\n`);
+await writeJson(join(RESULTS_DIR, 'adagrad.json'), { machine: machineInfo(), seeds, runs, table, peerTable });

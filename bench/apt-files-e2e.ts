@@ -17,10 +17,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MetricReport } from '../src/core/model/metrics.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
 /** Each variant's settings over the common ones below. */
@@ -43,16 +43,6 @@ interface Row {
   points: number;
 }
 
-/** CLI flags of settings; a boolean only when it differs from its default (the CLI has --x or --no-x, not both). */
-function flagsOf(settings: Partial<TrainConfig>): string[] {
-  return Object.entries(settings).flatMap(([k, v]) => {
-    const name = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    if (typeof v !== 'boolean') return [`--${name}`, String(v)];
-    if (v === DEFAULT_TRAIN_CONFIG[k as keyof TrainConfig]) return [];
-    return v ? [`--${name}`] : [`--no-${name}`];
-  });
-}
-
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const reps = positiveInt('reps', String(a.get('reps') ?? 1));
@@ -73,7 +63,7 @@ async function main(): Promise<void> {
     const order = rep % 2 ? [...variants].reverse() : variants;
     for (const v of order) {
       const out = join(work, `model-${v}-${rep}`);
-      const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...flagsOf({ ...settings, ...VARIANTS[v] }), '--out', out];
+      const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...trainFlags({ ...settings, ...VARIANTS[v] }), '--out', out];
       const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
       rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });

@@ -36,7 +36,7 @@ import { synthesize } from '../src/core/data/synth.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { StudentTrainer } from '../src/core/model/trainer.js';
 import { CENTROID_PROJECTION_DIM, MINING_HNSW, MINING_SHARD_MIN_LABELS, MINING_SHARDS } from '../src/pipeline/mine.js';
-import { HNSW_DEFAULTS } from '../src/pipeline/train-job.js';
+import { PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
 import { RESULTS_DIR, firstRows, machineInfo, mdTable, median, positiveInt, recallAt, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
@@ -169,7 +169,7 @@ function variantsFor(w: Workload): Variant[] {
 
 /** Whether a variant is what the code does now (mine.ts / train-job.ts constants). */
 function isCurrent(w: Workload, v: Variant): boolean {
-  if (w.name === 'final') return v.M === HNSW_DEFAULTS.M && v.efConstruction === HNSW_DEFAULTS.efConstruction && v.shards === 1;
+  if (w.name === 'final') return v.M === PUBLISHED_INDEX_M && v.efConstruction === DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction && v.shards === 1;
   const indexed = w.withPoints && w.withPoints.length < LABELS ? w.withPoints.length : LABELS;
   const shards = indexed >= MINING_SHARD_MIN_LABELS ? MINING_SHARDS : 1;
   return v.withPointsOnly && v.ef === undefined && v.M === MINING_HNSW.M && v.efConstruction === MINING_HNSW.efConstruction && v.shards === shards;

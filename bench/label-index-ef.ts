@@ -10,10 +10,8 @@
 import { join } from 'node:path';
 import { denseTopK } from '../src/ann/dense-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
-import { loadDataset } from '../src/core/data/load-dataset.js';
-import { propensitiesFromCounts } from '../src/core/model/metrics.js';
 import { evaluateStudent, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
-import { loadModel } from '../src/pipeline/model-dir.js';
+import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
 import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 
 const a = parseArgs(process.argv.slice(2));
@@ -24,9 +22,8 @@ const efs = String(a.get('ef') ?? '100,400,1600').split(',').map((s) => positive
 const missSample = positiveInt('--miss-sample', String(a.get('miss-sample') ?? 5000));
 
 const model = await loadModel(modelDir);
-const loaded = await loadDataset(testPath, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
-const test = { ...loaded, features: { ...loaded.features, cols: model.config.numFeatures } };
-const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
+const test = await loadTestForModel(model, testPath);
+const propensities = modelPropensities(model, test);
 const { student } = model;
 const { dim, numLabels } = student.shape;
 const rebuild = a.get('rebuild');

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
 import type { Csr } from '../src/core/data/csr.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
@@ -187,4 +188,14 @@ export async function ensureScaleData(size: ScaleSize, fresh = false): Promise<{
   ]);
   process.stderr.write(`[scale ${scaleTag(size.labels)}] generated ${size.points} points, ${size.labels} labels in ${r.seconds.toFixed(1)} s\n`);
   return { trainPath, testPath, synthSeconds: r.seconds };
+}
+
+/** `distilxr train` flags of some settings; a boolean only when it differs from its default (the CLI has --x or --no-x, not both). */
+export function trainFlags(settings: Partial<TrainConfig>): string[] {
+  return Object.entries(settings).flatMap(([k, v]) => {
+    const name = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (typeof v !== 'boolean') return [`--${name}`, String(v)];
+    if (v === DEFAULT_TRAIN_CONFIG[k as keyof TrainConfig]) return [];
+    return v ? [`--${name}`] : [`--no-${name}`];
+  });
 }

@@ -46,6 +46,21 @@ export async function readPeersJson(): Promise<PeersJson | null> {
   return existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as PeersJson) : null;
 }
 
+/**
+ * The bar on one dataset as peers.json gives it: per metric the best peer's value (%) and name, and
+ * the fastest peer's train seconds. Null when peers.json has no such dataset.
+ */
+export function peerBar(peers: PeersJson | null, ds: string): { best: Record<'P@1' | 'P@5' | 'PSP@5', string>; fastest: string } | null {
+  const methods = Object.entries(peers?.datasets[ds]?.methods ?? {});
+  if (!methods.length) return null;
+  const best = (key: string): string => {
+    const [name, ref] = methods.reduce((a, b) => ((b[1].metrics[key] ?? -1) > (a[1].metrics[key] ?? -1) ? b : a));
+    return `${(100 * ref.metrics[key]).toFixed(2)} (${name})`;
+  };
+  const [fastName, fast] = methods.reduce((a, b) => ((b[1].train_seconds ?? Infinity) < (a[1].train_seconds ?? Infinity) ? b : a));
+  return { best: { 'P@1': best('P@1'), 'P@5': best('P@5'), 'PSP@5': best('PSP@5') }, fastest: `${fast.train_seconds} s (${fastName})` };
+}
+
 /** The methods that have a `<ds>/<method>.top10.txt`, sorted. */
 export function peerMethods(ds: string): string[] {
   const dir = join(PEERS_DIR, ds);

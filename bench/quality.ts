@@ -27,11 +27,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { METRIC_KEYS, type MetricReport } from '../src/core/model/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, writeJson, type DatasetSplit } from './lib.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
 import {
   DIFF_TOLERANCE_POINTS,
   PEER_KEYS,
@@ -73,12 +73,6 @@ interface Row {
 }
 
 /** The student settings: extra CLI flags, and whether they need the teacher. */
-/** CLI flags of a partial TrainConfig (booleans default to true: only false is spelt, as --no-x). */
-function flagsOf(s: Partial<TrainConfig>): string[] {
-  const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  return Object.entries(s).flatMap(([k, v]) => (typeof v === 'boolean' ? (v ? [] : [`--no-${kebab(k)}`]) : [`--${kebab(k)}`, String(v)]));
-}
-
 const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] = [
   { method: 'student: hard negatives (α=0, no teacher)', flags: ['--alpha', '0'], teacher: false },
   { method: 'student: previous defaults (random start, no label bias, α=0.5, d=64)', flags: ['--no-auto', '--no-teacher-init', '--no-label-bias'], teacher: true },
@@ -86,7 +80,7 @@ const STUDENT_SETTINGS: { method: string; flags: string[]; teacher: boolean }[] 
   { method: 'student: teacher start alone without label bias (epochs 0, d=256)', flags: ['--epochs', '0', '--dim', '256', '--no-label-bias'], teacher: true },
   // the --auto candidates run as fixed settings on the test split: the grid --auto is judged against
   ...[AUTO_TEACHER_START, AUTO_RANDOM_START].flatMap((family) =>
-    family.candidates.map((c) => ({ method: `student grid (${family.name}): ${JSON.stringify(c)}`, flags: [...flagsOf({ ...family.base, ...c }), '--no-cross-fit'], teacher: true })),
+    family.candidates.map((c) => ({ method: `student grid (${family.name}): ${JSON.stringify(c)}`, flags: [...trainFlags({ ...family.base, ...c }), '--no-cross-fit'], teacher: true })),
   ),
   { method: 'student: --auto (the default: no setting given)', flags: [], teacher: true },
   // the neighbour component's effect (appended: earlier indices of --students keep their rows)

@@ -23,8 +23,8 @@ import { exactTopK } from '../src/ann/exact-search.js';
 import { selectRows } from '../src/core/data/csr.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { loadDataset } from '../src/core/data/load-dataset.js';
-import { evaluateRankings, propensitiesFromCounts } from '../src/core/model/metrics.js';
-import { FILES, loadModel } from '../src/pipeline/model-dir.js';
+import { evaluateRankings } from '../src/core/model/metrics.js';
+import { FILES, loadModel, modelPropensities } from '../src/pipeline/model-dir.js';
 import { REPO_ROOT as ROOT, RESULTS_DIR, TMP_DIR as TMP, distilxrJson, machineInfo, median, mulanSplit, positiveInt, recallAt, run, writeJson } from './lib.js';
 const EFS = [50, 100, 200];
 const KS = [10, 100];
@@ -129,7 +129,7 @@ async function benchTarget(t: Target) {
   const t0 = process.hrtime.bigint();
   const queries = model.student.encodeAll(test.features);
   const encodeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(numLabels, test.labels.cols));
+  const propensities = modelPropensities(model, test);
 
   type Variant = { key: string; ef: number | null; k: number; run: () => Int32Array };
   const variants: Variant[] = [];

@@ -1,15 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import type { Dataset } from '../core/data/dataset.js';
 import { UsageError } from '../core/util/errors.js';
 import { threadCount } from '../core/util/threads.js';
-import { loadDataset } from '../core/data/load-dataset.js';
-import { propensitiesFromCounts } from '../core/model/metrics.js';
 import { TRAIN_SETTINGS, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { evaluateStudent } from '../pipeline/evaluate.js';
 import { fitTeacher } from '../pipeline/fit-teacher.js';
 import { TEACHER_FIT_SETTINGS, teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
-import { loadModel, type LoadedModel } from '../pipeline/model-dir.js';
+import { loadModel, loadTestForModel, modelPropensities } from '../pipeline/model-dir.js';
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { inspectTeacher } from '../pipeline/inspect-teacher.js';
@@ -93,21 +90,13 @@ export function evalCommand(): Command {
     .action(async (o: { model: string; test: string; json?: boolean }) => {
       const started = performance.now();
       const model = await loadModel(o.model);
-      const test = await loadTestFor(model, o.test);
-      const propensities = propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
+      const test = await loadTestForModel(model, o.test);
+      const propensities = modelPropensities(model, test);
       const ev = await evaluateStudent(model.student, test, propensities, model.index, model.neighbours, threadCount(0));
       const seconds = (performance.now() - started) / 1000;
       if (o.json) return printJson({ ...ev.exact, seconds, hnsw: ev.hnsw, hnswRecallAt10: ev.hnswRecallAt10, evaluatedPoints: ev.evaluatedPoints });
       process.stdout.write(metricTable({ exact: ev.exact, 'via HNSW': ev.hnsw }) + '\n');
     });
-}
-
-async function loadTestFor(model: LoadedModel, path: string): Promise<Dataset> {
-  const test = await loadDataset(path, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
-  if (test.features.cols > model.config.numFeatures) {
-    throw new UsageError(`${path} declares ${test.features.cols} features; the model was trained on ${model.config.numFeatures}`);
-  }
-  return { ...test, features: { ...test.features, cols: model.config.numFeatures } };
 }
 
 export function queryCommand(): Command {

@@ -4,7 +4,9 @@ import { LabelIndex } from '../ann/hnsw-index.js';
 import { UsageError } from '../core/util/errors.js';
 import { Featurizer } from '../core/data/featurizer.js';
 import type { LabelMap } from '../core/data/jsonl-format.js';
-import type { MetricReport } from '../core/model/metrics.js';
+import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics.js';
+import type { Dataset } from '../core/data/dataset.js';
+import { loadDataset } from '../core/data/load-dataset.js';
 import { decodeSafetensors, encodeSafetensors, tensorOf, type Tensor } from '../core/model/safetensors.js';
 import { Student, type StudentShape } from '../core/model/student.js';
 import type { TrainConfig } from '../core/model/train-config.js';
@@ -253,4 +255,18 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A test file read the way `model` reads its input (its featurizer and label map), within its feature range. */
+export async function loadTestForModel(model: LoadedModel, path: string): Promise<Dataset> {
+  const test = await loadDataset(path, { featurizer: model.featurizer ?? undefined, labelMap: model.labelMap ?? undefined });
+  if (test.features.cols > model.config.numFeatures) {
+    throw new UsageError(`${path} declares ${test.features.cols} features; the model was trained on ${model.config.numFeatures}`);
+  }
+  return { ...test, features: { ...test.features, cols: model.config.numFeatures } };
+}
+
+/** PSP@k propensities from the model's training label counts, over its labels and any the test set adds. */
+export function modelPropensities(model: LoadedModel, test: Dataset): Float64Array {
+  return propensitiesFromCounts(model.labelCounts, model.trainPoints, Math.max(test.labels.cols, model.config.shape.numLabels));
 }

@@ -27,13 +27,11 @@ import { calibratedScorer } from './score.js';
 import type { ScoreFanOut } from './score-fan-out.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
-import { buildPublishedIndexes } from './neighbours.js';
+import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
-/** efConstruction 100: half the build of 200, recall@10 −0.002 (bench/hnsw-build.ts, 10^5 labels). */
-export const HNSW_DEFAULTS = { M: 16, efConstruction: 100, efSearch: EF_CANDIDATES[0] };
 /** Training rows whose queries choose the index's ef. */
 const EF_SAMPLE_QUERIES = 1000;
 
@@ -321,7 +319,7 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
   if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
   // The HNSW index serves evaluation and the published model; neither, no index.
   const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
-  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, HNSW_DEFAULTS, { withNeighbours, threads: threadCount(cfg.threads) > 1 }, sink) : null;
+  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads) > 1 }, sink) : null;
   const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
@@ -397,7 +395,7 @@ function publish(dir: string, input: TrainJobInput, data: LoadedTrainTest, stude
     config: {
       numFeatures: train.features.cols,
       train: result.config,
-      hnsw: { ...HNSW_DEFAULTS, efConstruction: result.config.labelIndexEfConstruction, efSearch: result.efSearch ?? HNSW_DEFAULTS.efSearch },
+      hnsw: { M: PUBLISHED_INDEX_M, efConstruction: result.config.labelIndexEfConstruction, efSearch: result.efSearch ?? EF_CANDIDATES[0] },
       input: data.featurizer ? 'text' : 'features',
       metrics: result.metrics,
       hnswMetrics: result.hnswMetrics,

@@ -115,7 +115,7 @@ export function sparseRowTimesDenseInto(
 ): number {
   for (let j = 0; j < dim; j++) out[outOffset + j] = 0;
   // Four matrix rows per pass over out: each out element is loaded and stored a quarter as often,
-  // which is what the plain loop spent its time on (2.8× on Bibtex rows at d=256).
+  // which is what the plain loop spent its time on (BENCHMARKS.md 2: the training kernels).
   let p = start;
   for (; p + 3 < end; p += 4) {
     const x0 = values ? values[p] : 1;

@@ -3,7 +3,7 @@ import { dot } from '../util/vectors.js';
 /** Updates one parameter row from its gradient (scale × grad[gOffset..gOffset+dim)). */
 export interface RowOptimizer {
   stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void;
-  /** Per-parameter optimizer state, for checkpoints (empty when stateless). */
+  /** Optimizer state, per parameter or per row, for checkpoints (empty when stateless). */
   readonly accum: Float32Array;
 }
 

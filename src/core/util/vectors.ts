@@ -1,6 +1,6 @@
 /**
  * a[ao..ao+d) · b[bo..bo+d), summed in four interleaved partial sums: a single running sum waits
- * on each addition's latency, four keep the adder busy (1.4–1.6× at d=256). The result differs from
+ * on each addition's latency, four keep the adder busy. The result differs from
  * the plain left-to-right sum only by rounding.
  */
 export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
