@@ -6,10 +6,12 @@
  *
  *   npx tsx bench/label-index-ef.ts --model DIR --test FILE [--ef 100,400,1600] [--miss-sample 5000]
  *                                   [--rebuild M,efConstruction]   # the label index rebuilt with other parameters first
+ *                                   [--rebuild-points M,efConstruction --train FILE]   # the training points' index likewise
  */
 import { join } from 'node:path';
 import { denseTopK } from '../src/ann/dense-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
+import { encodePoints } from '../src/ann/neighbour-blend.js';
 import { evaluateStudent, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
 import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
@@ -37,6 +39,21 @@ if (typeof rebuild === 'string') {
   process.stderr.write(`label index rebuilt with M ${M}, efConstruction ${efConstruction} in ${built.seconds.toFixed(1)} s\n`);
 }
 
+const rebuildPoints = a.get('rebuild-points');
+let neighbours = model.neighbours;
+let builtPoints: Record<string, number> | undefined;
+if (typeof rebuildPoints === 'string') {
+  const trainPath = a.get('train');
+  if (typeof trainPath !== 'string' || !neighbours) throw new Error('--rebuild-points needs --train FILE and a model with a neighbour component');
+  const train = await loadTestForModel(model, trainPath);
+  const [M, efConstruction] = rebuildPoints.split(',').map((x) => positiveInt('--rebuild-points', x));
+  const t0 = performance.now();
+  const pointIndex = LabelIndex.build(encodePoints(student, train.features), train.features.rows, dim, { M, efConstruction, seed: model.config.train.seed });
+  builtPoints = { M, efConstruction, seconds: (performance.now() - t0) / 1000 };
+  neighbours = { ...neighbours, index: pointIndex };
+  process.stderr.write(`training points' index rebuilt with M ${M}, efConstruction ${efConstruction} in ${builtPoints.seconds.toFixed(1)} s\n`);
+}
+
 // the exact top label against the index's top 100, on a sample of the test queries
 const sample = evenlySpacedSubset(test, missSample);
 const n = sample.features.rows;
@@ -56,7 +73,7 @@ for (const ef of efs) {
     missing++;
     for (let p = sample.labels.indptr[i]; p < sample.labels.indptr[i + 1]; p++) if (sample.labels.indices[p] === best) missingTrue++;
   }
-  const ev = await evaluateStudent(student, test, propensities, index, model.neighbours, 2);
+  const ev = await evaluateStudent(student, test, propensities, index, neighbours, 2);
   rows.push({ ef, exactP1: ev.exact['p@1'], p1: ev.hnsw!['p@1'], p5: ev.hnsw!['p@5'], psp5: ev.hnsw!['psp@5'], recallAt10: ev.hnswRecallAt10!, missing: missing / n, missingTrue: missingTrue / n, evaluatedPoints: ev.evaluatedPoints });
   process.stderr.write(`ef ${ef} done\n`);
 }
@@ -66,5 +83,5 @@ const table = mdTable(
   rows.map((r) => [String(r.ef), pct(r.exactP1), pct(r.p1), pct(r.p5), pct(r.psp5), r.recallAt10.toFixed(4), `${pct(r.missing)} %`, `${pct(r.missingTrue)} %`]),
 );
 process.stdout.write(`${table}\n`);
-const name = built ? `label-index-ef-M${built.M}-efc${built.efConstruction}.json` : 'label-index-ef.json';
-await writeJson(join(RESULTS_DIR, name), { machine: machineInfo(), model: modelDir, test: testPath, rebuilt: built ?? null, rows, table });
+const name = ['label-index-ef', built && `M${built.M}-efc${built.efConstruction}`, builtPoints && `points-M${builtPoints.M}-efc${builtPoints.efConstruction}`].filter(Boolean).join('-');
+await writeJson(join(RESULTS_DIR, `${name}.json`), { machine: machineInfo(), model: modelDir, test: testPath, rebuilt: built ?? null, rebuiltPoints: builtPoints ?? null, rows, table });

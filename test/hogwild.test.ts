@@ -40,15 +40,31 @@ describe('Hogwild student training on Bibtex', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('threads 1 is the serial path of before threads existed, bit for bit', async () => {
-    // The digits of the serial path (first taken at commit e05d9a1, before this setting; retaken when
-    // mining became exact search on ONNX Runtime, when int8 mining and re-mining per label set
-    // became the defaults, and when the training kernels summed in partial sums): 6 epochs cross a re-mining (remineEvery 5).
-    const r = await runTrainJob({ trainPath: TRAIN, testPath: TEST, outDir: join(dir, 'serial'), cacheDir: false, config: { ...plain, epochs: 6, threads: 1 } });
-    expect(r.epochs.map((e) => e.loss)).toEqual([4.58927725153919, 3.6958250263778116, 3.236041444598452, 2.9019889608360843, 2.6333376205747254, 2.4422983963864486]);
-    expect(r.metrics!['p@1']).toBe(0.6190854870775347);
-    const weights = createHash('sha256').update(await readFile(join(dir, 'serial', 'weights.safetensors'))).digest('hex');
-    expect(weights).toBe('80b1d4127b955f09e9e4de18a3f14d14647bb2e50655f55de22c26b1963ef577');
+  // The digits of the serial path (first taken at commit e05d9a1, before this setting; retaken when
+  // mining became exact search on ONNX Runtime, when int8 mining and re-mining per label set
+  // became the defaults, and when the training kernels summed in partial sums): 6 epochs cross a
+  // re-mining (remineEvery 5). The plain JavaScript loops keep those digits; the SIMD kernels
+  // (float32 sums, four lanes) have their own, taken when they came.
+  it.each([
+    {
+      simdKernels: false,
+      losses: [4.58927725153919, 3.6958250263778116, 3.236041444598452, 2.9019889608360843, 2.6333376205747254, 2.4422983963864486],
+      p1: 0.6190854870775347,
+      sha: '80b1d4127b955f09e9e4de18a3f14d14647bb2e50655f55de22c26b1963ef577',
+    },
+    {
+      simdKernels: true,
+      losses: [4.589277228829609, 3.6958249965380183, 3.2360414127105406, 2.9019889225062494, 2.6333375869123787, 2.442286468051772],
+      p1: 0.6186878727634195,
+      sha: '6ad777558504a6ac1c7320586cb82eaf3025595feb9b157569b610bbb2b11040',
+    },
+  ])('threads 1 is the serial path of before threads existed, bit for bit (SIMD kernels $simdKernels)', async ({ simdKernels, losses, p1, sha }) => {
+    const out = join(dir, `serial-${simdKernels}`);
+    const r = await runTrainJob({ trainPath: TRAIN, testPath: TEST, outDir: out, cacheDir: false, config: { ...plain, epochs: 6, threads: 1, simdKernels } });
+    const weights = createHash('sha256').update(await readFile(join(out, 'weights.safetensors'))).digest('hex');
+    expect(r.epochs.map((e) => e.loss)).toEqual(losses);
+    expect(r.metrics!['p@1']).toBe(p1);
+    expect(weights).toBe(sha);
   }, 120_000);
 
   it('two threads reach the single-thread P@1 and P@5 within noise', async () => {

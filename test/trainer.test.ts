@@ -3,6 +3,7 @@ import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import type { RowOptimizer } from '../src/core/model/optimizer.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
+import { KernelMemory } from '../src/core/simd/kernel-memory.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import { StudentTrainer, type NegativePool } from '../src/core/model/trainer.js';
 import { csr } from './support/csr-rows.js';
@@ -48,7 +49,12 @@ function referenceLoss(W1: Float64Array, V: Float64Array, d: number, x: [number,
 }
 
 describe('StudentTrainer', () => {
-  it.each([false, true])('back-propagates both loss terms through V, the normalisation and W1 (finite differences; label bias %s)', (labelBias) => {
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ])('back-propagates both loss terms through V, the normalisation and W1 (finite differences; label bias %s, SIMD kernels %s)', (labelBias, kernels) => {
     const D = 7;
     const L = 9;
     const d = 5;
@@ -59,7 +65,10 @@ describe('StudentTrainer', () => {
     const teacherScores = new Map([[2, 1.5], [5, 0.3], [0, -0.4], [4, 2.0], [8, -1.1]]);
     const features = csr([x.map((e) => e[0])], D, [x.map((e) => e[1])]);
     const labels = csr([pos], L);
-    const student = Student.init(studentShapeOf(cfg, D, L), 11);
+    const initial = Student.init(studentShapeOf(cfg, D, L), 11);
+    // with the kernels: the parameters in their memory, so the trainer's q, scores and dL/dq go through them
+    const km = kernels ? KernelMemory.create(4096) : null;
+    const student = km ? new Student(initial.shape, km.copyOf(initial.W1), km.copyOf(initial.V)) : initial;
     expect(student.shape.dim).toBe(d);
     if (labelBias) for (let y = 0; y < L; y++) student.V[y * d + d - 1] = 0.1 * (y - 4); // biases that matter
     const W1 = Float64Array.from(student.W1);
@@ -71,7 +80,8 @@ describe('StudentTrainer', () => {
       if (params === student.W1) recW1 = r;
       else recV = r;
       return r;
-    });
+    }, km);
+    expect(trainer.kernelMemory).toBe(km);
     const poolObj: NegativePool = { size: 3, labels: Int32Array.from(pool), teacherScores: Float32Array.from(pool.map((y) => teacherScores.get(y)!)) };
     trainer.setPool(poolObj);
     trainer.setPositiveTeacherScores(Float32Array.from(pos.map((y) => teacherScores.get(y)!)));

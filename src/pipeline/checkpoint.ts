@@ -115,12 +115,12 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
 }
 
 /**
- * The settings a checkpoint must share with the run that resumes it: all but the thread count,
- * which changes how the next epochs run, not what the checkpoint holds (checkpoints written before
- * the setting existed have none).
+ * The settings a checkpoint must share with the run that resumes it: all but the thread count and
+ * the SIMD kernels' switch, which change how the next epochs run, not what the checkpoint holds
+ * (checkpoints written before the settings existed have neither).
  */
 function resumeKey(config: Partial<TrainConfig>): Partial<TrainConfig> {
-  const { threads: _, ...rest } = config;
+  const { threads: _, simdKernels: __, ...rest } = config;
   return rest;
 }
 

@@ -10,9 +10,9 @@ import { loadTrainTest } from '../core/data/load-dataset.js';
 import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics.js';
 import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
-import { StudentTrainer, type EpochStats } from '../core/model/trainer.js';
+import type { EpochStats } from '../core/model/trainer.js';
 import { trainingThreads } from '../core/model/hogwild-trainer.js';
-import { adagradFactory } from '../core/model/optimizer.js';
+import { trainingSetup } from '../core/model/training-setup.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
@@ -145,11 +145,9 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const { config: cfg, auto } = await tuneSettings(input, data, timer, sink);
   const { train } = data;
   const numLabels = train.labels.cols;
-  // more than one thread: parameters and optimizer state in shared memory, for every thread to update
   const threads = trainingThreads(cfg.threads, train.features.rows, cfg.batchSize);
   const initial = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
-  const student = threads > 1 ? initial.inSharedMemory() : initial;
-  const trainer = new StudentTrainer(student, train.features, train.labels, cfg, adagradFactory(cfg.rowwiseAdagrad, threads > 1 ? 'shared' : 'own'));
+  const { student, trainer } = trainingSetup(initial, train.features, train.labels, cfg, threads);
   if (threads > 1 && cfg.epochs > 0) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
   const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;

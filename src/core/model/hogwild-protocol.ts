@@ -11,6 +11,8 @@ export interface HogwildInit {
   V: Float32Array; // [L, d] written by every thread
   accumW1: Float32Array; // Adagrad state of W1, shared the same way
   accumV: Float32Array;
+  /** The kernel memory W1, V and both accumulators are views of (the trainer's SIMD kernels), or null. */
+  kernelMemory: WebAssembly.Memory | null;
   features: Csr;
   labels: Csr;
   config: TrainConfig;

@@ -59,6 +59,7 @@ export class HogwildTrainer {
       V: student.V,
       accumW1: opt.w1,
       accumV: opt.v,
+      kernelMemory: trainer.kernelMemory?.memory ?? null,
       features: shareCsr(trainer.features),
       labels: shareCsr(trainer.labels),
       config: trainer.config,

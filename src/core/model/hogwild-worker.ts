@@ -3,6 +3,7 @@
  * writing the shared parameters without locks, with its own scratch buffers and sampling stream.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { KernelMemory } from '../simd/kernel-memory.js';
 import { CancelledError, NumericError } from '../util/errors.js';
 import type { HogwildInit, HogwildReply, HogwildSlice } from './hogwild-protocol.js';
 import { adagradFactory } from './optimizer.js';
@@ -14,12 +15,15 @@ const PROGRESS_MS = 100;
 
 const init = workerData as HogwildInit;
 const port = parentPort!;
-const student = new Student(init.shape, init.W1, init.V);
+// with a kernel memory, the arrays are seen through this thread's view of it, where the kernels reach them
+const kernels = init.kernelMemory ? KernelMemory.attach(init.kernelMemory) : null;
+const here = (a: Float32Array): Float32Array => (kernels ? kernels.view(a) : a);
+const student = new Student(init.shape, here(init.W1), here(init.V));
 const accumOf = new Map([
-  [init.W1, init.accumW1],
-  [init.V, init.accumV],
+  [student.W1, here(init.accumW1)],
+  [student.V, here(init.accumV)],
 ]);
-const trainer = new StudentTrainer(student, init.features, init.labels, init.config, adagradFactory(init.config.rowwiseAdagrad, (params) => accumOf.get(params)));
+const trainer = new StudentTrainer(student, init.features, init.labels, init.config, adagradFactory(init.config.rowwiseAdagrad, (params) => accumOf.get(params), kernels), kernels);
 const shouldStop = (): boolean => Atomics.load(init.stop, 0) !== 0;
 
 port.on('message', (m: HogwildSlice) => {

@@ -1,3 +1,4 @@
+import type { KernelMemory, Kernels } from '../simd/kernel-memory.js';
 import { dot } from '../util/vectors.js';
 
 /** Updates one parameter row from its gradient (scale × grad[gOffset..gOffset+dim)). */
@@ -15,13 +16,17 @@ const INITIAL_ACCUMULATOR = 0.1;
 /**
  * The Adagrad a training config asks for (`rowwise`: one accumulator per row, RowwiseAdagrad) with
  * its accumulators in this thread's memory, in shared memory (`shared`: for Hogwild threads), or
- * adopted as they are (`adopt(params)`: a training thread's view of the shared ones).
+ * adopted as they are (`adopt(params)`: a training thread's view of the shared ones). With
+ * `kernels`, new accumulators are carved from that memory and steps on rows it holds run its
+ * SIMD kernels (when the gradient is there too).
  */
-export function adagradFactory(rowwise: boolean, memory: 'own' | 'shared' | ((params: Float32Array) => Float32Array | undefined)): RowOptimizerFactory {
+export function adagradFactory(rowwise: boolean, memory: 'own' | 'shared' | ((params: Float32Array) => Float32Array | undefined), kernels: KernelMemory | null = null): RowOptimizerFactory {
   return (params, dim, lr) => {
     const size = rowwise ? params.length / dim : params.length;
-    const accum = typeof memory === 'function' ? memory(params) : memory === 'shared' ? sharedAccumulators(size) : undefined;
-    return rowwise ? new RowwiseAdagrad(params, dim, lr, accum) : new SparseAdagrad(params, dim, lr, accum);
+    const accum = typeof memory === 'function' ? memory(params) : kernels ? kernels.floats(size).fill(INITIAL_ACCUMULATOR) : memory === 'shared' ? sharedAccumulators(size) : undefined;
+    const opt = rowwise ? new RowwiseAdagrad(params, dim, lr, accum) : new SparseAdagrad(params, dim, lr, accum);
+    if (kernels?.holds(params) && kernels.holds(opt.accum)) opt.useKernels(kernels);
+    return opt;
   };
 }
 
@@ -41,6 +46,17 @@ abstract class Adagrad implements RowOptimizer {
     const size = perRow ? rows : params.length;
     if (accum && accum.length !== size) throw new Error(`accumulators have ${accum.length} values, the parameters ${size} ${perRow ? 'rows' : 'values'}`);
     this.accum = accum ?? new Float32Array(size).fill(INITIAL_ACCUMULATOR);
+  }
+
+  /** The SIMD kernels and the memory they reach, once useKernels has checked params and accum are in it. */
+  protected kernels: Kernels | null = null;
+  protected kernelBuffer: ArrayBufferLike | null = null;
+
+  /** Steps with the kernels of `km`, which holds params and accum, whenever the gradient is in it too. */
+  useKernels(km: KernelMemory): void {
+    if (!km.holds(this.params) || !km.holds(this.accum)) throw new Error('kernel steps need the parameters and accumulators in the kernel memory');
+    this.kernels = km.kernels;
+    this.kernelBuffer = km.memory.buffer;
   }
 
   abstract stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void;
@@ -66,6 +82,10 @@ export class SparseAdagrad extends Adagrad {
     const a = this.accum;
     const lr = this.lr;
     const base = row * this.dim;
+    if (this.kernels !== null && grad.buffer === this.kernelBuffer) {
+      this.kernels.adagrad(p.byteOffset + 4 * base, a.byteOffset + 4 * base, grad.byteOffset + 4 * gOffset, scale, lr, this.dim);
+      return;
+    }
     for (let j = 0; j < this.dim; j++) {
       const g = scale * grad[gOffset + j];
       const acc = a[base + j] + g * g;
@@ -89,10 +109,13 @@ export class RowwiseAdagrad extends Adagrad {
   stepRow(row: number, grad: Float32Array, gOffset: number, scale: number): void {
     const p = this.params;
     const d = this.dim;
-    const acc = this.accum[row] + (scale * scale * dot(grad, gOffset, grad, gOffset, d)) / d;
+    const k = this.kernels !== null && grad.buffer === this.kernelBuffer ? this.kernels : null;
+    const g = grad.byteOffset + 4 * gOffset;
+    const acc = this.accum[row] + (scale * scale * (k ? k.dot(g, g, d) : dot(grad, gOffset, grad, gOffset, d))) / d;
     this.accum[row] = acc;
     const step = (this.lr * scale) / (Math.sqrt(acc) + EPS);
     const base = row * d;
-    for (let j = 0; j < d; j++) p[base + j] -= step * grad[gOffset + j];
+    if (k) k.axpy(p.byteOffset + 4 * base, g, -step, d);
+    else for (let j = 0; j < d; j++) p[base + j] -= step * grad[gOffset + j];
   }
 }

@@ -77,6 +77,13 @@ export const TRAIN_SETTINGS = {
     arg: 'n',
     description: 'training threads sharing the parameters, Hogwild-style (0 = one per core); 1 is the deterministic mode: the same seed gives the same model bit for bit, more threads give one as good but not identical',
   },
+  // core/simd/kernels.wat
+  simdKernels: {
+    type: 'boolean',
+    default: true,
+    description: "the training step's inner loops (scores, dL/dq, Adagrad) in WebAssembly SIMD, four floats at a time; off: plain JavaScript loops, the same training up to float rounding",
+    off: "plain JavaScript loops for the training step (the SIMD kernels' results differ only by float rounding)",
+  },
   teacherCalibration: {
     type: 'boolean',
     default: true,

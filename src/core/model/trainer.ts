@@ -1,6 +1,7 @@
 import { labelCounts, type Csr } from '../data/csr.js';
 import { CancelledError, NumericError } from '../util/errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
+import type { KernelMemory, Kernels } from '../simd/kernel-memory.js';
 import { adagradFactory, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
 import { Rng } from '../util/rng.js';
 import { dot } from '../util/vectors.js';
@@ -66,7 +67,10 @@ export class StudentTrainer {
   private readonly isPositive: Uint8Array; // [L] marks the current example's positives
   private readonly logLabelFreq: Float32Array; // [L] log(count_y / total positives)
   private readonly q: Float32Array;
-  private readonly dq: Float64Array; // summed in double: no rounding to float32 on every store
+  private readonly dq: Float64Array | Float32Array; // JS: summed in double (no rounding on every store); kernels: float32 in their memory
+  private readonly kernels: Kernels | null; // SIMD steps, when q, dq, du and the student's V are in their memory
+  /** The memory the kernels work in (Hogwild threads attach it), or null for plain loops. */
+  readonly kernelMemory: KernelMemory | null;
   private readonly du: Float32Array;
   private readonly grad: Float32Array;
   private readonly candLabels: Int32Array;
@@ -86,6 +90,7 @@ export class StudentTrainer {
     readonly labels: Csr,
     readonly config: TrainConfig,
     optimizer: RowOptimizerFactory = adagradFactory(config.rowwiseAdagrad, 'own'),
+    kernelMemory: KernelMemory | null = null,
   ) {
     const { dim: d, numLabels: L } = student.shape;
     if (features.rows !== labels.rows) throw new Error(`features have ${features.rows} rows, labels ${labels.rows}`);
@@ -97,9 +102,13 @@ export class StudentTrainer {
     for (let i = 0; i < this.order.length; i++) this.order[i] = i;
     this.isPositive = new Uint8Array(L);
     this.logLabelFreq = labelLogFrequencies(labels, L);
-    this.q = new Float32Array(d);
-    this.dq = new Float64Array(d);
-    this.du = new Float32Array(d);
+    // q, dq and du in the kernels' memory, if it holds V and has room left for them (else plain loops)
+    const scratch = kernelMemory?.holds(student.V) && kernelMemory.holds(student.W1) ? kernelMemory.tryFloats(3 * d) : null;
+    this.kernels = scratch && kernelMemory ? kernelMemory.kernels : null;
+    this.q = scratch ? scratch.subarray(0, d) : new Float32Array(d);
+    this.dq = scratch ? scratch.subarray(d, 2 * d) : new Float64Array(d);
+    this.du = scratch ? scratch.subarray(2 * d, 3 * d) : new Float32Array(d);
+    this.kernelMemory = this.kernels ? kernelMemory : null;
     let maxPos = 0;
     for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
     const cap = maxPos + config.hardNegatives + config.randomNegatives + config.inBatchNegatives;
@@ -226,9 +235,11 @@ export class StudentTrainer {
     const f = this.features;
     const q = this.q;
     const V = s.V;
-    const norm = s.encodeSparseInto(f.indices, f.values, f.indptr[ex], f.indptr[ex + 1], q, 0);
+    const k = this.kernels;
+    const norm = k !== null ? this.encodeWithKernels(k, ex) : s.encodeSparseInto(f.indices, f.values, f.indptr[ex], f.indptr[ex + 1], q, 0);
     const cand = this.cand;
-    for (let c = 0; c < n; c++) cand.scores[c] = dot(q, 0, V, this.candLabels[c] * d, d) * invTau;
+    if (k !== null) for (let c = 0; c < n; c++) cand.scores[c] = k.dot(q.byteOffset, V.byteOffset + 4 * d * this.candLabels[c], d) * invTau;
+    else for (let c = 0; c < n; c++) cand.scores[c] = dot(q, 0, V, this.candLabels[c] * d, d) * invTau;
     const loss = this.objective.forward(cand, this.grad, this.parts);
     this.clearPositives(ex);
 
@@ -252,6 +263,24 @@ export class StudentTrainer {
     return loss;
   }
 
+  /** Student.encodeSparseInto of example ex into q, with the kernels: W1's rows summed two per pass, then made a unit vector. */
+  private encodeWithKernels(k: Kernels, ex: number): number {
+    const d = this.student.shape.dim;
+    const { indptr, indices, values } = this.features;
+    const W1 = this.student.W1.byteOffset;
+    const q = this.q;
+    const at = q.byteOffset;
+    q.fill(0);
+    let p = indptr[ex];
+    const end = indptr[ex + 1];
+    for (; p + 1 < end; p += 2) k.axpy2(at, W1 + 4 * d * indices[p], W1 + 4 * d * indices[p + 1], values ? values[p] : 1, values ? values[p + 1] : 1, d);
+    if (p < end) k.axpy(at, W1 + 4 * d * indices[p], values ? values[p] : 1, d);
+    const norm = Math.sqrt(k.dot(at, at, d)); // the bias slot's W1 column is 0: it adds nothing
+    if (norm > 0) k.scale(at, 1 / norm, d);
+    if (this.student.shape.labelBias) q[d - 1] = 1;
+    return norm;
+  }
+
   /**
    * dq = Σ_c (dL/ds_c / τ) · v_c over the candidates with a gradient, two V rows per pass over dq
    * (each dq element loaded and stored half as often as one row at a time).
@@ -261,6 +290,7 @@ export class StudentTrainer {
     const V = this.student.V;
     const dq = this.dq;
     dq.fill(0);
+    const k = this.kernels;
     let pending = -1; // a candidate with a gradient waiting for a partner
     for (let c = 0; c < n; c++) {
       if (this.grad[c] === 0) continue;
@@ -272,13 +302,15 @@ export class StudentTrainer {
       const g1 = this.grad[c] * invTau;
       const b0 = this.candLabels[pending] * d;
       const b1 = this.candLabels[c] * d;
-      for (let j = 0; j < d; j++) dq[j] += g0 * V[b0 + j] + g1 * V[b1 + j];
+      if (k !== null) k.axpy2(dq.byteOffset, V.byteOffset + 4 * b0, V.byteOffset + 4 * b1, g0, g1, d);
+      else for (let j = 0; j < d; j++) dq[j] += g0 * V[b0 + j] + g1 * V[b1 + j];
       pending = -1;
     }
     if (pending >= 0) {
       const g = this.grad[pending] * invTau;
       const b = this.candLabels[pending] * d;
-      for (let j = 0; j < d; j++) dq[j] += g * V[b + j];
+      if (k !== null) k.axpy(dq.byteOffset, V.byteOffset + 4 * b, g, d);
+      else for (let j = 0; j < d; j++) dq[j] += g * V[b + j];
     }
   }
 

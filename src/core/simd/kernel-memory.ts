@@ -1,0 +1,89 @@
+/**
+ * The training step's inner loops in WebAssembly SIMD (kernels.wat), and the one shared memory
+ * they work in. WebAssembly reaches only its own memory, so the student's parameters, their
+ * Adagrad accumulators and each trainer's scratch vectors are carved out of a shared
+ * WebAssembly.Memory: its buffer is a SharedArrayBuffer, so Hogwild threads attach the same
+ * memory and update the same rows, as they do with plain shared arrays.
+ */
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+
+/** kernels.wat's exports; addresses are byte offsets into the memory, n a length in floats. */
+export interface Kernels {
+  /** Σ x[i]·y[i] (f32, eight partial sums). */
+  dot(x: number, y: number, n: number): number;
+  /** y += a·x */
+  axpy(y: number, x: number, a: number, n: number): void;
+  /** y *= a */
+  scale(y: number, a: number, n: number): void;
+  /** y += a0·x0 + a1·x1 */
+  axpy2(y: number, x0: number, x1: number, a0: number, a1: number, n: number): void;
+  /** g = scale·grad; a += g²; p -= lr·g / (√a + 1e-8), per coordinate. */
+  adagrad(p: number, a: number, g: number, scale: number, lr: number, n: number): void;
+}
+
+const PAGE = 65536;
+/** WebAssembly's 32-bit memories stop at 4 GiB; one page is kept back for the header. */
+const MAX_PAGES = 65535;
+/** Bytes before the first array: the bump pointer (i32), padded to a SIMD-friendly 16. */
+const HEADER = 16;
+
+let compiled: WebAssembly.Module | null = null;
+function kernelsModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+  return compiled;
+}
+
+export class KernelMemory {
+  readonly kernels: Kernels;
+  private readonly next: Int32Array; // the bump pointer, shared by every thread
+
+  private constructor(readonly memory: WebAssembly.Memory) {
+    this.kernels = new WebAssembly.Instance(kernelsModule(), { env: { memory } }).exports as unknown as Kernels;
+    this.next = new Int32Array(memory.buffer, 0, 1);
+  }
+
+  /** A memory for `floats` values in all (arrays are rounded up to 4 floats each), or null above 4 GiB. */
+  static create(floats: number): KernelMemory | null {
+    const pages = Math.ceil((HEADER + 4 * floats) / PAGE);
+    if (pages > MAX_PAGES) return null;
+    const km = new KernelMemory(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }));
+    Atomics.store(km.next, 0, HEADER);
+    return km;
+  }
+
+  /** Another thread's KernelMemory (its `memory`, posted to this thread), with kernels of its own. */
+  static attach(memory: WebAssembly.Memory): KernelMemory {
+    return new KernelMemory(memory);
+  }
+
+  /** n floats of the memory, zeroed when new, 16-byte aligned; any thread may carve. */
+  floats(n: number): Float32Array {
+    const out = this.tryFloats(n);
+    if (!out) throw new RangeError(`kernel memory: ${n} more floats do not fit in its ${this.memory.buffer.byteLength} bytes`);
+    return out;
+  }
+
+  /** floats(n), or null when the memory is full (what is left is then unusable: carving only moves forward). */
+  tryFloats(n: number): Float32Array | null {
+    const bytes = 4 * (Math.ceil(n / 4) * 4);
+    const at = Atomics.add(this.next, 0, bytes) >>> 0;
+    return at + bytes > this.memory.buffer.byteLength ? null : new Float32Array(this.memory.buffer, at, n);
+  }
+
+  /** A copy of `a` in the memory. */
+  copyOf(a: Float32Array): Float32Array {
+    const out = this.floats(a.length);
+    out.set(a);
+    return out;
+  }
+
+  /** This thread's view of an array another thread carved (posted here as a view of the same memory). */
+  view(a: Float32Array): Float32Array {
+    return new Float32Array(this.memory.buffer, a.byteOffset, a.length);
+  }
+
+  /** True when `a` is a view of this memory, as this thread sees it (so a.byteOffset is its address). */
+  holds(a: ArrayBufferView): boolean {
+    return a.buffer === this.memory.buffer;
+  }
+}
