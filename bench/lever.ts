@@ -1,17 +1,20 @@
 /**
- * Row-wise against per-coordinate Adagrad (`--rowwise-adagrad`): the same `distilxr train` job with
- * each, alternating (order flipped every repetition), one thread so each seed gives one model bit for
+ * One boolean lever off against on, e.g. row-wise against per-coordinate Adagrad
+ * (`--lever rowwise-adagrad`, `npm run bench:adagrad`) or the training step's SIMD kernels against
+ * plain JavaScript loops (`--lever simd-kernels`): the same `distilxr train` job with each,
+ * alternating (order flipped every repetition), one thread so each seed gives one model bit for
  * bit. Reports the training stage's seconds, the job's examples/s, and P@1 / P@5 through HNSW.
- * A benchmark: prints a table, writes bench/results/adagrad.json, asserts nothing.
+ * A benchmark: prints a table, writes bench/results/lever-<lever>.json, asserts nothing.
  *
- *   npx tsx bench/adagrad.ts [--datasets bibtex,delicious,corel5k,debtags] [--seeds 1,2]
- *                            [--teacher-dir /tmp/x]   # adds α=1 rows where <dir>/<dataset>/teacher.onnx exists
+ *   npx tsx bench/lever.ts --lever rowwise-adagrad|simd-kernels|… [--datasets bibtex,delicious,corel5k,debtags] [--seeds 1,2]
+ *                          [--teacher-dir /tmp/x]   # adds α=1 rows where <dir>/<dataset>/teacher.onnx exists
  *
  * The α=0 rows run --auto's random-start α=0 candidate (d=256, lr 0.25, 10 epochs); the α=1 rows its
  * α=1 candidate (lr 0.1, 20 epochs, the teacher's own scores).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, trainFlags, writeJson } from './lib.js';
 import { peerBar, readPeersJson } from './peers.js';
@@ -20,7 +23,7 @@ interface Run {
   dataset: string;
   setting: string;
   seed: number;
-  rowwise: boolean;
+  on: boolean;
   trainingSeconds: number;
   examplesPerSecond: number;
   p1: number;
@@ -28,6 +31,9 @@ interface Run {
 }
 
 const a = parseArgs(process.argv.slice(2));
+const lever = String(a.get('lever') ?? '');
+const key = lever.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof TrainConfig;
+if (typeof DEFAULT_TRAIN_CONFIG[key] !== 'boolean') throw new Error(`--lever: a boolean training setting in kebab case (rowwise-adagrad, simd-kernels, …), got "${lever}"`);
 const datasets = String(a.get('datasets') ?? 'bibtex,delicious,corel5k,debtags').split(',');
 const seeds = String(a.get('seeds') ?? '1,2').split(',').map(Number);
 const teacherDir = a.get('teacher-dir') as string | undefined;
@@ -53,13 +59,12 @@ for (const ds of datasets) {
     if (!flags) continue;
     for (const seed of seeds) {
       const order = rep++ % 2 ? [true, false] : [false, true];
-      for (const rowwise of order) {
-        const out = join(TMP_DIR, 'adagrad', `${ds}-${s.name === 'α=0' ? 'a0' : 'a1'}-s${seed}-${rowwise ? 'rowwise' : 'coord'}`);
-        const args = ['train', '--train', split.train, '--test', split.test, ...base, ...flags, '--seed', String(seed), '--out', out];
-        if (rowwise) args.push('--rowwise-adagrad');
-        process.stderr.write(`[${ds}] ${s.name} seed ${seed} ${rowwise ? 'row-wise' : 'per coordinate'}\n`);
+      for (const on of order) {
+        const out = join(TMP_DIR, `lever-${lever}`, `${ds}-${s.name === 'α=0' ? 'a0' : 'a1'}-s${seed}-${on ? 'on' : 'off'}`);
+        const args = ['train', '--train', split.train, '--test', split.test, ...base, ...flags, '--seed', String(seed), '--out', out, ...trainFlags({ [key]: on })];
+        process.stderr.write(`[${ds}] ${s.name} seed ${seed} ${lever} ${on ? 'on' : 'off'}\n`);
         const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; trainExamplesPerSecond: number; hnsw: Record<string, number> }>(args, `${out}.log`);
-        runs.push({ dataset: ds, setting: s.name, seed, rowwise, trainingSeconds: json.stageSeconds.training, examplesPerSecond: json.trainExamplesPerSecond, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'] });
+        runs.push({ dataset: ds, setting: s.name, seed, on, trainingSeconds: json.stageSeconds.training, examplesPerSecond: json.trainExamplesPerSecond, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'] });
       }
     }
   }
@@ -69,7 +74,7 @@ const pct = (x: number): string => (100 * x).toFixed(2);
 const rows: string[][] = [];
 for (const ds of datasets) {
   for (const s of settings) {
-    const pick = (rowwise: boolean): Run[] => runs.filter((r) => r.dataset === ds && r.setting === s.name && r.rowwise === rowwise);
+    const pick = (on: boolean): Run[] => runs.filter((r) => r.dataset === ds && r.setting === s.name && r.on === on);
     const coord = pick(false);
     const row = pick(true);
     if (!coord.length) continue;
@@ -89,7 +94,7 @@ for (const ds of datasets) {
     ]);
   }
 }
-const table = mdTable(['dataset', 'setting', 'P@1 per coordinate (seeds)', 'P@1 row-wise', 'mean Δ P@1', 'P@5 per coordinate', 'P@5 row-wise', 'training s, medians (speed-up)', 'examples/s row-wise ÷ per coordinate'], rows);
+const table = mdTable(['dataset', 'setting', `P@1 ${lever} off (seeds)`, 'P@1 on', 'mean Δ P@1', 'P@5 off', 'P@5 on', 'training s, medians off → on (speed-up)', 'examples/s on ÷ off'], rows);
 // the peers on the same test splits: their whole training runs, one thread (../shared/peers/peers.json)
 const peers = await readPeersJson();
 const peerTable = mdTable(
@@ -100,4 +105,4 @@ const peerTable = mdTable(
   }),
 );
 process.stdout.write(`${table}\n\n${peerTable}\n`);
-await writeJson(join(RESULTS_DIR, 'adagrad.json'), { machine: machineInfo(), seeds, runs, table, peerTable });
+await writeJson(join(RESULTS_DIR, `lever-${lever}.json`), { machine: machineInfo(), lever, seeds, runs, table, peerTable });
