@@ -84,6 +84,11 @@ describe('the neighbour component', () => {
     const near = exactTopK(points, train.rows, d, queries, test.rows, settings.neighbours);
     const k = 12;
     const got = blendWithNeighbours(student, queries, test.rows, { ...short, k: S }, { labels: near.labels, scores: near.scores, k: 7 }, trainLabels, settings, k);
+    // its per-label scratch is kept between calls: a second call, after one with other labels, gives the same
+    blendWithNeighbours(student, queries, 3, { ...short, k: S }, { labels: near.labels, scores: near.scores, k: 7 }, trainLabels, { ...settings, weight: 0.9 }, 4);
+    const again = blendWithNeighbours(student, queries, test.rows, { ...short, k: S }, { labels: near.labels, scores: near.scores, k: 7 }, trainLabels, settings, k);
+    expect(again.labels).toEqual(got.labels);
+    expect(again.scores).toEqual(got.scores);
     for (let i = 0; i < test.rows; i++) {
       const q = queries.subarray(i * d, (i + 1) * d);
       const nb = Array.from({ length: 7 }, (_, j) => ({ point: near.labels[i * 7 + j], cos: near.scores[i * 7 + j] }));

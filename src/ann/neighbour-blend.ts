@@ -62,13 +62,19 @@ export function blendWithNeighbours(
   const invKappa = 1 / settings.voteTemperature;
   const labels = new Int32Array(n * k).fill(-1);
   const scores = new Float32Array(n * k).fill(-Infinity);
-  const studentScore = new Map<number, number>();
-  const vote = new Map<number, number>();
+  // per query, the labels met (shortlist first, then the neighbours' new ones) with their student
+  // score and vote, in arrays indexed by label: Maps cost 3× the whole blend
+  const { studentScore, vote, seen, met } = blendScratch(Math.max(student.shape.numLabels, pointLabels.cols));
   for (let i = 0; i < n; i++) {
-    studentScore.clear();
-    vote.clear();
+    let count = 0;
     for (let j = i * shortlist.k; j < (i + 1) * shortlist.k; j++) {
-      if (shortlist.labels[j] >= 0) studentScore.set(shortlist.labels[j], shortlist.scores[j] / tau);
+      const y = shortlist.labels[j];
+      if (y < 0) continue;
+      if (!seen[y]) {
+        seen[y] = 1;
+        met[count++] = y;
+      }
+      studentScore[y] = shortlist.scores[j] / tau;
     }
     let voteTotal = 0;
     const top = neighbours.scores[i * neighbours.k]; // best first: subtracting it keeps exp finite
@@ -79,22 +85,44 @@ export function blendWithNeighbours(
       voteTotal += w;
       for (let a = pointLabels.indptr[p]; a < pointLabels.indptr[p + 1]; a++) {
         const y = pointLabels.indices[a];
-        vote.set(y, (vote.get(y) ?? 0) + w);
-        if (!studentScore.has(y)) studentScore.set(y, dot(queries, i * dim, V, y * dim, dim) / tau);
+        vote[y] += w;
+        if (!seen[y]) {
+          seen[y] = 1;
+          met[count++] = y;
+          studentScore[y] = dot(queries, i * dim, V, y * dim, dim) / tau;
+        }
       }
     }
     let max = -Infinity;
-    for (const s of studentScore.values()) if (s > max) max = s;
+    for (let c = 0; c < count; c++) if (studentScore[met[c]] > max) max = studentScore[met[c]];
     let z = 0;
-    for (const s of studentScore.values()) z += Math.exp(s - max);
+    for (let c = 0; c < count; c++) z += Math.exp(studentScore[met[c]] - max);
     const row = i * k;
     let filled = 0;
-    for (const [y, s] of studentScore) {
-      const blended = (1 - beta) * (Math.exp(s - max) / z) + (voteTotal > 0 ? (beta * (vote.get(y) ?? 0)) / voteTotal : 0);
+    for (let c = 0; c < count; c++) {
+      const y = met[c];
+      const blended = (1 - beta) * (Math.exp(studentScore[y] - max) / z) + (voteTotal > 0 ? (beta * vote[y]) / voteTotal : 0);
       filled = insertTop(labels, scores, row, k, filled, y, blended);
+      seen[y] = 0; // cleared for the next query
+      vote[y] = 0;
     }
   }
   return { labels, scores, k };
+}
+
+interface BlendScratch {
+  studentScore: Float64Array; // [L] s_y / τ of the labels met
+  vote: Float64Array; // [L] summed vote weights, 0 for labels not met
+  seen: Uint8Array; // [L]
+  met: Int32Array; // [L] the labels met, in the order met
+}
+
+let scratch: BlendScratch | null = null;
+
+/** Scratch for L labels, kept between calls (seen and vote are all 0 between queries). */
+function blendScratch(L: number): BlendScratch {
+  if (!scratch || scratch.seen.length < L) scratch = { studentScore: new Float64Array(L), vote: new Float64Array(L), seen: new Uint8Array(L), met: new Int32Array(L) };
+  return scratch;
 }
 
 /** Inserts (y, s) into the row's descending top list (ties to the lower label); returns its new fill. */
