@@ -75,22 +75,22 @@ const rows: string[][] = [];
 for (const ds of datasets) {
   for (const s of settings) {
     const pick = (on: boolean): Run[] => runs.filter((r) => r.dataset === ds && r.setting === s.name && r.on === on);
-    const coord = pick(false);
-    const row = pick(true);
-    if (!coord.length) continue;
-    const speed = median(coord.map((r) => r.trainingSeconds)) / median(row.map((r) => r.trainingSeconds));
-    const eps = median(row.map((r) => r.examplesPerSecond)) / median(coord.map((r) => r.examplesPerSecond));
-    const dP1 = row.reduce((t, r, i) => t + r.p1 - coord[i].p1, 0) / row.length;
+    const off = pick(false);
+    const on = pick(true);
+    if (!off.length) continue;
+    const seconds = (rs: Run[]): number => median(rs.map((r) => r.trainingSeconds));
+    const perSecond = (rs: Run[]): number => median(rs.map((r) => r.examplesPerSecond));
+    const dP1 = on.reduce((t, r, i) => t + r.p1 - off[i].p1, 0) / on.length; // runs of the same seed, in seed order
     rows.push([
       ds,
       s.name,
-      coord.map((r) => pct(r.p1)).join(', '),
-      row.map((r) => pct(r.p1)).join(', '),
+      off.map((r) => pct(r.p1)).join(', '),
+      on.map((r) => pct(r.p1)).join(', '),
       (100 * dP1).toFixed(2),
-      coord.map((r) => pct(r.p5)).join(', '),
-      row.map((r) => pct(r.p5)).join(', '),
-      `${median(coord.map((r) => r.trainingSeconds)).toFixed(1)} → ${median(row.map((r) => r.trainingSeconds)).toFixed(1)} (${speed.toFixed(2)}×)`,
-      `${eps.toFixed(2)}×`,
+      off.map((r) => pct(r.p5)).join(', '),
+      on.map((r) => pct(r.p5)).join(', '),
+      `${seconds(off).toFixed(1)} → ${seconds(on).toFixed(1)} (${(seconds(off) / seconds(on)).toFixed(2)}×)`,
+      `${(perSecond(on) / perSecond(off)).toFixed(2)}×`,
     ]);
   }
 }

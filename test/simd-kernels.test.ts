@@ -111,6 +111,9 @@ describe('KernelMemory', () => {
     const rest = (km.memory.buffer.byteLength - b.byteOffset - 16) / 4;
     expect(km.tryFloats(rest + 4)).toBeNull();
     expect(() => km.floats(1 << 20)).toThrow(/do not fit/);
+    const last = km.tryFloats(rest); // a refusal leaves the rest free: exactly the rest still fits
+    expect(last?.byteOffset).toBe(b.byteOffset + 16);
+    expect(km.tryFloats(1)).toBeNull();
     expect(KernelMemory.create(2 ** 30)).toBeNull();
   });
 
@@ -157,7 +160,7 @@ describe('training with the kernels', () => {
     const initial = Student.init(studentShapeOf(cfg, D, L), 5);
     const km = KernelMemory.create(initial.W1.length + initial.V.length)!;
     const student = new Student(initial.shape, km.copyOf(initial.W1), km.copyOf(initial.V));
-    while (km.tryFloats(256)); // the rest of its page used up
+    while (km.tryFloats(4)); // the rest of its page used up
     const trainer = new StudentTrainer(student, features, labels, cfg, adagradFactory(false, 'own'), km);
     expect(trainer.kernelMemory).toBeNull();
     expect(Number.isFinite(trainer.trainEpoch(1).loss)).toBe(true);

@@ -63,7 +63,7 @@ export function blendWithNeighbours(
   const labels = new Int32Array(n * k).fill(-1);
   const scores = new Float32Array(n * k).fill(-Infinity);
   // per query, the labels met (shortlist first, then the neighbours' new ones) with their student
-  // score and vote, in arrays indexed by label: Maps cost 3× the whole blend
+  // score and vote, in arrays indexed by label rather than Maps (BENCHMARKS.md 4: the blend without Maps)
   const { studentScore, vote, seen, met } = blendScratch(Math.max(student.shape.numLabels, pointLabels.cols));
   for (let i = 0; i < n; i++) {
     let count = 0;

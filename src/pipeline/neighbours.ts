@@ -17,8 +17,9 @@ export interface PublishedIndexes {
 export const PUBLISHED_INDEX_M = 16;
 /**
  * Build list size of the training points' index: unit vectors, where inner product is a metric's
- * cosine, and 100 builds in half the time of 200 (bench/hnsw-build.ts). The label index's is cfg.labelIndexEfConstruction: inner product over vectors of unequal
- * norms leaves labels out of reach with less.
+ * cosine, and 100 builds in half the time of 200 (bench/hnsw-build.ts); 40 built apt-files' in under
+ * half the time again but cost the neighbour vote 2.3 P@1 (BENCHMARKS.md 0). The label index's is
+ * cfg.labelIndexEfConstruction: inner product over vectors of unequal norms leaves labels out of reach with less.
  */
 export const POINT_INDEX_EF_CONSTRUCTION = 100;
 

@@ -35,11 +35,11 @@ function kernelsModule(): WebAssembly.Module {
 
 export class KernelMemory {
   readonly kernels: Kernels;
-  private readonly next: Int32Array; // the bump pointer, shared by every thread
+  private readonly next: Uint32Array; // the bump pointer, shared by every thread (unsigned: memories reach 4 GiB)
 
   private constructor(readonly memory: WebAssembly.Memory) {
     this.kernels = new WebAssembly.Instance(kernelsModule(), { env: { memory } }).exports as unknown as Kernels;
-    this.next = new Int32Array(memory.buffer, 0, 1);
+    this.next = new Uint32Array(memory.buffer, 0, 1);
   }
 
   /** A memory for `floats` values in all (arrays are rounded up to 4 floats each), or null above 4 GiB. */
@@ -63,11 +63,15 @@ export class KernelMemory {
     return out;
   }
 
-  /** floats(n), or null when the memory is full (what is left is then unusable: carving only moves forward). */
+  /** floats(n), or null when they do not fit in what is left (which stays free for smaller arrays). */
   tryFloats(n: number): Float32Array | null {
     const bytes = 4 * (Math.ceil(n / 4) * 4);
-    const at = Atomics.add(this.next, 0, bytes) >>> 0;
-    return at + bytes > this.memory.buffer.byteLength ? null : new Float32Array(this.memory.buffer, at, n);
+    for (;;) {
+      const at = Atomics.load(this.next, 0);
+      if (at + bytes > this.memory.buffer.byteLength) return null;
+      // another thread may carve between the load and here: then try again from where it left off
+      if (Atomics.compareExchange(this.next, 0, at, at + bytes) === at) return new Float32Array(this.memory.buffer, at, n);
+    }
   }
 
   /** A copy of `a` in the memory. */
