@@ -11,7 +11,8 @@ import { fitOvrTasks } from '../src/teacher/ovr-pool.js';
 import { DEFAULT_OVR_SOLVER, type OvrSolverConfig } from '../src/teacher/ovr-solver.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { averageModels, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { SparseLinearScorer } from '../src/teacher/sparse-linear-scorer.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -247,6 +248,43 @@ describe('linear teacher', () => {
       }
     } finally {
       await onnx.close();
+    }
+  });
+});
+
+describe('a teacher scored from its weights (SparseLinearScorer)', () => {
+  it('scores like its ONNX graph: any candidate order, repeated labels, an empty row; null for other data', async () => {
+    const { features, labels } = randomProblem(5, 80, 40, 12, 6, 2);
+    const cfg: LinearTeacherConfig = { ...DEFAULT_OVR_SOLVER, shortlist: 0, shortlistRecall: 0.95, fullMaxLabels: 1024, centroidPostings: 1000, folds: 0, centroidWeight: 0, fullTeacher: false, threads: 1, threshold: 0.05 };
+    const fit = await fitLinearTeacher(features, labels, 12, cfg, { onLabels: () => undefined, onShortlist: () => undefined });
+    const dir = await mkdtemp(join(tmpdir(), 'dx-slscorer-'));
+    const path = join(dir, 'teacher.onnx');
+    const onnx = await OnnxTeacher.load(exportSparseLinearOnnx(fit.teacher));
+    try {
+      await writeFile(path, exportSparseLinearOnnx(fit.teacher));
+      expect(await SparseLinearScorer.read(path, 41, 12)).toBeNull(); // another feature space
+      expect(await SparseLinearScorer.read(path, 40, 13)).toBeNull(); // more labels than the teacher has
+      const js = await SparseLinearScorer.read(path, 40, 12);
+      expect(js).not.toBeNull();
+      // the last row has no feature: its scores are the biases
+      const withEmpty: Csr = { ...features, rows: features.rows + 1, indptr: Int32Array.from([...features.indptr, features.indptr[features.rows]]) };
+      const examples = Int32Array.from([3, 0, 79, 3, 80]);
+      const b = new CsrBuilder(false);
+      for (const row of [[11, 0, 5], [2, 2, 7, 1], [], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [4, 9]]) {
+        for (const y of row) b.push(y);
+        b.endRow();
+      }
+      const candidates = b.build(12);
+      const expected = await onnx.scoreCandidates(withEmpty, examples, candidates);
+      const got = await js!.scoreCandidates(withEmpty, examples, candidates);
+      expect(got.length).toBe(expected.length);
+      for (let p = 0; p < got.length; p++) expect(got[p]).toBeCloseTo(expected[p], 5);
+      expect(got[got.length - 1]).toBe(fit.teacher.bias[9]);
+      const outOfRange = { ...candidates, indices: candidates.indices.map((y, p) => (p === 0 ? 12 : y)) };
+      await expect(js!.scoreCandidates(withEmpty, examples, outOfRange)).rejects.toThrow(/candidate label 12 is out of range/);
+    } finally {
+      await onnx.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
-import { blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '../src/ann/neighbour-blend.js';
+import { blendGrid, blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '../src/ann/neighbour-blend.js';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
@@ -101,6 +101,21 @@ describe('the neighbour component', () => {
         } else expect(got.labels[i * k + j]).toBe(-1);
       }
     }
+  });
+
+  it('blends a grid of (β, κ) in one pass to the same labels and scores, bit for bit, as one blend each', () => {
+    const S = 6;
+    const short = exactTopK(student.V, L, d, queries, test.rows, S);
+    const near = exactTopK(points, train.rows, d, queries, test.rows, 8);
+    const grid = [0.25, 0.5, 0.9].flatMap((weight) => [0.02, 0.1, 0.5].map((voteTemperature) => ({ neighbours: 8, weight, voteTemperature })));
+    const all = blendGrid(student, queries, test.rows, { ...short, k: S }, { ...near, k: 8 }, trainLabels, grid, 10);
+    expect(all).toHaveLength(grid.length);
+    grid.forEach((settings, g) => {
+      const one = blendWithNeighbours(student, queries, test.rows, { ...short, k: S }, { ...near, k: 8 }, trainLabels, settings, 10);
+      expect(all[g].labels).toEqual(one.labels);
+      expect(all[g].scores).toEqual(one.scores);
+    });
+    expect(all[0].labels).not.toEqual(all[all.length - 1].labels); // the grid's points rank differently
   });
 
   it('with β = 0 and every label shortlisted ranks as the student; with β = 1 the vote orders the labels', () => {

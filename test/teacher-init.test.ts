@@ -199,6 +199,11 @@ describe('--auto where the teacher start applies', () => {
       const best = report.trials.reduce((a, t) => (t.heldOutP1 > a.heldOutP1 ? t : a));
       expect(report.family).toBe('teacher start');
       expect(r.config).toMatchObject({ ...AUTO_TEACHER_START.base, ...best.settings });
+      // the trials train on the same rows with the same teacher: the first one pays for the pool's
+      // scores, the later ones (the same first pool) reuse them
+      const [first, ...later] = report.trials.filter((t) => (t.settings.alpha ?? 0) > 0);
+      expect(first.pairsScored).toBeGreaterThan(0);
+      expect(later.reduce((n, t) => n + t.pairsScored!, 0)).toBeLessThan(first.pairsScored!);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

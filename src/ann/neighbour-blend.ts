@@ -56,15 +56,36 @@ export function blendWithNeighbours(
   settings: NeighbourBlendSettings,
   k: number,
 ): TopK {
+  return blendGrid(student, queries, n, shortlist, neighbours, pointLabels, [settings], k)[0];
+}
+
+/**
+ * blendWithNeighbours for several (β, κ) at once, each result the same bit for bit: the labels
+ * met, their student scores and softmax are computed once per query and the vote once per κ,
+ * where the blend's grid (blend-tuning.ts) would otherwise redo them for each of its nine points.
+ */
+export function blendGrid(
+  student: Student,
+  queries: Float32Array,
+  n: number,
+  shortlist: TopK,
+  neighbours: TopK,
+  pointLabels: Csr,
+  grid: readonly NeighbourBlendSettings[],
+  k: number,
+): TopK[] {
   const { dim, tau } = student.shape;
   const V = student.V;
-  const beta = settings.weight;
-  const invKappa = 1 / settings.voteTemperature;
-  const labels = new Int32Array(n * k).fill(-1);
-  const scores = new Float32Array(n * k).fill(-Infinity);
+  const kappas = [...new Set(grid.map((g) => g.voteTemperature))];
+  const invKappa = kappas.map((t) => 1 / t);
+  const kappaOf = grid.map((g) => kappas.indexOf(g.voteTemperature));
+  const out = grid.map(() => ({ labels: new Int32Array(n * k).fill(-1), scores: new Float32Array(n * k).fill(-Infinity), k }));
+  const fills = new Int32Array(grid.length);
+  const voteTotal = new Float64Array(kappas.length);
+  const w = new Float64Array(kappas.length);
   // per query, the labels met (shortlist first, then the neighbours' new ones) with their student
-  // score and vote, in arrays indexed by label rather than Maps (BENCHMARKS.md 4: the blend without Maps)
-  const { studentScore, vote, seen, met } = blendScratch(Math.max(student.shape.numLabels, pointLabels.cols));
+  // score and votes, in arrays indexed by label rather than Maps (BENCHMARKS.md 4: the blend without Maps)
+  const { studentScore, softmax, votes, seen, met } = blendScratch(Math.max(student.shape.numLabels, pointLabels.cols), kappas.length);
   for (let i = 0; i < n; i++) {
     let count = 0;
     for (let j = i * shortlist.k; j < (i + 1) * shortlist.k; j++) {
@@ -76,16 +97,18 @@ export function blendWithNeighbours(
       }
       studentScore[y] = shortlist.scores[j] / tau;
     }
-    let voteTotal = 0;
+    voteTotal.fill(0);
     const top = neighbours.scores[i * neighbours.k]; // best first: subtracting it keeps exp finite
     for (let j = i * neighbours.k; j < (i + 1) * neighbours.k; j++) {
       const p = neighbours.labels[j];
       if (p < 0) continue;
-      const w = Math.exp((neighbours.scores[j] - top) * invKappa);
-      voteTotal += w;
+      for (let g = 0; g < kappas.length; g++) {
+        w[g] = Math.exp((neighbours.scores[j] - top) * invKappa[g]);
+        voteTotal[g] += w[g];
+      }
       for (let a = pointLabels.indptr[p]; a < pointLabels.indptr[p + 1]; a++) {
         const y = pointLabels.indices[a];
-        vote[y] += w;
+        for (let g = 0; g < kappas.length; g++) votes[g][y] += w[g];
         if (!seen[y]) {
           seen[y] = 1;
           met[count++] = y;
@@ -97,31 +120,38 @@ export function blendWithNeighbours(
     for (let c = 0; c < count; c++) if (studentScore[met[c]] > max) max = studentScore[met[c]];
     let z = 0;
     for (let c = 0; c < count; c++) z += Math.exp(studentScore[met[c]] - max);
+    for (let c = 0; c < count; c++) softmax[met[c]] = Math.exp(studentScore[met[c]] - max) / z;
     const row = i * k;
-    let filled = 0;
+    fills.fill(0);
     for (let c = 0; c < count; c++) {
       const y = met[c];
-      const blended = (1 - beta) * (Math.exp(studentScore[y] - max) / z) + (voteTotal > 0 ? (beta * vote[y]) / voteTotal : 0);
-      filled = insertTop(labels, scores, row, k, filled, y, blended);
+      for (let s = 0; s < grid.length; s++) {
+        const beta = grid[s].weight;
+        const g = kappaOf[s];
+        const blended = (1 - beta) * softmax[y] + (voteTotal[g] > 0 ? (beta * votes[g][y]) / voteTotal[g] : 0);
+        fills[s] = insertTop(out[s].labels, out[s].scores, row, k, fills[s], y, blended);
+      }
       seen[y] = 0; // cleared for the next query
-      vote[y] = 0;
+      for (let g = 0; g < kappas.length; g++) votes[g][y] = 0;
     }
   }
-  return { labels, scores, k };
+  return out;
 }
 
 interface BlendScratch {
   studentScore: Float64Array; // [L] s_y / τ of the labels met
-  vote: Float64Array; // [L] summed vote weights, 0 for labels not met
+  softmax: Float64Array; // [L] the student's softmax over the labels met
+  votes: Float64Array[]; // [κ][L] summed vote weights, 0 for labels not met
   seen: Uint8Array; // [L]
   met: Int32Array; // [L] the labels met, in the order met
 }
 
 let scratch: BlendScratch | null = null;
 
-/** Scratch for L labels, kept between calls (seen and vote are all 0 between queries). */
-function blendScratch(L: number): BlendScratch {
-  if (!scratch || scratch.seen.length < L) scratch = { studentScore: new Float64Array(L), vote: new Float64Array(L), seen: new Uint8Array(L), met: new Int32Array(L) };
+/** Scratch for L labels and `kappas` vote temperatures, kept between calls (seen and votes are all 0 between queries). */
+function blendScratch(L: number, kappas: number): BlendScratch {
+  if (!scratch || scratch.seen.length < L) scratch = { studentScore: new Float64Array(L), softmax: new Float64Array(L), votes: [], seen: new Uint8Array(L), met: new Int32Array(L) };
+  while (scratch.votes.length < kappas) scratch.votes.push(new Float64Array(scratch.seen.length));
   return scratch;
 }
 

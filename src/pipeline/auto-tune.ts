@@ -79,6 +79,8 @@ export interface AutoTrial {
   blend?: Partial<TrainConfig>;
   heldOutP1: number;
   seconds: number;
+  /** Teacher scores the trial paid for (the trials share their scores: the same rows, the same teacher). */
+  pairsScored?: number;
 }
 
 export interface AutoTuneReport {
@@ -102,7 +104,7 @@ export interface AutoTuneReport {
  * indexes, with the neighbour blend it chose there. `rows`: which rows of the job's training data
  * the two slices are (a text teacher scores their texts).
  */
-export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => Promise<{ p1: number; blend?: Partial<TrainConfig> }>;
+export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => Promise<{ p1: number; blend?: Partial<TrainConfig>; stageSeconds?: Partial<Record<string, number>>; pairsScored?: number }>;
 
 export interface TrialRows {
   train: readonly number[];
@@ -167,17 +169,23 @@ export async function autoTune(
     const elapsed = (performance.now() - started) / 1000;
     if (trials.length > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) break;
     const t0 = performance.now();
-    const { p1: heldOutP1, blend } = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
+    const { p1: heldOutP1, blend, stageSeconds, pairsScored } = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
     const seconds = (performance.now() - t0) / 1000;
     secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
-    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds });
-    opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s)`);
+    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) });
+    opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
   }
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
   const chosen = { ...family.base, ...best.settings, ...best.blend };
   opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
   return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length, chosen, seconds: (performance.now() - started) / 1000 };
+}
+
+/** ": preparing 0.1, training 1.2, …": where a trial's seconds went (stages of 0.05 s and more). */
+function stagesText(stageSeconds: Partial<Record<string, number>> | undefined): string {
+  const parts = Object.entries(stageSeconds ?? {}).filter(([, s]) => (s ?? 0) >= 0.05).map(([k, s]) => `${k} ${(s ?? 0).toFixed(1)}`);
+  return parts.length ? `: ${parts.join(', ')}` : '';
 }
 
 /** The configuration an auto job runs with once the search chose. */

@@ -4,13 +4,13 @@
  */
 import { denseTopK } from '../ann/dense-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
-import { encodePoints, type NeighbourBlendSettings } from '../ann/neighbour-blend.js';
+import { blendGrid, encodePoints, type NeighbourBlendSettings } from '../ann/neighbour-blend.js';
 import type { Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
 import { evaluateRankings, type MetricReport } from '../core/model/metrics.js';
 import type { Student } from '../core/model/student.js';
 import { EVAL_K, padTo } from './evaluate.js';
-import { rankParts, searchParts, shortlistSize, type NeighbourComponent, type RetrievalParts } from './retrieve.js';
+import { firstColumns, rankParts, searchParts, shortlistSize, type NeighbourComponent, type RetrievalParts } from './retrieve.js';
 
 /** β = 0 first: on a tie the student alone is kept. Measured grid: bench/neighbour-blend-probe.ts. */
 export const BLEND_WEIGHTS = [0, 0.25, 0.5, 0.75] as const;
@@ -54,19 +54,25 @@ export async function tuneBlendExact(student: Student, heldOut: Dataset, propens
   return tuneOnParts(student, heldOut, propensities, queries, parts, train.labels, { ...settings, neighbours: K });
 }
 
-/** Every grid point re-blends the parts searched once; β = 0 keeps the student's own κ. */
+/**
+ * Every grid point re-blends the parts searched once; β = 0 keeps the student's own κ. The β > 0
+ * points are blended in one pass (blendGrid): the same rankings as one blend each.
+ */
 function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Array, queries: Float32Array, parts: RetrievalParts, pointLabels: Csr, base: NeighbourBlendSettings): BlendChoice & { metrics: MetricReport } {
   const n = heldOut.features.rows;
   const k = Math.min(EVAL_K, student.shape.numLabels);
-  const tried: (BlendTrial & { metrics: MetricReport })[] = [];
+  const grid: NeighbourBlendSettings[] = [];
   for (const weight of BLEND_WEIGHTS) {
-    for (const voteTemperature of weight === 0 ? [base.voteTemperature] : VOTE_TEMPERATURES) {
-      const settings = { neighbours: base.neighbours, weight, voteTemperature };
-      const top = rankParts(student, queries, n, k, parts, pointLabels, settings);
-      const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
-      tried.push({ settings, p1: metrics['p@1'], metrics });
-    }
+    for (const voteTemperature of weight === 0 ? [base.voteTemperature] : VOTE_TEMPERATURES) grid.push({ neighbours: base.neighbours, weight, voteTemperature });
   }
+  const voting = grid.filter((g) => g.weight > 0);
+  const near = parts.neighbours && base.neighbours > 0 ? (base.neighbours < parts.neighbours.k ? firstColumns(parts.neighbours, n, base.neighbours) : parts.neighbours) : null;
+  const blended = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, k) : null;
+  const tried = grid.map((settings) => {
+    const top = settings.weight > 0 && blended ? blended[voting.indexOf(settings)] : rankParts(student, queries, n, k, parts, pointLabels, settings);
+    const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
+    return { settings, p1: metrics['p@1'], metrics };
+  });
   let best = tried[0];
   for (const t of tried) if (t.p1 > best.p1) best = t;
   return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })) };

@@ -33,6 +33,8 @@ export interface PoolTrainingInput {
   scorer: CandidateScorer | null;
   /** What every teacher score was divided by (1: raw scores); a checkpoint made with another is not resumed. */
   appliedTemperature: number;
+  /** Scores of these rows by this scorer that earlier jobs made (auto trials); else a new cache. */
+  scoreCache?: TeacherScoreCache;
   /** Resumable state, saved after mining, after scoring and after every epoch. */
   checkpoints?: CheckpointStore;
   /** Polled at every batch boundary and between epochs; true cancels (CancelledError). */
@@ -57,7 +59,7 @@ export class PoolTraining {
       pool: null,
       poolScored: false,
       positiveScores: null,
-      cache: hasTeacher ? new TeacherScoreCache(train.features.rows) : null,
+      cache: hasTeacher ? (job.scoreCache ?? new TeacherScoreCache(train.features.rows)) : null,
       appliedTemperature,
     };
   }

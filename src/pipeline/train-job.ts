@@ -25,6 +25,8 @@ import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './
 import { PoolTraining } from './pool-training.js';
 import { calibratedScorer } from './score.js';
 import type { ScoreFanOut } from './score-fan-out.js';
+import { TeacherScoreCache } from '../teacher/score-cache.js';
+import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
@@ -86,6 +88,12 @@ export interface TrainJobInput {
    * teacher scores in-process.
    */
   scoreFanOut?: ScoreFanOut;
+  /**
+   * Teacher scores of this job's training rows that earlier jobs paid for (the auto search's
+   * trials: the same rows, the same fold-0 teacher), by the temperature the scores were divided
+   * by; the job adds what it scores. Only for jobs whose scorer and rows are the same.
+   */
+  sharedScores?: Map<number, TeacherScoreCache>;
 }
 
 type LoadedTrainTest = Awaited<ReturnType<typeof loadTrainTest>>;
@@ -167,6 +175,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       hasTeacher: teacher !== null,
       scorer: scoring.scorer,
       appliedTemperature: scoring.appliedTemperature,
+      scoreCache: sharedScoreCache(input.sharedScores, scoring.appliedTemperature, train.features.rows),
       checkpoints: input.checkpoints,
       shouldStop: input.shouldStop ?? (() => false),
       timer,
@@ -223,11 +232,22 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
  * that also tunes the neighbour blend. `texts`: the training rows' texts, for a text teacher.
  */
 function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labelMap: LoadedTrainTest['labelMap']): TrialRunner {
+  // every trial trains on the same rows with the same teacher: a pair is scored once for them all
+  const sharedScores = new Map<number, TeacherScoreCache>();
   return async (config, trialTrain, heldOut, teacherPath, rows) => {
     const sliceTexts = texts ? { train: rows.train.map((r) => texts[r]), test: rows.heldOut.map((r) => texts[r]) } : undefined;
-    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut, labelMap }, texts: sliceTexts, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true });
-    return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
+    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut, labelMap }, texts: sliceTexts, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true, sharedScores });
+    return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
   };
+}
+
+/** The cache of the scores earlier jobs made in the same units, made and kept when there is none yet. */
+function sharedScoreCache(shared: Map<number, TeacherScoreCache> | undefined, appliedTemperature: number, rows: number): TeacherScoreCache | undefined {
+  if (!shared) return undefined;
+  let cache = shared.get(appliedTemperature);
+  if (!cache) shared.set(appliedTemperature, (cache = new TeacherScoreCache(rows)));
+  if (cache.numExamples !== rows) throw new RangeError(`a shared score cache of ${cache.numExamples} examples for a job of ${rows}`);
+  return cache;
 }
 
 /** The job's teacher, bound to the texts of the job's files when it is a text teacher. */
@@ -372,7 +392,11 @@ async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels:
     sink.log(`teacher not evaluated: ${evalPairs} test pairs is above ${evalCap}`);
     return;
   }
-  const te = await evaluateTeacher(teacher, test, numLabels, propensities, teacher.temperature);
+  const t0 = performance.now();
+  // a teacher `teacher fit` wrote scores every label far faster from its weights than through its graph
+  const fromWeights = teacher.family === 'onnx' && input.teacherPath ? await SparseLinearScorer.read(input.teacherPath, test.features.cols, numLabels) : null;
+  const te = await evaluateTeacher(fromWeights ?? teacher, test, numLabels, propensities, teacher.temperature);
+  sink.log(`teacher evaluated on ${test.features.rows} test points × ${numLabels} labels in ${formatSeconds((performance.now() - t0) / 1000)}${fromWeights ? ' (from its weights)' : ''}`);
   result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
 }
 

@@ -126,6 +126,11 @@ export class AllLabelScorer {
     }
   }
 
+  /** Score of label y for the last scored row: its accumulated score, or its bias when no feature touched it. */
+  scoreOf(y: number): number {
+    return this.seen[y] ? this.acc[y] : this.model.bias[y];
+  }
+
   /**
    * Top k labels of the last scored row into outLabels/outScores[off ..), best first (ties: lower
    * label). Untouched labels compete with their bias alone.
