@@ -6,7 +6,7 @@ import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport
 import type { Student } from '../core/model/student.js';
 import { top1Probability } from '../teacher/calibration.js';
 import type { CandidateScorer } from '../teacher/onnx-teacher.js';
-import { blends, retrieve, shortlistSize, type NeighbourComponent } from './retrieve.js';
+import { blends, retrieve, searchNeighbours, shortlistSize, type NeighbourComponent } from './retrieve.js';
 
 /** Predictions kept per test point: enough for R@100. */
 export const EVAL_K = 100;
@@ -40,10 +40,12 @@ export async function evaluateStudent(student: Student, fullTest: Dataset, prope
   const nb = blends(neighbours) ? neighbours : null;
   // the exact search over every label, on ONNX Runtime's matrix product over the job's threads
   const exactShortlist = await denseTopK(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), { threads });
-  const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist });
+  // the neighbours are the same for both searches of the labels: searched once
+  const near = nb ? searchNeighbours(nb, queries, n) : undefined;
+  const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist, near });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {
-    const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb });
+    const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb, near });
     result.hnsw = evaluateRankings(padTo(approx.labels, k, EVAL_K), EVAL_K, test.labels, propensities);
     result.hnswRecallAt10 = overlapAtK(exact.labels, approx.labels, k, Math.min(10, k));
   }

@@ -28,6 +28,8 @@ export interface RetrieveOptions {
   neighbours?: NeighbourComponent | null;
   /** The exact shortlist already searched (exactTopK, shortlistSize labels per query), e.g. on threads. */
   exactShortlist?: { labels: Int32Array; scores: Float32Array };
+  /** The neighbours already searched (searchNeighbours), e.g. for a second retrieval of the same queries. */
+  near?: TopK;
 }
 
 /** The parts a blend is computed from: searched once, blended for any settings. */
@@ -59,9 +61,13 @@ export function searchParts(student: Student, queries: Float32Array, n: number, 
   const found = opts.labels ? opts.labels.searchBatch(queries, n, shortK) : (opts.exactShortlist ?? exactTopK(student.V, numLabels, dim, queries, n, shortK));
   const shortlist: TopK = { ...found, k: shortK };
   if (!withVote) return { shortlist, neighbours: null };
+  return { shortlist, neighbours: opts.near ?? searchNeighbours(nb, queries, n, K) };
+}
+
+/** The K nearest training points of each query in the points' index. */
+export function searchNeighbours(nb: NeighbourComponent, queries: Float32Array, n: number, K = nb.settings.neighbours): TopK {
   const KK = Math.min(K, nb.index.count);
-  const near = nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) });
-  return { shortlist, neighbours: { ...near, k: KK } };
+  return { ...nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) }), k: KK };
 }
 
 /** Top k per query from searched parts: the student's scores s = q·v/τ, or the blend. */
