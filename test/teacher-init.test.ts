@@ -58,6 +58,16 @@ describe('lowRankFactors (randomized SVD)', () => {
     expect(diff.norm('frobenius') / dense(M).norm('frobenius')).toBeLessThan(1e-4);
   });
 
+  it('gives the same factors multiplying by M densely on ONNX Runtime as in the sparse loops', async () => {
+    const M = randomSparse(new Rng(4), 60, 200, 30);
+    const sparse = await lowRankFactors(M, 20, { seed: 2, denseProducts: false });
+    const dense = await lowRankFactors(M, 20, { seed: 2, denseProducts: true });
+    for (let t = 0; t < 20; t++) expect(dense.singularValues[t]).toBeCloseTo(sparse.singularValues[t], 9);
+    // the factors' signs and rotation come from the same sketch: equal up to rounding
+    for (let i = 0; i < sparse.left.length; i++) expect(dense.left[i]).toBeCloseTo(sparse.left[i], 4);
+    for (let i = 0; i < sparse.right.length; i++) expect(dense.right[i]).toBeCloseTo(sparse.right[i], 4);
+  });
+
   it('refuses a rank below 1', async () => {
     await expect(lowRankFactors(randomSparse(new Rng(1), 3, 5, 2), 0)).rejects.toThrow(/rank must be a positive integer/);
   });

@@ -3,7 +3,8 @@
  * algorithm 4.4: Gaussian range finder with power iterations): M ≈ A Bᵀ with A = U S^½ and
  * B = V S^½, the split that leaves both factors on the same scale. Only products with M and Mᵀ
  * touch the sparse matrix, so the cost is O(nnz · (k + oversampling) · (2 + 2·powerIterations)).
- * The tall dense products (rows × w by w × w) run on ONNX Runtime (dense-f64.ts); the small steps
+ * The tall dense products (rows × w by w × w) run on ONNX Runtime (dense-f64.ts), and so do the
+ * products with M itself when M is filled enough to store densely (DENSE_MIN_FILL); the small steps
  * (Cholesky and eigen-decomposition of w × w matrices) go through ml-matrix.
  */
 import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
@@ -17,6 +18,8 @@ export interface LowRankOptions {
   /** Power iterations: sharpen the sketch where the spectrum decays slowly. @defaultValue 2 */
   powerIterations?: number;
   seed?: number;
+  /** Multiply by M as a dense matrix on ONNX Runtime. @defaultValue by DENSE_MIN_FILL and DENSE_MAX_ENTRIES */
+  denseProducts?: boolean;
 }
 
 export interface LowRankFactors {
@@ -46,8 +49,34 @@ function sparseProduct<T extends Float64Array | Float32Array>(M: Csr, X: Float64
   return Y;
 }
 
-const times = (M: Csr, Z: Float64Array, w: number): Float64Array => sparseProduct(M, Z, w, false);
 const transposeTimes = <T extends Float64Array | Float32Array = Float64Array>(M: Csr, Y: Float64Array, w: number, out?: T): T => sparseProduct(M, Y, w, true, out);
+
+/**
+ * A matrix with at least this share of its entries stored is multiplied as a dense one on ONNX
+ * Runtime's Gemm (about 10² times the sparse loop's rate here, so it pays from about 1 %):
+ * Delicious' teacher (983 × 500, 67 % filled) took 3.5 s in the sparse loops per factorisation.
+ */
+export const DENSE_MIN_FILL = 1 / 64;
+/** …and when it has at most this many entries (128 MiB as doubles). */
+export const DENSE_MAX_ENTRIES = 1 << 24;
+
+/** Products with M and Mᵀ: as a dense matrix on ONNX Runtime when it is filled and small enough, else the sparse loops. */
+interface MatrixProducts {
+  /** M·Z, Z [cols, w] → [rows, w]. */
+  times(Z: Float64Array, w: number): Promise<Float64Array>;
+  /** Mᵀ·Y, Y [rows, w] → [cols, w]. */
+  transposeTimes(Y: Float64Array, w: number): Promise<Float64Array>;
+}
+
+function productsOf(M: Csr, denseProducts?: boolean): MatrixProducts {
+  const entries = M.rows * M.cols;
+  if (!(denseProducts ?? (entries > 0 && entries <= DENSE_MAX_ENTRIES && M.indptr[M.rows] >= DENSE_MIN_FILL * entries))) {
+    return { times: async (Z, w) => sparseProduct(M, Z, w, false), transposeTimes: async (Y, w) => transposeTimes(M, Y, w) };
+  }
+  const dense = new Float64Array(entries);
+  for (let r = 0; r < M.rows; r++) for (let p = M.indptr[r]; p < M.indptr[r + 1]; p++) dense[r * M.cols + M.indices[p]] += M.values ? M.values[p] : 1;
+  return { times: (Z, w) => times64(dense, Z, M.rows, M.cols, w), transposeTimes: (Y, w) => transposeTimes64(dense, Y, M.rows, M.cols, w) };
+}
 
 /** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
 async function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Promise<Matrix> {
@@ -135,10 +164,11 @@ export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions
   const rng = new Rng(opts.seed ?? 1);
   const G = new Float64Array(M.cols * w);
   for (let i = 0; i < G.length; i++) G[i] = rng.normal();
-  let Q = await orthonormalize(times(M, G, w), M.rows, w);
-  for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = await orthonormalize(times(M, transposeTimes(M, Q, w), w), M.rows, w);
+  const products = productsOf(M, opts.denseProducts);
+  let Q = await orthonormalize(await products.times(G, w), M.rows, w);
+  for (let it = 0; it < (opts.powerIterations ?? 2); it++) Q = await orthonormalize(await products.times(await products.transposeTimes(Q, w), w), M.rows, w);
   // Qᵀ M Mᵀ Q = Us Λ Usᵀ: the squared singular values of M restricted to range(Q).
-  const P = times(M, transposeTimes(M, Q, w), w);
+  const P = await products.times(await products.transposeTimes(Q, w), w);
   const gram = await crossProduct(Q, P, M.rows, w);
   for (let i = 0; i < w; i++) {
     for (let j = i + 1; j < w; j++) {
