@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
-import { HogwildTrainer, trainingThreads } from '../src/core/model/hogwild-trainer.js';
+import { endIdleTrainingThreads, HogwildTrainer, idleTrainingThreads, trainingThreads } from '../src/core/model/hogwild-trainer.js';
 import { adagradFactory } from '../src/core/model/optimizer.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
@@ -149,6 +149,36 @@ describe('HogwildTrainer', () => {
       await hogwild.close();
     }
   }, 60_000);
+
+  it("keeps a closed run's threads for the next run, which trains as on new threads, bit for bit", async () => {
+    const one = { ...cfg, hardNegatives: 0, randomNegatives: 4 };
+    const trainB = async (): Promise<Float32Array> => {
+      const { features, labels } = toyData(300);
+      const s = Student.init({ inputDim: 100, dim: 8, numLabels: 20, tau: 1 }, 4).inSharedMemory();
+      const hogwild = new HogwildTrainer(new StudentTrainer(s, features, labels, one, adagradFactory(one.rowwiseAdagrad, 'shared')), 1);
+      try {
+        await hogwild.trainEpoch(1);
+        await hogwild.trainEpoch(2);
+      } finally {
+        await hogwild.close();
+      }
+      return Float32Array.from(s.V);
+    };
+    await endIdleTrainingThreads();
+    const fresh = await trainB();
+    expect(idleTrainingThreads()).toBe(1);
+    // another run, other data and shape, takes the kept thread
+    const { features, labels } = toyData(500);
+    const a = Student.init({ inputDim: 100, dim: 16, numLabels: 20, tau: 1 }, 9).inSharedMemory();
+    const other = new HogwildTrainer(new StudentTrainer(a, features, labels, { ...one, dim: 16 }, adagradFactory(one.rowwiseAdagrad, 'shared')), 1);
+    await other.trainEpoch(1);
+    expect(idleTrainingThreads()).toBe(0);
+    await other.close();
+    expect(idleTrainingThreads()).toBe(1);
+    expect(await trainB()).toEqual(fresh);
+    await endIdleTrainingThreads();
+    expect(idleTrainingThreads()).toBe(0);
+  });
 
   it('refuses parameters that are not in shared memory', () => {
     const { features, labels } = toyData();

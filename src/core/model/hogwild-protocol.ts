@@ -4,7 +4,7 @@ import type { StudentShape } from './student.js';
 import type { TrainConfig } from './train-config.js';
 import type { LossSums, NegativePool } from './trainer.js';
 
-/** workerData: what stays for the whole job, every array in shared memory. */
+/** What stays for a whole run, every array in shared memory: workerData of a new thread, or an init message to a kept one. */
 export interface HogwildInit {
   shape: StudentShape;
   W1: Float32Array; // [D, d] written by every thread (Hogwild)
@@ -31,6 +31,9 @@ export interface HogwildSlice {
   pool: NegativePool | null;
   positiveScores: Float32Array | null;
 }
+
+/** To a training thread: a run's arrays (a thread kept from an earlier run), a slice to train, or the end of the run (drop the arrays). */
+export type HogwildMessage = { type: 'init'; init: HogwildInit } | ({ type: 'slice' } & HogwildSlice) | { type: 'release' };
 
 export type HogwildReply =
   /** Examples done so far in the slice and the sum of their losses. */
