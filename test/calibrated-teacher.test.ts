@@ -246,34 +246,6 @@ describe('teacher scores in training', () => {
     expect(restoreTrainState(checkpoint, { config: { ...config, teacherCalibration: false }, appliedTemperature: T }, c.student, c.trainer)).toBeNull();
   });
 
-  it('writes the mining and scoring checkpoints beside the next stage: they land in order, and a failed one fails the job', async () => {
-    // slow saves: the stage after each goes on while it is written
-    const landed: { poolScored: boolean; epochsDone: number }[] = [];
-    const slow: CheckpointStore = {
-      load: async () => null,
-      save: async (bytes) => {
-        const meta = JSON.parse(decodeSafetensors(bytes).metadata.state) as { poolScored: boolean; epochsDone: number };
-        await new Promise((r) => setTimeout(r, 150));
-        landed.push({ poolScored: meta.poolScored, epochsDone: meta.epochsDone });
-      },
-    };
-    await runTrainJob({ trainPath: files.train, testPath: files.test, teacherPath: paths.plain, config, cacheDir: false, checkpoints: slow });
-    expect(landed).toEqual([
-      { poolScored: false, epochsDone: 0 }, // mined
-      { poolScored: true, epochsDone: 0 }, // scored
-      { poolScored: true, epochsDone: 1 }, // the epoch
-    ]);
-    let saves = 0;
-    const failing: CheckpointStore = {
-      load: async () => null,
-      save: async () => {
-        if (++saves === 2) throw new Error('disk full while saving the scored pool');
-      },
-    };
-    await expect(runTrainJob({ trainPath: files.train, testPath: files.test, teacherPath: paths.plain, config, cacheDir: false, checkpoints: failing })).rejects.toThrow(/disk full while saving the scored pool/);
-    expect(saves).toBe(2); // the epoch was not checkpointed over it
-  });
-
   it('validates the setting', () => {
     expect(validateTrainConfig({ ...config, teacherCalibration: 'yes' as unknown as boolean })).toEqual(['teacherCalibration must be true or false, got "yes"']);
     expect(DEFAULT_TRAIN_CONFIG.teacherCalibration).toBe(true);

@@ -47,8 +47,6 @@ export interface PoolTrainingInput {
 export class PoolTraining {
   readonly state: TrainState;
   private readonly usePool: boolean;
-  /** A checkpoint save still being written (checkpoint 'beside'): resolves to its error, or null. */
-  private pendingSave: Promise<unknown> | null = null;
 
   constructor(private readonly job: PoolTrainingInput) {
     const { config, hasTeacher, train, appliedTemperature } = job;
@@ -69,11 +67,8 @@ export class PoolTraining {
   async run(): Promise<TrainState> {
     const hogwild = this.job.threads > 1 ? new HogwildTrainer(this.job.trainer, this.job.threads) : null;
     try {
-      const state = await this.runEpochs(hogwild);
-      await this.saved();
-      return state;
+      return await this.runEpochs(hogwild);
     } finally {
-      await this.pendingSave; // its failure is raised by saved(), or is beside the error being thrown
       await hogwild?.close();
     }
   }
@@ -138,11 +133,9 @@ export class PoolTraining {
     state.pool = pool;
     state.poolMinedForEpoch = minedForEpoch;
     state.poolScored = false;
-    // both written while the next stage runs: a job killed before one lands resumes from the one
-    // before, and scores or mines again what that one lacks (the fan-out's chunks stay on the volume)
-    if (pool && this.job.hasTeacher) await this.checkpoint('beside');
+    if (pool && this.job.hasTeacher) await this.checkpoint();
     await this.scorePool();
-    await this.checkpoint('beside');
+    await this.checkpoint();
   }
 
   /** The scoring stage: teacher scores for the positives and the current pool, when they are needed. */
@@ -165,26 +158,9 @@ export class PoolTraining {
     this.job.trainer.setPositiveTeacherScores(this.state.positiveScores);
   }
 
-  /**
-   * Saves the state as it is now. 'beside': the write runs on while the job goes on (the post-scoring
-   * checkpoint of bench:workers' job, 66 MB, was 0.6 s of its scoring stage); saves land in order,
-   * and the next one (or the end of the run) waits for it and raises its error.
-   */
-  private async checkpoint(mode: 'await' | 'beside' = 'await'): Promise<void> {
+  private async checkpoint(): Promise<void> {
     const { checkpoints, student, trainer } = this.job;
-    if (!checkpoints) return;
-    await this.saved();
-    const save = checkpoints.save(encodeTrainState(this.state, student, trainer));
-    if (mode === 'await') await save;
-    else this.pendingSave = save.then(() => null, (e: unknown) => e ?? new Error('checkpoint save failed')); // handled at once: never an unhandled rejection
-  }
-
-  /** Waits for a save still running, and raises its error. */
-  private async saved(): Promise<void> {
-    const pending = this.pendingSave;
-    this.pendingSave = null;
-    const error = await pending;
-    if (error) throw error;
+    if (checkpoints) await checkpoints.save(encodeTrainState(this.state, student, trainer));
   }
 
   private stopIfAsked(): void {
