@@ -1,0 +1,95 @@
+/**
+ * The default job (--auto with a teacher) end to end on the MULAN sets, against the peers' train
+ * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
+ *
+ *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2] [--against DIR]
+ *
+ * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
+ * given, so --auto chooses; job seconds = its stages, preparing → publishing (teacher fit excluded).
+ * The teacher is fitted once per dataset with `teacher fit` defaults into bench/results/tmp/<ds>/
+ * (reused after; the quality bench uses the same file). --against DIR: the same jobs with the
+ * checkout at DIR (e.g. a worktree of an earlier commit), alternating with this one, order rotated
+ * every repetition; both use this checkout's teacher. Prints a table of medians, writes
+ * bench/results/auto-jobs.json. Benchmark, not a test.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, run, writeJson } from './lib.js';
+import { peerBar, readPeersJson } from './peers.js';
+
+interface JobRun {
+  dataset: string;
+  tree: string;
+  rep: number;
+  seconds: number;
+  stageSeconds: Record<string, number>;
+  p1: number;
+  p5: number;
+  psp5: number;
+  chosen: Record<string, unknown>;
+}
+
+const a = parseArgs(process.argv.slice(2));
+const datasets = String(a.get('datasets') ?? 'bibtex,corel5k,delicious').split(',');
+const reps = positiveInt('reps', String(a.get('reps') ?? 2));
+const against = a.get('against');
+const trees: Record<string, string> = { this: REPO_ROOT, ...(typeof against === 'string' ? { against: resolve(against) } : {}) };
+
+async function teacherOf(ds: string, split: { train: string; test: string }): Promise<string> {
+  const out = join(TMP_DIR, ds, 'teacher.onnx');
+  if (existsSync(out)) return out;
+  process.stderr.write(`[${ds}] fitting the teacher …\n`);
+  await distilxrJson(['teacher', 'fit', '--train', split.train, '--test', split.test, '--out', out], `${out}.log`);
+  return out;
+}
+
+const runs: JobRun[] = [];
+await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
+for (const ds of datasets) {
+  if (!existsSync(join(DATASETS_DIR, ds))) throw new Error(`no dataset ${ds} under ${DATASETS_DIR}`);
+}
+const teachers = new Map<string, string>();
+for (const ds of datasets) teachers.set(ds, await teacherOf(ds, mulanSplit(ds)));
+for (let rep = 0; rep < reps; rep++) {
+  for (const ds of datasets) {
+    const names = Object.keys(trees);
+    const order = rep % 2 ? [...names].reverse() : names;
+    for (const tree of order) {
+      const split = mulanSplit(ds);
+      const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
+      const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json'];
+      const r = await run(process.execPath, [join(trees[tree], 'bin', 'distilxr.js'), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });
+      const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { stageSeconds: Record<string, number>; hnsw: Record<string, number>; config: Record<string, unknown> };
+      const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
+      runs.push({ dataset: ds, tree, rep, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], psp5: json.hnsw['psp@5'], chosen: json.config });
+      process.stderr.write(`[${ds}] ${tree} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
+    }
+  }
+}
+
+const peers = await readPeersJson();
+const pct = (x: number): string => (100 * x).toFixed(2);
+const rows = datasets.flatMap((ds) =>
+  Object.keys(trees).map((tree) => {
+    const mine = runs.filter((r) => r.dataset === ds && r.tree === tree);
+    const stage = (s: string): string => median(mine.map((r) => r.stageSeconds[s] ?? 0)).toFixed(1);
+    const bar = peerBar(peers, ds);
+    const fastest = bar ? Number.parseFloat(bar.fastest) : Number.NaN;
+    const job = median(mine.map((r) => r.seconds));
+    return [
+      ds,
+      tree === 'this' ? 'this checkout' : String(trees[tree]),
+      job.toFixed(1),
+      mine.map((r) => r.seconds.toFixed(1)).join(', '),
+      stage('tuning'),
+      stage('evaluating'),
+      mine.map((r) => `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`).join('; '),
+      bar ? `${bar.best['P@1']} / ${bar.best['P@5']} / ${bar.best['PSP@5']}` : '',
+      bar?.fastest ?? '',
+      Number.isFinite(fastest) ? (job / fastest).toFixed(1) : '',
+    ];
+  }),
+);
+console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
+await writeJson(join(RESULTS_DIR, 'auto-jobs.json'), { machine: machineInfo(), trees, runs });
