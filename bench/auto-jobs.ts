@@ -6,8 +6,8 @@
  *
  * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
  * given, so --auto chooses; job seconds = its stages, preparing → publishing (teacher fit excluded).
- * The teacher is fitted once per dataset with `teacher fit` defaults into bench/results/tmp/<ds>/
- * (reused after; the quality bench uses the same file). --against DIR: the same jobs with the
+ * The teacher is the benches' own (bench/teachers.ts: `teacher fit` defaults into
+ * bench/results/tmp/<ds>/, fitted once and reused, the quality bench's too). --against DIR: the same jobs with the
  * checkout at DIR (e.g. a worktree of an earlier commit), alternating with this one, order rotated
  * every repetition; both use this checkout's teacher. Prints a table of medians, writes
  * bench/results/auto-jobs.json. Benchmark, not a test.
@@ -15,8 +15,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, run, writeJson } from './lib.js';
+import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, run, writeJson } from './lib.js';
 import { peerBar, readPeersJson } from './peers.js';
+import { teacherFor } from './teachers.js';
 
 interface JobRun {
   dataset: string;
@@ -36,21 +37,13 @@ const reps = positiveInt('reps', String(a.get('reps') ?? 2));
 const against = a.get('against');
 const trees: Record<string, string> = { this: REPO_ROOT, ...(typeof against === 'string' ? { against: resolve(against) } : {}) };
 
-async function teacherOf(ds: string, split: { train: string; test: string }): Promise<string> {
-  const out = join(TMP_DIR, ds, 'teacher.onnx');
-  if (existsSync(out)) return out;
-  process.stderr.write(`[${ds}] fitting the teacher …\n`);
-  await distilxrJson(['teacher', 'fit', '--train', split.train, '--test', split.test, '--out', out], `${out}.log`);
-  return out;
-}
-
 const runs: JobRun[] = [];
 await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
 for (const ds of datasets) {
   if (!existsSync(join(DATASETS_DIR, ds))) throw new Error(`no dataset ${ds} under ${DATASETS_DIR}`);
 }
 const teachers = new Map<string, string>();
-for (const ds of datasets) teachers.set(ds, await teacherOf(ds, mulanSplit(ds)));
+for (const ds of datasets) teachers.set(ds, (await teacherFor(ds, datasetSplit(ds), [], false)).path);
 for (let rep = 0; rep < reps; rep++) {
   for (const ds of datasets) {
     const names = Object.keys(trees);
@@ -75,7 +68,7 @@ const rows = datasets.flatMap((ds) =>
     const mine = runs.filter((r) => r.dataset === ds && r.tree === tree);
     const stage = (s: string): string => median(mine.map((r) => r.stageSeconds[s] ?? 0)).toFixed(1);
     const bar = peerBar(peers, ds);
-    const fastest = bar ? Number.parseFloat(bar.fastest) : Number.NaN;
+    const fastest = bar?.fastestSeconds ?? Number.NaN;
     const job = median(mine.map((r) => r.seconds));
     return [
       ds,

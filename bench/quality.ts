@@ -23,7 +23,7 @@
  * beside it).
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
@@ -31,6 +31,7 @@ import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { METRIC_KEYS, type MetricReport } from '../src/core/model/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
+import { teacherFor, type TeacherInfo } from './teachers.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
 import {
   DIFF_TOLERANCE_POINTS,
@@ -238,39 +239,6 @@ async function peerTableRows(ds: string, d: Loaded, peers: PeersJson | null): Pr
     note: p.note,
     extra: { file: p.file, reference: p.reference, predictSeconds: p.predictSeconds, peakRssMb: p.peakRssMb, cmd: p.cmd, read: p.read, sensitivity: p.sensitivity },
   }));
-}
-
-interface TeacherInfo {
-  path: string;
-  /** `teacher fit --json` of this teacher, when we fitted it (now or on an earlier run). */
-  fit: Record<string, unknown> | null;
-  fitWallSeconds?: number;
-}
-
-async function readFitReport(teacher: string): Promise<{ json: Record<string, unknown>; wallSeconds?: number } | null> {
-  const p = `${teacher}.fit.json`;
-  if (!existsSync(p)) return null;
-  const saved = JSON.parse(await readFile(p, 'utf8')) as { report: Record<string, unknown>; wallSeconds?: number };
-  return { json: saved.report, wallSeconds: saved.wallSeconds };
-}
-
-async function teacherFor(ds: string, split: DatasetSplit, dirs: string[], fresh: boolean): Promise<TeacherInfo> {
-  const reuse = async (p: string, how: string): Promise<TeacherInfo> => {
-    process.stderr.write(`[${ds}] reusing teacher ${p}${how}\n`);
-    const fit = await readFitReport(p);
-    return { path: p, fit: fit?.json ?? null, fitWallSeconds: fit?.wallSeconds };
-  };
-  if (!fresh) {
-    for (const d of dirs) {
-      for (const p of [join(d, `${ds}-teacher.onnx`), join(d, ds, 'teacher.onnx')]) if (existsSync(p)) return reuse(p, '');
-    }
-  }
-  const out = join(TMP_DIR, ds, 'teacher.onnx');
-  if (!fresh && existsSync(out)) return reuse(out, ' (--fresh to refit)');
-  process.stderr.write(`[${ds}] fitting the teacher (log: ${out}.log) ...\n`);
-  const r = await distilxrJson<Record<string, unknown>>(['teacher', 'fit', '--train', split.train, '--test', split.test, '--out', out], `${out}.log`);
-  await writeFile(`${out}.fit.json`, JSON.stringify({ report: r.json, wallSeconds: r.seconds }, null, 2) + '\n');
-  return { path: out, fit: r.json, fitWallSeconds: r.seconds };
 }
 
 /** The teacher row: its own fit report when we have it, else the teacher metrics `train --teacher` reported. */

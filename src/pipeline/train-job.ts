@@ -396,7 +396,7 @@ async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels:
   // a teacher `teacher fit` wrote scores every label far faster from its weights than through its graph
   const fromWeights = teacher.family === 'onnx' && input.teacherPath ? await SparseLinearScorer.read(input.teacherPath, test.features.cols, numLabels) : null;
   const te = await evaluateTeacher(fromWeights ?? teacher, test, numLabels, propensities, teacher.temperature);
-  sink.log(`teacher evaluated on ${test.features.rows} test points × ${numLabels} labels in ${formatSeconds((performance.now() - t0) / 1000)}${fromWeights ? ' (from its weights)' : ''}`);
+  sink.log(`teacher evaluated on ${test.features.rows} test points × ${numLabels} labels in ${((performance.now() - t0) / 1000).toFixed(1)} s${fromWeights ? ' (from its weights)' : ''}`);
   result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };
 }
 

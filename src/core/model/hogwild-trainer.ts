@@ -39,7 +39,8 @@ function sliceSeed(seed: number, epoch: number, thread: number): number {
 
 /**
  * Training threads of ended runs, kept for the next one: starting a thread costs about half a
- * second under tsx (Bibtex's first epoch 0.77 s against 0.24 s for the next), and an --auto job
+ * second under tsx (Bibtex's first epoch 0.83 s against 0.26 s for the next; 0.28 s with a kept
+ * thread: bench:auto-jobs' logs, BENCHMARKS.md 0), and an --auto job
  * runs seven trainings. Kept unref'd (they never hold the process open), at most one per core.
  */
 const idle: Worker[] = [];

@@ -53,8 +53,9 @@ const transposeTimes = <T extends Float64Array | Float32Array = Float64Array>(M:
 
 /**
  * A matrix with at least this share of its entries stored is multiplied as a dense one on ONNX
- * Runtime's Gemm (about 10² times the sparse loop's rate here, so it pays from about 1 %):
- * Delicious' teacher (983 × 500, 67 % filled) took 3.5 s in the sparse loops per factorisation.
+ * Runtime's Gemm, whose rate the sparse loop would need about 64× fewer entries to match (a guess
+ * from one point, not a measured crossover): Delicious' teacher (983 × 500, 67 % filled) put the
+ * --auto job's preparing stage at 2.5–4.0 s with the sparse loops, 1.3–1.4 s dense (bench:auto-jobs).
  */
 export const DENSE_MIN_FILL = 1 / 64;
 /** …and when it has at most this many entries (128 MiB as doubles). */
