@@ -7,8 +7,12 @@ FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
+# postinstall rebuilds hnswlib-node for a CPU's vector instructions (scripts/native-hnswlib.mjs); an
+# image runs on machines other than the one that built it, so it targets x86-64-v3 (AVX2, FMA: every
+# x86 server CPU since 2015), not -march=native (a build machine without them keeps the portable build).
+ENV DISTILXR_HNSW_MARCH=x86-64-v3
 COPY package.json package-lock.json ./
-COPY scripts/prisma-generate.mjs scripts/prisma-generate.mjs
+COPY scripts/prisma-generate.mjs scripts/native-hnswlib.mjs scripts/
 
 # All dependencies: postinstall generates the Prisma client into src/generated, then tsc compiles
 # it with the rest of src/ to dist/.

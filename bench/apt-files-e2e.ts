@@ -1,7 +1,7 @@
 /**
  * apt-files end to end against fastText in one run (issue 12, item 4).
  *
- *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants default,float-per-point] [--threads 0]
+ *   npx tsx bench/apt-files-e2e.ts [--reps 1] [--variants default,float-per-point] [--threads 0] [--against DIR] [--out FILE]
  *
  * fastText: hierarchical softmax on the raw text with the settings of peers.json's `ft-hs` (one
  * thread), wall seconds of `fasttext supervised`, P@k over the whole test split by our metric code.
@@ -11,16 +11,18 @@
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
  * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `long`
  * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels). Runs
- * alternate; the table gives each run. Writes bench/results/apt-files-e2e.json. Benchmark, not a test.
+ * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
+ * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
+ * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { MetricReport } from '../src/core/model/metrics.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
+import { REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
 /** Each variant's settings over the common ones below. */
@@ -51,6 +53,8 @@ async function main(): Promise<void> {
   const variants = String(a.get('variants') ?? 'default,float-per-point').split(',');
   for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}: one of ${Object.keys(VARIANTS).join(', ')}`);
   const threads = String(a.get('threads') ?? '0');
+  const against = a.get('against');
+  const trees: [string, string][] = [['', REPO_ROOT], ...(typeof against === 'string' ? ([[` at ${against}`, resolve(against)]] as [string, string][]) : [])];
   ensureFasttext();
   const split = datasetSplit('apt-files');
   const work = join(TMP_DIR, 'apt-files-e2e');
@@ -63,13 +67,15 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 ? [...variants].reverse() : variants;
-    for (const v of order) {
-      const out = join(work, `model-${v}-${rep}`);
+    const runs = order.flatMap((v) => trees.map(([where, root]) => ({ v, where, root })));
+    for (const { v, where, root } of rep % 2 ? runs.reverse() : runs) {
+      const tag = `${v}${where ? '-against' : ''}-${rep}`;
+      const out = join(work, `model-${tag}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...trainFlags({ ...settings, ...VARIANTS[v] }), '--out', out];
-      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${v}-${rep}.log`));
+      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${tag}.log`), root);
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
-      rows.push({ method: `distilxr α=0 (${v})`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
-      process.stderr.write(`[apt-files] ${v} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
+      rows.push({ method: `distilxr α=0 (${v})${where}`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
+      process.stderr.write(`[apt-files] ${v}${where} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
     }
     const ft = await fasttextEvaluateText(split.train, split.test, work, { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 }, { ftId, toOurs }, test.labels, train.labels);
     rows.push({ method: 'fastText hs (peers ft-hs settings, 1 thread)', seconds: ft.trainSeconds, p1: ft.metrics['p@1'], p5: ft.metrics['p@5'], points: test.labels.rows });
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
       rows.map((r) => [r.method, r.seconds.toFixed(1), stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
     ),
   );
-  await writeJson(join(RESULTS_DIR, 'apt-files-e2e.json'), { machine: machineInfo(), settings, reps, rows });
+  await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'apt-files-e2e.json')), { machine: machineInfo(), settings, reps, against: against ?? null, rows });
 }
 
 await main();

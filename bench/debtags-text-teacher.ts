@@ -17,7 +17,6 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/pipeline/model-dir.js';
 import { encodeQueryInput, queryModel } from '../src/pipeline/query.js';
-import { POINT_EF } from '../src/pipeline/retrieve.js';
 import { readTexts } from '../src/pipeline/job-teacher.js';
 import { TextTeacher } from '../src/teacher/text/text-teacher.js';
 import { DATASETS_DIR, RESULTS_DIR, TMP_DIR, distilxrJson, machineInfo, mdTable, median, positiveInt, readJsonIfExists, writeJson } from './lib.js';
@@ -97,7 +96,7 @@ const parts: [string, (text: string) => void][] = [
     (text) => {
       encode(text);
       model.index!.searchBatch(q, 1, 100);
-      model.neighbours?.index.searchBatch(q, 1, model.neighbours.settings.neighbours, { ef: POINT_EF });
+      model.neighbours?.index.searchBatch(q, 1, model.neighbours.settings.neighbours);
     },
   ],
   ['queryModel (all of it, k=5)', (text) => queryModel(model, { text }, 5)],

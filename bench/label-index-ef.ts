@@ -12,8 +12,11 @@ import { join } from 'node:path';
 import { denseTopK } from '../src/ann/dense-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { encodePoints } from '../src/ann/neighbour-blend.js';
+import { PointIndex } from '../src/ann/point-index.js';
+import { threadCount } from '../src/core/util/threads.js';
 import { evaluateStudent, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
+import { POINT_EF } from '../src/pipeline/retrieve.js';
 import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 
 const a = parseArgs(process.argv.slice(2));
@@ -48,7 +51,7 @@ if (typeof rebuildPoints === 'string') {
   const train = await loadTestForModel(model, trainPath);
   const [M, efConstruction] = rebuildPoints.split(',').map((x) => positiveInt('--rebuild-points', x));
   const t0 = performance.now();
-  const pointIndex = LabelIndex.build(encodePoints(student, train.features), train.features.rows, dim, { M, efConstruction, seed: model.config.train.seed });
+  const pointIndex = PointIndex.build(encodePoints(student, train.features), train.features.rows, dim, { M, efConstruction, efSearch: POINT_EF, scalar: 'f16' }, threadCount(0));
   builtPoints = { M, efConstruction, seconds: (performance.now() - t0) / 1000 };
   neighbours = { ...neighbours, index: pointIndex };
   process.stderr.write(`training points' index rebuilt with M ${M}, efConstruction ${efConstruction} in ${builtPoints.seconds.toFixed(1)} s\n`);

@@ -62,11 +62,11 @@ export function run(cmd: string, args: string[], opts: { stderrFile?: string; cw
   });
 }
 
-/** Runs `node bin/distilxr.js ARGS --json` and parses its one JSON object; stderr goes to `logFile`. */
-export async function distilxrJson<T = Record<string, unknown>>(args: string[], logFile: string): Promise<{ json: T; seconds: number }> {
+/** Runs `node bin/distilxr.js ARGS --json` (of the checkout at `root`) and parses its one JSON object; stderr goes to `logFile`. */
+export async function distilxrJson<T = Record<string, unknown>>(args: string[], logFile: string, root = REPO_ROOT): Promise<{ json: T; seconds: number }> {
   await mkdir(dirname(logFile), { recursive: true });
   await writeFile(logFile, `$ distilxr ${args.join(' ')}\n`);
-  const r = await run(process.execPath, [join(REPO_ROOT, 'bin', 'distilxr.js'), ...args, '--json'], { stderrFile: logFile });
+  const r = await run(process.execPath, [join(root, 'bin', 'distilxr.js'), ...args, '--json'], { stderrFile: logFile, cwd: root });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return { json: JSON.parse(line) as T, seconds: r.seconds };
 }

@@ -14,7 +14,7 @@ export ONNXRUNTIME_NODE_INSTALL=skip npm_config_audit=false npm_config_fund=fals
 copy_sources() { # the files the Dockerfile COPYs into its build stages
   mkdir -p "$1/scripts"
   cp "$ROOT"/package.json "$ROOT"/package-lock.json "$ROOT"/prisma.config.ts "$ROOT"/tsconfig.json "$ROOT"/tsconfig.build.json "$1/"
-  cp "$ROOT"/scripts/prisma-generate.mjs "$ROOT"/scripts/copy-dashboard.mjs "$1/scripts/"
+  cp "$ROOT"/scripts/prisma-generate.mjs "$ROOT"/scripts/native-hnswlib.mjs "$ROOT"/scripts/copy-dashboard.mjs "$1/scripts/"
   cp -r "$ROOT"/prisma "$ROOT"/src "$1/"
   rm -rf "$1/src/generated"
 }
@@ -26,7 +26,7 @@ copy_sources "$WORK/build"
 echo "== deps stage: npm ci --omit=dev --omit=optional"
 mkdir -p "$WORK/deps/scripts"
 cp "$ROOT"/package.json "$ROOT"/package-lock.json "$WORK/deps/"
-cp "$ROOT"/scripts/prisma-generate.mjs "$WORK/deps/scripts/"
+cp "$ROOT"/scripts/prisma-generate.mjs "$ROOT"/scripts/native-hnswlib.mjs "$WORK/deps/scripts/"
 (cd "$WORK/deps" && npm ci --silent --omit=dev --omit=optional && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32)
 
 echo "== final stage"

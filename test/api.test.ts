@@ -416,7 +416,7 @@ describe('API', () => {
       const m = (await env.app.inject({ method: 'GET', url: `/v1/models/${modelId}` })).json();
       expect(m).toMatchObject({ id: modelId, datasetId: corelId, teacherMetrics: null });
       expect(m.metrics).toHaveProperty(['p@1']);
-      expect(m.files.sort()).toEqual(['config.json', 'index.hnsw', 'labels.json', 'points.hnsw', 'student.onnx', 'weights.safetensors']);
+      expect(m.files.sort()).toEqual(['config.json', 'index.hnsw', 'labels.json', 'points.usearch', 'student.onnx', 'weights.safetensors']);
       expect((await env.app.inject({ method: 'GET', url: `/v1/models/${textModelId}` })).json().files).toContain('featurizer.json');
     });
 

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { blendGrid, blendWithNeighbours, encodePoints, type NeighbourBlendSettings } from '../src/ann/neighbour-blend.js';
+import { PointIndex } from '../src/ann/point-index.js';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
 import { tuneBlend, tuneBlendExact } from '../src/pipeline/blend-tuning.js';
-import { retrieve } from '../src/pipeline/retrieve.js';
+import { POINT_EF, retrieve } from '../src/pipeline/retrieve.js';
 
 const D = 40;
 const L = 30;
@@ -135,7 +136,7 @@ describe('the neighbour component', () => {
 
   it('retrieves the same labels through HNSW indexes as by exact search on a small set', () => {
     const index = LabelIndex.build(student.V, L, d, { seed: 1 });
-    const pointIndex = LabelIndex.build(points, train.rows, d, { seed: 1 });
+    const pointIndex = PointIndex.build(points, train.rows, d, { M: 16, efConstruction: 200, efSearch: POINT_EF, scalar: 'f32' }, 1);
     const settings = { neighbours: 10, weight: 0.5, voteTemperature: 0.1 };
     const neighbours = { index: pointIndex, pointLabels: trainLabels, settings };
     const shortlist = exactTopK(student.V, L, d, queries, test.rows, L); // the 100-label shortlist holds all 30
@@ -151,7 +152,7 @@ describe('the neighbour component', () => {
 
   it('an auto trial tunes the blend by exact search (no index) to the choice and P@1 the HNSW indexes give on a small set', async () => {
     const index = LabelIndex.build(student.V, L, d, { seed: 1 });
-    const pointIndex = LabelIndex.build(points, train.rows, d, { seed: 1 });
+    const pointIndex = PointIndex.build(points, train.rows, d, { M: 16, efConstruction: 200, efSearch: POINT_EF, scalar: 'f32' }, 1);
     const settings = { neighbours: 10, weight: 0.5, voteTemperature: 0.1 };
     const heldOut = { features: test, labels: randomLabels(test.rows, rng), source: 'held out' };
     const trainSet = { features: train, labels: trainLabels, source: 'train' };

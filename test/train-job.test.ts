@@ -75,10 +75,10 @@ describe('runTrainJob', () => {
     expect(EF_CANDIDATES).toContain(r.efSearch); // chosen for the index (hnswRecallTarget) and published
     expect(model.config.hnsw.efSearch).toBe(r.efSearch);
     // the label index is built with its own efConstruction (labelIndexEfConstruction), the points' with 100
-    const sidecarOf = async (name: string): Promise<{ efConstruction: number }> => JSON.parse(await readFile(join(dir, 'plain', `${name}.json`), 'utf8'));
+    const sidecarOf = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(dir, 'plain', `${name}.json`), 'utf8'));
     expect((await sidecarOf('index.hnsw')).efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
     expect(model.config.hnsw.efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
-    expect((await sidecarOf('points.hnsw')).efConstruction).toBe(100);
+    expect(await sidecarOf('points.usearch')).toMatchObject({ efConstruction: 100, library: 'usearch', scalar: 'f16' });
 
     // the neighbour component is published (the default β > 0) and a loaded model ranks as the job did
     expect(model.neighbours?.index.count).toBe(1500);
@@ -93,7 +93,7 @@ describe('runTrainJob', () => {
     await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1, neighbours: 0, labelIndexEfConstruction: 50 }, outDir: join(dir, 'no-neighbours'), cacheDir: false });
     expect(JSON.parse(await readFile(join(dir, 'no-neighbours', 'index.hnsw.json'), 'utf8')).efConstruction).toBe(50);
     expect((await loadModel(join(dir, 'no-neighbours'))).neighbours).toBeNull();
-    expect(existsSync(join(dir, 'no-neighbours', 'points.hnsw'))).toBe(false);
+    expect(existsSync(join(dir, 'no-neighbours', 'points.usearch'))).toBe(false);
 
     // the index is checked against its sidecar, and the sidecar against checksums.json
     const indexPath = join(dir, 'plain', 'index.hnsw');
@@ -118,7 +118,7 @@ describe('runTrainJob', () => {
     const sums = JSON.parse(await readFile(join(out, 'checksums.json'), 'utf8'));
     sums.files['config.json'] = createHash('sha256').update(text).digest('hex');
     await writeFile(join(out, 'checksums.json'), JSON.stringify(sums));
-    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 3 only: train the model again`);
+    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 4 only: train the model again`);
   });
 
   it('refuses invalid settings before doing any work', async () => {

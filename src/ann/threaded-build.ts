@@ -1,9 +1,8 @@
 /**
- * Several HNSW indexes built at once, each by its own worker thread (hnswlib-node has no
- * multi-threaded add, so one index cannot use two cores; two indexes can). Used for a model's
- * published indexes: the label index and the training-point index. Each worker saves its index to
- * a scratch file that is loaded back here, so the result is the same graph, bit for bit, as
- * LabelIndex.build on this thread, and the model directory's format does not change.
+ * An HNSW label index built in a worker thread (hnswlib-node has no multi-threaded add), while the
+ * caller's thread builds the training points' index beside it. The worker saves the index to a
+ * scratch file that is loaded back here, so the result is the same graph, bit for bit, as
+ * LabelIndex.build on this thread.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,19 +33,14 @@ export interface IndexBuildJob {
 
 export type IndexBuildReply = { type: 'saved'; seconds: number } | { type: 'error'; message: string };
 
-/** Below this many vectors in all, starting the threads costs more than the overlap saves. */
+/** Below this many vectors in all, starting a thread costs more than the overlap saves. */
 export const THREADED_BUILD_MIN_VECTORS = 50_000;
 
-/**
- * Builds every spec's index; with `threads` (the caller has more than one core) and more than one
- * spec of minVectors in all, each in its own worker thread at once, else one after the other here.
- */
-export async function buildIndexes(specs: IndexSpec[], threads: boolean, minVectors = THREADED_BUILD_MIN_VECTORS): Promise<LabelIndex[]> {
-  const total = specs.reduce((s, x) => s + x.count, 0);
-  if (!threads || specs.length < 2 || total < minVectors) return specs.map((s) => LabelIndex.build(s.vectors, s.count, s.dim, s.options));
+/** Builds the spec's index in a worker thread (the same graph as LabelIndex.build here), so this thread can do other work meanwhile. */
+export async function buildIndexInThread(spec: IndexSpec): Promise<LabelIndex> {
   const dir = await mkdtemp(join(tmpdir(), 'distilxr-index-'));
   try {
-    return await Promise.all(specs.map((s, i) => buildInThread(s, join(dir, `index-${i}.bin`))));
+    return await buildInThread(spec, join(dir, 'index.bin'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -41,7 +41,7 @@ export async function evaluateStudent(student: Student, fullTest: Dataset, prope
   // the exact search over every label, on ONNX Runtime's matrix product over the job's threads
   const exactShortlist = await denseTopK(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), { threads });
   // the neighbours are the same for both searches of the labels: searched once
-  const near = nb ? searchNeighbours(nb, queries, n) : undefined;
+  const near = nb ? searchNeighbours(nb, queries, n, nb.settings.neighbours, threads) : undefined;
   const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist, near });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
+import { PointIndex } from '../ann/point-index.js';
 import { UsageError } from '../core/util/errors.js';
 import { Featurizer } from '../core/data/featurizer.js';
 import type { LabelMap } from '../core/data/jsonl-format.js';
@@ -21,8 +22,9 @@ export const MODEL_FORMAT = 'distilxr-model';
  * 2: the student's shape may carry a label-bias slot (StudentShape.labelBias).
  * 3: the neighbour component: points.hnsw over the training points' embeddings and their labels
  * (point_labels_* in the weights); config.train's neighbour settings say how queries blend.
+ * 4: the training points' index is a USearch file, points.usearch (src/ann/point-index.ts).
  */
-export const MODEL_VERSION = 3;
+export const MODEL_VERSION = 4;
 
 export const FILES = {
   config: 'config.json',
@@ -32,7 +34,7 @@ export const FILES = {
   labelMap: 'label-map.json',
   index: 'index.hnsw',
   /** Training points' embeddings (neighbour component; absent when it is off). */
-  points: 'points.hnsw',
+  points: 'points.usearch',
   onnx: 'student.onnx',
   /** sha256 of every other file, written last: loadModel verifies each file against it. */
   checksums: 'checksums.json',
@@ -193,7 +195,7 @@ async function loadNeighbours(dir: string, config: ModelConfig, tensors: ReturnT
   const indptr = tensorOf(tensors, 'point_labels_indptr', Int32Array, weightsPath);
   const indices = tensorOf(tensors, 'point_labels_indices', Int32Array, weightsPath);
   const rows = indptr.length - 1;
-  const index = await LabelIndex.load(join(dir, FILES.points), config.shape.dim, rows);
+  const index = await PointIndex.load(join(dir, FILES.points), config.shape.dim, rows);
   const { neighbours, neighbourWeight, voteTemperature } = config.train;
   return { index, pointLabels: { rows, cols: config.shape.numLabels, indptr, indices, values: null }, settings: { neighbours, weight: neighbourWeight, voteTemperature } };
 }

@@ -1,11 +1,12 @@
-import type { LabelIndex } from '../ann/hnsw-index.js';
+import { LabelIndex } from '../ann/hnsw-index.js';
 import { encodePoints } from '../ann/neighbour-blend.js';
-import { buildIndexes } from '../ann/threaded-build.js';
+import { PointIndex } from '../ann/point-index.js';
+import { buildIndexInThread, type IndexSpec, THREADED_BUILD_MIN_VECTORS } from '../ann/threaded-build.js';
 import type { Dataset } from '../core/data/dataset.js';
 import type { Student } from '../core/model/student.js';
 import type { TrainConfig } from '../core/model/train-config.js';
 import type { ProgressSink } from './progress.js';
-import type { NeighbourComponent } from './retrieve.js';
+import { type NeighbourComponent, POINT_EF } from './retrieve.js';
 
 /** What a model publishes for search: the label index, and the neighbour component when asked. */
 export interface PublishedIndexes {
@@ -25,18 +26,22 @@ export const POINT_INDEX_EF_CONSTRUCTION = 100;
 
 /**
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
- * component (its embeddings of the training points, indexed); with `threads`, the two indexes are
- * built at once on two threads (the same graphs as one after the other).
+ * component (its embeddings of the training points, in a PointIndex). With more than one thread the
+ * label index is built in a worker thread while the points are added here on every thread.
  */
-export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: boolean }, sink: ProgressSink): Promise<PublishedIndexes> {
+export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: number }, sink: ProgressSink): Promise<PublishedIndexes> {
   const t0 = performance.now();
   const { dim, numLabels } = student.shape;
   const n = train.features.rows;
-  const specs = [{ vectors: student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: cfg.labelIndexEfConstruction, seed: cfg.seed } }];
-  if (opts.withNeighbours) specs.push({ vectors: encodePoints(student, train.features), count: n, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, seed: cfg.seed } });
-  const [index, pointIndex] = await buildIndexes(specs, opts.threads);
-  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-  if (!pointIndex) return { index, neighbours: null };
-  sink.log(`label index (${numLabels}) and neighbour index (${n} training points) built in ${seconds} s${opts.threads ? ' on two threads' : ''}`);
-  return { index, neighbours: { index: pointIndex, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
+  const labelSpec: IndexSpec = { vectors: student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: cfg.labelIndexEfConstruction, seed: cfg.seed } };
+  const buildLabels = (): LabelIndex => LabelIndex.build(labelSpec.vectors, numLabels, dim, labelSpec.options);
+  if (!opts.withNeighbours) return { index: buildLabels(), neighbours: null };
+  const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
+  const labelBuild = inThread ? buildIndexInThread(labelSpec) : null;
+  const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
+  const pointSeconds = (performance.now() - t0) / 1000;
+  const index = labelBuild ? await labelBuild : buildLabels();
+  const seconds = (performance.now() - t0) / 1000;
+  sink.log(`neighbour index (${n} training points) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
+  return { index, neighbours: { index: points, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
 }

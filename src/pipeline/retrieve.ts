@@ -5,18 +5,19 @@
  */
 import { exactTopK } from '../ann/exact-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
+import type { PointIndex } from '../ann/point-index.js';
 import { blendWithNeighbours, type NeighbourBlendSettings, type TopK } from '../ann/neighbour-blend.js';
 import type { Csr } from '../core/data/csr.js';
 import type { Student } from '../core/model/student.js';
 
 /** Labels of the student's shortlist the blend re-ranks (k when k is larger). */
 export const BLEND_SHORTLIST = 100;
-/** HNSW search list size over the training points. */
+/** HNSW search list size over the training points (fixed in the PointIndex when it is built or loaded). */
 export const POINT_EF = 200;
 
 export interface NeighbourComponent {
   /** Cosine index over the training points' embeddings (encodePoints); point i = row i. */
-  index: LabelIndex;
+  index: PointIndex;
   /** Row i: the labels of training point i. */
   pointLabels: Csr;
   settings: NeighbourBlendSettings;
@@ -64,10 +65,10 @@ export function searchParts(student: Student, queries: Float32Array, n: number, 
   return { shortlist, neighbours: opts.near ?? searchNeighbours(nb, queries, n, K) };
 }
 
-/** The K nearest training points of each query in the points' index. */
-export function searchNeighbours(nb: NeighbourComponent, queries: Float32Array, n: number, K = nb.settings.neighbours): TopK {
+/** The K nearest training points of each query in the points' index, searched on `threads`. */
+export function searchNeighbours(nb: NeighbourComponent, queries: Float32Array, n: number, K = nb.settings.neighbours, threads = 1): TopK {
   const KK = Math.min(K, nb.index.count);
-  return { ...nb.index.searchBatch(queries, n, KK, { ef: Math.max(POINT_EF, KK) }), k: KK };
+  return { ...nb.index.searchBatch(queries, n, KK, threads), k: KK };
 }
 
 /** Top k per query from searched parts: the student's scores s = q·v/τ, or the blend. */

@@ -337,7 +337,7 @@ async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: St
   if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
   // The HNSW index serves evaluation and the published model; neither, no index.
   const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
-  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads) > 1 }, sink) : null;
+  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads) }, sink) : null;
   const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;

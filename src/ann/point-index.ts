@@ -1,0 +1,128 @@
+/**
+ * Cosine index over the training points' embeddings (the neighbour component's), on USearch.
+ *
+ * Why not hnswlib-node, as the label index: the points index is the largest a job builds (apt-files:
+ * 237,888 points), and hnswlib-node adds one point at a time on one thread. USearch adds a batch on
+ * all threads and keeps vectors as half floats, which the neighbour vote does not notice (its
+ * weights are exp(cosine / κ) with κ ≥ 0.02: a half float's 1e-3 moves them under 5 %); on apt-files
+ * rows it builds 1.5× faster on one thread and 3× on two than hnswlib built for this CPU, with the
+ * same recall (bench/hnsw-simd.ts, BENCHMARKS.md). One thread gives the same graph every time; more
+ * threads race, as Hogwild training does.
+ *
+ * Files: USearch's index file plus a sidecar JSON (`<path>.json`) with its parameters and sha256,
+ * checked on load as LabelIndex does.
+ */
+import { readFile, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type * as Usearch from 'usearch';
+import { writeFileAtomically } from '../core/util/atomic-write.js';
+import { sha256File } from '../core/util/hash.js';
+import { IndexIntegrityError, type SearchResults, sidecarPath } from './hnsw-index.js';
+
+// usearch's CommonJS build: its ES module finds the native binary from a stack trace, which fails
+// under some loaders (vitest's); the CommonJS one looks beside __dirname.
+const { BatchMatches, Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
+type Index = Usearch.Index;
+
+/** How the index stores vectors: half floats (the default) or floats. */
+export type PointScalar = 'f16' | 'f32';
+
+export interface PointIndexOptions {
+  /** Graph degree. */
+  M: number;
+  efConstruction: number;
+  /** Search list size of every search (USearch fixes it when the index is made). */
+  efSearch: number;
+  scalar: PointScalar;
+}
+
+/** Contents of the sidecar JSON. */
+export interface PointIndexMeta extends PointIndexOptions {
+  library: 'usearch';
+  space: 'ip';
+  dim: number;
+  count: number;
+  sha256: string;
+}
+
+export class PointIndex {
+  private constructor(
+    private readonly index: Index,
+    readonly dim: number,
+    readonly count: number,
+    readonly options: PointIndexOptions,
+  ) {}
+
+  /** vectors: [count, dim], point i = row i; `threads` adding at once (1: the same graph every time). */
+  static build(vectors: Float32Array, count: number, dim: number, options: PointIndexOptions, threads: number): PointIndex {
+    if (!(count >= 1 && dim >= 1)) throw new RangeError(`PointIndex.build needs count, dim >= 1, got ${count}, ${dim}`);
+    if (vectors.length < count * dim) throw new RangeError(`vectors hold ${vectors.length} < ${count}×${dim} values`);
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    const index = make(dim, options);
+    const keys = new BigUint64Array(count);
+    for (let i = 0; i < count; i++) keys[i] = BigInt(i);
+    index.add(keys, vectors.subarray(0, count * dim), threads);
+    return new PointIndex(index, dim, count, options);
+  }
+
+  /** queries: [n, dim] → [n, k] points by cosine, best first; −1 / −Infinity where fewer exist. */
+  searchBatch(queries: Float32Array, n: number, k: number, threads = 1): SearchResults {
+    const labels = new Int32Array(n * k).fill(-1);
+    const scores = new Float32Array(n * k).fill(-Infinity);
+    if (n === 0 || k === 0) return { labels, scores };
+    const found = this.index.search(queries.subarray(0, n * this.dim), Math.min(k, this.count), threads);
+    const kk = Math.min(k, this.count);
+    // one query comes back as Matches (no counts), more as BatchMatches
+    const counts = found instanceof BatchMatches ? found.counts : [BigInt(found.keys.length)];
+    for (let q = 0; q < n; q++) {
+      const c = Number(counts[q]);
+      for (let j = 0; j < c; j++) {
+        labels[q * k + j] = Number(found.keys[q * kk + j]);
+        scores[q * k + j] = 1 - found.distances[q * kk + j];
+      }
+    }
+    return { labels, scores };
+  }
+
+  /** Writes the index to `path` (temp file + rename) and its sidecar; resolves to the sidecar. */
+  async save(path: string): Promise<PointIndexMeta> {
+    const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      this.index.save(tmp);
+      const meta: PointIndexMeta = { library: 'usearch', space: 'ip', dim: this.dim, count: this.count, ...this.options, sha256: await sha256File(tmp) };
+      await rename(tmp, path);
+      await writeFileAtomically(sidecarPath(path), `${JSON.stringify(meta, null, 2)}\n`);
+      return meta;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Reads an index written by save(); refuses (IndexIntegrityError) what does not match its sidecar or the caller. */
+  static async load(path: string, dim: number, count: number): Promise<PointIndex> {
+    const side = sidecarPath(path);
+    let meta: PointIndexMeta;
+    try {
+      meta = JSON.parse(await readFile(side, 'utf8')) as PointIndexMeta;
+    } catch (e) {
+      throw new IndexIntegrityError(`${side}: cannot read index sidecar (${(e as Error).message})`);
+    }
+    if (meta.library !== 'usearch' || meta.space !== 'ip' || typeof meta.sha256 !== 'string') {
+      throw new IndexIntegrityError(`${side}: not a points index sidecar (library ${String(meta.library)}, space ${String(meta.space)})`);
+    }
+    if (meta.dim !== dim) throw new IndexIntegrityError(`${path}: index has dim ${meta.dim}, expected ${dim}`);
+    if (meta.count !== count) throw new IndexIntegrityError(`${path}: index has ${meta.count} points, expected ${count}`);
+    const actual = await sha256File(path);
+    if (actual !== meta.sha256) throw new IndexIntegrityError(`${path}: sha256 ${actual} does not match ${side} (${meta.sha256}); file corrupt or replaced`);
+    const { M, efConstruction, efSearch, scalar } = meta;
+    const index = make(dim, { M, efConstruction, efSearch, scalar });
+    index.load(path);
+    if (index.size() !== count) throw new IndexIntegrityError(`${path}: holds ${index.size()} points, sidecar says ${count}`);
+    return new PointIndex(index, dim, count, { M, efConstruction, efSearch, scalar });
+  }
+}
+
+function make(dim: number, o: PointIndexOptions): Index {
+  const quantization = o.scalar === 'f16' ? ScalarKind.F16 : ScalarKind.F32;
+  return new Index({ dimensions: dim, metric: MetricKind.IP, quantization, connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
+}
