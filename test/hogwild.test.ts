@@ -44,12 +44,14 @@ describe('Hogwild student training on Bibtex', () => {
   // mining became exact search on ONNX Runtime, when int8 mining and re-mining per label set
   // became the defaults, and when the training kernels summed in partial sums): 6 epochs cross a
   // re-mining (remineEvery 5). The plain JavaScript loops keep those digits; the SIMD kernels
-  // (float32 sums, four lanes) have their own, taken when they came.
+  // (float32 sums, four lanes) have their own, taken when they came. The plain loops' P@1 was
+  // retaken when the training points' index moved to USearch's half floats (the exact metrics'
+  // neighbour vote reads its scores): one test point of 2515 changed, losses and weights did not.
   it.each([
     {
       simdKernels: false,
       losses: [4.58927725153919, 3.6958250263778116, 3.236041444598452, 2.9019889608360843, 2.6333376205747254, 2.4422983963864486],
-      p1: 0.6190854870775347,
+      p1: 0.6186878727634195,
       sha: '80b1d4127b955f09e9e4de18a3f14d14647bb2e50655f55de22c26b1963ef577',
     },
     {
