@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistilxrError } from '../core/util/errors.js';
-import { runModuleWorkerOnce } from '../core/util/module-worker.js';
+import { runModuleWorker } from '../core/util/module-worker.js';
 import { sharedFloats } from '../core/util/shared-arrays.js';
 import { LabelIndex, type LabelIndexBuildOptions } from './hnsw-index.js';
 
@@ -31,25 +31,46 @@ export interface IndexBuildJob {
   path: string;
 }
 
-export type IndexBuildReply = { type: 'saved'; seconds: number } | { type: 'error'; message: string };
+export type IndexBuildReply = { type: 'building' } | { type: 'saved'; seconds: number } | { type: 'error'; message: string };
 
 /** Below this many vectors in all, starting a thread costs more than the overlap saves. */
 export const THREADED_BUILD_MIN_VECTORS = 50_000;
 
-/** Builds the spec's index in a worker thread (the same graph as LabelIndex.build here), so this thread can do other work meanwhile. */
-export async function buildIndexInThread(spec: IndexSpec): Promise<LabelIndex> {
-  const dir = await mkdtemp(join(tmpdir(), 'distilxr-index-'));
-  try {
-    return await buildInThread(spec, join(dir, 'index.bin'));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** A label index being built in a worker thread. */
+export interface ThreadedBuild {
+  /**
+   * Resolves once the worker has loaded its modules and is building. Wait for it before blocking
+   * this thread (a long native call): under tsx the worker's module loading needs this thread's
+   * event loop, so a worker started just before such a call only begins when the call returns.
+   */
+  building: Promise<void>;
+  index: Promise<LabelIndex>;
 }
 
-async function buildInThread(spec: IndexSpec, path: string): Promise<LabelIndex> {
-  const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
-  const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
-  const reply = await runModuleWorkerOnce<IndexBuildReply>(import.meta.url, 'index-build-worker', job);
-  if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
-  return LabelIndex.load(path, spec.dim, spec.count);
+/** Builds the spec's index in a worker thread (the same graph as LabelIndex.build here), so this thread can do other work meanwhile. */
+export function buildIndexInThread(spec: IndexSpec): ThreadedBuild {
+  let building!: () => void;
+  const started = new Promise<void>((resolve) => {
+    building = resolve;
+  });
+  const index = (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-index-'));
+    try {
+      const path = join(dir, 'index.bin');
+      const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
+      const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
+      const answers = (m: IndexBuildReply): boolean => {
+        if (m.type !== 'building') return true;
+        building();
+        return false;
+      };
+      const reply = await runModuleWorker<IndexBuildReply>(import.meta.url, 'index-build-worker', job, answers);
+      if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
+      return await LabelIndex.load(path, spec.dim, spec.count);
+    } finally {
+      building(); // a worker that failed before building releases its waiter too
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return { building: started, index };
 }

@@ -38,9 +38,11 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   if (!opts.withNeighbours) return { index: buildLabels(), neighbours: null };
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec) : null;
+  labelBuild?.index.catch(() => {}); // awaited below; handled here in case the points' build throws first
+  await labelBuild?.building;
   const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
-  const index = labelBuild ? await labelBuild : buildLabels();
+  const index = labelBuild ? await labelBuild.index : buildLabels();
   const seconds = (performance.now() - t0) / 1000;
   sink.log(`neighbour index (${n} training points) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
   return { index, neighbours: { index: points, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };

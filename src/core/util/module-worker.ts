@@ -37,13 +37,16 @@ export function spawnModuleWorker(callerUrl: string, name: string, workerData: o
 
 /**
  * Runs a one-shot worker (`name` next to `callerUrl`, as spawnModuleWorker) and resolves to its
- * first message; rejects if it fails or exits first. The worker is terminated either way.
+ * first message `isAnswer` accepts (default: the first); rejects if it fails or exits first. The
+ * worker is terminated either way.
  */
-export async function runModuleWorkerOnce<T>(callerUrl: string, name: string, workerData: object): Promise<T> {
+export async function runModuleWorker<T>(callerUrl: string, name: string, workerData: object, isAnswer: (message: T) => boolean = () => true): Promise<T> {
   const worker = spawnModuleWorker(callerUrl, name, workerData);
   try {
     return await new Promise<T>((resolve, reject) => {
-      worker.once('message', resolve);
+      worker.on('message', (m: T) => {
+        if (isAnswer(m)) resolve(m);
+      });
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`${name} worker exited with code ${code} before it answered`)));
     });
