@@ -56,6 +56,9 @@ export function sidecarPath(path: string): string {
 
 export class LabelIndex {
   private readonly buf: number[];
+  private efSearch = DEFAULT_EF;
+  /** The file this index was last loaded from or saved to (other threads can load it), if any. */
+  file: string | null = null;
 
   private constructor(
     private readonly index: Hnsw,
@@ -93,9 +96,15 @@ export class LabelIndex {
     return li;
   }
 
+  /** The search list size searches use now. */
+  get ef(): number {
+    return this.efSearch;
+  }
+
   /** Search list size (hnswlib uses max(ef, k)). */
   setEf(ef: number): void {
     this.index.setEf(ef);
+    this.efSearch = ef;
   }
 
   /**
@@ -217,6 +226,7 @@ export class LabelIndex {
         sha256,
       };
       await writeFileAtomically(sidecarPath(path), `${JSON.stringify(meta, null, 2)}\n`);
+      this.file = path;
       return meta;
     } finally {
       await rm(tmp, { force: true });
@@ -250,7 +260,9 @@ export class LabelIndex {
     await index.readIndex(path);
     const got = index.getCurrentCount();
     if (got !== meta.count) throw new IndexIntegrityError(`${path}: holds ${got} labels, sidecar says ${meta.count}`);
-    return new LabelIndex(index, dim, meta.count, meta.M, meta.efConstruction);
+    const loaded = new LabelIndex(index, dim, meta.count, meta.M, meta.efConstruction);
+    loaded.file = path;
+    return loaded;
   }
 
   /**

@@ -47,16 +47,20 @@ export interface ThreadedBuild {
   index: Promise<LabelIndex>;
 }
 
-/** Builds the spec's index in a worker thread (the same graph as LabelIndex.build here), so this thread can do other work meanwhile. */
-export function buildIndexInThread(spec: IndexSpec): ThreadedBuild {
+/**
+ * Builds the spec's index in a worker thread (the same graph as LabelIndex.build here), so this
+ * thread can do other work meanwhile. The worker saves it to `keepAt` (the caller's, left there:
+ * the index's `file`, for other threads to load) or to a scratch file removed once loaded.
+ */
+export function buildIndexInThread(spec: IndexSpec, keepAt?: string): ThreadedBuild {
   let building!: () => void;
   const started = new Promise<void>((resolve) => {
     building = resolve;
   });
   const index = (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'distilxr-index-'));
+    const dir = keepAt === undefined ? await mkdtemp(join(tmpdir(), 'distilxr-index-')) : null;
     try {
-      const path = join(dir, 'index.bin');
+      const path = keepAt ?? join(dir!, 'index.bin');
       const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
       const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
       const answers = (m: IndexBuildReply): boolean => {
@@ -69,7 +73,7 @@ export function buildIndexInThread(spec: IndexSpec): ThreadedBuild {
       return await LabelIndex.load(path, spec.dim, spec.count);
     } finally {
       building(); // a worker that failed before building releases its waiter too
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   })();
   return { building: started, index };

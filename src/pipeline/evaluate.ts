@@ -1,5 +1,6 @@
 import { denseTopK } from '../ann/dense-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
+import { searchBatchInThreads } from '../ann/parallel-search.js';
 import { selectRows, type Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
 import { evaluateRankings, expectedCalibrationError, topKInto, type MetricReport } from '../core/model/metrics.js';
@@ -39,13 +40,16 @@ export async function evaluateStudent(student: Student, fullTest: Dataset, prope
   const queries = student.encodeAll(test.features);
   const nb = blends(neighbours) ? neighbours : null;
   // the exact search over every label, on ONNX Runtime's matrix product over the job's threads
-  const exactShortlist = await denseTopK(student.V, numLabels, student.shape.dim, queries, n, shortlistSize(numLabels, k, nb !== null), { threads });
+  const shortK = shortlistSize(numLabels, k, nb !== null);
+  const exactShortlist = await denseTopK(student.V, numLabels, student.shape.dim, queries, n, shortK, { threads });
   // the neighbours are the same for both searches of the labels: searched once
   const near = nb ? searchNeighbours(nb, queries, n, nb.settings.neighbours, threads) : undefined;
-  const exact = retrieve(student, queries, n, k, { neighbours: nb, exactShortlist, near });
+  const exact = retrieve(student, queries, n, k, { neighbours: nb, shortlist: exactShortlist, near });
   const result: StudentEvaluation = { evaluatedPoints: n, exact: evaluateRankings(padTo(exact.labels, k, EVAL_K), EVAL_K, test.labels, propensities) };
   if (index) {
-    const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb, near });
+    // the label index searched on the job's threads when it has a file a second thread can load
+    const shortlist = await searchBatchInThreads(index, queries, n, shortK, threads);
+    const approx = retrieve(student, queries, n, k, { labels: index, neighbours: nb, shortlist, near });
     result.hnsw = evaluateRankings(padTo(approx.labels, k, EVAL_K), EVAL_K, test.labels, propensities);
     result.hnswRecallAt10 = overlapAtK(exact.labels, approx.labels, k, Math.min(10, k));
   }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { encodePoints } from '../ann/neighbour-blend.js';
 import { PointIndex } from '../ann/point-index.js';
@@ -27,9 +28,10 @@ export const POINT_INDEX_EF_CONSTRUCTION = 100;
 /**
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
  * component (its embeddings of the training points, in a PointIndex). With more than one thread the
- * label index is built in a worker thread while the points are added here on every thread.
+ * label index is built in a worker thread while the points are added here on every thread; with
+ * `scratchDir` the worker leaves its file there (the index's `file`, for searches on threads).
  */
-export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: number }, sink: ProgressSink): Promise<PublishedIndexes> {
+export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: number; scratchDir?: string }, sink: ProgressSink): Promise<PublishedIndexes> {
   const t0 = performance.now();
   const { dim, numLabels } = student.shape;
   const n = train.features.rows;
@@ -37,7 +39,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const buildLabels = (): LabelIndex => LabelIndex.build(labelSpec.vectors, numLabels, dim, labelSpec.options);
   if (!opts.withNeighbours) return { index: buildLabels(), neighbours: null };
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
-  const labelBuild = inThread ? buildIndexInThread(labelSpec) : null;
+  const labelBuild = inThread ? buildIndexInThread(labelSpec, opts.scratchDir && join(opts.scratchDir, 'labels.hnsw')) : null;
   labelBuild?.index.catch(() => {}); // awaited below; handled here in case the points' build throws first
   await labelBuild?.building;
   const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);

@@ -27,8 +27,8 @@ export interface RetrieveOptions {
   /** The label index; absent = exact search over every label. */
   labels?: LabelIndex;
   neighbours?: NeighbourComponent | null;
-  /** The exact shortlist already searched (exactTopK, shortlistSize labels per query), e.g. on threads. */
-  exactShortlist?: { labels: Int32Array; scores: Float32Array };
+  /** The shortlist already searched (shortlistSize labels per query), exactly or in the label index, e.g. on threads. */
+  shortlist?: { labels: Int32Array; scores: Float32Array };
   /** The neighbours already searched (searchNeighbours), e.g. for a second retrieval of the same queries. */
   near?: TopK;
 }
@@ -59,7 +59,7 @@ export function searchParts(student: Student, queries: Float32Array, n: number, 
   const nb = opts.neighbours;
   const withVote = !!nb && K > 0;
   const shortK = shortlistSize(numLabels, k, withVote);
-  const found = opts.labels ? opts.labels.searchBatch(queries, n, shortK) : (opts.exactShortlist ?? exactTopK(student.V, numLabels, dim, queries, n, shortK));
+  const found = opts.shortlist ?? (opts.labels ? opts.labels.searchBatch(queries, n, shortK) : exactTopK(student.V, numLabels, dim, queries, n, shortK));
   const shortlist: TopK = { ...found, k: shortK };
   if (!withVote) return { shortlist, neighbours: null };
   return { shortlist, neighbours: opts.near ?? searchNeighbours(nb, queries, n, K) };

@@ -1,4 +1,6 @@
-import { basename } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
@@ -331,13 +333,25 @@ interface Built {
  * blend tuned on the test split when asked, which updates result.config), metrics on the test split.
  */
 async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink): Promise<Built> {
+  const { test } = data;
+  const cfg = result.config;
+  if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
+  // the label index's file while the stage runs, for searches on a second thread
+  const scratchDir = await mkdtemp(join(tmpdir(), 'distilxr-evaluating-'));
+  try {
+    return await evaluateWithIndexes(input, data, student, result, sink, scratchDir);
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+}
+
+async function evaluateWithIndexes(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink, scratchDir: string): Promise<Built> {
   const { train, test } = data;
   const cfg = result.config;
   const numLabels = train.labels.cols;
-  if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
   // The HNSW index serves evaluation and the published model; neither, no index.
   const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
-  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads) }, sink) : null;
+  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads), scratchDir }, sink) : null;
   const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
