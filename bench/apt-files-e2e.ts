@@ -10,7 +10,8 @@
  * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
  * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `long`
- * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels). Runs
+ * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels),
+ * `dim128` / `dim192` (--dim). Runs
  * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
  * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
@@ -36,6 +37,8 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   rowwise: { rowwiseAdagrad: true },
   'half-epochs': { lr: 0.5, epochs: 5 }, // tried 2026-12-05: P@1 79.80 against 80.99 (bench/results/apt-files-e2e-half-epochs.json)
   'js-loops': { simdKernels: false }, // the training step in plain JavaScript loops, as before the SIMD kernels
+  dim128: { dim: 128 }, // half the embedding: every stage after preparing does about half the arithmetic
+  dim192: { dim: 192 },
 };
 
 interface Row {

@@ -11,7 +11,7 @@ const job = workerData as IndexBuildJob;
 const reply = (m: IndexBuildReply): void => parentPort!.postMessage(m);
 
 try {
-  reply({ type: 'building' });
+  reply({ type: 'started' });
   const t0 = performance.now();
   const vectors = new Float32Array(job.vectors, 0, job.count * job.dim);
   const index = LabelIndex.build(vectors, job.count, job.dim, { M: job.M, efConstruction: job.efConstruction, seed: job.seed });

@@ -9,7 +9,7 @@ import type { LabelSearchJob, LabelSearchReply } from './parallel-search.js';
 const job = workerData as LabelSearchJob;
 const reply = (m: LabelSearchReply): void => parentPort!.postMessage(m);
 
-reply({ type: 'searching' });
+reply({ type: 'started' });
 try {
   const index = await LabelIndex.load(job.path, job.dim, job.count);
   index.setEf(job.ef);

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { DistilxrError } from '../core/util/errors.js';
-import { runModuleWorker } from '../core/util/module-worker.js';
+import { runStartedModuleWorker } from '../core/util/module-worker.js';
 import type { LabelIndex, SearchResults } from './hnsw-index.js';
 
 /** Below this many queries × ef, starting the thread and loading the index cost more than they save. */
@@ -27,7 +27,7 @@ export interface LabelSearchJob {
   scores: SharedArrayBuffer;
 }
 
-export type LabelSearchReply = { type: 'searching' } | { type: 'done' } | { type: 'error'; message: string };
+export type LabelSearchReply = { type: 'started' } | { type: 'done' } | { type: 'error'; message: string };
 
 /**
  * index.searchBatch(queries, n, k) at the index's ef, the second half of the queries searched in a
@@ -42,21 +42,10 @@ export async function searchBatchInThreads(index: LabelIndex, queries: Float32Ar
   const scores = new Float32Array(new SharedArrayBuffer(n * k * 4));
   const half = Math.floor(n / 2);
   const job: LabelSearchJob = { path: file, dim, count: index.count, ef: index.ef, k, from: half, to: n, queries: sharedQueries.buffer as SharedArrayBuffer, labels: labels.buffer as SharedArrayBuffer, scores: scores.buffer as SharedArrayBuffer };
-  let searching!: () => void;
-  const started = new Promise<void>((resolve) => {
-    searching = resolve;
-  });
-  const answers = (m: LabelSearchReply): boolean => {
-    if (m.type !== 'searching') return true;
-    searching();
-    return false;
-  };
-  const helper = runModuleWorker<LabelSearchReply>(import.meta.url, 'label-search-worker', job, answers).finally(searching);
-  helper.catch(() => {}); // awaited below; handled here in case this thread's half throws first
-  // under tsx the worker loads its modules through this thread's event loop: let it start first
-  await started;
+  const helper = runStartedModuleWorker<LabelSearchReply>(import.meta.url, 'label-search-worker', job);
+  await helper.started;
   for (let q = 0; q < half; q++) index.searchInto(sharedQueries, q * dim, k, labels, scores, q * k);
-  const reply = await helper;
+  const reply = await helper.answer;
   if (reply.type === 'error') throw new DistilxrError(`label search worker: ${reply.message}`, 'INDEX_SEARCH', 'permanent');
   return { labels, scores };
 }

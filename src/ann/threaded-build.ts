@@ -4,11 +4,12 @@
  * scratch file that is loaded back here, so the result is the same graph, bit for bit, as
  * LabelIndex.build on this thread.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistilxrError } from '../core/util/errors.js';
-import { runModuleWorker } from '../core/util/module-worker.js';
+import { runStartedModuleWorker } from '../core/util/module-worker.js';
 import { sharedFloats } from '../core/util/shared-arrays.js';
 import { LabelIndex, type LabelIndexBuildOptions } from './hnsw-index.js';
 
@@ -31,18 +32,14 @@ export interface IndexBuildJob {
   path: string;
 }
 
-export type IndexBuildReply = { type: 'building' } | { type: 'saved'; seconds: number } | { type: 'error'; message: string };
+export type IndexBuildReply = { type: 'started' } | { type: 'saved'; seconds: number } | { type: 'error'; message: string };
 
 /** Below this many vectors in all, starting a thread costs more than the overlap saves. */
 export const THREADED_BUILD_MIN_VECTORS = 50_000;
 
 /** A label index being built in a worker thread. */
 export interface ThreadedBuild {
-  /**
-   * Resolves once the worker has loaded its modules and is building. Wait for it before blocking
-   * this thread (a long native call): under tsx the worker's module loading needs this thread's
-   * event loop, so a worker started just before such a call only begins when the call returns.
-   */
+  /** Resolves once the worker is building (StartedWorker.started: await it before blocking this thread). */
   building: Promise<void>;
   index: Promise<LabelIndex>;
 }
@@ -53,28 +50,20 @@ export interface ThreadedBuild {
  * the index's `file`, for other threads to load) or to a scratch file removed once loaded.
  */
 export function buildIndexInThread(spec: IndexSpec, keepAt?: string): ThreadedBuild {
-  let building!: () => void;
-  const started = new Promise<void>((resolve) => {
-    building = resolve;
-  });
+  const dir = keepAt === undefined ? mkdtempSync(join(tmpdir(), 'distilxr-index-')) : null;
+  const path = keepAt ?? join(dir!, 'index.bin');
+  const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
+  const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
+  const worker = runStartedModuleWorker<IndexBuildReply>(import.meta.url, 'index-build-worker', job);
   const index = (async () => {
-    const dir = keepAt === undefined ? await mkdtemp(join(tmpdir(), 'distilxr-index-')) : null;
     try {
-      const path = keepAt ?? join(dir!, 'index.bin');
-      const shared = sharedFloats(spec.vectors.subarray(0, spec.count * spec.dim)).buffer as SharedArrayBuffer;
-      const job: IndexBuildJob = { vectors: shared, count: spec.count, dim: spec.dim, ...spec.options, path };
-      const answers = (m: IndexBuildReply): boolean => {
-        if (m.type !== 'building') return true;
-        building();
-        return false;
-      };
-      const reply = await runModuleWorker<IndexBuildReply>(import.meta.url, 'index-build-worker', job, answers);
+      const reply = await worker.answer;
       if (reply.type === 'error') throw new DistilxrError(`index build worker: ${reply.message}`, 'INDEX_BUILD', 'permanent');
       return await LabelIndex.load(path, spec.dim, spec.count);
     } finally {
-      building(); // a worker that failed before building releases its waiter too
       if (dir) await rm(dir, { recursive: true, force: true });
     }
   })();
-  return { building: started, index };
+  index.catch(() => {}); // the caller awaits it later; handled here in case it fails while the caller is busy
+  return { building: worker.started, index };
 }

@@ -40,7 +40,6 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   if (!opts.withNeighbours) return { index: buildLabels(), neighbours: null };
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec, opts.scratchDir && join(opts.scratchDir, 'labels.hnsw')) : null;
-  labelBuild?.index.catch(() => {}); // awaited below; handled here in case the points' build throws first
   await labelBuild?.building;
   const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
