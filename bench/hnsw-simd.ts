@@ -10,13 +10,16 @@
  *
  * Builds alternate between the two addons each repetition; the table gives medians of wall seconds
  * and the recall@10 of each search against exact search on 1000 queries (same for both: the kernels
- * change the arithmetic's order, not the algorithm). Writes bench/results/hnsw-simd.json.
+ * change the arithmetic's order, not the algorithm). A second table: the training points' index
+ * on USearch as jobs build it now (src/ann/point-index.ts: half floats or floats, 1 or 2 threads)
+ * beside hnswlib's native build. Writes bench/results/hnsw-simd.json.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { projectedLabelCentroids } from '../src/ann/label-centroids.js';
+import { PointIndex } from '../src/ann/point-index.js';
 import { RandomProjection } from '../src/ann/random-projection.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { RESULTS_DIR, datasetSplit, firstRows, machineInfo, mdTable, median, parseArgs, positiveInt, recallAt, writeJson } from './lib.js';
@@ -103,6 +106,28 @@ async function main(): Promise<void> {
       console.error(`rep ${rep} ${name}: points ${p.seconds.toFixed(1)} s, labels ${l.seconds.toFixed(1)} s, searches ${ps.seconds.toFixed(2)} / ${ls.seconds.toFixed(2)} s`);
     }
   }
+  // the training points' index as jobs build it now: USearch (PointIndex), same data, same parameters
+  const usearchWays = [
+    { name: 'USearch half floats, 1 thread', scalar: 'f16' as const, threads: 1 },
+    { name: 'USearch half floats, 2 threads (the default)', scalar: 'f16' as const, threads: 2 },
+    { name: 'USearch floats, 2 threads', scalar: 'f32' as const, threads: 2 },
+  ];
+  const usearchRuns = usearchWays.map(() => ({ build: [] as number[], search: [] as number[], recall: 0 }));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [i, way] of usearchWays.entries()) {
+      const t0 = performance.now();
+      const index = PointIndex.build(pointVectors, points, dim, { M: 16, efConstruction: 100, efSearch: 100, scalar: way.scalar }, way.threads);
+      const built = (performance.now() - t0) / 1000;
+      const t1 = performance.now();
+      const found = index.searchBatch(queryVectors, queries, 50, way.threads);
+      usearchRuns[i].build.push(built);
+      usearchRuns[i].search.push((performance.now() - t1) / 1000);
+      usearchRuns[i].recall = recallAt(exactPoints, 10, found.labels, 50, 10, recallN);
+      console.error(`rep ${rep} ${way.name}: points ${built.toFixed(1)} s`);
+    }
+  }
+  const pointRows = usearchWays.map((w, i) => ({ index: w.name, buildSeconds: median(usearchRuns[i].build), searchSeconds: median(usearchRuns[i].search), recall10: usearchRuns[i].recall, raw: usearchRuns[i] }));
+
   const rows = addons.map(({ name }, i) => {
     const r = runs[i];
     return { addon: name, pointBuildSeconds: median(r.pointBuild), labelBuildSeconds: median(r.labelBuild), pointSearchSeconds: median(r.pointSearch), labelSearchSeconds: median(r.labelSearch), pointRecall10: r.pointRecall, labelRecall10: r.labelRecall, raw: r };
@@ -118,7 +143,18 @@ async function main(): Promise<void> {
       ],
     ),
   );
-  await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'hnsw-simd.json')), { machine: machineInfo(), settings: { dim, points, labels, queries, reps }, rows });
+  const native = rows[1];
+  console.log(`\nThe training points' index (efConstruction 100, ef 100, k 50; search wall seconds on the index's threads):\n`);
+  console.log(
+    mdTable(
+      ['index', 'build s', 'search s', 'recall@10', 'build: hnswlib native ÷ this'],
+      [
+        [`hnswlib ${native.addon}, 1 thread`, native.pointBuildSeconds.toFixed(2), native.pointSearchSeconds.toFixed(2), native.pointRecall10.toFixed(3), '1.00'],
+        ...pointRows.map((r) => [r.index, r.buildSeconds.toFixed(2), r.searchSeconds.toFixed(2), r.recall10.toFixed(3), (native.pointBuildSeconds / r.buildSeconds).toFixed(2)]),
+      ],
+    ),
+  );
+  await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'hnsw-simd.json')), { machine: machineInfo(), settings: { dim, points, labels, queries, reps }, rows, pointRows });
 }
 
 await main();
