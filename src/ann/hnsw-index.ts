@@ -3,23 +3,13 @@
  * 1 − ⟨q, v⟩; converted back to inner products here). hnswlib-node only accepts plain arrays, has
  * no batch add and no search threads, so one plain number[] buffer is reused for every add/search.
  * Files: the hnswlib index file plus a sidecar JSON (`<path>.json`) holding its parameters and
- * sha256; load refuses a file whose hash does not match.
+ * sha256 (src/ann/index-file.ts); load refuses a file whose hash does not match.
  */
-import { readFile, rename, rm } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
 import type { Csr } from '../core/data/csr.js';
-import { writeFileAtomically } from '../core/util/atomic-write.js';
-import { DistilxrError } from '../core/util/errors.js';
-import { sha256File } from '../core/util/hash.js';
+import { checkIndexHash, IndexIntegrityError, readSidecar, saveWithSidecar, sidecarPath } from './index-file.js';
 
 type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>;
-
-/** An index file that is missing its sidecar, does not match it, or does not match the caller. */
-export class IndexIntegrityError extends DistilxrError {
-  constructor(message: string) {
-    super(message, 'INDEX_INTEGRITY');
-  }
-}
 
 export interface LabelIndexBuildOptions {
   /** Graph degree. @defaultValue 16 */
@@ -50,9 +40,6 @@ export interface SearchResults {
 /** Search list size used until setEf is called. */
 export const DEFAULT_EF = 100;
 
-export function sidecarPath(path: string): string {
-  return `${path}.json`;
-}
 
 export class LabelIndex {
   private readonly buf: number[];
@@ -212,25 +199,10 @@ export class LabelIndex {
    * Resolves to the sidecar contents.
    */
   async save(path: string): Promise<LabelIndexMeta> {
-    const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-    try {
-      await this.index.writeIndex(tmp);
-      const sha256 = await sha256File(tmp);
-      await rename(tmp, path);
-      const meta: LabelIndexMeta = {
-        dim: this.dim,
-        count: this.count,
-        M: this.M,
-        efConstruction: this.efConstruction,
-        space: 'ip',
-        sha256,
-      };
-      await writeFileAtomically(sidecarPath(path), `${JSON.stringify(meta, null, 2)}\n`);
-      this.file = path;
-      return meta;
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    const { dim, count, M, efConstruction } = this;
+    const meta = await saveWithSidecar(path, (tmp) => this.index.writeIndex(tmp), (sha256): LabelIndexMeta => ({ dim, count, M, efConstruction, space: 'ip', sha256 }));
+    this.file = path;
+    return meta;
   }
 
   /**
@@ -238,24 +210,15 @@ export class LabelIndex {
    * sha256 mismatch, or a dim/count different from the caller's.
    */
   static async load(path: string, dim: number, count?: number): Promise<LabelIndex> {
-    const side = sidecarPath(path);
-    let meta: LabelIndexMeta;
-    try {
-      meta = JSON.parse(await readFile(side, 'utf8')) as LabelIndexMeta;
-    } catch (e) {
-      throw new IndexIntegrityError(`${side}: cannot read index sidecar (${(e as Error).message})`);
-    }
+    const meta = await readSidecar<LabelIndexMeta>(path);
     if (meta.space !== 'ip' || typeof meta.sha256 !== 'string') {
-      throw new IndexIntegrityError(`${side}: not a LabelIndex sidecar (space ${String(meta.space)})`);
+      throw new IndexIntegrityError(`${sidecarPath(path)}: not a LabelIndex sidecar (space ${String(meta.space)})`);
     }
     if (meta.dim !== dim) throw new IndexIntegrityError(`${path}: index has dim ${meta.dim}, expected ${dim}`);
     if (count !== undefined && meta.count !== count) {
       throw new IndexIntegrityError(`${path}: index has ${meta.count} labels, expected ${count}`);
     }
-    const actual = await sha256File(path);
-    if (actual !== meta.sha256) {
-      throw new IndexIntegrityError(`${path}: sha256 ${actual} does not match ${side} (${meta.sha256}); file corrupt or replaced`);
-    }
+    await checkIndexHash(path, meta.sha256);
     const index = new hnswlib.HierarchicalNSW('ip', dim);
     await index.readIndex(path);
     const got = index.getCurrentCount();

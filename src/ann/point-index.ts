@@ -9,15 +9,13 @@
  * same recall (bench/hnsw-simd.ts, BENCHMARKS.md). One thread gives the same graph every time; more
  * threads race, as Hogwild training does.
  *
- * Files: USearch's index file plus a sidecar JSON (`<path>.json`) with its parameters and sha256,
- * checked on load as LabelIndex does.
+ * Files: USearch's index file plus a sidecar JSON (`<path>.json`) with its parameters and sha256
+ * (src/ann/index-file.ts), checked on load as LabelIndex does.
  */
-import { readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type * as Usearch from 'usearch';
-import { writeFileAtomically } from '../core/util/atomic-write.js';
-import { sha256File } from '../core/util/hash.js';
-import { IndexIntegrityError, type SearchResults, sidecarPath } from './hnsw-index.js';
+import type { SearchResults } from './hnsw-index.js';
+import { checkIndexHash, IndexIntegrityError, readSidecar, saveWithSidecar, sidecarPath } from './index-file.js';
 
 // usearch's CommonJS build: its ES module finds the native binary from a stack trace, which fails
 // under some loaders (vitest's); the CommonJS one looks beside __dirname.
@@ -86,34 +84,19 @@ export class PointIndex {
 
   /** Writes the index to `path` (temp file + rename) and its sidecar; resolves to the sidecar. */
   async save(path: string): Promise<PointIndexMeta> {
-    const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-    try {
-      this.index.save(tmp);
-      const meta: PointIndexMeta = { library: 'usearch', space: 'ip', dim: this.dim, count: this.count, ...this.options, sha256: await sha256File(tmp) };
-      await rename(tmp, path);
-      await writeFileAtomically(sidecarPath(path), `${JSON.stringify(meta, null, 2)}\n`);
-      return meta;
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    const { dim, count, options } = this;
+    return saveWithSidecar(path, (tmp) => this.index.save(tmp), (sha256): PointIndexMeta => ({ library: 'usearch', space: 'ip', dim, count, ...options, sha256 }));
   }
 
   /** Reads an index written by save(); refuses (IndexIntegrityError) what does not match its sidecar or the caller. */
   static async load(path: string, dim: number, count: number): Promise<PointIndex> {
-    const side = sidecarPath(path);
-    let meta: PointIndexMeta;
-    try {
-      meta = JSON.parse(await readFile(side, 'utf8')) as PointIndexMeta;
-    } catch (e) {
-      throw new IndexIntegrityError(`${side}: cannot read index sidecar (${(e as Error).message})`);
-    }
+    const meta = await readSidecar<PointIndexMeta>(path);
     if (meta.library !== 'usearch' || meta.space !== 'ip' || typeof meta.sha256 !== 'string') {
-      throw new IndexIntegrityError(`${side}: not a points index sidecar (library ${String(meta.library)}, space ${String(meta.space)})`);
+      throw new IndexIntegrityError(`${sidecarPath(path)}: not a points index sidecar (library ${String(meta.library)}, space ${String(meta.space)})`);
     }
     if (meta.dim !== dim) throw new IndexIntegrityError(`${path}: index has dim ${meta.dim}, expected ${dim}`);
     if (meta.count !== count) throw new IndexIntegrityError(`${path}: index has ${meta.count} points, expected ${count}`);
-    const actual = await sha256File(path);
-    if (actual !== meta.sha256) throw new IndexIntegrityError(`${path}: sha256 ${actual} does not match ${side} (${meta.sha256}); file corrupt or replaced`);
+    await checkIndexHash(path, meta.sha256);
     const { M, efConstruction, efSearch, scalar } = meta;
     const index = make(dim, { M, efConstruction, efSearch, scalar });
     index.load(path);
