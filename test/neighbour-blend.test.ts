@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
@@ -7,6 +10,9 @@ import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
 import { tuneBlend, tuneBlendExact } from '../src/pipeline/blend-tuning.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
+import { buildPublishedIndexes } from '../src/pipeline/neighbours.js';
+import { silentProgress } from '../src/pipeline/progress.js';
 import { POINT_EF, retrieve } from '../src/pipeline/retrieve.js';
 
 const D = 40;
@@ -164,5 +170,24 @@ describe('the neighbour component', () => {
     expect(exact.metrics['p@1']).toBe(exact.p1);
     expect(exact.tried.length).toBe(1 + 3 * 3); // β 0 once, then each β > 0 at each κ
     expect(new Set(exact.tried.map((t) => t.p1)).size).toBeGreaterThan(1); // the grid's points differ here: the comparison means something
+  });
+
+  it('publishes both indexes; with threads and a scratch directory the label index leaves a file a second thread can load', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-published-'));
+    try {
+      const cfg = { ...DEFAULT_TRAIN_CONFIG, neighbours: 10 };
+      const trainSet = { features: train, labels: trainLabels, source: 'train' };
+      for (const withNeighbours of [true, false]) {
+        const one = await buildPublishedIndexes(student, trainSet, cfg, { withNeighbours, threads: 1, scratchDir: dir }, silentProgress);
+        expect(one.index.file).toBeNull();
+        const two = await buildPublishedIndexes(student, trainSet, cfg, { withNeighbours, threads: 2, scratchDir: dir }, silentProgress);
+        expect(two.index.file).toBe(join(dir, 'labels.hnsw'));
+        const loaded = await LabelIndex.load(join(dir, 'labels.hnsw'), d, L);
+        expect(Array.from(loaded.searchBatch(queries, test.rows, 5).labels)).toEqual(Array.from(two.index.searchBatch(queries, test.rows, 5).labels));
+        expect(two.neighbours?.index.count ?? 0).toBe(withNeighbours ? 60 : 0);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

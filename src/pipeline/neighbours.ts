@@ -36,14 +36,20 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const { dim, numLabels } = student.shape;
   const n = train.features.rows;
   const labelSpec: IndexSpec = { vectors: student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: cfg.labelIndexEfConstruction, seed: cfg.seed } };
-  const buildLabels = (): LabelIndex => LabelIndex.build(labelSpec.vectors, numLabels, dim, labelSpec.options);
-  if (!opts.withNeighbours) return { index: buildLabels(), neighbours: null };
+  const labelFile = opts.scratchDir && join(opts.scratchDir, 'labels.hnsw');
+  // built here, the label index is saved to the scratch file too: a second thread can then search it
+  const buildLabels = async (): Promise<LabelIndex> => {
+    const built = LabelIndex.build(labelSpec.vectors, numLabels, dim, labelSpec.options);
+    if (labelFile && opts.threads > 1) await built.save(labelFile);
+    return built;
+  };
+  if (!opts.withNeighbours) return { index: await buildLabels(), neighbours: null };
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
-  const labelBuild = inThread ? buildIndexInThread(labelSpec, opts.scratchDir && join(opts.scratchDir, 'labels.hnsw')) : null;
+  const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile || undefined) : null;
   await labelBuild?.building;
   const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
-  const index = labelBuild ? await labelBuild.index : buildLabels();
+  const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;
   sink.log(`neighbour index (${n} training points) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
   return { index, neighbours: { index: points, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
