@@ -3,8 +3,8 @@
 //
 // hnswlib picks its distance kernels when it is compiled: with node-gyp's default flags it gets
 // SSE only, while upstream hnswlib's own Python build passes -march=native and so gets AVX or
-// AVX-512. On this project's machines that makes index builds and searches about 1.3× faster
-// (bench/hnsw-simd.ts). The addon is compiled on the machine that runs it, so native is the
+// AVX-512. On this project's machines that made index builds and searches 1.07–1.40× faster
+// (npm run bench:hnsw-simd, two runs). The addon is compiled on the machine that runs it, so native is the
 // default; an image built on one machine for others sets DISTILXR_HNSW_MARCH to a baseline
 // (the Dockerfile uses x86-64-v3), and DISTILXR_HNSW_MARCH=none keeps hnswlib-node's own build.
 //

@@ -26,7 +26,7 @@ describe('label-index searches on two threads', () => {
     index.setEf(30);
     const one = index.searchBatch(queries, n, 20);
     const two = await searchBatchInThreads(index, queries, n, 20, 2, 0);
-    expect(two.labels.buffer).toBeInstanceOf(SharedArrayBuffer); // the worker's half really came from the worker
+    expect(two.labels.buffer).toBeInstanceOf(SharedArrayBuffer); // the two-thread path ran (one thread returns ordinary arrays): the equality below covers the worker's half
     expect(Array.from(two.labels)).toEqual(Array.from(one.labels));
     expect(Array.from(two.scores)).toEqual(Array.from(one.scores));
     index.setEf(200); // a different ef gives other results here: the worker must use the index's

@@ -119,8 +119,12 @@ export function blendGrid(
     let max = -Infinity;
     for (let c = 0; c < count; c++) if (studentScore[met[c]] > max) max = studentScore[met[c]];
     let z = 0;
-    for (let c = 0; c < count; c++) z += Math.exp(studentScore[met[c]] - max);
-    for (let c = 0; c < count; c++) softmax[met[c]] = Math.exp(studentScore[met[c]] - max) / z;
+    for (let c = 0; c < count; c++) {
+      const e = Math.exp(studentScore[met[c]] - max); // once per label: its softmax numerator
+      softmax[met[c]] = e;
+      z += e;
+    }
+    for (let c = 0; c < count; c++) softmax[met[c]] /= z;
     const row = i * k;
     fills.fill(0);
     for (let c = 0; c < count; c++) {

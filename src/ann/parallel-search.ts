@@ -1,8 +1,8 @@
 /**
  * A large batch of label-index searches on two threads: this one and a worker thread that loads the
  * index's file. hnswlib-node searches one query at a time on the calling thread, and a job's
- * evaluation asks the label index for every test query (apt-files: 17,311 at ef 400, 13 s on one
- * thread). Each query's search is the same on either thread, so the results are those of
+ * evaluation asks the label index for every test query (apt-files: 17,311 at ef 400, 16.2 s of a
+ * 30.5 s `distilxr eval` in a CPU profile before this; BENCHMARKS.md 0). Each query's search is the same on either thread, so the results are those of
  * LabelIndex.searchBatch, bit for bit.
  */
 import { existsSync } from 'node:fs';

@@ -4,10 +4,10 @@
  * Why not hnswlib-node, as the label index: the points index is the largest a job builds (apt-files:
  * 237,888 points), and hnswlib-node adds one point at a time on one thread. USearch adds a batch on
  * all threads and keeps vectors as half floats, which the neighbour vote does not notice (its
- * weights are exp(cosine / κ) with κ ≥ 0.02: a half float's 1e-3 moves them under 5 %); on apt-files
- * rows it builds 1.5× faster on one thread and 3× on two than hnswlib built for this CPU, with the
- * same recall (bench/hnsw-simd.ts, BENCHMARKS.md). One thread gives the same graph every time; more
- * threads race, as Hogwild training does.
+ * weights are exp(cosine / κ) with κ ≥ 0.02: a half float's 1e-3 moves them under 5 %). On 60,000
+ * apt-files rows it built 1.22× faster on one thread and 2.37× on two than hnswlib built for this
+ * CPU, at recall@10 0.90 against 0.91 (npm run bench:hnsw-simd, BENCHMARKS.md 0). One thread gives
+ * the same graph every time; more threads race, as Hogwild training does.
  *
  * Files: USearch's index file plus a sidecar JSON (`<path>.json`) with its parameters and sha256
  * (src/ann/index-file.ts), checked on load as LabelIndex does.

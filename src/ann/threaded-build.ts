@@ -39,8 +39,8 @@ export const THREADED_BUILD_MIN_VECTORS = 50_000;
 
 /** A label index being built in a worker thread. */
 export interface ThreadedBuild {
-  /** Resolves once the worker is building (StartedWorker.started: await it before blocking this thread). */
-  building: Promise<void>;
+  /** Resolves true once the worker is building, false if it ended first (StartedWorker.started: await it before blocking this thread). */
+  building: Promise<boolean>;
   index: Promise<LabelIndex>;
 }
 

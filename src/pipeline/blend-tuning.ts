@@ -10,7 +10,7 @@ import type { Dataset } from '../core/data/dataset.js';
 import { evaluateRankings, type MetricReport } from '../core/model/metrics.js';
 import type { Student } from '../core/model/student.js';
 import { EVAL_K, padTo } from './evaluate.js';
-import { firstColumns, rankParts, searchParts, shortlistSize, type NeighbourComponent, type RetrievalParts } from './retrieve.js';
+import { neighboursUpTo, rankParts, searchParts, shortlistSize, type NeighbourComponent, type RetrievalParts } from './retrieve.js';
 
 /** β = 0 first: on a tie the student alone is kept. Measured grid: bench/neighbour-blend-probe.ts. */
 export const BLEND_WEIGHTS = [0, 0.25, 0.5, 0.75] as const;
@@ -66,7 +66,7 @@ function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Ar
     for (const voteTemperature of weight === 0 ? [base.voteTemperature] : VOTE_TEMPERATURES) grid.push({ neighbours: base.neighbours, weight, voteTemperature });
   }
   const voting = grid.filter((g) => g.weight > 0);
-  const near = parts.neighbours && base.neighbours > 0 ? (base.neighbours < parts.neighbours.k ? firstColumns(parts.neighbours, n, base.neighbours) : parts.neighbours) : null;
+  const near = neighboursUpTo(parts, n, base.neighbours);
   const blended = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, k) : null;
   const tried = grid.map((settings) => {
     const top = settings.weight > 0 && blended ? blended[voting.indexOf(settings)] : rankParts(student, queries, n, k, parts, pointLabels, settings);

@@ -36,7 +36,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const { dim, numLabels } = student.shape;
   const n = train.features.rows;
   const labelSpec: IndexSpec = { vectors: student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: cfg.labelIndexEfConstruction, seed: cfg.seed } };
-  const labelFile = opts.scratchDir && join(opts.scratchDir, 'labels.hnsw');
+  const labelFile = opts.scratchDir ? join(opts.scratchDir, 'labels.hnsw') : undefined;
   // built here, the label index is saved to the scratch file too: a second thread can then search it
   const buildLabels = async (): Promise<LabelIndex> => {
     const built = LabelIndex.build(labelSpec.vectors, numLabels, dim, labelSpec.options);
@@ -45,7 +45,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   };
   if (!opts.withNeighbours) return { index: await buildLabels(), neighbours: null };
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
-  const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile || undefined) : null;
+  const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile) : null;
   await labelBuild?.building;
   const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;

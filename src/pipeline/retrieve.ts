@@ -74,10 +74,8 @@ export function searchNeighbours(nb: NeighbourComponent, queries: Float32Array, 
 /** Top k per query from searched parts: the student's scores s = q·v/τ, or the blend. */
 export function rankParts(student: Student, queries: Float32Array, n: number, k: number, parts: RetrievalParts, pointLabels: Csr | null, settings: NeighbourBlendSettings | null): TopK {
   const kk = Math.min(k, student.shape.numLabels);
-  if (parts.neighbours && pointLabels && votes(settings)) {
-    const near = settings.neighbours < parts.neighbours.k ? firstColumns(parts.neighbours, n, settings.neighbours) : parts.neighbours;
-    return blendWithNeighbours(student, queries, n, parts.shortlist, near, pointLabels, settings, kk);
-  }
+  const near = neighboursUpTo(parts, n, settings?.neighbours ?? 0);
+  if (near && pointLabels && votes(settings)) return blendWithNeighbours(student, queries, n, parts.shortlist, near, pointLabels, settings, kk);
   const top = parts.shortlist.k === kk ? parts.shortlist : firstColumns(parts.shortlist, n, kk);
   const invTau = 1 / student.shape.tau;
   const scores = Float32Array.from(top.scores, (s) => s * invTau);
@@ -89,6 +87,12 @@ export function retrieve(student: Student, queries: Float32Array, n: number, k: 
   const nb = blends(opts.neighbours) ? opts.neighbours : null;
   const parts = searchParts(student, queries, n, k, { ...opts, neighbours: nb });
   return rankParts(student, queries, n, k, parts, nb?.pointLabels ?? null, nb?.settings ?? null);
+}
+
+/** The searched neighbours cut to the first K of each query (all when K is more); null when none were searched or K is 0. */
+export function neighboursUpTo(parts: RetrievalParts, n: number, K: number): TopK | null {
+  if (!parts.neighbours || K <= 0) return null;
+  return K < parts.neighbours.k ? firstColumns(parts.neighbours, n, K) : parts.neighbours;
 }
 
 /** The first `k` columns of each row of a top list. */

@@ -58,27 +58,27 @@ export async function runModuleWorker<T>(callerUrl: string, name: string, worker
 /** A one-shot worker that says when its modules are loaded, then answers. */
 export interface StartedWorker<T> {
   /**
-   * Resolves at the worker's `{ type: 'started' }` (or when it ends without one). Await it before
-   * blocking this thread in a long synchronous call: under tsx a worker loads its modules through
-   * this thread's event loop, so one started just before such a call only begins when it returns.
+   * Resolves true at the worker's `{ type: 'started' }`, false when it ends without one. Await it
+   * before blocking this thread in a long synchronous call: under tsx a worker loads its modules
+   * through this thread's event loop, so one started just before such a call only begins when it returns.
    */
-  started: Promise<void>;
+  started: Promise<boolean>;
   /** Its next message, as runModuleWorker. */
   answer: Promise<T>;
 }
 
 /** runModuleWorker for a worker whose first message is `{ type: 'started' }`. */
 export function runStartedModuleWorker<T extends { type: string }>(callerUrl: string, name: string, workerData: object): StartedWorker<T> {
-  let started!: () => void;
-  const onStart = new Promise<void>((resolve) => {
+  let started!: (said: boolean) => void;
+  const onStart = new Promise<boolean>((resolve) => {
     started = resolve;
   });
   const isAnswer = (m: T | { type: 'started' }): boolean => {
     if (m.type !== 'started') return true;
-    started();
+    started(true);
     return false;
   };
-  const answer = runModuleWorker<T>(callerUrl, name, workerData, isAnswer).finally(started);
+  const answer = runModuleWorker<T>(callerUrl, name, workerData, isAnswer).finally(() => started(false)); // a no-op after true
   answer.catch(() => {}); // the caller awaits it later; handled here in case it fails while the caller is busy
   return { started: onStart, answer };
 }
