@@ -3,14 +3,16 @@
  * worker thread) and the training points' index (USearch, on every thread here) share the two
  * cores, and the label index's evaluation search on one thread against two.
  *
- *   npx tsx bench/published-indexes.ts --model DIR --train TRAIN --test TEST [--threads 2]
+ *   npx tsx bench/published-indexes.ts --model DIR --train TRAIN --test TEST [--threads 2] [--schedule before|now]
  *
  * Builds: each index alone; then both at once, with the points added right after the label
  * worker is spawned (the job before 2026-12-06: under tsx the worker only loads its modules once this
- * thread's add returns) and after the worker says it has started (the job now). Search: the label
+ * thread's add returns) and after the worker says it has started (the job now). A worker that
+ * loaded the same modules earlier in the process starts faster, as a job's first index worker does
+ * not: `--schedule before|now` runs only that one, first, in a fresh process (and no search). Search: the label
  * index at the model's ef for the test queries a job evaluates (evenlySpacedSubset, as
  * evaluateStudent), LabelIndex.searchBatch against searchBatchInThreads; the results must be equal.
- * Prints a table, writes bench/results/published-indexes.json. Benchmark, not a test.
+ * Prints a table, writes bench/results/published-indexes.json (published-indexes-<schedule>.json). Benchmark, not a test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,8 @@ const [modelDir, trainPath, testPath] = ['model', 'train', 'test'].map((k) => {
   return v;
 });
 const threads = positiveInt('threads', String(a.get('threads') ?? 2));
+const schedule = a.get('schedule');
+if (schedule !== undefined && schedule !== 'before' && schedule !== 'now') throw new Error(`--schedule must be before or now, got ${String(schedule)}`);
 const model = await loadModel(modelDir);
 const { dim, numLabels } = model.student.shape;
 const train = await loadTestForModel(model, trainPath);
@@ -45,12 +49,14 @@ const dir = await mkdtemp(join(tmpdir(), 'distilxr-bench-published-'));
 
 const rows: { what: string; pointsDone: number | null; labelsDone: number | null }[] = [];
 let t0 = performance.now();
-await buildIndexInThread(spec).index;
-rows.push({ what: 'label index alone (worker thread)', pointsDone: null, labelsDone: since(t0) });
-t0 = performance.now();
-PointIndex.build(points, n, dim, pointOptions, threads);
-rows.push({ what: `points index alone (${threads} threads)`, pointsDone: since(t0), labelsDone: null });
-for (const wait of [false, true]) {
+if (schedule === undefined) {
+  await buildIndexInThread(spec).index;
+  rows.push({ what: 'label index alone (worker thread)', pointsDone: null, labelsDone: since(t0) });
+  t0 = performance.now();
+  PointIndex.build(points, n, dim, pointOptions, threads);
+  rows.push({ what: `points index alone (${threads} threads)`, pointsDone: since(t0), labelsDone: null });
+}
+for (const wait of schedule === undefined ? [false, true] : [schedule === 'now']) {
   t0 = performance.now();
   const labels = buildIndexInThread(spec, join(dir, `labels-${wait}.hnsw`));
   if (wait) await labels.building;
@@ -59,6 +65,14 @@ for (const wait of [false, true]) {
   await labels.index;
   rows.push({ what: wait ? 'both, points added once the worker has started (now)' : 'both, points added right after spawning the worker (before)', pointsDone, labelsDone: since(t0) });
   process.stderr.write(`${rows[rows.length - 1].what}: ${since(t0).toFixed(1)} s\n`);
+}
+const s = (x: number | null): string => (x === null ? '' : x.toFixed(1));
+const buildTable = mdTable(['build', 'points done, s', 'label index done, s'], rows.map((r) => [r.what, s(r.pointsDone), s(r.labelsDone)]));
+if (schedule !== undefined) {
+  await rm(dir, { recursive: true, force: true });
+  console.log(buildTable);
+  await writeJson(join(RESULTS_DIR, `published-indexes-${schedule}.json`), { machine: machineInfo(), model: modelDir, numLabels, points: n, dim, threads, builds: rows });
+  process.exit(0);
 }
 
 const index = await buildIndexInThread(spec, join(dir, 'labels-search.hnsw')).index;
@@ -74,8 +88,7 @@ const twoSeconds = since(t0);
 const same = one.labels.every((x, i) => x === two.labels[i]) && one.scores.every((x, i) => x === two.scores[i]);
 await rm(dir, { recursive: true, force: true });
 
-const s = (x: number | null): string => (x === null ? '' : x.toFixed(1));
 console.log(`${modelDir}: ${numLabels} labels, ${n} training points, d=${dim}\n`);
-console.log(mdTable(['build', 'points done, s', 'label index done, s'], rows.map((r) => [r.what, s(r.pointsDone), s(r.labelsDone)])));
+console.log(buildTable);
 console.log(`\nlabel index search, ${test.features.rows} queries × top ${k} at ef ${index.ef}: 1 thread ${oneSeconds.toFixed(1)} s, ${threads} threads ${twoSeconds.toFixed(1)} s (${(oneSeconds / twoSeconds).toFixed(2)}×), same results: ${same}`);
 await writeJson(join(RESULTS_DIR, 'published-indexes.json'), { machine: machineInfo(), model: modelDir, numLabels, points: n, dim, threads, builds: rows, search: { queries: test.features.rows, k, ef: index.ef, oneThreadSeconds: oneSeconds, threadsSeconds: twoSeconds, same } });
