@@ -264,8 +264,11 @@ describe('a teacher scored from its weights (SparseLinearScorer)', () => {
       await writeFile(path, exportSparseLinearOnnx(fit.teacher));
       expect(await SparseLinearScorer.read(path, 41, 12)).toBeNull(); // another feature space
       expect(await SparseLinearScorer.read(path, 40, 13)).toBeNull(); // more labels than the teacher has
-      const js = await SparseLinearScorer.read(path, 40, 12);
-      expect(js).not.toBeNull();
+      // the dense copy of W (12 × 40 floats) and, with a cap below it, the sparse weights
+      const dense = await SparseLinearScorer.read(path, 40, 12);
+      const sparse = await SparseLinearScorer.read(path, 40, 12, 12 * 40 - 1);
+      expect(dense).not.toBeNull();
+      expect(sparse).not.toBeNull();
       // the last row has no feature: its scores are the biases
       const withEmpty: Csr = { ...features, rows: features.rows + 1, indptr: Int32Array.from([...features.indptr, features.indptr[features.rows]]) };
       const examples = Int32Array.from([3, 0, 79, 3, 80]);
@@ -276,12 +279,14 @@ describe('a teacher scored from its weights (SparseLinearScorer)', () => {
       }
       const candidates = b.build(12);
       const expected = await onnx.scoreCandidates(withEmpty, examples, candidates);
-      const got = await js!.scoreCandidates(withEmpty, examples, candidates);
-      expect(got.length).toBe(expected.length);
-      for (let p = 0; p < got.length; p++) expect(got[p]).toBeCloseTo(expected[p], 5);
-      expect(got[got.length - 1]).toBe(fit.teacher.bias[9]);
-      const outOfRange = { ...candidates, indices: candidates.indices.map((y, p) => (p === 0 ? 12 : y)) };
-      await expect(js!.scoreCandidates(withEmpty, examples, outOfRange)).rejects.toThrow(/candidate label 12 is out of range/);
+      for (const js of [dense!, sparse!]) {
+        const got = await js.scoreCandidates(withEmpty, examples, candidates);
+        expect(got.length).toBe(expected.length);
+        for (let p = 0; p < got.length; p++) expect(got[p]).toBeCloseTo(expected[p], 5);
+        expect(got[got.length - 1]).toBe(fit.teacher.bias[9]);
+        const outOfRange = { ...candidates, indices: candidates.indices.map((y, p) => (p === 0 ? 12 : y)) };
+        await expect(js.scoreCandidates(withEmpty, examples, outOfRange)).rejects.toThrow(/candidate label 12 is out of range/);
+      }
     } finally {
       await onnx.close();
       await rm(dir, { recursive: true, force: true });

@@ -29,6 +29,7 @@ import { calibratedScorer } from './score.js';
 import type { ScoreFanOut } from './score-fan-out.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
+import { weightsScorer } from './weights-scoring.js';
 import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
@@ -167,7 +168,8 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     }
     folded = await openFolds(input, teacher, train.labels, auto !== undefined, sink);
     if (teacher) await startFromTeacher(input, teacher, student, train, cfg, sink);
-    const scoring = trainingScores(teacher, folded, cfg, sink, spreadScoring(input, teacher, folded, sink));
+    const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, train, sink);
+    const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded, sink));
     const training = new PoolTraining({
       train,
       config: cfg,
@@ -280,6 +282,15 @@ async function startFromTeacher(input: TrainJobInput, teacher: JobTeacher, stude
   else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
 }
 
+/** teacherWeights: the training pairs scored from a sparse linear teacher's weights (weights-scoring.ts), or null. */
+async function scoringFromWeights(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, train: Dataset, sink: ProgressSink): Promise<CandidateScorer | null> {
+  const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
+  if (!cfg.teacherWeights || !usesScores || teacher?.family !== 'onnx' || !input.teacherPath) return null;
+  const scorer = await weightsScorer(input.teacherPath, folded, train.features.cols, train.labels.cols);
+  if (scorer) sink.log(`training pairs scored from the ${folded ? "fold models'" : "teacher's"} weights in this process${input.scoreFanOut ? ', not fanned out' : ''} (--no-teacher-weights: through ONNX Runtime)`);
+  return scorer;
+}
+
 /**
  * The fold models, or else the teacher, with their calls spread over workers when the job may
  * (input.scoreFanOut) and the teacher is a sparse ONNX model; null: score in-process. Each chunk
@@ -300,9 +311,10 @@ function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded:
 /**
  * Who scores the training pairs (the fold models, else the teacher) and what the scores are
  * divided by. One temperature for every training score, the full teacher's: fold models are meant
- * to carry the same one (see FoldedTeacher.temperature).
+ * to carry the same one (see FoldedTeacher.temperature). `via`: what their calls go through
+ * instead, when anything (their weights, the scoring fan-out).
  */
-function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, sink: ProgressSink, spread: CandidateScorer | null): { scorer: CandidateScorer | null; appliedTemperature: number } {
+function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, sink: ProgressSink, via: CandidateScorer | null): { scorer: CandidateScorer | null; appliedTemperature: number } {
   if (folded) sink.log(`training examples scored out of fold by ${folded.manifest.folds} cross-fitting teacher models`);
   const appliedTemperature = teacher && cfg.teacherCalibration ? teacher.temperature : 1;
   if (teacher && teacher.temperature !== 1) {
@@ -314,7 +326,7 @@ function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null
   // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
   // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
   const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
-  return { scorer: teacher && usesScores ? calibratedScorer(spread ?? folded ?? teacher, appliedTemperature) : null, appliedTemperature };
+  return { scorer: teacher && usesScores ? calibratedScorer(via ?? folded ?? teacher, appliedTemperature) : null, appliedTemperature };
 }
 
 /** What evaluation builds and publishing reuses. */
