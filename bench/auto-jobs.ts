@@ -3,14 +3,16 @@
  * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
  *
  *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2] [--against DIR]
+ *     [--variants 'NAME=ARGS;…'] [--out FILE]
  *
  * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
  * given, so --auto chooses; job seconds = its stages, preparing → publishing (teacher fit excluded).
  * The teacher is the benches' own (bench/teachers.ts: `teacher fit` defaults into
  * bench/results/tmp/<ds>/, fitted once and reused, the quality bench's too). --against DIR: the same jobs with the
  * checkout at DIR (e.g. a worktree of an earlier commit), alternating with this one, order rotated
- * every repetition; both use this checkout's teacher. Prints a table of medians, writes
- * bench/results/auto-jobs.json. Benchmark, not a test.
+ * every repetition; both use this checkout's teacher. --variants: more set-ups of this checkout,
+ * each with ARGS added to its command (e.g. `serial=--auto-trial-threads 1`), in the same rotation.
+ * Prints a table of medians, writes bench/results/auto-jobs.json (or --out FILE there). Benchmark, not a test.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -36,6 +38,17 @@ const datasets = String(a.get('datasets') ?? 'bibtex,corel5k,delicious').split('
 const reps = positiveInt('reps', String(a.get('reps') ?? 2));
 const against = a.get('against');
 const trees: Record<string, string> = { this: REPO_ROOT, ...(typeof against === 'string' ? { against: resolve(against) } : {}) };
+// set-up name → extra arguments; set-ups other than the trees run this checkout
+const extraArgs: Record<string, string[]> = {};
+for (const v of String(a.get('variants') ?? '').split(';').filter(Boolean)) {
+  const eq = v.indexOf('=');
+  if (eq < 1) throw new Error(`--variants: "${v}" is not NAME=ARGS`);
+  const name = v.slice(0, eq);
+  if (name in trees) throw new Error(`--variants: "${name}" is already a set-up`);
+  trees[name] = REPO_ROOT;
+  extraArgs[name] = v.slice(eq + 1).split(' ').filter(Boolean);
+}
+const outFile = String(a.get('out') ?? 'auto-jobs.json');
 
 const runs: JobRun[] = [];
 await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
@@ -51,7 +64,7 @@ for (let rep = 0; rep < reps; rep++) {
     for (const tree of order) {
       const split = mulanSplit(ds);
       const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
-      const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json'];
+      const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json', ...(extraArgs[tree] ?? [])];
       const r = await run(process.execPath, [join(trees[tree], 'bin', 'distilxr.js'), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });
       const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { stageSeconds: Record<string, number>; hnsw: Record<string, number>; config: Record<string, unknown> };
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
@@ -72,7 +85,7 @@ const rows = datasets.flatMap((ds) =>
     const job = median(mine.map((r) => r.seconds));
     return [
       ds,
-      tree === 'this' ? 'this checkout' : String(trees[tree]),
+      tree === 'this' ? 'this checkout' : extraArgs[tree] ? `this checkout ${extraArgs[tree].join(' ')}` : String(trees[tree]),
       job.toFixed(1),
       mine.map((r) => r.seconds.toFixed(1)).join(', '),
       stage('tuning'),
@@ -85,4 +98,4 @@ const rows = datasets.flatMap((ds) =>
   }),
 );
 console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
-await writeJson(join(RESULTS_DIR, 'auto-jobs.json'), { machine: machineInfo(), trees, runs });
+await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), trees, extraArgs, runs });

@@ -104,7 +104,14 @@ export interface AutoTuneReport {
  * indexes, with the neighbour blend it chose there. `rows`: which rows of the job's training data
  * the two slices are (a text teacher scores their texts).
  */
-export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => Promise<{ p1: number; blend?: Partial<TrainConfig>; stageSeconds?: Partial<Record<string, number>>; pairsScored?: number }>;
+export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => Promise<TrialOutcome>;
+
+export interface TrialOutcome {
+  p1: number;
+  blend?: Partial<TrainConfig>;
+  stageSeconds?: Partial<Record<string, number>>;
+  pairsScored?: number;
+}
 
 export interface TrialRows {
   train: readonly number[];
@@ -142,7 +149,7 @@ export async function autoTune(
   teacherPath: string,
   base: TrainConfig,
   runTrial: TrialRunner,
-  opts: { budgetSeconds?: number; sink?: ProgressSink } = {},
+  opts: { budgetSeconds?: number; sink?: ProgressSink; concurrency?: number } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
   const budgetSeconds = opts.budgetSeconds ?? AUTO_BUDGET_SECONDS;
@@ -160,21 +167,34 @@ export async function autoTune(
   const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
   const share = energy === null ? "the teacher's weights are not readable" : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
   opts.sink?.log(`auto: ${family.name} (${share})`);
-  opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s`);
-  const trials: AutoTrial[] = [];
+  const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
+  opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
   // a trial's cost grows with its epochs: the next one is estimated from the dearest epoch so far
   let secondsPerEpoch = 0;
-  for (const settings of family.candidates) {
-    const config = { ...base, ...family.base, ...settings };
-    const elapsed = (performance.now() - started) / 1000;
-    if (trials.length > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) break;
-    const t0 = performance.now();
-    const { p1: heldOutP1, blend, stageSeconds, pairsScored } = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
-    const seconds = (performance.now() - t0) / 1000;
-    secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
-    trials.push({ settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) });
-    opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
-  }
+  let next = 0;
+  let budgetOut = false;
+  const done: (AutoTrial | undefined)[] = [];
+  // each lane takes the next candidate until none is left or the budget would be exceeded
+  const lane = async (): Promise<void> => {
+    while (next < family.candidates.length && !budgetOut) {
+      const settings = family.candidates[next];
+      const config = { ...base, ...family.base, ...settings };
+      const elapsed = (performance.now() - started) / 1000;
+      if (next > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) {
+        budgetOut = true;
+        break;
+      }
+      const i = next++;
+      const t0 = performance.now();
+      const { p1: heldOutP1, blend, stageSeconds, pairsScored } = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
+      const seconds = (performance.now() - t0) / 1000;
+      secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
+      done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
+      opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
+  const trials = done.filter((t): t is AutoTrial => t !== undefined);
   let best = trials[0];
   for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
   const chosen = { ...family.base, ...best.settings, ...best.blend };

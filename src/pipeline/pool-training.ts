@@ -35,6 +35,11 @@ export interface PoolTrainingInput {
   appliedTemperature: number;
   /** Scores of these rows by this scorer that earlier jobs made (auto trials); else a new cache. */
   scoreCache?: TeacherScoreCache;
+  /**
+   * First pools (label centroids' nearest labels, which no trained parameter changes) that earlier
+   * jobs on the same training rows mined, by firstPoolKey; the job adds the one it mines.
+   */
+  firstPools?: Map<string, Int32Array>;
   /** Resumable state, saved after mining, after scoring and after every epoch. */
   checkpoints?: CheckpointStore;
   /** Polled at every batch boundary and between epochs; true cancels (CancelledError). */
@@ -115,8 +120,20 @@ export class PoolTraining {
       state.poolScored = true; // nothing is trained: no pool to mine, no pair to score
     } else if (this.usePool) {
       timer.start('mining');
-      await this.refreshPool(await mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, threads: this.job.threads, precision: miningPrecision(config) }), 1);
+      await this.refreshPool(await this.firstPool(), 1);
     } else await this.refreshPool(null, 1);
+  }
+
+  /** The first pool, mined from the label centroids or copied from firstPools. */
+  private async firstPool(): Promise<NegativePool> {
+    const { config, train, firstPools } = this.job;
+    const opts = { poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config) };
+    const key = JSON.stringify(opts);
+    const known = firstPools?.get(key);
+    if (known) return { size: config.poolSize, labels: known.slice(), teacherScores: null };
+    const pool = await mineFromCentroids(train, train.labels.cols, { ...opts, threads: this.job.threads });
+    firstPools?.set(key, pool.labels.slice());
+    return pool;
   }
 
   private remineBefore(epoch: number): boolean {

@@ -55,6 +55,26 @@ interface TeacherFactors {
 }
 let lastFactors: { key: string; value: TeacherFactors | null } | null = null;
 
+/** The last factors made, as plain data another thread can adopt (the auto search's trial threads). */
+export interface FactorsMemo {
+  key: string;
+  value: { numFeatures: number; numLabels: number; modelWeights: Csr; bias: Float32Array; weights: Csr; factors: LowRankFactors; energy: number } | null;
+}
+
+export function lastTeacherFactors(): FactorsMemo | null {
+  if (!lastFactors) return null;
+  const v = lastFactors.value;
+  const value = v && { numFeatures: v.model.numFeatures, numLabels: v.model.numLabels, modelWeights: v.model.weights, bias: v.model.bias, weights: v.weights, factors: v.factors, energy: v.energy };
+  return { key: lastFactors.key, value };
+}
+
+/** Takes another thread's last factors as this thread's, so its trials do not factor the teacher again. */
+export function adoptTeacherFactors(memo: FactorsMemo): void {
+  const v = memo.value;
+  const value = v && { model: new SparseLinearModel(v.numFeatures, v.numLabels, v.modelWeights, v.bias), weights: v.weights, factors: v.factors, energy: v.energy };
+  lastFactors = { key: memo.key, value };
+}
+
 /**
  * The teacher's first `numLabels` weight rows factored at `rank`, and the share of their energy
  * the factors hold; null when the teacher is not a sparse linear model over `numFeatures` features.

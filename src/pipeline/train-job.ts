@@ -35,6 +35,7 @@ import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
+import { newTrialMemo, sliceTexts, trialJobInput, trialOutcome, TrialPool } from './trial-pool.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
 /** Training rows whose queries choose the index's ef. */
@@ -68,7 +69,14 @@ export interface TrainJobInput {
    * Choose the distillation settings on a held-out slice first (auto-tune.ts); `config` supplies
    * the rest. Needs a teacher: without one the job runs `config` as given.
    */
-  auto?: { budgetSeconds?: number };
+  auto?: {
+    budgetSeconds?: number;
+    /**
+     * Trials run at once, each on a thread of its own and trained on one thread (trial-pool.ts);
+     * 1: one at a time in the job's thread, on config.threads; 0: one per core. @defaultValue config.threads
+     */
+    trialThreads?: number;
+  };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
   /** The texts of `data`'s rows, for a text teacher (the auto search's trials); else read from trainPath/testPath. */
@@ -97,6 +105,8 @@ export interface TrainJobInput {
    * by; the job adds what it scores. Only for jobs whose scorer and rows are the same.
    */
   sharedScores?: Map<number, TeacherScoreCache>;
+  /** First pools earlier jobs on these training rows mined (the auto search's trials), by their settings (PoolTrainingInput.firstPools). */
+  sharedPools?: Map<string, Int32Array>;
 }
 
 type LoadedTrainTest = Awaited<ReturnType<typeof loadTrainTest>>;
@@ -180,6 +190,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       scorer: scoring.scorer,
       appliedTemperature: scoring.appliedTemperature,
       scoreCache: sharedScoreCache(input.sharedScores, scoring.appliedTemperature, train.features.rows),
+      firstPools: input.sharedPools,
       checkpoints: input.checkpoints,
       shouldStop: input.shouldStop ?? (() => false),
       timer,
@@ -226,22 +237,37 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   if (!input.auto || !input.teacherPath) return { config: input.config };
   timer.start('tuning');
   const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
-  const auto = await autoTune(train, input.teacherPath, input.config, trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink });
+  const lanes = trialThreads(input);
+  const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop) : null;
+  let auto: AutoTuneReport;
+  try {
+    await pool?.ready();
+    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
+  } finally {
+    await pool?.close();
+  }
   timer.start('preparing');
   return { config: autoConfig(input.config, auto), auto };
 }
 
+/** How many auto trials run at once (TrainJobInput.auto.trialThreads). */
+function trialThreads(input: TrainJobInput): number {
+  const n = input.auto?.trialThreads ?? input.config.threads;
+  if (!(Number.isInteger(n) && n >= 0)) throw new UsageError(`auto trial threads must be an integer >= 0, got ${n}`);
+  return threadCount(n);
+}
+
 /**
- * One auto trial: a train job on the trial's slices, without cross-fitting or teacher evaluation,
- * that also tunes the neighbour blend. `texts`: the training rows' texts, for a text teacher.
+ * One auto trial at a time in this thread: a train job on the trial's slices (trialJobInput).
+ * `texts`: the training rows' texts, for a text teacher.
  */
 function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labelMap: LoadedTrainTest['labelMap']): TrialRunner {
-  // every trial trains on the same rows with the same teacher: a pair is scored once for them all
-  const sharedScores = new Map<number, TeacherScoreCache>();
-  return async (config, trialTrain, heldOut, teacherPath, rows) => {
-    const sliceTexts = texts ? { train: rows.train.map((r) => texts[r]), test: rows.heldOut.map((r) => texts[r]) } : undefined;
-    const r = await runTrainJob({ trainPath: input.trainPath, teacherPath, config, data: { train: trialTrain, test: heldOut, labelMap }, texts: sliceTexts, crossFit: false, evaluateTeacher: false, teacherThreads: input.teacherThreads, shouldStop: input.shouldStop, tuneBlend: true, sharedScores });
-    return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...(r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {}) };
+  // every trial trains on the same rows with the same teacher: a pair is scored once for them all,
+  // and a first pool mined once for all the trials whose mining settings are the same
+  const memo = newTrialMemo();
+  return async (config, train, heldOut, teacherPath, rows) => {
+    const slices = { trainPath: input.trainPath, teacherPath, train, heldOut, labelMap, teacherThreads: input.teacherThreads, ...sliceTexts(texts, rows) };
+    return trialOutcome(await runTrainJob(trialJobInput(slices, config, memo, input.shouldStop)));
   };
 }
 

@@ -1,0 +1,188 @@
+/**
+ * The auto search's trials on worker threads, one trial per thread at a time, each trained on one
+ * thread: two trials at once on two cores rather than one at a time on both (Hogwild). A trial on
+ * one thread is deterministic, so the search chooses the same settings every run. Each thread
+ * keeps its own score cache and first pools across its trials (trial-worker.ts).
+ */
+import type { Worker } from 'node:worker_threads';
+import type { Dataset } from '../core/data/dataset.js';
+import type { LabelMap } from '../core/data/jsonl-format.js';
+import type { TrainConfig } from '../core/model/train-config.js';
+import { CancelledError, UsageError } from '../core/util/errors.js';
+import { spawnModuleWorker } from '../core/util/module-worker.js';
+import type { TeacherScoreCache } from '../teacher/score-cache.js';
+import type { TrialOutcome, TrialRows, TrialRunner } from './auto-tune.js';
+import { lastTeacherFactors, type FactorsMemo } from './teacher-init.js';
+import type { TrainJobInput, TrainJobResult } from './train-job.js';
+
+/** What every trial of one search shares: the slices, the teacher and the texts. */
+export interface TrialSlices {
+  trainPath: string;
+  teacherPath: string;
+  train: Dataset;
+  heldOut: Dataset;
+  labelMap?: LabelMap;
+  /** The slices' texts, for a text teacher. */
+  texts?: { train: readonly string[]; test: readonly string[] };
+  teacherThreads?: number;
+}
+
+/** The texts of a search's two slices, cut from the training file's (text teachers). */
+export function sliceTexts(texts: readonly string[] | null, rows: TrialRows): Pick<TrialSlices, 'texts'> {
+  return texts ? { texts: { train: rows.train.map((r) => texts[r]), test: rows.heldOut.map((r) => texts[r]) } } : {};
+}
+
+/** What trials of one search made that later ones reuse (the same rows, the same teacher). */
+export interface TrialMemo {
+  scores: Map<number, TeacherScoreCache>;
+  pools: Map<string, Int32Array>;
+}
+
+export function newTrialMemo(): TrialMemo {
+  return { scores: new Map(), pools: new Map() };
+}
+
+/** A trial as a train job: no cross-fitting, no teacher evaluation, the neighbour blend tuned. */
+export function trialJobInput(slices: TrialSlices, config: TrainConfig, memo: TrialMemo, shouldStop?: () => boolean): TrainJobInput {
+  return {
+    trainPath: slices.trainPath,
+    teacherPath: slices.teacherPath,
+    config,
+    data: { train: slices.train, test: slices.heldOut, labelMap: slices.labelMap },
+    texts: slices.texts,
+    crossFit: false,
+    evaluateTeacher: false,
+    teacherThreads: slices.teacherThreads,
+    shouldStop,
+    tuneBlend: true,
+    sharedScores: memo.scores,
+    sharedPools: memo.pools,
+  };
+}
+
+/** The search's view of a trial's job: P@1 on the held-out slice through its indexes, and the blend it chose. */
+export function trialOutcome(r: TrainJobResult): TrialOutcome {
+  const blend = r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {};
+  return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...blend };
+}
+
+export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null } | { type: 'trial'; id: number; config: TrainConfig };
+export type TrialReply = { type: 'started' } | { type: 'done'; id: number; outcome: TrialOutcome } | { type: 'failed'; id: number; message: string; usage: boolean };
+
+interface Lane {
+  worker: Worker;
+  busy: boolean;
+}
+
+/** How often a busy pool asks shouldStop, ms. */
+const STOP_POLL_MS = 200;
+
+export class TrialPool {
+  private readonly lanes: Lane[];
+  private readonly pending = new Map<number, { resolve: (o: TrialOutcome) => void; reject: (e: Error) => void }>();
+  private readonly waiting: (() => void)[] = [];
+  private readonly started: Promise<void>;
+  private sliced = false;
+  private nextId = 0;
+  private readonly stopPoll: NodeJS.Timeout;
+  private failure: Error | null = null;
+  private onFailure: (e: Error) => void = () => undefined;
+  private readonly failed = new Promise<never>((_, reject) => {
+    this.onFailure = reject;
+  });
+  private closed = false;
+
+  /**
+   * Starts `size` threads. `texts`: the training file's texts, from which the slices' are cut (a
+   * text teacher); null for other teachers.
+   */
+  constructor(
+    readonly size: number,
+    private readonly job: Pick<TrialSlices, 'trainPath' | 'labelMap' | 'teacherThreads'>,
+    private readonly texts: readonly string[] | null,
+    private readonly shouldStop: () => boolean = () => false,
+  ) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`a trial pool needs at least one thread, got ${size}`);
+    const starts: Promise<void>[] = [];
+    this.lanes = Array.from({ length: size }, () => {
+      const lane = { worker: spawnModuleWorker(import.meta.url, 'trial-worker', {}), busy: false };
+      starts.push(new Promise<void>((resolve) => lane.worker.once('message', () => resolve())));
+      lane.worker.on('message', (m: TrialReply) => this.onReply(lane, m));
+      lane.worker.once('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
+      lane.worker.once('exit', (code) => this.fail(new Error(`an auto trial thread exited with code ${code}`)));
+      return lane;
+    });
+    this.started = Promise.all(starts).then(() => undefined);
+    this.failed.catch(() => undefined); // awaited by ready() only
+    this.stopPoll = setInterval(() => {
+      if (this.shouldStop()) this.fail(new CancelledError());
+    }, STOP_POLL_MS);
+  }
+
+  /**
+   * Resolves once every thread has loaded its modules. Await it before blocking this thread: under
+   * tsx a thread loads them through this thread's event loop (module-worker.ts).
+   */
+  async ready(): Promise<void> {
+    await Promise.race([this.started, this.failed]);
+  }
+
+  /** The search's TrialRunner: each thread gets the slices (and the teacher's factors) with the first trial. */
+  readonly runner: TrialRunner = async (config, train, heldOut, teacherPath, rows) => {
+    if (!this.sliced) {
+      const slices: TrialSlices = { ...this.job, teacherPath, train, heldOut, ...sliceTexts(this.texts, rows) };
+      const factors = lastTeacherFactors();
+      for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, factors } satisfies TrialRequest);
+      this.sliced = true;
+    }
+    const lane = await this.idleLane();
+    return this.send(lane, { ...config, threads: 1 });
+  };
+
+  private idleLane(): Promise<Lane> {
+    if (this.failure) return Promise.reject(this.failure);
+    const lane = this.lanes.find((l) => !l.busy);
+    if (lane) {
+      lane.busy = true;
+      return Promise.resolve(lane);
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.idleLane());
+  }
+
+  private send(lane: Lane, config: TrainConfig): Promise<TrialOutcome> {
+    const id = this.nextId++;
+    return new Promise<TrialOutcome>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      lane.worker.postMessage({ type: 'trial', id, config } satisfies TrialRequest);
+    });
+  }
+
+  private onReply(lane: Lane, m: TrialReply): void {
+    if (m.type === 'started') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    lane.busy = false;
+    this.waiting.shift()?.();
+    if (m.type === 'done') p.resolve(m.outcome);
+    else p.reject(m.usage ? new UsageError(m.message) : new Error(m.message));
+  }
+
+  /** Every trial in flight and every later one fails with `e`; the threads are stopped. */
+  private fail(e: Error): void {
+    if (this.failure || this.closed) return;
+    this.failure = e;
+    this.onFailure(e);
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    for (const w of this.waiting.splice(0)) w();
+    void this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.stopPoll);
+    await Promise.all(this.lanes.map((l) => l.worker.terminate()));
+  }
+}
