@@ -3,7 +3,7 @@
  * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
  *
  *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2] [--against DIR]
- *     [--variants 'NAME=ARGS;…'] [--out FILE]
+ *     [--variants 'NAME=ARGS;…'] [--compiled] [--out FILE]
  *
  * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
  * given, so --auto chooses; job seconds = its stages, preparing → publishing (teacher fit excluded).
@@ -12,7 +12,8 @@
  * checkout at DIR (e.g. a worktree of an earlier commit), alternating with this one, order rotated
  * every repetition; both use this checkout's teacher. --variants: more set-ups of this checkout,
  * each with ARGS added to its command (e.g. `serial=--auto-trial-threads 1`), in the same rotation.
- * Prints a table of medians, writes bench/results/auto-jobs.json (or --out FILE there). Benchmark, not a test.
+ * --compiled: every tree is built first (`npm run build`) and its dist/ runs, as a production
+ * install does, instead of the sources through tsx (worker threads load far faster). Prints a table of medians, writes bench/results/auto-jobs.json (or --out FILE there). Benchmark, not a test.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -49,6 +50,9 @@ for (const v of String(a.get('variants') ?? '').split(';').filter(Boolean)) {
   extraArgs[name] = v.slice(eq + 1).split(' ').filter(Boolean);
 }
 const outFile = String(a.get('out') ?? 'auto-jobs.json');
+const compiled = a.get('compiled') === true;
+if (compiled) for (const dir of new Set(Object.values(trees))) await run('npm', ['run', '-s', 'build'], { cwd: dir });
+const cli = (dir: string): string => join(dir, compiled ? 'dist/cli/distilxr.js' : 'bin/distilxr.js');
 
 const runs: JobRun[] = [];
 await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
@@ -65,7 +69,7 @@ for (let rep = 0; rep < reps; rep++) {
       const split = mulanSplit(ds);
       const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json', ...(extraArgs[tree] ?? [])];
-      const r = await run(process.execPath, [join(trees[tree], 'bin', 'distilxr.js'), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });
+      const r = await run(process.execPath, [cli(trees[tree]), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });
       const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { stageSeconds: Record<string, number>; hnsw: Record<string, number>; config: Record<string, unknown> };
       const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
       runs.push({ dataset: ds, tree, rep, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], psp5: json.hnsw['psp@5'], chosen: json.config });
@@ -98,4 +102,4 @@ const rows = datasets.flatMap((ds) =>
   }),
 );
 console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
-await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), trees, extraArgs, runs });
+await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), compiled, trees, extraArgs, runs });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
-import { endIdleTrainingThreads, HogwildTrainer, idleTrainingThreads, trainingThreads } from '../src/core/model/hogwild-trainer.js';
+import { endIdleTrainingThreads, warmTrainingThreads, HogwildTrainer, idleTrainingThreads, trainingThreads } from '../src/core/model/hogwild-trainer.js';
 import { adagradFactory } from '../src/core/model/optimizer.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
@@ -180,6 +180,12 @@ describe('HogwildTrainer', () => {
     expect(await trainB()).toEqual(fresh);
     await endIdleTrainingThreads();
     expect(idleTrainingThreads()).toBe(0);
+    // threads started before any run (warmTrainingThreads) train a run as new ones do
+    warmTrainingThreads(1);
+    expect(idleTrainingThreads()).toBe(1);
+    expect(await trainB()).toEqual(fresh);
+    expect(idleTrainingThreads()).toBe(1);
+    await endIdleTrainingThreads();
   });
 
   it('refuses parameters that are not in shared memory', () => {

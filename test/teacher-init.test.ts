@@ -12,10 +12,12 @@ import { lowRankFactors } from '../src/core/model/low-rank.js';
 import { Rng } from '../src/core/util/rng.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { Student } from '../src/core/model/student.js';
-import { DEFAULT_TRAIN_CONFIG, studentShapeOf } from '../src/core/model/train-config.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import { initStudentFromTeacher, teacherStartEnergy } from '../src/pipeline/teacher-init.js';
 import { AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
-import { runTrainJob } from '../src/pipeline/train-job.js';
+import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
+import { TrialPool } from '../src/pipeline/trial-pool.js';
+import { CancelledError, UsageError } from '../src/core/util/errors.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
@@ -177,45 +179,92 @@ describe('student from a sparse linear teacher', () => {
 });
 
 describe('--auto where the teacher start applies', () => {
+  // 40 labels: a rank-256 start holds all of the teacher's energy
+  const rng = new Rng(5);
+  const D = 400;
+  const L = 40;
+  const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 12), new Float32Array(L));
+  const scorer = new AllLabelScorer(model);
+  // each row labelled by the teacher's top label: the teacher is right, so both families learn
+  const rows = (n: number): Dataset => {
+    const features = randomSparse(rng, n, D, 8);
+    const b = new CsrBuilder(false);
+    const top = new Int32Array(1);
+    for (let r = 0; r < n; r++) {
+      scorer.score(features.indices, features.values as Float32Array | null, features.indptr[r], features.indptr[r + 1]);
+      scorer.topK(1, top, new Float32Array(1), 0);
+      b.push(top[0], 1);
+      b.endRow();
+    }
+    return { features, labels: b.build(L), source: 'synthetic' };
+  };
+  const train = rows(400);
+  const test = rows(50);
+  let dir: string;
+  let teacherPath: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-both-'));
+    teacherPath = join(dir, 'teacher.onnx');
+    await writeFile(teacherPath, exportSparseLinearOnnx(model));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const autoJob = (trialThreads: number, config: Partial<TrainConfig> = {}) =>
+    runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train, test }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0, ...config }, auto: { budgetSeconds: 3600, trialThreads }, evaluateTeacher: false });
+
   it('searches the teacher-start candidates only, and runs the best of them', async () => {
-    // 40 labels: a rank-256 start holds all of the teacher's energy
-    const rng = new Rng(5);
-    const D = 400;
-    const L = 40;
-    const W = randomSparse(rng, L, D, 12);
-    const model = new SparseLinearModel(D, L, W, new Float32Array(L));
-    const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-both-'));
+    const r = await autoJob(1);
+    const report = r.auto!;
+    expect(report.teacherStartEnergy).toBeGreaterThan(0.99);
+    expect(report.trials.map((t) => t.settings)).toEqual(AUTO_TEACHER_START.candidates);
+    expect(report.skipped).toBe(0);
+    const best = report.trials.reduce((a, t) => (t.heldOutP1 > a.heldOutP1 ? t : a));
+    expect(report.family).toBe('teacher start');
+    expect(r.config).toMatchObject({ ...AUTO_TEACHER_START.base, ...best.settings });
+    // the trials train on the same rows with the same teacher: the first one pays for the pool's
+    // scores, the later ones (the same first pool) reuse them
+    const [first, ...later] = report.trials.filter((t) => (t.settings.alpha ?? 0) > 0);
+    expect(first.pairsScored).toBeGreaterThan(0);
+    expect(later.reduce((n, t) => n + t.pairsScored!, 0)).toBeLessThan(first.pairsScored!);
+  });
+
+  it('runs two trials at once on threads of their own, each on one thread: the same trials and choice as one at a time on one thread', async () => {
+    const serial = await autoJob(1, { threads: 1 });
+    const parallel = await autoJob(2, { threads: 1 });
+    const again = await autoJob(2);
+    const held = (r: TrainJobResult) => r.auto!.trials.map((t) => [t.settings, t.heldOutP1]);
+    expect(held(serial).length).toBe(AUTO_TEACHER_START.candidates.length);
+    expect(held(parallel)).toEqual(held(serial));
+    expect(held(again)).toEqual(held(serial)); // the trials ignore the job's training threads
+    expect(parallel.config).toEqual(serial.config);
+    // each trial thread pays for its first pool's scores once
+    const paid = (r: TrainJobResult) => r.auto!.trials.reduce((n, t) => n + (t.pairsScored ?? 0), 0);
+    const first = serial.auto!.trials[0].pairsScored!;
+    expect(paid(serial)).toBeLessThan(2 * first);
+    expect(paid(parallel)).toBeLessThan(3 * first);
+  });
+
+  it("a trial pool's failures: a bad setting comes back as a usage error, a stop cancels the trial in flight", async () => {
+    const trialRows = { train: Array.from({ length: 300 }, (_, i) => i), heldOut: Array.from({ length: 50 }, (_, i) => 300 + i) };
+    const config = { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0 };
+    const bad = new TrialPool(1, { trainPath: 'synthetic' }, null);
     try {
-      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
-      const scorer = new AllLabelScorer(model);
-      // each row labelled by the teacher's top label: the teacher is right, so both families learn
-      const rows = (n: number): Dataset => {
-        const features = randomSparse(rng, n, D, 8);
-        const b = new CsrBuilder(false);
-        const top = new Int32Array(1);
-        for (let r = 0; r < n; r++) {
-          scorer.score(features.indices, features.values as Float32Array | null, features.indptr[r], features.indptr[r + 1]);
-          scorer.topK(1, top, new Float32Array(1), 0);
-          b.push(top[0], 1);
-          b.endRow();
-        }
-        return { features, labels: b.build(L), source: 'synthetic' };
-      };
-      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(400), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0 }, auto: { budgetSeconds: 3600 }, evaluateTeacher: false });
-      const report = r.auto!;
-      expect(report.teacherStartEnergy).toBeGreaterThan(0.99);
-      expect(report.trials.map((t) => t.settings)).toEqual(AUTO_TEACHER_START.candidates);
-      expect(report.skipped).toBe(0);
-      const best = report.trials.reduce((a, t) => (t.heldOutP1 > a.heldOutP1 ? t : a));
-      expect(report.family).toBe('teacher start');
-      expect(r.config).toMatchObject({ ...AUTO_TEACHER_START.base, ...best.settings });
-      // the trials train on the same rows with the same teacher: the first one pays for the pool's
-      // scores, the later ones (the same first pool) reuse them
-      const [first, ...later] = report.trials.filter((t) => (t.settings.alpha ?? 0) > 0);
-      expect(first.pairsScored).toBeGreaterThan(0);
-      expect(later.reduce((n, t) => n + t.pairsScored!, 0)).toBeLessThan(first.pairsScored!);
+      await bad.ready();
+      await expect(bad.runner({ ...config, dim: 0 }, train, test, teacherPath, trialRows)).rejects.toThrow(UsageError);
+      await expect(bad.runner({ ...config, dim: 0 }, train, test, teacherPath, trialRows)).rejects.toThrow(/invalid training settings: dim/);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await bad.close();
+    }
+    let stop = false;
+    const stopped = new TrialPool(2, { trainPath: 'synthetic' }, null, () => stop);
+    try {
+      const long = stopped.runner({ ...config, epochs: 100000 }, train, test, teacherPath, trialRows);
+      setTimeout(() => {
+        stop = true;
+      }, 300);
+      await expect(long).rejects.toThrow(CancelledError);
+      await expect(stopped.runner(config, train, test, teacherPath, trialRows)).rejects.toThrow(CancelledError);
+    } finally {
+      await stopped.close();
     }
   });
 });

@@ -104,7 +104,7 @@ export class PoolTraining {
 
   /** From the checkpoint when there is a usable one; else the first pool (mined and scored). */
   private async startOrResume(): Promise<void> {
-    const { checkpoints, config, student, trainer, appliedTemperature, sink, timer, train } = this.job;
+    const { checkpoints, config, student, trainer, appliedTemperature, sink, timer } = this.job;
     const state = this.state;
     const saved = checkpoints ? await checkpoints.load() : null;
     const resumed = saved ? restoreTrainState(saved, { config, appliedTemperature }, student, trainer) : null;

@@ -13,7 +13,7 @@ import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics
 import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
 import type { EpochStats } from '../core/model/trainer.js';
-import { trainingThreads } from '../core/model/hogwild-trainer.js';
+import { trainingThreads, warmTrainingThreads } from '../core/model/hogwild-trainer.js';
 import { trainingSetup } from '../core/model/training-setup.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
@@ -238,11 +238,16 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   timer.start('tuning');
   const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
   const lanes = trialThreads(input);
-  const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop) : null;
+  // one trial runs in this thread, the others on threads of their own, each on one thread of work
+  const local = trialRunner(lanes > 1 ? { ...input, teacherThreads: 1 } : input, texts, labelMap);
+  const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop, local) : null;
   let auto: AutoTuneReport;
   try {
     await pool?.ready();
-    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
+    // the trials train on one thread each: the job's training threads load while they run
+    const threads = trainingThreads(input.config.threads, train.features.rows, input.config.batchSize);
+    if (pool && threads > 1) warmTrainingThreads(threads);
+    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? local, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
   } finally {
     await pool?.close();
   }

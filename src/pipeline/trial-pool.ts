@@ -70,7 +70,8 @@ export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: Facto
 export type TrialReply = { type: 'started' } | { type: 'done'; id: number; outcome: TrialOutcome } | { type: 'failed'; id: number; message: string; usage: boolean };
 
 interface Lane {
-  worker: Worker;
+  /** null: the pool's own thread (the local runner). */
+  worker: Worker | null;
   busy: boolean;
 }
 
@@ -93,23 +94,28 @@ export class TrialPool {
   private closed = false;
 
   /**
-   * Starts `size` threads. `texts`: the training file's texts, from which the slices' are cut (a
-   * text teacher); null for other teachers.
+   * `size` trials at once: with a `local` runner, one of them on this thread through it (it must
+   * train on the config's threads, as the pool sets them to 1) and the others on new threads;
+   * without, all on new threads. `texts`: the training file's texts, from which the slices' are cut
+   * (a text teacher); null for other teachers.
    */
   constructor(
     readonly size: number,
     private readonly job: Pick<TrialSlices, 'trainPath' | 'labelMap' | 'teacherThreads'>,
     private readonly texts: readonly string[] | null,
     private readonly shouldStop: () => boolean = () => false,
+    private readonly local: TrialRunner | null = null,
   ) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`a trial pool needs at least one thread, got ${size}`);
     const starts: Promise<void>[] = [];
-    this.lanes = Array.from({ length: size }, () => {
-      const lane = { worker: spawnModuleWorker(import.meta.url, 'trial-worker', {}), busy: false };
-      starts.push(new Promise<void>((resolve) => lane.worker.once('message', () => resolve())));
-      lane.worker.on('message', (m: TrialReply) => this.onReply(lane, m));
-      lane.worker.once('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
-      lane.worker.once('exit', (code) => this.fail(new Error(`an auto trial thread exited with code ${code}`)));
+    this.lanes = Array.from({ length: size }, (_, i) => {
+      if (i === 0 && local) return { worker: null, busy: false };
+      const worker = spawnModuleWorker(import.meta.url, 'trial-worker', {});
+      const lane = { worker, busy: false };
+      starts.push(new Promise<void>((resolve) => worker.once('message', () => resolve())));
+      worker.on('message', (m: TrialReply) => this.onReply(lane, m));
+      worker.once('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
+      worker.once('exit', (code) => this.fail(new Error(`an auto trial thread exited with code ${code}`)));
       return lane;
     });
     this.started = Promise.all(starts).then(() => undefined);
@@ -132,11 +138,17 @@ export class TrialPool {
     if (!this.sliced) {
       const slices: TrialSlices = { ...this.job, teacherPath, train, heldOut, ...sliceTexts(this.texts, rows) };
       const factors = lastTeacherFactors();
-      for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, factors } satisfies TrialRequest);
+      for (const lane of this.lanes) lane.worker?.postMessage({ type: 'slices', slices, factors } satisfies TrialRequest);
       this.sliced = true;
     }
     const lane = await this.idleLane();
-    return this.send(lane, { ...config, threads: 1 });
+    const one = { ...config, threads: 1 };
+    if (lane.worker) return this.send(lane.worker, one);
+    try {
+      return await this.local!(one, train, heldOut, teacherPath, rows);
+    } finally {
+      this.release(lane);
+    }
   };
 
   private idleLane(): Promise<Lane> {
@@ -149,12 +161,17 @@ export class TrialPool {
     return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.idleLane());
   }
 
-  private send(lane: Lane, config: TrainConfig): Promise<TrialOutcome> {
+  private send(worker: Worker, config: TrainConfig): Promise<TrialOutcome> {
     const id = this.nextId++;
     return new Promise<TrialOutcome>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      lane.worker.postMessage({ type: 'trial', id, config } satisfies TrialRequest);
+      worker.postMessage({ type: 'trial', id, config } satisfies TrialRequest);
     });
+  }
+
+  private release(lane: Lane): void {
+    lane.busy = false;
+    this.waiting.shift()?.();
   }
 
   private onReply(lane: Lane, m: TrialReply): void {
@@ -162,8 +179,7 @@ export class TrialPool {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    lane.busy = false;
-    this.waiting.shift()?.();
+    this.release(lane);
     if (m.type === 'done') p.resolve(m.outcome);
     else p.reject(m.usage ? new UsageError(m.message) : new Error(m.message));
   }
@@ -183,6 +199,6 @@ export class TrialPool {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.stopPoll);
-    await Promise.all(this.lanes.map((l) => l.worker.terminate()));
+    await Promise.all(this.lanes.map((l) => l.worker?.terminate()));
   }
 }

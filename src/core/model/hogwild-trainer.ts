@@ -58,6 +58,19 @@ export function idleTrainingThreads(): number {
   return idle.length;
 }
 
+/**
+ * Starts training threads with no run yet and keeps them, up to `n` kept: a job that trains on
+ * threads after a phase without (--auto's trials on one thread each) has them load meanwhile,
+ * not when its training starts.
+ */
+export function warmTrainingThreads(n: number): void {
+  while (idle.length < Math.min(n, threadCount(0))) {
+    const w = spawnTrainingThread(null);
+    w.unref();
+    idle.push(w);
+  }
+}
+
 /** Ends the kept training threads (the next run starts new ones). */
 export async function endIdleTrainingThreads(): Promise<void> {
   await Promise.all(idle.splice(0).map((w) => w.terminate()));
@@ -215,9 +228,9 @@ export class HogwildTrainer {
   }
 }
 
-/** A new training thread; one that dies while kept leaves the pool. */
-function spawnTrainingThread(init: HogwildInit): Worker {
-  const w = spawnModuleWorker(import.meta.url, 'hogwild-worker', init);
+/** A new training thread (`init` null: none yet, a run sends it); one that dies while kept leaves the pool. */
+function spawnTrainingThread(init: HogwildInit | null): Worker {
+  const w = spawnModuleWorker(import.meta.url, 'hogwild-worker', { init });
   w.on('exit', () => {
     const i = idle.indexOf(w);
     if (i >= 0) idle.splice(i, 1);

@@ -34,7 +34,8 @@ function setUp(init: HogwildInit): Run {
 }
 
 // kept between runs (HogwildTrainer's pool of threads): each run sends its arrays, and drops them when it ends
-let run: Run | null = setUp(workerData as HogwildInit);
+const { init: first } = workerData as { init: HogwildInit | null };
+let run: Run | null = first ? setUp(first) : null;
 
 port.on('message', (m: HogwildMessage) => {
   if (m.type === 'init') {
