@@ -39,6 +39,9 @@ describe('distilxr CLI on the real Bibtex data', () => {
   let plain: Record<string, any>;
   let distilled: Record<string, any>;
   let auto: Record<string, any>;
+  let fromWeights: Record<string, any>;
+  let throughOnnx: Record<string, any>;
+  let logs: { fromWeights: string; throughOnnx: string };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-cli-'));
@@ -48,6 +51,12 @@ describe('distilxr CLI on the real Bibtex data', () => {
     distilled = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx'), '--epochs', '10', '--out', join(dir, 'model')], cache);
     // no setting given: the job picks its own
     auto = await cliJson(['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx')], cache);
+    // the fold models' scores from their weights (the default) and through ONNX Runtime, on one thread
+    const oneThread = ['train', '--train', TRAIN, '--test', TEST, '--teacher', join(dir, 'teacher.onnx'), '--epochs', '2', '--threads', '1', '--neighbours', '0'];
+    const w = await cli([...oneThread, '--json'], cache);
+    const o = await cli([...oneThread, '--no-teacher-weights', '--json'], cache);
+    [fromWeights, throughOnnx] = [JSON.parse(w.stdout), JSON.parse(o.stdout)];
+    logs = { fromWeights: w.stderr, throughOnnx: o.stderr };
   }, 600_000);
 
   afterAll(async () => {
@@ -88,6 +97,18 @@ describe('distilxr CLI on the real Bibtex data', () => {
     // HNSW keeps retrieval quality of exact search
     expect(distilled.hnswRecallAt10).toBeGreaterThan(0.95);
     expect(Math.abs(distilled.hnsw['p@5'] - distilled['p@5'])).toBeLessThan(0.01);
+  });
+
+  it("scores the fold models' training pairs from their weights as ONNX Runtime does, up to float rounding", () => {
+    expect(fromWeights.config.teacherWeights).toBe(true);
+    expect(throughOnnx.config.teacherWeights).toBe(false);
+    for (const r of [fromWeights, throughOnnx]) expect(r.teacherFolds).toBe(2);
+    expect(logs.fromWeights).toMatch(/training pairs scored from the fold models' weights/);
+    expect(logs.throughOnnx).not.toMatch(/scored from the/);
+    expect(fromWeights.pairsScored).toBe(throughOnnx.pairsScored);
+    // the same pairs, scores within 1e-6: the same losses to four digits and the same P@1 within a test point or two
+    for (let e = 0; e < 2; e++) expect(fromWeights.epochs[e].loss).toBeCloseTo(throughOnnx.epochs[e].loss, 4);
+    expect(Math.abs(fromWeights['p@1'] - throughOnnx['p@1'])).toBeLessThanOrEqual(2 / 2515);
   });
 
   it('chooses its own settings on a held-out fold when none is given, and beats every peer on P@1', () => {

@@ -63,6 +63,7 @@ export function trainCommand(): Command {
           teacher: result.teacherMetrics,
           stageSeconds: result.stageSeconds,
           trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
+          epochs: result.epochs,
           pairsScored: result.pairsScored,
           teacherFolds: result.teacherFolds,
           teacherTemperature: result.teacherTemperature,
