@@ -149,15 +149,7 @@ export async function autoTune(
   teacherPath: string,
   base: TrainConfig,
   runTrial: TrialRunner,
-  opts: {
-    budgetSeconds?: number;
-    sink?: ProgressSink;
-    concurrency?: number;
-    /** Awaited before the first trial (the trial threads' start, overlapping the teacher's factorisation). */
-    beforeTrials?: () => Promise<void>;
-    /** Run once, by the first lane left without a candidate (work for the job after the search). */
-    afterLastTrial?: (family: AutoFamily) => Promise<void>;
-  } = {},
+  opts: { budgetSeconds?: number; sink?: ProgressSink; concurrency?: number } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
   const budgetSeconds = opts.budgetSeconds ?? AUTO_BUDGET_SECONDS;
@@ -182,8 +174,6 @@ export async function autoTune(
   let next = 0;
   let budgetOut = false;
   const done: (AutoTrial | undefined)[] = [];
-  let afterLast: Promise<void> | null = null;
-  await opts.beforeTrials?.();
   // each lane takes the next candidate until none is left or the budget would be exceeded
   const lane = async (): Promise<void> => {
     while (next < family.candidates.length && !budgetOut) {
@@ -202,8 +192,6 @@ export async function autoTune(
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
       opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
     }
-    afterLast ??= opts.afterLastTrial?.(family) ?? null;
-    await afterLast;
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
   const trials = done.filter((t): t is AutoTrial => t !== undefined);

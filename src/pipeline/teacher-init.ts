@@ -46,23 +46,14 @@ function medianQueryNorm(features: Csr, B: Float32Array, rank: number): number {
   return norms.length ? norms[norms.length >> 1] : 1;
 }
 
-/**
- * The teacher's weights and their rank-k factors; the last two are kept: the auto trials reuse the
- * fold-0 model's, and the job after them the full teacher's, factored while the last trial ran.
- */
+/** The teacher's weights and their rank-k factors; the last one is kept (auto trials reuse it). */
 interface TeacherFactors {
   model: SparseLinearModel;
   weights: Csr;
   factors: LowRankFactors;
   energy: number;
 }
-const KEPT_FACTORS = 2;
-const keptFactors: { key: string; value: TeacherFactors | null }[] = []; // the most recent last
-
-function keepFactors(key: string, value: TeacherFactors | null): void {
-  keptFactors.push({ key, value });
-  if (keptFactors.length > KEPT_FACTORS) keptFactors.shift();
-}
+let lastFactors: { key: string; value: TeacherFactors | null } | null = null;
 
 /** The last factors made, as plain data another thread can adopt (the auto search's trial threads). */
 export interface FactorsMemo {
@@ -71,18 +62,17 @@ export interface FactorsMemo {
 }
 
 export function lastTeacherFactors(): FactorsMemo | null {
-  const last = keptFactors.at(-1);
-  if (!last) return null;
-  const v = last.value;
+  if (!lastFactors) return null;
+  const v = lastFactors.value;
   const value = v && { numFeatures: v.model.numFeatures, numLabels: v.model.numLabels, modelWeights: v.model.weights, bias: v.model.bias, weights: v.weights, factors: v.factors, energy: v.energy };
-  return { key: last.key, value };
+  return { key: lastFactors.key, value };
 }
 
 /** Takes another thread's last factors as this thread's, so its trials do not factor the teacher again. */
 export function adoptTeacherFactors(memo: FactorsMemo): void {
   const v = memo.value;
   const value = v && { model: new SparseLinearModel(v.numFeatures, v.numLabels, v.modelWeights, v.bias), weights: v.weights, factors: v.factors, energy: v.energy };
-  keepFactors(memo.key, value);
+  lastFactors = { key: memo.key, value };
 }
 
 /**
@@ -93,8 +83,7 @@ async function teacherFactors(teacherPath: string, numFeatures: number, numLabel
   const file = await stat(teacherPath);
   if (file.isDirectory()) return null; // a text-teacher bundle: no sparse weights
   const key = JSON.stringify([teacherPath, file.size, file.mtimeMs, numFeatures, numLabels, rank, seed]);
-  const kept = keptFactors.find((f) => f.key === key);
-  if (kept) return kept.value;
+  if (lastFactors?.key === key) return lastFactors.value;
   const model = await readSparseLinearTeacher(teacherPath);
   let value: TeacherFactors | null = null;
   if (model && model.numFeatures === numFeatures && model.numLabels >= numLabels) {
@@ -108,7 +97,7 @@ async function teacherFactors(teacherPath: string, numFeatures: number, numLabel
     for (const s of factors.singularValues) kept += s * s;
     value = { model, weights, factors, energy: total > 0 ? kept / total : 0 };
   }
-  keepFactors(key, value);
+  lastFactors = { key, value };
   return value;
 }
 

@@ -30,11 +30,11 @@ import type { ScoreFanOut } from './score-fan-out.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { weightsScorer } from './weights-scoring.js';
-import { initStudentFromTeacher, MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
+import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
-import { AUTO_TEACHER_START, autoConfig, autoTune, type AutoFamily, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
+import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
 import { newTrialMemo, sliceTexts, trialJobInput, trialOutcome, TrialPool } from './trial-pool.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
@@ -243,19 +243,11 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop, local) : null;
   let auto: AutoTuneReport;
   try {
-    // the trial threads load while this one factors the teacher; the trials train on one thread
-    // each, so the job's training threads load while they run
-    const beforeTrials = async (): Promise<void> => {
-      await pool?.ready();
-      const threads = trainingThreads(input.config.threads, train.features.rows, input.config.batchSize);
-      if (pool && threads > 1) warmTrainingThreads(threads);
-    };
-    // the job after the search starts from the full teacher's factors: made while the last trial runs
-    const afterLastTrial = async (family: AutoFamily): Promise<void> => {
-      if (family !== AUTO_TEACHER_START || !input.teacherPath) return;
-      await teacherStartEnergy(input.teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
-    };
-    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? local, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, beforeTrials, afterLastTrial });
+    await pool?.ready();
+    // the trials train on one thread each: the job's training threads load while they run
+    const threads = trainingThreads(input.config.threads, train.features.rows, input.config.batchSize);
+    if (pool && threads > 1) warmTrainingThreads(threads);
+    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? local, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
   } finally {
     await pool?.close();
   }
