@@ -1,7 +1,7 @@
 /**
  * teacherWeights: a sparse linear teacher `teacher fit` wrote scores its training pairs from its
- * own weights in JavaScript (SparseLinearScorer), 7–23× faster than its ONNX graph on Bibtex and
- * Delicious, and so do its cross-fitting fold models. All or nothing: a job whose teacher or any
+ * own weights in JavaScript (SparseLinearScorer), 4.5–30× faster than its ONNX graph on Corel5k, Bibtex and
+ * Delicious (bench/weights-scoring.ts), and so do its cross-fitting fold models. All or nothing: a job whose teacher or any
  * fold model is another graph scores through ONNX Runtime, so one job's scores are made one way.
  */
 import { dirname, join } from 'node:path';

@@ -5,7 +5,7 @@
  * pairs of the test split's teacher metrics, where the feature-major sum visits only the weights a
  * row's features touch. Candidate pairs (training) read a dense label-major copy of W when it is
  * small enough, one multiply-add per (pair, feature of the row): 1.07 M Delicious pool pairs in
- * 0.08 s against 1.9 s through ONNX Runtime. Sums in another order than ONNX Runtime, so a score
+ * 0.074 s against 2.26 s through ONNX Runtime (bench/weights-scoring.ts). Sums in another order than ONNX Runtime, so a score
  * may differ in its last bits (≤ 1e-6 there): a job scores all its pairs one way (teacherWeights).
  */
 import type { Csr } from '../core/data/csr.js';
