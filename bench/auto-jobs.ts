@@ -1,5 +1,5 @@
 /**
- * The default job (--auto with a teacher) end to end on the MULAN sets, against the peers' train
+ * The default job (--auto with a teacher) end to end on the MULAN sets (or debtags, apt-files), against the peers' train
  * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
  *
  *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2] [--against DIR]
@@ -18,7 +18,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, machineInfo, mdTable, median, mulanSplit, parseArgs, positiveInt, run, writeJson } from './lib.js';
+import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, positiveInt, run, writeJson } from './lib.js';
 import { peerBar, readPeersJson } from './peers.js';
 import { teacherFor } from './teachers.js';
 
@@ -66,7 +66,7 @@ for (let rep = 0; rep < reps; rep++) {
     const names = Object.keys(trees);
     const order = rep % 2 ? [...names].reverse() : names;
     for (const tree of order) {
-      const split = mulanSplit(ds);
+      const split = datasetSplit(ds);
       const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json', ...(extraArgs[tree] ?? [])];
       const r = await run(process.execPath, [cli(trees[tree]), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });

@@ -34,8 +34,8 @@ import { initStudentFromTeacher, MIN_ENERGY } from './teacher-init.js';
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
-import { autoConfig, autoTune, type AutoTuneReport, type TrialRunner } from './auto-tune.js';
-import { newTrialMemo, sliceTexts, trialJobInput, trialOutcome, TrialPool } from './trial-pool.js';
+import { autoConfig, autoTune, type AutoTuneReport, type TrialOutcome, type TrialRunner } from './auto-tune.js';
+import { newTrialMemo, sliceTexts, TrialPool, type TrialMemo, type TrialSlices } from './trial-pool.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
 /** Training rows whose queries choose the index's ef. */
@@ -274,6 +274,30 @@ function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labe
     const slices = { trainPath: input.trainPath, teacherPath, train, heldOut, labelMap, teacherThreads: input.teacherThreads, ...sliceTexts(texts, rows) };
     return trialOutcome(await runTrainJob(trialJobInput(slices, config, memo, input.shouldStop)));
   };
+}
+
+/** A trial as a train job: no cross-fitting, no teacher evaluation, the neighbour blend tuned. */
+export function trialJobInput(slices: TrialSlices, config: TrainConfig, memo: TrialMemo, shouldStop?: () => boolean): TrainJobInput {
+  return {
+    trainPath: slices.trainPath,
+    teacherPath: slices.teacherPath,
+    config,
+    data: { train: slices.train, test: slices.heldOut, labelMap: slices.labelMap },
+    texts: slices.texts,
+    crossFit: false,
+    evaluateTeacher: false,
+    teacherThreads: slices.teacherThreads,
+    shouldStop,
+    tuneBlend: true,
+    sharedScores: memo.scores,
+    sharedPools: memo.pools,
+  };
+}
+
+/** The search's view of a trial's job: P@1 on the held-out slice through its indexes, and the blend it chose. */
+export function trialOutcome(r: TrainJobResult): TrialOutcome {
+  const blend = r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {};
+  return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...blend };
 }
 
 /** The cache of the scores earlier jobs made in the same units, made and kept when there is none yet. */

@@ -13,7 +13,6 @@ import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherScoreCache } from '../teacher/score-cache.js';
 import type { TrialOutcome, TrialRows, TrialRunner } from './auto-tune.js';
 import { lastTeacherFactors, type FactorsMemo } from './teacher-init.js';
-import type { TrainJobInput, TrainJobResult } from './train-job.js';
 
 /** What every trial of one search shares: the slices, the teacher and the texts. */
 export interface TrialSlices {
@@ -40,30 +39,6 @@ export interface TrialMemo {
 
 export function newTrialMemo(): TrialMemo {
   return { scores: new Map(), pools: new Map() };
-}
-
-/** A trial as a train job: no cross-fitting, no teacher evaluation, the neighbour blend tuned. */
-export function trialJobInput(slices: TrialSlices, config: TrainConfig, memo: TrialMemo, shouldStop?: () => boolean): TrainJobInput {
-  return {
-    trainPath: slices.trainPath,
-    teacherPath: slices.teacherPath,
-    config,
-    data: { train: slices.train, test: slices.heldOut, labelMap: slices.labelMap },
-    texts: slices.texts,
-    crossFit: false,
-    evaluateTeacher: false,
-    teacherThreads: slices.teacherThreads,
-    shouldStop,
-    tuneBlend: true,
-    sharedScores: memo.scores,
-    sharedPools: memo.pools,
-  };
-}
-
-/** The search's view of a trial's job: P@1 on the held-out slice through its indexes, and the blend it chose. */
-export function trialOutcome(r: TrainJobResult): TrialOutcome {
-  const blend = r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {};
-  return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...blend };
 }
 
 export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null } | { type: 'trial'; id: number; config: TrainConfig };

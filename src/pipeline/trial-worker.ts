@@ -5,8 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 import { UsageError } from '../core/util/errors.js';
 import { adoptTeacherFactors } from './teacher-init.js';
-import { runTrainJob } from './train-job.js';
-import { newTrialMemo, trialJobInput, trialOutcome, type TrialReply, type TrialRequest, type TrialSlices } from './trial-pool.js';
+import { runTrainJob, trialJobInput, trialOutcome } from './train-job.js';
+import { newTrialMemo, type TrialReply, type TrialRequest, type TrialSlices } from './trial-pool.js';
 
 const port = parentPort!;
 let slices: TrialSlices | null = null;
