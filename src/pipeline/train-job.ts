@@ -238,16 +238,15 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   timer.start('tuning');
   const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
   const lanes = trialThreads(input);
-  // one trial runs in this thread, the others on threads of their own, each on one thread of work
-  const local = trialRunner(lanes > 1 ? { ...input, teacherThreads: 1 } : input, texts, labelMap);
-  const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop, local) : null;
+  // the trials on threads of their own, each trained on one thread; with one lane, in this thread
+  const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop) : null;
   let auto: AutoTuneReport;
   try {
     await pool?.ready();
     // the trials train on one thread each: the job's training threads load while they run
     const threads = trainingThreads(input.config.threads, train.features.rows, input.config.batchSize);
     if (pool && threads > 1) warmTrainingThreads(threads);
-    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? local, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
+    auto = await autoTune(train, input.teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes });
   } finally {
     await pool?.close();
   }
