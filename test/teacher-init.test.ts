@@ -39,7 +39,7 @@ function dense(m: Csr): Matrix {
   return out;
 }
 
-describe('lowRankFactors (randomized SVD)', () => {
+describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse rows)', () => {
   it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', async () => {
     const rng = new Rng(3);
     const M = randomSparse(rng, 40, 300, 12);
@@ -68,6 +68,29 @@ describe('lowRankFactors (randomized SVD)', () => {
     // the factors' signs and rotation come from the same sketch: equal up to rounding
     for (let i = 0; i < sparse.left.length; i++) expect(dense.left[i]).toBeCloseTo(sparse.left[i], 4);
     for (let i = 0; i < sparse.right.length; i++) expect(dense.right[i]).toBeCloseTo(sparse.right[i], 4);
+  });
+
+  it('factors a matrix of few rows exactly through M·Mᵀ (gram), at any rank', async () => {
+    const M = randomSparse(new Rng(6), 40, 3000, 12); // 0.4 % filled: the sparse case, where gram is the default
+    const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
+    const byDefault = await lowRankFactors(M, 10);
+    const f = await lowRankFactors(M, 10, { gram: true });
+    expect(Array.from(byDefault.singularValues)).toEqual(Array.from(f.singularValues));
+    for (let t = 0; t < 10; t++) expect(Math.abs(f.singularValues[t] - reference[t]) / reference[t]).toBeLessThan(1e-9);
+    // the rank-10 product is the best rank-10 approximation: its error is the rest of the spectrum
+    const product = (g: { left: Float32Array; right: Float32Array }, rank: number): Matrix => {
+      const A = new Matrix(40, rank);
+      const B = new Matrix(3000, rank);
+      for (let i = 0; i < 40 * rank; i++) A.set(Math.floor(i / rank), i % rank, g.left[i]);
+      for (let i = 0; i < 3000 * rank; i++) B.set(Math.floor(i / rank), i % rank, g.right[i]);
+      return A.mmul(B.transpose());
+    };
+    const rest = Math.sqrt(reference.slice(10).reduce((a, v) => a + v * v, 0));
+    expect(dense(M).sub(product(f, 10)).norm('frobenius')).toBeCloseTo(rest, 3);
+    // a rank above the rows: every singular value, the columns beyond them zero, M back exactly
+    const full = await lowRankFactors(M, 64, { gram: true });
+    expect(full.singularValues.length).toBe(40);
+    expect(dense(M).sub(product(full, 64)).norm('frobenius') / dense(M).norm('frobenius')).toBeLessThan(1e-5);
   });
 
   it('refuses a rank below 1', async () => {
