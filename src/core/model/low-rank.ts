@@ -145,6 +145,24 @@ function householder(Y: Float64Array, rows: number, w: number): Float64Array {
   return out;
 }
 
+/**
+ * √ of the top k eigenvalues of a symmetric Gram matrix (the squared singular values), descending,
+ * and each one's eigenvector column in `vectors`; -1 past the numerical rank, whose factor columns
+ * stay zero.
+ */
+function singularSpectrum(gram: Matrix, k: number): { singularValues: Float64Array; columns: Int32Array; vectors: Matrix } {
+  const eig = new EigenvalueDecomposition(gram, { assumeSymmetric: true });
+  const order = eig.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+  const singularValues = new Float64Array(k);
+  const columns = new Int32Array(k).fill(-1);
+  for (let t = 0; t < k; t++) {
+    const [lambda, col] = order[t];
+    singularValues[t] = Math.sqrt(Math.max(lambda, 0));
+    if (singularValues[t] > 1e-9 * Math.max(singularValues[0], 1e-300)) columns[t] = col;
+  }
+  return { singularValues, columns, vectors: eig.eigenvectorMatrix };
+}
+
 /** M with its empty columns dropped (hashed text features: most of D), and the kept column ids. */
 function compressColumns(M: Csr): { M: Csr; cols: Int32Array } {
   const map = new Int32Array(M.cols).fill(-1);
@@ -187,18 +205,14 @@ export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions
       gram.set(j, i, v);
     }
   }
-  const eig = new EigenvalueDecomposition(gram, { assumeSymmetric: true });
-  const order = eig.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  const Us = eig.eigenvectorMatrix;
-  const singularValues = new Float64Array(k);
+  const { singularValues, columns, vectors: Us } = singularSpectrum(gram, k);
   // columns of Us in descending order, scaled by √s (left) and 1/√s (R = Q·Us·S^-½)
   const up = new Matrix(w, rank);
   const down = new Matrix(w, rank);
   for (let t = 0; t < k; t++) {
-    const [lambda, col] = order[t];
-    const s = Math.sqrt(Math.max(lambda, 0));
-    singularValues[t] = s;
-    if (s <= 1e-9 * Math.max(singularValues[0], 1e-300)) continue; // beyond the numerical rank
+    const col = columns[t];
+    if (col < 0) continue;
+    const s = singularValues[t];
     for (let j = 0; j < w; j++) {
       up.set(j, t, Us.get(j, col) * Math.sqrt(s));
       down.set(j, t, Us.get(j, col) / Math.sqrt(s));
@@ -255,18 +269,13 @@ async function gramFactors(M: Csr, rank: number): Promise<LowRankFactors> {
       gram.set(j, i, G[i * L + j]);
     }
   }
-  const eig = new EigenvalueDecomposition(gram, { assumeSymmetric: true });
-  const order = eig.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
-  const U = eig.eigenvectorMatrix;
-  const k = Math.min(rank, L);
-  const singularValues = new Float64Array(k);
+  const { singularValues, columns, vectors: U } = singularSpectrum(gram, Math.min(rank, L));
   const left = new Float32Array(L * rank);
   const down = new Float64Array(L * rank);
-  for (let t = 0; t < k; t++) {
-    const [lambda, col] = order[t];
-    const sv = Math.sqrt(Math.max(lambda, 0));
-    singularValues[t] = sv;
-    if (sv <= 1e-9 * Math.max(singularValues[0], 1e-300)) continue; // beyond the numerical rank
+  for (let t = 0; t < singularValues.length; t++) {
+    const col = columns[t];
+    if (col < 0) continue;
+    const sv = singularValues[t];
     for (let i = 0; i < L; i++) {
       left[i * rank + t] = U.get(i, col) * Math.sqrt(sv);
       down[i * rank + t] = U.get(i, col) / Math.sqrt(sv);
