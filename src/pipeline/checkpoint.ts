@@ -115,12 +115,13 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
 }
 
 /**
- * The settings a checkpoint must share with the run that resumes it: all but the thread count and
- * the SIMD kernels' switch, which change how the next epochs run, not what the checkpoint holds
- * (checkpoints written before the settings existed have neither).
+ * The settings a checkpoint must share with the run that resumes it: all but the thread count, the
+ * SIMD kernels' switch and teacherWeights, which change how the next steps run (the last two only
+ * by float rounding), not what the checkpoint holds (checkpoints written before the settings
+ * existed have none of them).
  */
 function resumeKey(config: Partial<TrainConfig>): Partial<TrainConfig> {
-  const { threads: _, simdKernels: __, ...rest } = config;
+  const { threads: _, simdKernels: __, teacherWeights: ___, ...rest } = config;
   return rest;
 }
 
