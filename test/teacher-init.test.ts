@@ -2,7 +2,7 @@
  * The student started from the teacher: randomized SVD against ml-matrix's dense SVD, the sparse
  * linear ONNX read back as written, and a full-rank start that ranks like the teacher.
  */
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Matrix, SingularValueDecomposition } from 'ml-matrix';
@@ -19,7 +19,7 @@ import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { CancelledError, UsageError } from '../src/core/util/errors.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
-import { readSparseLinearTeacher, sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
+import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
 function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
@@ -126,19 +126,6 @@ describe('student from a sparse linear teacher', () => {
     expect(Array.from(back.weights.indices)).toEqual(Array.from(model.weights.indices));
     expect(Array.from(back.weights.values!)).toEqual(Array.from(model.weights.values!));
     expect(Array.from(back.bias)).toEqual(Array.from(model.bias));
-  });
-
-  it('reads a teacher file once while it is unchanged, and again once it changes', async () => {
-    const path = join(dir, 'reread.onnx');
-    await writeFile(path, exportSparseLinearOnnx(model));
-    const first = await readSparseLinearTeacher(path);
-    expect(await readSparseLinearTeacher(path)).toBe(first);
-    const other = new SparseLinearModel(D, L, model.weights, model.bias.map((b) => b + 1));
-    await writeFile(path, exportSparseLinearOnnx(other));
-    await utimes(path, new Date(), new Date(Date.now() + 5000)); // a new modification time even within the clock's resolution
-    const second = await readSparseLinearTeacher(path);
-    expect(second).not.toBe(first);
-    expect(second!.bias[0]).toBeCloseTo(model.bias[0] + 1, 6);
   });
 
   /** Share of rows whose student top-1 is the teacher's top-1. */

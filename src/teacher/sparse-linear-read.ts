@@ -3,7 +3,7 @@
  * read back from its ONNX graph (the LabelEncoder's keys label·D + feature and values, the bias
  * initializer). Any other graph gives null: its weights are not ours to read.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { decodeModel, type TensorData } from '../core/util/onnx-proto.js';
 import { NUM_FEATURES_KEY } from './sparse-linear-onnx.js';
 import { SparseLinearModel } from './sparse-linear-model.js';
@@ -41,20 +41,6 @@ export function sparseLinearFromOnnx(bytes: Uint8Array): SparseLinearModel | nul
   return new SparseLinearModel(D, L, { rows: L, cols: D, indptr, indices, values }, bias);
 }
 
-/**
- * The last models read, by file (path, size, modification time): an auto search's trials and the
- * job after it read the same teacher again and again (debtags' 28 MB teacher: 0.3–0.7 s a read).
- */
-const KEPT_MODELS = 2;
-const kept: { key: string; model: SparseLinearModel | null }[] = [];
-
 export async function readSparseLinearTeacher(path: string): Promise<SparseLinearModel | null> {
-  const file = await stat(path);
-  const key = JSON.stringify([path, file.size, file.mtimeMs]);
-  const hit = kept.find((k) => k.key === key);
-  if (hit) return hit.model;
-  const model = sparseLinearFromOnnx(new Uint8Array(await readFile(path)));
-  kept.push({ key, model });
-  if (kept.length > KEPT_MODELS) kept.shift();
-  return model;
+  return sparseLinearFromOnnx(new Uint8Array(await readFile(path)));
 }
