@@ -62,5 +62,7 @@ describe('runTrainJob with a text teacher', () => {
     expect(r.config).toMatchObject(auto.chosen);
     expect(r.pairsScored > 0).toBe((auto.chosen.alpha ?? 0) > 0); // the teacher scores only for a distilled choice
     expect(logs.some((m) => /^auto: random start/.test(m))).toBe(true);
+    // a text teacher's trials run one at a time: trial threads would each score through the transformer
+    expect(logs.some((m) => /^auto: 4 candidates .*budget 300 s$/.test(m))).toBe(true);
   }, 300_000);
 });

@@ -32,7 +32,7 @@ export function trainCommand(): Command {
     .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no training setting is given)')
     .option('--no-auto', 'train with the settings as given (their defaults)')
     .option('--auto-budget <s>', 'time budget of the --auto search, seconds', intArg, AUTO_BUDGET_SECONDS)
-    .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads)', intArg)
+    .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads; 1 with a text teacher)', intArg)
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o, cmd: Command) => {
       const started = performance.now();

@@ -73,7 +73,8 @@ export interface TrainJobInput {
     budgetSeconds?: number;
     /**
      * Trials run at once, each on a thread of its own and trained on one thread (trial-pool.ts);
-     * 1: one at a time in the job's thread, on config.threads; 0: one per core. @defaultValue config.threads
+     * 1: one at a time in the job's thread, on config.threads; 0: one per core. @defaultValue
+     * config.threads; 1 with a text teacher
      */
     trialThreads?: number;
   };
@@ -237,7 +238,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   if (!input.auto || !input.teacherPath) return { config: input.config };
   timer.start('tuning');
   const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
-  const lanes = trialThreads(input);
+  const lanes = trialThreads(input, texts !== null);
   // the trials on threads of their own, each trained on one thread; with one lane, in this thread
   const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop) : null;
   let auto: AutoTuneReport;
@@ -254,9 +255,13 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   return { config: autoConfig(input.config, auto), auto };
 }
 
-/** How many auto trials run at once (TrainJobInput.auto.trialThreads). */
-function trialThreads(input: TrainJobInput): number {
-  const n = input.auto?.trialThreads ?? input.config.threads;
+/**
+ * How many auto trials run at once (TrainJobInput.auto.trialThreads). A text teacher's trials run
+ * one at a time unless asked: each trial thread would score its first pool through the transformer
+ * again, the costliest step of such a search.
+ */
+function trialThreads(input: TrainJobInput, textTeacher: boolean): number {
+  const n = input.auto?.trialThreads ?? (textTeacher ? 1 : input.config.threads);
   if (!(Number.isInteger(n) && n >= 0)) throw new UsageError(`auto trial threads must be an integer >= 0, got ${n}`);
   return threadCount(n);
 }
