@@ -4,7 +4,8 @@
  * job's configuration. The slice is fold 0 of the teacher's cross-fitting folds when it has them,
  * and the trials distil the fold-0 model, which never saw those rows, so the slice is truly held
  * out; without folds it is a seeded 10 % of the rows (which the teacher may have seen).
- * Candidates run in order of their measured promise until the time budget would be exceeded. The
+ * Candidates run in order of their measured promise, `concurrency` at a time (trial-pool.ts), until
+ * the time budget would be exceeded. The
  * family of candidates depends on whether the student can start from the teacher's factors.
  */
 import { dirname, join } from 'node:path';
