@@ -5,8 +5,8 @@
  * and the trials distil the fold-0 model, which never saw those rows, so the slice is truly held
  * out; without folds it is a seeded 10 % of the rows (which the teacher may have seen).
  * Candidates run in order of their measured promise, `concurrency` at a time (trial-pool.ts), until
- * the time budget would be exceeded. The
- * family of candidates depends on whether the student can start from the teacher's factors.
+ * the time budget would be exceeded. The family of candidates depends on whether the student can
+ * start from the teacher's factors.
  */
 import { dirname, join } from 'node:path';
 import { selectRows } from '../core/data/csr.js';
