@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
-import { lowRankFactors } from '../src/core/model/low-rank.js';
+import { gramIsCheaper, lowRankFactors } from '../src/core/model/low-rank.js';
 import { Rng } from '../src/core/util/rng.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { Student } from '../src/core/model/student.js';
@@ -70,8 +70,14 @@ describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse r
     for (let i = 0; i < sparse.right.length; i++) expect(dense.right[i]).toBeCloseTo(sparse.right[i], 4);
   });
 
+  it('factors exactly through M·Mᵀ (gram) where that is cheaper than the sketch', () => {
+    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 20000, 200), 20)).toBe(true); // 1 % filled, few rows
+    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 300, 12), 20)).toBe(false); // filled: dense products on ONNX Runtime
+    expect(gramIsCheaper(randomSparse(new Rng(6), 2000, 10000, 5), 265)).toBe(false); // rows³ above the sketch's products
+  });
+
   it('factors a matrix of few rows exactly through M·Mᵀ (gram), at any rank', async () => {
-    const M = randomSparse(new Rng(6), 40, 3000, 12); // 0.4 % filled: the sparse case, where gram is the default
+    const M = randomSparse(new Rng(6), 40, 20000, 200); // 1 % filled, 40 rows: the case where gram is the default
     const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
     const byDefault = await lowRankFactors(M, 10);
     const f = await lowRankFactors(M, 10, { gram: true });
@@ -80,9 +86,9 @@ describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse r
     // the rank-10 product is the best rank-10 approximation: its error is the rest of the spectrum
     const product = (g: { left: Float32Array; right: Float32Array }, rank: number): Matrix => {
       const A = new Matrix(40, rank);
-      const B = new Matrix(3000, rank);
+      const B = new Matrix(20000, rank);
       for (let i = 0; i < 40 * rank; i++) A.set(Math.floor(i / rank), i % rank, g.left[i]);
-      for (let i = 0; i < 3000 * rank; i++) B.set(Math.floor(i / rank), i % rank, g.right[i]);
+      for (let i = 0; i < 20000 * rank; i++) B.set(Math.floor(i / rank), i % rank, g.right[i]);
       return A.mmul(B.transpose());
     };
     const rest = Math.sqrt(reference.slice(10).reduce((a, v) => a + v * v, 0));
@@ -248,6 +254,22 @@ describe('--auto where the teacher start applies', () => {
     const [first, ...later] = report.trials.filter((t) => (t.settings.alpha ?? 0) > 0);
     expect(first.pairsScored).toBeGreaterThan(0);
     expect(later.reduce((n, t) => n + t.pairsScored!, 0)).toBeLessThan(first.pairsScored!);
+  });
+
+  it("reads the teacher's weights for the training pairs only when a pair is scored, and evaluates the teacher with them", async () => {
+    const job = async (epochs: number) => {
+      const logs: string[] = [];
+      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train, test }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0, threads: 1, epochs, dim: 64 } }, sink);
+      return { r, logs: logs.join('\n') };
+    };
+    const none = await job(0);
+    expect(none.logs).not.toMatch(/training pairs scored from/);
+    const two = await job(2);
+    expect(two.logs).toMatch(/training pairs scored from the teacher's weights/);
+    // the test split's teacher metrics: the same either way the weights were read
+    expect(two.logs).toMatch(/teacher evaluated on 50 test points .* \(from its weights\)/);
+    expect(two.r.teacherMetrics).toEqual(none.r.teacherMetrics);
   });
 
   it('runs two trials at once on threads of their own, each on one thread: the same trials and choice as one at a time on one thread', async () => {

@@ -203,7 +203,9 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
     const built = await evaluate(input, data, student, result, sink);
-    if (teacher && data.test && built.propensities) await evaluateTeacherOn(input, data.test, numLabels, teacher, built.propensities, result, sink);
+    // the teacher's weights, when the training pairs were scored from them (not the fold models'), score its test metrics too
+    const teacherWeights = fromWeights instanceof SparseLinearScorer ? fromWeights : null;
+    if (teacher && data.test && built.propensities) await evaluateTeacherOn(input, data.test, numLabels, teacher, teacherWeights, built.propensities, result, sink);
     if (input.outDir) {
       timer.start('publishing');
       result.modelDir = await publish(input.outDir, input, data, student, built, result);
@@ -341,10 +343,18 @@ async function startFromTeacher(input: TrainJobInput, teacher: JobTeacher, stude
   else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
 }
 
+/**
+ * The teacher's training scores feed the distillation term and teacher-weighted sampling only: an
+ * α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs.
+ */
+function usesTeacherScores(cfg: TrainConfig): boolean {
+  return cfg.alpha > 0 || cfg.teacherWeightedNegatives;
+}
+
 /** teacherWeights: the training pairs scored from a sparse linear teacher's weights (weights-scoring.ts), or null. */
 async function scoringFromWeights(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null, cfg: TrainConfig, train: Dataset, sink: ProgressSink): Promise<CandidateScorer | null> {
-  const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
-  if (!cfg.teacherWeights || !usesScores || teacher?.family !== 'onnx' || !input.teacherPath) return null;
+  // no epoch, no pair scored (--auto's epochs-0 candidate): nothing to read the weights for
+  if (!cfg.teacherWeights || !usesTeacherScores(cfg) || cfg.epochs === 0 || teacher?.family !== 'onnx' || !input.teacherPath) return null;
   const scorer = await weightsScorer(input.teacherPath, folded, train.features.cols, train.labels.cols);
   if (scorer) sink.log(`training pairs scored from the ${folded ? "fold models'" : "teacher's"} weights in this process${input.scoreFanOut ? ', not fanned out' : ''} (--no-teacher-weights: through ONNX Runtime)`);
   return scorer;
@@ -382,10 +392,7 @@ function trainingScores(teacher: JobTeacher | null, folded: FoldedTeacher | null
   if (teacher && folded && cfg.teacherCalibration && folded.temperature !== teacher.temperature) {
     sink.log(`the fold models declare temperature ${folded.temperature}, the teacher ${teacher.temperature}: the teacher's is applied to every training score`);
   }
-  // the teacher's training scores feed the distillation term and teacher-weighted sampling only:
-  // an α=0 job with a teacher (--auto's random-start family) would score millions of unused pairs
-  const usesScores = cfg.alpha > 0 || cfg.teacherWeightedNegatives;
-  return { scorer: teacher && usesScores ? calibratedScorer(via ?? folded ?? teacher, appliedTemperature) : null, appliedTemperature };
+  return { scorer: teacher && usesTeacherScores(cfg) ? calibratedScorer(via ?? folded ?? teacher, appliedTemperature) : null, appliedTemperature };
 }
 
 /** What evaluation builds and publishing reuses. */
@@ -469,7 +476,7 @@ async function evaluateTrial(data: LoadedTrainTest, test: Dataset, student: Stud
 }
 
 /** The teacher's metrics and calibration on the test split, unless that is too many pairs to score. */
-async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels: number, teacher: JobTeacher, propensities: Float64Array, result: TrainJobResult, sink: ProgressSink): Promise<void> {
+async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels: number, teacher: JobTeacher, weights: SparseLinearScorer | null, propensities: Float64Array, result: TrainJobResult, sink: ProgressSink): Promise<void> {
   if (input.evaluateTeacher === false) return;
   const evalPairs = test.features.rows * numLabels;
   const evalCap = teacher instanceof BoundTextTeacher && teacher.teacher.kind === 'cross-encoder' ? CROSS_ENCODER_EVAL_MAX_PAIRS : TEACHER_EVAL_MAX_PAIRS;
@@ -478,8 +485,9 @@ async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels:
     return;
   }
   const t0 = performance.now();
-  // a teacher `teacher fit` wrote scores every label far faster from its weights than through its graph
-  const fromWeights = teacher.family === 'onnx' && input.teacherPath ? await SparseLinearScorer.read(input.teacherPath, test.features.cols, numLabels) : null;
+  // a teacher `teacher fit` wrote scores every label far faster from its weights than through its
+  // graph: the ones the training pairs were scored from, else read here
+  const fromWeights = weights ?? (teacher.family === 'onnx' && input.teacherPath ? await SparseLinearScorer.read(input.teacherPath, test.features.cols, numLabels) : null);
   const te = await evaluateTeacher(fromWeights ?? teacher, test, numLabels, propensities, teacher.temperature);
   sink.log(`teacher evaluated on ${test.features.rows} test points × ${numLabels} labels in ${((performance.now() - t0) / 1000).toFixed(1)} s${fromWeights ? ' (from its weights)' : ''}`);
   result.teacherMetrics = { ...te.metrics, ece: te.ece, eceCalibrated: te.calibratedEce };

@@ -20,7 +20,7 @@ export interface LowRankOptions {
   seed?: number;
   /** Multiply by M as a dense matrix on ONNX Runtime. @defaultValue by DENSE_MIN_FILL and DENSE_MAX_ENTRIES */
   denseProducts?: boolean;
-  /** Factor exactly through the eigen-decomposition of M·Mᵀ. @defaultValue for sparse M with at most GRAM_MAX_ROWS rows */
+  /** Factor exactly through the eigen-decomposition of M·Mᵀ. @defaultValue gramIsCheaper(M, rank) */
   gram?: boolean;
 }
 
@@ -185,7 +185,7 @@ function compressColumns(M: Csr): { M: Csr; cols: Int32Array } {
  */
 export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions = {}): Promise<LowRankFactors> {
   if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`rank must be a positive integer, got ${rank}`);
-  if (opts.gram ?? (M0.rows <= GRAM_MAX_ROWS && !densely(M0))) return gramFactors(M0, rank);
+  if (opts.gram ?? gramIsCheaper(M0, rank + (opts.oversampling ?? 10))) return gramFactors(M0, rank);
   const { M } = compressColumns(M0);
   const w = Math.max(1, Math.min(rank + (opts.oversampling ?? 10), M.rows, M.cols));
   const k = Math.min(rank, w);
@@ -225,12 +225,20 @@ export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions
   return { rank, left, right, singularValues };
 }
 
+/** Largest M·Mᵀ the exact path makes (rows²; 128 MiB as doubles). */
+const GRAM_MAX_ENTRIES = 1 << 24;
+
 /**
- * Up to this many rows, a sparse M is factored exactly from M·Mᵀ (rows × rows) instead of by the
- * randomized range finder, whose products with M cost O(nnz · w) each: debtags' teacher (567 labels
- * × 135,483 features, 2.3 M weights) took 19.5 s at rank 255 that way.
+ * Whether the exact path costs less than the randomized one for M, sketch width w: an eigen-
+ * decomposition of rows³ (ml-matrix, in JavaScript) against about eight sparse products of nnz·w
+ * multiply-adds. A matrix multiplied densely on ONNX Runtime stays randomized. `npm run
+ * bench:teacher-start`: debtags' teacher (567 × 135,483, 2.3 M weights, rank 255) 21.5 s randomized,
+ * 4.3 s exact; Delicious' (983 × 500, filled) 0.67 s randomized on ONNX Runtime, 6.2 s exact.
  */
-export const GRAM_MAX_ROWS = 1024;
+export function gramIsCheaper(M: Csr, w: number): boolean {
+  const rows = M.rows;
+  return rows * rows <= GRAM_MAX_ENTRIES && !densely(M) && rows ** 3 < 4 * M.indptr[rows] * w;
+}
 
 /**
  * M = U S Vᵀ from M·Mᵀ = U S² Uᵀ (Σ over columns of their entries' outer products, then a
