@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
-import { UsageError } from '../core/util/errors.js';
+import { CancelledError, UsageError } from '../core/util/errors.js';
 import { threadCount } from '../core/util/threads.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { datasetStats, type Dataset } from '../core/data/dataset.js';
@@ -14,7 +14,8 @@ import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
 import type { EpochStats } from '../core/model/trainer.js';
 import { trainingThreads, warmTrainingThreads } from '../core/model/hogwild-trainer.js';
-import { trainingSetup } from '../core/model/training-setup.js';
+import { trainerFor, trainingParameters } from '../core/model/training-setup.js';
+import type { KernelMemorySlot } from '../core/simd/kernel-memory.js';
 import { FoldedTeacher } from '../teacher/folded-teacher.js';
 import { foldsFitData, readFoldsManifest } from '../teacher/folds.js';
 import { isBundleDir } from '../teacher/text/text-bundle.js';
@@ -106,6 +107,11 @@ export interface TrainJobInput {
    * by; the job adds what it scores. Only for jobs whose scorer and rows are the same.
    */
   sharedScores?: Map<number, TeacherScoreCache>;
+  /**
+   * A kernel memory the job may reset and train in (the auto search's trials, one at a time per
+   * thread): each trial's parameters then land in pages the last one touched (KernelMemorySlot).
+   */
+  kernelMemory?: KernelMemorySlot;
   /** First pools earlier jobs on these training rows mined (the auto search's trials), by their settings (PoolTrainingInput.firstPools). */
   sharedPools?: Map<string, Int32Array>;
 }
@@ -167,10 +173,6 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
   const { config: cfg, auto } = await tuneSettings(input, data, timer, sink);
   const { train } = data;
   const numLabels = train.labels.cols;
-  const threads = trainingThreads(cfg.threads, train.features.rows, cfg.batchSize);
-  const initial = Student.init(studentShapeOf(cfg, train.features.cols, numLabels), cfg.seed);
-  const { student, trainer } = trainingSetup(initial, train.features, train.labels, cfg, threads);
-  if (threads > 1 && cfg.epochs > 0) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
   const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;
   try {
@@ -178,26 +180,36 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
       throw new UsageError(`the teacher scores ${teacher.numLabels} labels but the training data has ${numLabels}`);
     }
     folded = await openFolds(input, teacher, train.labels, auto !== undefined, sink);
-    if (teacher) await startFromTeacher(input, teacher, student, train, cfg, sink);
+    // an epochs-0 job (--auto's factorisation-alone candidate) trains nothing: no optimizer state
+    // (debtags: 139 MB), no threads, no pool. A trained one's start is written where it trains.
+    const threads = cfg.epochs > 0 ? trainingThreads(cfg.threads, train.features.rows, cfg.batchSize) : 1;
+    if (threads > 1) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
+    const shape = studentShapeOf(cfg, train.features.cols, numLabels);
+    const placed = cfg.epochs > 0 ? trainingParameters(shape, cfg, threads, input.kernelMemory) : null;
+    const student = await initialStudent(input, teacher, placed?.blank ?? Student.zeros(shape), train, cfg, sink);
     const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, train, sink);
     const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded, sink));
-    const training = new PoolTraining({
-      train,
-      config: cfg,
-      student,
-      trainer,
-      threads,
-      hasTeacher: teacher !== null,
-      scorer: scoring.scorer,
-      appliedTemperature: scoring.appliedTemperature,
-      scoreCache: sharedScoreCache(input.sharedScores, scoring.appliedTemperature, train.features.rows),
-      firstPools: input.sharedPools,
-      checkpoints: input.checkpoints,
-      shouldStop: input.shouldStop ?? (() => false),
-      timer,
-      sink,
-    });
-    const { epochs, pairsScored } = await training.run();
+    const shouldStop = input.shouldStop ?? (() => false);
+    const training = placed
+      ? new PoolTraining({
+          train,
+          config: cfg,
+          student,
+          trainer: trainerFor(student, placed.kernels, train.features, train.labels, cfg, threads),
+          threads,
+          hasTeacher: teacher !== null,
+          scorer: scoring.scorer,
+          appliedTemperature: scoring.appliedTemperature,
+          scoreCache: sharedScoreCache(input.sharedScores, scoring.appliedTemperature, train.features.rows),
+          firstPools: input.sharedPools,
+          checkpoints: input.checkpoints,
+          shouldStop,
+          timer,
+          sink,
+        })
+      : null;
+    if (!training && shouldStop()) throw new CancelledError('cancelled before evaluating');
+    const { epochs, pairsScored } = training ? await training.run() : { epochs: [], pairsScored: 0 };
 
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
@@ -297,6 +309,7 @@ export function trialJobInput(slices: TrialSlices, config: TrainConfig, memo: Tr
     tuneBlend: true,
     sharedScores: memo.scores,
     sharedPools: memo.pools,
+    kernelMemory: memo.kernelMemory,
   };
 }
 
@@ -331,16 +344,22 @@ async function openFolds(input: TrainJobInput, teacher: JobTeacher | null, label
   return null;
 }
 
-/** teacherInit: the student starts from a rank-d factorisation of a sparse linear teacher's weights. */
-async function startFromTeacher(input: TrainJobInput, teacher: JobTeacher, student: Student, train: Dataset, cfg: TrainConfig, sink: ProgressSink): Promise<void> {
-  if (teacher.family === 'text' && cfg.teacherInit) sink.log('random student start: a text teacher has no sparse weights to start from');
-  if (teacher.family !== 'onnx' || !input.teacherPath || !cfg.teacherInit) return;
+/**
+ * The student before training, written into `blank`: with teacherInit, a rank-d factorisation of
+ * a sparse linear teacher's weights; else (or when that does not apply) seeded random draws,
+ * which the teacher start skips (debtags: 35 M floats).
+ */
+async function initialStudent(input: TrainJobInput, teacher: JobTeacher | null, blank: Student, train: Dataset, cfg: TrainConfig, sink: ProgressSink): Promise<Student> {
+  if (teacher?.family === 'text' && cfg.teacherInit) sink.log('random student start: a text teacher has no sparse weights to start from');
+  if (teacher?.family !== 'onnx' || !input.teacherPath || !cfg.teacherInit) return blank.randomize(cfg.seed);
   const scoreScale = cfg.teacherCalibration ? 1 / teacher.temperature : 1;
+  const student = blank;
   const init = await initStudentFromTeacher(student, input.teacherPath, train.features, { seed: cfg.seed, scoreScale });
   const share = init ? `${(100 * init.energy).toFixed(1)} % of their energy` : '';
   if (!init) sink.log('teacher weights not readable (not a sparse linear teacher): random student start');
   else if (init.applied) sink.log(`student initialised from the teacher's weights at rank ${init.rank} (${share})`);
   else sink.log(`random student start: rank ${init.rank} holds only ${share} of the teacher's weights (below ${100 * MIN_ENERGY} %)`);
+  return init?.applied ? student : student.randomize(cfg.seed);
 }
 
 /**

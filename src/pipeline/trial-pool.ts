@@ -8,6 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Dataset } from '../core/data/dataset.js';
 import type { LabelMap } from '../core/data/jsonl-format.js';
 import type { TrainConfig } from '../core/model/train-config.js';
+import { KernelMemorySlot } from '../core/simd/kernel-memory.js';
 import { CancelledError, UsageError } from '../core/util/errors.js';
 import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherScoreCache } from '../teacher/score-cache.js';
@@ -35,10 +36,12 @@ export function sliceTexts(texts: readonly string[] | null, rows: TrialRows): Pi
 export interface TrialMemo {
   scores: Map<number, TeacherScoreCache>;
   pools: Map<string, Int32Array>;
+  /** The trials' training memory, reused from one to the next (they run one at a time per memo). */
+  kernelMemory: KernelMemorySlot;
 }
 
 export function newTrialMemo(): TrialMemo {
-  return { scores: new Map(), pools: new Map() };
+  return { scores: new Map(), pools: new Map(), kernelMemory: new KernelMemorySlot() };
 }
 
 export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null } | { type: 'trial'; id: number; config: TrainConfig };

@@ -40,19 +40,28 @@ export class Student {
     return this.shape.labelBias ? this.shape.dim - 1 : this.shape.dim;
   }
 
+  /** All parameters 0: for a start that writes every one of them (the teacher start). */
+  static zeros(shape: StudentShape): Student {
+    return new Student(shape, new Float32Array(shape.inputDim * shape.dim), new Float32Array(shape.numLabels * shape.dim));
+  }
+
   /** Small random init: W1 ~ U(±1/√d), V ~ N(0, 0.1²/d)·√d, both drawn from `seed`; biases 0. */
   static init(shape: StudentShape, seed: number): Student {
+    return Student.zeros(shape).randomize(seed);
+  }
+
+  /** Overwrites every parameter with Student.init's draws from `seed` (in memory of the caller's choosing); returns this. */
+  randomize(seed: number): this {
     const rng = new Rng(seed);
+    const { W1, V, shape } = this;
     const d = shape.dim;
-    const W1 = new Float32Array(shape.inputDim * d);
     const a = 1 / Math.sqrt(d);
     for (let i = 0; i < W1.length; i++) W1[i] = (2 * rng.next() - 1) * a;
     if (shape.labelBias) for (let i = d - 1; i < W1.length; i += d) W1[i] = 0;
-    const V = new Float32Array(shape.numLabels * d);
     const s = 0.1 / Math.sqrt(d);
     for (let i = 0; i < V.length; i++) V[i] = rng.normal() * s;
     if (shape.labelBias) for (let i = d - 1; i < V.length; i += d) V[i] = 0;
-    return new Student(shape, W1, V);
+    return this;
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { Csr } from '../data/csr.js';
-import { KernelMemory } from '../simd/kernel-memory.js';
+import { KernelMemory, type KernelMemorySlot } from '../simd/kernel-memory.js';
+import { sharedFloats } from '../util/shared-arrays.js';
 import { adagradFactory } from './optimizer.js';
-import { Student } from './student.js';
+import { Student, type StudentShape } from './student.js';
 import type { TrainConfig } from './train-config.js';
 import { StudentTrainer } from './trainer.js';
 
@@ -12,22 +13,39 @@ import { StudentTrainer } from './trainer.js';
  * left where they are.
  */
 export function trainingSetup(initial: Student, features: Csr, labels: Csr, cfg: TrainConfig, threads: number): { student: Student; trainer: StudentTrainer } {
-  const kernels = cfg.simdKernels ? KernelMemory.create(trainingFloats(initial, cfg.rowwiseAdagrad, threads)) : null;
-  if (kernels) {
-    const student = new Student(initial.shape, kernels.copyOf(initial.W1), kernels.copyOf(initial.V));
-    return { student, trainer: new StudentTrainer(student, features, labels, cfg, adagradFactory(cfg.rowwiseAdagrad, 'shared', kernels), kernels) };
-  }
-  const student = threads > 1 ? initial.inSharedMemory() : initial;
-  return { student, trainer: new StudentTrainer(student, features, labels, cfg, adagradFactory(cfg.rowwiseAdagrad, threads > 1 ? 'shared' : 'own')) };
+  if (!cfg.simdKernels && threads <= 1) return { student: initial, trainer: trainerFor(initial, null, features, labels, cfg, threads) };
+  const { blank, kernels } = trainingParameters(initial.shape, cfg, threads);
+  blank.W1.set(initial.W1);
+  blank.V.set(initial.V);
+  return { student: blank, trainer: trainerFor(blank, kernels, features, labels, cfg, threads) };
+}
+
+/**
+ * A zeroed student where a run of `threads` trains it (see trainingSetup), for the caller to
+ * write its start into: no copy of a start made elsewhere. `slot`: a kernel memory to reuse.
+ */
+export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot?: KernelMemorySlot): { blank: Student; kernels: KernelMemory | null } {
+  const floats = trainingFloats(shape, cfg.rowwiseAdagrad, threads);
+  const kernels = cfg.simdKernels ? (slot ? KernelMemory.fromSlot(slot, floats) : KernelMemory.create(floats)) : null;
+  const { inputDim: D, numLabels: L, dim: d } = shape;
+  if (kernels) return { blank: new Student(shape, kernels.floats(D * d), kernels.floats(L * d)), kernels };
+  return { blank: threads > 1 ? new Student(shape, sharedFloats(D * d), sharedFloats(L * d)) : Student.zeros(shape), kernels: null };
+}
+
+/** The trainer of a student trainingParameters placed (`kernels`: the memory it is in, if any). */
+export function trainerFor(student: Student, kernels: KernelMemory | null, features: Csr, labels: Csr, cfg: TrainConfig, threads: number): StudentTrainer {
+  if (kernels) return new StudentTrainer(student, features, labels, cfg, adagradFactory(cfg.rowwiseAdagrad, 'shared', kernels), kernels);
+  return new StudentTrainer(student, features, labels, cfg, adagradFactory(cfg.rowwiseAdagrad, threads > 1 ? 'shared' : 'own'));
 }
 
 /**
  * Floats a kernel memory needs: the parameters, their accumulators, and scratch (q, dq, du) for a
  * trainer in this thread and in each training thread, twice over for threads started again.
  */
-function trainingFloats(s: Student, rowwise: boolean, threads: number): number {
-  const d = s.shape.dim;
+function trainingFloats(shape: StudentShape, rowwise: boolean, threads: number): number {
+  const d = shape.dim;
+  const params = { W1: shape.inputDim * d, V: shape.numLabels * d };
   const up = (n: number): number => Math.ceil(n / 4) * 4;
   const accum = (n: number): number => up(rowwise ? n / d : n);
-  return up(s.W1.length) + up(s.V.length) + accum(s.W1.length) + accum(s.V.length) + (2 * threads + 2) * up(3 * d);
+  return up(params.W1) + up(params.V) + accum(params.W1) + accum(params.V) + (2 * threads + 2) * up(3 * d);
 }

@@ -9,9 +9,11 @@ export function sharedInts(a: ArrayLike<number>): Int32Array {
   return out;
 }
 
-export function sharedFloats(a: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(new SharedArrayBuffer(Math.max(1, a.length) * 4), 0, a.length);
-  out.set(a);
+/** A copy of `a` in shared memory; a number: that many zeros. */
+export function sharedFloats(a: ArrayLike<number> | number): Float32Array {
+  const n = typeof a === 'number' ? a : a.length;
+  const out = new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
+  if (typeof a !== 'number') out.set(a);
   return out;
 }
 
