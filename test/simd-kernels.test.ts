@@ -9,9 +9,9 @@ import { GENERATED_PATH, WAT_PATH, assembleKernels, generatedSource } from '../s
 import { adagradFactory } from '../src/core/model/optimizer.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
-import { trainingSetup } from '../src/core/model/training-setup.js';
+import { trainerFor, trainingParameters, trainingSetup } from '../src/core/model/training-setup.js';
 import { StudentTrainer } from '../src/core/model/trainer.js';
-import { KernelMemory } from '../src/core/simd/kernel-memory.js';
+import { KernelMemory, KernelMemorySlot } from '../src/core/simd/kernel-memory.js';
 import { Rng } from '../src/core/util/rng.js';
 import { csr } from './support/csr-rows.js';
 
@@ -153,6 +153,40 @@ describe('training with the kernels', () => {
     expectClose(simd.student.V, plain.student.V, 1e-3);
     expectClose(simd.student.W1, plain.student.W1, 1e-3);
     expect(simd.student.V.some((v, i) => v !== initial.V[i])).toBe(true);
+  });
+
+  it('a run in a reused memory (KernelMemorySlot) trains bit for bit as in a new one; a larger run gets a new memory', () => {
+    const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 9, hardNegatives: 0, randomNegatives: 6, inBatchNegatives: 4, batchSize: 8, threads: 1, lr: 0.2 };
+    const shape = studentShapeOf(cfg, D, L);
+    const run = (slot?: KernelMemorySlot) => {
+      const { blank, kernels } = trainingParameters(shape, cfg, 1, slot);
+      const trainer = trainerFor(blank.randomize(5), kernels, features, labels, cfg, 1);
+      const losses = [1, 2].map((e) => trainer.trainEpoch(e).loss);
+      return { losses, W1: blank.W1.slice(), V: blank.V.slice(), kernels };
+    };
+    const fresh = run();
+    const slot = new KernelMemorySlot();
+    const first = run(slot);
+    const second = run(slot); // the first run's parameters, accumulators and scratch are all dirty
+    expect(second.kernels).toBe(first.kernels);
+    for (const r of [first, second]) {
+      expect(r.losses).toEqual(fresh.losses);
+      expect(r.W1).toEqual(fresh.W1);
+      expect(r.V).toEqual(fresh.V);
+    }
+    const wider = trainingParameters(studentShapeOf(cfg, 100 * D, L), cfg, 1, slot); // past the memory's 64 KiB pages
+    expect(wider.kernels).not.toBe(first.kernels);
+    expect(slot.memory).toBe(wider.kernels);
+  });
+
+  it('Student.randomize draws what Student.init does, into parameters of any memory', () => {
+    const shape = studentShapeOf({ ...DEFAULT_TRAIN_CONFIG, dim: 9, labelBias: true }, D, L);
+    const init = Student.init(shape, 7);
+    const km = KernelMemory.create(init.W1.length + init.V.length + 8)!;
+    const there = new Student(shape, km.floats(init.W1.length).fill(3), km.floats(init.V.length).fill(3)).randomize(7);
+    expect(there.W1).toEqual(init.W1);
+    expect(there.V).toEqual(init.V);
+    expect(init.W1.filter((_, i) => i % shape.dim === shape.dim - 1).every((v) => v === 0)).toBe(true); // the bias column
   });
 
   it('a trainer without room left in the memory falls back to plain loops', () => {

@@ -237,11 +237,19 @@ describe('--auto where the teacher start applies', () => {
     await writeFile(teacherPath, exportSparseLinearOnnx(model));
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
-  const autoJob = (trialThreads: number, config: Partial<TrainConfig> = {}) =>
-    runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train, test }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0, ...config }, auto: { budgetSeconds: 3600, trialThreads }, evaluateTeacher: false });
+  const autoJob = (trialThreads: number, config: Partial<TrainConfig> = {}, logs: string[] = []) =>
+    runTrainJob(
+      { trainPath: 'synthetic', teacherPath, data: { train, test }, config: { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0, ...config }, auto: { budgetSeconds: 3600, trialThreads }, evaluateTeacher: false },
+      { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m) => logs.push(m) },
+    );
 
   it('searches the teacher-start candidates only, and runs the best of them', async () => {
-    const r = await autoJob(1);
+    const logs: string[] = [];
+    const r = await autoJob(1, {}, logs);
+    // the job's own start is factored once, by the lane left without a candidate, before the choice
+    const factored = logs.filter((l) => l.startsWith('auto: the teacher factored for the job while the last trials ran'));
+    expect(factored).toHaveLength(1);
+    expect(logs.indexOf(factored[0])).toBeLessThan(logs.findIndex((l) => l.startsWith('auto: chose')));
     const report = r.auto!;
     expect(report.teacherStartEnergy).toBeGreaterThan(0.99);
     expect(report.trials.map((t) => t.settings)).toEqual(AUTO_TEACHER_START.candidates);
@@ -333,8 +341,11 @@ describe('--auto where the teacher start does not apply', () => {
         }
         return { features, labels: b.build(L), source: 'synthetic' };
       };
-      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20 }, auto: { budgetSeconds: 0 }, evaluateTeacher: false });
+      const logs: string[] = [];
+      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20 }, auto: { budgetSeconds: 0 }, evaluateTeacher: false }, sink);
       expect(r.auto!.family).toBe('random start');
+      expect(logs.join('\n')).not.toMatch(/the teacher factored for the job/); // a random start needs no factors
       expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
       expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
       expect(r.config).toMatchObject({ dim: 256, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });

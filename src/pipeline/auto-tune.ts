@@ -157,7 +157,16 @@ export async function autoTune(
   teacherPath: string,
   base: TrainConfig,
   runTrial: TrialRunner,
-  opts: { budgetSeconds?: number; sink?: ProgressSink; concurrency?: number } = {},
+  opts: {
+    budgetSeconds?: number;
+    sink?: ProgressSink;
+    concurrency?: number;
+    /**
+     * Run once, by the first lane left without a candidate, while the other lanes' last trials
+     * run: work for the job after the search, on a core those trials leave free.
+     */
+    afterLastTrial?: (family: AutoFamily) => Promise<void>;
+  } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
   const budgetSeconds = opts.budgetSeconds ?? AUTO_BUDGET_SECONDS;
@@ -182,6 +191,7 @@ export async function autoTune(
   let next = 0;
   let budgetOut = false;
   const done: (AutoTrial | undefined)[] = [];
+  let afterLast: Promise<void> | null = null;
   // each lane takes the next candidate until none is left or the budget would be exceeded
   const lane = async (): Promise<void> => {
     while (next < family.candidates.length && !budgetOut) {
@@ -200,6 +210,8 @@ export async function autoTune(
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
       opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${(100 * heldOutP1).toFixed(2)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
     }
+    afterLast ??= opts.afterLastTrial?.(family) ?? null;
+    await afterLast;
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
   const trials = done.filter((t): t is AutoTrial => t !== undefined);
