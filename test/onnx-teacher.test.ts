@@ -185,6 +185,30 @@ describe('TeacherScoreCache', () => {
     expect(Array.from(r4.scores)).toEqual(Array.from(r3.scores));
   });
 
+  it("an empty cache's first call sends its rows as they are, unless a repeated example, a repeated label or an empty row must be merged first", async () => {
+    const examples = Int32Array.from({ length: N }, (_, i) => i);
+    const pool = randomCsr(new Rng(23), N, L, 12, false);
+    const fast = new CountingScorer(teachers.scores!);
+    const r = await new TeacherScoreCache(N).scoreWithCache(fast, features, examples, pool);
+    expect(r.newlyScored).toBe(pool.indices.length);
+    expect(fast.scored).toBe(pool.indices.length);
+    expectClose(r.scores, reference(models.scores, features, examples, pool));
+    const ex: Int32Array[] = [Int32Array.of(4, 4, 0), Int32Array.of(4, 2), Int32Array.of(4, 2, 0)];
+    const rows: Csr[] = [
+      { rows: 3, cols: L, indptr: Int32Array.of(0, 2, 4, 5), indices: Int32Array.of(39, 1, 38, 1, 7), values: null }, // example 4 twice
+      { rows: 2, cols: L, indptr: Int32Array.of(0, 3, 4), indices: Int32Array.of(39, 1, 39, 7), values: null }, // label 39 twice in a row
+      { rows: 3, cols: L, indptr: Int32Array.of(0, 2, 2, 3), indices: Int32Array.of(39, 1, 7), values: null }, // an empty row
+    ];
+    for (let k = 0; k < rows.length; k++) {
+      const counter = new CountingScorer(teachers.scores!);
+      const got = await new TeacherScoreCache(N).scoreWithCache(counter, features, ex[k], rows[k]);
+      expect(counter.repeats).toBe(0);
+      expect(got.newlyScored).toBe(counter.scored);
+      expect(counter.scored).toBe(new Set(Array.from(ex[k]).flatMap((e, i) => Array.from(rows[k].indices.subarray(rows[k].indptr[i], rows[k].indptr[i + 1]), (y) => e * L + y))).size);
+      expectClose(got.scores, reference(models.scores, features, ex[k], rows[k]));
+    }
+  });
+
   it('insert keeps the first score, sorts unsorted rows; lookup throws on a missing pair', () => {
     const cache = new TeacherScoreCache(3);
     const rows: Csr = { rows: 2, cols: 10, indptr: Int32Array.of(0, 4, 6), indices: Int32Array.of(9, 2, 5, 2, 1, 0), values: null };

@@ -117,6 +117,14 @@ export class TeacherScoreCache {
     candidates: Csr,
     opts?: ScoreOptions,
   ): Promise<CachedScores> {
+    // a job's first call (nothing cached, every pair new): the teacher's scores are the answer as
+    // they come, without the search for missing pairs, the grouping and the lookup (the scoring
+    // stage's serial part when workers score: 0.56 s of 6.8 s in bench:workers)
+    if (this.pairs === 0 && everyPairOnce(examples, candidates, this.numExamples)) {
+      const s = await teacher.scoreCandidates(features, examples, candidates, opts);
+      this.insert(examples, candidates, s);
+      return { scores: s, newlyScored: s.length };
+    }
     const todo = groupByExample(examples, this.missing(examples, candidates));
     const newlyScored = todo.candidates.indptr[todo.candidates.rows];
     if (newlyScored > 0) {
@@ -339,4 +347,27 @@ function groupByExample(examples: Int32Array, candidates: Csr): { examples: Int3
     examples: Int32Array.from(groupExample),
     candidates: { rows: G, cols: candidates.cols, indptr: outIndptr, indices: labels.slice(0, o), values: null },
   };
+}
+
+/**
+ * True when the calls' rows are what the teacher would be sent anyway: distinct examples, no empty
+ * row, no label twice in a row.
+ */
+function everyPairOnce(examples: Int32Array, candidates: Csr, numExamples: number): boolean {
+  if (candidates.rows !== examples.length) return false;
+  const seenExample = new Uint8Array(numExamples);
+  const lastRowOf = new Int32Array(candidates.cols).fill(-1);
+  const cp = candidates.indptr;
+  const ci = candidates.indices;
+  for (let i = 0; i < examples.length; i++) {
+    const e = examples[i];
+    if (e < 0 || e >= numExamples || seenExample[e] || cp[i + 1] === cp[i]) return false;
+    seenExample[e] = 1;
+    for (let p = cp[i]; p < cp[i + 1]; p++) {
+      const y = ci[p];
+      if (y < 0 || y >= candidates.cols || lastRowOf[y] === i) return false;
+      lastRowOf[y] = i;
+    }
+  }
+  return true;
 }
