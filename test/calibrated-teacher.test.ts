@@ -4,7 +4,7 @@
  * classes, and divided out before the trainer (unless teacherCalibration is off), with
  * checkpoints that never mix raw and calibrated scores.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { Student } from '../src/core/model/student.js';
 import { writeSynth } from '../src/core/data/synth.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, validateTrainConfig, type TrainConfig } from '../src/core/model/train-config.js';
 import { StudentTrainer } from '../src/core/model/trainer.js';
-import { restoreTrainState, type CheckpointStore } from '../src/pipeline/checkpoint.js';
+import { encodeTrainState, FileCheckpointStore, restoreTrainState, type CheckpointStore } from '../src/pipeline/checkpoint.js';
 import { poolAsCsr } from '../src/pipeline/score.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { checkTeacherContract } from '../src/teacher/contract.js';
@@ -141,8 +141,8 @@ class MemoryCheckpoints implements CheckpointStore {
   async load(): Promise<Uint8Array | null> {
     return this.saved.at(-1) ?? null;
   }
-  async save(bytes: Uint8Array): Promise<void> {
-    this.saved.push(bytes.slice());
+  async save(parts: readonly Uint8Array[]): Promise<void> {
+    this.saved.push(Buffer.concat(parts));
   }
 }
 
@@ -248,6 +248,31 @@ describe('teacher scores in training', () => {
     // (a checkpoint written before the setting existed has no teacherWeights)
     const d = fresh();
     expect(restoreTrainState(checkpoint, { config: { ...config, teacherWeights: !config.teacherWeights }, appliedTemperature: T }, d.student, d.trainer)).not.toBeNull();
+  });
+
+  it("a checkpoint is a snapshot: training after the encode does not reach it; its file is its parts in order", async () => {
+    const { checkpoint } = await run(paths.calibrated, config);
+    const train = await loadDataset(files.train, { cacheDir: false });
+    const student = Student.init(studentShapeOf(config, train.features.cols, L), config.seed);
+    const trainer = new StudentTrainer(student, train.features, train.labels, config);
+    const state = restoreTrainState(checkpoint, { config, appliedTemperature: T }, student, trainer)!;
+    const parts = encodeTrainState(state, student, trainer);
+    const before = { W1: student.W1.slice(), V: student.V.slice() };
+    trainer.setPool(state.pool);
+    trainer.setPositiveTeacherScores(state.positiveScores);
+    trainer.trainEpoch(2); // changes the parameters, the accumulators and the sampling state in place
+    expect(student.V).not.toEqual(before.V);
+    const path = join(dir, 'snapshot', 'state.bin');
+    await new FileCheckpointStore(path).save(parts);
+    const bytes = await readFile(path);
+    expect(bytes.equals(Buffer.concat(parts))).toBe(true);
+    const { tensors } = decodeSafetensors(bytes);
+    expect(tensors.W1.data).toEqual(before.W1);
+    expect(tensors.V.data).toEqual(before.V);
+    // and it resumes to the state it was taken from, bit for bit
+    const again = Student.init(studentShapeOf(config, train.features.cols, L), config.seed + 1);
+    expect(restoreTrainState(bytes, { config, appliedTemperature: T }, again, new StudentTrainer(again, train.features, train.labels, config))).not.toBeNull();
+    expect(again.W1).toEqual(before.W1);
   });
 
   it('validates the setting', () => {

@@ -24,6 +24,14 @@ function dtypeOf(d: TensorData): string {
 }
 
 export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(encodeSafetensorsParts(tensors, metadata));
+}
+
+/**
+ * The file as parts to write one after the other: the length and header, then each tensor's
+ * bytes as a view of its data, not a copy (the data must not change until they are written).
+ */
+export function encodeSafetensorsParts(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = Object.keys(tensors).sort();
@@ -37,16 +45,13 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
   const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let pos = 8 + headerBytes.length;
-  for (const name of names) {
+  const head = Buffer.alloc(8 + headerBytes.length);
+  head.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(head, 8);
+  return [head, ...names.map((name) => {
     const d = tensors[name].data;
-    Buffer.from(d.buffer, d.byteOffset, d.byteLength).copy(out, pos);
-    pos += d.byteLength;
-  }
-  return out;
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  })];
 }
 
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -7,15 +7,27 @@ import { dirname } from 'node:path';
  * data is flushed to disk before the rename (a crash right after never exposes an empty file), and
  * the temp name is unique, so two writers in one process never share it.
  */
-export async function writeFileAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
+export async function writeFileAtomically(path: string, bytes: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await writeFile(tmp, bytes, { flush: true });
+    if (Array.isArray(bytes)) await writeParts(tmp, bytes);
+    else await writeFile(tmp, bytes as Uint8Array | string, { flush: true });
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** The parts one after the other, flushed to disk: a file made of pieces without joining them in memory first. */
+async function writeParts(path: string, parts: readonly Uint8Array[]): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    for (const p of parts) await fh.writeFile(p); // each from where the last one ended
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
