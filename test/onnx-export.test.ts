@@ -1,8 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/util/rng.js';
+import { decodeModel, encodeModelParts, type ModelData } from '../src/core/util/onnx-proto.js';
 import {
   exportSparseEncoderOnnx,
+  exportSparseEncoderOnnxParts,
   scoreSparseEncoder,
   validateSparseEncoder,
   type SparseEncoderModel,
@@ -111,6 +113,41 @@ describe('exportSparseEncoderOnnx', () => {
       });
     } finally {
       await session.release();
+    }
+  });
+
+  it('as parts (large initializers last, written from where they are): the same model for ONNX Runtime and for our decoder', async () => {
+    const rng = new Rng(5);
+    const v: Variant = { output: 'scores', relu: false, bias: true, normalize: true, noTable: false, scale: 2 };
+    const small = randomModel(rng, v);
+    // W1 of 1.2 MB: past exportSparseEncoderOnnxParts' 1 MiB, so it is moved last and not copied
+    const big: SparseEncoderModel = { ...small, inputDim: 3000, hiddenDim: 100, W1: randomArray(rng, 3000 * 100), b1: randomArray(rng, 100, 0.3), labelTable: randomArray(rng, small.numLabels * 100) };
+    const whole = exportSparseEncoderOnnx(big);
+    const parts = exportSparseEncoderOnnxParts(big);
+    expect(parts.some((p) => p.buffer === big.W1.buffer)).toBe(true);
+    // every initializer moved (minBytes 1): several trailing ones
+    const everyLast = encodeModelParts(decodeModel(whole), 1);
+    for (const bytes of [Buffer.concat(parts), Buffer.concat(everyLast)]) {
+      expect(bytes.length).toBe(whole.length);
+      const decoded = decodeModel(bytes);
+      const reference = decodeModel(whole);
+      const byName = (m: ModelData) => Object.fromEntries((m.graph.initializer ?? []).map((t) => [t.name, t]));
+      expect(byName(decoded)).toEqual(byName(reference));
+      expect({ ...decoded.graph, initializer: [] }).toEqual({ ...reference.graph, initializer: [] });
+      expect(decoded.metadataProps).toEqual(reference.metadataProps);
+      const [a, b] = await Promise.all([bytes, whole].map((m) => ort.InferenceSession.create(m, { logSeverityLevel: 3 })));
+      try {
+        const batch = randomBatch(rng, big, 4, 3);
+        const feeds = {
+          feature_ids: new ort.Tensor('int64', batch.ids, [4, batch.M]),
+          feature_values: new ort.Tensor('float32', batch.vals, [4, batch.M]),
+          candidates: new ort.Tensor('int64', batch.cands, [4, 3]),
+        };
+        const [ra, rb] = await Promise.all([a.run(feeds), b.run(feeds)]);
+        expect(Array.from(ra.scores.data as Float32Array)).toEqual(Array.from(rb.scores.data as Float32Array));
+      } finally {
+        await Promise.all([a.release(), b.release()]);
+      }
     }
   });
 

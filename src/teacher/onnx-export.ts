@@ -5,12 +5,14 @@
 import {
   DataType,
   encodeModel,
+  encodeModelParts,
   floatTensor,
   int64Tensor,
   intAttr,
   node,
   setMetadataProps,
   tensorValueInfo,
+  type ModelData,
   type NodeData,
   type TensorData,
   type ValueInfo,
@@ -75,6 +77,15 @@ function checkTemperature(t: number): void {
 
 /** Writes the model as an ONNX file (opset 17, IR 8, raw float initializers, dynamic B, M, K). */
 export function exportSparseEncoderOnnx(m: SparseEncoderModel): Uint8Array {
+  return encodeModel(sparseEncoderModel(m));
+}
+
+/** exportSparseEncoderOnnx as parts to write one after the other, W1 written from where it is (encodeModelParts). */
+export function exportSparseEncoderOnnxParts(m: SparseEncoderModel): Uint8Array[] {
+  return encodeModelParts(sparseEncoderModel(m));
+}
+
+function sparseEncoderModel(m: SparseEncoderModel): ModelData {
   validateSparseEncoder(m);
   const { inputDim: D, hiddenDim: H, numLabels: L } = m;
   const scale = m.scale ?? 1;
@@ -129,7 +140,7 @@ export function exportSparseEncoderOnnx(m: SparseEncoderModel): Uint8Array {
   }
   nodes[nodes.length - 1].output[0] = m.output; // the last node writes the graph output
 
-  return encodeModel({
+  return {
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'distilxr',
@@ -138,7 +149,7 @@ export function exportSparseEncoderOnnx(m: SparseEncoderModel): Uint8Array {
       { key: NUM_LABELS_KEY, value: String(L) },
       ...(m.temperature !== undefined ? [{ key: TEMPERATURE_KEY, value: String(m.temperature) }] : []),
     ],
-  });
+  };
 }
 
 /**

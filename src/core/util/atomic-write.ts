@@ -11,7 +11,7 @@ export async function writeFileAtomically(path: string, bytes: Uint8Array | stri
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    if (Array.isArray(bytes)) await writeParts(tmp, bytes);
+    if (Array.isArray(bytes)) await writeFileParts(tmp, bytes, { flush: true });
     else await writeFile(tmp, bytes as Uint8Array | string, { flush: true });
     await rename(tmp, path);
   } catch (e) {
@@ -20,12 +20,15 @@ export async function writeFileAtomically(path: string, bytes: Uint8Array | stri
   }
 }
 
-/** The parts one after the other, flushed to disk: a file made of pieces without joining them in memory first. */
-async function writeParts(path: string, parts: readonly Uint8Array[]): Promise<void> {
+/**
+ * Writes `path` as the parts one after the other (a file made of pieces, not joined in memory
+ * first), flushed to disk when asked.
+ */
+export async function writeFileParts(path: string, parts: readonly Uint8Array[], opts: { flush?: boolean } = {}): Promise<void> {
   const fh = await open(path, 'w');
   try {
     for (const p of parts) await fh.writeFile(p); // each from where the last one ended
-    await fh.sync();
+    if (opts.flush) await fh.sync();
   } finally {
     await fh.close();
   }

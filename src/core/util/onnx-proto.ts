@@ -221,6 +221,45 @@ export function encodeModel(model: ModelData): Uint8Array {
   return ModelProto.encode(message).finish();
 }
 
+const GraphProto = root.lookupType('onnx.GraphProto');
+const TensorProto = root.lookupType('onnx.TensorProto');
+/** Tag bytes (field number << 3 | 2, length-delimited) of ModelProto.graph, GraphProto.initializer, TensorProto.raw_data. */
+const GRAPH_TAG = (7 << 3) | 2;
+const INITIALIZER_TAG = (5 << 3) | 2;
+const RAW_DATA_TAG = (9 << 3) | 2;
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/**
+ * The model's bytes as parts to write one after the other: encodeModel's fields, but the graph
+ * last in the model and the initializers of at least `minBytes` of raw data last in the graph, each
+ * ending with its raw data as a view, not a copy (protobuf readers take fields in any order). A
+ * student's 139 MB W1 went through three copies in encodeModel: 1.5 s of a 3.6 s publishing stage.
+ */
+export function encodeModelParts(model: ModelData, minBytes = 1 << 20): Uint8Array[] {
+  const { graph, ...rest } = model;
+  const all = graph.initializer ?? [];
+  const large = all.filter((t) => (t.rawData?.byteLength ?? 0) >= minBytes);
+  if (!large.length) return [encodeModel(model)];
+  const head = ModelProto.encode(ModelProto.fromObject(rest as unknown as Record<string, unknown>)).finish();
+  const small = GraphProto.encode(GraphProto.fromObject({ ...graph, initializer: all.filter((t) => !large.includes(t)) } as unknown as Record<string, unknown>)).finish();
+  const tensors = large.map((t) => {
+    const { rawData, ...meta } = t;
+    const raw = rawData as Uint8Array;
+    const start = Uint8Array.from([...TensorProto.encode(TensorProto.fromObject(meta as unknown as Record<string, unknown>)).finish(), RAW_DATA_TAG, ...varint(raw.byteLength)]);
+    return { start, raw, length: start.length + raw.byteLength };
+  });
+  const graphLength = small.length + tensors.reduce((n, t) => n + 1 + varint(t.length).length + t.length, 0);
+  const parts: Uint8Array[] = [head, Uint8Array.from([GRAPH_TAG, ...varint(graphLength)]), small];
+  for (const t of tensors) parts.push(Uint8Array.from([INITIALIZER_TAG, ...varint(t.length)]), t.start, t.raw);
+  return parts;
+}
+
 /**
  * Parses ONNX protobuf bytes. Throws protobufjs' error on malformed input (callers wrap it).
  * Large tensors' raw_data come back as views into `bytes` (no copy).
@@ -274,8 +313,9 @@ function checkSize(name: string, dims: number[], length: number): void {
   if (n !== length) throw new RangeError(`tensor "${name}": dims [${dims.join(',')}] need ${n} values, got ${length}`);
 }
 
+/** The floats' bytes: a view of them on a little-endian machine (encodeModel copies them; encodeModelParts writes them from there). */
 function littleEndianBytes(data: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.length * 4);
   const view = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
