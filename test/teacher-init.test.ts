@@ -247,7 +247,7 @@ describe('--auto where the teacher start applies', () => {
     const logs: string[] = [];
     const r = await autoJob(1, {}, logs);
     // the job's own start is factored once, by the lane left without a candidate, before the choice
-    const factored = logs.filter((l) => l.startsWith('auto: the teacher factored for the job while the last trials ran'));
+    const factored = logs.filter((l) => l.startsWith('auto: the teacher factored for the job once the last trial was handed out'));
     expect(factored).toHaveLength(1);
     expect(logs.indexOf(factored[0])).toBeLessThan(logs.findIndex((l) => l.startsWith('auto: chose')));
     const report = r.auto!;

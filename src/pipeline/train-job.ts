@@ -268,7 +268,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       if (family !== AUTO_TEACHER_START) return;
       const t0 = performance.now();
       await teacherStartEnergy(teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
-      sink.log(`auto: the teacher factored for the job while the last trials ran (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      sink.log(`auto: the teacher factored for the job once the last trial was handed out (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     };
     auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, afterLastTrial });
   } finally {
