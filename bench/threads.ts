@@ -17,10 +17,9 @@ import { labelCounts } from '../src/core/data/csr.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { HogwildTrainer } from '../src/core/model/hogwild-trainer.js';
 import { propensitiesFromCounts } from '../src/core/model/metrics.js';
-import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import type { NegativePool } from '../src/core/model/trainer.js';
-import { trainingSetup } from '../src/core/model/training-setup.js';
+import { trainerFor, trainingParameters } from '../src/core/model/training-setup.js';
 import { evaluateStudent } from '../src/pipeline/evaluate.js';
 import { mineFromCentroids } from '../src/pipeline/mine.js';
 import { RESULTS_DIR, datasetSplit, machineInfo, mdTable, median, parseArgs, positiveInt, writeJson } from './lib.js';
@@ -50,8 +49,9 @@ interface DatasetResult {
 
 async function train(data: Loaded, pool: NegativePool, cfg: TrainConfig, threads: number): Promise<Run> {
   const { train, test } = data;
-  const initial = Student.init(studentShapeOf(cfg, train.features.cols, train.labels.cols), cfg.seed);
-  const { student, trainer } = trainingSetup(initial, train.features, train.labels, cfg, threads);
+  const { blank, kernels } = trainingParameters(studentShapeOf(cfg, train.features.cols, train.labels.cols), cfg, threads);
+  const student = blank.randomize(cfg.seed);
+  const trainer = trainerFor(student, kernels, train.features, train.labels, cfg, threads);
   trainer.setPool(pool);
   const hogwild = threads > 1 ? new HogwildTrainer(trainer, threads) : null;
   const started = performance.now();

@@ -86,7 +86,7 @@ export class HogwildTrainer {
   private scoresSource: Float32Array | null = null;
   private scores: Float32Array | null = null;
 
-  /** The trainer's student and optimizer state must be in shared memory (Student.inSharedMemory, adagradFactory(…, 'shared')). */
+  /** The trainer's student and optimizer state must be in shared memory (trainingParameters, trainerFor). */
   constructor(
     readonly trainer: StudentTrainer,
     readonly threads: number,

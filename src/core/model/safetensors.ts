@@ -23,10 +23,6 @@ function dtypeOf(d: TensorData): string {
   return d instanceof Float32Array ? 'F32' : d instanceof Int32Array ? 'I32' : 'U8';
 }
 
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
-  return Buffer.concat(encodeSafetensorsParts(tensors, metadata));
-}
-
 /**
  * The file as parts to write one after the other: the length and header, then each tensor's
  * bytes as a view of its data, not a copy (the data must not change until they are written).

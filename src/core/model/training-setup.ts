@@ -7,22 +7,10 @@ import type { TrainConfig } from './train-config.js';
 import { StudentTrainer } from './trainer.js';
 
 /**
- * The student a run trains and its trainer, with the parameters where the run needs them: with
- * cfg.simdKernels, copied into a kernel memory (shared, so any thread count works) with room for
- * the accumulators and every thread's scratch; else in shared memory for more than one thread, or
- * left where they are.
- */
-export function trainingSetup(initial: Student, features: Csr, labels: Csr, cfg: TrainConfig, threads: number): { student: Student; trainer: StudentTrainer } {
-  if (!cfg.simdKernels && threads <= 1) return { student: initial, trainer: trainerFor(initial, null, features, labels, cfg, threads) };
-  const { blank, kernels } = trainingParameters(initial.shape, cfg, threads);
-  blank.W1.set(initial.W1);
-  blank.V.set(initial.V);
-  return { student: blank, trainer: trainerFor(blank, kernels, features, labels, cfg, threads) };
-}
-
-/**
- * A zeroed student where a run of `threads` trains it (see trainingSetup), for the caller to
- * write its start into: no copy of a start made elsewhere. `slot`: a kernel memory to reuse.
+ * A zeroed student where a run of `threads` trains it, for the caller to write its start into (no
+ * copy of a start made elsewhere): with cfg.simdKernels, in a kernel memory (shared, so any thread
+ * count works) with room for the accumulators and every thread's scratch; else in shared memory for
+ * more than one thread, or in plain arrays. `slot`: a kernel memory to reuse.
  */
 export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot?: KernelMemorySlot): { blank: Student; kernels: KernelMemory | null } {
   const floats = trainingFloats(shape, cfg.rowwiseAdagrad, threads);
