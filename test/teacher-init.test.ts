@@ -13,7 +13,9 @@ import { Rng } from '../src/core/util/rng.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
-import { initStudentFromTeacher, teacherStartEnergy } from '../src/pipeline/teacher-init.js';
+import { adoptTeacherFactors, initStudentFromTeacher, lastTeacherFactors, teacherStartEnergy, type FactorsMemo } from '../src/pipeline/teacher-init.js';
+import { isShared } from '../src/core/util/shared-arrays.js';
+import { MessageChannel } from 'node:worker_threads';
 import { AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
@@ -197,6 +199,31 @@ describe('student from a sparse linear teacher', () => {
     const rng = new Rng(77);
     await writeFile(other, exportSparseLinearOnnx(new SparseLinearModel(D, L, randomSparse(rng, L, D, 40), new Float32Array(L))));
     expect(await teacherStartEnergy(other, shape(3), 1)).not.toBe(before);
+  });
+
+  it("hands its last factors to other threads in shared memory, once: a thread that adopts them starts the same student", async () => {
+    const path = join(dir, 'teacher.onnx');
+    const shape = studentShapeOf({ ...DEFAULT_TRAIN_CONFIG, dim: 3 }, D, L);
+    await teacherStartEnergy(path, shape, 1);
+    const memo = lastTeacherFactors()!;
+    const arrays = [memo.value!.modelWeights.indices, memo.value!.modelWeights.values!, memo.value!.bias, memo.value!.weights.indices, memo.value!.factors.left, memo.value!.factors.right];
+    expect(arrays.every((a) => isShared(a))).toBe(true); // posted without a copy
+    expect(lastTeacherFactors()!.value!.factors.right).toBe(memo.value!.factors.right); // made shared once
+    const here = Student.zeros(shape);
+    await initStudentFromTeacher(here, path, features, { seed: 1, scoreScale: 1 });
+    // another thread's view: the memo through a real message port, adopted there
+    const { port1, port2 } = new MessageChannel();
+    const received = new Promise<FactorsMemo>((resolve) => port2.once('message', resolve));
+    port1.postMessage(memo);
+    const posted = await received;
+    port1.close();
+    port2.close();
+    expect(posted.value!.factors.right.buffer).toBeInstanceOf(SharedArrayBuffer);
+    adoptTeacherFactors({ ...posted, key: memo.key });
+    const there = Student.zeros(shape);
+    await initStudentFromTeacher(there, path, features, { seed: 1, scoreScale: 1 });
+    expect(there.W1).toEqual(here.W1);
+    expect(there.V).toEqual(here.V);
   });
 
   it('leaves the student untouched when the teacher is not a sparse linear model of its size', async () => {

@@ -10,6 +10,7 @@
 import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { Csr } from '../data/csr.js';
 import { Rng } from '../util/rng.js';
+import { sharedFloats } from '../util/shared-arrays.js';
 import { times64, transposeTimes64 } from './dense-f64.js';
 
 export interface LowRankOptions {
@@ -28,7 +29,10 @@ export interface LowRankFactors {
   rank: number;
   /** [M.rows, rank] row-major, U·S^½. */
   left: Float32Array;
-  /** [M.cols, rank] row-major, V·S^½. */
+  /**
+   * [M.cols, rank] row-major, V·S^½; in shared memory, since it is as large as the student's W1:
+   * posted to other threads (the auto search's trial threads) without a copy.
+   */
   right: Float32Array;
   /** The top singular values, descending. */
   singularValues: Float64Array;
@@ -221,7 +225,7 @@ export async function lowRankFactors(M0: Csr, rank: number, opts: LowRankOptions
   const left = Float32Array.from(await timesSmall(Q, M.rows, w, up, rank));
   const R = await timesSmall(Q, M.rows, w, down, rank);
   // right = Mᵀ R = V·S^½ (V = Mᵀ U S⁻¹)
-  const right = transposeTimes(M0, R, rank, new Float32Array(M0.cols * rank));
+  const right = transposeTimes(M0, R, rank, sharedFloats(M0.cols * rank));
   return { rank, left, right, singularValues };
 }
 
@@ -291,7 +295,7 @@ async function gramFactors(M: Csr, rank: number): Promise<LowRankFactors> {
   }
   // right = Mᵀ·down column by column of M (its column-major copy): each output row written once
   // and the reads from `down` (L × rank) stay in cache; debtags 2.2 s by rows of M, scattering
-  const right = new Float32Array(M.cols * rank);
+  const right = sharedFloats(M.cols * rank);
   const acc = new Float64Array(rank);
   for (let c = 0; c < M.cols; c++) {
     if (colStart[c] === colStart[c + 1]) continue;

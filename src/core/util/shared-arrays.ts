@@ -17,6 +17,15 @@ export function sharedFloats(a: ArrayLike<number> | number): Float32Array {
   return out;
 }
 
+/** `a` itself when already in shared memory, else a copy there (same type). */
+export function asShared<T extends Int32Array | Float32Array | Float64Array>(a: T): T {
+  if (isShared(a)) return a;
+  const Typed = a.constructor as new (buffer: SharedArrayBuffer) => T;
+  const out = new Typed(new SharedArrayBuffer(a.byteLength));
+  out.set(a);
+  return out;
+}
+
 /** True when the array's memory is a SharedArrayBuffer (already visible to other threads). */
 export function isShared(a: ArrayBufferView): boolean {
   return a.buffer instanceof SharedArrayBuffer;
