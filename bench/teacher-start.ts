@@ -1,7 +1,7 @@
 /**
  * The teacher start's factorisation (lowRankFactors) of a teacher `teacher fit` wrote, both ways:
  * the randomized range finder and, for a sparse matrix of few rows, the exact eigen-decomposition
- * of W·Wᵀ (the default up to GRAM_MAX_ROWS rows). Seconds, the share of ‖W‖² the rank holds, and
+ * of W·Wᵀ (the default when gramIsCheaper says so). Seconds, the share of ‖W‖² the rank holds, and
  * the largest relative difference of the top singular values.
  *
  *   npx tsx bench/teacher-start.ts [--datasets debtags,delicious] [--rank 255] [--reps 1]

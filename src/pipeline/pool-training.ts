@@ -37,7 +37,8 @@ export interface PoolTrainingInput {
   scoreCache?: TeacherScoreCache;
   /**
    * First pools (label centroids' nearest labels, which no trained parameter changes) that earlier
-   * jobs on the same training rows mined, by firstPoolKey; the job adds the one it mines.
+   * jobs on the same training rows mined, by their mining settings (see firstPool); the job adds the
+   * one it mines.
    */
   firstPools?: Map<string, Int32Array>;
   /** Resumable state, saved after mining, after scoring and after every epoch. */
