@@ -65,7 +65,7 @@ export interface FactorsMemo {
 export function lastTeacherFactors(): FactorsMemo | null {
   if (!lastFactors) return null;
   // in shared memory (kept so, for the next caller): posted to each thread without a copy (debtags'
-  // factors and weights took 0.41 s to post per thread, 0.57 s to receive)
+  // factors and weights took 0.6 s to post per thread and 0.6 s to receive cloned, npm run bench:memory)
   if (lastFactors.value) lastFactors.value = inSharedMemory(lastFactors.value);
   const v = lastFactors.value;
   const value = v && { numFeatures: v.model.numFeatures, numLabels: v.model.numLabels, modelWeights: v.model.weights, bias: v.model.bias, weights: v.weights, factors: v.factors, energy: v.energy };

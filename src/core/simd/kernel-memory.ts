@@ -121,7 +121,8 @@ export class KernelMemory {
 /**
  * A kernel memory handed from one run to the next when they never overlap (the auto search's
  * trials on one thread): the next run's parameters land in pages the last one already touched,
- * where fresh ones cost about 0.5 s per 139 MB on the development machine (debtags' W1).
+ * where fresh ones cost 0.36–0.41 s per 139 MB on the development machine (debtags' W1) against
+ * 0.05 s reused (npm run bench:memory).
  */
 export class KernelMemorySlot {
   memory: KernelMemory | null = null;
