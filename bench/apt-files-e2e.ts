@@ -7,7 +7,8 @@
  * thread), wall seconds of `fasttext supervised`, P@k over the whole test split by our metric code.
  * distilxr: `distilxr train --no-auto` with the settings --auto chooses on apt-files (its random-start
  * family's α=0 candidate, lr 0.25 for 10 epochs, and the neighbour blend β 0.75, κ 0.02; BENCHMARKS.md section 0), job
- * seconds = preparing → publishing (the sum of its stages), P@k through HNSW on the job's evaluation
+ * seconds = preparing → publishing (the sum of its stages) without the test split's metrics (fastText's
+ * train seconds leave its predictions out too; the table also gives the seconds with them), P@k through HNSW on the job's evaluation
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
  * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `long`
  * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels),
@@ -23,7 +24,7 @@ import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
-import { REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
+import { REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, jobSeconds, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
 import { labelsTxtToOurIds } from './peers.js';
 
 /** Each variant's settings over the common ones below. */
@@ -43,7 +44,9 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
 
 interface Row {
   method: string;
+  /** distilxr: preparing → publishing without the test metrics (jobSeconds); fastText: its train command. */
   seconds: number;
+  withTest?: number;
   stageSeconds?: Record<string, number>;
   p1: number;
   p5: number;
@@ -75,9 +78,9 @@ async function main(): Promise<void> {
       const tag = `${v}${where ? '-against' : ''}-${rep}`;
       const out = join(work, `model-${tag}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--no-auto', ...trainFlags({ ...settings, ...VARIANTS[v] }), '--out', out];
-      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${tag}.log`), root);
-      const seconds = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
-      rows.push({ method: `distilxr α=0 (${v})${where}`, seconds, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
+      const { json } = await distilxrJson<{ stageSeconds: Record<string, number>; testSeconds?: number; hnsw: MetricReport; evaluatedPoints: number }>(args, join(work, `train-${tag}.log`), root);
+      const { seconds, withTest } = jobSeconds(json);
+      rows.push({ method: `distilxr α=0 (${v})${where}`, seconds, withTest, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
       process.stderr.write(`[apt-files] ${v}${where} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
     }
     const ft = await fasttextEvaluateText(split.train, split.test, work, { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 }, { ftId, toOurs }, test.labels, train.labels);
@@ -89,8 +92,8 @@ async function main(): Promise<void> {
   const stage = (r: Row, s: string): string => (r.stageSeconds?.[s] !== undefined ? r.stageSeconds[s].toFixed(1) : '');
   console.log(
     mdTable(
-      ['method', 's (job: preparing → publishing)', 'mining s', 'training s', 'evaluating s', 'publishing s', '× fastText (median)', 'P@1', 'P@5', 'test points'],
-      rows.map((r) => [r.method, r.seconds.toFixed(1), stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
+      ['method', 's (job: preparing → publishing, test metrics excluded)', 'with test metrics s', 'mining s', 'training s', 'evaluating s', 'publishing s', '× fastText (median)', 'P@1', 'P@5', 'test points'],
+      rows.map((r) => [r.method, r.seconds.toFixed(1), r.withTest?.toFixed(1) ?? '', stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
     ),
   );
   await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'apt-files-e2e.json')), { machine: machineInfo(), settings, reps, against: against ?? null, rows });

@@ -39,6 +39,16 @@ export function datasetSplit(name: string): DatasetSplit {
   return { format: 'xc', ...mulanSplit(name) };
 }
 
+/**
+ * A train job's seconds from its --json output: `seconds`, preparing → publishing without the test
+ * split's metrics (what the peers' train seconds cover: they predict in a separate command), and
+ * `withTest`, every stage. A checkout older than `testSeconds` reports none: both are then the same.
+ */
+export function jobSeconds(json: { stageSeconds: Record<string, number>; testSeconds?: number }): { seconds: number; withTest: number } {
+  const withTest = Object.values(json.stageSeconds).reduce((s, x) => s + x, 0);
+  return { seconds: withTest - (json.testSeconds ?? 0), withTest };
+}
+
 /** Runs a command; resolves with stdout, wall seconds; rejects with the stderr tail on failure. */
 export function run(cmd: string, args: string[], opts: { stderrFile?: string; cwd?: string } = {}): Promise<{ stdout: string; seconds: number }> {
   return new Promise((res, rej) => {

@@ -97,6 +97,11 @@ describe('distilxr CLI on the real Bibtex data', () => {
     // HNSW keeps retrieval quality of exact search
     expect(distilled.hnswRecallAt10).toBeGreaterThan(0.95);
     expect(Math.abs(distilled.hnsw['p@5'] - distilled['p@5'])).toBeLessThan(0.01);
+    // the test metrics (student and teacher) are timed apart, inside the evaluating stage
+    for (const r of [plain, distilled]) {
+      expect(r.testSeconds).toBeGreaterThan(0);
+      expect(r.testSeconds).toBeLessThan(r.stageSeconds.evaluating);
+    }
   });
 
   it("scores the fold models' training pairs from their weights as ONNX Runtime does, up to float rounding", () => {

@@ -62,6 +62,7 @@ export function trainCommand(): Command {
           evaluatedPoints: result.evaluatedPoints,
           teacher: result.teacherMetrics,
           stageSeconds: result.stageSeconds,
+          testSeconds: result.testSeconds,
           trainExamplesPerSecond: median(result.epochs.map((e) => e.examplesPerSecond)),
           epochs: result.epochs,
           pairsScored: result.pairsScored,
