@@ -279,7 +279,10 @@ describe('--auto where the teacher start applies', () => {
     expect(logs.indexOf(factored[0])).toBeLessThan(logs.findIndex((l) => l.startsWith('auto: chose')));
     const report = r.auto!;
     expect(report.teacherStartEnergy).toBeGreaterThan(0.99);
-    expect(report.trials.map((t) => t.settings)).toEqual(AUTO_TEACHER_START.candidates);
+    // every candidate tried, or a refinement of one that was beaten (auto-refinement.test.ts)
+    const tried = [...report.trials.map((t) => t.settings), ...report.notCounted.map((n) => n.settings)];
+    expect(tried).toHaveLength(AUTO_TEACHER_START.candidates.length);
+    expect(tried).toEqual(expect.arrayContaining(AUTO_TEACHER_START.candidates));
     expect(report.skipped).toBe(0);
     const best = report.trials.reduce((a, t) => (t.heldOutP1 > a.heldOutP1 ? t : a));
     expect(report.family).toBe('teacher start');
@@ -312,8 +315,9 @@ describe('--auto where the teacher start applies', () => {
     const parallel = await autoJob(2, { threads: 1 });
     const again = await autoJob(2);
     const held = (r: TrainJobResult) => r.auto!.trials.map((t) => [t.settings, t.heldOutP1]);
-    expect(held(serial).length).toBe(AUTO_TEACHER_START.candidates.length);
+    expect(held(serial).length + serial.auto!.notCounted.length).toBe(AUTO_TEACHER_START.candidates.length);
     expect(held(parallel)).toEqual(held(serial));
+    expect(parallel.auto!.notCounted.map((n) => n.settings)).toEqual(serial.auto!.notCounted.map((n) => n.settings));
     expect(held(again)).toEqual(held(serial)); // the trials ignore the job's training threads
     expect(parallel.config).toEqual(serial.config);
     // each trial thread pays for its first pool's scores once

@@ -78,6 +78,8 @@ export interface TrainJobInput {
      * config.threads; 1 with a text teacher
      */
     trialThreads?: number;
+    /** Run every candidate to the end, refinements of beaten candidates too (AutoFamily.refines). @defaultValue false */
+    everyCandidate?: boolean;
   };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
@@ -277,7 +279,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       await teacherStartEnergy(teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
       sink.log(`auto: the teacher factored for the job once the last trial was handed out (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     };
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, afterLastTrial });
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, afterLastTrial, everyCandidate: input.auto.everyCandidate });
   } finally {
     await pool?.close();
   }
@@ -304,9 +306,10 @@ function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labe
   // every trial trains on the same rows with the same teacher: a pair is scored once for them all,
   // and a first pool mined once for all the trials whose mining settings are the same
   const memo = newTrialMemo();
-  return async (config, train, heldOut, teacherPath, rows) => {
+  return async (config, train, heldOut, teacherPath, rows, signal) => {
     const slices = { trainPath: input.trainPath, teacherPath, train, heldOut, labelMap, teacherThreads: input.teacherThreads, ...sliceTexts(texts, rows) };
-    return trialOutcome(await runTrainJob(trialJobInput(slices, config, memo, input.shouldStop)));
+    const shouldStop = (): boolean => signal?.aborted === true || input.shouldStop?.() === true;
+    return trialOutcome(await runTrainJob(trialJobInput(slices, config, memo, shouldStop)));
   };
 }
 

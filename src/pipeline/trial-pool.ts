@@ -44,12 +44,17 @@ export function newTrialMemo(): TrialMemo {
   return { scores: new Map(), pools: new Map(), kernelMemory: new KernelMemorySlot() };
 }
 
-export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null } | { type: 'trial'; id: number; config: TrainConfig };
-export type TrialReply = { type: 'started' } | { type: 'done'; id: number; outcome: TrialOutcome } | { type: 'failed'; id: number; message: string; usage: boolean };
+/**
+ * `stop`: the lane's flag, read by its thread at every batch: the id of a trial to stop (an abort
+ * signal of the runner), -1 for none. Shared memory, since a training thread reads no messages.
+ */
+export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null; stop: Int32Array } | { type: 'trial'; id: number; config: TrainConfig };
+export type TrialReply = { type: 'started' } | { type: 'done'; id: number; outcome: TrialOutcome } | { type: 'failed'; id: number; message: string; usage: boolean; cancelled: boolean };
 
 interface Lane {
   worker: Worker;
   busy: boolean;
+  stop: Int32Array;
 }
 
 /** How often a busy pool asks shouldStop, ms. */
@@ -87,7 +92,7 @@ export class TrialPool {
     const starts: Promise<void>[] = [];
     this.lanes = Array.from({ length: size }, () => {
       const worker = spawnModuleWorker(import.meta.url, 'trial-worker', {});
-      const lane = { worker, busy: false };
+      const lane = { worker, busy: false, stop: new Int32Array(new SharedArrayBuffer(4)).fill(-1) };
       starts.push(new Promise<void>((resolve) => worker.once('message', () => resolve())));
       worker.on('message', (m: TrialReply) => this.onReply(lane, m));
       worker.once('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
@@ -110,15 +115,25 @@ export class TrialPool {
   }
 
   /** The search's TrialRunner: each thread gets the slices (and the teacher's factors) with the first trial. */
-  readonly runner: TrialRunner = async (config, train, heldOut, teacherPath, rows) => {
+  readonly runner: TrialRunner = async (config, train, heldOut, teacherPath, rows, signal) => {
     if (!this.sliced) {
       const slices: TrialSlices = { ...this.job, teacherPath, train, heldOut, ...sliceTexts(this.texts, rows) };
       const factors = lastTeacherFactors();
-      for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, factors } satisfies TrialRequest);
+      for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, factors, stop: lane.stop } satisfies TrialRequest);
       this.sliced = true;
     }
     const lane = await this.idleLane();
-    return this.send(lane.worker, { ...config, threads: 1 });
+    const id = this.nextId++;
+    const stop = (): void => {
+      Atomics.store(lane.stop, 0, id);
+    };
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await this.send(lane.worker, id, { ...config, threads: 1 });
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
   };
 
   private idleLane(): Promise<Lane> {
@@ -131,8 +146,7 @@ export class TrialPool {
     return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.idleLane());
   }
 
-  private send(worker: Worker, config: TrainConfig): Promise<TrialOutcome> {
-    const id = this.nextId++;
+  private send(worker: Worker, id: number, config: TrainConfig): Promise<TrialOutcome> {
     return new Promise<TrialOutcome>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ type: 'trial', id, config } satisfies TrialRequest);
@@ -151,7 +165,7 @@ export class TrialPool {
     this.pending.delete(m.id);
     this.release(lane);
     if (m.type === 'done') p.resolve(m.outcome);
-    else p.reject(m.usage ? new UsageError(m.message) : new Error(m.message));
+    else p.reject(m.usage ? new UsageError(m.message) : m.cancelled ? new CancelledError(m.message) : new Error(m.message));
   }
 
   /** Every trial in flight and every later one fails with `e`; the threads are stopped. */

@@ -1,0 +1,140 @@
+/**
+ * --auto's refinements (AutoFamily.refines): the negatives candidate counts only while the
+ * candidate it varies leads. The search's rule is checked with trials that finish in a chosen order
+ * (the orders two real lanes produce only by chance: a runner that answers each candidate with a
+ * set P@1 after a set delay, and stops at its abort signal); the stop itself with a real TrialPool.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import { CancelledError } from '../src/core/util/errors.js';
+import { Rng } from '../src/core/util/rng.js';
+import { AUTO_TEACHER_START, autoTune, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { TrialPool } from '../src/pipeline/trial-pool.js';
+import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
+import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
+
+const D = 300;
+const L = 30;
+
+function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
+  const b = new CsrBuilder(true);
+  for (let r = 0; r < rows; r++) {
+    const seen = new Set<number>();
+    while (seen.size < perRow) seen.add(rng.int(cols));
+    for (const c of [...seen].sort((x, y) => x - y)) b.push(c, rng.next() + 0.1);
+    b.endRow();
+  }
+  return b.build(cols);
+}
+
+const rng = new Rng(5);
+const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
+function rows(n: number): Dataset {
+  const b = new CsrBuilder(false);
+  for (let r = 0; r < n; r++) {
+    b.push(rng.int(L), 1);
+    b.endRow();
+  }
+  return { features: randomSparse(rng, n, D, 6), labels: b.build(L), source: 'synthetic' };
+}
+const train = rows(200);
+const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, neighbours: 0 };
+const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;
+
+/** Candidate → [held-out P@1, milliseconds]: answered after the delay, or a CancelledError once `signal` aborts. */
+function scripted(answers: [Partial<TrainConfig>, number, number][], started: string[]): TrialRunner {
+  return (cfg, _train, _heldOut, _teacher, _rows, signal) => {
+    // the candidate whose own settings the config has, the family's epochs and negatives where it names none
+    const key = (s: Partial<TrainConfig>): boolean => Object.entries({ epochs: AUTO_TEACHER_START.base.epochs, hardNegatives: config.hardNegatives, ...s }).every(([k, v]) => cfg[k as keyof TrainConfig] === v);
+    const [settings, p1, ms] = answers.find(([s]) => key(s))!;
+    started.push(JSON.stringify(settings));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve({ p1 }), ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new CancelledError('stopped'));
+      });
+    });
+  };
+}
+
+describe("--auto's refinements", () => {
+  let dir: string;
+  let teacherPath: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-refine-'));
+    teacherPath = join(dir, 'teacher.onnx');
+    await writeFile(teacherPath, exportSparseLinearOnnx(model));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const search = (answers: [Partial<TrainConfig>, number, number][], concurrency: number, everyCandidate = false) => {
+    const started: string[] = [];
+    return autoTune(train, teacherPath, config, scripted(answers, started), { concurrency, everyCandidate }).then((report) => ({ report, started }));
+  };
+
+  it('does not start the negatives candidate once epochs 0 beat α 0.5 T 1 (debtags, Corel5k)', async () => {
+    const { report, started } = await search([[T1, 0.8385, 5], [E0, 0.843, 1], [T2, 0.8415, 5], [NEG, 0.9, 5]], 1);
+    expect(report.family).toBe('teacher start');
+    expect(started).not.toContain(JSON.stringify(NEG));
+    expect(report.notCounted).toEqual([{ settings: NEG, reason: expect.stringMatching(/^not run: .*"temperature":1.* \(83\.85\) is beaten by \{"epochs":0\} \(84\.30\)/) }]);
+    expect(report.trials.map((t) => t.settings)).toEqual([T1, E0, T2]);
+    expect(report.skipped).toBe(0);
+    expect(report.chosen).toMatchObject(E0);
+  });
+
+  it('runs and counts it anyway with everyCandidate (--auto-every-candidate)', async () => {
+    const { report, started } = await search([[T1, 0.8385, 5], [E0, 0.843, 1], [T2, 0.8415, 5], [NEG, 0.9, 5]], 2, true);
+    expect(started).toContain(JSON.stringify(NEG));
+    expect(report.notCounted).toEqual([]);
+    expect(report.chosen).toMatchObject(NEG);
+  });
+
+  it('stops it when T 2 beats T 1 while it runs, and so never chooses it (Delicious)', async () => {
+    // lane A: T 1 (100 ms), then the negatives (2 s); lane B: epochs 0, then T 2, done at ~160 ms
+    const t0 = performance.now();
+    const { report, started } = await search([[T1, 0.7212, 100], [E0, 0.7065, 10], [T2, 0.7226, 150], [NEG, 0.9, 2000]], 2);
+    expect(performance.now() - t0).toBeLessThan(1500); // it did not wait for the negatives' 2 s
+    expect(started).toContain(JSON.stringify(NEG));
+    expect(report.notCounted).toEqual([{ settings: NEG, reason: expect.stringMatching(/^stopped after .* is beaten by .*"temperature":2.* \(72\.26\)/) }]);
+    expect(report.chosen).toMatchObject(T2);
+  });
+
+  it('does not count it when it finished before T 1 was beaten: the rule decides, not the timing', async () => {
+    const { report } = await search([[T1, 0.7212, 20], [E0, 0.7065, 10], [T2, 0.7226, 300], [NEG, 0.9, 20]], 2);
+    expect(report.notCounted).toEqual([{ settings: NEG, reason: expect.stringMatching(/^held-out P@1 90\.00 not counted: /) }]);
+    expect(report.trials.map((t) => t.settings)).toEqual([T1, E0, T2]);
+    expect(report.chosen).toMatchObject(T2);
+  });
+
+  it('counts it, and may choose it, while α 0.5 T 1 leads (Bibtex)', async () => {
+    for (const lanes of [1, 2]) {
+      const { report } = await search([[T1, 0.6189, 30], [E0, 0.6072, 5], [T2, 0.6109, 30], [NEG, 0.63, 30]], lanes);
+      expect(report.notCounted).toEqual([]);
+      expect(report.trials.map((t) => t.settings)).toEqual([T1, E0, T2, NEG]);
+      expect(report.chosen).toMatchObject(NEG);
+    }
+  });
+
+  it("a trial pool stops one trial at its runner's signal and goes on with the next", async () => {
+    const test = rows(40);
+    const trialRows = { train: Array.from({ length: 200 }, (_, i) => i), heldOut: Array.from({ length: 40 }, (_, i) => 200 + i) };
+    const pool = new TrialPool(1, { trainPath: 'synthetic' }, null);
+    try {
+      await pool.ready();
+      const stop = new AbortController();
+      const long = pool.runner({ ...config, ...AUTO_TEACHER_START.base, alpha: 0.5, epochs: 100000, dim: 16 }, train, test, teacherPath, trialRows, stop.signal);
+      setTimeout(() => stop.abort('enough'), 300);
+      await expect(long).rejects.toThrow(CancelledError);
+      const next = await pool.runner({ ...config, ...AUTO_TEACHER_START.base, alpha: 0.5, epochs: 1, dim: 16 }, train, test, teacherPath, trialRows);
+      expect(next.p1).toBeGreaterThanOrEqual(0);
+      expect(next.stageSeconds?.training).toBeGreaterThan(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});
