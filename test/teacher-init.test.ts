@@ -21,7 +21,7 @@ import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { CancelledError, UsageError } from '../src/core/util/errors.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
-import { sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
+import { readSparseLinearTeacher, sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
 function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
@@ -134,6 +134,18 @@ describe('student from a sparse linear teacher', () => {
     expect(Array.from(back.weights.indices)).toEqual(Array.from(model.weights.indices));
     expect(Array.from(back.weights.values!)).toEqual(Array.from(model.weights.values!));
     expect(Array.from(back.bias)).toEqual(Array.from(model.bias));
+  });
+
+  it('reads a teacher file once while it stays the same, and again once it is written again', async () => {
+    const path = join(dir, 'reread.onnx');
+    await writeFile(path, exportSparseLinearOnnx(model));
+    const first = await readSparseLinearTeacher(path);
+    expect(await readSparseLinearTeacher(path)).toBe(first); // the same object: not parsed again
+    const other = new SparseLinearModel(D, L + 1, { ...model.weights, rows: L + 1, indptr: Int32Array.from([...model.weights.indptr, model.weights.indptr[L]]) }, new Float32Array(L + 1));
+    await writeFile(path, exportSparseLinearOnnx(other));
+    const again = await readSparseLinearTeacher(path);
+    expect(again).not.toBe(first);
+    expect(again!.numLabels).toBe(L + 1);
   });
 
   /** Share of rows whose student top-1 is the teacher's top-1. */

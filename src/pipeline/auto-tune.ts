@@ -174,6 +174,8 @@ export async function autoTune(
     budgetSeconds?: number;
     sink?: ProgressSink;
     concurrency?: number;
+    /** Awaited once the slices are cut and the family chosen, before the first trial (the trial threads' start). */
+    beforeTrials?: () => Promise<void>;
     /**
      * Run once, by the first lane left without a candidate, while the other lanes' last trials
      * run: work for the job after the search, on a core those trials leave free.
@@ -266,6 +268,7 @@ export async function autoTune(
     afterLast ??= opts.afterLastTrial?.(family) ?? null;
     await afterLast;
   };
+  await opts.beforeTrials?.();
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
   // a refinement that finished before its base was beaten does not count either: the rule, not the timing, decides
   for (let i = 0; i < done.length; i++) {

@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { lowRankFactors, type LowRankFactors } from '../core/model/low-rank.js';
 import type { Student, StudentShape } from '../core/model/student.js';
 import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
-import { readSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
+import { readSparseLinearTeacher, rememberSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
 import { asShared } from '../core/util/shared-arrays.js';
 
 export interface TeacherInitReport {
@@ -96,6 +96,9 @@ export function adoptTeacherFactors(memo: FactorsMemo): void {
   const v = memo.value;
   const value = v && { model: new SparseLinearModel(v.numFeatures, v.numLabels, v.modelWeights, v.bias), weights: v.weights, factors: v.factors, energy: v.energy };
   lastFactors = { key: memo.key, value };
+  // the same file's weights, for the trials' training pairs (SparseLinearScorer.read): not read again
+  const [path, size, mtimeMs] = JSON.parse(memo.key) as [string, number, number];
+  if (value) rememberSparseLinearTeacher({ path, size, mtimeMs }, value.model);
 }
 
 /**

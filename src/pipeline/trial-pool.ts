@@ -107,8 +107,8 @@ export class TrialPool {
   }
 
   /**
-   * Resolves once every thread has loaded its modules. Await it before blocking this thread: under
-   * tsx a thread loads them through this thread's event loop (module-worker.ts).
+   * Resolves once every thread has loaded its modules. Compiled, they load on their own while this
+   * thread works; under tsx through this thread's event loop (module-worker.ts), so only once it yields.
    */
   async ready(): Promise<void> {
     await Promise.race([this.started, this.failed]);
