@@ -150,12 +150,16 @@ export async function initStudentFromTeacher(student: Student, teacherPath: stri
   const { model, factors: f, energy } = t;
   if (energy < MIN_ENERGY) return { rank, energy, applied: false };
   const vScale = tau * opts.scoreScale * medianQueryNorm(features, f.right, rank);
-  student.W1.fill(0);
-  student.V.fill(0);
-  for (let i = 0; i < D; i++) for (let j = 0; j < rank; j++) student.W1[i * d + j] = f.right[i * rank + j];
+  // each row written once, its slots past the rank zeroed (debtags' W1: 139 MB, a fill and a copy before)
+  const { W1, V } = student;
+  for (let i = 0; i < D; i++) {
+    W1.set(f.right.subarray(i * rank, (i + 1) * rank), i * d);
+    W1.fill(0, i * d + rank, (i + 1) * d);
+  }
   for (let y = 0; y < L; y++) {
-    for (let j = 0; j < rank; j++) student.V[y * d + j] = f.left[y * rank + j] * vScale;
-    if (labelBias) student.V[y * d + d - 1] = tau * opts.scoreScale * model.bias[y];
+    for (let j = 0; j < rank; j++) V[y * d + j] = f.left[y * rank + j] * vScale;
+    V.fill(0, y * d + rank, (y + 1) * d);
+    if (labelBias) V[y * d + d - 1] = tau * opts.scoreScale * model.bias[y];
   }
   return { rank, energy, applied: true };
 }
