@@ -174,6 +174,8 @@ export async function autoTune(
     budgetSeconds?: number;
     sink?: ProgressSink;
     concurrency?: number;
+    /** Called with the slices once they are cut, before the family is chosen (the fold-0 model factored). */
+    onSlices?: (train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows) => void;
     /** Awaited once the slices are cut and the family chosen, before the first trial (the trial threads' start). */
     beforeTrials?: () => Promise<void>;
     /**
@@ -195,6 +197,7 @@ export async function autoTune(
   const scored = heldRows.filter((_, i) => i % step === 0);
   const trialTrain = subset(train, trainRows, 'auto-tune training rows');
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
+  opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
   const energy = await teacherStartEnergy(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
   // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)

@@ -49,6 +49,16 @@ export interface PoolTrainingInput {
   sink: ProgressSink;
 }
 
+/** The settings a first pool depends on, as PoolTrainingInput.firstPools' key. */
+export function firstPoolKey(config: TrainConfig): string {
+  return JSON.stringify({ poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config) });
+}
+
+/** The first pool: each training row's nearest label centroids that are not its positives. */
+export function mineFirstPool(train: Dataset, config: TrainConfig, threads: number): Promise<NegativePool> {
+  return mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config), threads });
+}
+
 /** Runs the stages once: `run()` resumes or mines, then trains the epochs not done yet. */
 export class PoolTraining {
   readonly state: TrainState;
@@ -134,12 +144,10 @@ export class PoolTraining {
   /** The first pool, mined from the label centroids or copied from firstPools. */
   private async firstPool(): Promise<NegativePool> {
     const { config, train, firstPools } = this.job;
-    const opts = { poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config) };
-    const key = JSON.stringify(opts);
-    const known = firstPools?.get(key);
+    const known = firstPools?.get(firstPoolKey(config));
     if (known) return { size: config.poolSize, labels: known.slice(), teacherScores: null };
-    const pool = await mineFromCentroids(train, train.labels.cols, { ...opts, threads: this.job.threads });
-    firstPools?.set(key, pool.labels.slice());
+    const pool = await mineFirstPool(train, config, this.job.threads);
+    firstPools?.set(firstPoolKey(config), pool.labels.slice());
     return pool;
   }
 

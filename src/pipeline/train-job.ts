@@ -35,7 +35,7 @@ import { initStudentFromTeacher, MIN_ENERGY, teacherStartEnergy } from './teache
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
-import { AUTO_TEACHER_START, autoConfig, autoTune, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRunner } from './auto-tune.js';
+import { AUTO_TEACHER_START, autoConfig, autoTune, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
 import { newTrialMemo, sliceTexts, TrialPool, type TrialMemo, type TrialSlices } from './trial-pool.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
@@ -269,6 +269,13 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
     // the trial threads load their modules while this one cuts the slices and factors the fold-0
     // model (debtags: 0.5 s of loading under 3.5 s); the job's training threads load while the trials run
     const threads = trainingThreads(input.config.threads, train.features.rows, input.config.batchSize);
+    // one trial thread mines and scores the trained trials' first pool meanwhile, for all of them
+    const onSlices = pool && texts === null
+      ? (t: Dataset, h: Dataset, path: string, rows: TrialRows): void => {
+          pool.sendSlices(t, h, path, rows);
+          pool.prepareFirstPool({ ...input.config, ...AUTO_TEACHER_START.base, ...AUTO_TEACHER_START.candidates[0] });
+        }
+      : undefined;
     const beforeTrials = async (): Promise<void> => {
       await pool?.ready();
       if (pool && threads > 1) warmTrainingThreads(threads);
@@ -282,7 +289,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       await teacherStartEnergy(teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
       sink.log(`auto: the teacher factored for the job once the last trial was handed out (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     };
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, beforeTrials, afterLastTrial, everyCandidate: input.auto.everyCandidate });
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, everyCandidate: input.auto.everyCandidate });
   } finally {
     await pool?.close();
   }

@@ -14,6 +14,7 @@ import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherScoreCache } from '../teacher/score-cache.js';
 import type { TrialOutcome, TrialRows, TrialRunner } from './auto-tune.js';
 import { lastTeacherFactors, type FactorsMemo } from './teacher-init.js';
+import type { PreparedFirstPool } from './trial-prepare.js';
 
 /** What every trial of one search shares: the slices, the teacher and the texts. */
 export interface TrialSlices {
@@ -48,8 +49,17 @@ export function newTrialMemo(): TrialMemo {
  * `stop`: the lane's flag, read by its thread at every batch: the id of a trial to stop (an abort
  * signal of the runner), -1 for none. Shared memory, since a training thread reads no messages.
  */
-export type TrialRequest = { type: 'slices'; slices: TrialSlices; factors: FactorsMemo | null; stop: Int32Array } | { type: 'trial'; id: number; config: TrainConfig };
-export type TrialReply = { type: 'started' } | { type: 'done'; id: number; outcome: TrialOutcome } | { type: 'failed'; id: number; message: string; usage: boolean; cancelled: boolean };
+export type TrialRequest =
+  | { type: 'slices'; slices: TrialSlices; stop: Int32Array }
+  | { type: 'factors'; factors: FactorsMemo | null }
+  | { type: 'trial'; id: number; config: TrainConfig }
+  | { type: 'prepare'; id: number; config: TrainConfig }
+  | { type: 'adopt'; prepared: PreparedFirstPool };
+export type TrialReply =
+  | { type: 'started' }
+  | { type: 'done'; id: number; outcome: TrialOutcome }
+  | { type: 'prepared'; id: number; prepared: PreparedFirstPool | null }
+  | { type: 'failed'; id: number; message: string; usage: boolean; cancelled: boolean };
 
 interface Lane {
   worker: Worker;
@@ -62,10 +72,11 @@ const STOP_POLL_MS = 200;
 
 export class TrialPool {
   private readonly lanes: Lane[];
-  private readonly pending = new Map<number, { resolve: (o: TrialOutcome) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (answer: TrialOutcome | PreparedFirstPool | null) => void; reject: (e: Error) => void }>();
   private readonly waiting: (() => void)[] = [];
   private readonly started: Promise<void>;
   private sliced = false;
+  private factorsSent = false;
   private nextId = 0;
   private readonly stopPoll: NodeJS.Timeout;
   private failure: Error | null = null;
@@ -114,13 +125,34 @@ export class TrialPool {
     await Promise.race([this.started, this.failed]);
   }
 
-  /** The search's TrialRunner: each thread gets the slices (and the teacher's factors) with the first trial. */
+  /** Every thread gets the search's slices, once; before the first trial or the first pool's preparation. */
+  sendSlices(train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows): void {
+    if (this.sliced) return;
+    const slices: TrialSlices = { ...this.job, teacherPath, train, heldOut, ...sliceTexts(this.texts, rows) };
+    for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, stop: lane.stop } satisfies TrialRequest);
+    this.sliced = true;
+  }
+
+  /**
+   * One thread mines and scores the first pool trials with `config` train on (trial-prepare.ts)
+   * and the others take it, while this thread goes on (the fold-0 model's factorisation). A failure
+   * is left to the trials, which then mine and score it themselves and meet it there.
+   */
+  prepareFirstPool(config: TrainConfig): void {
+    if (!this.sliced) throw new Error('prepareFirstPool before sendSlices');
+    void this.idleLane().then(async (lane) => {
+      const prepared = (await this.send(lane.worker, { type: 'prepare', id: this.nextId++, config: { ...config, threads: 1 } })) as PreparedFirstPool | null;
+      if (prepared) for (const other of this.lanes) if (other !== lane) other.worker.postMessage({ type: 'adopt', prepared } satisfies TrialRequest);
+    }).catch(() => undefined);
+  }
+
+  /** The search's TrialRunner: each thread gets the slices, and the teacher's factors, with the first trial. */
   readonly runner: TrialRunner = async (config, train, heldOut, teacherPath, rows, signal) => {
-    if (!this.sliced) {
-      const slices: TrialSlices = { ...this.job, teacherPath, train, heldOut, ...sliceTexts(this.texts, rows) };
+    this.sendSlices(train, heldOut, teacherPath, rows);
+    if (!this.factorsSent) {
       const factors = lastTeacherFactors();
-      for (const lane of this.lanes) lane.worker.postMessage({ type: 'slices', slices, factors, stop: lane.stop } satisfies TrialRequest);
-      this.sliced = true;
+      for (const lane of this.lanes) lane.worker.postMessage({ type: 'factors', factors } satisfies TrialRequest);
+      this.factorsSent = true;
     }
     const lane = await this.idleLane();
     const id = this.nextId++;
@@ -130,7 +162,7 @@ export class TrialPool {
     if (signal?.aborted) stop();
     signal?.addEventListener('abort', stop, { once: true });
     try {
-      return await this.send(lane.worker, id, { ...config, threads: 1 });
+      return (await this.send(lane.worker, { type: 'trial', id, config: { ...config, threads: 1 } })) as TrialOutcome;
     } finally {
       signal?.removeEventListener('abort', stop);
     }
@@ -146,10 +178,11 @@ export class TrialPool {
     return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.idleLane());
   }
 
-  private send(worker: Worker, id: number, config: TrainConfig): Promise<TrialOutcome> {
-    return new Promise<TrialOutcome>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'trial', id, config } satisfies TrialRequest);
+  /** A trial or a preparation on `worker`, answered by its reply. */
+  private send(worker: Worker, request: Extract<TrialRequest, { id: number }>): Promise<TrialOutcome | PreparedFirstPool | null> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(request.id, { resolve, reject });
+      worker.postMessage(request);
     });
   }
 
@@ -165,6 +198,7 @@ export class TrialPool {
     this.pending.delete(m.id);
     this.release(lane);
     if (m.type === 'done') p.resolve(m.outcome);
+    else if (m.type === 'prepared') p.resolve(m.prepared);
     else p.reject(m.usage ? new UsageError(m.message) : m.cancelled ? new CancelledError(m.message) : new Error(m.message));
   }
 
