@@ -32,8 +32,8 @@ export interface AutoFamily {
   candidates: Partial<TrainConfig>[];
   /**
    * Candidate index → the candidate whose settings it varies in one respect (a refinement): it
-   * counts only while that one leads the candidates that refine nothing (refinementCounts), so it is
-   * not started once another one beats it, and stopped if that happens while it runs.
+   * counts only while that one leads the candidates that refine nothing, so it is not started once
+   * another one beats it, stopped if that happens while it runs, and not counted if it happens after.
    */
   refines?: Readonly<Record<number, number>>;
 }

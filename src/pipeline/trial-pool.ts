@@ -2,7 +2,8 @@
  * The auto search's trials on worker threads, one trial per thread at a time, each trained on one
  * thread: two trials at once on two cores rather than one at a time on both (Hogwild). A trial on
  * one thread is deterministic, so the search chooses the same settings every run. Each thread
- * keeps its own score cache and first pools across its trials (trial-worker.ts).
+ * keeps its own score cache and first pools across its trials (trial-worker.ts); the trained
+ * trials' first pool and its scores are made by one of them for all (trial-prepare.ts).
  */
 import type { Worker } from 'node:worker_threads';
 import type { Dataset } from '../core/data/dataset.js';
@@ -14,7 +15,6 @@ import { spawnModuleWorker } from '../core/util/module-worker.js';
 import type { TeacherScoreCache } from '../teacher/score-cache.js';
 import type { TrialOutcome, TrialRows, TrialRunner } from './auto-tune.js';
 import { lastTeacherFactors, type FactorsMemo } from './teacher-init.js';
-import type { PreparedFirstPool } from './trial-prepare.js';
 
 /** What every trial of one search shares: the slices, the teacher and the texts. */
 export interface TrialSlices {
@@ -43,6 +43,16 @@ export interface TrialMemo {
 
 export function newTrialMemo(): TrialMemo {
   return { scores: new Map(), pools: new Map(), kernelMemory: new KernelMemorySlot() };
+}
+
+/** A first pool and its scores, as one trial thread posts them to the others (trial-prepare.ts). */
+export interface PreparedFirstPool {
+  key: string;
+  labels: Int32Array;
+  /** What the scores were divided by: the key of TrialMemo.scores. */
+  temperature: number;
+  /** TeacherScoreCache.serialize() of the positives' and the pool's scores. */
+  scores: Uint8Array;
 }
 
 /**

@@ -11,17 +11,7 @@ import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { firstPoolKey, mineFirstPool } from './pool-training.js';
 import { calibratedScorer, scorePositivesAndPool } from './score.js';
-import type { TrialMemo, TrialSlices } from './trial-pool.js';
-
-/** A first pool and its scores, as posted from one trial thread to the others. */
-export interface PreparedFirstPool {
-  key: string;
-  labels: Int32Array;
-  /** What the scores were divided by: the key of TrialMemo.scores. */
-  temperature: number;
-  /** TeacherScoreCache.serialize() of the positives' and the pool's scores. */
-  scores: Uint8Array;
-}
+import type { PreparedFirstPool, TrialMemo, TrialSlices } from './trial-pool.js';
 
 /**
  * Mines the first pool a trial with `config` trains on and scores it as such a trial does (the
