@@ -15,22 +15,13 @@ import { CancelledError } from '../src/core/util/errors.js';
 import { Rng } from '../src/core/util/rng.js';
 import { AUTO_TEACHER_START, autoTune, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
+import { randomSparse } from './support/random-sparse.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
 const D = 300;
 const L = 30;
 
-function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
-  const b = new CsrBuilder(true);
-  for (let r = 0; r < rows; r++) {
-    const seen = new Set<number>();
-    while (seen.size < perRow) seen.add(rng.int(cols));
-    for (const c of [...seen].sort((x, y) => x - y)) b.push(c, rng.next() + 0.1);
-    b.endRow();
-  }
-  return b.build(cols);
-}
 
 const rng = new Rng(5);
 const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));

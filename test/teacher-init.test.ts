@@ -17,6 +17,9 @@ import { adoptTeacherFactors, initStudentFromTeacher, lastTeacherFactors, teache
 import { isShared } from '../src/core/util/shared-arrays.js';
 import { MessageChannel } from 'node:worker_threads';
 import { AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
+import { randomSparse } from './support/random-sparse.js';
+
+const normal = (rng: Rng): number => rng.normal();
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { CancelledError, UsageError } from '../src/core/util/errors.js';
@@ -24,16 +27,6 @@ import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { readSparseLinearTeacher, sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
-function randomSparse(rng: Rng, rows: number, cols: number, perRow: number): Csr {
-  const b = new CsrBuilder(true);
-  for (let r = 0; r < rows; r++) {
-    const set = new Set<number>();
-    while (set.size < perRow) set.add(rng.int(cols));
-    for (const c of [...set].sort((a, z) => a - z)) b.push(c, rng.normal());
-    b.endRow();
-  }
-  return b.build(cols);
-}
 
 function dense(m: Csr): Matrix {
   const out = new Matrix(m.rows, m.cols);
@@ -44,7 +37,7 @@ function dense(m: Csr): Matrix {
 describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse rows)', () => {
   it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', async () => {
     const rng = new Rng(3);
-    const M = randomSparse(rng, 40, 300, 12);
+    const M = randomSparse(rng, 40, 300, 12, normal);
     const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
     const f = await lowRankFactors(M, 10, { seed: 5 });
     // a flat random spectrum is the hard case for a sketch: the leading values come out close, the
@@ -63,7 +56,7 @@ describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse r
   });
 
   it('gives the same factors multiplying by M densely on ONNX Runtime as in the sparse loops', async () => {
-    const M = randomSparse(new Rng(4), 60, 200, 30);
+    const M = randomSparse(new Rng(4), 60, 200, 30, normal);
     const sparse = await lowRankFactors(M, 20, { seed: 2, denseProducts: false });
     const dense = await lowRankFactors(M, 20, { seed: 2, denseProducts: true });
     for (let t = 0; t < 20; t++) expect(dense.singularValues[t]).toBeCloseTo(sparse.singularValues[t], 9);
@@ -73,13 +66,13 @@ describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse r
   });
 
   it('factors exactly through M·Mᵀ (gram) where that is cheaper than the sketch', () => {
-    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 20000, 200), 20)).toBe(true); // 1 % filled, few rows
-    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 300, 12), 20)).toBe(false); // filled: dense products on ONNX Runtime
-    expect(gramIsCheaper(randomSparse(new Rng(6), 2000, 10000, 5), 265)).toBe(false); // rows³ above the sketch's products
+    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 20000, 200, normal), 20)).toBe(true); // 1 % filled, few rows
+    expect(gramIsCheaper(randomSparse(new Rng(6), 40, 300, 12, normal), 20)).toBe(false); // filled: dense products on ONNX Runtime
+    expect(gramIsCheaper(randomSparse(new Rng(6), 2000, 10000, 5, normal), 265)).toBe(false); // rows³ above the sketch's products
   });
 
   it('factors a matrix of few rows exactly through M·Mᵀ (gram), at any rank', async () => {
-    const M = randomSparse(new Rng(6), 40, 20000, 200); // 1 % filled, 40 rows: the case where gram is the default
+    const M = randomSparse(new Rng(6), 40, 20000, 200, normal); // 1 % filled, 40 rows: the case where gram is the default
     const reference = new SingularValueDecomposition(dense(M), { autoTranspose: true }).diagonal;
     const byDefault = await lowRankFactors(M, 10);
     const f = await lowRankFactors(M, 10, { gram: true });
@@ -102,7 +95,7 @@ describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse r
   });
 
   it('refuses a rank below 1', async () => {
-    await expect(lowRankFactors(randomSparse(new Rng(1), 3, 5, 2), 0)).rejects.toThrow(/rank must be a positive integer/);
+    await expect(lowRankFactors(randomSparse(new Rng(1), 3, 5, 2, normal), 0)).rejects.toThrow(/rank must be a positive integer/);
   });
 });
 
@@ -115,10 +108,10 @@ describe('student from a sparse linear teacher', () => {
 
   beforeAll(async () => {
     const rng = new Rng(9);
-    const weights = randomSparse(rng, L, D, 20);
+    const weights = randomSparse(rng, L, D, 20, normal);
     const bias = Float32Array.from({ length: L }, () => 0.3 * rng.normal());
     model = new SparseLinearModel(D, L, weights, bias);
-    features = randomSparse(rng, 200, D, 6);
+    features = randomSparse(rng, 200, D, 6, normal);
     dir = await mkdtemp(join(tmpdir(), 'distilxr-init-'));
     await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
   });
@@ -209,7 +202,7 @@ describe('student from a sparse linear teacher', () => {
     await writeFile(other, exportSparseLinearOnnx(model));
     const before = await teacherStartEnergy(other, shape(3), 1);
     const rng = new Rng(77);
-    await writeFile(other, exportSparseLinearOnnx(new SparseLinearModel(D, L, randomSparse(rng, L, D, 40), new Float32Array(L))));
+    await writeFile(other, exportSparseLinearOnnx(new SparseLinearModel(D, L, randomSparse(rng, L, D, 40, normal), new Float32Array(L))));
     expect(await teacherStartEnergy(other, shape(3), 1)).not.toBe(before);
   });
 
@@ -251,11 +244,11 @@ describe('--auto where the teacher start applies', () => {
   const rng = new Rng(5);
   const D = 400;
   const L = 40;
-  const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 12), new Float32Array(L));
+  const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 12, normal), new Float32Array(L));
   const scorer = new AllLabelScorer(model);
   // each row labelled by the teacher's top label: the teacher is right, so both families learn
   const rows = (n: number): Dataset => {
-    const features = randomSparse(rng, n, D, 8);
+    const features = randomSparse(rng, n, D, 8, normal);
     const b = new CsrBuilder(false);
     const top = new Int32Array(1);
     for (let r = 0; r < n; r++) {
@@ -371,12 +364,12 @@ describe('--auto where the teacher start does not apply', () => {
     const rng = new Rng(21);
     const D = 3000;
     const L = 2000;
-    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
+    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10, normal), new Float32Array(L));
     const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-'));
     try {
       await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
       const rows = (n: number): Dataset => {
-        const features = randomSparse(rng, n, D, 8);
+        const features = randomSparse(rng, n, D, 8, normal);
         const b = new CsrBuilder(false);
         for (let r = 0; r < n; r++) {
           b.push(rng.int(L), 1);

@@ -16,22 +16,13 @@ import { runTrainJob, trialJobInput, trialOutcome } from '../src/pipeline/train-
 import { newTrialMemo, type TrialSlices } from '../src/pipeline/trial-pool.js';
 import { adoptFirstPool, prepareFirstPool } from '../src/pipeline/trial-prepare.js';
 import { TEMPERATURE_KEY } from '../src/teacher/onnx-export.js';
+import { randomSparse } from './support/random-sparse.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
 const D = 300;
 const L = 30;
 const rng = new Rng(9);
-function randomSparse(rows: number, cols: number, perRow: number): Csr {
-  const b = new CsrBuilder(true);
-  for (let r = 0; r < rows; r++) {
-    const seen = new Set<number>();
-    while (seen.size < perRow) seen.add(rng.int(cols));
-    for (const c of [...seen].sort((x, y) => x - y)) b.push(c, rng.next() + 0.1);
-    b.endRow();
-  }
-  return b.build(cols);
-}
 function rows(n: number): Dataset {
   const b = new CsrBuilder(false);
   for (let r = 0; r < n; r++) {
@@ -41,7 +32,7 @@ function rows(n: number): Dataset {
     for (const y of labels) b.push(y, 1);
     b.endRow();
   }
-  return { features: randomSparse(n, D, 6), labels: b.build(L), source: 'synthetic' };
+  return { features: randomSparse(rng, n, D, 6), labels: b.build(L), source: 'synthetic' };
 }
 
 describe('the first pool made once for every trial thread', () => {
@@ -51,7 +42,7 @@ describe('the first pool made once for every trial thread', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-prepare-'));
     const teacherPath = join(dir, 'teacher.onnx');
-    const model = new SparseLinearModel(D, L, randomSparse(L, D, 20), Float32Array.from({ length: L }, () => rng.normal() * 0.1));
+    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 20), Float32Array.from({ length: L }, () => rng.normal() * 0.1));
     await writeFile(teacherPath, exportSparseLinearOnnx(model, [{ key: TEMPERATURE_KEY, value: '0.5' }]));
     slices = { trainPath: 'synthetic', teacherPath, train: rows(300), heldOut: rows(60) };
   });
