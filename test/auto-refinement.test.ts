@@ -13,7 +13,7 @@ import type { Dataset } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
 import { Rng } from '../src/core/util/rng.js';
-import { AUTO_TEACHER_START, autoTune, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_RANDOM_START, AUTO_TEACHER_START, autoTune, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { randomSparse } from './support/random-sparse.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -126,6 +126,73 @@ describe("--auto's refinements", () => {
       expect(next.stageSeconds?.training).toBeGreaterThan(0);
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe("--auto's choice of a simpler candidate (the one-standard-error rule)", () => {
+  /** n held-out rows, `count` of them hits from row `from` on. */
+  const hits = (n: number, count: number, from = 0): Uint8Array => {
+    const h = new Uint8Array(n);
+    for (let r = from; r < from + count; r++) h[r % n] = 1;
+    return h;
+  };
+  const trial = (settings: Partial<TrainConfig>, h: Uint8Array): AutoTrial => ({ settings, heldOutP1: h.reduce((s, x) => s + x, 0) / h.length, seconds: 1 });
+
+  it('takes the simpler candidate when the best leads it by less than √(discordant rows) / rows', () => {
+    // apt-files' case: α 0.5 leads α=0 by 3 of 1,985 rows, the two disagreeing on 103 rows (SE √103/1985 = 0.51 %)
+    const alpha0 = hits(1985, 1547);
+    const distilled = hits(1985, 1550, 50); // rows 50..1599: 50 rows only α=0 has right, 53 only α 0.5
+    const [a0, a5] = [AUTO_RANDOM_START.candidates[0], AUTO_RANDOM_START.candidates[1]];
+    const done = [trial(a0, alpha0), trial(a5, distilled)];
+    const got = simplerWithin(done, new Map([[0, alpha0], [1, distilled]]), 1, AUTO_RANDOM_START.simpler!);
+    expect(got?.at).toBe(0);
+    expect(got!.choice.over).toEqual(a5);
+    expect(got!.choice.difference).toBeCloseTo(3 / 1985, 12);
+    let discordant = 0;
+    for (let r = 0; r < 1985; r++) if (alpha0[r] !== distilled[r]) discordant++;
+    expect(got!.choice.standardError).toBeCloseTo(Math.sqrt(discordant) / 1985, 12);
+  });
+
+  it('keeps the best when it leads by more than one standard error, or is itself the simpler one, or rows are missing', () => {
+    // Bibtex's case: T 1 leads epochs 0 by 19 of 1,619 rows and they disagree on 19: a lead of √19 standard errors
+    const e0 = hits(1619, 983);
+    const t1 = hits(1619, 1002);
+    const done = [trial(T1, t1), trial(E0, e0)];
+    expect(simplerWithin(done, new Map([[0, t1], [1, e0]]), 0, AUTO_TEACHER_START.simpler!)).toBeNull();
+    expect(simplerWithin(done, new Map([[0, t1], [1, e0]]), 1, AUTO_TEACHER_START.simpler!)).toBeNull();
+    expect(simplerWithin(done, new Map([[0, t1]]), 0, AUTO_TEACHER_START.simpler!)).toBeNull();
+  });
+
+  it('chooses so in a search, and by P@1 alone with preferSimpler off', async () => {
+    const n = 200;
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-simpler-'));
+    try {
+      const teacherPath = join(dir, 'teacher.onnx');
+      await writeFile(teacherPath, exportSparseLinearOnnx(model));
+      // T 1 leads epochs 0 by one row of 200, the only row they disagree on: one standard error, √1 / 200
+      const answers = new Map<string, Uint8Array>([
+        [JSON.stringify(T1), hits(n, 101)],
+        [JSON.stringify(E0), hits(n, 100, 1)],
+        [JSON.stringify(T2), hits(n, 90)],
+        [JSON.stringify(NEG), hits(n, 80)],
+      ]);
+      const runner: TrialRunner = async (cfg) => {
+        const key = [T1, E0, T2, NEG].find((c) => Object.entries({ epochs: AUTO_TEACHER_START.base.epochs, hardNegatives: config.hardNegatives, ...c }).every(([k, v]) => cfg[k as keyof TrainConfig] === v))!;
+        const h = answers.get(JSON.stringify(key))!;
+        return { p1: h.reduce((s, x) => s + x, 0) / n, hits: h };
+      };
+      const logs: string[] = [];
+      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+      const simpler = await autoTune(train, teacherPath, config, runner, { sink });
+      expect(simpler.chosen).toMatchObject(E0);
+      expect(simpler.simplerChoice).toMatchObject({ over: T1 });
+      expect(logs.join('\n')).toMatch(/chosen over .*a simpler model, within one standard error/);
+      const byP1 = await autoTune(train, teacherPath, config, runner, { preferSimpler: false });
+      expect(byP1.chosen).toMatchObject(T1);
+      expect(byP1.simplerChoice).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -38,7 +38,7 @@ function rows(n: number): Dataset {
 describe('the first pool made once for every trial thread', () => {
   let dir: string;
   let slices: TrialSlices;
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, neighbours: 0, threads: 1, dim: 32, ...AUTO_TEACHER_START.base, ...AUTO_TEACHER_START.candidates[0], epochs: 2 };
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, threads: 1, dim: 32, ...AUTO_TEACHER_START.base, ...AUTO_TEACHER_START.candidates[0], epochs: 2 };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-prepare-'));
     const teacherPath = join(dir, 'teacher.onnx');
@@ -59,6 +59,10 @@ describe('the first pool made once for every trial thread', () => {
     const adopted = await runTrainJob(trialJobInput(slices, config, taker));
     const made = await runTrainJob(trialJobInput(slices, config, maker));
     expect(own.pairsScored).toBeGreaterThan(0);
+    // a trial's per-row top-1 hits, for the search's paired comparisons: their mean is its P@1
+    const hits = trialOutcome(own).hits!;
+    expect(hits).toHaveLength(slices.heldOut.features.rows);
+    expect(hits.reduce((n, h) => n + h, 0) / hits.length).toBeCloseTo(trialOutcome(own).p1, 12);
     for (const r of [adopted, made]) {
       expect(r.pairsScored).toBe(0);
       expect(trialOutcome(r).p1).toBe(trialOutcome(own).p1);

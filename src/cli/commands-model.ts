@@ -33,6 +33,7 @@ export function trainCommand(): Command {
     .option('--no-auto', 'train with the settings as given (their defaults)')
     .option('--auto-budget <s>', 'time budget of the --auto search, seconds', intArg, AUTO_BUDGET_SECONDS)
     .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads; 1 with a text teacher)', intArg)
+    .option('--no-auto-prefer-simpler', '--auto chooses by held-out P@1 alone, not the simpler candidate (no distillation, or no training) when the best is within one standard error of it')
     .option('--auto-every-candidate', "run every --auto candidate to the end: also the negative counts' candidate once the setting it varies is beaten")
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o, cmd: Command) => {
@@ -47,7 +48,7 @@ export function trainCommand(): Command {
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
       const result = await runTrainJob(
-        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget, ...(o.autoTrialThreads !== undefined ? { trialThreads: o.autoTrialThreads } : {}), ...(o.autoEveryCandidate ? { everyCandidate: true } : {}) } } : {}) },
+        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget, ...(o.autoTrialThreads !== undefined ? { trialThreads: o.autoTrialThreads } : {}), ...(o.autoEveryCandidate ? { everyCandidate: true } : {}), ...(o.autoPreferSimpler === false ? { preferSimpler: false } : {}) } } : {}) },
         sink,
       );
       sink.done();

@@ -36,6 +36,12 @@ export interface AutoFamily {
    * another one beats it, stopped if that happens while it runs, and not counted if it happens after.
    */
   refines?: Readonly<Record<number, number>>;
+  /**
+   * Candidates that make a simpler model than the rest (no distillation, or no training): one of
+   * them is chosen over a better-scoring other one unless that one wins by more than one standard
+   * error of the paired difference on the held-out rows (preferSimpler).
+   */
+  simpler?: readonly number[];
 }
 
 /**
@@ -56,6 +62,7 @@ export const AUTO_TEACHER_START: AutoFamily = {
   // the negative counts are tuned on α 0.5 T 1 only while it leads: on debtags and Corel5k epochs 0
   // beat it, and on Delicious T 2, and this candidate won none of the four held-out slices (BENCHMARKS.md 0)
   refines: { 3: 0 },
+  simpler: [1],
 };
 
 /** Teacher-start settings the search tried until 2026-12-06 and no longer does; the quality bench's grid keeps them. */
@@ -84,6 +91,9 @@ export const AUTO_RANDOM_START: AutoFamily = {
     { alpha: 0.5, temperature: 2 },
     { alpha: 1, temperature: 1 },
   ],
+  // apt-files: α 0.5 T 1 led α=0 by 3 of 1,985 held-out rows (78.09 against 77.93) and lost 1.6–2 P@1 on the
+  // test split (79.39 against 81.0–81.6), in 2.6× the trial's time (BENCHMARKS.md 0, 2026-12-06 11:10)
+  simpler: [0],
 };
 
 /** Default time budget of the search, seconds. */
@@ -101,6 +111,15 @@ export interface AutoTrial {
   pairsScored?: number;
 }
 
+/** A simpler candidate chosen over the best-scoring one (AutoFamily.simpler). */
+export interface SimplerChoice {
+  over: Partial<TrainConfig>;
+  /** Held-out P@1 of the best-scoring candidate minus the simpler one's. */
+  difference: number;
+  /** One standard error of that difference over the paired held-out rows. */
+  standardError: number;
+}
+
 export interface AutoTuneReport {
   /** How the held-out slice was cut. */
   heldOut: string;
@@ -116,6 +135,8 @@ export interface AutoTuneReport {
   /** Refinements that did not count, because the candidate they refine was beaten: not started, stopped, or finished too late to matter. */
   notCounted: { settings: Partial<TrainConfig>; reason: string }[];
   chosen: Partial<TrainConfig>;
+  /** When the choice is a simpler candidate within one standard error of the best-scoring one. */
+  simplerChoice?: SimplerChoice;
   seconds: number;
 }
 
@@ -129,6 +150,8 @@ export type TrialRunner = (config: TrainConfig, train: Dataset, heldOut: Dataset
 
 export interface TrialOutcome {
   p1: number;
+  /** Per held-out row, 1 where the trial's top label is a true one. */
+  hits?: Uint8Array;
   blend?: Partial<TrainConfig>;
   stageSeconds?: Partial<Record<string, number>>;
   pairsScored?: number;
@@ -185,6 +208,8 @@ export async function autoTune(
     afterLastTrial?: (family: AutoFamily) => Promise<void>;
     /** Every candidate run and counted: the family's refinements as candidates of their own. @defaultValue false */
     everyCandidate?: boolean;
+    /** A simpler candidate within one standard error of the best-scoring one is chosen (AutoFamily.simpler). @defaultValue true */
+    preferSimpler?: boolean;
   } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
@@ -213,6 +238,7 @@ export async function autoTune(
   const done: (AutoTrial | undefined)[] = [];
   const notCounted: AutoTuneReport['notCounted'] = [];
   const running = new Map<number, AbortController>(); // refinements in flight
+  const hitsOf = new Map<number, Uint8Array>(); // kept out of the report: one entry per held-out row
   const refined = (i: number): number | undefined => (opts.everyCandidate ? undefined : family.refines?.[i]);
   /** Why refinement i no longer counts (its base was beaten: by the leader, named), or null while it may. */
   const beaten = (i: number): string | null => {
@@ -259,6 +285,7 @@ export async function autoTune(
         running.delete(i);
       }
       const { p1: heldOutP1, blend, stageSeconds, pairsScored } = outcome;
+      if (outcome.hits) hitsOf.set(i, outcome.hits);
       const seconds = (performance.now() - t0) / 1000;
       secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
@@ -281,14 +308,41 @@ export async function autoTune(
     done[i] = undefined;
   }
   const trials = done.filter((t): t is AutoTrial => t !== undefined);
-  let best = trials[0];
-  for (const t of trials) if (t.heldOutP1 > best.heldOutP1) best = t;
+  let bestAt = done.findIndex((t) => t !== undefined);
+  for (let i = 0; i < done.length; i++) if (done[i] && done[i]!.heldOutP1 > done[bestAt]!.heldOutP1) bestAt = i;
+  const simpler = opts.preferSimpler === false ? null : simplerWithin(done, hitsOf, bestAt, family.simpler ?? []);
+  const best = done[simpler?.at ?? bestAt]!;
+  if (simpler) opts.sink?.log(`auto: ${JSON.stringify(best.settings)} (${pct(best.heldOutP1)}) chosen over ${JSON.stringify(done[bestAt]!.settings)} (${pct(done[bestAt]!.heldOutP1)}): a simpler model, within one standard error (${pct(simpler.choice.standardError)}) of the paired held-out rows`);
   const chosen = { ...family.base, ...best.settings, ...best.blend };
   opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
-  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length - notCounted.length, notCounted, chosen, seconds: (performance.now() - started) / 1000 };
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length - notCounted.length, notCounted, chosen, ...(simpler ? { simplerChoice: simpler.choice } : {}), seconds: (performance.now() - started) / 1000 };
 }
 
 const pct = (x: number): string => (100 * x).toFixed(2);
+
+/**
+ * The best-scoring simpler candidate, when the best-scoring candidate overall is not simpler and
+ * beats it by less than one standard error of their paired difference (the one-standard-error
+ * rule of model selection, over the same held-out rows: √(discordant rows) / rows, McNemar's).
+ */
+export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: ReadonlyMap<number, Uint8Array>, bestAt: number, simpler: readonly number[]): { at: number; choice: SimplerChoice } | null {
+  if (simpler.includes(bestAt)) return null;
+  let at = -1;
+  for (const i of simpler) if (done[i] && (at < 0 || done[i]!.heldOutP1 > done[at]!.heldOutP1)) at = i;
+  const a = hitsOf.get(bestAt);
+  const b = hitsOf.get(at);
+  if (at < 0 || !a || !b || a.length !== b.length || a.length === 0) return null;
+  let discordant = 0;
+  let lead = 0; // rows only the best has right, minus rows only the simpler one has
+  for (let r = 0; r < a.length; r++) {
+    if (a[r] === b[r]) continue;
+    discordant++;
+    lead += a[r] - b[r];
+  }
+  // compared in rows, where it is exact
+  if (lead > Math.sqrt(discordant)) return null;
+  return { at, choice: { over: done[bestAt]!.settings, difference: lead / a.length, standardError: Math.sqrt(discordant) / a.length } };
+}
 
 /** ": preparing 0.1, training 1.2, …": where a trial's seconds went (stages of 0.05 s and more). */
 function stagesText(stageSeconds: Partial<Record<string, number>> | undefined): string {

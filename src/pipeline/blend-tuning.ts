@@ -25,6 +25,8 @@ export interface BlendChoice {
   chosen: NeighbourBlendSettings;
   p1: number;
   tried: BlendTrial[];
+  /** Per held-out row, 1 where the chosen blend's top label is a true one (paired comparisons of trials). */
+  hits?: Uint8Array;
 }
 
 export function tuneBlend(student: Student, heldOut: Dataset, propensities: Float64Array, index: LabelIndex, neighbours: NeighbourComponent): BlendChoice {
@@ -71,9 +73,19 @@ function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Ar
   const tried = grid.map((settings) => {
     const top = settings.weight > 0 && blended ? blended[voting.indexOf(settings)] : rankParts(student, queries, n, k, parts, pointLabels, settings);
     const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
-    return { settings, p1: metrics['p@1'], metrics };
+    return { settings, p1: metrics['p@1'], metrics, top: top.labels };
   });
   let best = tried[0];
   for (const t of tried) if (t.p1 > best.p1) best = t;
-  return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })) };
+  return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })), hits: topOneHits(best.top, k, heldOut.labels) };
+}
+
+/** Per row of `truth`, 1 where the ranking's first label (rows of k in `top`) is one of the row's labels. */
+export function topOneHits(top: Int32Array, k: number, truth: Csr): Uint8Array {
+  const hits = new Uint8Array(truth.rows);
+  for (let r = 0; r < truth.rows; r++) {
+    const first = top[r * k];
+    for (let p = truth.indptr[r]; p < truth.indptr[r + 1]; p++) if (truth.indices[p] === first) hits[r] = 1;
+  }
+  return hits;
 }

@@ -80,6 +80,8 @@ export interface TrainJobInput {
     trialThreads?: number;
     /** Run every candidate to the end, refinements of beaten candidates too (AutoFamily.refines). @defaultValue false */
     everyCandidate?: boolean;
+    /** Choose a simpler candidate within one standard error of the best-scoring one (AutoFamily.simpler). @defaultValue true */
+    preferSimpler?: boolean;
   };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
@@ -289,7 +291,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       await teacherStartEnergy(teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
       sink.log(`auto: the teacher factored for the job once the last trial was handed out (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     };
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, everyCandidate: input.auto.everyCandidate });
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
   } finally {
     await pool?.close();
   }
@@ -345,7 +347,7 @@ export function trialJobInput(slices: TrialSlices, config: TrainConfig, memo: Tr
 /** The search's view of a trial's job: P@1 on the held-out slice through its indexes, and the blend it chose. */
 export function trialOutcome(r: TrainJobResult): TrialOutcome {
   const blend = r.blend ? { blend: { neighbourWeight: r.blend.chosen.weight, voteTemperature: r.blend.chosen.voteTemperature } } : {};
-  return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...blend };
+  return { p1: r.hnswMetrics?.['p@1'] ?? r.metrics?.['p@1'] ?? 0, stageSeconds: r.stageSeconds, pairsScored: r.pairsScored, ...blend, ...(r.blend?.hits ? { hits: r.blend.hits } : {}) };
 }
 
 /** The cache of the scores earlier jobs made in the same units, made and kept when there is none yet. */
@@ -518,7 +520,7 @@ async function evaluateTrial(data: LoadedTrainTest, test: Dataset, student: Stud
   const propensities = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
   const settings = { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature };
   const blend = await tuneBlendExact(student, test, propensities, train, settings, threadCount(cfg.threads));
-  result.blend = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried };
+  result.blend = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried, hits: blend.hits };
   result.config = { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature };
   result.metrics = blend.metrics;
   result.evaluatedPoints = test.features.rows;
