@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
+import { CsrBuilder } from '../src/core/data/csr.js';
 import type { Dataset } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
