@@ -46,7 +46,7 @@ function cloned(m: FactorsMemo): FactorsMemo {
   const v = m.value!;
   const csr = (c: typeof v.weights) => ({ ...c, indptr: c.indptr.slice(), indices: c.indices.slice(), values: c.values ? c.values.slice() : null });
   const plain = <T extends Float32Array | Float64Array>(x: T): T => x.slice() as T;
-  return { key: m.key, value: { ...v, modelWeights: csr(v.modelWeights), bias: plain(v.bias), weights: csr(v.weights), factors: { ...v.factors, left: plain(v.factors.left), right: Float32Array.from(v.factors.right), singularValues: plain(v.factors.singularValues) } } };
+  return { key: m.key, file: m.file, value: { ...v, modelWeights: csr(v.modelWeights), bias: plain(v.bias), weights: csr(v.weights), factors: { ...v.factors, left: plain(v.factors.left), right: Float32Array.from(v.factors.right), singularValues: plain(v.factors.singularValues) } } };
 }
 
 async function post(memo: FactorsMemo): Promise<{ post: number; receive: number }> {

@@ -87,11 +87,9 @@ describe("--auto's refinements", () => {
 
   it('stops it when T 2 beats T 1 while it runs, and so never chooses it (Delicious)', async () => {
     // lane A: T 1 (100 ms), then the negatives (2 s); lane B: epochs 0, then T 2, done at ~160 ms
-    const t0 = performance.now();
     const { report, started } = await search([[T1, 0.7212, 100], [E0, 0.7065, 10], [T2, 0.7226, 150], [NEG, 0.9, 2000]], 2);
-    expect(performance.now() - t0).toBeLessThan(1500); // it did not wait for the negatives' 2 s
     expect(started).toContain(JSON.stringify(NEG));
-    expect(report.notCounted).toEqual([{ settings: NEG, reason: expect.stringMatching(/^stopped after .* is beaten by .*"temperature":2.* \(72\.26\)/) }]);
+    expect(report.notCounted).toEqual([{ settings: NEG, reason: expect.stringMatching(/^stopped after \d+\.\d s: .* is beaten by .*"temperature":2.* \(72\.26\)/) }]);
     expect(report.chosen).toMatchObject(T2);
   });
 

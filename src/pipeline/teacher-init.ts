@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { lowRankFactors, type LowRankFactors } from '../core/model/low-rank.js';
 import type { Student, StudentShape } from '../core/model/student.js';
 import { SparseLinearModel } from '../teacher/sparse-linear-model.js';
-import { readSparseLinearTeacher, rememberSparseLinearTeacher } from '../teacher/sparse-linear-read.js';
+import { readSparseLinearTeacher, rememberSparseLinearTeacher, type FileIdentity } from '../teacher/sparse-linear-read.js';
 import { asShared } from '../core/util/shared-arrays.js';
 
 export interface TeacherInitReport {
@@ -54,11 +54,13 @@ interface TeacherFactors {
   factors: LowRankFactors;
   energy: number;
 }
-let lastFactors: { key: string; value: TeacherFactors | null } | null = null;
+let lastFactors: { key: string; file: FileIdentity; value: TeacherFactors | null } | null = null;
 
 /** The last factors made, as plain data another thread can adopt (the auto search's trial threads). */
 export interface FactorsMemo {
   key: string;
+  /** The teacher file they were made from, as it was then. */
+  file: FileIdentity;
   value: { numFeatures: number; numLabels: number; modelWeights: Csr; bias: Float32Array; weights: Csr; factors: LowRankFactors; energy: number } | null;
 }
 
@@ -69,7 +71,7 @@ export function lastTeacherFactors(): FactorsMemo | null {
   if (lastFactors.value) lastFactors.value = inSharedMemory(lastFactors.value);
   const v = lastFactors.value;
   const value = v && { numFeatures: v.model.numFeatures, numLabels: v.model.numLabels, modelWeights: v.model.weights, bias: v.model.bias, weights: v.weights, factors: v.factors, energy: v.energy };
-  return { key: lastFactors.key, value };
+  return { key: lastFactors.key, file: lastFactors.file, value };
 }
 
 function inSharedMemory(t: TeacherFactors): TeacherFactors {
@@ -95,10 +97,9 @@ function inSharedMemory(t: TeacherFactors): TeacherFactors {
 export function adoptTeacherFactors(memo: FactorsMemo): void {
   const v = memo.value;
   const value = v && { model: new SparseLinearModel(v.numFeatures, v.numLabels, v.modelWeights, v.bias), weights: v.weights, factors: v.factors, energy: v.energy };
-  lastFactors = { key: memo.key, value };
+  lastFactors = { key: memo.key, file: memo.file, value };
   // the same file's weights, for the trials' training pairs (SparseLinearScorer.read): not read again
-  const [path, size, mtimeMs] = JSON.parse(memo.key) as [string, number, number];
-  if (value) rememberSparseLinearTeacher({ path, size, mtimeMs }, value.model);
+  if (value) rememberSparseLinearTeacher(memo.file, value.model);
 }
 
 /**
@@ -106,9 +107,10 @@ export function adoptTeacherFactors(memo: FactorsMemo): void {
  * the factors hold; null when the teacher is not a sparse linear model over `numFeatures` features.
  */
 async function teacherFactors(teacherPath: string, numFeatures: number, numLabels: number, rank: number, seed: number): Promise<TeacherFactors | null> {
-  const file = await stat(teacherPath);
-  if (file.isDirectory()) return null; // a text-teacher bundle: no sparse weights
-  const key = JSON.stringify([teacherPath, file.size, file.mtimeMs, numFeatures, numLabels, rank, seed]);
+  const st = await stat(teacherPath);
+  if (st.isDirectory()) return null; // a text-teacher bundle: no sparse weights
+  const file: FileIdentity = { path: teacherPath, size: st.size, mtimeMs: st.mtimeMs };
+  const key = JSON.stringify([file, numFeatures, numLabels, rank, seed]);
   if (lastFactors?.key === key) return lastFactors.value;
   const model = await readSparseLinearTeacher(teacherPath);
   let value: TeacherFactors | null = null;
@@ -123,7 +125,7 @@ async function teacherFactors(teacherPath: string, numFeatures: number, numLabel
     for (const s of factors.singularValues) kept += s * s;
     value = { model, weights, factors, energy: total > 0 ? kept / total : 0 };
   }
-  lastFactors = { key, value };
+  lastFactors = { key, file, value };
   return value;
 }
 
