@@ -6,8 +6,13 @@
  * student on 1 thread.
  *
  *   npm run bench:workers [-- --reps 3 --points 40000 --labels 4000 --hidden 2048 --pool 100 --shards 16 --json workers.json]
+ *   npm run bench:workers -- --text-teacher BUNDLE [--data ../shared/datasets/debtags] [--points N] --json workers-text.json
  *
- * The teacher is expensive by size only: a sparse encoder with a wide hidden layer and a logits
+ * With --text-teacher, the teacher is that text-teacher bundle (a transformer: the expensive kind
+ * users bring) on the JSONL data of --data (its first --points training rows, 200 test rows);
+ * chunks are sized for a classifier (a run per row) or by pool pairs for the other kinds.
+ *
+ * Otherwise the teacher is expensive by size only: a sparse encoder with a wide hidden layer and a logits
  * head over every label (the baseline teacher's shape, larger; random weights: its quality is
  * beside the point), so its work is dense matrix products. A teacher that gathers candidate rows
  * from a large table instead (`scores` output) is bound by memory, and two processes on this
@@ -21,12 +26,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
+import { create as tarCreate } from 'tar';
 import { datasetStats } from '../src/core/data/dataset.js';
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { writeSynth } from '../src/core/data/synth.js';
 import { readXcFile } from '../src/core/data/xc-format.js';
 import { Rng } from '../src/core/util/rng.js';
@@ -36,6 +44,8 @@ import { PrismaRepository } from '../src/infra/db/prisma-repository.js';
 import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-job-queue.js';
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
+import { loadJobTeacher } from '../src/pipeline/job-teacher.js';
+import { BUNDLE_ARCHIVE } from '../src/teacher/text/stored-bundle.js';
 import { mdTable, machineInfo, median, positiveInt, REPO_ROOT, RESULTS_DIR, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
@@ -47,10 +57,14 @@ const { values: args } = parseArgs({
     hidden: { type: 'string', default: '2048' },
     pool: { type: 'string', default: '100' },
     shards: { type: 'string', default: '16' },
+    'text-teacher': { type: 'string' },
+    data: { type: 'string', default: '../shared/datasets/debtags' },
     /** File name of the raw results under bench/results/. */
     json: { type: 'string', default: 'workers.json' },
     // internal: one process of the ceiling runs (scores CEILING_ROWS rows with this teacher file)
     'ceiling-child': { type: 'string' },
+    // internal, with a text teacher: the training file its ceiling rows come from
+    'ceiling-data': { type: 'string' },
   },
 });
 const REPS = positiveInt('reps', args.reps);
@@ -60,10 +74,8 @@ const FEATURES = positiveInt('features', args.features);
 const HIDDEN = positiveInt('hidden', args.hidden);
 const POOL = positiveInt('pool', args.pool);
 const SHARDS = positiveInt('shards', args.shards);
-/** Chunk size for about SHARDS chunks of one scoring call (a logits teacher's work per row is its label count). */
-const SHARD_PAIRS = Math.ceil((POINTS * LABELS) / SHARDS);
-/** Rows one ceiling process scores. */
-const CEILING_ROWS = 8192;
+/** Rows one ceiling process scores (a text teacher: a transformer run per row). */
+const CEILING_ROWS = args['text-teacher'] || args['ceiling-data'] ? 2048 : 8192;
 /** Few test points: the teacher's evaluation (every test point × every label) is not what is timed. */
 const TEST_POINTS = 200;
 const PARAMS = { dim: 32, epochs: 1, remineEvery: 0, poolSize: POOL, hardNegatives: 10, alpha: 0.5, threads: 1, crossFit: false };
@@ -77,11 +89,22 @@ interface Setup {
   processes: number;
   shardPairs: number;
 }
-const SETUPS: Setup[] = [
-  { key: 'one', label: '1 process, chunks', processes: 1, shardPairs: SHARD_PAIRS },
-  { key: 'two', label: '2 processes, chunks', processes: 2, shardPairs: SHARD_PAIRS },
+const setupsFor = (shardPairs: number): Setup[] => [
+  { key: 'one', label: '1 process, chunks', processes: 1, shardPairs },
+  { key: 'two', label: '2 processes, chunks', processes: 2, shardPairs },
   { key: 'inProcess', label: '1 process, in-process (no chunks)', processes: 1, shardPairs: 0 },
 ];
+
+/** The job's data and teacher, stored and registered. */
+interface BenchData {
+  datasetId: string;
+  teacherId: string;
+  /** Work per chunk: about SHARDS chunks of one scoring call. */
+  shardPairs: number;
+  /** The ceiling child's arguments after its script. */
+  ceilingArgs: string[];
+  settings: Record<string, unknown>;
+}
 
 interface Run {
   setup: string;
@@ -129,23 +152,9 @@ async function main(): Promise<void> {
   const queue = new BullJobQueue(redisConnectionFromUrl(REDIS_URL), { prefix });
   const live: ChildProcess[] = [];
   try {
-    const datasetId = randomUUID();
-    const files = await writeSynth(store.pathOf(`datasets/${datasetId}`), { points: POINTS, testPoints: TEST_POINTS, features: FEATURES, labels: LABELS, seed: 7 });
-    await repo.createDataset({ id: datasetId, name: 'bench-workers', format: 'xc', trainKey: `datasets/${datasetId}/train.txt`, testKey: `datasets/${datasetId}/test.txt`, stats: datasetStats(await readXcFile(files.train)), testStats: datasetStats(await readXcFile(files.test)) });
-    const rng = new Rng(5);
-    const onnx = exportSparseEncoderOnnx({
-      inputDim: FEATURES,
-      hiddenDim: HIDDEN,
-      W1: Float32Array.from({ length: FEATURES * HIDDEN }, () => rng.normal()),
-      labelTable: Float32Array.from({ length: LABELS * HIDDEN }, () => rng.normal()),
-      numLabels: LABELS,
-      output: 'logits',
-    });
-    const teacherId = randomUUID();
-    const teacherKey = `teachers/${teacherId}/teacher.onnx`;
-    await store.putBytes(teacherKey, onnx);
-    await repo.createTeacher({ id: teacherId, name: 'wide', key: teacherKey, kind: 'scores', numLabels: LABELS, sizeBytes: onnx.length, jobId: null, datasetId: null, metrics: null });
-    say(`data: ${POINTS} points, ${LABELS} labels, ${FEATURES} features; logits teacher, hidden ${HIDDEN} (${(onnx.length / 2 ** 20).toFixed(0)} MiB); pool ${POOL}; chunks of ${SHARD_PAIRS / LABELS} rows`);
+    const bench = args['text-teacher'] ? await textData(repo, store, args['text-teacher'], args.data!) : await syntheticData(repo, store);
+    const { datasetId, teacherId } = bench;
+    const SETUPS = setupsFor(bench.shardPairs);
 
     /** One job on `setup`'s worker processes, started for it and stopped after. */
     const runOnce = async (setup: Setup, rep: number): Promise<Run> => {
@@ -182,7 +191,7 @@ async function main(): Promise<void> {
      */
     const ceiling = async (processes: number, rep: number): Promise<Ceiling> => {
       const loadBefore = loadavg()[0];
-      const rates = await Promise.all(Array.from({ length: processes }, () => ceilingChild(store.pathOf(teacherKey))));
+      const rates = await Promise.all(Array.from({ length: processes }, () => ceilingChild(bench.ceilingArgs)));
       const c = { processes, rep, rowsPerSecond: rates.reduce((a, b) => a + b, 0), loadBefore, loadAfter: loadavg()[0] };
       say(`rep ${rep} ceiling, ${processes} process(es): ${c.rowsPerSecond.toFixed(0)} rows/s (load ${loadBefore.toFixed(1)} → ${c.loadAfter.toFixed(1)})`);
       return c;
@@ -215,7 +224,7 @@ async function main(): Promise<void> {
     console.log(`Ceiling (the same teacher scoring ${CEILING_ROWS} rows in 1 process, then in 2 at once, no queue): 2 processes give ${ceilingRatio.toFixed(2)}× the rows/s of 1 (runs: ${ceilings.map((c) => `${c.processes}p ${c.rowsPerSecond.toFixed(0)}`).join(', ')})`);
     await writeJson(join(RESULTS_DIR, args.json), {
       machine: machineInfo(),
-      settings: { reps: REPS, points: POINTS, testPoints: TEST_POINTS, labels: LABELS, features: FEATURES, hidden: HIDDEN, pool: POOL, shardPairs: SHARD_PAIRS, params: PARAMS },
+      settings: { reps: REPS, testPoints: TEST_POINTS, pool: POOL, shardPairs: bench.shardPairs, params: PARAMS, ...bench.settings },
       runs,
       ceilings,
       ceilingRatio,
@@ -235,18 +244,91 @@ async function main(): Promise<void> {
   }
 }
 
+/** Generated XC data and a wide random logits teacher. */
+async function syntheticData(repo: PrismaRepository, store: FsArtifactStore): Promise<BenchData> {
+  const datasetId = randomUUID();
+  const files = await writeSynth(store.pathOf(`datasets/${datasetId}`), { points: POINTS, testPoints: TEST_POINTS, features: FEATURES, labels: LABELS, seed: 7 });
+  await repo.createDataset({ id: datasetId, name: 'bench-workers', format: 'xc', trainKey: `datasets/${datasetId}/train.txt`, testKey: `datasets/${datasetId}/test.txt`, stats: datasetStats(await readXcFile(files.train)), testStats: datasetStats(await readXcFile(files.test)) });
+  const rng = new Rng(5);
+  const onnx = exportSparseEncoderOnnx({
+    inputDim: FEATURES,
+    hiddenDim: HIDDEN,
+    W1: Float32Array.from({ length: FEATURES * HIDDEN }, () => rng.normal()),
+    labelTable: Float32Array.from({ length: LABELS * HIDDEN }, () => rng.normal()),
+    numLabels: LABELS,
+    output: 'logits',
+  });
+  const teacherId = randomUUID();
+  const teacherKey = `teachers/${teacherId}/teacher.onnx`;
+  await store.putBytes(teacherKey, onnx);
+  await repo.createTeacher({ id: teacherId, name: 'wide', key: teacherKey, kind: 'scores', numLabels: LABELS, sizeBytes: onnx.length, jobId: null, datasetId: null, metrics: null });
+  /** A logits teacher's work per row is its label count. */
+  const shardPairs = Math.ceil((POINTS * LABELS) / SHARDS);
+  say(`data: ${POINTS} points, ${LABELS} labels, ${FEATURES} features; logits teacher, hidden ${HIDDEN} (${(onnx.length / 2 ** 20).toFixed(0)} MiB); pool ${POOL}; chunks of ${shardPairs / LABELS} rows`);
+  return { datasetId, teacherId, shardPairs, ceilingArgs: ['--ceiling-child', store.pathOf(teacherKey), '--features', String(FEATURES), '--labels', String(LABELS)], settings: { points: POINTS, labels: LABELS, features: FEATURES, hidden: HIDDEN } };
+}
+
+/**
+ * The first POINTS training rows and TEST_POINTS test rows of a JSONL folder, and a text-teacher
+ * bundle stored as an uploaded archive is.
+ */
+async function textData(repo: PrismaRepository, store: FsArtifactStore, bundleDir: string, dataFolder: string): Promise<BenchData> {
+  const datasetId = randomUUID();
+  const firstLines = async (file: string, n: number): Promise<string> =>
+    `${(await readFile(join(dataFolder, file), 'utf8')).split('\n').filter((l) => l.trim()).slice(0, n).join('\n')}\n`;
+  await store.putBytes(`datasets/${datasetId}/train.jsonl`, Buffer.from(await firstLines('train.jsonl', POINTS)));
+  await store.putBytes(`datasets/${datasetId}/test.jsonl`, Buffer.from(await firstLines('test.jsonl', TEST_POINTS)));
+  const trainPath = store.pathOf(`datasets/${datasetId}/train.jsonl`);
+  const data = await loadTrainTest(trainPath, store.pathOf(`datasets/${datasetId}/test.jsonl`), { cacheDir: false });
+  await repo.createDataset({ id: datasetId, name: 'bench-workers-text', format: 'jsonl', trainKey: `datasets/${datasetId}/train.jsonl`, testKey: `datasets/${datasetId}/test.jsonl`, stats: datasetStats(data.train), testStats: datasetStats(data.test!) });
+  const manifest = JSON.parse(await readFile(join(bundleDir, 'teacher.json'), 'utf8')) as { kind: 'classifier' | 'cross-encoder' | 'bi-encoder'; max_length: number };
+  const archive = await tarOfFolder(bundleDir);
+  const teacherId = randomUUID();
+  await store.putBytes(`teachers/${teacherId}/${BUNDLE_ARCHIVE}`, archive);
+  await repo.createTeacher({ id: teacherId, name: basename(bundleDir), key: `teachers/${teacherId}/${BUNDLE_ARCHIVE}`, kind: manifest.kind, numLabels: null, sizeBytes: archive.length, jobId: null, datasetId: null, metrics: null });
+  const rows = data.train.features.rows;
+  const labels = data.train.labels.cols;
+  // a classifier's work per row is a run whatever its candidates (counted as its labels); the other kinds' grows with the pool
+  const shardPairs = Math.ceil((rows * (manifest.kind === 'classifier' ? labels : POOL)) / SHARDS);
+  const modelMiB = (await stat(join(bundleDir, 'model.onnx'))).size / 2 ** 20;
+  say(`data: ${rows} texts of ${dataFolder}, ${labels} labels; text teacher ${bundleDir} (${manifest.kind}, max_length ${manifest.max_length}, ${modelMiB.toFixed(1)} MiB); pool ${POOL}; ${SHARDS} chunks a call`);
+  return { datasetId, teacherId, shardPairs, ceilingArgs: ['--ceiling-child', bundleDir, '--ceiling-data', trainPath], settings: { points: rows, labels, textTeacher: bundleDir, kind: manifest.kind, maxLength: manifest.max_length, data: dataFolder } };
+}
+
+/** A .tar of a folder's files, under the folder's name (as `tar -cf b.tar NAME/` makes it). */
+async function tarOfFolder(dir: string): Promise<Buffer> {
+  const stream = tarCreate({ cwd: dirname(dir), portable: true }, [basename(dir)]) as unknown as Readable;
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /** One ceiling process: resolves with its rows/s. */
-function ceilingChild(teacherPath: string): Promise<number> {
+function ceilingChild(childArgs: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/workers.ts', '--ceiling-child', teacherPath, '--features', String(FEATURES), '--labels', String(LABELS)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/workers.ts', ...childArgs], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`ceiling child exited with ${code}`))));
   });
 }
 
+/** The ceiling child's body with a text teacher: the first CEILING_ROWS training texts × 10 candidates, one intra-op thread. */
+async function textCeilingChildMain(bundleDir: string, trainPath: string): Promise<void> {
+  const { train, labelMap } = await loadTrainTest(trainPath, undefined, { cacheDir: false });
+  const teacher = await loadJobTeacher(bundleDir, { threads: 1, labelNames: labelMap?.kind === 'string' ? labelMap.names : undefined, splits: [{ features: train.features, path: trainPath }] });
+  const N = Math.min(CEILING_ROWS, train.features.rows);
+  const L = train.labels.cols;
+  const candidates = { rows: N, cols: L, indptr: Int32Array.from({ length: N + 1 }, (_, i) => i * 10), indices: Int32Array.from({ length: N * 10 }, (_, p) => (p * 7919) % L), values: null };
+  const t0 = performance.now();
+  await teacher.scoreCandidates(train.features, Int32Array.from({ length: N }, (_, i) => i), candidates);
+  console.log(N / ((performance.now() - t0) / 1000));
+  await teacher.close();
+}
+
 /** The ceiling child's body: CEILING_ROWS random rows × 100 candidates through the teacher, one intra-op thread. */
 async function ceilingChildMain(teacherPath: string): Promise<void> {
+  if (args['ceiling-data']) return textCeilingChildMain(teacherPath, args['ceiling-data']);
   const teacher = await OnnxTeacher.load(teacherPath, { intraOpThreads: 1 });
   const rng = new Rng(9);
   const N = CEILING_ROWS;

@@ -4,28 +4,16 @@
  * refused upload leaves nothing behind. A stored bundle unpacks into a folder a job can load.
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { create as tarCreate } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleDir } from '../src/teacher/text/text-bundle.js';
 import { TextTeacher } from '../src/teacher/text/text-teacher.js';
 import { unpackedBundleDir } from '../src/teacher/text/stored-bundle.js';
 import { filesUnder } from './support/files-under.js';
+import { BUNDLES, MINI, tarOf } from './support/text-bundles.js';
 import { form, type Files } from './support/multipart.js';
 import { closeServiceEnv, openServiceEnv, type ServiceEnv } from './support/service-env.js';
-
-const BUNDLES = resolve('test/fixtures/text-teachers');
-const MINI = resolve('test/fixtures/text-mini');
-
-/** A .tar of the bundle folder, as `tar -cf b.tar KIND/` makes it (files under one folder). */
-async function tarOf(kind: string): Promise<Uint8Array> {
-  const stream = tarCreate({ cwd: BUNDLES, portable: true }, [kind]) as unknown as Readable;
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** A .zip of the bundle's files at its top, with `change` applied to the file map first. */
 async function zipOf(kind: string, change: (files: Map<string, Uint8Array>) => void = () => {}): Promise<Uint8Array> {

@@ -102,11 +102,11 @@ export class ScoreFanOut {
 
   /**
    * `inner` (the model `model`), fanning out calls of at least two chunks' work. `batchOf` gives
-   * the batch `inner` really runs for a requested one (OnnxTeacher lowers it for logits models):
-   * the chunks start on its multiples. `logitsPerRow`: the label count of a model that computes
+   * the batch `inner` really runs for a requested one, or for none (OnnxTeacher lowers it for logits
+   * models): the chunks start on its multiples. `logitsPerRow`: the label count of a model that computes
    * every logit (its work per row, whatever the row's candidates), null for a candidate scorer.
    */
-  wrap(inner: CandidateScorer, model: string, batchOf: (requested: number) => number = (b) => b, logitsPerRow: number | null = null): CandidateScorer {
+  wrap(inner: CandidateScorer, model: string, batchOf: (requested?: number) => number = (b) => b ?? DEFAULT_SCORE_BATCH, logitsPerRow: number | null = null): CandidateScorer {
     if (!this.warmed) {
       this.warmed = true;
       this.warm(model);
@@ -116,7 +116,7 @@ export class ScoreFanOut {
         const cp = candidates.indptr;
         const work = logitsPerRow ? candidates.rows * logitsPerRow : cp[candidates.rows] - cp[0];
         if (work < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
-        return this.scoreSpread(model, batchOf(opts?.batchSize ?? DEFAULT_SCORE_BATCH), logitsPerRow, examples, candidates, opts);
+        return this.scoreSpread(model, batchOf(opts?.batchSize), logitsPerRow, examples, candidates, opts);
       },
     };
   }

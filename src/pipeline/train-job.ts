@@ -37,6 +37,7 @@ import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { AUTO_TEACHER_START, autoConfig, autoTune, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
 import { newTrialMemo, sliceTexts, TrialPool, type TrialMemo, type TrialSlices } from './trial-pool.js';
+import { TEXT_BATCH } from '../teacher/text/text-teacher.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
 
 /** Training rows whose queries choose the index's ef. */
@@ -412,16 +413,19 @@ async function scoringFromWeights(input: TrainJobInput, teacher: JobTeacher | nu
 
 /**
  * The fold models, or else the teacher, with their calls spread over workers when the job may
- * (input.scoreFanOut) and the teacher is a sparse ONNX model; null: score in-process. Each chunk
- * names the ONNX file beside the teacher that scores it.
+ * (input.scoreFanOut); null: score in-process. Each chunk names what scores it: the ONNX file
+ * beside the teacher, or the text teacher's bundle folder (workers bind it to the job's training
+ * texts and label names as the job does).
  */
 function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null, sink: ProgressSink): CandidateScorer | null {
   const fan = input.scoreFanOut;
   if (!fan || !teacher || !input.teacherPath) return null;
-  if (!(teacher instanceof OnnxTeacher)) {
-    sink.log('a text teacher scores in this worker: only sparse ONNX teachers fan their scoring out');
-    return null;
+  if (teacher instanceof BoundTextTeacher) {
+    // a classifier's work per row is one run whatever its candidates; the other kinds' grows with them
+    const perRow = teacher.teacher.kind === 'classifier' ? teacher.labels.column.length : null;
+    return fan.wrap(teacher, basename(input.teacherPath), (b) => b ?? TEXT_BATCH, perRow);
   }
+  if (!(teacher instanceof OnnxTeacher)) return null;
   const logitsPerRow = (m: OnnxTeacher): number | null => (m.kind === 'logits' ? m.numLabels : null);
   if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b), logitsPerRow(m)));
   return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b), logitsPerRow(teacher));

@@ -90,7 +90,7 @@ export class OnnxTeacher implements CandidateScorer {
   }
 
   /** The examples per ONNX Runtime call for a requested batch: lowered for a logits model so a batch stays ≤ 16M logits. */
-  effectiveBatchSize(requested: number): number {
+  effectiveBatchSize(requested: number = DEFAULT_SCORE_BATCH): number {
     if (!Number.isInteger(requested) || requested < 1) throw new RangeError(`batchSize must be a positive integer, got ${requested}`);
     if (this.kind === 'logits' && this.numLabels !== null) return Math.max(1, Math.min(requested, Math.floor(LOGITS_PER_BATCH / this.numLabels)));
     return requested;

@@ -82,6 +82,11 @@ export interface ChunkScoringInputs {
   teacherPath: string;
 }
 
+/** The teacher's ONNX file, or its text bundle's folder: the archive unpacked beside it once, by whoever needs it first. */
+async function teacherPathOf(teacher: TeacherRecord, store: ArtifactStore): Promise<string> {
+  return isTextTeacherKind(teacher.kind) ? unpackedBundleDir(store.pathOf(teacher.key)) : store.pathOf(teacher.key);
+}
+
 /**
  * The paths a chunk of the job's scoring reads, on this worker's artifact store. Not checked
  * against their sha256 again: the job's own start did that, and a chunk would pay it each time.
@@ -91,7 +96,7 @@ export async function chunkScoringInputsOf(job: JobRecord, repo: Repository, sto
   const teacher = job.teacherId ? await repo.getTeacher(job.teacherId) : null;
   if (!dataset || !teacher) throw new UsageError(`job ${job.id} has no ${dataset ? 'teacher' : 'dataset'} to score with`);
   const featurizer = dataset.format === 'jsonl' ? featurizerOf(job.params) : undefined;
-  return { trainPath: store.pathOf(dataset.trainKey), ...(featurizer ? { featurizer } : {}), teacherPath: store.pathOf(teacher.key) };
+  return { trainPath: store.pathOf(dataset.trainKey), ...(featurizer ? { featurizer } : {}), teacherPath: await teacherPathOf(teacher, store) };
 }
 
 /** Loads the records a job refers to and builds its thread task. Throws UsageError for dangling references. */
@@ -133,7 +138,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     kind: 'train',
     trainPath,
     testPath,
-    teacherPath: teacher ? (isTextTeacherKind(teacher.kind) ? await unpackedBundleDir(store.pathOf(teacher.key)) : store.pathOf(teacher.key)) : undefined,
+    teacherPath: teacher ? await teacherPathOf(teacher, store) : undefined,
     outDir: store.pathOf(resultKey),
     config: withThreadShare(trainConfigOf(job.params, teacher !== null), opts.threadsPerJob),
     featurizer,

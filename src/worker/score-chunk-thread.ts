@@ -1,16 +1,21 @@
 /**
  * Body of a worker_thread that scores chunks of jobs' scoring fan-out (chunk-thread-pool.ts): per
  * message, one chunk's rows (score-chunks.ts) with the job's training features and the chunk's
- * ONNX model. The features and the model of the last chunk stay loaded for the next one, which is
- * most often the same job's. ONNX Runtime and the loading run here so the worker's main thread
- * keeps renewing the chunk's lock. Loaded by chunk-thread-pool.ts, never imported elsewhere.
+ * teacher: a sparse ONNX model, or a text teacher's bundle bound to the training texts and label
+ * names as the job binds it (job-teacher.ts). The features and the teacher of the last chunk stay
+ * loaded for the next one, which is most often the same job's. ONNX Runtime and the loading run
+ * here so the worker's main thread keeps renewing the chunk's lock. Loaded by
+ * chunk-thread-pool.ts, never imported elsewhere.
  */
 import { parentPort } from 'node:worker_threads';
 import type { Csr } from '../core/data/csr.js';
 import { loadTrainTest } from '../core/data/load-dataset.js';
 import { DistilxrError } from '../core/util/errors.js';
+import { loadJobTeacher, type JobTeacher } from '../pipeline/job-teacher.js';
 import { scoreChunkFile } from '../pipeline/score-chunks.js';
-import { DEFAULT_SCORE_BATCH, OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { OnnxTeacher } from '../teacher/onnx-teacher.js';
+import { isBundleDir } from '../teacher/text/text-bundle.js';
+import { TEXT_BATCH } from '../teacher/text/text-teacher.js';
 import type { ChunkSource, ChunkThreadMessage, ChunkThreadRequest } from './chunk-thread-pool.js';
 
 const port = parentPort;
@@ -24,32 +29,48 @@ const send = (m: ChunkThreadMessage): void => port.postMessage(m);
  */
 const FIRST_RUN_BATCHES = 10;
 
-// The last source's features and model, as promises: a chunk that comes while a warm-up still
-// loads them waits for that load instead of starting another.
-let features: { key: string; csr: Promise<Csr> } | null = null;
-let model: { key: string; teacher: Promise<OnnxTeacher> } | null = null;
+type TrainData = Awaited<ReturnType<typeof loadTrainTest>>;
 
-const featuresKey = (source: ChunkSource): string => JSON.stringify([source.trainPath, source.featurizer ?? null, source.cacheDir]);
-const modelKey = (source: ChunkSource): string => JSON.stringify([source.modelPath, source.teacherThreads ?? null]);
+// The last source's training data and teacher, as promises: a chunk that comes while a warm-up
+// still loads them waits for that load instead of starting another.
+let data: { key: string; loaded: Promise<TrainData> } | null = null;
+let model: { key: string; teacher: Promise<JobTeacher> } | null = null;
 
-function featuresOf(source: ChunkSource): Promise<Csr> {
-  const key = featuresKey(source);
-  if (features?.key !== key) {
-    features = null; // the old one goes before the new one is loaded
-    const csr = loadTrainTest(source.trainPath, undefined, { featurizer: source.featurizer, cacheDir: source.cacheDir }).then(({ train }) => train.features);
-    features = { key, csr };
-    csr.catch(() => {
-      if (features?.csr === csr) features = null; // the next chunk tries again
+const dataKey = (source: ChunkSource): string => JSON.stringify([source.trainPath, source.featurizer ?? null, source.cacheDir]);
+// a text teacher is bound to the data's rows: new data, new binding
+const modelKey = (source: ChunkSource): string => JSON.stringify([source.modelPath, source.teacherThreads ?? null, dataKey(source)]);
+
+function dataOf(source: ChunkSource): Promise<TrainData> {
+  const key = dataKey(source);
+  if (data?.key !== key) {
+    data = null; // the old one goes before the new one is loaded
+    const loaded = loadTrainTest(source.trainPath, undefined, { featurizer: source.featurizer, cacheDir: source.cacheDir });
+    data = { key, loaded };
+    loaded.catch(() => {
+      if (data?.loaded === loaded) data = null; // the next chunk tries again
     });
   }
-  return features.csr;
+  return data.loaded;
 }
 
-function modelOf(source: ChunkSource): Promise<OnnxTeacher> {
+const featuresOf = async (source: ChunkSource): Promise<Csr> => (await dataOf(source)).train.features;
+
+/**
+ * The chunk's teacher. An ONNX model loads beside the data; a text bundle waits for the data it
+ * is bound to (the training rows' texts and label names).
+ */
+function modelOf(source: ChunkSource): Promise<JobTeacher> {
   const key = modelKey(source);
   if (model?.key !== key) {
     forgetModel();
-    const teacher = OnnxTeacher.load(source.modelPath, { intraOpThreads: source.teacherThreads });
+    const teacher = isBundleDir(source.modelPath).then(async (bundle) => {
+      const d = bundle ? await dataOf(source) : null;
+      return loadJobTeacher(source.modelPath, {
+        threads: source.teacherThreads,
+        labelNames: d?.labelMap?.kind === 'string' ? d.labelMap.names : undefined,
+        splits: d ? [{ features: d.train.features, path: source.trainPath }] : [],
+      });
+    });
     model = { key, teacher };
     teacher.catch(() => {
       if (model?.teacher === teacher) model = null;
@@ -63,8 +84,9 @@ function modelOf(source: ChunkSource): Promise<OnnxTeacher> {
  * runs of a session allocate and plan (bench:workers' first chunk took 0.9 s with its model loaded,
  * 0.33 s for the next ones), which the warm-up takes off the job's first chunk.
  */
-async function firstRun(teacher: OnnxTeacher, csr: Csr): Promise<void> {
-  const rows = Math.min(csr.rows, FIRST_RUN_BATCHES * teacher.effectiveBatchSize(DEFAULT_SCORE_BATCH));
+async function firstRun(teacher: JobTeacher, csr: Csr): Promise<void> {
+  const batch = teacher instanceof OnnxTeacher ? teacher.effectiveBatchSize() : TEXT_BATCH;
+  const rows = Math.min(csr.rows, FIRST_RUN_BATCHES * batch);
   const examples = Int32Array.from({ length: rows }, (_, i) => i);
   const candidates: Csr = { rows, cols: teacher.numLabels ?? 1, indptr: Int32Array.from({ length: rows + 1 }, (_, i) => i), indices: new Int32Array(rows), values: null };
   await teacher.scoreCandidates(csr, examples, candidates);
@@ -86,14 +108,14 @@ port.on('message', (input: ChunkThreadRequest) => {
       return;
     }
     // idle: what the last job needed goes (the thread stays, with its code loaded)
-    features = null;
+    data = null;
     forgetModel();
     return;
   }
   void (async () => {
     try {
       // loaded or loading already (a warm-up, or this job's earlier chunk): the chunk does not wait for a load of its own
-      const warm = model?.key === modelKey(input) && features?.key === featuresKey(input);
+      const warm = model?.key === modelKey(input) && data?.key === dataKey(input);
       const pairs = await scoreChunkFile(await modelOf(input), await featuresOf(input), input.inPath, input.outPath);
       send({ type: 'done', pairs, warm });
     } catch (e) {
