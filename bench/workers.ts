@@ -10,7 +10,7 @@
  *
  * With --text-teacher, the teacher is that text-teacher bundle (a transformer: the expensive kind
  * users bring) on the JSONL data of --data (its first --points training rows, 200 test rows);
- * chunks are sized for a classifier (a run per row) or by pool pairs for the other kinds.
+ * chunks are sized by transformer runs: one per row, or per pool pair for a cross-encoder.
  *
  * Otherwise the teacher is expensive by size only: a sparse encoder with a wide hidden layer and a logits
  * head over every label (the baseline teacher's shape, larger; random weights: its quality is
@@ -45,6 +45,7 @@ import { BullJobQueue, redisConnectionFromUrl } from '../src/infra/queue/bull-jo
 import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { loadJobTeacher } from '../src/pipeline/job-teacher.js';
+import { TEXT_RUN_WORK } from '../src/pipeline/score-fan-out.js';
 import { BUNDLE_ARCHIVE } from '../src/teacher/text/stored-bundle.js';
 import { mdTable, machineInfo, median, positiveInt, REPO_ROOT, RESULTS_DIR, writeJson } from './lib.js';
 
@@ -288,8 +289,8 @@ async function textData(repo: PrismaRepository, store: FsArtifactStore, bundleDi
   await repo.createTeacher({ id: teacherId, name: basename(bundleDir), key: `teachers/${teacherId}/${BUNDLE_ARCHIVE}`, kind: manifest.kind, numLabels: null, sizeBytes: archive.length, jobId: null, datasetId: null, metrics: null });
   const rows = data.train.features.rows;
   const labels = data.train.labels.cols;
-  // a classifier's work per row is a run whatever its candidates (counted as its labels); the other kinds' grows with the pool
-  const shardPairs = Math.ceil((rows * (manifest.kind === 'classifier' ? labels : POOL)) / SHARDS);
+  // a transformer run per row, or per pair for a cross-encoder (as the job counts them: TEXT_RUN_WORK each)
+  const shardPairs = Math.ceil((rows * TEXT_RUN_WORK * (manifest.kind === 'cross-encoder' ? POOL : 1)) / SHARDS);
   const modelMiB = (await stat(join(bundleDir, 'model.onnx'))).size / 2 ** 20;
   say(`data: ${rows} texts of ${dataFolder}, ${labels} labels; text teacher ${bundleDir} (${manifest.kind}, max_length ${manifest.max_length}, ${modelMiB.toFixed(1)} MiB); pool ${POOL}; ${SHARDS} chunks a call`);
   return { datasetId, teacherId, shardPairs, ceilingArgs: ['--ceiling-child', bundleDir, '--ceiling-data', trainPath], settings: { points: rows, labels, textTeacher: bundleDir, kind: manifest.kind, maxLength: manifest.max_length, data: dataFolder } };

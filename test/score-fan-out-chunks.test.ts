@@ -131,7 +131,7 @@ describe('score chunks put together equal the in-process call', () => {
       // one candidate per row: N pairs, under two chunks of pairs, but N × L logits computed
       const few: Csr = { rows: N, cols: L, indptr: Int32Array.from({ length: N + 1 }, (_, i) => i), indices: Int32Array.from({ length: N }, (_, i) => i % L), values: null };
       const asked: ChunkRequest[][] = [];
-      const wrapped = fanOut('logits', asked).wrap(logits, 'logits.onnx', (b) => logits.effectiveBatchSize(b), L);
+      const wrapped = fanOut('logits', asked).wrap(logits, 'logits.onnx', (b) => logits.effectiveBatchSize(b), { perRow: L });
       const expected = await logits.scoreCandidates(features, examples, few);
       const got = await wrapped.scoreCandidates(features, examples, few);
       expect(asked.flat().length).toBeGreaterThanOrEqual(2);
@@ -139,6 +139,16 @@ describe('score chunks put together equal the in-process call', () => {
     } finally {
       await logits.close();
     }
+  });
+
+  it('work weighs pairs or rows: a pair weighing w fills a chunk w times sooner; a row weighs the same whatever its pairs', () => {
+    const cp = candidates.indptr;
+    expect(planChunks(candidates, 40_000, 32, { perPair: 10 })).toEqual(planChunks(candidates, 4000, 32));
+    for (const [s, e] of planChunks(candidates, 4000, 32, { perPair: 10 }).slice(0, -1)) expect(10 * (cp[e] - cp[s])).toBeGreaterThanOrEqual(4000);
+    // by rows: every chunk but the last is ceil(100 / 32) batches, however many pairs its rows have
+    const byRows = planChunks(candidates, 100 * 1000, 32, { perRow: 1000 });
+    expect(byRows.slice(0, -1).every(([s, e]) => e - s === 128)).toBe(true);
+    expect(byRows.at(-1)![1]).toBe(N);
   });
 
   it('chunks start on batch boundaries; a split that does not changes some scores', async () => {

@@ -27,7 +27,7 @@ import { spawnWorker, type WorkerChild } from './support/worker-process.js';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
-/** text-mini's 299 rows: about ten chunks per pool for the cross-encoder (pairs), one per 32-row batch for the classifier (rows × 247 labels). */
+/** text-mini's 299 rows: a chunk per 32-row batch (a transformer run counts as TEXT_RUN_WORK pairs), about ten per call. */
 const SHARD_PAIRS = 500;
 /** Re-mining before epoch 2: a second pool, whose new pairs fan out again. */
 const PARAMS = { dim: 16, epochs: 2, remineEvery: 1, poolSize: 16, hardNegatives: 4, alpha: 0.5, threads: 1 };

@@ -6,7 +6,9 @@
  *
  * Bit-identical to scoring in-process: ONNX Runtime's result for a row depends on the batch it
  * runs in (its padding and size), so chunks start at multiples of the batch size and each is
- * scored with the same batch size: every batch is the one the in-process call would run.
+ * scored with the same batch size: every batch is the one the in-process call would run. A text
+ * teacher batches a chunk's rows by length among themselves; its rows' outputs do not depend on
+ * their batch (padding is masked out), which test/score-fan-out-text.test.ts checks byte for byte.
  * Chunks are named by the sha256 of the call's rows (which stands for the job's pool generation:
  * another pool has other pairs to score), so a resumed job finds the chunks an earlier run of it
  * had scored, and an output from other rows is never taken.
@@ -38,8 +40,8 @@ export interface ScoreFanOutSettings {
   /** The job's fan-out folder on the shared volume. */
   dir: string;
   /**
-   * Work per chunk, in scored pairs (a logits model's work per row is its label count: it
-   * computes every logit); a call with less than twice this much is scored in-process.
+   * Work per chunk, in scored pairs (see ChunkWork for models whose work is not one unit a pair);
+   * a call with less than twice this much is scored in-process.
    */
   shardPairs: number;
   /** How often the outputs are looked for. @defaultValue 100 */
@@ -57,21 +59,31 @@ export async function writeChunkFailure(dir: string, name: string, failure: Chun
   await writeFileAtomically(chunkPaths(dir, name).failed, JSON.stringify(failure));
 }
 
-/** The work of rows [start, end): their pairs, or rows × labels for a model that computes every logit. */
-const workOf = (cp: Int32Array, start: number, end: number, logitsPerRow: number | null): number => (logitsPerRow ? (end - start) * logitsPerRow : cp[end] - cp[start]);
+/**
+ * What a model's work grows with, in units of one sparse candidate pair: each row (a logits model
+ * computes every label's logit, whatever the row's candidates: its label count a row), or each
+ * pair (a candidate scorer: 1; a cross-encoder runs its transformer per pair).
+ */
+export type ChunkWork = { perRow: number } | { perPair: number };
+
+/** A transformer run (a text teacher's row, or a cross-encoder's pair), in candidate pairs: about a sparse teacher's pairs of the same time. */
+export const TEXT_RUN_WORK = 1000;
+
+/** The work of rows [start, end). */
+const workOf = (cp: Int32Array, start: number, end: number, work: ChunkWork): number => ('perRow' in work ? (end - start) * work.perRow : (cp[end] - cp[start]) * work.perPair);
 
 /**
  * Rows [start, end) of the call per chunk: about shardPairs of work each (see
  * ScoreFanOutSettings.shardPairs), starting on batch boundaries.
  */
-export function planChunks(candidates: Csr, shardPairs: number, batch: number, logitsPerRow: number | null = null): Array<[number, number]> {
+export function planChunks(candidates: Csr, shardPairs: number, batch: number, work: ChunkWork = { perPair: 1 }): Array<[number, number]> {
   const rows = candidates.rows;
   const cp = candidates.indptr;
   const out: Array<[number, number]> = [];
   let start = 0;
   while (start < rows) {
     let end = Math.min(rows, start + batch);
-    while (end < rows && workOf(cp, start, end, logitsPerRow) < shardPairs) end = Math.min(rows, end + batch);
+    while (end < rows && workOf(cp, start, end, work) < shardPairs) end = Math.min(rows, end + batch);
     out.push([start, end]);
     start = end;
   }
@@ -103,28 +115,25 @@ export class ScoreFanOut {
   /**
    * `inner` (the model `model`), fanning out calls of at least two chunks' work. `batchOf` gives
    * the batch `inner` really runs for a requested one, or for none (OnnxTeacher lowers it for logits
-   * models): the chunks start on its multiples. `logitsPerRow`: the label count of a model that computes
-   * every logit (its work per row, whatever the row's candidates), null for a candidate scorer.
+   * models): the chunks start on its multiples. `work`: what its work grows with.
    */
-  wrap(inner: CandidateScorer, model: string, batchOf: (requested?: number) => number = (b) => b ?? DEFAULT_SCORE_BATCH, logitsPerRow: number | null = null): CandidateScorer {
+  wrap(inner: CandidateScorer, model: string, batchOf: (requested?: number) => number = (b) => b ?? DEFAULT_SCORE_BATCH, work: ChunkWork = { perPair: 1 }): CandidateScorer {
     if (!this.warmed) {
       this.warmed = true;
       this.warm(model);
     }
     return {
       scoreCandidates: (features, examples, candidates, opts) => {
-        const cp = candidates.indptr;
-        const work = logitsPerRow ? candidates.rows * logitsPerRow : cp[candidates.rows] - cp[0];
-        if (work < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
-        return this.scoreSpread(model, batchOf(opts?.batchSize), logitsPerRow, examples, candidates, opts);
+        if (workOf(candidates.indptr, 0, candidates.rows, work) < 2 * this.settings.shardPairs) return inner.scoreCandidates(features, examples, candidates, opts);
+        return this.scoreSpread(model, batchOf(opts?.batchSize), work, examples, candidates, opts);
       },
     };
   }
 
-  private async scoreSpread(model: string, batch: number, logitsPerRow: number | null, examples: Int32Array, candidates: Csr, opts: ScoreOptions = {}): Promise<Float32Array> {
+  private async scoreSpread(model: string, batch: number, work: ChunkWork, examples: Int32Array, candidates: Csr, opts: ScoreOptions = {}): Promise<Float32Array> {
     const base = candidates.indptr[0];
     const rebased = base === 0 ? candidates : { ...candidates, indptr: candidates.indptr.map((p) => p - base), indices: candidates.indices.subarray(base) };
-    const ranges = planChunks(rebased, this.settings.shardPairs, batch, logitsPerRow);
+    const ranges = planChunks(rebased, this.settings.shardPairs, batch, work);
     const inputs = ranges.map(([s, e]) => encodeChunkInput(examples, rebased, s, e, batch));
     const call = createHash('sha256');
     for (const b of inputs) call.update(b);

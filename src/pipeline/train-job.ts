@@ -27,7 +27,7 @@ import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { PoolTraining } from './pool-training.js';
 import { calibratedScorer } from './score.js';
-import type { ScoreFanOut } from './score-fan-out.js';
+import { TEXT_RUN_WORK, type ChunkWork, type ScoreFanOut } from './score-fan-out.js';
 import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { weightsScorer } from './weights-scoring.js';
@@ -421,14 +421,14 @@ function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded:
   const fan = input.scoreFanOut;
   if (!fan || !teacher || !input.teacherPath) return null;
   if (teacher instanceof BoundTextTeacher) {
-    // a classifier's work per row is one run whatever its candidates; the other kinds' grows with them
-    const perRow = teacher.teacher.kind === 'classifier' ? teacher.labels.column.length : null;
-    return fan.wrap(teacher, basename(input.teacherPath), (b) => b ?? TEXT_BATCH, perRow);
+    // a cross-encoder runs its transformer per pair, the other kinds once per row (a bi-encoder's label embeddings are kept)
+    const work: ChunkWork = teacher.teacher.kind === 'cross-encoder' ? { perPair: TEXT_RUN_WORK } : { perRow: TEXT_RUN_WORK };
+    return fan.wrap(teacher, basename(input.teacherPath), (b) => b ?? TEXT_BATCH, work);
   }
   if (!(teacher instanceof OnnxTeacher)) return null;
-  const logitsPerRow = (m: OnnxTeacher): number | null => (m.kind === 'logits' ? m.numLabels : null);
-  if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b), logitsPerRow(m)));
-  return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b), logitsPerRow(teacher));
+  const workOf = (m: OnnxTeacher): ChunkWork => (m.kind === 'logits' && m.numLabels !== null ? { perRow: m.numLabels } : { perPair: 1 });
+  if (folded) return folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b), workOf(m)));
+  return fan.wrap(teacher, basename(input.teacherPath), (b) => teacher.effectiveBatchSize(b), workOf(teacher));
 }
 
 /**
