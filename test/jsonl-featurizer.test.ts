@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Csr } from '../src/core/data/csr.js';
 import { DataFormatError, UsageError } from '../src/core/util/errors.js';
 import { Featurizer, FeaturizerFitter, hashTerm, tokenize } from '../src/core/data/featurizer.js';
-import { readJsonlTrain, readJsonlWithFeaturizer } from '../src/core/data/jsonl-format.js';
+import { readJsonlTexts, readJsonlTrain, readJsonlWithFeaturizer } from '../src/core/data/jsonl-format.js';
 import { detectFormat, loadDataset, loadTrainTest } from '../src/core/data/load-dataset.js';
 
 let dir: string;
@@ -176,6 +176,20 @@ describe('JSONL datasets', () => {
     const again = await loadDataset(test, { featurizer, labelMap });
     expect(Array.from(again.labels.indices)).toEqual(Array.from(te!.labels.indices));
     await expect(loadDataset(test)).rejects.toThrow(UsageError);
+  });
+
+  it('readJsonlTexts: the training texts and the label map that readJsonlTrain makes, without features', async () => {
+    const rows = [
+      { text: 'cat dog', labels: ['pets', 'animals'] },
+      { text: 'stock market', labels: ['finance'] },
+      { text: 'nothing', labels: [] },
+      { text: 'dog walking', labels: ['pets', 'outdoors'] },
+    ];
+    const path = await jsonl(rows);
+    const { texts, labelMap } = await readJsonlTexts(path);
+    expect(texts).toEqual(rows.map((r) => r.text));
+    expect(labelMap).toEqual((await readJsonlTrain(path)).labelMap);
+    expect(labelMap.names).toEqual(['pets', 'animals', 'finance', 'outdoors']);
   });
 
   it('uses integer labels as ids; test ids past training widen the test columns', async () => {

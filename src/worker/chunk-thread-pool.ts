@@ -14,7 +14,10 @@ export interface ChunkSource {
   trainPath: string;
   featurizer?: FeaturizerOptions;
   cacheDir: string | false;
+  /** The teacher's ONNX file, or its text bundle's folder (with `text`). */
   modelPath: string;
+  /** modelPath is a text teacher's bundle: the thread reads the training texts, not their features. */
+  text?: boolean;
   teacherThreads?: number;
 }
 

@@ -80,6 +80,8 @@ export interface ChunkScoringInputs {
   trainPath: string;
   featurizer?: FeaturizerOptions;
   teacherPath: string;
+  /** The teacher is a text bundle (teacherPath its folder). */
+  text: boolean;
 }
 
 /** The teacher's ONNX file, or its text bundle's folder: the archive unpacked beside it once, by whoever needs it first. */
@@ -96,7 +98,7 @@ export async function chunkScoringInputsOf(job: JobRecord, repo: Repository, sto
   const teacher = job.teacherId ? await repo.getTeacher(job.teacherId) : null;
   if (!dataset || !teacher) throw new UsageError(`job ${job.id} has no ${dataset ? 'teacher' : 'dataset'} to score with`);
   const featurizer = dataset.format === 'jsonl' ? featurizerOf(job.params) : undefined;
-  return { trainPath: store.pathOf(dataset.trainKey), ...(featurizer ? { featurizer } : {}), teacherPath: await teacherPathOf(teacher, store) };
+  return { trainPath: store.pathOf(dataset.trainKey), ...(featurizer ? { featurizer } : {}), teacherPath: await teacherPathOf(teacher, store), text: isTextTeacherKind(teacher.kind) };
 }
 
 /** Loads the records a job refers to and builds its thread task. Throws UsageError for dangling references. */

@@ -38,6 +38,7 @@ async function chunkSourceOf(deps: ScoreChunkDeps, rec: JobRecord, model: string
     ...(inputs.featurizer ? { featurizer: inputs.featurizer } : {}),
     cacheDir: deps.cacheDir,
     modelPath: join(dirname(inputs.teacherPath), model),
+    ...(inputs.text ? { text: true } : {}),
     ...(deps.teacherThreads ? { teacherThreads: deps.teacherThreads } : {}),
   };
 }

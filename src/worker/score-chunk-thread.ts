@@ -9,12 +9,12 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { Csr } from '../core/data/csr.js';
+import { readJsonlTexts } from '../core/data/jsonl-format.js';
 import { loadTrainTest } from '../core/data/load-dataset.js';
 import { DistilxrError } from '../core/util/errors.js';
 import { loadJobTeacher, type JobTeacher } from '../pipeline/job-teacher.js';
 import { scoreChunkFile } from '../pipeline/score-chunks.js';
 import { OnnxTeacher } from '../teacher/onnx-teacher.js';
-import { isBundleDir } from '../teacher/text/text-bundle.js';
 import { TEXT_BATCH } from '../teacher/text/text-teacher.js';
 import type { ChunkSource, ChunkThreadMessage, ChunkThreadRequest } from './chunk-thread-pool.js';
 
@@ -29,22 +29,37 @@ const send = (m: ChunkThreadMessage): void => port.postMessage(m);
  */
 const FIRST_RUN_BATCHES = 10;
 
-type TrainData = Awaited<ReturnType<typeof loadTrainTest>>;
+/**
+ * What a chunk thread holds of a job's training file: the features an ONNX teacher reads, or for a
+ * text teacher its texts and label names (no features: its rows are named by index into the
+ * texts, so a stand-in with the rows' count takes the features' place).
+ */
+interface ChunkData {
+  features: Csr;
+  texts?: readonly string[];
+  labelNames?: readonly string[];
+}
 
 // The last source's training data and teacher, as promises: a chunk that comes while a warm-up
 // still loads them waits for that load instead of starting another.
-let data: { key: string; loaded: Promise<TrainData> } | null = null;
+let data: { key: string; loaded: Promise<ChunkData> } | null = null;
 let model: { key: string; teacher: Promise<JobTeacher> } | null = null;
 
-const dataKey = (source: ChunkSource): string => JSON.stringify([source.trainPath, source.featurizer ?? null, source.cacheDir]);
-// a text teacher is bound to the data's rows: new data, new binding
-const modelKey = (source: ChunkSource): string => JSON.stringify([source.modelPath, source.teacherThreads ?? null, dataKey(source)]);
+const dataKey = (source: ChunkSource): string => JSON.stringify([source.trainPath, source.featurizer ?? null, source.cacheDir, source.text === true]);
+const modelKey = (source: ChunkSource): string => JSON.stringify([source.modelPath, source.teacherThreads ?? null, source.trainPath]);
 
-function dataOf(source: ChunkSource): Promise<TrainData> {
+async function readChunkData(source: ChunkSource): Promise<ChunkData> {
+  if (!source.text) return { features: (await loadTrainTest(source.trainPath, undefined, { featurizer: source.featurizer, cacheDir: source.cacheDir })).train.features };
+  const { texts, labelMap } = await readJsonlTexts(source.trainPath);
+  const rows = texts.length;
+  return { features: { rows, cols: 0, indptr: new Int32Array(rows + 1), indices: new Int32Array(0), values: null }, texts, labelNames: labelMap.names };
+}
+
+function dataOf(source: ChunkSource): Promise<ChunkData> {
   const key = dataKey(source);
   if (data?.key !== key) {
     data = null; // the old one goes before the new one is loaded
-    const loaded = loadTrainTest(source.trainPath, undefined, { featurizer: source.featurizer, cacheDir: source.cacheDir });
+    const loaded = readChunkData(source);
     data = { key, loaded };
     loaded.catch(() => {
       if (data?.loaded === loaded) data = null; // the next chunk tries again
@@ -53,24 +68,14 @@ function dataOf(source: ChunkSource): Promise<TrainData> {
   return data.loaded;
 }
 
-const featuresOf = async (source: ChunkSource): Promise<Csr> => (await dataOf(source)).train.features;
-
-/**
- * The chunk's teacher. An ONNX model loads beside the data; a text bundle waits for the data it
- * is bound to (the training rows' texts and label names).
- */
+/** The chunk's teacher: a sparse ONNX model, or a text bundle bound to the training rows' texts and label names. */
 function modelOf(source: ChunkSource): Promise<JobTeacher> {
   const key = modelKey(source);
   if (model?.key !== key) {
     forgetModel();
-    const teacher = isBundleDir(source.modelPath).then(async (bundle) => {
-      const d = bundle ? await dataOf(source) : null;
-      return loadJobTeacher(source.modelPath, {
-        threads: source.teacherThreads,
-        labelNames: d?.labelMap?.kind === 'string' ? d.labelMap.names : undefined,
-        splits: d ? [{ features: d.train.features, path: source.trainPath }] : [],
-      });
-    });
+    const teacher = (source.text ? dataOf(source) : Promise.resolve(null)).then((d) =>
+      loadJobTeacher(source.modelPath, { threads: source.teacherThreads, labelNames: d?.labelNames, splits: d ? [{ features: d.features, texts: d.texts! }] : [] }),
+    );
     model = { key, teacher };
     teacher.catch(() => {
       if (model?.teacher === teacher) model = null;
@@ -78,6 +83,8 @@ function modelOf(source: ChunkSource): Promise<JobTeacher> {
   }
   return model.teacher;
 }
+
+const featuresOf = async (source: ChunkSource): Promise<Csr> => (await dataOf(source)).features;
 
 /**
  * The job's first rows through a newly loaded model, as a chunk's would run: ONNX Runtime's first
