@@ -43,6 +43,9 @@ PRESETS = {
     "fast": dict(vocab=6000, hidden=64, layers=2, heads=2, intermediate=128, max_length=64, epochs=3, lr=2e-3, batch=32),
     # trains in minutes on two idle CPU cores
     "small": dict(vocab=8000, hidden=128, layers=2, heads=4, intermediate=256, max_length=128, epochs=4, lr=1e-3, batch=32),
+    # between small and base (4 layers x 256, 4 heads): a teacher expensive enough for its scoring to be most of a
+    # job; `--epochs 0` exports it untrained, for timing (bench:workers --text-teacher)
+    "medium": dict(vocab=8000, hidden=256, layers=4, heads=4, intermediate=1024, max_length=128, epochs=0, lr=5e-4, batch=32),
     # BERT-base's shape (12 layers x 768, 12 heads): the size of the teachers users fine-tune. Too slow to
     # train on this CPU; `--epochs 0` exports it untrained, for timing a realistic teacher per query.
     "base": dict(vocab=8000, hidden=768, layers=12, heads=12, intermediate=3072, max_length=128, epochs=0, lr=1e-4, batch=32),

@@ -199,7 +199,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const placed = cfg.epochs > 0 ? trainingParameters(shape, cfg, threads, input.kernelMemory) : null;
     const student = await initialStudent(input, teacher, placed?.blank ?? Student.zeros(shape), train, cfg, sink);
     const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, train, sink);
-    const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded, sink));
+    const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded));
     const shouldStop = input.shouldStop ?? (() => false);
     const training = placed
       ? new PoolTraining({
@@ -417,7 +417,7 @@ async function scoringFromWeights(input: TrainJobInput, teacher: JobTeacher | nu
  * beside the teacher, or the text teacher's bundle folder (workers bind it to the job's training
  * texts and label names as the job does).
  */
-function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null, sink: ProgressSink): CandidateScorer | null {
+function spreadScoring(input: TrainJobInput, teacher: JobTeacher | null, folded: FoldedTeacher | null): CandidateScorer | null {
   const fan = input.scoreFanOut;
   if (!fan || !teacher || !input.teacherPath) return null;
   if (teacher instanceof BoundTextTeacher) {
