@@ -209,6 +209,51 @@ describe('TeacherScoreCache', () => {
     }
   });
 
+  it('stores the parts a scorer tells as they come (its first call and a later one), and what it did not tell at the end', async () => {
+    /** Scores the call whole, then tells rows [0, half) as a part, and the rest too unless `onlyFirst`. */
+    class PartsScorer implements CandidateScorer {
+      parts = 0;
+      constructor(
+        private readonly onlyFirst: boolean,
+        private readonly afterFirst: () => void,
+      ) {}
+      async scoreCandidates(features: Csr, examples: Int32Array, candidates: Csr, opts?: ScoreOptions): Promise<Float32Array> {
+        const s = await teachers.scores!.scoreCandidates(features, examples, candidates);
+        const cp = candidates.indptr;
+        const tell = (a: number, b: number): void => {
+          this.parts++;
+          opts?.onScored?.(examples.subarray(a, b), { ...candidates, rows: b - a, indptr: cp.subarray(a, b + 1) }, s.slice(cp[a] - cp[0], cp[b] - cp[0]));
+        };
+        const half = examples.length >> 1;
+        tell(0, half);
+        this.afterFirst();
+        if (!this.onlyFirst) tell(half, examples.length);
+        return s;
+      }
+    }
+    const examples = Int32Array.from({ length: N }, (_, i) => i);
+    const pool1 = randomCsr(new Rng(24), N, L, 12, false);
+    const pool2 = randomCsr(new Rng(25), N, L, 12, false);
+    const plain = new TeacherScoreCache(N);
+    for (const pool of [pool1, pool2]) await plain.scoreWithCache(teachers.scores!, features, examples, pool);
+    for (const onlyFirst of [false, true]) {
+      const cache = new TeacherScoreCache(N);
+      let stored = 0; // pairs in the cache once the first part was told, before the call returned
+      const scorer = new PartsScorer(onlyFirst, () => {
+        stored = cache.size;
+      });
+      for (const pool of [pool1, pool2]) {
+        const before = cache.size;
+        const r = await cache.scoreWithCache(scorer, features, examples, pool);
+        expect(stored).toBeGreaterThan(before);
+        expect(stored).toBeLessThan(cache.size);
+        expectClose(r.scores, reference(models.scores, features, examples, pool));
+      }
+      expect(scorer.parts).toBe(onlyFirst ? 2 : 4);
+      expect(cache.serialize().equals(plain.serialize())).toBe(true);
+    }
+  });
+
   it('insert keeps the first score, sorts unsorted rows; lookup throws on a missing pair', () => {
     const cache = new TeacherScoreCache(3);
     const rows: Csr = { rows: 2, cols: 10, indptr: Int32Array.of(0, 4, 6), indices: Int32Array.of(9, 2, 5, 2, 1, 0), values: null };

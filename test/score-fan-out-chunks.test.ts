@@ -108,6 +108,28 @@ describe('score chunks put together equal the in-process call', () => {
     expect(bits(again).equals(bits(expected))).toBe(true);
   });
 
+  it('tells each chunk as a part that names its rows, through the fold models too: every pair once, its score as returned', async () => {
+    const fan = fanOut('parts', []);
+    const wrapped = folded.withModels((m, file) => fan.wrap(m, file, (b) => m.effectiveBatchSize(b)));
+    const from = 7;
+    const tail: Csr = { rows: N - from, cols: L, indptr: candidates.indptr.subarray(from), indices: candidates.indices, values: null };
+    const ex = examples.subarray(from);
+    const parts: Array<[Int32Array, Csr, Float32Array]> = [];
+    const got = await wrapped.scoreCandidates(features, ex, tail, { onScored: (e, c, s) => parts.push([e.slice(), c, s.slice()]) });
+    expect(parts.length).toBeGreaterThanOrEqual(4);
+    // a part's candidates index the call's labels; pair (example, label) → the score the call returned for it
+    const byPair = new Map<string, number>();
+    for (let i = 0; i < ex.length; i++) for (let p = tail.indptr[i]; p < tail.indptr[i + 1]; p++) byPair.set(`${ex[i]}:${tail.indices[p]}`, got[p - tail.indptr[0]]);
+    let told = 0;
+    for (const [e, c, s] of parts) {
+      for (let i = 0; i < e.length; i++) {
+        for (let p = c.indptr[i]; p < c.indptr[i + 1]; p++) expect(s[p - c.indptr[0]]).toBe(byPair.get(`${e[i]}:${c.indices[p]}`));
+      }
+      told += s.length;
+    }
+    expect(told).toBe(got.length);
+  });
+
   it('cross-fitting fold models, a batch of 100 and candidate rows that start mid-array', async () => {
     const asked: ChunkRequest[][] = [];
     const fan = fanOut('folds', asked);

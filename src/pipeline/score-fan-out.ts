@@ -141,10 +141,19 @@ export class ScoreFanOut {
     const chunks = inputs.map((bytes, i) => ({ name: `${tag}-c${i}of${inputs.length}`, sha: sha256Of(bytes), bytes, range: ranges[i] }));
 
     const out = new Float32Array(rebased.indptr[rebased.rows]);
+    // each chunk's scores into place, and told as a part (a cache stores them while later chunks are scored)
+    const take = async (c: (typeof chunks)[number]): Promise<boolean> => {
+      const scores = await this.outputOf(c, rebased);
+      if (!scores) return false;
+      out.set(scores, rebased.indptr[c.range[0]]);
+      const [s, e] = c.range;
+      opts.onScored?.(examples.subarray(s, e), { rows: e - s, cols: rebased.cols, indptr: rebased.indptr.subarray(s, e + 1), indices: rebased.indices, values: null }, scores);
+      return true;
+    };
     const pending = new Map<string, (typeof chunks)[number]>();
     for (const c of chunks) {
       const paths = chunkPaths(this.settings.dir, c.name);
-      if (await this.take(c, out, rebased)) continue;
+      if (await take(c)) continue;
       await writeFileAtomically(paths.input, c.bytes);
       await rm(paths.failed, { force: true }); // an earlier run's failure: this run tries again
       pending.set(c.name, c);
@@ -159,7 +168,7 @@ export class ScoreFanOut {
       if (this.shouldStop()) throw new CancelledError(`stopped while ${pending.size} of ${chunks.length} score chunks were out`);
       await new Promise((r) => setTimeout(r, this.pollMs));
       for (const c of [...pending.values()]) {
-        if (await this.take(c, out, rebased)) {
+        if (await take(c)) {
           pending.delete(c.name);
           rowsDone += c.range[1] - c.range[0];
           opts.onProgress?.(rowsDone, total);
@@ -175,13 +184,10 @@ export class ScoreFanOut {
     return out;
   }
 
-  /** Copies a finished chunk's scores into place; false when its output is not there (or stale). */
-  private async take(c: { name: string; sha: Buffer; range: [number, number] }, out: Float32Array, candidates: Csr): Promise<boolean> {
+  /** A finished chunk's scores; null when its output is not there (or stale). */
+  private async outputOf(c: { name: string; sha: Buffer; range: [number, number] }, candidates: Csr): Promise<Float32Array | null> {
     const bytes = await readIfPresent(chunkPaths(this.settings.dir, c.name).output);
     const scores = bytes ? decodeChunkOutput(bytes, c.sha) : null;
-    const at = candidates.indptr[c.range[0]];
-    if (!scores || scores.length !== candidates.indptr[c.range[1]] - at) return false;
-    out.set(scores, at);
-    return true;
+    return scores && scores.length === candidates.indptr[c.range[1]] - candidates.indptr[c.range[0]] ? scores : null;
   }
 }

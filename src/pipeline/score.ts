@@ -19,7 +19,12 @@ export function calibratedScorer(scorer: CandidateScorer, temperature: number): 
   if (temperature === 1) return scorer;
   return {
     async scoreCandidates(features, examples, candidates, opts) {
-      const scores = await scorer.scoreCandidates(features, examples, candidates, opts);
+      const told = opts?.onScored;
+      const onScored = told && ((e: Int32Array, c: Csr, part: Float32Array) => {
+        for (let i = 0; i < part.length; i++) part[i] /= temperature; // the same division as the whole call's below
+        told(e, c, part);
+      });
+      const scores = await scorer.scoreCandidates(features, examples, candidates, onScored ? { ...opts, onScored } : opts);
       for (let i = 0; i < scores.length; i++) scores[i] /= temperature; // in place: each call returns a fresh array
       return scores;
     },

@@ -96,7 +96,8 @@ export class FoldedTeacher implements CandidateScorer {
         j++;
       }
       const sub: Csr = { rows: m, cols: candidates.cols, indptr, indices, values: null };
-      const scores = await this.scorers[k].scoreCandidates(features, subExamples, sub, { batchSize: opts?.batchSize });
+      // a part names its rows itself, so the fold's parts are the call's
+      const scores = await this.scorers[k].scoreCandidates(features, subExamples, sub, { batchSize: opts?.batchSize, onScored: opts?.onScored });
       for (let i = 0, q = 0; i < n; i++) {
         if (fold[i] !== k) continue;
         out.set(scores.subarray(q, q + cp[i + 1] - cp[i]), cp[i] - base);

@@ -13,6 +13,13 @@ export interface ScoreOptions {
   batchSize?: number;
   /** Called after each batch with examples done / total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Told a part of the call's scores as soon as they are final, by a scorer that scores in parts
+   * (the scoring fan-out's chunks): the part's rows as examples and candidates, and their scores
+   * aligned with its candidates (the scorer's own array, which the callee may change). Most
+   * scorers never call it; one that does reports each pair once.
+   */
+  onScored?: (examples: Int32Array, candidates: Csr, scores: Float32Array) => void;
 }
 
 /** Anything that scores candidate pairs like OnnxTeacher.scoreCandidates. */

@@ -122,17 +122,30 @@ export class TeacherScoreCache {
     // beside the workers' chunks: bench/score-cache.ts put the call's bookkeeping at 0.56 s for
     // bench:workers' 4.1 M pairs, the insert kept here included)
     if (this.pairs === 0 && everyPairOnce(examples, candidates, this.numExamples)) {
-      const s = await teacher.scoreCandidates(features, examples, candidates, opts);
-      this.insert(examples, candidates, s);
+      const s = await this.scoreAndInsert(teacher, features, examples, candidates, opts);
       return { scores: s, newlyScored: s.length };
     }
     const todo = groupByExample(examples, this.missing(examples, candidates));
     const newlyScored = todo.candidates.indptr[todo.candidates.rows];
-    if (newlyScored > 0) {
-      const s = await teacher.scoreCandidates(features, todo.examples, todo.candidates, opts);
-      this.insert(todo.examples, todo.candidates, s);
-    }
+    if (newlyScored > 0) await this.scoreAndInsert(teacher, features, todo.examples, todo.candidates, opts);
     return { scores: this.lookup(examples, candidates), newlyScored };
+  }
+
+  /**
+   * The teacher's scores of the pairs, stored. A scorer that tells its parts as they are final
+   * (ScoreOptions.onScored: the fan-out's chunks) has them stored while it scores the rest;
+   * whatever it did not tell is stored at the end.
+   */
+  private async scoreAndInsert(teacher: CandidateScorer, features: Csr, examples: Int32Array, candidates: Csr, opts?: ScoreOptions): Promise<Float32Array> {
+    let told = 0;
+    const onScored = (e: Int32Array, c: Csr, part: Float32Array): void => {
+      this.insert(e, c, part);
+      told += part.length;
+      opts?.onScored?.(e, c, part);
+    };
+    const s = await teacher.scoreCandidates(features, examples, candidates, { ...opts, onScored });
+    if (told !== s.length) this.insert(examples, candidates, s);
+    return s;
   }
 
   /** Binary snapshot (little-endian): header, per-example counts, all labels, all scores. */
