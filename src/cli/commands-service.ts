@@ -6,11 +6,13 @@ import { Command } from 'commander';
 /** Keeps the process alive while starting (PGlite's start-up holds no handle), then closes on SIGTERM/SIGINT. */
 async function runUntilSignal(start: () => Promise<{ close?: () => Promise<void>; stop?: () => Promise<void> }>): Promise<void> {
   const keepAlive = setInterval(() => undefined, 60_000);
-  const running = await start();
-  clearInterval(keepAlive);
-  const { closeOnSignals } = await import('../infra/signals.js');
-  const stop = running.close ?? running.stop ?? (async () => undefined);
-  closeOnSignals(stop, (line) => console.error(line), 'distilxr');
+  const { startClosingOnSignals } = await import('../infra/signals.js');
+  const close = async (running: Awaited<ReturnType<typeof start>>): Promise<void> => (running.close ?? running.stop ?? (async () => undefined))();
+  try {
+    await startClosingOnSignals(start, close, (line) => console.error(line), 'distilxr');
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 /** One line when Redis is down at start; serve and worker then wait for it rather than exit. */

@@ -50,7 +50,7 @@ export const SERVICE_ENV = Type.Object({
   WORKER_MAX_RSS_MB: optionalPositive('a worker process\'s resident memory above which its running job is failed as out of memory; unset: JOB_MAX_MEMORY_MB × WORKER_CONCURRENCY + 1024'),
   WORKER_LOCK_MS: positive(DEFAULT_LOCK_MS, 'a worker\'s job lock: a dead worker\'s job is taken over about this long after (stalled jobs are looked for every half of it)'),
   WORKER_RECONCILE_MS: positive(60_000, 'how often a worker checks the database\'s unfinished jobs against the queue'),
-  WORKER_SCORE_SHARD_PAIRS: nonNegative(DEFAULT_SCORE_SHARD_PAIRS, 'teacher pairs per scoring chunk: a job\'s scoring call of at least twice this many pairs is cut into chunks that any worker scores (BullMQ children of the job); 0: every job scores in its own worker'),
+  WORKER_SCORE_SHARD_PAIRS: nonNegative(DEFAULT_SCORE_SHARD_PAIRS, 'teacher pairs per scoring chunk: a job\'s scoring call of at least twice this many pairs is cut into chunks that any worker scores (BullMQ children of the job; a text teacher\'s transformer run counts as 1,000 pairs); 0: every job scores in its own worker'),
   WORKER_METRICS_PORT: optionalPositive('a worker\'s Prometheus GET /metrics port on HOST (jobs completed/failed/cancelled, takeovers, current job, stage durations); unset: none'),
 });
 

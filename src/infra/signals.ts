@@ -22,3 +22,17 @@ export function closeOnSignals(close: () => Promise<void>, log: (line: string, l
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }
+
+/**
+ * Starts a long-running thing with the signal handlers already in place, and closes it on the
+ * first signal. A process that says it is ready from inside `start` could otherwise be sent a
+ * SIGTERM before the handlers exist, which kills it with the signal (a test saw a worker exit so).
+ * A signal that comes while it starts closes it once started.
+ */
+export function startClosingOnSignals<T>(start: () => Promise<T>, close: (started: T) => Promise<void>, log: (line: string, level: 'info' | 'error') => void, what: string): Promise<T> {
+  let started: Promise<T> | null = null;
+  // the handlers run from the event loop, after `started` is set below
+  closeOnSignals(async () => close(await started!), log, what);
+  started = start();
+  return started;
+}

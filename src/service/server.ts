@@ -64,16 +64,16 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   }
   // this file created the queue (and the storage, unless given): it closes them after the app stopped using them
   app.addHook('onClose', closeDeps);
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => (closing ??= app.close());
+  // before listening: a SIGTERM right after the "listening" line must close, not kill, the process
+  if (opts.handleSignals ?? true) closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server');
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (e) {
-    await app.close();
+    await close();
     throw e;
   }
-  let closing: Promise<void> | null = null;
-  const close = (): Promise<void> => (closing ??= app.close());
-
-  if (opts.handleSignals ?? true) closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server');
   if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
     app.log.warn(`no API_KEYS: /v1 is open to anyone who can reach ${config.host}:${config.port} (set API_KEYS, or HOST=127.0.0.1)`);
   }

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redisConnectionFromUrl } from '../infra/queue/bull-job-queue.js';
 import { jobRunnerLimitsOf, loadConfig, requireSharedDatabase } from '../infra/config.js';
-import { closeOnSignals } from '../infra/signals.js';
+import { startClosingOnSignals } from '../infra/signals.js';
 import { queuePrefix } from '../infra/queue/queue-prefix.js';
 import { openStorage } from '../infra/storage.js';
 import { pino, type Logger } from 'pino';
@@ -77,8 +77,7 @@ export async function runWorker(
 
 /** Runs until SIGTERM/SIGINT, then shuts down gracefully; a second signal exits at once. */
 export async function main(): Promise<void> {
-  const w = await runWorker();
-  closeOnSignals(() => w.stop(), (line) => console.error(line), 'distilxr worker');
+  await startClosingOnSignals(() => runWorker(), (w) => w.stop(), (line) => console.error(line), 'distilxr worker');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -5,15 +5,20 @@
  * stage and the stage event is stored. The hook is injected into the job runner here
  * (JobRunnerOptions.onPipelineEvent); the production worker reads no such switch.
  */
-import { closeOnSignals } from '../../src/infra/signals.js';
+import { startClosingOnSignals } from '../../src/infra/signals.js';
 import { runWorker } from '../../src/worker/main.js';
 
 const [jobId, stage] = (process.env.DISTILXR_TEST_SIGKILL_AT_STAGE ?? '').split(':');
 
-const worker = await runWorker(process.env, undefined, {
-  onPipelineEvent: (e, run) => {
-    if (run.jobId !== jobId || run.attempt !== 1 || e.type !== 'stage' || e.stage !== stage) return;
-    void run.flush().finally(() => process.kill(process.pid, 'SIGKILL'));
-  },
-});
-closeOnSignals(() => worker.stop(), (line) => console.error(line), 'distilxr worker');
+await startClosingOnSignals(
+  () =>
+    runWorker(process.env, undefined, {
+      onPipelineEvent: (e, run) => {
+        if (run.jobId !== jobId || run.attempt !== 1 || e.type !== 'stage' || e.stage !== stage) return;
+        void run.flush().finally(() => process.kill(process.pid, 'SIGKILL'));
+      },
+    }),
+  (worker) => worker.stop(),
+  (line) => console.error(line),
+  'distilxr worker',
+);
