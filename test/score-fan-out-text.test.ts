@@ -1,7 +1,7 @@
 /**
  * A text teacher's scoring spread over worker processes: each worker's chunk thread unpacks the
  * stored bundle and binds it to the job's training texts and label names, as the job does. With
- * the committed cross-encoder (work per pair) and classifier (work per row), against the same job
+ * the committed cross-encoder (a run per pair), classifier and bi-encoder (a run per row), against the same job
  * scored in-process: weights byte for byte, the same losses and pairs scored. Bit-identity holds
  * because a row's output does not depend on the batch it runs in: padding is masked out, and ONNX
  * Runtime's CPU kernels compute each row alike whatever the batch (a chunk's rows are batched by
@@ -40,7 +40,7 @@ describe('a text teacher\'s scoring fanned out to worker processes', () => {
     await closeFanOutEnv(env);
   });
 
-  it.each(['cross-encoder', 'classifier'] as const)('%s: fans out, and equals the in-process run bit for bit', async (kind) => {
+  it.each(['cross-encoder', 'classifier', 'bi-encoder'] as const)('%s: fans out, and equals the in-process run bit for bit', async (kind) => {
     const baseDir = join(env.dataDir, `baseline-${kind}`);
     const baseline = await runTrainJob({ trainPath: join(MINI, 'train.jsonl'), testPath: join(MINI, 'test.jsonl'), teacherPath: join(BUNDLES, kind), outDir: baseDir, config: trainConfigOf(PARAMS, true), cacheDir: false });
     const { repo, store, queue, scores } = env;
