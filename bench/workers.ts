@@ -221,6 +221,8 @@ async function main(): Promise<void> {
     const table = mdTable(['set-up', 'scoring stage, median s', 'runs, s', 'vs 1 process with chunks', 'whole job, median s'], rows);
     const loads = runs.flatMap((r) => [r.loadBefore, r.loadAfter]);
     console.log(table);
+    const twoVsInProcess = med('inProcess', (r) => r.scoringSeconds) / med('two', (r) => r.scoringSeconds);
+    console.log(`\n2 processes against 1 scoring in-process (no chunks): ${twoVsInProcess.toFixed(2)}×`);
     console.log(`\n1-minute load average during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (2 cores)`);
     console.log(`Ceiling (the same teacher scoring ${CEILING_ROWS} rows in 1 process, then in 2 at once, no queue): 2 processes give ${ceilingRatio.toFixed(2)}× the rows/s of 1 (runs: ${ceilings.map((c) => `${c.processes}p ${c.rowsPerSecond.toFixed(0)}`).join(', ')})`);
     await writeJson(join(RESULTS_DIR, args.json), {
@@ -231,6 +233,7 @@ async function main(): Promise<void> {
       ceilingRatio,
       medians: Object.fromEntries(SETUPS.map((s) => [s.key, { scoringSeconds: med(s.key, (r) => r.scoringSeconds), jobSeconds: med(s.key, (r) => r.jobSeconds) }])),
       speedupTwoVsOne: base / med('two', (r) => r.scoringSeconds),
+      speedupTwoVsInProcess: twoVsInProcess,
     });
   } finally {
     for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
