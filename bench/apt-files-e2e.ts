@@ -12,7 +12,8 @@
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
  * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `long`
  * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels),
- * `dim128` / `dim192` (--dim). Runs
+ * `dim128` / `dim192` (--dim), `fast` (--dim 128 --lr 0.5 --epochs 5 --neighbours 0: speed over precision), `fast-blend` (the same with
+ * the neighbour component). Runs
  * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
  * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
@@ -40,6 +41,10 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   'js-loops': { simdKernels: false }, // the training step in plain JavaScript loops, as before the SIMD kernels
   dim128: { dim: 128 }, // half the embedding: every stage after preparing does about half the arithmetic
   dim192: { dim: 192 },
+  // for speed over precision: half the embedding, half the epochs at twice the rate, and no neighbour component (no points index to build)
+  fast: { dim: 128, lr: 0.5, epochs: 5, neighbours: 0 },
+  // the same with the neighbour component kept
+  'fast-blend': { dim: 128, lr: 0.5, epochs: 5 },
 };
 
 interface Row {
