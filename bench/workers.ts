@@ -28,15 +28,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
-import { create as tarCreate } from 'tar';
-import { datasetStats } from '../src/core/data/dataset.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
-import { writeSynth } from '../src/core/data/synth.js';
-import { readXcFile } from '../src/core/data/xc-format.js';
 import { Rng } from '../src/core/util/rng.js';
 import { FsArtifactStore } from '../src/infra/artifacts/fs-artifact-store.js';
 import { openDatabase } from '../src/infra/db/db.js';
@@ -46,7 +41,10 @@ import { exportSparseEncoderOnnx } from '../src/teacher/onnx-export.js';
 import { OnnxTeacher } from '../src/teacher/onnx-teacher.js';
 import { loadJobTeacher } from '../src/pipeline/job-teacher.js';
 import { TEXT_RUN_WORK } from '../src/pipeline/score-fan-out.js';
-import { BUNDLE_ARCHIVE } from '../src/teacher/text/stored-bundle.js';
+import { addDataset } from '../test/support/jobs.js';
+import { addJsonlDataset, addTextTeacher } from '../test/support/text-bundles.js';
+import { parseManifest } from '../src/teacher/text/bundle-manifest.js';
+import { MANIFEST_FILE, MODEL_FILE } from '../src/teacher/text/text-bundle.js';
 import { mdTable, machineInfo, median, positiveInt, REPO_ROOT, RESULTS_DIR, writeJson } from './lib.js';
 
 const { values: args } = parseArgs({
@@ -250,9 +248,7 @@ async function main(): Promise<void> {
 
 /** Generated XC data and a wide random logits teacher. */
 async function syntheticData(repo: PrismaRepository, store: FsArtifactStore): Promise<BenchData> {
-  const datasetId = randomUUID();
-  const files = await writeSynth(store.pathOf(`datasets/${datasetId}`), { points: POINTS, testPoints: TEST_POINTS, features: FEATURES, labels: LABELS, seed: 7 });
-  await repo.createDataset({ id: datasetId, name: 'bench-workers', format: 'xc', trainKey: `datasets/${datasetId}/train.txt`, testKey: `datasets/${datasetId}/test.txt`, stats: datasetStats(await readXcFile(files.train)), testStats: datasetStats(await readXcFile(files.test)) });
+  const datasetId = await addDataset(repo, store, { points: POINTS, testPoints: TEST_POINTS, features: FEATURES, labels: LABELS, seed: 7 });
   const rng = new Rng(5);
   const onnx = exportSparseEncoderOnnx({
     inputDim: FEATURES,
@@ -272,39 +268,21 @@ async function syntheticData(repo: PrismaRepository, store: FsArtifactStore): Pr
   return { datasetId, teacherId, shardPairs, ceilingArgs: ['--ceiling-child', store.pathOf(teacherKey), '--features', String(FEATURES), '--labels', String(LABELS)], settings: { points: POINTS, labels: LABELS, features: FEATURES, hidden: HIDDEN } };
 }
 
-/**
- * The first POINTS training rows and TEST_POINTS test rows of a JSONL folder, and a text-teacher
- * bundle stored as an uploaded archive is.
- */
+/** The first POINTS training rows and TEST_POINTS test rows of a JSONL folder, and a text-teacher bundle, stored as uploads are. */
 async function textData(repo: PrismaRepository, store: FsArtifactStore, bundleDir: string, dataFolder: string): Promise<BenchData> {
-  const datasetId = randomUUID();
-  const firstLines = async (file: string, n: number): Promise<string> =>
-    `${(await readFile(join(dataFolder, file), 'utf8')).split('\n').filter((l) => l.trim()).slice(0, n).join('\n')}\n`;
-  await store.putBytes(`datasets/${datasetId}/train.jsonl`, Buffer.from(await firstLines('train.jsonl', POINTS)));
-  await store.putBytes(`datasets/${datasetId}/test.jsonl`, Buffer.from(await firstLines('test.jsonl', TEST_POINTS)));
-  const trainPath = store.pathOf(`datasets/${datasetId}/train.jsonl`);
-  const data = await loadTrainTest(trainPath, store.pathOf(`datasets/${datasetId}/test.jsonl`), { cacheDir: false });
-  await repo.createDataset({ id: datasetId, name: 'bench-workers-text', format: 'jsonl', trainKey: `datasets/${datasetId}/train.jsonl`, testKey: `datasets/${datasetId}/test.jsonl`, stats: datasetStats(data.train), testStats: datasetStats(data.test!) });
-  const manifest = JSON.parse(await readFile(join(bundleDir, 'teacher.json'), 'utf8')) as { kind: 'classifier' | 'cross-encoder' | 'bi-encoder'; max_length: number };
-  const archive = await tarOfFolder(bundleDir);
-  const teacherId = randomUUID();
-  await store.putBytes(`teachers/${teacherId}/${BUNDLE_ARCHIVE}`, archive);
-  await repo.createTeacher({ id: teacherId, name: basename(bundleDir), key: `teachers/${teacherId}/${BUNDLE_ARCHIVE}`, kind: manifest.kind, numLabels: null, sizeBytes: archive.length, jobId: null, datasetId: null, metrics: null });
-  const rows = data.train.features.rows;
-  const labels = data.train.labels.cols;
+  const firstLines = async (file: string, n: number): Promise<Buffer> =>
+    Buffer.from(`${(await readFile(join(dataFolder, file), 'utf8')).split('\n').filter((l) => l.trim()).slice(0, n).join('\n')}\n`);
+  const datasetId = await addJsonlDataset(repo, store, await firstLines('train.jsonl', POINTS), await firstLines('test.jsonl', TEST_POINTS), 'bench-workers-text');
+  const teacherId = await addTextTeacher(repo, store, bundleDir);
+  const dataset = (await repo.getDataset(datasetId))!;
+  const { points: rows, labels } = dataset.stats;
+  const manifest = parseManifest(await readFile(join(bundleDir, MANIFEST_FILE), 'utf8'), bundleDir);
   // a transformer run per row, or per pair for a cross-encoder (as the job counts them: TEXT_RUN_WORK each)
   const shardPairs = Math.ceil((rows * TEXT_RUN_WORK * (manifest.kind === 'cross-encoder' ? POOL : 1)) / SHARDS);
-  const modelMiB = (await stat(join(bundleDir, 'model.onnx'))).size / 2 ** 20;
+  const modelMiB = (await stat(join(bundleDir, MODEL_FILE))).size / 2 ** 20;
   say(`data: ${rows} texts of ${dataFolder}, ${labels} labels; text teacher ${bundleDir} (${manifest.kind}, max_length ${manifest.max_length}, ${modelMiB.toFixed(1)} MiB); pool ${POOL}; ${SHARDS} chunks a call`);
+  const trainPath = store.pathOf(dataset.trainKey);
   return { datasetId, teacherId, shardPairs, ceilingArgs: ['--ceiling-child', bundleDir, '--ceiling-data', trainPath], settings: { points: rows, labels, textTeacher: bundleDir, kind: manifest.kind, maxLength: manifest.max_length, data: dataFolder } };
-}
-
-/** A .tar of a folder's files, under the folder's name (as `tar -cf b.tar NAME/` makes it). */
-async function tarOfFolder(dir: string): Promise<Buffer> {
-  const stream = tarCreate({ cwd: dirname(dir), portable: true }, [basename(dir)]) as unknown as Readable;
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** One ceiling process: resolves with its rows/s. */

@@ -36,7 +36,7 @@ describe('text-teacher bundles over HTTP', () => {
   };
 
   it.each(['classifier', 'cross-encoder', 'bi-encoder'])('accepts a .tar of a %s bundle', async (kind) => {
-    const archive = await tarOf(kind);
+    const archive = await tarOf(join(BUNDLES, kind));
     const r = await upload({ bundle: { data: archive, filename: `${kind}.tar` } });
     expect(r.statusCode).toBe(201);
     expect(r.json()).toMatchObject({ name: `${kind}.tar`, kind, numLabels: 247, sizeBytes: archive.length });
@@ -103,7 +103,7 @@ describe('text-teacher bundles over HTTP', () => {
   });
 
   it('a job with a text teacher needs a JSONL dataset', async () => {
-    const teacher = (await upload({ bundle: { data: await tarOf('classifier'), filename: 'c.tar' } })).json();
+    const teacher = (await upload({ bundle: { data: await tarOf(join(BUNDLES, 'classifier')), filename: 'c.tar' } })).json();
     const jsonl = await env.app.inject({
       method: 'POST',
       url: '/v1/datasets',

@@ -44,7 +44,7 @@ describe('a text teacher\'s scoring fanned out to worker processes', () => {
     const baseDir = join(env.dataDir, `baseline-${kind}`);
     const baseline = await runTrainJob({ trainPath: join(MINI, 'train.jsonl'), testPath: join(MINI, 'test.jsonl'), teacherPath: join(BUNDLES, kind), outDir: baseDir, config: trainConfigOf(PARAMS, true), cacheDir: false });
     const { repo, store, queue, scores } = env;
-    const teacherId = await addTextTeacher(repo, store, kind);
+    const teacherId = await addTextTeacher(repo, store, join(BUNDLES, kind));
     const id = await submit(repo, queue, { datasetId, teacherId, params: PARAMS });
     const seen = new Set<string>();
     const output = () => workers.map((w) => w.output()).join('\n');
