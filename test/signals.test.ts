@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { closeOnSignals } from '../src/infra/signals.js';
 
 describe('startClosingOnSignals', () => {
   it('a SIGTERM while starting waits for the start, then closes and exits 0', async () => {
@@ -17,4 +18,12 @@ describe('startClosingOnSignals', () => {
     expect(await exited).toEqual([0, null]);
     expect(out.split('\n').filter(Boolean)).toEqual(['ready', 'closed']);
   }, 30_000);
+
+  it('closeOnSignals gives back what takes its handlers off (a server whose listen failed leaves none)', () => {
+    const before = [process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')];
+    const off = closeOnSignals(async () => undefined, () => undefined, 'test');
+    expect([process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]).toEqual(before.map((n) => n + 1));
+    off();
+    expect([process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]).toEqual(before);
+  });
 });

@@ -1,8 +1,8 @@
 /**
  * SIGTERM/SIGINT for a long-running process: the first signal runs close() and exits 0 (1 when
- * closing fails), a second one exits at once.
+ * closing fails), a second one exits at once. Returns what takes the handlers off again.
  */
-export function closeOnSignals(close: () => Promise<void>, log: (line: string, level: 'info' | 'error') => void, what: string): void {
+export function closeOnSignals(close: () => Promise<void>, log: (line: string, level: 'info' | 'error') => void, what: string): () => void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -21,6 +21,10 @@ export function closeOnSignals(close: () => Promise<void>, log: (line: string, l
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
 }
 
 /**

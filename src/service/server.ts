@@ -67,10 +67,11 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Runnin
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => (closing ??= app.close());
   // before listening: a SIGTERM right after the "listening" line must close, not kill, the process
-  if (opts.handleSignals ?? true) closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server');
+  const offSignals = opts.handleSignals ?? true ? closeOnSignals(close, (line, level) => app.log[level](line), 'distilxr server') : null;
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (e) {
+    offSignals?.();
     await close();
     throw e;
   }
