@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { trainConfigOf } from '../src/worker/job-task.js';
-import { closeFanOutEnv, openFanOutEnv, type FanOutEnv } from './support/fan-out-env.js';
+import { closeFanOutEnv, openFanOutEnv, watchChunks, type FanOutEnv } from './support/fan-out-env.js';
 import { ofType, submit, waitFinalEvent } from './support/jobs.js';
 import { BUNDLES, MINI, addTextMini, addTextTeacher } from './support/text-bundles.js';
 import { spawnWorker, type WorkerChild } from './support/worker-process.js';
@@ -43,24 +43,18 @@ describe('a text teacher\'s scoring fanned out to worker processes', () => {
   it.each(['cross-encoder', 'classifier', 'bi-encoder'] as const)('%s: fans out, and equals the in-process run bit for bit', async (kind) => {
     const baseDir = join(env.dataDir, `baseline-${kind}`);
     const baseline = await runTrainJob({ trainPath: join(MINI, 'train.jsonl'), testPath: join(MINI, 'test.jsonl'), teacherPath: join(BUNDLES, kind), outDir: baseDir, config: trainConfigOf(PARAMS, true), cacheDir: false });
-    const { repo, store, queue, scores } = env;
+    const { repo, store, queue } = env;
     const teacherId = await addTextTeacher(repo, store, join(BUNDLES, kind));
     const id = await submit(repo, queue, { datasetId, teacherId, params: PARAMS });
-    const seen = new Set<string>();
     const output = () => workers.map((w) => w.output()).join('\n');
     const done = waitFinalEvent(repo, id, 90_000).catch((e: Error) => {
       throw new Error(`${e.message}\n${output()}`);
     });
-    while (!(await repo.getJob(id))?.finishedAt) {
-      for (const j of await scores.getActive()) {
-        seen.add(j.id!);
-        if (j.processedBy) takers.add(j.processedBy);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const { children, takers: held } = await watchChunks(env, id);
+    for (const t of held) takers.add(t);
     const job = await done;
     expect(job.status, output()).toBe('completed');
-    expect(seen.size, 'chunks ran as children').toBeGreaterThan(4);
+    expect(children.size, 'chunks ran as children').toBeGreaterThan(4);
     const events = await repo.listJobEvents(id);
     const [metrics] = ofType(events, 'metrics');
     expect(metrics.pairsScored, 'every pair scored once').toBe(baseline.pairsScored);

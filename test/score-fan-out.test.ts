@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
 import { trainConfigOf } from '../src/worker/job-task.js';
-import { closeFanOutEnv, openFanOutEnv, type FanOutEnv } from './support/fan-out-env.js';
+import { closeFanOutEnv, openFanOutEnv, watchChunks, type FanOutEnv } from './support/fan-out-env.js';
 import { addDataset, ofType, submit, waitFinalEvent, waitFor } from './support/jobs.js';
 import { randomTeacherOnnx } from './support/random-teacher.js';
 import { spawnWorker, type WorkerChild } from './support/worker-process.js';
@@ -88,20 +88,12 @@ describe('scoring fanned out to worker processes as BullMQ children', () => {
 
   it('fans out, and equals the in-process run bit for bit', async () => {
     const id = await submit(env.repo, env.queue, { datasetId, teacherId, params: PARAMS });
-    const seen = new Set<string>();
     const holder = await holderOf(id);
     const done = expectSameAsInProcess(id, () => workers.map((w) => w.output()).join('\n'));
     // chunks taken by both processes, the job's own and the other one
-    const takers = new Set<string>();
-    while ((await env.repo.getJob(id))?.status === 'running') {
-      for (const j of await env.scores.getActive()) {
-        seen.add(j.id!);
-        if (j.processedBy) takers.add(j.processedBy);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const { children, takers } = await watchChunks(env, id);
     await done;
-    expect(seen.size, 'chunks ran as children').toBeGreaterThan(4);
+    expect(children.size, 'chunks ran as children').toBeGreaterThan(4);
     expect(takers.has(holder.name), 'the job\'s own worker scored chunks while the job waited').toBe(true);
     expect([...takers].some((t) => t !== holder.name), 'the other worker scored chunks').toBe(true);
     const logs = ofType(await env.repo.listJobEvents(id), 'status').map((d) => d.status);

@@ -58,3 +58,18 @@ export async function closeFanOutEnv(env: FanOutEnv | undefined): Promise<void> 
   await env.db.close();
   await rm(env.dataDir, { recursive: true, force: true });
 }
+
+/** The score chunks of job `id` seen running, and the workers that held them, until the job ends (polled every `everyMs`). */
+export async function watchChunks(env: FanOutEnv, id: string, everyMs = 10): Promise<{ children: Set<string>; takers: Set<string> }> {
+  const children = new Set<string>();
+  const takers = new Set<string>();
+  while (!(await env.repo.getJob(id))?.finishedAt) {
+    for (const j of await env.scores.getActive()) {
+      if (j.data.jobId !== id) continue;
+      children.add(j.id!);
+      if (j.processedBy) takers.add(j.processedBy);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return { children, takers };
+}
