@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsrBuilder } from '../src/core/data/csr.js';
-import type { Dataset } from '../src/core/data/dataset.js';
+import type { Dataset, DatasetStats } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
 import { Rng } from '../src/core/util/rng.js';
-import { AUTO_RANDOM_START, AUTO_TEACHER_START, autoTune, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { trainJobCost } from '../src/pipeline/job-cost.js';
+import { silentProgress } from '../src/pipeline/progress.js';
+import type { ProgressSink } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { randomSparse } from './support/random-sparse.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -189,6 +192,57 @@ describe("--auto's choice of a simpler candidate (the one-standard-error rule)",
       const byP1 = await autoTune(train, teacherPath, config, runner, { preferSimpler: false });
       expect(byP1.chosen).toMatchObject(T1);
       expect(byP1.simplerChoice).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("--auto's time budget", () => {
+  // apt-files' shape (BENCHMARKS.md 0): 237,888 rows of 16 features, 57,764 labels, 1.005 labels a row
+  const aptFiles: DatasetStats = { points: 237_888, features: 178_917, labels: 57_764, labelsPerPoint: 1.005, pointsPerLabel: 4.14, nnzPerPoint: 15.94 };
+  const small: DatasetStats = { points: 4_880, features: 1_836, labels: 159, labelsPerPoint: 2.38, pointsPerLabel: 73, nnzPerPoint: 68.5 };
+  const trialRows = (s: DatasetStats): DatasetStats => ({ ...s, points: Math.round(0.9 * s.points) });
+  const estimate = (s: DatasetStats, settings: Partial<TrainConfig>): number =>
+    trainJobCost({ stats: trialRows(s), config: { ...DEFAULT_TRAIN_CONFIG, ...AUTO_RANDOM_START.base, ...settings, neighbours: 0 }, inputDim: s.features, teacher: (settings.alpha ?? 0) > 0 }).seconds;
+
+  it('is by default the α=0 job as estimated, at least the floor: one apt-files α 0.5 trial does not fit it, the α=0 one does', () => {
+    expect(defaultAutoBudget(small, DEFAULT_TRAIN_CONFIG, small.features)).toBe(AUTO_MIN_BUDGET_SECONDS);
+    const budget = defaultAutoBudget(aptFiles, DEFAULT_TRAIN_CONFIG, aptFiles.features);
+    const [a0, a5] = AUTO_RANDOM_START.candidates;
+    expect(budget).toBeGreaterThan(AUTO_MIN_BUDGET_SECONDS);
+    expect(estimate(aptFiles, a0)).toBeLessThan(budget);
+    expect(estimate(aptFiles, a5)).toBeGreaterThan(budget);
+    // every candidate of the small set fits many times over
+    for (const c of AUTO_TEACHER_START.candidates) expect(4 * estimate(small, { ...AUTO_TEACHER_START.base, ...c })).toBeLessThan(AUTO_MIN_BUDGET_SECONDS);
+  });
+
+  it('starts no candidate whose estimate does not fit, not even on an idle lane before a trial has been measured; a first trial alone gets its own runner', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-budget-'));
+    try {
+      const teacherPath = join(dir, 'teacher.onnx');
+      await writeFile(teacherPath, exportSparseLinearOnnx(model));
+      const started: string[] = [];
+      const logs: string[] = [];
+      const runner = scripted([[T1, 0.5, 5], [E0, 0.6, 1], [T2, 0.7, 1], [NEG, 0.8, 1]], started);
+      const report = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, sink: { ...silentProgress, log: (m) => logs.push(m) } });
+      expect(started).toEqual([JSON.stringify(T1)]); // the first always runs: the search must choose
+      expect(report.trials.map((t) => t.settings)).toEqual([T1]);
+      expect(report.skipped).toBe(3);
+      expect(logs.some((m) => /^auto: teacher start \{"epochs":0\} not run: expected \d+\.\d s after \d+\.\d s would pass the budget of 1e-9 s$/.test(m))).toBe(true);
+      // with a runner for a trial alone, that one runs it (on the job's threads) and the lanes' runner none
+      const alone: string[] = [];
+      started.length = 0;
+      const single = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, runAlone: scripted([[T1, 0.5, 1]], alone), sink: { ...silentProgress, log: (m) => logs.push(m) } });
+      expect([started, alone]).toEqual([[], [JSON.stringify(T1)]]);
+      expect(single.chosen).toMatchObject(T1);
+      expect(logs).toContain('auto: only the first candidate fits the budget beside it: its trial runs alone, on the job\'s threads');
+      // a budget that holds them all runs them all, two at a time, on the lanes' runner
+      started.length = 0;
+      const all = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 60, everyCandidate: true, runAlone: scripted([], alone) });
+      expect(alone).toHaveLength(1);
+      expect(all.trials).toHaveLength(4);
+      expect(all.skipped).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

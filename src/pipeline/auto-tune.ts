@@ -10,11 +10,12 @@
  */
 import { dirname, join } from 'node:path';
 import { selectRows } from '../core/data/csr.js';
-import type { Dataset } from '../core/data/dataset.js';
+import { datasetStats, type Dataset, type DatasetStats } from '../core/data/dataset.js';
 import { CancelledError } from '../core/util/errors.js';
 import { Rng } from '../core/util/rng.js';
 import { studentShapeOf, type TrainConfig } from '../core/model/train-config.js';
 import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from '../teacher/folds.js';
+import { trainJobCost } from './job-cost.js';
 import type { ProgressSink } from './progress.js';
 import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
 
@@ -96,8 +97,25 @@ export const AUTO_RANDOM_START: AutoFamily = {
   simpler: [0],
 };
 
-/** Default time budget of the search, seconds. */
-export const AUTO_BUDGET_SECONDS = 600;
+/** The least time budget the search gets by default, seconds (defaultAutoBudget). */
+export const AUTO_MIN_BUDGET_SECONDS = 60;
+
+/**
+ * The search's default time budget: as long as the job at the α=0 candidate's settings is
+ * estimated to take on this data (job-cost.ts), and at least AUTO_MIN_BUDGET_SECONDS. A search
+ * thus at most about doubles a job. On apt-files one α 0.5 trial took 299 s against the α=0 job's
+ * 150 s, and the search chose α=0 after 427 s (BENCHMARKS.md 0); the small sets' searches
+ * take 3–15 s and keep every candidate.
+ */
+export function defaultAutoBudget(stats: DatasetStats, base: TrainConfig, inputDim: number): number {
+  const alpha0 = { ...base, ...AUTO_RANDOM_START.base, ...ALPHA0_RANDOM_START };
+  return Math.max(AUTO_MIN_BUDGET_SECONDS, Math.ceil(trainJobCost({ stats, config: alpha0, inputDim, teacher: false }).seconds));
+}
+
+/** A trial's seconds as estimated before it runs: a job on the trial rows that builds no index (trials search exactly). */
+function trialEstimate(stats: DatasetStats, config: TrainConfig, inputDim: number): number {
+  return trainJobCost({ stats, config: { ...config, neighbours: 0 }, inputDim, teacher: config.alpha > 0 && config.epochs > 0 }).seconds;
+}
 /** Held-out rows scored per trial (a stride sample of the slice). */
 const HELD_OUT_MAX = 2000;
 
@@ -206,6 +224,11 @@ export async function autoTune(
      * run: work for the job after the search, on a core those trials leave free.
      */
     afterLastTrial?: (family: AutoFamily) => Promise<void>;
+    /**
+     * Runs the first candidate's trial instead of `runTrial` when the second cannot start beside it
+     * within the budget: one trial on all the job's threads rather than one lane's.
+     */
+    runAlone?: TrialRunner;
     /** Every candidate run and counted: the family's refinements as candidates of their own. @defaultValue false */
     everyCandidate?: boolean;
     /** A simpler candidate within one standard error of the best-scoring one is chosen (AutoFamily.simpler). @defaultValue true */
@@ -213,7 +236,7 @@ export async function autoTune(
   } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
-  const budgetSeconds = opts.budgetSeconds ?? AUTO_BUDGET_SECONDS;
+  const budgetSeconds = opts.budgetSeconds ?? defaultAutoBudget(datasetStats(train), base, train.features.cols);
   const { held, teacher, how } = await heldOutSplit(train, teacherPath, base.seed);
   const trainRows: number[] = [];
   const heldRows: number[] = [];
@@ -231,8 +254,12 @@ export async function autoTune(
   opts.sink?.log(`auto: ${family.name} (${share})`);
   const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
-  // a trial's cost grows with its epochs: the next one is estimated from the dearest epoch so far
-  let secondsPerEpoch = 0;
+  // a candidate starts when its expected seconds fit the budget left: its estimate (job-cost.ts),
+  // scaled by the largest measured / estimated ratio of the trained trials so far (an untrained
+  // one's factorisation is not in the estimate)
+  const trialStats = datasetStats(trialTrain);
+  const estimateOf = (config: TrainConfig): number => trialEstimate(trialStats, config, train.features.cols);
+  let scale: number | null = null;
   let next = 0;
   let budgetOut = false;
   const done: (AutoTrial | undefined)[] = [];
@@ -251,13 +278,22 @@ export async function autoTune(
     return base && better ? `${JSON.stringify(base.settings)} (${pct(base.heldOutP1)}) is beaten by ${JSON.stringify(better.settings)} (${pct(better.heldOutP1)})` : null;
   };
   let afterLast: Promise<void> | null = null;
+  const configOf = (i: number): TrainConfig => ({ ...base, ...family.base, ...family.candidates[i] });
+  /** Why candidate i would pass the budget if started now, or null if it fits. */
+  const overBudget = (i: number): string | null => {
+    const elapsed = (performance.now() - started) / 1000;
+    const expected = (scale ?? 1) * estimateOf(configOf(i));
+    return elapsed + expected > budgetSeconds ? `expected ${expected.toFixed(1)} s after ${elapsed.toFixed(1)} s would pass the budget of ${budgetSeconds} s` : null;
+  };
+  let runner = runTrial;
   // each lane takes the next candidate until none is left or the budget would be exceeded
   const lane = async (): Promise<void> => {
     while (next < family.candidates.length && !budgetOut) {
       const settings = family.candidates[next];
-      const config = { ...base, ...family.base, ...settings };
-      const elapsed = (performance.now() - started) / 1000;
-      if (next > 0 && elapsed + secondsPerEpoch * Math.max(1, config.epochs) > budgetSeconds) {
+      const config = configOf(next);
+      const over = next > 0 ? overBudget(next) : null;
+      if (over) {
+        opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)} not run: ${over}`);
         budgetOut = true;
         break;
       }
@@ -274,7 +310,7 @@ export async function autoTune(
       if (stop) running.set(i, stop);
       let outcome: TrialOutcome;
       try {
-        outcome = await runTrial(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored }, stop?.signal);
+        outcome = await runner(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored }, stop?.signal);
       } catch (e) {
         if (!(stop?.signal.aborted && e instanceof CancelledError)) throw e;
         const reason = `stopped after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${stop.signal.reason}`;
@@ -287,7 +323,7 @@ export async function autoTune(
       const { p1: heldOutP1, blend, stageSeconds, pairsScored } = outcome;
       if (outcome.hits) hitsOf.set(i, outcome.hits);
       const seconds = (performance.now() - t0) / 1000;
-      secondsPerEpoch = Math.max(secondsPerEpoch, seconds / Math.max(1, config.epochs));
+      if (config.epochs > 0) scale = Math.max(scale ?? 0, seconds / estimateOf(config));
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
       opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${pct(heldOutP1)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
       for (const [j, c] of running) {
@@ -299,7 +335,14 @@ export async function autoTune(
     await afterLast;
   };
   await opts.beforeTrials?.();
-  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, lane));
+  let concurrency = Math.max(1, opts.concurrency ?? 1);
+  // when the second candidate cannot start beside the first, the first runs alone on every thread
+  if (opts.runAlone && concurrency > 1 && family.candidates.length > 1 && overBudget(1) !== null) {
+    opts.sink?.log(`auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads`);
+    runner = opts.runAlone;
+    concurrency = 1;
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane));
   // a refinement that finished before its base was beaten does not count either: the rule, not the timing, decides
   for (let i = 0; i < done.length; i++) {
     const why = done[i] && refined(i) !== undefined ? beaten(i) : null;

@@ -29,21 +29,33 @@ export interface JobLimits {
 /** Fits a 2-core 24 GB machine: two worker processes of one job each plus the API stay under ~20 GB. */
 
 /**
- * Training: (candidates + features of an example) × d multiply-adds per second, one thread.
- * Measured on Bibtex: 0.87e8 (defaults), 1.14e8 (dim 256), 1.2e8 (200 random negatives).
+ * Training: (candidates + features of an example) × d multiply-adds per second, one thread, with
+ * the SIMD kernels. Measured on apt-files' --auto trials (158,507 rows, d 256): 2.9e8 at α=0 (80.7 s
+ * for 10 epochs), 3.1e8 at α 0.5 (149.9 s for 20); Bibtex before the SIMD kernels: 0.9–1.2e8.
  */
-const TRAIN_UNITS_PER_SECOND = 1e8;
-/** ONNX candidate scoring, one intra-op thread (STACK.md: ≈1.6 M scores/s). */
-const SCORED_PAIRS_PER_SECOND = 1.5e6;
+const TRAIN_UNITS_PER_SECOND = 2.8e8;
+/**
+ * Teacher scoring of the pools' pairs, one intra-op thread: apt-files' α 0.5 trial scored 41 M pairs
+ * of its 57,764-label sparse teacher in 97.7 s (4.2e5/s); a hidden-layer teacher on ONNX Runtime
+ * does ≈1.6 M/s (STACK.md). The slower rate is the one to plan with.
+ */
+const SCORED_PAIRS_PER_SECOND = 4.2e5;
 /** hnswlib, efConstruction 200: 100k labels × 64 dims in ≈22 s. */
 const HNSW_BUILD_SECONDS_PER_LABEL_DIM = 22 / (1e5 * 64);
 /** hnswlib search at ef 100, 64 dims: ≈3.8k queries/s. */
 const HNSW_QUERY_SECONDS = 1 / 3800;
 /**
- * Exact mining on ONNX Runtime, queries × labels × dim multiply-adds per second, one thread, whole
- * passes (apt-files re-mining per point, 3.5·10^12, BENCHMARKS.md 2c: int8 18.8 s, float 45.2 s on 2 threads).
+ * Exact mining on ONNX Runtime, points × labels × dim multiply-adds per second, one thread, whole
+ * passes: apt-files re-mining per point, 3.5·10^12 (BENCHMARKS.md 2c: int8 18.8 s, float 45.2 s on 2
+ * threads). Re-mining per label set (the default) asks fewer queries than points: apt-files' --auto
+ * trials mined 2 and 4 passes of 2.35·10^12 in 22.9 and 28.9 s on one thread (2.1–3.3e11).
  */
-const EXACT_MINING_MACS_PER_SECOND = { int8: 9e10, float32: 4e10 };
+const EXACT_MINING_MACS_PER_SECOND = { int8: 2e11, float32: 8e10 };
+/**
+ * The neighbour component's points index (USearch, point-index.ts), one thread: apt-files' job at
+ * d 128 spent 33 s more evaluating with it (237,888 points) than without, built beside the label index.
+ */
+const POINT_INDEX_SECONDS_PER_POINT_DIM = 1.6e-6;
 /**
  * Teacher fit: rows × labels × features per row × passes per second, one solver thread, every
  * pass counted (the solver usually stops sooner). Measured: Bibtex 2.7e8, Delicious 1.9e8.
@@ -129,7 +141,7 @@ export function trainJobCost({ stats, config: c, inputDim, teacher, autoBudgetSe
       // the training points' embeddings and their HNSW graph (published with the model)
       what: 'the neighbour index',
       bytes: c.neighbours > 0 ? N * (d * 4 * 2 + 2 * 16 * 4) : 0,
-      seconds: c.neighbours > 0 ? N * d * HNSW_BUILD_SECONDS_PER_LABEL_DIM : 0,
+      seconds: c.neighbours > 0 ? N * d * POINT_INDEX_SECONDS_PER_POINT_DIM : 0,
       params: ['neighbours', 'dim'],
     },
     { what: 'the auto search', bytes: 0, seconds: autoBudgetSeconds ?? 0, params: ['autoBudgetSeconds'] },

@@ -35,7 +35,7 @@ import { initStudentFromTeacher, MIN_ENERGY, teacherStartEnergy } from './teache
 import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
-import { AUTO_TEACHER_START, autoConfig, autoTune, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
+import { AUTO_TEACHER_START, autoConfig, autoTune, defaultAutoBudget, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
 import { newTrialMemo, sliceTexts, TrialPool, type TrialMemo, type TrialSlices } from './trial-pool.js';
 import { TEXT_BATCH } from '../teacher/text/text-teacher.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
@@ -250,7 +250,8 @@ async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<Lo
     const stats = datasetStats(train);
     const bounds = datasetBoundProblems(stats, input.given, TRAIN_DATASET_BOUNDS, '');
     if (bounds.length) throw new UsageError(bounds.join('; '));
-    const cost = trainJobCost({ stats, config: input.config, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds: input.auto?.budgetSeconds });
+    const autoBudgetSeconds = input.auto && input.teacherPath ? (input.auto.budgetSeconds ?? defaultAutoBudget(stats, input.config, train.features.cols)) : undefined;
+    const cost = trainJobCost({ stats, config: input.config, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds });
     sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
   }
   return data;
@@ -292,7 +293,15 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       await teacherStartEnergy(teacherPath, studentShapeOf({ ...input.config, ...family.base }, train.features.cols, train.labels.cols), input.config.seed);
       sink.log(`auto: the teacher factored for the job once the last trial was handed out (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     };
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? trialRunner(input, texts, labelMap), { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
+    const inThread = trialRunner(input, texts, labelMap);
+    // a trial that runs alone trains on the job's threads, which the trial threads' work would contend for
+    const runAlone: TrialRunner | undefined = pool
+      ? async (...args) => {
+          await pool.close();
+          return inThread(...args);
+        }
+      : undefined;
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
   } finally {
     await pool?.close();
   }

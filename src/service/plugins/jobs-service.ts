@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, withoutTeacher, type TrainConfig } from '../../core/model/train-config.js';
-import { AUTO_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../../pipeline/auto-tune.js';
+import { defaultAutoBudget, SETTINGS_THAT_TURN_AUTO_OFF } from '../../pipeline/auto-tune.js';
 import { checkJobCost, datasetBoundProblems, inputDimOf, TEACHER_FIT_DATASET_BOUNDS, teacherFitCost, TRAIN_DATASET_BOUNDS, trainJobCost, type JobLimits } from '../../pipeline/job-cost.js';
 import { DEFAULT_TEACHER_FIT, teacherFitConfigOf } from '../../pipeline/teacher-fit-config.js';
 import { jobLimitsOf } from '../../infra/config.js';
@@ -66,9 +66,11 @@ export class JobService {
     const config = noTeacher?.config ?? merged;
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
-    const cost = trainJobCost({ stats: dataset.stats, config, inputDim: inputDimOf(dataset.stats, featurizer), teacher: teacher !== null, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) });
+    const inputDim = inputDimOf(dataset.stats, featurizer);
+    const budget = auto ? { autoBudgetSeconds: autoBudgetSeconds ?? defaultAutoBudget(dataset.stats, config, inputDim) } : {};
+    const cost = trainJobCost({ stats: dataset.stats, config, inputDim, teacher: teacher !== null, ...budget });
     checkJobCost(cost, this.limits, body.params ?? {}, datasetBoundProblems(dataset.stats, given, TRAIN_DATASET_BOUNDS));
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...(auto ? { autoBudgetSeconds: autoBudgetSeconds ?? AUTO_BUDGET_SECONDS } : {}) } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */
