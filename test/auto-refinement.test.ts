@@ -13,10 +13,9 @@ import type { Dataset, DatasetStats } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
 import { Rng } from '../src/core/util/rng.js';
-import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEXT_TEACHER_BUDGET_SECONDS, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { trainJobCost } from '../src/pipeline/job-cost.js';
 import { silentProgress } from '../src/pipeline/progress.js';
-import type { ProgressSink } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { randomSparse } from './support/random-sparse.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -208,6 +207,8 @@ describe("--auto's time budget", () => {
 
   it('is by default the α=0 job as estimated, at least the floor: one apt-files α 0.5 trial does not fit it, the α=0 one does', () => {
     expect(defaultAutoBudget(small, DEFAULT_TRAIN_CONFIG, small.features)).toBe(AUTO_MIN_BUDGET_SECONDS);
+    // a transformer's scoring is not in the cost model: a text teacher's search keeps a fixed budget
+    expect(defaultAutoBudget(small, DEFAULT_TRAIN_CONFIG, small.features, true)).toBe(AUTO_TEXT_TEACHER_BUDGET_SECONDS);
     const budget = defaultAutoBudget(aptFiles, DEFAULT_TRAIN_CONFIG, aptFiles.features);
     const [a0, a5] = AUTO_RANDOM_START.candidates;
     expect(budget).toBeGreaterThan(AUTO_MIN_BUDGET_SECONDS);

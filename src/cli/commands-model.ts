@@ -10,7 +10,7 @@ import { loadModel, loadTestForModel, modelPropensities } from '../pipeline/mode
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { inspectTeacher } from '../pipeline/inspect-teacher.js';
-import { AUTO_MIN_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
+import { AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
 import { intArg } from './args.js';
 import { addSettingOptions, givenSettings, settingsFrom } from './setting-options.js';
 import { metricTable, printJson } from './format.js';
@@ -31,7 +31,7 @@ export function trainCommand(): Command {
     .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
     .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no training setting is given)')
     .option('--no-auto', 'train with the settings as given (their defaults)')
-    .option('--auto-budget <s>', `time budget of the --auto search, seconds (default: as long as the α=0 job is estimated to take, at least ${AUTO_MIN_BUDGET_SECONDS})`, intArg)
+    .option('--auto-budget <s>', `time budget of the --auto search, seconds (default: as long as the α=0 job is estimated to take, at least ${AUTO_MIN_BUDGET_SECONDS}; ${AUTO_TEXT_TEACHER_BUDGET_SECONDS} with a text teacher)`, intArg)
     .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads; 1 with a text teacher)', intArg)
     .option('--no-auto-prefer-simpler', '--auto chooses by held-out P@1 alone, not the simpler candidate (no distillation, or no training) when the best is within one standard error of it')
     .option('--auto-every-candidate', "run every --auto candidate to the end: also the negative counts' candidate once the setting it varies is beaten")

@@ -99,15 +99,21 @@ export const AUTO_RANDOM_START: AutoFamily = {
 
 /** The least time budget the search gets by default, seconds (defaultAutoBudget). */
 export const AUTO_MIN_BUDGET_SECONDS = 60;
+/**
+ * The default budget with a text teacher, seconds: the cost model does not know a transformer's
+ * scoring, which is most of such a search (debtags: 487 s of trials, BENCHMARKS.md T).
+ */
+export const AUTO_TEXT_TEACHER_BUDGET_SECONDS = 600;
 
 /**
  * The search's default time budget: as long as the job at the α=0 candidate's settings is
  * estimated to take on this data (job-cost.ts), and at least AUTO_MIN_BUDGET_SECONDS. A search
  * thus at most about doubles a job. On apt-files one α 0.5 trial took 299 s against the α=0 job's
  * 150 s, and the search chose α=0 after 427 s (BENCHMARKS.md 0); the small sets' searches
- * take 3–15 s and keep every candidate.
+ * take 3–15 s and keep every candidate. With a text teacher, AUTO_TEXT_TEACHER_BUDGET_SECONDS.
  */
-export function defaultAutoBudget(stats: DatasetStats, base: TrainConfig, inputDim: number): number {
+export function defaultAutoBudget(stats: DatasetStats, base: TrainConfig, inputDim: number, textTeacher = false): number {
+  if (textTeacher) return AUTO_TEXT_TEACHER_BUDGET_SECONDS;
   const alpha0 = { ...base, ...AUTO_RANDOM_START.base, ...ALPHA0_RANDOM_START };
   return Math.max(AUTO_MIN_BUDGET_SECONDS, Math.ceil(trainJobCost({ stats, config: alpha0, inputDim, teacher: false }).seconds));
 }

@@ -250,7 +250,7 @@ async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<Lo
     const stats = datasetStats(train);
     const bounds = datasetBoundProblems(stats, input.given, TRAIN_DATASET_BOUNDS, '');
     if (bounds.length) throw new UsageError(bounds.join('; '));
-    const autoBudgetSeconds = input.auto && input.teacherPath ? (input.auto.budgetSeconds ?? defaultAutoBudget(stats, input.config, train.features.cols)) : undefined;
+    const autoBudgetSeconds = input.auto && input.teacherPath ? (input.auto.budgetSeconds ?? defaultAutoBudget(stats, input.config, train.features.cols, await isBundleDir(input.teacherPath))) : undefined;
     const cost = trainJobCost({ stats, config: input.config, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds });
     sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
   }
@@ -301,7 +301,8 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
           return inThread(...args);
         }
       : undefined;
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
+    const budgetSeconds = input.auto.budgetSeconds ?? defaultAutoBudget(datasetStats(train), input.config, train.features.cols, texts !== null);
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
   } finally {
     await pool?.close();
   }

@@ -18,6 +18,7 @@ import type { JobQueue } from '../../infra/queue/job-queue.js';
 import { listPage, type Page } from '../list-page.js';
 import { AlreadyRetriedError } from '../../infra/db/prisma-repository.js';
 import { checkTeacherFitsDataset } from '../teacher-match.js';
+import { isTextTeacherKind } from '../../teacher/text/bundle-manifest.js';
 import { FINAL_JOB_STATUSES, type JobEventRecord, type JobRecord, type JobStatus, type NewJob, type Repository } from '../../infra/records.js';
 import type { CreateJobBody } from '../schemas/jobs.js';
 import type { TeacherFitBody } from '../schemas/teachers.js';
@@ -67,7 +68,7 @@ export class JobService {
     const problems = validateTrainConfig(config);
     if (problems.length) throw new BadRequestError(`invalid params: ${problems.join('; ')}`);
     const inputDim = inputDimOf(dataset.stats, featurizer);
-    const budget = auto ? { autoBudgetSeconds: autoBudgetSeconds ?? defaultAutoBudget(dataset.stats, config, inputDim) } : {};
+    const budget = auto ? { autoBudgetSeconds: autoBudgetSeconds ?? defaultAutoBudget(dataset.stats, config, inputDim, teacher !== null && isTextTeacherKind(teacher.kind)) } : {};
     const cost = trainJobCost({ stats: dataset.stats, config, inputDim, teacher: teacher !== null, ...budget });
     checkJobCost(cost, this.limits, body.params ?? {}, datasetBoundProblems(dataset.stats, given, TRAIN_DATASET_BOUNDS));
     return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget } });

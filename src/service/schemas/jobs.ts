@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { TRAIN_SETTINGS } from '../../core/model/train-config.js';
-import { AUTO_MIN_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
+import { AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { isStalled } from '../../infra/job-liveness.js';
 import { JOB_STATUSES, type JobRecord } from '../../infra/records.js';
 import { optionalSettingProperties } from './settings-schema.js';
@@ -26,7 +26,7 @@ export const TrainParams = Type.Object(
           "with a teacherId: score training examples with the teacher's cross-fitting fold models, each blind to the examples it scores (teacher fits with folds ≥ 2); false scores them with the teacher itself. Folds fitted on other training data are never used: the teacher itself scores then (the job log says so)",
       }),
     ),
-    autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: `time budget of the auto search, seconds; by default as long as the job at the α=0 candidate's settings is estimated to take on the dataset, at least ${AUTO_MIN_BUDGET_SECONDS} (the job record holds the budget used)` })),
+    autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: `time budget of the auto search, seconds; by default as long as the job at the α=0 candidate's settings is estimated to take on the dataset, at least ${AUTO_MIN_BUDGET_SECONDS}; ${AUTO_TEXT_TEACHER_BUDGET_SECONDS} with a text teacher (the job record holds the budget used)` })),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },
