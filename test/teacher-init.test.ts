@@ -2,6 +2,7 @@
  * The student started from the teacher: randomized SVD against ml-matrix's dense SVD, the sparse
  * linear ONNX read back as written, and a full-rank start that ranks like the teacher.
  */
+import { threadCount } from '../src/core/util/threads.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -384,6 +385,8 @@ describe('--auto where the teacher start does not apply', () => {
       expect(logs.join('\n')).not.toMatch(/the teacher factored for the job/); // a random start needs no factors
       expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
       expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
+      // on a machine with cores to spare (trial threads by default): alone, on the job's threads, the trial threads closed
+      if (threadCount(0) > 1) expect(logs).toContain("auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads");
       expect(r.config).toMatchObject({ dim: 256, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });
       expect(r.pairsScored).toBe(0); // α=0: the teacher's scores would go unused
     } finally {
