@@ -387,7 +387,7 @@ describe('--auto where the teacher start does not apply', () => {
       expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
       // on a machine with cores to spare (trial threads by default): alone, on the job's threads, the trial threads closed
       if (threadCount(0) > 1) expect(logs).toContain("auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads");
-      expect(r.config).toMatchObject({ dim: 256, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });
+      expect(r.config).toMatchObject({ dim: 128, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });
       expect(r.pairsScored).toBe(0); // α=0: the teacher's scores would go unused
     } finally {
       await rm(dir, { recursive: true, force: true });

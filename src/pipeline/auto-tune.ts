@@ -17,7 +17,7 @@ import { studentShapeOf, type TrainConfig } from '../core/model/train-config.js'
 import { foldOf, foldsFitData, readFoldsManifest, type FoldsManifest } from '../teacher/folds.js';
 import { trainJobCost } from './job-cost.js';
 import type { ProgressSink } from './progress.js';
-import { MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
+import { MIN_ENERGY, teacherStartReach } from './teacher-init.js';
 
 /**
  * Settings that turn --auto off when given (CLI flags or HTTP params): everything the search would
@@ -76,14 +76,16 @@ export const AUTO_TEACHER_START_DROPPED: Partial<TrainConfig>[] = [
 /**
  * From a random student, where the teacher's factors hold too little of its weights (apt-files:
  * 10.3 % at d=256) or the teacher is not linear: the manual defaults' learning rate and epochs
- * (a d=256 student at lr 0.02 for 5 epochs reached held-out P@1 4.5 on apt-files) at d=256 (α=0 on
- * apt-files: P@1 73.17 against 59.65 at d=64, BENCHMARKS.md section 0).
+ * (a d=256 student at lr 0.02 for 5 epochs reached held-out P@1 4.5 on apt-files) at d=128. α=0
+ * on apt-files: P@1 59.65 at d=64, 73.17 at d=256 (an older job); 82.08–82.21 at d=128 against
+ * 81.60–81.76 at d=256 in 0.77× the job's time. On the four small sets d=128 was within 0.6 P@1 of
+ * d=256 either way for α=0 and α 0.5 T 1, 1.2–1.45× faster (bench/random-start-dim.ts; BENCHMARKS.md 0).
  */
 export const ALPHA0_RANDOM_START: Partial<TrainConfig> = { alpha: 0, lr: 0.25, epochs: 10 };
 
 export const AUTO_RANDOM_START: AutoFamily = {
   name: 'random start',
-  base: { dim: 256, lr: 0.1, epochs: 20, teacherInit: false, labelBias: true },
+  base: { dim: 128, lr: 0.1, epochs: 20, teacherInit: false, labelBias: true },
   candidates: [
     // α=0 at 2.5× the rate for half the epochs: the same P@1 or better on all five sets in 0.55–0.6×
     // the training time; α=1 lost 1.0–1.6 P@1 so on Bibtex, so distillation keeps the base (BENCHMARKS.md 0)
@@ -152,8 +154,10 @@ export interface AutoTuneReport {
   trials: AutoTrial[];
   /** The family searched: whether the student starts from the teacher's factors. */
   family: string;
-  /** Share of the teacher's weight energy the teacher-start rank holds (null: weights not readable). */
+  /** Share of the teacher's weight energy the teacher-start rank holds (null: weights not readable, or bounded by teacherStartEnergyAtMost). */
   teacherStartEnergy: number | null;
+  /** A bound on that share, when it was low enough that the teacher was not factored (energyShareBound). */
+  teacherStartEnergyAtMost?: number;
   /** Candidates not tried for lack of budget. */
   skipped: number;
   /** Refinements that did not count, because the candidate they refine was beaten: not started, stopped, or finished too late to matter. */
@@ -252,11 +256,16 @@ export async function autoTune(
   const trialTrain = subset(train, trainRows, 'auto-tune training rows');
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
   opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
-  const energy = await teacherStartEnergy(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
+  const { energy, atMost } = await teacherStartReach(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
   // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)
   const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
-  const share = energy === null ? "the teacher's weights are not readable" : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
+  const share =
+    atMost !== undefined
+      ? `the teacher-start rank holds at most ${(100 * atMost).toFixed(1)} % of the teacher's weight energy: a bound, so the teacher was not factored`
+      : energy === null
+        ? "the teacher's weights are not readable"
+        : `the teacher-start rank holds ${(100 * energy).toFixed(1)} % of the teacher's weight energy`;
   opts.sink?.log(`auto: ${family.name} (${share})`);
   const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
@@ -364,7 +373,7 @@ export async function autoTune(
   if (simpler) opts.sink?.log(`auto: ${JSON.stringify(best.settings)} (${pct(best.heldOutP1)}) chosen over ${JSON.stringify(done[bestAt]!.settings)} (${pct(done[bestAt]!.heldOutP1)}): a simpler model, within one standard error (${pct(simpler.choice.standardError)}) of the paired held-out rows`);
   const chosen = { ...family.base, ...best.settings, ...best.blend };
   opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}`);
-  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, trials, skipped: family.candidates.length - trials.length - notCounted.length, notCounted, chosen, ...(simpler ? { simplerChoice: simpler.choice } : {}), seconds: (performance.now() - started) / 1000 };
+  return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, ...(atMost !== undefined ? { teacherStartEnergyAtMost: atMost } : {}), trials, skipped: family.candidates.length - trials.length - notCounted.length, notCounted, chosen, ...(simpler ? { simplerChoice: simpler.choice } : {}), seconds: (performance.now() - started) / 1000 };
 }
 
 const pct = (x: number): string => (100 * x).toFixed(2);
