@@ -55,6 +55,8 @@ describe('energyShareBound', () => {
       const W = dense(w);
       const gramFrobenius = W.mmul(W.transpose()).norm('frobenius');
       const frobenius2 = W.norm('frobenius') ** 2;
+      // never under √(r / rows), whatever W (teacherStartReach skips the probes where that is already too high)
+      expect((Math.sqrt(rank) * gramFrobenius) / frobenius2).toBeGreaterThanOrEqual(Math.sqrt(rank / rows) - 1e-12);
       // bound = √r · estimate / ‖W‖_F²: the estimate within 25 % of the exact norm
       expect((bound * frobenius2) / Math.sqrt(rank) / gramFrobenius).toBeGreaterThan(0.75);
       expect((bound * frobenius2) / Math.sqrt(rank) / gramFrobenius).toBeLessThan(1.25);

@@ -150,7 +150,10 @@ const BOUND_MARGIN = 1.5;
  */
 export async function teacherStartReach(teacherPath: string, shape: StudentShape, seed: number): Promise<{ energy: number | null; atMost?: number }> {
   const rank = shape.labelBias ? shape.dim - 1 : shape.dim;
-  const model = (await stat(teacherPath)).isDirectory() ? null : await readSparseLinearTeacher(teacherPath);
+  // the bound is never under √(rank / labels) (‖W Wᵀ‖_F ≥ ‖W‖_F² / √labels): with fewer labels it cannot
+  // rule the teacher start out, and is not worth its probes (debtags: 0.6 s)
+  const mayRuleOut = Math.sqrt(rank / shape.numLabels) * BOUND_MARGIN < MIN_ENERGY;
+  const model = mayRuleOut && !(await stat(teacherPath)).isDirectory() ? await readSparseLinearTeacher(teacherPath) : null;
   if (model && fits(model, shape.inputDim, shape.numLabels)) {
     const atMost = energyShareBound(firstRows(model.weights, shape.numLabels), rank, seed);
     if (atMost * BOUND_MARGIN < MIN_ENERGY) return { energy: null, atMost };
