@@ -12,7 +12,7 @@
  * subset. Variants: `default` (int8 mining, re-mining per label set), `int8-per-point`
  * (--no-remine-by-label-set), `float-label-set` (--no-int8-mining), `float-per-point` (both off), `long`
  * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels),
- * `dim128` / `dim192` (--dim), `fast` (--dim 128 --lr 0.5 --epochs 5 --neighbours 0: speed over precision), `fast-blend` (the same with
+ * `dim128` / `dim192` / `dim256` (--dim), `fast` (--dim 128 --lr 0.5 --epochs 5 --neighbours 0: speed over precision), `fast-blend` (the same with
  * the neighbour component). Runs
  * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
@@ -39,8 +39,9 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   rowwise: { rowwiseAdagrad: true },
   'half-epochs': { lr: 0.5, epochs: 5 }, // tried 2026-12-05: P@1 79.80 against 80.99 (bench/results/apt-files-e2e-half-epochs.json)
   'js-loops': { simdKernels: false }, // the training step in plain JavaScript loops, as before the SIMD kernels
-  dim128: { dim: 128 }, // half the embedding: every stage after preparing does about half the arithmetic
+  dim128: { dim: 128 }, // the random-start family's size since 2026-12-06, so `default` too
   dim192: { dim: 192 },
+  dim256: { dim: 256 }, // the random-start family's size until 2026-12-06 (BENCHMARKS.md 0)
   // for speed over precision: half the embedding, half the epochs at twice the rate, and no neighbour component (no points index to build)
   fast: { dim: 128, lr: 0.5, epochs: 5, neighbours: 0 },
   // the same with the neighbour component kept

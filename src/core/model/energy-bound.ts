@@ -4,7 +4,7 @@
  *   Σ_{i≤r} σ_i² ≤ √r · √(Σ_{i≤r} σ_i⁴) ≤ √r · ‖W Wᵀ‖_F,
  * so share ≤ √r · ‖W Wᵀ‖_F / ‖W‖_F². ‖W Wᵀ‖_F² = E‖W Wᵀ g‖² over random ±1 vectors g (Hutchinson's
  * estimator): two sparse products per probe. Where labels' weights barely overlap, the bound is
- * about √(r / labels): apt-files' fold-0 teacher (57,764 labels, rank 255) gives 0.28 in 0.6 s,
+ * about √(r / labels): apt-files' fold-0 teacher (57,764 labels, rank 255) gives 0.28–0.29 in 0.6 s,
  * where its factors (16.4 s) hold 9.9 % (BENCHMARKS.md 0). It tells a teacher start is out of reach;
  * it cannot tell one is in reach (the small sets' bounds exceed 1).
  */
