@@ -222,7 +222,10 @@ export async function autoTune(
   base: TrainConfig,
   runTrial: TrialRunner,
   opts: {
+    /** @defaultValue defaultAutoBudget of the data, with `textTeacher` */
     budgetSeconds?: number;
+    /** The teacher is a transformer over the rows' texts (the default budget is then fixed). @defaultValue false */
+    textTeacher?: boolean;
     sink?: ProgressSink;
     concurrency?: number;
     /** Called with the slices once they are cut, before the family is chosen (the fold-0 model factored). */
@@ -246,7 +249,7 @@ export async function autoTune(
   } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
-  const budgetSeconds = opts.budgetSeconds ?? defaultAutoBudget(datasetStats(train), base, train.features.cols);
+  const budgetSeconds = opts.budgetSeconds ?? defaultAutoBudget(datasetStats(train), base, train.features.cols, opts.textTeacher);
   const { held, teacher, how } = await heldOutSplit(train, teacherPath, base.seed);
   const trainRows: number[] = [];
   const heldRows: number[] = [];

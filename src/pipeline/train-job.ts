@@ -301,8 +301,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
           return inThread(...args);
         }
       : undefined;
-    const budgetSeconds = input.auto.budgetSeconds ?? defaultAutoBudget(datasetStats(train), input.config, train.features.cols, texts !== null);
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
   } finally {
     await pool?.close();
   }
