@@ -30,14 +30,15 @@ export interface JobLimits {
 
 /**
  * Training: (candidates + features of an example) × d multiply-adds per second, one thread, with
- * the SIMD kernels. Measured on apt-files' --auto trials (158,507 rows, d 256): 2.9e8 at α=0 (80.7 s
- * for 10 epochs), 3.1e8 at α 0.5 (149.9 s for 20); Bibtex before the SIMD kernels: 0.9–1.2e8.
+ * the SIMD kernels. Measured on apt-files' --auto trials (158,507 rows, d 256; their stages in
+ * bench/results/auto-jobs-s36-apt-files-before.log): 2.9e8 at α=0 (80.7 s for 10 epochs), 3.1e8 at
+ * α 0.5 (149.9 s for 20); Bibtex before the SIMD kernels: 0.9–1.2e8.
  */
 const TRAIN_UNITS_PER_SECOND = 2.8e8;
 /**
- * Teacher scoring of the pools' pairs, one intra-op thread: apt-files' α 0.5 trial scored 41 M pairs
- * of its 57,764-label sparse teacher in 97.7 s (4.2e5/s); a hidden-layer teacher on ONNX Runtime
- * does ≈1.6 M/s (STACK.md). The slower rate is the one to plan with.
+ * Teacher scoring of the pools' pairs, one intra-op thread: apt-files' α 0.5 trial scored its 4 pools
+ * (41 M pairs as counted below) of a 57,764-label sparse teacher in 97.7 s (4.2e5/s, the same log); a
+ * hidden-layer teacher on ONNX Runtime does ≈1.6 M/s (STACK.md). The slower rate is the one to plan with.
  */
 const SCORED_PAIRS_PER_SECOND = 4.2e5;
 /** hnswlib, efConstruction 200: 100k labels × 64 dims in ≈22 s. */
@@ -48,12 +49,13 @@ const HNSW_QUERY_SECONDS = 1 / 3800;
  * Exact mining on ONNX Runtime, points × labels × dim multiply-adds per second, one thread, whole
  * passes: apt-files re-mining per point, 3.5·10^12 (BENCHMARKS.md 2c: int8 18.8 s, float 45.2 s on 2
  * threads). Re-mining per label set (the default) asks fewer queries than points: apt-files' --auto
- * trials mined 2 and 4 passes of 2.35·10^12 in 22.9 and 28.9 s on one thread (2.1–3.3e11).
+ * trials mined 2 and 4 passes of 2.35·10^12 in 22.9 and 28.9 s on one thread (2.1–3.3e11, the same log).
  */
 const EXACT_MINING_MACS_PER_SECOND = { int8: 2e11, float32: 8e10 };
 /**
- * The neighbour component's points index (USearch, point-index.ts), one thread: apt-files' job at
- * d 128 spent 33 s more evaluating with it (237,888 points) than without, built beside the label index.
+ * The neighbour component's points index (USearch, point-index.ts), one thread: apt-files' default job
+ * at d 128 added its 237,888 points in 33.8 s on two threads while the label index was built beside
+ * it on one of them (bench/results/auto-jobs-s36-apt-files-d128.log): ≈1.6e-6 counting 1.5 threads.
  */
 const POINT_INDEX_SECONDS_PER_POINT_DIM = 1.6e-6;
 /**

@@ -140,13 +140,13 @@ function firstRows(w: Csr, rows: number): Csr {
   return w.rows === rows ? w : { ...w, rows, indptr: w.indptr.subarray(0, rows + 1) };
 }
 
-/** How far under MIN_ENERGY energyShareBound must be to skip the factoring: room for its estimate's spread. */
+/** How far under MIN_ENERGY energyShareBound must be to skip the factoring: room for its estimate's spread (8 % on apt-files). */
 const BOUND_MARGIN = 1.5;
 
 /**
  * The teacher-start energy as teacherStartEnergy gives it or, where energyShareBound already puts
  * it out of reach (under MIN_ENERGY / BOUND_MARGIN), that bound as `atMost` and no factoring
- * (apt-files' fold-0 teacher: 0.6 s against 16.4 s of factoring).
+ * (apt-files' fold-0 teacher: 0.5 s against 17–19 s of factoring, npm run bench:energy-bound).
  */
 export async function teacherStartReach(teacherPath: string, shape: StudentShape, seed: number): Promise<{ energy: number | null; atMost?: number }> {
   const rank = shape.labelBias ? shape.dim - 1 : shape.dim;

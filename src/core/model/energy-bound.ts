@@ -4,14 +4,14 @@
  *   Σ_{i≤r} σ_i² ≤ √r · √(Σ_{i≤r} σ_i⁴) ≤ √r · ‖W Wᵀ‖_F,
  * so share ≤ √r · ‖W Wᵀ‖_F / ‖W‖_F². ‖W Wᵀ‖_F² = E‖W Wᵀ g‖² over random ±1 vectors g (Hutchinson's
  * estimator): two sparse products per probe. Where labels' weights barely overlap, the bound is
- * about √(r / labels): apt-files' fold-0 teacher (57,764 labels, rank 255) gives 0.28–0.29 in 0.6 s,
- * where its factors (16.4 s) hold 9.9 % (BENCHMARKS.md 0). It tells a teacher start is out of reach;
- * it cannot tell one is in reach (the small sets' bounds exceed 1).
+ * about √(r / labels): apt-files' fold-0 teacher (57,764 labels, rank 255) gives 0.24–0.31 over 20
+ * seeds in 0.5 s each, where its factors (17–19 s) hold 9.9 % (npm run bench:energy-bound). It tells a
+ * teacher start is out of reach; it cannot tell one is in reach (the small sets' bounds exceed 1).
  */
 import type { Csr } from '../data/csr.js';
 import { Rng } from '../util/rng.js';
 
-/** Random probes of the estimate: its relative spread over 32 probes was under 10 % on apt-files. */
+/** Random probes of the estimate: with 32, apt-files' bound varies by 8 % (one standard deviation) from seed to seed. */
 const PROBES = 32;
 
 /** √rank · (an estimate of ‖W Wᵀ‖_F) / ‖W‖_F² for W = `weights` ([labels, features], CSR); Infinity for a zero matrix. */
