@@ -19,6 +19,7 @@ import { isShared } from '../src/core/util/shared-arrays.js';
 import { MessageChannel } from 'node:worker_threads';
 import { AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
 import { randomSparse } from './support/random-sparse.js';
+import { dense } from './support/dense-matrix.js';
 
 const normal = (rng: Rng): number => rng.normal();
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
@@ -28,12 +29,6 @@ import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { readSparseLinearTeacher, sparseLinearFromOnnx } from '../src/teacher/sparse-linear-read.js';
 import { AllLabelScorer, SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
-
-function dense(m: Csr): Matrix {
-  const out = new Matrix(m.rows, m.cols);
-  for (let r = 0; r < m.rows; r++) for (let p = m.indptr[r]; p < m.indptr[r + 1]; p++) out.set(r, m.indices[p], m.values![p]);
-  return out;
-}
 
 describe('lowRankFactors (randomized SVD; exact through M·Mᵀ for few sparse rows)', () => {
   it('finds the top singular values of a dense reference and multiplies back to the matrix at full rank', async () => {
