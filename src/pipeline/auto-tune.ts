@@ -112,7 +112,7 @@ export const AUTO_TEXT_TEACHER_BUDGET_SECONDS = 600;
  * estimated to take on this data (job-cost.ts), and at least AUTO_MIN_BUDGET_SECONDS. A search
  * thus at most about doubles a job. On apt-files one α 0.5 trial took 299 s against the α=0 job's
  * 150 s, and the search chose α=0 after 427 s (BENCHMARKS.md 0); the small sets' searches
- * take 3–15 s and keep every candidate. With a text teacher, AUTO_TEXT_TEACHER_BUDGET_SECONDS.
+ * take 2.5–16.5 s and keep every candidate (bench/results/auto-jobs-s36-small*.json). With a text teacher, AUTO_TEXT_TEACHER_BUDGET_SECONDS.
  */
 export function defaultAutoBudget(stats: DatasetStats, base: TrainConfig, inputDim: number, textTeacher = false): number {
   if (textTeacher) return AUTO_TEXT_TEACHER_BUDGET_SECONDS;
