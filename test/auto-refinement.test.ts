@@ -13,7 +13,7 @@ import type { Dataset, DatasetStats } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
 import { Rng } from '../src/core/util/rng.js';
-import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEXT_TEACHER_BUDGET_SECONDS, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEXT_TEACHER_BUDGET_SECONDS, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRows, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { trainJobCost } from '../src/pipeline/job-cost.js';
 import { silentProgress } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
@@ -234,8 +234,11 @@ describe("--auto's time budget", () => {
       // with a runner for a trial alone, that one runs it (on the job's threads) and the lanes' runner none
       const alone: string[] = [];
       started.length = 0;
-      const single = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, runAlone: scripted([[T1, 0.5, 1]], alone), sink: { ...silentProgress, log: (m) => logs.push(m) } });
-      expect([started, alone]).toEqual([[], [JSON.stringify(T1)]]);
+      // the first candidate distils, so the job cannot stand in for its trial: blendByJob is not called
+      const byJob: TrialRows[] = [];
+      const single = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, runAlone: scripted([[T1, 0.5, 1]], alone), blendByJob: async (rows) => void byJob.push(rows), sink: { ...silentProgress, log: (m) => logs.push(m) } });
+      expect([started, alone, byJob]).toEqual([[], [JSON.stringify(T1)], []]);
+      expect(single.blendByJob).toBeUndefined();
       expect(single.chosen).toMatchObject(T1);
       expect(logs).toContain('auto: only the first candidate fits the budget beside it: its trial runs alone, on the job\'s threads');
       // a budget that holds them all runs them all, two at a time, on the lanes' runner

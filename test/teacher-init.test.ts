@@ -2,7 +2,6 @@
  * The student started from the teacher: randomized SVD against ml-matrix's dense SVD, the sparse
  * linear ONNX read back as written, and a full-rank start that ranks like the teacher.
  */
-import { threadCount } from '../src/core/util/threads.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,8 @@ import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/c
 import { adoptTeacherFactors, initStudentFromTeacher, lastTeacherFactors, teacherStartEnergy, type FactorsMemo } from '../src/pipeline/teacher-init.js';
 import { isShared } from '../src/core/util/shared-arrays.js';
 import { MessageChannel } from 'node:worker_threads';
-import { AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
+import { AUTO_RANDOM_START, AUTO_TEACHER_START } from '../src/pipeline/auto-tune.js';
+import { BLEND_WEIGHTS, VOTE_TEMPERATURES } from '../src/pipeline/blend-tuning.js';
 import { randomSparse } from './support/random-sparse.js';
 import { dense } from './support/dense-matrix.js';
 
@@ -379,11 +379,55 @@ describe('--auto where the teacher start does not apply', () => {
       expect(r.auto!.family).toBe('random start');
       expect(logs.join('\n')).not.toMatch(/the teacher factored for the job/); // a random start needs no factors
       expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
-      expect(r.auto!.trials).toHaveLength(1); // a zero budget still runs the first candidate
-      // on a machine with cores to spare (trial threads by default): alone, on the job's threads, the trial threads closed
-      if (threadCount(0) > 1) expect(logs).toContain("auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads");
+      // a zero budget holds only the first candidate, α=0, which needs no teacher: no trial, the job
+      // trains it without the held-out rows (a seeded 10 %: this teacher has no folds) and chooses the blend on them
+      expect(r.auto!.trials).toHaveLength(0);
+      expect(r.auto!.skipped).toBe(AUTO_RANDOM_START.candidates.length - 1);
+      const held = r.auto!.heldOutRows;
+      expect(held).toBeGreaterThan(10);
+      expect(r.auto!.blendByJob).toMatchObject({ heldOutRows: held });
+      expect(r.auto!.blendByJob!.tried).toHaveLength(BLEND_WEIGHTS.length * VOTE_TEMPERATURES.length - VOTE_TEMPERATURES.length + 1);
+      const best = Math.max(...r.auto!.blendByJob!.tried!.map((t) => t.p1));
+      expect(r.auto!.blendByJob!.p1).toBe(best);
+      expect(r.epochs.every((e) => e.examples === 300 - held)).toBe(true);
+      const chosen = r.auto!.blendByJob!.tried!.find((t) => t.p1 === best)!;
+      expect(r.config).toMatchObject({ neighbourWeight: chosen.neighbourWeight, voteTemperature: chosen.voteTemperature });
+      expect(r.auto!.chosen).toMatchObject({ neighbourWeight: chosen.neighbourWeight, voteTemperature: chosen.voteTemperature });
+      expect(logs).toContain(`auto: only the first candidate fits the budget and it needs no teacher: no trial, the job trains it without the ${held} held-out rows and chooses the neighbour blend on them`);
+      expect(logs.some((m) => m.startsWith(`auto: the job chose the neighbour blend on the ${held} held-out rows: β 0 κ`))).toBe(true);
       expect(r.config).toMatchObject({ dim: 128, lr: 0.25, epochs: 10, teacherInit: false, alpha: 0 });
       expect(r.pairsScored).toBe(0); // α=0: the teacher's scores would go unused
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs the first trial alone on the job threads when it is all the budget holds and it distils (the teacher start)', async () => {
+    // 40 labels: rank 256 holds all of the teacher's energy, so the family is the teacher start, whose first candidate is α 0.5
+    const rng = new Rng(22);
+    const D = 300;
+    const L = 40;
+    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10, normal), new Float32Array(L));
+    const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-'));
+    try {
+      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
+      const rows = (n: number): Dataset => {
+        const features = randomSparse(rng, n, D, 8, normal);
+        const b = new CsrBuilder(false);
+        for (let r = 0; r < n; r++) {
+          b.push(rng.int(L), 1);
+          b.endRow();
+        }
+        return { features, labels: b.build(L), source: 'synthetic' };
+      };
+      const logs: string[] = [];
+      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20, threads: 2 }, auto: { budgetSeconds: 0, trialThreads: 2 }, evaluateTeacher: false }, sink);
+      expect(r.auto!.family).toBe('teacher start');
+      expect(r.auto!.trials.map((t) => t.settings)).toEqual([AUTO_TEACHER_START.candidates[0]]);
+      expect(r.auto!.blendByJob).toBeUndefined();
+      expect(logs).toContain("auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads");
+      expect(r.epochs.every((e) => e.examples === 300)).toBe(true); // the job trains on every row
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

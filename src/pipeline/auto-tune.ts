@@ -165,6 +165,12 @@ export interface AutoTuneReport {
   chosen: Partial<TrainConfig>;
   /** When the choice is a simpler candidate within one standard error of the best-scoring one. */
   simplerChoice?: SimplerChoice;
+  /**
+   * When no trial ran: only the first candidate fit the budget and it needs no teacher, so the job
+   * trained it on every row but the held-out ones and chose the neighbour blend on those itself
+   * (JobHeldOut). `p1`: the chosen blend's P@1 there, once the job has trained.
+   */
+  blendByJob?: { heldOutRows: number; p1?: number; tried?: { neighbourWeight: number; voteTemperature: number; p1: number }[] };
   seconds: number;
 }
 
@@ -190,7 +196,7 @@ export interface TrialRows {
   heldOut: readonly number[];
 }
 
-function subset(d: Dataset, rows: number[], what: string): Dataset {
+export function subset(d: Dataset, rows: readonly number[], what: string): Dataset {
   return { ...d, features: selectRows(d.features, rows), labels: { ...selectRows(d.labels, rows), cols: d.labels.cols }, source: `${d.source} (${what})` };
 }
 
@@ -242,6 +248,13 @@ export async function autoTune(
      * within the budget: one trial on all the job's threads rather than one lane's.
      */
     runAlone?: TrialRunner;
+    /**
+     * When the search can run only its first candidate and that candidate needs no teacher (α=0
+     * from a random start): called with the slices' rows instead of any trial, and the report says
+     * blendByJob. The job then trains on every row but the held-out ones and chooses the neighbour
+     * blend on those itself: the trial would only have chosen that blend, on a student of fewer rows.
+     */
+    blendByJob?: (rows: TrialRows) => Promise<void>;
     /** Every candidate run and counted: the family's refinements as candidates of their own. @defaultValue false */
     everyCandidate?: boolean;
     /** A simpler candidate within one standard error of the best-scoring one is chosen (AutoFamily.simpler). @defaultValue true */
@@ -258,7 +271,30 @@ export async function autoTune(
   const scored = heldRows.filter((_, i) => i % step === 0);
   const trialTrain = subset(train, trainRows, 'auto-tune training rows');
   const trialHeldOut = subset(train, scored, 'auto-tune held-out rows');
-  opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
+  // a candidate starts when its expected seconds fit the budget left: its estimate (job-cost.ts),
+  // scaled by the largest measured / estimated ratio of the trained trials so far (an untrained
+  // one's factorisation is not in the estimate)
+  const trialStats = datasetStats(trialTrain);
+  const estimateOf = (config: TrainConfig): number => trialEstimate(trialStats, config, train.features.cols);
+  let scale: number | null = null;
+  const configIn = (f: AutoFamily, i: number): TrainConfig => ({ ...base, ...f.base, ...f.candidates[i] });
+  /** Why candidate i of family f would pass the budget if started now, or null if it fits. */
+  const overBudgetIn = (f: AutoFamily, i: number): string | null => {
+    const elapsed = (performance.now() - started) / 1000;
+    const expected = (scale ?? 1) * estimateOf(configIn(f, i));
+    return elapsed + expected > budgetSeconds ? `expected ${expected.toFixed(1)} s after ${elapsed.toFixed(1)} s would pass the budget of ${budgetSeconds} s` : null;
+  };
+  /** Whether the job can stand in for f's search (opts.blendByJob): its first candidate needs no teacher and no second one fits. */
+  const jobStandsIn = (f: AutoFamily): boolean =>
+    opts.blendByJob !== undefined && f.candidates.length > 0 && teacherFree(configIn(f, 0)) && configIn(f, 0).neighbours > 0 && (f.candidates.length === 1 || overBudgetIn(f, 1) !== null);
+  /** Whether f's first trial would run alone on the job's threads (opts.runAlone): the second candidate cannot start beside it. */
+  const runsAloneIn = (f: AutoFamily): boolean => opts.runAlone !== undefined && (opts.concurrency ?? 1) > 1 && f.candidates.length > 1 && overBudgetIn(f, 1) !== null;
+  // Both are decided before the trial threads get work, which either would end: a thread ended in
+  // the middle of ONNX Runtime's work takes the process down. When either may apply, the threads
+  // get the slices only once the family is known, and only if they will run trials.
+  const mayStandIn = jobStandsIn(AUTO_RANDOM_START);
+  const deferSlices = mayStandIn || runsAloneIn(AUTO_RANDOM_START) || runsAloneIn(AUTO_TEACHER_START);
+  if (!deferSlices) opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
   const { energy, atMost } = await teacherStartReach(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
   // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)
@@ -272,12 +308,15 @@ export async function autoTune(
   opts.sink?.log(`auto: ${family.name} (${share})`);
   const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
-  // a candidate starts when its expected seconds fit the budget left: its estimate (job-cost.ts),
-  // scaled by the largest measured / estimated ratio of the trained trials so far (an untrained
-  // one's factorisation is not in the estimate)
-  const trialStats = datasetStats(trialTrain);
-  const estimateOf = (config: TrainConfig): number => trialEstimate(trialStats, config, train.features.cols);
-  let scale: number | null = null;
+  if (mayStandIn && family === AUTO_RANDOM_START) {
+    opts.sink?.log(`auto: only the first candidate fits the budget and it needs no teacher: no trial, the job trains it without the ${scored.length} held-out rows and chooses the neighbour blend on them`);
+    await opts.blendByJob!({ train: trainRows, heldOut: scored });
+    const chosen = { ...family.base, ...family.candidates[0] };
+    opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}, the blend left to the job`);
+    return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, ...(atMost !== undefined ? { teacherStartEnergyAtMost: atMost } : {}), trials: [], skipped: family.candidates.length - 1, notCounted: [], chosen, blendByJob: { heldOutRows: scored.length }, seconds: (performance.now() - started) / 1000 };
+  }
+  const alone = runsAloneIn(family);
+  if (deferSlices && !alone) opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
   let next = 0;
   let budgetOut = false;
   const done: (AutoTrial | undefined)[] = [];
@@ -296,13 +335,8 @@ export async function autoTune(
     return base && better ? `${JSON.stringify(base.settings)} (${pct(base.heldOutP1)}) is beaten by ${JSON.stringify(better.settings)} (${pct(better.heldOutP1)})` : null;
   };
   let afterLast: Promise<void> | null = null;
-  const configOf = (i: number): TrainConfig => ({ ...base, ...family.base, ...family.candidates[i] });
-  /** Why candidate i would pass the budget if started now, or null if it fits. */
-  const overBudget = (i: number): string | null => {
-    const elapsed = (performance.now() - started) / 1000;
-    const expected = (scale ?? 1) * estimateOf(configOf(i));
-    return elapsed + expected > budgetSeconds ? `expected ${expected.toFixed(1)} s after ${elapsed.toFixed(1)} s would pass the budget of ${budgetSeconds} s` : null;
-  };
+  const configOf = (i: number): TrainConfig => configIn(family, i);
+  const overBudget = (i: number): string | null => overBudgetIn(family, i);
   let runner = runTrial;
   // each lane takes the next candidate until none is left or the budget would be exceeded
   const lane = async (): Promise<void> => {
@@ -355,7 +389,7 @@ export async function autoTune(
   await opts.beforeTrials?.();
   let concurrency = Math.max(1, opts.concurrency ?? 1);
   // when the second candidate cannot start beside the first, the first runs alone on every thread
-  if (opts.runAlone && concurrency > 1 && family.candidates.length > 1 && overBudget(1) !== null) {
+  if (alone && opts.runAlone) {
     opts.sink?.log(`auto: only the first candidate fits the budget beside it: its trial runs alone, on the job's threads`);
     runner = opts.runAlone;
     concurrency = 1;
@@ -380,6 +414,11 @@ export async function autoTune(
 }
 
 const pct = (x: number): string => (100 * x).toFixed(2);
+
+/** A candidate whose job reads nothing from the teacher: no distillation, no teacher start, no teacher-weighted sampling. */
+export function teacherFree(config: TrainConfig): boolean {
+  return config.alpha === 0 && !config.teacherInit && !config.teacherWeightedNegatives;
+}
 
 /**
  * The best-scoring simpler candidate, when the best-scoring candidate overall is not simpler and

@@ -32,7 +32,8 @@ import { TeacherScoreCache } from '../teacher/score-cache.js';
 import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { weightsScorer } from './weights-scoring.js';
 import { initStudentFromTeacher, MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
-import { tuneBlend, tuneBlendExact, type BlendChoice } from './blend-tuning.js';
+import { blendOnHeldOut, blendText, tuneBlend, type BlendChoice } from './blend-tuning.js';
+import { chooseBlendByJob, heldOutSlices, type HeldOutByJob } from './blend-by-job.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { AUTO_TEACHER_START, autoConfig, autoTune, defaultAutoBudget, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
@@ -181,8 +182,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
 
   timer.start('preparing');
   const data = await prepareData(input, sink);
-  const { config: cfg, auto } = await tuneSettings(input, data, timer, sink);
+  const { config: cfg, auto, heldOutByJob } = await tuneSettings(input, data, timer, sink);
   const { train } = data;
+  // the rows the student trains on: all of them, but the held-out ones of a search that left the blend to the job
+  const fit = heldOutByJob?.fit ?? train;
   const numLabels = train.labels.cols;
   const teacher = input.teacherPath ? await openTeacher(input.teacherPath, input, data, sink) : null;
   let folded: FoldedTeacher | null = null;
@@ -193,20 +196,20 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     folded = await openFolds(input, teacher, train.labels, auto !== undefined, sink);
     // an epochs-0 job (--auto's factorisation-alone candidate) trains nothing: no optimizer state
     // (debtags: 139 MB), no threads, no pool. A trained one's start is written where it trains.
-    const threads = cfg.epochs > 0 ? trainingThreads(cfg.threads, train.features.rows, cfg.batchSize) : 1;
+    const threads = cfg.epochs > 0 ? trainingThreads(cfg.threads, fit.features.rows, cfg.batchSize) : 1;
     if (threads > 1) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
     const shape = studentShapeOf(cfg, train.features.cols, numLabels);
     const placed = cfg.epochs > 0 ? trainingParameters(shape, cfg, threads, input.kernelMemory) : null;
-    const student = await initialStudent(input, teacher, placed?.blank ?? Student.zeros(shape), train, cfg, sink);
-    const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, train, sink);
+    const student = await initialStudent(input, teacher, placed?.blank ?? Student.zeros(shape), fit, cfg, sink);
+    const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, fit, sink);
     const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded));
     const shouldStop = input.shouldStop ?? (() => false);
     const training = placed
       ? new PoolTraining({
-          train,
+          train: fit,
           config: cfg,
           student,
-          trainer: trainerFor(student, placed.kernels, train.features, train.labels, cfg, threads),
+          trainer: trainerFor(student, placed.kernels, fit.features, fit.labels, cfg, threads),
           threads,
           hasTeacher: teacher !== null,
           scorer: scoring.scorer,
@@ -225,6 +228,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
+    if (heldOutByJob && auto) chooseBlendByJob(await blendOnHeldOut(student, fit, heldOutByJob.heldOut, cfg), auto, result, sink);
     const built = await evaluate(input, data, student, result, sink);
     // the teacher's weights, when the training pairs were scored from them (not the fold models'), score its test metrics too
     const teacherWeights = fromWeights instanceof SparseLinearScorer ? fromWeights : null;
@@ -261,7 +265,7 @@ async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<Lo
  * The tuning stage of an auto job with a teacher: trials on a held-out slice choose the settings
  * (auto-tune.ts). Any other job trains with input.config as given.
  */
-async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTrainTest, timer: StageTimer, sink: ProgressSink): Promise<{ config: TrainConfig; auto?: AutoTuneReport }> {
+async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTrainTest, timer: StageTimer, sink: ProgressSink): Promise<{ config: TrainConfig; auto?: AutoTuneReport; heldOutByJob?: HeldOutByJob }> {
   if (!input.auto || !input.teacherPath) return { config: input.config };
   timer.start('tuning');
   const texts = (await isBundleDir(input.teacherPath)) ? await readTexts(input.trainPath) : null;
@@ -269,6 +273,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   // the trials on threads of their own, each trained on one thread; with one lane, in this thread
   const pool = lanes > 1 ? new TrialPool(lanes, { trainPath: input.trainPath, labelMap, teacherThreads: 1 }, texts, input.shouldStop) : null;
   let auto: AutoTuneReport;
+  let heldOutByJob: HeldOutByJob | undefined;
   try {
     // the trial threads load their modules while this one cuts the slices and factors the fold-0
     // model (debtags: 0.5 s of loading under 3.5 s); the job's training threads load while the trials run
@@ -301,13 +306,23 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
           return inThread(...args);
         }
       : undefined;
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
+    // no trial when the job can choose the blend itself; a text teacher's rows are bound to their texts, so it keeps its trial
+    const blendByJob = texts === null
+      ? async (rows: TrialRows): Promise<void> => {
+          // the threads got no work; ended once loaded, not in the middle of loading a native module
+          await pool?.ready();
+          await pool?.close();
+          heldOutByJob = heldOutSlices(train, rows.heldOut);
+        }
+      : undefined;
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
   } finally {
     await pool?.close();
   }
   timer.start('preparing');
-  return { config: autoConfig(input.config, auto), auto };
+  return { config: autoConfig(input.config, auto), auto, ...(heldOutByJob ? { heldOutByJob } : {}) };
 }
+
 
 /**
  * How many auto trials run at once (TrainJobInput.auto.trialThreads). A text teacher's trials run
@@ -508,7 +523,7 @@ async function evaluateWithIndexes(input: TrainJobInput, data: LoadedTrainTest, 
     result.blend = tuneBlend(student, test, propensities, index, neighbours);
     neighbours.settings = result.blend.chosen;
     result.config = { ...cfg, neighbourWeight: result.blend.chosen.weight, voteTemperature: result.blend.chosen.voteTemperature };
-    sink.log(`neighbour blend: ${result.blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
+    sink.log(`neighbour blend: ${blendText(result.blend)}`);
   }
   // the blend chosen on the test split (a bench's lever) makes the model; the metrics only measure it
   const t0 = performance.now();
@@ -527,19 +542,15 @@ async function evaluateWithIndexes(input: TrainJobInput, data: LoadedTrainTest, 
  * (tuneBlendExact), no HNSW index built, since a trial publishes nothing.
  */
 async function evaluateTrial(data: LoadedTrainTest, test: Dataset, student: Student, result: TrainJobResult, sink: ProgressSink): Promise<Built> {
-  const { train } = data;
-  const cfg = result.config;
-  const counts = Float32Array.from(labelCounts(train.labels));
-  const propensities = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
-  const settings = { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature };
-  const blend = await tuneBlendExact(student, test, propensities, train, settings, threadCount(cfg.threads));
-  result.blend = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried, hits: blend.hits };
-  result.config = { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature };
-  result.metrics = blend.metrics;
+  const { choice, metrics, config, counts, propensities } = await blendOnHeldOut(student, data.train, test, result.config);
+  result.blend = choice;
+  result.config = config;
+  result.metrics = metrics;
   result.evaluatedPoints = test.features.rows;
-  sink.log(`neighbour blend (exact search, no index): ${blend.tried.map((t) => `β ${t.settings.weight} κ ${t.settings.voteTemperature} → ${(100 * t.p1).toFixed(2)}`).join(', ')}`);
+  sink.log(`neighbour blend (exact search, no index): ${blendText(choice)}`);
   return { index: null, neighbours: null, counts, propensities };
 }
+
 
 /** The teacher's metrics and calibration on the test split, unless that is too many pairs to score. */
 async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels: number, teacher: JobTeacher, weights: SparseLinearScorer | null, propensities: Float64Array, result: TrainJobResult, sink: ProgressSink): Promise<void> {

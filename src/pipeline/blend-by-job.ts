@@ -1,0 +1,33 @@
+/**
+ * An auto search that ran no trial (AutoTuneReport.blendByJob) leaves the neighbour blend to the
+ * job: the job trains on every row but the held-out ones and chooses the blend on those, as a
+ * trial would have, with the student it publishes.
+ */
+import type { Dataset } from '../core/data/dataset.js';
+import type { TrainConfig } from '../core/model/train-config.js';
+import { subset, type AutoTuneReport } from './auto-tune.js';
+import { blendText, type HeldOutBlend } from './blend-tuning.js';
+import type { ProgressSink } from './progress.js';
+
+/** The slices of a job that chooses its own neighbour blend (AutoTuneReport.blendByJob): the rows it trains on, and the held-out ones. */
+export interface HeldOutByJob {
+  fit: Dataset;
+  heldOut: Dataset;
+}
+
+export function heldOutSlices(train: Dataset, heldOutRows: readonly number[]): HeldOutByJob {
+  const held = new Set(heldOutRows);
+  const rest: number[] = [];
+  for (let r = 0; r < train.features.rows; r++) if (!held.has(r)) rest.push(r);
+  return { fit: subset(train, rest, 'training rows but the held-out ones'), heldOut: subset(train, heldOutRows, 'held-out rows') };
+}
+
+/** The blend chosen on the held-out rows by an auto job that ran no trial: the job's configuration and the search's report take it. */
+export function chooseBlendByJob(blend: HeldOutBlend, auto: AutoTuneReport, result: { config: TrainConfig }, sink: ProgressSink): void {
+  result.config = blend.config;
+  const chosen = { neighbourWeight: blend.config.neighbourWeight, voteTemperature: blend.config.voteTemperature };
+  auto.chosen = { ...auto.chosen, ...chosen };
+  auto.blendByJob = { heldOutRows: blend.heldOutRows, p1: blend.choice.p1, tried: blend.choice.tried.map((t) => ({ neighbourWeight: t.settings.weight, voteTemperature: t.settings.voteTemperature, p1: t.p1 })) };
+  sink.log(`auto: the job chose the neighbour blend on the ${blend.heldOutRows} held-out rows: ${blendText(blend.choice)}`);
+  sink.log(`auto: chose ${JSON.stringify(auto.chosen)}`);
+}
