@@ -23,7 +23,8 @@ import { PointIndex } from '../src/ann/point-index.js';
 import { buildIndexInThread, type IndexSpec } from '../src/ann/threaded-build.js';
 import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel } from '../src/pipeline/model-dir.js';
-import { POINT_INDEX_EF_CONSTRUCTION, PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
+import { PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { POINT_EF, shortlistSize } from '../src/pipeline/retrieve.js';
 import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 
@@ -43,7 +44,7 @@ const test = evenlySpacedSubset(await loadTestForModel(model, testPath), Math.ma
 const points = encodePoints(model.student, train.features);
 const n = train.features.rows;
 const spec: IndexSpec = { vectors: model.student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: model.config.hnsw.efConstruction, seed: model.config.train.seed } };
-const pointOptions = { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' as const };
+const pointOptions = { M: PUBLISHED_INDEX_M, efConstruction: DEFAULT_TRAIN_CONFIG.pointIndexEfConstruction, efSearch: POINT_EF, scalar: 'f16' as const };
 const since = (t0: number): number => (performance.now() - t0) / 1000;
 const dir = await mkdtemp(join(tmpdir(), 'distilxr-bench-published-'));
 

@@ -22,8 +22,9 @@ import { checkIndexHash, IndexIntegrityError, readSidecar, saveWithSidecar, side
 const { BatchMatches, Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
 type Index = Usearch.Index;
 
-/** How the index stores vectors: half floats (the default) or floats. */
-export type PointScalar = 'f16' | 'f32';
+/** How the index stores vectors: half floats (the default), floats, or 8-bit integers (unit vectors' coordinates × 127). */
+export type PointScalar = 'f16' | 'f32' | 'i8';
+const SCALAR_KINDS = { f16: ScalarKind.F16, f32: ScalarKind.F32, i8: ScalarKind.I8 } as const;
 
 export interface PointIndexOptions {
   /** Graph degree. */
@@ -106,6 +107,7 @@ export class PointIndex {
 }
 
 function make(dim: number, o: PointIndexOptions): Index {
-  const quantization = o.scalar === 'f16' ? ScalarKind.F16 : ScalarKind.F32;
+  const quantization = SCALAR_KINDS[o.scalar];
+  if (quantization === undefined) throw new IndexIntegrityError(`unknown point scalar kind ${JSON.stringify(o.scalar)}: one of ${Object.keys(SCALAR_KINDS).join(', ')}`);
   return new Index({ dimensions: dim, metric: MetricKind.IP, quantization, connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
 }

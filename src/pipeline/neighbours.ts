@@ -18,14 +18,6 @@ export interface PublishedIndexes {
 /** Graph degree of both published indexes. */
 export const PUBLISHED_INDEX_M = 16;
 /**
- * Build list size of the training points' index: unit vectors, where inner product is a metric's
- * cosine, and 100 builds in half the time of 200 (bench/hnsw-build.ts); 40 built apt-files' in under
- * half the time again but cost the neighbour vote 2.3 P@1 (BENCHMARKS.md 0). The label index's is
- * cfg.labelIndexEfConstruction: inner product over vectors of unequal norms leaves labels out of reach with less.
- */
-export const POINT_INDEX_EF_CONSTRUCTION = 100;
-
-/**
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
  * component (its embeddings of the training points, in a PointIndex). With more than one thread the
  * label index is built in a worker thread while the points are added here on every thread; with
@@ -47,7 +39,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile) : null;
   await labelBuild?.building;
-  const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: POINT_INDEX_EF_CONSTRUCTION, efSearch: POINT_EF, scalar: 'f16' }, opts.threads);
+  const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: cfg.pointIndexEfConstruction, efSearch: POINT_EF, scalar: cfg.int8PointIndex ? 'i8' : 'f16' }, opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
   const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;

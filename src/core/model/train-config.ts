@@ -66,6 +66,22 @@ export const TRAIN_SETTINGS = {
     arg: 'n',
     description: "candidate list size while building the published label index (the training points' index keeps 100): a graph built by inner product leaves fewer labels out of reach with more (apt-files: P@1 through the index 80.58 at 100, 80.88 at 200, exact search 81.15)",
   },
+  // src/pipeline/neighbours.ts. 100 builds in half the time of 200 (bench/hnsw-build.ts); 40 built
+  // apt-files' in under half the time again but cost the neighbour vote 2.3 P@1 (BENCHMARKS.md 0)
+  pointIndexEfConstruction: {
+    type: 'integer',
+    min: 10,
+    max: 2000,
+    default: 100,
+    arg: 'n',
+    description: "candidate list size while building the training points' index of the neighbour component (unit vectors: cosine is a metric, so it needs less than the label index)",
+  },
+  int8PointIndex: {
+    type: 'boolean',
+    default: false,
+    description: "keep the training points' index of the neighbour component in 8-bit integers instead of half floats (a faster build)",
+    off: "keep the training points' index in half floats",
+  },
   teacherWeightedNegatives: { type: 'boolean', default: false, description: 'sample hard negatives ∝ exp(teacher score / T) instead of uniformly from the pool (needs a teacher)' },
   seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, default: 1, arg: 'n', description: 'seed of every random draw (init, order, negatives, projections, HNSW)' },
   // core/model/hogwild-trainer.ts
