@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { IndexIntegrityError } from '../src/ann/index-file.js';
-import { PointIndex, type PointIndexOptions } from '../src/ann/point-index.js';
+import { PointIndex, type PointIndexOptions, type PointScalar } from '../src/ann/point-index.js';
 import { Rng } from '../src/core/util/rng.js';
 import { recallAt } from '../bench/lib.js';
 
@@ -34,7 +34,7 @@ describe('PointIndex (USearch)', () => {
   const points = unitVectors(count, dim, rng);
   const queries = unitVectors(nq, dim, rng);
   const exact = exactTopK(points, count, dim, queries, nq, 10);
-  const opts = (scalar: 'f16' | 'f32'): PointIndexOptions => ({ M: 16, efConstruction: 100, efSearch: 100, scalar });
+  const opts = (scalar: PointScalar): PointIndexOptions => ({ M: 16, efConstruction: 100, efSearch: 100, scalar });
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'distilxr-point-index-'));
@@ -55,6 +55,24 @@ describe('PointIndex (USearch)', () => {
     }
   });
 
+  it('in 8 bits finds nearly the same points, scored as their inner products with a query of any norm', () => {
+    const index = PointIndex.build(points, count, dim, opts('i8'), 2);
+    // queries as the student encodes them: the bias slot at 1 (its point vectors have 0 there), so not unit
+    const scaled = queries.map((x, i) => (i % dim === dim - 1 ? 1 : x));
+    const truth = exactTopK(points, count, dim, scaled, nq, 10);
+    const found = index.searchBatch(scaled, nq, 10, 2);
+    expect(recallAt(truth.labels, 10, found.labels, 10, 10, nq)).toBeGreaterThan(0.9);
+    let worst = 0;
+    for (let i = 0; i < found.labels.length; i++) {
+      const p = found.labels[i];
+      let ip = 0;
+      for (let j = 0; j < dim; j++) ip += points[p * dim + j] * scaled[Math.floor(i / 10) * dim + j];
+      worst = Math.max(worst, Math.abs(found.scores[i] - ip));
+    }
+    // USearch's raw 8-bit inner products would be ~127² times too large
+    expect(worst).toBeLessThan(0.03);
+  });
+
   it('on one thread builds the same file twice; saved and loaded, it answers the same', async () => {
     const a = PointIndex.build(points, count, dim, opts('f16'), 1);
     const b = PointIndex.build(points, count, dim, opts('f16'), 1);
@@ -68,6 +86,14 @@ describe('PointIndex (USearch)', () => {
     const after = loaded.searchBatch(queries, nq, 10);
     expect(Array.from(after.labels)).toEqual(Array.from(before.labels));
     expect(Array.from(after.scores)).toEqual(Array.from(before.scores));
+    // in 8 bits, by cosine: the sidecar says so, and the loaded index answers the same
+    const built8 = PointIndex.build(points, count, dim, opts('i8'), 1);
+    expect(await built8.save(join(dir, 'i8.usearch'))).toMatchObject({ scalar: 'i8', space: 'cos' });
+    const loaded8 = await PointIndex.load(join(dir, 'i8.usearch'), dim, count);
+    expect(loaded8.options).toEqual(opts('i8'));
+    const [b8, a8] = [built8, loaded8].map((ix) => ix.searchBatch(queries, nq, 10));
+    expect(Array.from(a8.labels)).toEqual(Array.from(b8.labels));
+    expect(Array.from(a8.scores)).toEqual(Array.from(b8.scores));
   });
 
   it('answers one query, and fills what it cannot find with -1 / -Infinity', () => {

@@ -22,9 +22,17 @@ import { checkIndexHash, IndexIntegrityError, readSidecar, saveWithSidecar, side
 const { BatchMatches, Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
 type Index = Usearch.Index;
 
-/** How the index stores vectors: half floats (the default), floats, or 8-bit integers (unit vectors' coordinates × 127). */
+/**
+ * How the index stores vectors: half floats (the default), floats, or 8-bit integers. USearch casts
+ * a float to 8 bits as trunc(127·x) and sums the products of those integers: its inner product is
+ * 127² times too large and shrunk by the truncation (a unit vector of 32 dimensions with itself:
+ * 0.966). So 8 bits searches by cosine, which divides both out, and searchBatch multiplies the
+ * cosine back by the query's norm: the inner product of a unit point, as the float kinds give.
+ */
 export type PointScalar = 'f16' | 'f32' | 'i8';
 const SCALAR_KINDS = { f16: ScalarKind.F16, f32: ScalarKind.F32, i8: ScalarKind.I8 } as const;
+/** The metric of each kind's index (see PointScalar). */
+const spaceOf = (scalar: PointScalar): 'ip' | 'cos' => (scalar === 'i8' ? 'cos' : 'ip');
 
 export interface PointIndexOptions {
   /** Graph degree. */
@@ -38,7 +46,7 @@ export interface PointIndexOptions {
 /** Contents of the sidecar JSON. */
 export interface PointIndexMeta extends PointIndexOptions {
   library: 'usearch';
-  space: 'ip';
+  space: 'ip' | 'cos';
   dim: number;
   count: number;
   sha256: string;
@@ -80,19 +88,27 @@ export class PointIndex {
         scores[q * k + j] = 1 - found.distances[q * kk + j];
       }
     }
+    if (spaceOf(this.options.scalar) === 'cos') {
+      for (let q = 0; q < n; q++) {
+        let sq = 0;
+        for (let d = q * this.dim; d < (q + 1) * this.dim; d++) sq += queries[d] * queries[d];
+        const norm = Math.sqrt(sq);
+        for (let j = 0; j < k; j++) scores[q * k + j] *= norm;
+      }
+    }
     return { labels, scores };
   }
 
   /** Writes the index to `path` (temp file + rename) and its sidecar; resolves to the sidecar. */
   async save(path: string): Promise<PointIndexMeta> {
     const { dim, count, options } = this;
-    return saveWithSidecar(path, (tmp) => this.index.save(tmp), (sha256): PointIndexMeta => ({ library: 'usearch', space: 'ip', dim, count, ...options, sha256 }));
+    return saveWithSidecar(path, (tmp) => this.index.save(tmp), (sha256): PointIndexMeta => ({ library: 'usearch', space: spaceOf(options.scalar), dim, count, ...options, sha256 }));
   }
 
   /** Reads an index written by save(); refuses (IndexIntegrityError) what does not match its sidecar or the caller. */
   static async load(path: string, dim: number, count: number): Promise<PointIndex> {
     const meta = await readSidecar<PointIndexMeta>(path);
-    if (meta.library !== 'usearch' || meta.space !== 'ip' || typeof meta.sha256 !== 'string') {
+    if (meta.library !== 'usearch' || !(meta.scalar in SCALAR_KINDS) || meta.space !== spaceOf(meta.scalar) || typeof meta.sha256 !== 'string') {
       throw new IndexIntegrityError(`${sidecarPath(path)}: not a points index sidecar (library ${String(meta.library)}, space ${String(meta.space)})`);
     }
     if (meta.dim !== dim) throw new IndexIntegrityError(`${path}: index has dim ${meta.dim}, expected ${dim}`);
@@ -109,5 +125,5 @@ export class PointIndex {
 function make(dim: number, o: PointIndexOptions): Index {
   const quantization = SCALAR_KINDS[o.scalar];
   if (quantization === undefined) throw new IndexIntegrityError(`unknown point scalar kind ${JSON.stringify(o.scalar)}: one of ${Object.keys(SCALAR_KINDS).join(', ')}`);
-  return new Index({ dimensions: dim, metric: MetricKind.IP, quantization, connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
+  return new Index({ dimensions: dim, metric: spaceOf(o.scalar) === 'cos' ? MetricKind.Cos : MetricKind.IP, quantization, connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
 }
