@@ -51,10 +51,10 @@ export interface MineOptions {
   shards?: number;
   /**
    * One query per distinct positive-label set (the mean of its points' vectors) instead of one per
-   * point; every point gets its group's pool. For re-mining only (remineByLabelSet): in the random
+   * point; every point gets its group's pool. Re-mining by default (remineByLabelSet): in the random
    * projection of the label centroids a set's mean is far from its points (apt-files: recall@64
    * 0.43 against exact per-point pools), in a trained student's space near them (0.91, in 40 % of
-   * the time; bench/mining.ts, BENCHMARKS.md section 2c). @defaultValue false
+   * the time; bench/mining.ts, BENCHMARKS.md section 2c). The first pool's too with firstPoolByLabelSet. @defaultValue false
    */
   byLabelSet?: boolean;
   /** Threads of the exact search (its results do not depend on them). @defaultValue 1 */

@@ -51,12 +51,12 @@ export interface PoolTrainingInput {
 
 /** The settings a first pool depends on, as PoolTrainingInput.firstPools' key. */
 export function firstPoolKey(config: TrainConfig): string {
-  return JSON.stringify({ poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config) });
+  return JSON.stringify({ poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config), byLabelSet: config.firstPoolByLabelSet });
 }
 
 /** The first pool: each training row's nearest label centroids that are not its positives. */
 export function mineFirstPool(train: Dataset, config: TrainConfig, threads: number): Promise<NegativePool> {
-  return mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config), threads });
+  return mineFromCentroids(train, train.labels.cols, { poolSize: config.poolSize, seed: config.seed, precision: miningPrecision(config), threads, byLabelSet: config.firstPoolByLabelSet });
 }
 
 /** Runs the stages once: `run()` resumes or mines, then trains the epochs not done yet. */
