@@ -8,6 +8,8 @@ import type { Dataset } from '../src/core/data/dataset.js';
 import { synthesize } from '../src/core/data/synth.js';
 import { CENTROID_PROJECTION_DIM, mineFromCentroids } from '../src/pipeline/mine.js';
 import { csr } from './support/csr-rows.js';
+import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
+import { firstPoolKey, mineFirstPool } from '../src/pipeline/pool-training.js';
 
 
 describe('label-set groups', () => {
@@ -63,6 +65,14 @@ describe('mining one pool per label set', () => {
     // the per-point pools differ: the group's is not any one point's
     const perPoint = await mineFromCentroids(train, L, { poolSize: K, seed: 2 });
     expect(perPoint.labels).not.toEqual(pool.labels);
+  });
+
+  it('is the first pool of a job with firstPoolByLabelSet, under a pool key of its own', async () => {
+    const config = { ...DEFAULT_TRAIN_CONFIG, poolSize: K, seed: 2 };
+    const grouped = await mineFirstPool(train, { ...config, firstPoolByLabelSet: true }, 1);
+    expect(grouped.labels).toEqual((await mineFromCentroids(train, L, { poolSize: K, seed: 2, precision: 'int8', byLabelSet: true })).labels);
+    expect(grouped.labels).not.toEqual((await mineFirstPool(train, config, 1)).labels);
+    expect(firstPoolKey({ ...config, firstPoolByLabelSet: true })).not.toBe(firstPoolKey(config));
   });
 
   it('is the per-point pool when no two points share their labels', async () => {
