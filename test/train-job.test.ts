@@ -118,7 +118,17 @@ describe('runTrainJob', () => {
     const sums = JSON.parse(await readFile(join(out, 'checksums.json'), 'utf8'));
     sums.files['config.json'] = createHash('sha256').update(text).digest('hex');
     await writeFile(join(out, 'checksums.json'), JSON.stringify(sums));
-    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads version 4 only: train the model again`);
+    await expect(loadModel(out)).rejects.toThrow(`${configPath}: model format version 1, this distilxr reads versions 4 and 5 only: train the model again`);
+    // a version 4 model (its points index in half floats, as this job's with --no-int8-point-index) is read
+    const v4 = join(dir, 'v4');
+    await runTrainJob({ trainPath: files.train, config: { ...config, alpha: 0, epochs: 1, int8PointIndex: false }, outDir: v4, cacheDir: false });
+    const v4Config = join(v4, 'config.json');
+    const v4Text = JSON.stringify({ ...JSON.parse(await readFile(v4Config, 'utf8')), version: 4 });
+    await writeFile(v4Config, v4Text);
+    const v4Sums = JSON.parse(await readFile(join(v4, 'checksums.json'), 'utf8'));
+    v4Sums.files['config.json'] = createHash('sha256').update(v4Text).digest('hex');
+    await writeFile(join(v4, 'checksums.json'), JSON.stringify(v4Sums));
+    expect((await loadModel(v4)).config.version).toBe(4);
   });
 
   it('refuses invalid settings before doing any work', async () => {

@@ -23,8 +23,12 @@ export const MODEL_FORMAT = 'distilxr-model';
  * 3: the neighbour component: points.hnsw over the training points' embeddings and their labels
  * (point_labels_* in the weights); config.train's neighbour settings say how queries blend.
  * 4: the training points' index is a USearch file, points.usearch (src/ann/point-index.ts).
+ * 5: that index may hold 8-bit integers searched by cosine (its sidecar's scalar 'i8', space 'cos');
+ * a version 4 model is one of version 5 whose index holds half floats, so both are read.
  */
-export const MODEL_VERSION = 4;
+export const MODEL_VERSION = 5;
+/** Versions this distilxr reads: MODEL_VERSION and those it extends without a change of meaning. */
+export const READABLE_MODEL_VERSIONS: readonly number[] = [4, 5];
 
 export const FILES = {
   config: 'config.json',
@@ -176,8 +180,8 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 
   const config = (await readJson(FILES.config)) as ModelConfig;
   if (config.format !== MODEL_FORMAT) throw new UsageError(`${configPath}: format is ${String(config.format)}, expected ${MODEL_FORMAT}`);
-  if (config.version !== MODEL_VERSION) {
-    throw new UsageError(`${configPath}: model format version ${String(config.version)}, this distilxr reads version ${MODEL_VERSION} only: train the model again (or query it with the distilxr that wrote it)`);
+  if (!READABLE_MODEL_VERSIONS.includes(config.version)) {
+    throw new UsageError(`${configPath}: model format version ${String(config.version)}, this distilxr reads versions ${READABLE_MODEL_VERSIONS.join(' and ')} only: train the model again (or query it with the distilxr that wrote it)`);
   }
   const weightsPath = join(dir, FILES.weights);
   const { tensors, metadata } = decodeSafetensors(await read(FILES.weights), weightsPath);
