@@ -71,8 +71,9 @@ describe('mining one pool per label set', () => {
     const config = { ...DEFAULT_TRAIN_CONFIG, poolSize: K, seed: 2 };
     const grouped = await mineFirstPool(train, { ...config, firstPoolByLabelSet: true }, 1);
     expect(grouped.labels).toEqual((await mineFromCentroids(train, L, { poolSize: K, seed: 2, precision: 'int8', byLabelSet: true })).labels);
-    expect(grouped.labels).not.toEqual((await mineFirstPool(train, config, 1)).labels);
-    expect(firstPoolKey({ ...config, firstPoolByLabelSet: true })).not.toBe(firstPoolKey(config));
+    const perPoint = { ...config, firstPoolByLabelSet: false };
+    expect(grouped.labels).not.toEqual((await mineFirstPool(train, perPoint, 1)).labels);
+    expect(firstPoolKey({ ...config, firstPoolByLabelSet: true })).not.toBe(firstPoolKey(perPoint));
   });
 
   it('is the per-point pool when no two points share their labels', async () => {

@@ -74,11 +74,12 @@ describe('runTrainJob', () => {
     expect(model.config.metrics).toEqual(r.metrics);
     expect(EF_CANDIDATES).toContain(r.efSearch); // chosen for the index (hnswRecallTarget) and published
     expect(model.config.hnsw.efSearch).toBe(r.efSearch);
-    // the label index is built with its own efConstruction (labelIndexEfConstruction), the points' with 100
+    // the label index is built with its own efConstruction (labelIndexEfConstruction), the points' with
+    // pointIndexEfConstruction, in 8 bits searched by cosine (int8PointIndex)
     const sidecarOf = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(dir, 'plain', `${name}.json`), 'utf8'));
     expect((await sidecarOf('index.hnsw')).efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
     expect(model.config.hnsw.efConstruction).toBe(DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction);
-    expect(await sidecarOf('points.usearch')).toMatchObject({ efConstruction: 100, library: 'usearch', scalar: 'f16' });
+    expect(await sidecarOf('points.usearch')).toMatchObject({ efConstruction: DEFAULT_TRAIN_CONFIG.pointIndexEfConstruction, library: 'usearch', scalar: 'i8', space: 'cos' });
 
     // the neighbour component is published (the default β > 0) and a loaded model ranks as the job did
     expect(model.neighbours?.index.count).toBe(1500);
