@@ -23,6 +23,7 @@ import { dense } from './support/dense-matrix.js';
 
 const normal = (rng: Rng): number => rng.normal();
 import { runTrainJob, type TrainJobResult } from '../src/pipeline/train-job.js';
+import type { ProgressSink } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
 import { CancelledError, UsageError } from '../src/core/util/errors.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -354,28 +355,35 @@ describe('--auto where the teacher start applies', () => {
   });
 });
 
-describe('--auto where the teacher start does not apply', () => {
-  it('searches from a random start (α=0 at lr 0.25 for 10 epochs) instead of the teacher-start family', async () => {
-    // a teacher with a flat spectrum over 2000 labels: rank 256 holds well under half its energy
-    const rng = new Rng(21);
-    const D = 3000;
-    const L = 2000;
+describe("--auto's family and first trial on synthetic teachers", () => {
+  /**
+   * A sparse linear teacher of L labels over D features written to a new folder, rows of one label
+   * each drawn at random, and a sink keeping the job's log.
+   */
+  async function syntheticAutoJob(seed: number, D: number, L: number): Promise<{ dir: string; teacherPath: string; rows: (n: number) => Dataset; logs: string[]; sink: ProgressSink }> {
+    const rng = new Rng(seed);
     const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10, normal), new Float32Array(L));
     const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-'));
+    await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
+    const rows = (n: number): Dataset => {
+      const features = randomSparse(rng, n, D, 8, normal);
+      const b = new CsrBuilder(false);
+      for (let r = 0; r < n; r++) {
+        b.push(rng.int(L), 1);
+        b.endRow();
+      }
+      return { features, labels: b.build(L), source: 'synthetic' };
+    };
+    const logs: string[] = [];
+    const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+    return { dir, teacherPath: join(dir, 'teacher.onnx'), rows, logs, sink };
+  }
+
+  it('searches from a random start (α=0 at lr 0.25 for 10 epochs) instead of the teacher-start family', async () => {
+    // a teacher with a flat spectrum over 2000 labels: rank 256 holds well under half its energy
+    const { dir, teacherPath, rows, logs, sink } = await syntheticAutoJob(21, 3000, 2000);
     try {
-      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
-      const rows = (n: number): Dataset => {
-        const features = randomSparse(rng, n, D, 8, normal);
-        const b = new CsrBuilder(false);
-        for (let r = 0; r < n; r++) {
-          b.push(rng.int(L), 1);
-          b.endRow();
-        }
-        return { features, labels: b.build(L), source: 'synthetic' };
-      };
-      const logs: string[] = [];
-      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
-      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20 }, auto: { budgetSeconds: 0 }, evaluateTeacher: false }, sink);
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20 }, auto: { budgetSeconds: 0 }, evaluateTeacher: false }, sink);
       expect(r.auto!.family).toBe('random start');
       expect(logs.join('\n')).not.toMatch(/the teacher factored for the job/); // a random start needs no factors
       expect(r.auto!.teacherStartEnergy).toBeLessThan(0.5);
@@ -404,25 +412,9 @@ describe('--auto where the teacher start does not apply', () => {
 
   it('runs the first trial alone on the job threads when it is all the budget holds and it distils (the teacher start)', async () => {
     // 40 labels: rank 256 holds all of the teacher's energy, so the family is the teacher start, whose first candidate is α 0.5
-    const rng = new Rng(22);
-    const D = 300;
-    const L = 40;
-    const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10, normal), new Float32Array(L));
-    const dir = await mkdtemp(join(tmpdir(), 'distilxr-auto-'));
+    const { dir, teacherPath, rows, logs, sink } = await syntheticAutoJob(22, 300, 40);
     try {
-      await writeFile(join(dir, 'teacher.onnx'), exportSparseLinearOnnx(model));
-      const rows = (n: number): Dataset => {
-        const features = randomSparse(rng, n, D, 8, normal);
-        const b = new CsrBuilder(false);
-        for (let r = 0; r < n; r++) {
-          b.push(rng.int(L), 1);
-          b.endRow();
-        }
-        return { features, labels: b.build(L), source: 'synthetic' };
-      };
-      const logs: string[] = [];
-      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
-      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath: join(dir, 'teacher.onnx'), data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20, threads: 2 }, auto: { budgetSeconds: 0, trialThreads: 2 }, evaluateTeacher: false }, sink);
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train: rows(300), test: rows(50) }, config: { ...DEFAULT_TRAIN_CONFIG, epochs: 1, poolSize: 20, threads: 2 }, auto: { budgetSeconds: 0, trialThreads: 2 }, evaluateTeacher: false }, sink);
       expect(r.auto!.family).toBe('teacher start');
       expect(r.auto!.trials.map((t) => t.settings)).toEqual([AUTO_TEACHER_START.candidates[0]]);
       expect(r.auto!.blendByJob).toBeUndefined();
