@@ -1,0 +1,35 @@
+// Probe (session 37, not a bench): where apt-files' α=0 job spends its mining and index seconds.
+import { loadTrainTest } from '../src/core/data/load-dataset.js';
+import { Student } from '../src/core/model/student.js';
+import { DEFAULT_TRAIN_CONFIG, studentShapeOf } from '../src/core/model/train-config.js';
+import { mineFromCentroids, mineFromStudent } from '../src/pipeline/mine.js';
+import { PointIndex } from '../src/ann/point-index.js';
+import { LabelIndex } from '../src/ann/hnsw-index.js';
+import { encodePoints } from '../src/ann/neighbour-blend.js';
+import { datasetSplit } from './lib.js';
+
+const split = datasetSplit('apt-files');
+let t = performance.now();
+const lap = (what: string): void => {
+  const now = performance.now();
+  console.log(`${what}: ${((now - t) / 1000).toFixed(2)} s`);
+  t = now;
+};
+const { train } = await loadTrainTest(split.train, split.test, {});
+lap('load');
+const cfg = { ...DEFAULT_TRAIN_CONFIG, dim: 128, alpha: 0, teacherInit: false };
+await mineFromCentroids(train, train.labels.cols, { poolSize: 64, seed: 1, precision: 'int8', threads: 2 });
+lap('first pool (centroids, int8, 2 threads)');
+const student = Student.zeros(studentShapeOf(cfg, train.features.cols, train.labels.cols)).randomize(1);
+lap('random student');
+await mineFromStudent(student, train, { poolSize: 64, seed: 2, byLabelSet: true, precision: 'int8', threads: 2 });
+lap('re-mine by label set (int8, 2 threads)');
+const pts = encodePoints(student, train.features);
+lap('encode points');
+const { dim, numLabels } = student.shape;
+for (const [scalar, efC, threads] of [['f16', 100, 2], ['i8', 100, 2], ['f16', 64, 2]] as const) {
+  PointIndex.build(pts, train.features.rows, dim, { M: 16, efConstruction: efC, efSearch: 200, scalar: scalar as 'f16' }, threads);
+  lap(`points index ${scalar} efC ${efC} on ${threads} threads`);
+}
+LabelIndex.build(student.V, numLabels, dim, { M: 16, efConstruction: 200, seed: 1 });
+lap('label index alone (hnswlib, efC 200, 1 thread)');
