@@ -329,7 +329,7 @@ describe('--auto where the teacher start applies', () => {
     expect(paid(parallel)).toBeLessThan(3 * first);
   });
 
-  it("a trial pool's failures: a bad setting comes back as a usage error, a stop cancels the trial in flight", async () => {
+  it("a trial pool's failures: a bad setting comes back as a usage error, a stop cancels the trial in flight, closing waits for it", async () => {
     const trialRows = { train: Array.from({ length: 300 }, (_, i) => i), heldOut: Array.from({ length: 50 }, (_, i) => 300 + i) };
     const config = { ...DEFAULT_TRAIN_CONFIG, poolSize: 32, neighbours: 0 };
     const bad = new TrialPool(1, { trainPath: 'synthetic' }, null);
@@ -352,6 +352,18 @@ describe('--auto where the teacher start applies', () => {
     } finally {
       await stopped.close();
     }
+    // closed with a trial in flight, the pool stops it at its next batch and ends the thread once it
+    // has answered (a thread ended in the middle of ONNX Runtime's work takes the process down)
+    const closing = new TrialPool(1, { trainPath: 'synthetic' }, null);
+    const events: string[] = [];
+    const inFlight = closing.runner({ ...config, epochs: 100000 }, train, test, teacherPath, trialRows).catch((e: unknown) => {
+      events.push(e instanceof CancelledError ? 'trial cancelled' : `trial failed: ${String(e)}`);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await closing.close();
+    events.push('closed');
+    await inFlight;
+    expect(events).toEqual(['trial cancelled', 'closed']);
   });
 });
 

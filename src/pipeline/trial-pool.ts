@@ -75,10 +75,17 @@ interface Lane {
   worker: Worker;
   busy: boolean;
   stop: Int32Array;
+  /** The request the thread works on, until it answers (or exits). */
+  current: { id: number; answered: Promise<void>; answer: () => void } | null;
 }
 
 /** How often a busy pool asks shouldStop, ms. */
 const STOP_POLL_MS = 200;
+/**
+ * How long close() waits for a busy thread to answer before ending it anyway, ms: a trial stops at
+ * its next batch, a first pool in the making (mining and scoring) is let finish.
+ */
+const CLOSE_WAIT_MS = 60_000;
 
 export class TrialPool {
   private readonly lanes: Lane[];
@@ -113,11 +120,14 @@ export class TrialPool {
     const starts: Promise<void>[] = [];
     this.lanes = Array.from({ length: size }, () => {
       const worker = spawnModuleWorker(import.meta.url, 'trial-worker', {});
-      const lane = { worker, busy: false, stop: new Int32Array(new SharedArrayBuffer(4)).fill(-1) };
+      const lane: Lane = { worker, busy: false, stop: new Int32Array(new SharedArrayBuffer(4)).fill(-1), current: null };
       starts.push(new Promise<void>((resolve) => worker.once('message', () => resolve())));
       worker.on('message', (m: TrialReply) => this.onReply(lane, m));
       worker.once('error', (e) => this.fail(e instanceof Error ? e : new Error(String(e))));
-      worker.once('exit', (code) => this.fail(new Error(`an auto trial thread exited with code ${code}`)));
+      worker.once('exit', (code) => {
+        lane.current?.answer();
+        this.fail(new Error(`an auto trial thread exited with code ${code}`));
+      });
       return lane;
     });
     this.started = Promise.all(starts).then(() => undefined);
@@ -151,7 +161,7 @@ export class TrialPool {
   prepareFirstPool(config: TrainConfig): void {
     if (!this.sliced) throw new Error('prepareFirstPool before sendSlices');
     void this.idleLane().then(async (lane) => {
-      const prepared = (await this.send(lane.worker, { type: 'prepare', id: this.nextId++, config: { ...config, threads: 1 } })) as PreparedFirstPool | null;
+      const prepared = (await this.send(lane, { type: 'prepare', id: this.nextId++, config: { ...config, threads: 1 } })) as PreparedFirstPool | null;
       if (prepared) for (const other of this.lanes) if (other !== lane) other.worker.postMessage({ type: 'adopt', prepared } satisfies TrialRequest);
     }).catch(() => undefined);
   }
@@ -172,7 +182,7 @@ export class TrialPool {
     if (signal?.aborted) stop();
     signal?.addEventListener('abort', stop, { once: true });
     try {
-      return (await this.send(lane.worker, { type: 'trial', id, config: { ...config, threads: 1 } })) as TrialOutcome;
+      return (await this.send(lane, { type: 'trial', id, config: { ...config, threads: 1 } })) as TrialOutcome;
     } finally {
       signal?.removeEventListener('abort', stop);
     }
@@ -188,11 +198,16 @@ export class TrialPool {
     return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.idleLane());
   }
 
-  /** A trial or a preparation on `worker`, answered by its reply. */
-  private send(worker: Worker, request: Extract<TrialRequest, { id: number }>): Promise<TrialOutcome | PreparedFirstPool | null> {
+  /** A trial or a preparation on `lane`'s thread, answered by its reply. */
+  private send(lane: Lane, request: Extract<TrialRequest, { id: number }>): Promise<TrialOutcome | PreparedFirstPool | null> {
+    let answer = (): void => undefined;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    lane.current = { id: request.id, answered, answer };
     return new Promise((resolve, reject) => {
       this.pending.set(request.id, { resolve, reject });
-      worker.postMessage(request);
+      lane.worker.postMessage(request);
     });
   }
 
@@ -203,6 +218,10 @@ export class TrialPool {
 
   private onReply(lane: Lane, m: TrialReply): void {
     if (m.type === 'started') return;
+    if (lane.current?.id === m.id) {
+      lane.current.answer();
+      lane.current = null;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
@@ -223,10 +242,21 @@ export class TrialPool {
     void this.close();
   }
 
+  /**
+   * Ends the threads once none is working: a thread ended inside ONNX Runtime's asynchronous work
+   * (mining, a teacher's scores) takes the whole process down ("terminate called after throwing an
+   * instance of 'Napi::Error'", apt-files' default job when its lone trial closed the pool). A busy
+   * thread's trial is stopped at its next batch; after CLOSE_WAIT_MS it is ended anyway.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.stopPoll);
+    const busy = this.lanes.flatMap((l) => (l.current ? [l.current.answered] : []));
+    for (const lane of this.lanes) if (lane.current) Atomics.store(lane.stop, 0, lane.current.id);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(busy), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
 }
