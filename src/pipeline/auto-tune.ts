@@ -168,7 +168,7 @@ export interface AutoTuneReport {
   /**
    * When no trial ran: only the first candidate fit the budget and it needs no teacher, so the job
    * trained it on every row but the held-out ones and chose the neighbour blend on those itself
-   * (JobHeldOut). `p1`: the chosen blend's P@1 there, once the job has trained.
+   * (blend-by-job.ts). `p1`: the chosen blend's P@1 there, once the job has trained.
    */
   blendByJob?: { heldOutRows: number; p1?: number; tried?: { neighbourWeight: number; voteTemperature: number; p1: number }[] };
   seconds: number;
