@@ -23,9 +23,9 @@ import { PointIndex } from '../src/ann/point-index.js';
 import { buildIndexInThread, type IndexSpec } from '../src/ann/threaded-build.js';
 import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel } from '../src/pipeline/model-dir.js';
-import { PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
+import { pointIndexOptions, PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
-import { POINT_EF, shortlistSize } from '../src/pipeline/retrieve.js';
+import { shortlistSize } from '../src/pipeline/retrieve.js';
 import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
 
 const a = parseArgs(process.argv.slice(2));
@@ -44,7 +44,8 @@ const test = evenlySpacedSubset(await loadTestForModel(model, testPath), Math.ma
 const points = encodePoints(model.student, train.features);
 const n = train.features.rows;
 const spec: IndexSpec = { vectors: model.student.V, count: numLabels, dim, options: { M: PUBLISHED_INDEX_M, efConstruction: model.config.hnsw.efConstruction, seed: model.config.train.seed } };
-const pointOptions = { M: PUBLISHED_INDEX_M, efConstruction: DEFAULT_TRAIN_CONFIG.pointIndexEfConstruction, efSearch: POINT_EF, scalar: 'f16' as const };
+// as the model's job built it (a model from before these settings: their defaults)
+const pointOptions = pointIndexOptions({ ...DEFAULT_TRAIN_CONFIG, ...model.config.train });
 const since = (t0: number): number => (performance.now() - t0) / 1000;
 const dir = await mkdtemp(join(tmpdir(), 'distilxr-bench-published-'));
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { encodePoints } from '../ann/neighbour-blend.js';
-import { PointIndex } from '../ann/point-index.js';
+import { PointIndex, type PointIndexOptions } from '../ann/point-index.js';
 import { buildIndexInThread, type IndexSpec, THREADED_BUILD_MIN_VECTORS } from '../ann/threaded-build.js';
 import type { Dataset } from '../core/data/dataset.js';
 import type { Student } from '../core/model/student.js';
@@ -17,6 +17,11 @@ export interface PublishedIndexes {
 
 /** Graph degree of both published indexes. */
 export const PUBLISHED_INDEX_M = 16;
+/** The training points' index a job with these settings builds. */
+export function pointIndexOptions(cfg: Pick<TrainConfig, 'pointIndexEfConstruction' | 'int8PointIndex'>): PointIndexOptions {
+  return { M: PUBLISHED_INDEX_M, efConstruction: cfg.pointIndexEfConstruction, efSearch: POINT_EF, scalar: cfg.int8PointIndex ? 'i8' : 'f16' };
+}
+
 /**
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
  * component (its embeddings of the training points, in a PointIndex). With more than one thread the
@@ -39,7 +44,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile) : null;
   await labelBuild?.building;
-  const points = PointIndex.build(encodePoints(student, train.features), n, dim, { M: PUBLISHED_INDEX_M, efConstruction: cfg.pointIndexEfConstruction, efSearch: POINT_EF, scalar: cfg.int8PointIndex ? 'i8' : 'f16' }, opts.threads);
+  const points = PointIndex.build(encodePoints(student, train.features), n, dim, pointIndexOptions(cfg), opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
   const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;
