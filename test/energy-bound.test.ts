@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { energyShareBound } from '../src/core/model/energy-bound.js';
 import { Rng } from '../src/core/util/rng.js';
-import { MIN_ENERGY, teacherStartEnergy, teacherStartReach } from '../src/pipeline/teacher-init.js';
+import { MIN_ENERGY, teacherStartReach } from '../src/pipeline/teacher-init.js';
 import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { randomSparse } from './support/random-sparse.js';
@@ -48,8 +48,6 @@ describe('energyShareBound', () => {
       const W = dense(w);
       const gramFrobenius = W.mmul(W.transpose()).norm('frobenius');
       const frobenius2 = W.norm('frobenius') ** 2;
-      // never under √(r / rows), whatever W (teacherStartReach skips the probes where that is already too high)
-      expect((Math.sqrt(rank) * gramFrobenius) / frobenius2).toBeGreaterThanOrEqual(Math.sqrt(rank / rows) - 1e-12);
       // bound = √r · estimate / ‖W‖_F²: the estimate within 25 % of the exact norm
       expect((bound * frobenius2) / Math.sqrt(rank) / gramFrobenius).toBeGreaterThan(0.75);
       expect((bound * frobenius2) / Math.sqrt(rank) / gramFrobenius).toBeLessThan(1.25);
@@ -79,8 +77,11 @@ describe('teacherStartReach', () => {
       await writeFile(narrowPath, exportSparseLinearOnnx(new SparseLinearModel(300, 40, narrow, new Float32Array(40))));
       const factored = await teacherStartReach(narrowPath, shape(300, 40, 16), 1);
       expect(factored.atMost).toBeUndefined();
-      expect(factored.energy).toBe(await teacherStartEnergy(narrowPath, shape(300, 40, 16), 1));
-      expect(factored.energy!).toBeGreaterThan(0);
+      // the factored share, against the exact singular values': never above the best rank-15 share,
+      // and near it (randomized factoring: 0.567 against 0.576 here)
+      const exact = exactShare(narrow, 15);
+      expect(factored.energy!).toBeLessThanOrEqual(exact + 1e-9);
+      expect(factored.energy!).toBeGreaterThan(0.95 * exact);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
