@@ -289,9 +289,10 @@ export async function autoTune(
     opts.blendByJob !== undefined && f.candidates.length > 0 && teacherFree(configIn(f, 0)) && configIn(f, 0).neighbours > 0 && (f.candidates.length === 1 || overBudgetIn(f, 1) !== null);
   /** Whether f's first trial would run alone on the job's threads (opts.runAlone): the second candidate cannot start beside it. */
   const runsAloneIn = (f: AutoFamily): boolean => opts.runAlone !== undefined && (opts.concurrency ?? 1) > 1 && f.candidates.length > 1 && overBudgetIn(f, 1) !== null;
-  // Both are decided before the trial threads get work, which either would end: a thread ended in
-  // the middle of ONNX Runtime's work takes the process down. When either may apply, the threads
-  // get the slices only once the family is known, and only if they will run trials.
+  // Both are decided before the trial threads get work, which either ends: the threads would first
+  // mine and score a first pool for nothing (TrialPool.close waits for that work: ending a thread
+  // inside ONNX Runtime took the process down). When either may apply, the threads get the slices
+  // only once the family is known, and only if they will run trials.
   const mayStandIn = jobStandsIn(AUTO_RANDOM_START);
   const deferSlices = mayStandIn || runsAloneIn(AUTO_RANDOM_START) || runsAloneIn(AUTO_TEACHER_START);
   if (!deferSlices) opts.onSlices?.(trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored });
