@@ -27,7 +27,7 @@ import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
 import { REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, jobSeconds, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
-import { labelsTxtToOurIds } from './peers.js';
+import { labelsTxtToOurIds, peerBar, readPeersJson } from './peers.js';
 
 /** Each variant's settings over the common ones below. */
 const VARIANTS: Record<string, Partial<TrainConfig>> = {
@@ -103,13 +103,15 @@ async function main(): Promise<void> {
   const ftSeconds = rows.filter((r) => r.method.startsWith('fastText')).map((r) => r.seconds);
   const ftMedian = [...ftSeconds].sort((x, y) => x - y)[Math.floor(ftSeconds.length / 2)];
   const stage = (r: Row, s: string): string => (r.stageSeconds?.[s] !== undefined ? r.stageSeconds[s].toFixed(1) : '');
+  const bar = peerBar(await readPeersJson(), 'apt-files');
+  if (bar) process.stdout.write(`peers.json on apt-files: best P@1 ${bar.best['P@1']}, P@5 ${bar.best['P@5']}; fastest ${bar.fastest}\n`);
   console.log(
     mdTable(
-      ['method', 's (job: preparing → publishing, test metrics excluded)', 'with test metrics s', 'mining s', 'training s', 'evaluating s', 'publishing s', '× fastText (median)', 'P@1', 'P@5', 'test points'],
-      rows.map((r) => [r.method, r.seconds.toFixed(1), r.withTest?.toFixed(1) ?? '', stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
+      ['method', 's (job: preparing → publishing, test metrics excluded)', 'with test metrics s', 'mining s', 'training s', 'evaluating s', 'publishing s', '× fastText (median)', '× fastest peer (peers.json)', 'P@1', 'P@5', 'test points'],
+      rows.map((r) => [r.method, r.seconds.toFixed(1), r.withTest?.toFixed(1) ?? '', stage(r, 'mining'), stage(r, 'training'), stage(r, 'evaluating'), stage(r, 'publishing'), (r.seconds / ftMedian).toFixed(2), bar ? (r.seconds / bar.fastestSeconds).toFixed(2) : '', (100 * r.p1).toFixed(2), (100 * r.p5).toFixed(2), String(r.points)]),
     ),
   );
-  await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'apt-files-e2e.json')), { machine: machineInfo(), settings, reps, against: against ?? null, rows });
+  await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'apt-files-e2e.json')), { machine: machineInfo(), settings, reps, against: against ?? null, peers: bar, rows });
 }
 
 await main();

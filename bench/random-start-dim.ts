@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
 import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, jobSeconds, machineInfo, mdTable, parseArgs, trainFlags, writeJson } from './lib.js';
+import { peerBar, readPeersJson } from './peers.js';
 import { teacherFor } from './teachers.js';
 
 const a = parseArgs(process.argv.slice(2));
@@ -42,5 +43,14 @@ for (const ds of datasets) {
   }
 }
 const pct = (x: number): string => (100 * x).toFixed(2);
-console.log(mdTable(['dataset', 'candidate', 'd', 'job s', 'P@1 / P@5 / PSP@5 via HNSW'], runs.map((r) => [r.dataset, r.candidate, String(r.dim), r.seconds.toFixed(1), `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`])));
+const peers = await readPeersJson();
+console.log(
+  mdTable(
+    ['dataset', 'candidate', 'd', 'job s', 'P@1 / P@5 / PSP@5 via HNSW', 'best peer P@1 / P@5 / PSP@5 (peers.json)', 'fastest peer, train s', '× fastest'],
+    runs.map((r) => {
+      const bar = peerBar(peers, r.dataset);
+      return [r.dataset, r.candidate, String(r.dim), r.seconds.toFixed(1), `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`, bar ? `${bar.best['P@1']} / ${bar.best['P@5']} / ${bar.best['PSP@5']}` : '', bar?.fastest ?? '', bar ? (r.seconds / bar.fastestSeconds).toFixed(1) : ''];
+    }),
+  ),
+);
 await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), dims, runs });
