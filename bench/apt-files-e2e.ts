@@ -14,7 +14,8 @@
  * (--lr 0.1 --epochs 20, the α=0 candidate before), `half-epochs` (--lr 0.5 --epochs 5), `js-loops` (--no-simd-kernels),
  * `dim128` / `dim192` / `dim256` (--dim), `fast` (--dim 128 --lr 0.5 --epochs 5 --neighbours 0: speed over precision), `fast-blend` (the same with
  * the neighbour component), `int8-points` / `points-efc64` / `int8-points-efc64` (the training points' index in 8 bits,
- * built with a list of 64, both), `first-pool-label-set` (--first-pool-by-label-set), `int8-points-first-label-set` (both). Runs
+ * built with a list of 64, both), `first-pool-label-set` (--first-pool-by-label-set), `int8-points-first-label-set` (both), `random-negatives-8`,
+ * `epochs-9`, `epochs-8-lr-0.3` (cheaper training). Runs
  * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
  * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
@@ -53,6 +54,10 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   'int8-points-efc64': { int8PointIndex: true, pointIndexEfConstruction: 64 },
   'first-pool-label-set': { firstPoolByLabelSet: true },
   'int8-points-first-label-set': { int8PointIndex: true, firstPoolByLabelSet: true },
+  // training's cost per example is mostly its candidates (positives + 16 hard + 16 random + 8 in-batch): fewer random ones, or fewer epochs
+  'random-negatives-8': { randomNegatives: 8 },
+  'epochs-9': { epochs: 9 },
+  'epochs-8-lr-0.3': { epochs: 8, lr: 0.3 },
 };
 
 interface Row {
