@@ -15,7 +15,7 @@
  * `dim128` / `dim192` / `dim256` (--dim), `fast` (--dim 128 --lr 0.5 --epochs 5 --neighbours 0: speed over precision), `fast-blend` (the same with
  * the neighbour component), `int8-points` / `points-efc64` / `int8-points-efc64` (the training points' index in 8 bits,
  * built with a list of 64, both), `first-pool-label-set` (--first-pool-by-label-set), `int8-points-first-label-set` (both), `random-negatives-8`,
- * `epochs-9`, `epochs-8-lr-0.3` (cheaper training). Runs
+ * `epochs-9`, `epochs-8-lr-0.3`, `random-8-epochs-8-lr-0.3`, `random-4-epochs-8-lr-0.3` (cheaper training). Runs
  * alternate; the table gives each run. --against DIR: each variant also run by the checkout at DIR (another
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
  * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
@@ -58,6 +58,8 @@ const VARIANTS: Record<string, Partial<TrainConfig>> = {
   'random-negatives-8': { randomNegatives: 8 },
   'epochs-9': { epochs: 9 },
   'epochs-8-lr-0.3': { epochs: 8, lr: 0.3 },
+  'random-8-epochs-8-lr-0.3': { randomNegatives: 8, epochs: 8, lr: 0.3 },
+  'random-4-epochs-8-lr-0.3': { randomNegatives: 4, epochs: 8, lr: 0.3 },
 };
 
 interface Row {
