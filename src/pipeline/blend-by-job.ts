@@ -23,11 +23,12 @@ export function heldOutSlices(train: Dataset, heldOutRows: readonly number[]): H
 }
 
 /** The blend chosen on the held-out rows by an auto job that ran no trial: the job's configuration and the search's report take it. */
-export function chooseBlendByJob(blend: HeldOutBlend, auto: AutoTuneReport, result: { config: TrainConfig }, sink: ProgressSink): void {
+/** `seconds`: what choosing took (the exact searches over the held-out rows), for the log. */
+export function chooseBlendByJob(blend: HeldOutBlend, auto: AutoTuneReport, result: { config: TrainConfig }, sink: ProgressSink, seconds: number): void {
   result.config = blend.config;
   const chosen = { neighbourWeight: blend.config.neighbourWeight, voteTemperature: blend.config.voteTemperature };
   auto.chosen = { ...auto.chosen, ...chosen };
   auto.blendByJob = { heldOutRows: blend.heldOutRows, p1: blend.choice.p1, tried: blend.choice.tried.map((t) => ({ neighbourWeight: t.settings.weight, voteTemperature: t.settings.voteTemperature, p1: t.p1 })) };
-  sink.log(`auto: the job chose the neighbour blend on the ${blend.heldOutRows} held-out rows: ${blendText(blend.choice)}`);
+  sink.log(`auto: the job chose the neighbour blend on the ${blend.heldOutRows} held-out rows in ${seconds.toFixed(1)} s: ${blendText(blend.choice)}`);
   sink.log(`auto: chose ${JSON.stringify(auto.chosen)}`);
 }

@@ -228,7 +228,10 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
-    if (heldOutByJob && auto) chooseBlendByJob(await blendOnHeldOut(student, fit, heldOutByJob.heldOut, cfg), auto, result, sink);
+    if (heldOutByJob && auto) {
+      const t0 = performance.now();
+      chooseBlendByJob(await blendOnHeldOut(student, fit, heldOutByJob.heldOut, cfg), auto, result, sink, (performance.now() - t0) / 1000);
+    }
     const built = await evaluate(input, data, student, result, sink);
     // the teacher's weights, when the training pairs were scored from them (not the fold models'), score its test metrics too
     const teacherWeights = fromWeights instanceof SparseLinearScorer ? fromWeights : null;
