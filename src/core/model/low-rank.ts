@@ -7,7 +7,7 @@
  * products with M itself when M is filled enough to store densely (DENSE_MIN_FILL); the small steps
  * (Cholesky and eigen-decomposition of w × w matrices) go through ml-matrix.
  */
-import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
+import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { Csr } from '../data/csr.js';
 import { Rng } from '../util/rng.js';
 import { sharedFloats } from '../util/shared-arrays.js';
@@ -91,14 +91,9 @@ function productsOf(M: Csr, denseProducts?: boolean): MatrixProducts {
   return { times: (Z, w) => times64(dense, Z, M.rows, M.cols, w), transposeTimes: (Y, w) => transposeTimes64(dense, Y, M.rows, M.cols, w) };
 }
 
-/** YᵀZ for row-major [rows, w] matrices, row-major w × w: a symmetric Gram matrix when Z = Y. */
-function crossProductFlat(Y: Float64Array, Z: Float64Array, rows: number, w: number): Promise<Float64Array> {
-  return transposeTimes64(Y, Z, rows, w, w);
-}
-
-/** As crossProductFlat, as an ml-matrix Matrix (for its eigen-decomposition). */
+/** YᵀZ for row-major [rows, w] matrices: a symmetric w × w Gram matrix when Z = Y. */
 async function crossProduct(Y: Float64Array, Z: Float64Array, rows: number, w: number): Promise<Matrix> {
-  const acc = await crossProductFlat(Y, Z, rows, w);
+  const acc = await transposeTimes64(Y, Z, rows, w, w);
   const m = new Matrix(w, w);
   for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) m.set(i, j, acc[i * w + j]);
   return m;
@@ -111,39 +106,16 @@ function timesSmall(Y: Float64Array, rows: number, w: number, T: Matrix, k: numb
   return times64(Y, t, rows, w, k);
 }
 
-/**
- * The Cholesky factor L (row-major, lower) of a symmetric w × w matrix G = L·Lᵀ, or null when G is
- * not positive definite: ml-matrix's CholeskyDecomposition step for step, on flat arrays (its
- * accessors made these small steps a third of a small teacher's factoring, Corel5k's).
- */
-export function choleskyLower(G: Float64Array, w: number): Float64Array | null {
-  const L = new Float64Array(w * w);
-  let positiveDefinite = true;
+/** The inverse of an upper-triangular matrix with a non-zero diagonal, by back-substitution. */
+function upperInverse(R: Matrix): Matrix {
+  const w = R.rows;
+  const X = new Matrix(w, w);
   for (let j = 0; j < w; j++) {
-    let d = 0;
-    for (let k = 0; k < j; k++) {
-      let s = 0;
-      for (let i = 0; i < k; i++) s += L[k * w + i] * L[j * w + i];
-      s = (G[j * w + k] - s) / L[k * w + k];
-      L[j * w + k] = s;
-      d = d + s * s;
-    }
-    d = G[j * w + j] - d;
-    positiveDefinite &&= d > 0;
-    L[j * w + j] = Math.sqrt(Math.max(d, 0));
-  }
-  return positiveDefinite ? L : null;
-}
-
-/** The inverse of R = Lᵀ (upper triangular, non-zero diagonal) by back-substitution, row-major w × w, from L row-major. */
-export function upperInverseOfTransposed(L: Float64Array, w: number): Float64Array {
-  const X = new Float64Array(w * w);
-  for (let j = 0; j < w; j++) {
-    X[j * w + j] = 1 / L[j * w + j];
+    X.set(j, j, 1 / R.get(j, j));
     for (let i = j - 1; i >= 0; i--) {
       let sum = 0;
-      for (let t = i + 1; t <= j; t++) sum += L[t * w + i] * X[t * w + j]; // R[i][t] = L[t][i]
-      X[i * w + j] = -sum / L[i * w + i];
+      for (let t = i + 1; t <= j; t++) sum += R.get(i, t) * X.get(t, j);
+      X.set(i, j, -sum / R.get(i, i));
     }
   }
   return X;
@@ -157,13 +129,14 @@ export function upperInverseOfTransposed(L: Float64Array, w: number): Float64Arr
 async function orthonormalize(Y: Float64Array, rows: number, w: number): Promise<Float64Array> {
   let Q = Y;
   for (let pass = 0; pass < 2; pass++) {
-    const L = choleskyLower(await crossProductFlat(Q, Q, rows, w), w);
-    if (!L) return householder(Y, rows, w);
-    Q = await times64(Q, upperInverseOfTransposed(L, w), rows, w, w); // Y = Q R, R = Lᵀ
+    const chol = new CholeskyDecomposition(await crossProduct(Q, Q, rows, w));
+    if (!chol.isPositiveDefinite()) return householder(Y, rows, w);
+    const Rinv = upperInverse(chol.lowerTriangularMatrix.transpose()); // Y = Q R, R = Lᵀ
+    Q = await timesSmall(Q, rows, w, Rinv, w);
   }
   // an ill-conditioned Y (near-dependent columns) leaves CholQR2 short of orthonormal
-  const check = await crossProductFlat(Q, Q, rows, w);
-  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) if (Math.abs(check[i * w + j] - (i === j ? 1 : 0)) > 1e-8) return householder(Y, rows, w);
+  const check = await crossProduct(Q, Q, rows, w);
+  for (let i = 0; i < w; i++) for (let j = 0; j < w; j++) if (Math.abs(check.get(i, j) - (i === j ? 1 : 0)) > 1e-8) return householder(Y, rows, w);
   return Q;
 }
 
