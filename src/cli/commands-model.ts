@@ -29,7 +29,7 @@ export function trainCommand(): Command {
     .option('--label-names <file>', 'one label name per line (XC data)')
     .option('--teacher-threads <n>', 'ONNX Runtime intra-op threads', intArg, 1)
     .option('--no-cross-fit', "score training examples with the teacher itself even when it has cross-fitting fold models")
-    .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no training setting is given)')
+    .option('--auto', 'choose alpha, temperature, negative counts and epochs on a held-out slice first (the default with a teacher when no setting it chooses or that shapes the model is given; the seed and the speed levers keep it on)')
     .option('--no-auto', 'train with the settings as given (their defaults)')
     .option('--auto-budget <s>', `time budget of the --auto search, seconds (default: as long as the α=0 job is estimated to take, at least ${AUTO_MIN_BUDGET_SECONDS}; ${AUTO_TEXT_TEACHER_BUDGET_SECONDS} with a text teacher)`, intArg)
     .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads; 1 with a text teacher)', intArg)

@@ -21,9 +21,12 @@ import { MIN_ENERGY, teacherStartReach } from './teacher-init.js';
 
 /**
  * Settings that turn --auto off when given (CLI flags or HTTP params): everything the search would
- * otherwise choose or depend on. Not the seed, nor the published index's recall target.
+ * otherwise choose, and what shapes the model it chooses among. Not the seed, nor the levers of
+ * speed (int8 mining, pools and re-mining per label set, the indexes' build lists and scalars,
+ * the SIMD kernels, row-wise Adagrad, the teacher scored from its weights, threads), which the
+ * trials share with the job.
  */
-export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'remineByLabelSet', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
+export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
 
 /** A starting point and the candidates tried from it, most promising first. */
 export interface AutoFamily {

@@ -56,7 +56,7 @@ export class JobService {
     const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
     if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
-    // no setting given: the job picks its own (the same rule as the CLI's)
+    // no setting it chooses or that shapes the model given: the job picks its own (the same rule as the CLI's)
     const params: Record<string, unknown> = body.params ?? {};
     const auto = teacher !== null && (autoGiven ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((k) => params[k] !== undefined));
     const merged: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given };

@@ -16,7 +16,7 @@ export const TrainParams = Type.Object(
     ...optionalSettingProperties(TRAIN_SETTINGS),
     auto: Type.Optional(
       Type.Boolean({
-        description: 'choose alpha, temperature, negative counts and epochs on a held-out slice of the training data first; the default with a teacherId when no other training setting is given',
+        description: 'choose alpha, temperature, negative counts and epochs on a held-out slice of the training data first; the default with a teacherId when no setting it chooses or that shapes the model is given (the seed and the speed levers, such as int8Mining or int8PointIndex, keep it on)',
       }),
     ),
     crossFit: Type.Optional(
