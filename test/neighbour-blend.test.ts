@@ -9,7 +9,9 @@ import { PointIndex } from '../src/ann/point-index.js';
 import { CsrBuilder, type Csr } from '../src/core/data/csr.js';
 import { Rng } from '../src/core/util/rng.js';
 import { Student } from '../src/core/model/student.js';
-import { tuneBlend, tuneBlendExact } from '../src/pipeline/blend-tuning.js';
+import { BLEND_WEIGHTS, VOTE_TEMPERATURES, topOneHits, tuneBlend, tuneBlendExact } from '../src/pipeline/blend-tuning.js';
+import { evaluateRankings } from '../src/core/model/metrics.js';
+import { EVAL_K, padTo } from '../src/pipeline/evaluate.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { buildPublishedIndexes } from '../src/pipeline/neighbours.js';
 import { silentProgress } from '../src/pipeline/progress.js';
@@ -170,6 +172,37 @@ describe('the neighbour component', () => {
     expect(exact.metrics['p@1']).toBe(exact.p1);
     expect(exact.tried.length).toBe(1 + 3 * 3); // β 0 once, then each β > 0 at each κ
     expect(new Set(exact.tried.map((t) => t.p1)).size).toBeGreaterThan(1); // the grid's points differ here: the comparison means something
+  });
+
+  it('tunes the blend to what blending every grid point in full gives: each P@1, the choice, its metrics and hits', async () => {
+    const settings = { neighbours: 10, weight: 0.5, voteTemperature: 0.1 };
+    const n = test.rows;
+    const k = Math.min(EVAL_K, L);
+    const shortlist = exactTopK(student.V, L, d, queries, n, L);
+    const near = exactTopK(points, train.rows, d, queries, n, 10);
+    // held-out rows labelled as their nearest training point, half the time: the vote then matters
+    const b = new CsrBuilder(false);
+    for (let i = 0; i < n; i++) {
+      const p = near.labels[i * 10];
+      const own = Array.from(trainLabels.indices.subarray(trainLabels.indptr[p], trainLabels.indptr[p + 1]));
+      for (const y of i % 2 ? own : [Math.floor(rng.next() * L)]) b.push(y);
+      b.endRow();
+    }
+    const heldOut = { features: test, labels: b.build(L), source: 'held out' };
+    const trainSet = { features: train, labels: trainLabels, source: 'train' };
+    const propensities = new Float64Array(L).fill(0.5);
+    const got = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1);
+    // the reference: every grid point ranked in full, one blend each, the first best kept
+    const grid = BLEND_WEIGHTS.flatMap((weight) => (weight === 0 ? [settings.voteTemperature] : [...VOTE_TEMPERATURES]).map((voteTemperature) => ({ neighbours: 10, weight, voteTemperature })));
+    const ranked = grid.map((g) => (g.weight === 0 ? exactTopK(student.V, L, d, queries, n, k).labels : blendWithNeighbours(student, queries, n, { ...shortlist, k: L }, { ...near, k: 10 }, trainLabels, g, k).labels));
+    const metrics = ranked.map((labels) => evaluateRankings(padTo(labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities));
+    expect(got.tried).toEqual(grid.map((g, i) => ({ settings: g, p1: metrics[i]['p@1'] })));
+    let best = 0;
+    for (let i = 1; i < grid.length; i++) if (metrics[i]['p@1'] > metrics[best]['p@1']) best = i;
+    expect(got.chosen).toEqual(grid[best]);
+    expect(got.metrics).toEqual(metrics[best]);
+    expect(Array.from(got.hits!)).toEqual(Array.from(topOneHits(ranked[best], k, heldOut.labels)));
+    expect(new Set(got.tried.map((t) => t.p1)).size).toBeGreaterThan(1); // the points differ: the comparison means something
   });
 
   it('publishes both indexes; with threads and a scratch directory the label index leaves a file a second thread can load', async () => {
