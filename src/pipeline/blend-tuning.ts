@@ -60,10 +60,7 @@ export async function tuneBlendExact(student: Student, heldOut: Dataset, propens
 
 /**
  * Every grid point re-blends the parts searched once; β = 0 keeps the student's own κ. The β > 0
- * points are blended in one pass (blendGrid) to their first label only, which is all P@1 needs
- * (the ranking's order is total: score, then label id, so it is the first of the full ranking);
- * the chosen point is then blended again in full for its metrics. Keeping 100 labels for every
- * point was most of a small set's trial evaluation (Corel5k: blendGrid 0.34 s of a trial thread's 0.44 s).
+ * points are blended in one pass (blendGrid): the same rankings as one blend each.
  */
 function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Array, queries: Float32Array, parts: RetrievalParts, pointLabels: Csr, base: NeighbourBlendSettings): BlendChoice & { metrics: MetricReport } {
   const n = heldOut.features.rows;
@@ -74,22 +71,15 @@ function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Ar
   }
   const voting = grid.filter((g) => g.weight > 0);
   const near = neighboursUpTo(parts, n, base.neighbours);
-  const firsts = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, 1) : null;
-  const fullRanking = (settings: NeighbourBlendSettings): Int32Array =>
-    settings.weight > 0 && near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, [settings], k)[0].labels : rankParts(student, queries, n, k, parts, pointLabels, settings).labels;
-  const full = new Map<NeighbourBlendSettings, Int32Array>();
+  const blended = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, k) : null;
   const tried = grid.map((settings) => {
-    const blended = settings.weight > 0 && firsts ? firsts[voting.indexOf(settings)] : null;
-    const top = blended ? blended.labels : fullRanking(settings);
-    if (!blended) full.set(settings, top);
-    const p1 = evaluateRankings(padTo(top, blended ? 1 : k, EVAL_K), EVAL_K, heldOut.labels, propensities)['p@1'];
-    return { settings, p1 };
+    const top = settings.weight > 0 && blended ? blended[voting.indexOf(settings)] : rankParts(student, queries, n, k, parts, pointLabels, settings);
+    const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
+    return { settings, p1: metrics['p@1'], metrics, top: top.labels };
   });
   let best = tried[0];
   for (const t of tried) if (t.p1 > best.p1) best = t;
-  const top = full.get(best.settings) ?? fullRanking(best.settings);
-  const metrics = evaluateRankings(padTo(top, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
-  return { chosen: best.settings, p1: best.p1, metrics, tried, hits: topOneHits(top, k, heldOut.labels) };
+  return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })), hits: topOneHits(best.top, k, heldOut.labels) };
 }
 
 /** Per row of `truth`, 1 where the ranking's first label (rows of k in `top`) is one of the row's labels. */
