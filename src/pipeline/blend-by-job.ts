@@ -22,8 +22,10 @@ export function heldOutSlices(train: Dataset, heldOutRows: readonly number[]): H
   return { fit: subset(train, rest, 'training rows but the held-out ones'), heldOut: subset(train, heldOutRows, 'held-out rows') };
 }
 
-/** The blend chosen on the held-out rows by an auto job that ran no trial: the job's configuration and the search's report take it. */
-/** `seconds`: what choosing took (the exact searches over the held-out rows), for the log. */
+/**
+ * The blend chosen on the held-out rows by an auto job that ran no trial: the job's configuration
+ * and the search's report take it. `seconds`: what choosing took (the exact searches), for the log.
+ */
 export function chooseBlendByJob(blend: HeldOutBlend, auto: AutoTuneReport, result: { config: TrainConfig }, sink: ProgressSink, seconds: number): void {
   result.config = blend.config;
   const chosen = { neighbourWeight: blend.config.neighbourWeight, voteTemperature: blend.config.voteTemperature };
