@@ -104,6 +104,16 @@ describe('PointIndex (USearch)', () => {
     expect(Array.from(one.scores.subarray(5))).toEqual([-Infinity, -Infinity, -Infinity]);
     const many = few.searchBatch(queries, 3, 8);
     expect(Array.from(many.labels.subarray(0, 8))).toEqual(Array.from(one.labels));
+    // in 8 bits (scores rescaled by the query's norm) too, a query of norm 0 included: its empty slots are not NaN
+    const few8 = PointIndex.build(points, 5, dim, opts('i8'), 1);
+    const zero = new Float32Array(2 * dim);
+    zero.set(queries.subarray(0, dim));
+    const both = few8.searchBatch(zero, 2, 8);
+    for (const row of [0, 1]) {
+      expect(Array.from(both.labels.subarray(row * 8 + 5, row * 8 + 8))).toEqual([-1, -1, -1]);
+      expect(Array.from(both.scores.subarray(row * 8 + 5, row * 8 + 8))).toEqual([-Infinity, -Infinity, -Infinity]);
+    }
+    expect(Array.from(both.scores.subarray(8, 13))).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('refuses a file that does not match its sidecar or the caller, and a label index', async () => {

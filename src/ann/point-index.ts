@@ -15,6 +15,7 @@
 import { createRequire } from 'node:module';
 import type * as Usearch from 'usearch';
 import type { SearchResults } from './hnsw-index.js';
+import { dot } from '../core/util/vectors.js';
 import { checkIndexHash, IndexIntegrityError, readSidecar, saveWithSidecar, sidecarPath } from './index-file.js';
 
 // usearch's CommonJS build: its ES module finds the native binary from a stack trace, which fails
@@ -90,10 +91,9 @@ export class PointIndex {
     }
     if (spaceOf(this.options.scalar) === 'cos') {
       for (let q = 0; q < n; q++) {
-        let sq = 0;
-        for (let d = q * this.dim; d < (q + 1) * this.dim; d++) sq += queries[d] * queries[d];
-        const norm = Math.sqrt(sq);
-        for (let j = 0; j < k; j++) scores[q * k + j] *= norm;
+        const norm = Math.sqrt(dot(queries, q * this.dim, queries, q * this.dim, this.dim));
+        // only the points found: an empty slot stays -Infinity (times a zero norm it was NaN)
+        for (let j = 0; j < k && labels[q * k + j] >= 0; j++) scores[q * k + j] *= norm;
       }
     }
     return { labels, scores };
@@ -123,7 +123,6 @@ export class PointIndex {
 }
 
 function make(dim: number, o: PointIndexOptions): Index {
-  const quantization = SCALAR_KINDS[o.scalar];
-  if (quantization === undefined) throw new IndexIntegrityError(`unknown point scalar kind ${JSON.stringify(o.scalar)}: one of ${Object.keys(SCALAR_KINDS).join(', ')}`);
-  return new Index({ dimensions: dim, metric: spaceOf(o.scalar) === 'cos' ? MetricKind.Cos : MetricKind.IP, quantization, connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
+  // o.scalar is a PointScalar: load() checked the sidecar's against SCALAR_KINDS
+  return new Index({ dimensions: dim, metric: spaceOf(o.scalar) === 'cos' ? MetricKind.Cos : MetricKind.IP, quantization: SCALAR_KINDS[o.scalar], connectivity: o.M, expansion_add: o.efConstruction, expansion_search: o.efSearch, multi: false });
 }
