@@ -236,7 +236,7 @@ describe("--auto's time budget", () => {
       started.length = 0;
       // the first candidate distils, so the job cannot stand in for its trial: blendByJob is not called
       const byJob: TrialRows[] = [];
-      const single = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, runAlone: scripted([[T1, 0.5, 1]], alone), blendByJob: async (rows) => void byJob.push(rows), sink: { ...silentProgress, log: (m) => logs.push(m) } });
+      const single = await autoTune(train, teacherPath, config, runner, { concurrency: 2, budgetSeconds: 1e-9, runAlone: scripted([[T1, 0.5, 1]], alone), blendByJob: (rows) => void byJob.push(rows), sink: { ...silentProgress, log: (m) => logs.push(m) } });
       expect([started, alone, byJob]).toEqual([[], [JSON.stringify(T1)], []]);
       expect(single.blendByJob).toBeUndefined();
       expect(single.chosen).toMatchObject(T1);

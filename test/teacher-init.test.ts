@@ -364,6 +364,15 @@ describe('--auto where the teacher start applies', () => {
     events.push('closed');
     await inFlight;
     expect(events).toEqual(['trial cancelled', 'closed']);
+    // closed at once, before its threads have loaded: they are ended once loaded, not in the middle of it
+    const fresh = new TrialPool(2, { trainPath: 'synthetic' }, null);
+    let loaded = false;
+    const ready = fresh.ready().then(() => {
+      loaded = true;
+    });
+    await fresh.close();
+    expect(loaded).toBe(true);
+    await ready;
   });
 });
 

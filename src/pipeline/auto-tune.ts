@@ -257,7 +257,7 @@ export async function autoTune(
      * blendByJob. The job then trains on every row but the held-out ones and chooses the neighbour
      * blend on those itself: the trial would only have chosen that blend, on a student of fewer rows.
      */
-    blendByJob?: (rows: TrialRows) => Promise<void>;
+    blendByJob?: (rows: TrialRows) => void;
     /** Every candidate run and counted: the family's refinements as candidates of their own. @defaultValue false */
     everyCandidate?: boolean;
     /** A simpler candidate within one standard error of the best-scoring one is chosen (AutoFamily.simpler). @defaultValue true */
@@ -314,7 +314,7 @@ export async function autoTune(
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
   if (mayStandIn && family === AUTO_RANDOM_START) {
     opts.sink?.log(`auto: only the first candidate fits the budget and it needs no teacher: no trial, the job trains it without the ${scored.length} held-out rows and chooses the neighbour blend on them`);
-    await opts.blendByJob!({ train: trainRows, heldOut: scored });
+    opts.blendByJob!({ train: trainRows, heldOut: scored });
     const chosen = { ...family.base, ...family.candidates[0] };
     opts.sink?.log(`auto: chose ${JSON.stringify(chosen)}, the blend left to the job`);
     return { heldOut: how, heldOutRows: scored.length, budgetSeconds, family: family.name, teacherStartEnergy: energy, ...(atMost !== undefined ? { teacherStartEnergyAtMost: atMost } : {}), trials: [], skipped: family.candidates.length - 1, notCounted: [], chosen, blendByJob: { heldOutRows: scored.length }, seconds: (performance.now() - started) / 1000 };

@@ -311,11 +311,8 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
       : undefined;
     // no trial when the job can choose the blend itself; a text teacher's rows are bound to their texts, so it keeps its trial
     const blendByJob = texts === null
-      ? async (rows: TrialRows): Promise<void> => {
-          // the threads got no work; ended once loaded, not in the middle of loading a native module
-          await pool?.ready();
-          await pool?.close();
-          heldOutByJob = heldOutSlices(train, rows.heldOut);
+      ? (rows: TrialRows): void => {
+          heldOutByJob = heldOutSlices(train, rows.heldOut); // the trial threads got no work: closed below
         }
       : undefined;
     auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
@@ -325,7 +322,6 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
   timer.start('preparing');
   return { config: autoConfig(input.config, auto), auto, ...(heldOutByJob ? { heldOutByJob } : {}) };
 }
-
 
 /**
  * How many auto trials run at once (TrainJobInput.auto.trialThreads). A text teacher's trials run
@@ -553,7 +549,6 @@ async function evaluateTrial(data: LoadedTrainTest, test: Dataset, student: Stud
   sink.log(`neighbour blend (exact search, no index): ${blendText(choice)}`);
   return { index: null, neighbours: null, counts, propensities };
 }
-
 
 /** The teacher's metrics and calibration on the test split, unless that is too many pairs to score. */
 async function evaluateTeacherOn(input: TrainJobInput, test: Dataset, numLabels: number, teacher: JobTeacher, weights: SparseLinearScorer | null, propensities: Float64Array, result: TrainJobResult, sink: ProgressSink): Promise<void> {

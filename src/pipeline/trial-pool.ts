@@ -243,10 +243,12 @@ export class TrialPool {
   }
 
   /**
-   * Ends the threads once none is working: a thread ended inside ONNX Runtime's asynchronous work
-   * (mining, a teacher's scores) takes the whole process down ("terminate called after throwing an
-   * instance of 'Napi::Error'", apt-files' default job when its lone trial closed the pool). A busy
-   * thread's trial is stopped at its next batch; after CLOSE_WAIT_MS it is ended anyway.
+   * Ends the threads once every one has loaded its modules and none is working: a thread ended inside
+   * ONNX Runtime's asynchronous work (mining, a teacher's scores) takes the whole process down
+   * ("terminate called after throwing an instance of 'Napi::Error'", apt-files' default job when its
+   * lone trial closed the pool), and one ended while it loads ONNX Runtime's native module is spared
+   * the same way (not seen to fail; the wait is under a second). A busy thread's trial is stopped at
+   * its next batch; after CLOSE_WAIT_MS, or once a thread has failed, they are ended anyway.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -255,7 +257,8 @@ export class TrialPool {
     const busy = this.lanes.flatMap((l) => (l.current ? [l.current.answered] : []));
     for (const lane of this.lanes) if (lane.current) Atomics.store(lane.stop, 0, lane.current.id);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(busy), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([Promise.all([this.started, ...busy]), this.failed.catch(() => undefined), timeout]);
     clearTimeout(timer);
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
