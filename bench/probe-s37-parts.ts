@@ -7,6 +7,7 @@ import { mineFromCentroids, mineFromStudent } from '../src/pipeline/mine.js';
 import { PointIndex } from '../src/ann/point-index.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { encodePoints } from '../src/ann/neighbour-blend.js';
+import { pointIndexOptions, PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
 import { datasetSplit } from './lib.js';
 
 const split = datasetSplit('apt-files');
@@ -28,9 +29,11 @@ lap('re-mine by label set (int8, 2 threads)');
 const pts = encodePoints(student, train.features);
 lap('encode points');
 const { dim, numLabels } = student.shape;
-for (const [scalar, efC, threads] of [['f16', 100, 2], ['i8', 100, 2], ['f16', 64, 2]] as const) {
-  PointIndex.build(pts, train.features.rows, dim, { M: 16, efConstruction: efC, efSearch: 200, scalar }, threads);
-  lap(`points index ${scalar} efC ${efC} on ${threads} threads`);
+for (const [int8PointIndex, pointIndexEfConstruction, threads] of [[false, 100, 2], [true, 100, 2], [false, 64, 2]] as const) {
+  // the options a job with these settings builds its points index with
+  const options = pointIndexOptions({ int8PointIndex, pointIndexEfConstruction });
+  PointIndex.build(pts, train.features.rows, dim, options, threads);
+  lap(`points index ${options.scalar} efC ${pointIndexEfConstruction} on ${threads} threads`);
 }
-LabelIndex.build(student.V, numLabels, dim, { M: 16, efConstruction: 200, seed: 1 });
+LabelIndex.build(student.V, numLabels, dim, { M: PUBLISHED_INDEX_M, efConstruction: DEFAULT_TRAIN_CONFIG.labelIndexEfConstruction, seed: 1 });
 lap('label index alone (hnswlib, efC 200, 1 thread)');

@@ -43,7 +43,7 @@ export const TRAIN_SETTINGS = {
   firstPoolByLabelSet: {
     type: 'boolean',
     default: true,
-    description: "mine the first pool (from the label centroids) once per distinct set of positive labels, not once per point, as re-mining does: in the centroids' random projection a set's mean is far from its points (apt-files: recall@64 0.43 against the exact per-point pools), but it is only the first epochs' pool (apt-files' α=0 job: mining 10.2–10.8 s against 16.1–22.6, P@1 82.06–82.11 against 81.81–82.23)",
+    description: "mine the first pool (from the label centroids) once per distinct set of positive labels, not once per point, as re-mining does: in the centroids' random projection a set's mean is far from its points (apt-files: recall@64 0.43 against the exact per-point pools), but it is only the first epochs' pool (apt-files' α=0 job: mining 10.2–10.8 s against 16.1–22.6, P@1 82.06–82.11 against 81.81–82.23; PECOS, the best peer, 80.42)",
     off: 'mine the first pool once per training point',
   },
   // src/ann/dense-search.ts
@@ -70,7 +70,7 @@ export const TRAIN_SETTINGS = {
     max: 2000,
     default: 200,
     arg: 'n',
-    description: "candidate list size while building the published label index (the training points' index keeps 100): a graph built by inner product leaves fewer labels out of reach with more (apt-files: P@1 through the index 80.58 at 100, 80.88 at 200, exact search 81.15)",
+    description: "candidate list size while building the published label index (the training points' index has its own, pointIndexEfConstruction): a graph built by inner product leaves fewer labels out of reach with more (apt-files: P@1 through the index 80.58 at 100, 80.88 at 200, exact search 81.15)",
   },
   // src/pipeline/neighbours.ts. 100 builds in half the time of 200 (bench/hnsw-build.ts); 40 built
   // apt-files' in under half the time again but cost the neighbour vote 2.3 P@1 (BENCHMARKS.md 0)
@@ -85,7 +85,7 @@ export const TRAIN_SETTINGS = {
   int8PointIndex: {
     type: 'boolean',
     default: true,
-    description: "keep the training points' index of the neighbour component in 8-bit integers, searched by cosine, instead of half floats: apt-files' built in 38.2 s against 44.8 beside the label index (35 → 23 s alone), P@1 81.81–82.17 against 82.02–82.23",
+    description: "keep the training points' index of the neighbour component in 8-bit integers, searched by cosine, instead of half floats: apt-files' α=0 job in 121.7 s against 128.0 (the index alone 31.4–33.4 s against 36.6–38.3, bench/probe-s37-parts.ts), P@1 81.81–82.17 against 82.02–82.23 (PECOS, the best peer, 80.42)",
     off: "keep the training points' index in half floats",
   },
   teacherWeightedNegatives: { type: 'boolean', default: false, description: 'sample hard negatives ∝ exp(teacher score / T) instead of uniformly from the pool (needs a teacher)' },
