@@ -9,9 +9,12 @@
  *
  *   npx tsx bench/quality.ts [--datasets bibtex,delicious,corel5k,debtags,apt-files] [--quick]
  *                            [--peers-only [--lr-search]] [--fresh] [--teacher-dir DIR[,DIR]] [--seed 1]
- *                            [--lr-grid 0.05,0.1,0.25,0.5,1] [--students 'apt-files:2,4,5']
+ *                            [--lr-grid 0.05,0.1,0.25,0.5,1] [--students 'apt-files:2,4,5'] [--seeds 1,2,3]
  *
  * --json NAME: the results file under bench/results/ (default quality.json).
+ * --seeds: each student setting runs once per seed; its row holds the means, and the student targets'
+ * differences (against α=0 and the grid's best row, the best by its mean) are paired by seed, ± their
+ * standard error. --seed N is --seeds N.
  * --students: which student settings run (1-based, in table order), for every dataset or per dataset
  * ('apt-files:2,4,5;1,2,3,4,5'); default all.
  * --quick: Bibtex only. --peers-only: only the peer and fastText rows (no teacher, no student);
@@ -32,7 +35,8 @@ import { AUTO_RANDOM_START, AUTO_TEACHER_START, AUTO_TEACHER_START_DROPPED } fro
 import { METRIC_KEYS, type MetricReport } from '../src/core/model/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
 import { teacherFor, type TeacherInfo } from './teachers.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, parseArgs, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, positiveInt, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
+import { meanMetrics, pairedDifference } from './seed-stats.js';
 import {
   DIFF_TOLERANCE_POINTS,
   PEER_KEYS,
@@ -278,7 +282,7 @@ function studentSettingsFor(ds: string, spec: string | undefined): typeof STUDEN
   return STUDENT_SETTINGS.filter((_, i) => picked.includes(i + 1));
 }
 
-async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolean; seed: number; students?: string }): Promise<Row[]> {
+async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolean; seeds: number[]; students?: string }): Promise<Row[]> {
   const { train: trainPath, test: testPath } = d.split;
   const rows: Row[] = [];
   const work = join(TMP_DIR, ds);
@@ -286,21 +290,28 @@ async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolea
   let teacherInTrain: Record<string, unknown> | undefined;
   for (const s of studentSettingsFor(ds, o.students)) {
     const slug = s.method.replace(/[^a-z0-9]+/gi, '-').toLowerCase().replace(/-+$/, '');
-    const out = join(work, slug);
-    // one thread: the seed fixes the model bit for bit, as for the published figures (more threads would not)
-    const args = ['train', '--train', trainPath, '--test', testPath, '--seed', String(o.seed), '--threads', '1', '--out', out, ...s.flags];
-    if (s.teacher) args.push('--teacher', teacher.path);
-    process.stderr.write(`[${ds}] ${s.method} (log: ${out}.log)\n`);
-    const r = await distilxrJson<Record<string, unknown>>(args, `${out}.log`);
-    const j = r.json;
-    if (j.teacher && typeof j.teacher === 'object') teacherInTrain = j.teacher as Record<string, unknown>;
+    const runs: { seed: number; json: Record<string, unknown>; seconds: number }[] = [];
+    for (const seed of o.seeds) {
+      const out = join(work, o.seeds.length > 1 ? `${slug}-seed${seed}` : slug);
+      // one thread: the seed fixes the model bit for bit, as for the published figures (more threads would not)
+      const args = ['train', '--train', trainPath, '--test', testPath, '--seed', String(seed), '--threads', '1', '--out', out, ...s.flags];
+      if (s.teacher) args.push('--teacher', teacher.path);
+      process.stderr.write(`[${ds}] ${s.method}, seed ${seed} (log: ${out}.log)\n`);
+      const r = await distilxrJson<Record<string, unknown>>(args, `${out}.log`);
+      runs.push({ seed, json: r.json, seconds: r.seconds });
+      if (r.json.teacher && typeof r.json.teacher === 'object') teacherInTrain = r.json.teacher as Record<string, unknown>;
+    }
+    const j = runs[0].json;
+    const exact = runs.map((x) => pickMetrics(x.json)).filter((m): m is MetricReport => m !== undefined);
+    const hnsw = runs.map((x) => pickMetrics(x.json.hnsw as Record<string, unknown> | undefined)).filter((m): m is MetricReport => m !== undefined);
     rows.push({
       dataset: ds,
       kind: 'student',
       method: s.method,
-      metrics: pickMetrics(j),
-      hnswMetrics: pickMetrics(j.hnsw as Record<string, unknown> | undefined),
-      seconds: r.seconds,
+      // with several seeds, the means over them (each seed's in extra.perSeed)
+      metrics: exact.length === runs.length ? meanMetrics(exact) : undefined,
+      hnswMetrics: hnsw.length === runs.length ? meanMetrics(hnsw) : undefined,
+      seconds: median(runs.map((x) => x.seconds)),
       extra: {
         config: j.config,
         stageSeconds: j.stageSeconds,
@@ -309,6 +320,7 @@ async function ourRows(ds: string, d: Loaded, o: { dirs: string[]; fresh: boolea
         peakRssBytes: j.peakRssBytes,
         trainExamplesPerSecond: j.trainExamplesPerSecond,
         auto: j.auto,
+        ...(runs.length > 1 ? { perSeed: runs.map((x, i) => ({ seed: x.seed, seconds: x.seconds, metrics: exact[i], hnswMetrics: hnsw[i], chosen: (x.json.auto as { chosen?: unknown } | undefined)?.chosen })) } : {}),
       },
     });
   }
@@ -418,7 +430,9 @@ async function main(): Promise<void> {
   const datasets = quick ? ['bibtex'] : String(a.get('datasets') ?? ALL_DATASETS.join(',')).split(',');
   const dirs = typeof a.get('teacher-dir') === 'string' ? String(a.get('teacher-dir')).split(',') : [];
   const lrGrid = String(a.get('lr-grid') ?? '0.05,0.1,0.25,0.5,1').split(',').map(Number);
-  const seed = Number(a.get('seed') ?? 1);
+  // --seeds 1,2,3: every student setting once per seed, its row the means (the targets' differences paired by seed)
+  const seeds = String(a.get('seeds') ?? a.get('seed') ?? 1).split(',').map((x) => positiveInt('seeds', x));
+  const seed = seeds[0];
   ensureFasttext();
   const peers = await readPeersJson();
   if (!peers) process.stderr.write(`no ${join(PEERS_DIR, 'peers.json')}: peer rows are scored but not compared\n`);
@@ -430,14 +444,14 @@ async function main(): Promise<void> {
     process.stderr.write(`[${ds}] loading\n`);
     const d = await load(ds);
     const dsRows = [...(await fasttextRows(ds, d, peers, { lrGrid, reuseLr: peersOnly && !a.has('lr-search') })), ...(await peerTableRows(ds, d, peers))];
-    if (!peersOnly) dsRows.push(...(await ourRows(ds, d, { dirs, fresh: a.has('fresh'), seed, students: typeof a.get('students') === 'string' ? String(a.get('students')) : undefined })));
+    if (!peersOnly) dsRows.push(...(await ourRows(ds, d, { dirs, fresh: a.has('fresh'), seeds, students: typeof a.get('students') === 'string' ? String(a.get('students')) : undefined })));
     rows.push(...dsRows);
     comparisons.push(compare(ds, d, dsRows));
     // partial results survive a later failure
-    await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons });
+    await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, seeds, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons });
   }
   const paragraph = comparisonParagraph(comparisons, rows);
-  await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons, comparisonSummary: paragraph });
+  await writeJson(join(RESULTS_DIR, jsonName), { machine: machineInfo(), seed, seeds, lrGrid, datasets, peersOnly, peersScorer: peers?.scorer, rows, comparisons, comparisonSummary: paragraph });
 
   const pct = (x: number | undefined): string => (x === undefined ? '' : (100 * x).toFixed(2));
   const withEce = rows.some((r) => r.extra?.ece !== undefined || r.extra?.eceCalibrated !== undefined);
@@ -459,7 +473,7 @@ async function main(): Promise<void> {
       body.push(line(r, r.metrics, r.method, true));
     }
   }
-  process.stdout.write(`\n## Quality (test splits, %; seed ${seed})\n\n${mdTable(header, body)}\n\n`);
+  process.stdout.write(`\n## Quality (test splits, %; ${seeds.length > 1 ? `students: the mean over seeds ${seeds.join(', ')}` : `seed ${seed}`})\n\n${mdTable(header, body)}\n\n`);
   process.stdout.write(
     'train s: peers = their train process (peers.json: wall time, 1 thread, on this machine kind, noisy); fastText = its final training process; ' +
       'teacher = its fit including the fold models (from its report); student = the whole `distilxr train` job. ' +
@@ -507,12 +521,22 @@ await main();
  * Issue 10's targets for the default student (--auto), per dataset, through HNSW: P@1 and P@5 ≥ the
  * best peer's, PSP@5 ≥ the best peer's (on 3 of 5), distillation ≥ α=0 + 1 P@1, within 0.5 P@1 of
  * the best grid setting, and its whole process (tuning included, teacher fit excluded) ≤ 2× the
- * fastest peer's train seconds.
+ * fastest peer's train seconds. With several seeds every student figure is a mean over them and the
+ * differences are paired by seed (± one standard error).
  */
 function studentTargets(datasets: string[], rows: Row[]): string {
   const body: string[][] = [];
   const pts = (x: number | undefined): string => (x === undefined ? '' : (100 * x).toFixed(2));
   const diff = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '' : `${a >= b ? '+' : ''}${(100 * (a - b)).toFixed(2)}`);
+  // rows run with several seeds: the difference of their exact P@1 paired by seed, ± its standard error
+  const seedP1 = (r: Row): number[] => ((r.extra?.perSeed as { metrics?: MetricReport }[] | undefined) ?? []).map((x) => x.metrics?.['p@1'] ?? Number.NaN);
+  const diffOfRows = (a: Row, b: Row | undefined): string => {
+    if (!b) return '';
+    const [sa, sb] = [seedP1(a), seedP1(b)];
+    if (sa.length < 2 || sa.length !== sb.length) return diff(a.metrics?.['p@1'], b.metrics?.['p@1']);
+    const d = pairedDifference(sa, sb);
+    return `${d.mean >= 0 ? '+' : ''}${(100 * d.mean).toFixed(2)} ± ${(100 * (d.standardError ?? 0)).toFixed(2)}`;
+  };
   for (const ds of datasets) {
     const mine = rows.filter((r) => r.dataset === ds);
     const auto = mine.find((r) => r.method.startsWith('student: --auto'));
@@ -528,8 +552,8 @@ function studentTargets(datasets: string[], rows: Row[]): string {
       `${pts(h?.['p@1'])} (${diff(h?.['p@1'], best('p@1'))})`,
       `${pts(h?.['p@5'])} (${diff(h?.['p@5'], best('p@5'))})`,
       `${pts(h?.['psp@5'])} (${diff(h?.['psp@5'], best('psp@5'))})`,
-      diff(auto.metrics?.['p@1'], plain?.metrics?.['p@1']),
-      grid ? `${pts(grid.metrics?.['p@1'])} ${grid.method.replace('student grid ', '')} (${diff(auto.metrics?.['p@1'], grid.metrics?.['p@1'])})` : '',
+      diffOfRows(auto, plain),
+      grid ? `${pts(grid.metrics?.['p@1'])} ${grid.method.replace('student grid ', '')} (${diffOfRows(auto, grid)})` : '',
       auto.seconds === undefined || fastest === undefined ? '' : `${auto.seconds.toFixed(1)} / ${fastest.toFixed(1)} = ${(auto.seconds / fastest).toFixed(1)}×`,
     ]);
   }
