@@ -13,7 +13,7 @@ import { DataFormatError } from '../src/core/util/errors.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
-import { trainJobCost } from '../src/pipeline/job-cost.js';
+import { estimateText, formatSeconds, trainJobCost } from '../src/pipeline/job-cost.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { smallXc } from './support/service-env.js';
 
@@ -60,6 +60,15 @@ describe('trainJobCost', () => {
     expect(more({}, true).memoryBytes).toBeGreaterThan(base.memoryBytes); // teacher scores and their cache
     // the neighbour index holds every training point's embedding: 1000 × 65 floats at least
     expect(base.memoryBytes - more({ neighbours: 0 }).memoryBytes).toBeGreaterThanOrEqual(1000 * 65 * 4);
+  });
+
+  it("states how much of the run time is the --auto search's budget, and nothing of it without a search", () => {
+    const stats = { points: 1000, features: 500, labels: 300, labelsPerPoint: 2, pointsPerLabel: 7, nnzPerPoint: 20 };
+    const plain = trainJobCost({ stats, config: DEFAULT_TRAIN_CONFIG, inputDim: 500, teacher: true });
+    const searched = trainJobCost({ stats, config: DEFAULT_TRAIN_CONFIG, inputDim: 500, teacher: true, autoBudgetSeconds: 60 });
+    expect(searched.seconds - plain.seconds).toBeCloseTo(60, 6);
+    expect(estimateText(searched)).toBe(`${estimateText(plain).replace(formatSeconds(plain.seconds), formatSeconds(searched.seconds))} (60 s of it the --auto search's budget, which it may end well within)`);
+    expect(estimateText(plain)).toMatch(/^estimated peak memory \d+ (KiB|MiB), checkpoint \d+ (KiB|MiB), run time \d+ s on the reference machine$/);
   });
 });
 

@@ -22,7 +22,7 @@ import { isBundleDir } from '../teacher/text/text-bundle.js';
 import { OnnxTeacher, type CandidateScorer } from '../teacher/onnx-teacher.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { evaluateStudent, evaluateTeacher, evenlySpacedSubset } from './evaluate.js';
-import { datasetBoundProblems, formatBytes, formatSeconds, TRAIN_DATASET_BOUNDS, trainJobCost } from './job-cost.js';
+import { datasetBoundProblems, estimateText, TRAIN_DATASET_BOUNDS, trainJobCost } from './job-cost.js';
 import { publishModel } from './model-dir.js';
 import { silentProgress, StageTimer, type JobStage, type ProgressSink } from './progress.js';
 import { PoolTraining } from './pool-training.js';
@@ -259,7 +259,7 @@ async function prepareData(input: TrainJobInput, sink: ProgressSink): Promise<Lo
     if (bounds.length) throw new UsageError(bounds.join('; '));
     const autoBudgetSeconds = input.auto && input.teacherPath ? (input.auto.budgetSeconds ?? defaultAutoBudget(stats, input.config, train.features.cols, await isBundleDir(input.teacherPath))) : undefined;
     const cost = trainJobCost({ stats, config: input.config, inputDim: train.features.cols, teacher: input.teacherPath !== undefined, autoBudgetSeconds });
-    sink.log(`estimated peak memory ${formatBytes(cost.memoryBytes)}, checkpoint ${formatBytes(cost.checkpointBytes)}, run time ${formatSeconds(cost.seconds)} on the reference machine`);
+    sink.log(estimateText(cost));
   }
   return data;
 }
