@@ -102,6 +102,22 @@ export const AUTO_RANDOM_START: AutoFamily = {
   simpler: [0],
 };
 
+/**
+ * The random start's α 1 T 1, whole (its family's base with it): the best grid row on Bibtex and Delicious, which the
+ * teacher start's search does not try. Tried beside the teacher start's candidates when the search extrapolates
+ * (autoTune's `extrapolate`): at a trial's size the held-out slice ranks it under them, and the test split with every
+ * row over them (bench/results/probe-s39-random-start-held-out.md).
+ */
+export const AUTO_RANDOM_START_ALPHA1: Partial<TrainConfig> = { ...AUTO_RANDOM_START.base, alpha: 1, temperature: 1 };
+
+/**
+ * P@1 extrapolated log-linearly in the number of rows: measured on `small` and on `trial` rows, predicted for `all`
+ * (with three folds a third, two thirds and every row: the trial's gain over the third times log 1.5 / log 2).
+ */
+export function extrapolatedP1(atSmall: number, atTrial: number, rows: { small: number; trial: number; all: number }): number {
+  return atTrial + ((atTrial - atSmall) * Math.log(rows.all / rows.trial)) / Math.log(rows.trial / rows.small);
+}
+
 /** The least time budget the search gets by default, seconds (defaultAutoBudget). */
 export const AUTO_MIN_BUDGET_SECONDS = 60;
 /**
@@ -135,6 +151,8 @@ export interface AutoTrial {
   /** The neighbour blend the trial chose on the held-out rows. */
   blend?: Partial<TrainConfig>;
   heldOutP1: number;
+  /** With `extrapolate`: held-out P@1 trained on a third of the rows and on a trial's, of which heldOutP1 is the extrapolation. */
+  sizes?: { third: number; trial: number };
   seconds: number;
   /** Teacher scores the trial paid for (the trials share their scores: the same rows, the same teacher). */
   pairsScored?: number;
@@ -204,7 +222,7 @@ export function subset(d: Dataset, rows: readonly number[], what: string): Datas
 }
 
 /** The held-out rows and the teacher that never saw them. */
-async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): Promise<{ held: Set<number>; teacher: string; how: string }> {
+async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): Promise<{ held: Set<number>; teacher: string; how: string; fold?: (row: number) => number }> {
   const n = train.features.rows;
   // folds cut from other data (the teacher reused on another file) hold no row out of the fold-0 model
   let manifest: FoldsManifest | null = null;
@@ -217,7 +235,8 @@ async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): 
   if (manifest && manifest.files.length === manifest.folds) {
     const held = new Set<number>();
     for (let r = 0; r < n; r++) if (foldOf(r, manifest.folds, manifest.seed) === 0) held.add(r);
-    return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${manifest.folds} cross-fitting folds, distilling the fold-0 model` };
+    const { folds, seed: foldSeed } = manifest;
+    return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${manifest.folds} cross-fitting folds, distilling the fold-0 model`, fold: (r) => foldOf(r, folds, foldSeed) };
   }
   const rng = new Rng(seed ^ 0xa070);
   const held = new Set<number>();
@@ -262,11 +281,17 @@ export async function autoTune(
     everyCandidate?: boolean;
     /** A simpler candidate within one standard error of the best-scoring one is chosen (AutoFamily.simpler). @defaultValue true */
     preferSimpler?: boolean;
+    /**
+     * Each candidate also trained on fold 1 of the teacher's folds (a third of the rows with three) by `runTrial`,
+     * and ranked by its P@1 extrapolated to every row (extrapolatedP1); the teacher start also tries
+     * AUTO_RANDOM_START_ALPHA1. Only with three folds or more, fold 0 held out.
+     */
+    extrapolate?: { runTrial: TrialRunner };
   } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
   const budgetSeconds = opts.budgetSeconds ?? defaultAutoBudget(datasetStats(train), base, train.features.cols, opts.textTeacher);
-  const { held, teacher, how } = await heldOutSplit(train, teacherPath, base.seed);
+  const { held, teacher, how, fold } = await heldOutSplit(train, teacherPath, base.seed);
   const trainRows: number[] = [];
   const heldRows: number[] = [];
   for (let r = 0; r < train.features.rows; r++) (held.has(r) ? heldRows : trainRows).push(r);
@@ -302,7 +327,12 @@ export async function autoTune(
   const { energy, atMost } = await teacherStartReach(teacher, studentShapeOf({ ...base, ...AUTO_TEACHER_START.base }, train.features.cols, train.labels.cols), base.seed);
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
   // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)
-  const family = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
+  const chosenFamily = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
+  // two sizes need a smaller set of rows that is a fold of its own: fold 1, with fold 0 held out (three folds: a third)
+  const thirdRows = opts.extrapolate && fold && trainRows.length > 0 && trainRows.every((r) => fold(r) !== 0) ? trainRows.filter((r) => fold(r) === 1) : null;
+  const extrapolating = thirdRows !== null && thirdRows.length > 0 && thirdRows.length < trainRows.length;
+  const family = extrapolating && chosenFamily === AUTO_TEACHER_START ? { ...chosenFamily, candidates: [...chosenFamily.candidates, AUTO_RANDOM_START_ALPHA1] } : chosenFamily;
+  const thirdTrain = extrapolating ? subset(train, thirdRows!, 'auto-tune third of the rows') : null;
   const share =
     atMost !== undefined
       ? `the teacher-start rank holds at most ${(100 * atMost).toFixed(1)} % of the teacher's weight energy: a bound, so the teacher was not factored`
@@ -312,6 +342,8 @@ export async function autoTune(
   opts.sink?.log(`auto: ${family.name} (${share})`);
   const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
+  if (extrapolating) opts.sink?.log(`auto: each candidate also on ${thirdRows!.length} rows (fold 1), its P@1 extrapolated to every row`);
+  else if (opts.extrapolate) opts.sink?.log("auto: no extrapolation: it needs the teacher's cross-fitting folds (three or more), fold 0 held out");
   if (mayStandIn && family === AUTO_RANDOM_START) {
     opts.sink?.log(`auto: only the first candidate fits the budget and it needs no teacher: no trial, the job trains it without the ${scored.length} held-out rows and chooses the neighbour blend on them`);
     opts.blendByJob!({ train: trainRows, heldOut: scored });
@@ -376,18 +408,33 @@ export async function autoTune(
       } finally {
         running.delete(i);
       }
-      const { p1: heldOutP1, blend, stageSeconds, pairsScored } = outcome;
+      const { blend, stageSeconds, pairsScored } = outcome;
+      let heldOutP1 = outcome.p1;
+      let sizes: AutoTrial['sizes'];
+      if (extrapolating) {
+        let small: TrialOutcome;
+        try {
+          small = await opts.extrapolate!.runTrial(config, thirdTrain!, trialHeldOut, teacher, { train: thirdRows!, heldOut: scored }, stop?.signal);
+        } catch (e) {
+          if (!(stop?.signal.aborted && e instanceof CancelledError)) throw e;
+          notCounted.push({ settings, reason: `stopped on a third of the rows: ${stop.signal.reason}` });
+          continue;
+        }
+        sizes = { third: small.p1, trial: outcome.p1 };
+        heldOutP1 = extrapolatedP1(small.p1, outcome.p1, { small: thirdRows!.length, trial: trainRows.length, all: train.features.rows });
+      }
       if (outcome.hits) hitsOf.set(i, outcome.hits);
       const seconds = (performance.now() - t0) / 1000;
       if (config.epochs > 0) scale = Math.max(scale ?? 0, seconds / estimateOf(config));
-      done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
-      opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${pct(heldOutP1)} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
+      done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, ...(sizes ? { sizes } : {}), seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
+      const atSizes = sizes ? ` (${pct(sizes.third)} on a third of the rows, ${pct(sizes.trial)} on two thirds, extrapolated)` : '';
+      opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${pct(heldOutP1)}${atSizes} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
       for (const [j, c] of running) {
         const now = beaten(j);
         if (now) c.abort(now);
       }
     }
-    afterLast ??= opts.afterLastTrial?.(family) ?? null;
+    afterLast ??= opts.afterLastTrial?.(chosenFamily) ?? null;
     await afterLast;
   };
   await opts.beforeTrials?.();
@@ -409,7 +456,7 @@ export async function autoTune(
   const trials = done.filter((t): t is AutoTrial => t !== undefined);
   let bestAt = done.findIndex((t) => t !== undefined);
   for (let i = 0; i < done.length; i++) if (done[i] && done[i]!.heldOutP1 > done[bestAt]!.heldOutP1) bestAt = i;
-  const simpler = opts.preferSimpler === false ? null : simplerWithin(done, hitsOf, bestAt, family.simpler ?? []);
+  const simpler = opts.preferSimpler === false ? null : simplerWithin(done, hitsOf, bestAt, family.simpler ?? [], extrapolating);
   const best = done[simpler?.at ?? bestAt]!;
   if (simpler) opts.sink?.log(`auto: ${JSON.stringify(best.settings)} (${pct(best.heldOutP1)}) chosen over ${JSON.stringify(done[bestAt]!.settings)} (${pct(done[bestAt]!.heldOutP1)}): a simpler model, within one standard error (${pct(simpler.choice.standardError)}) of the paired held-out rows`);
   const chosen = { ...family.base, ...best.settings, ...best.blend };
@@ -429,7 +476,7 @@ export function teacherFree(config: TrainConfig): boolean {
  * beats it by less than one standard error of their paired difference (the one-standard-error
  * rule of model selection, over the same held-out rows: √(discordant rows) / rows, McNemar's).
  */
-export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: ReadonlyMap<number, Uint8Array>, bestAt: number, simpler: readonly number[]): { at: number; choice: SimplerChoice } | null {
+export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: ReadonlyMap<number, Uint8Array>, bestAt: number, simpler: readonly number[], byScores = false): { at: number; choice: SimplerChoice } | null {
   if (simpler.includes(bestAt)) return null;
   let at = -1;
   for (const i of simpler) if (done[i] && (at < 0 || done[i]!.heldOutP1 > done[at]!.heldOutP1)) at = i;
@@ -443,9 +490,10 @@ export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: 
     discordant++;
     lead += a[r] - b[r];
   }
-  // compared in rows, where it is exact
-  if (lead > Math.sqrt(discordant)) return null;
-  return { at, choice: { over: done[bestAt]!.settings, difference: lead / a.length, standardError: Math.sqrt(discordant) / a.length } };
+  // compared in rows, where it is exact; byScores: the held-out P@1 (extrapolated) against the rows' standard error
+  const difference = byScores ? done[bestAt]!.heldOutP1 - done[at]!.heldOutP1 : lead / a.length;
+  if (byScores ? difference > Math.sqrt(discordant) / a.length : lead > Math.sqrt(discordant)) return null;
+  return { at, choice: { over: done[bestAt]!.settings, difference, standardError: Math.sqrt(discordant) / a.length } };
 }
 
 /** ": preparing 0.1, training 1.2, …": where a trial's seconds went (stages of 0.05 s and more). */

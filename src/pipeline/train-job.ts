@@ -84,6 +84,8 @@ export interface TrainJobInput {
     everyCandidate?: boolean;
     /** Choose a simpler candidate within one standard error of the best-scoring one (AutoFamily.simpler). @defaultValue true */
     preferSimpler?: boolean;
+    /** Rank the candidates by their P@1 extrapolated from two sizes, the random start's α 1 among them (autoTune's `extrapolate`). @defaultValue false */
+    extrapolate?: boolean;
   };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
   data?: LoadedTrainTest;
@@ -315,7 +317,7 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
           heldOutByJob = heldOutSlices(train, rows.heldOut); // the trial threads got no work: closed below
         }
       : undefined;
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler });
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler, ...(input.auto.extrapolate ? { extrapolate: { runTrial: trialRunner(input, texts, labelMap) } } : {}) });
   } finally {
     await pool?.close();
   }

@@ -1,0 +1,110 @@
+/**
+ * --auto-extrapolate (autoTune's `extrapolate`): every candidate also trained on a third of the rows (fold 1 of the
+ * teacher's folds), ranked by its P@1 extrapolated to every row, with the random start's α 1 T 1 among the teacher
+ * start's candidates. The rule is checked with runners that answer each candidate with a set P@1 at each size.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CsrBuilder } from '../src/core/data/csr.js';
+import type { Dataset } from '../src/core/data/dataset.js';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
+import { Rng } from '../src/core/util/rng.js';
+import { AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { FOLDS_FORMAT, foldOf, labelsFingerprint } from '../src/teacher/folds.js';
+import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
+import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
+import { randomSparse } from './support/random-sparse.js';
+
+const D = 300;
+const L = 30;
+const rng = new Rng(7);
+// full rank 30 ≤ the teacher start's 255: the teacher start's family
+const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
+function rows(n: number): Dataset {
+  const b = new CsrBuilder(false);
+  for (let r = 0; r < n; r++) {
+    b.push(rng.int(L), 1);
+    b.endRow();
+  }
+  return { features: randomSparse(rng, n, D, 6), labels: b.build(L), source: 'synthetic' };
+}
+const train = rows(300);
+const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, neighbours: 0 };
+const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;
+
+/** A runner answering candidate → P@1 (the first candidate whose settings the config has), recording the rows it trained on. */
+function answering(answers: [Partial<TrainConfig>, number][], seen: { settings: string; rows: readonly number[] }[]): TrialRunner {
+  return async (cfg, _train, _heldOut, _teacher, r) => {
+    const key = (s: Partial<TrainConfig>): boolean => Object.entries({ ...AUTO_TEACHER_START.base, hardNegatives: config.hardNegatives, ...s }).every(([k, v]) => cfg[k as keyof TrainConfig] === v);
+    const [settings, p1] = answers.find(([s]) => key(s))!;
+    seen.push({ settings: JSON.stringify(settings), rows: r.train });
+    return { p1 };
+  };
+}
+
+describe('--auto-extrapolate', () => {
+  let dir: string;
+  let teacherPath: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distilxr-extrapolate-'));
+    teacherPath = join(dir, 'teacher.onnx');
+    const bytes = exportSparseLinearOnnx(model);
+    await writeFile(teacherPath, bytes);
+    // three fold "models" (the same weights: the search only reads fold 0's), as `teacher fit` leaves them
+    for (let k = 0; k < 3; k++) await writeFile(join(dir, `teacher.fold${k}.onnx`), bytes);
+    const manifest = { format: FOLDS_FORMAT, version: 1, folds: 3, seed: 1, trainPoints: train.features.rows, labelsFingerprint: labelsFingerprint(train.labels), files: [0, 1, 2].map((k) => `teacher.fold${k}.onnx`) };
+    await writeFile(join(dir, 'teacher.folds.json'), JSON.stringify(manifest));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('extrapolates log-linearly in the rows: a third → two thirds → all', () => {
+    const thirds = { small: 100, trial: 200, all: 300 };
+    expect(extrapolatedP1(0.6, 0.62, thirds)).toBeCloseTo(0.62 + 0.02 * (Math.log(1.5) / Math.log(2)), 12);
+    expect(extrapolatedP1(0.5, 0.5, thirds)).toBe(0.5);
+    // a line in log(rows): 0.1 per doubling from 100 to 400 rows
+    expect(extrapolatedP1(0.5, 0.6, { small: 100, trial: 200, all: 400 })).toBeCloseTo(0.7, 12);
+  });
+
+  it('trains each candidate on fold 1 too, and chooses by the extrapolation: the random start α 1 T 1 that gains most with rows', async () => {
+    // at two thirds of the rows α 0.5 T 1 leads; α 1 T 1 gains 4 points from a third to two thirds, the others 1 or none
+    const atTrial: [Partial<TrainConfig>, number][] = [[T1, 0.62], [E0, 0.6], [T2, 0.615], [NEG, 0.612], [AUTO_RANDOM_START_ALPHA1, 0.61]];
+    const atThird: [Partial<TrainConfig>, number][] = [[T1, 0.61], [E0, 0.6], [T2, 0.605], [NEG, 0.602], [AUTO_RANDOM_START_ALPHA1, 0.57]];
+    const seenTrial: { settings: string; rows: readonly number[] }[] = [];
+    const seenThird: { settings: string; rows: readonly number[] }[] = [];
+    const report = await autoTune(train, teacherPath, config, answering(atTrial, seenTrial), { extrapolate: { runTrial: answering(atThird, seenThird) } });
+    expect(report.family).toBe('teacher start');
+    const trialRows = [...Array(train.features.rows).keys()].filter((r) => foldOf(r, 3, 1) !== 0);
+    const thirdRows = trialRows.filter((r) => foldOf(r, 3, 1) === 1);
+    expect(seenTrial.every((s) => s.rows.join() === trialRows.join())).toBe(true);
+    expect(seenThird.every((s) => s.rows.join() === thirdRows.join())).toBe(true);
+    // every candidate at both sizes, the negatives' refinement of α 0.5 T 1 too (it led), and α 1 T 1 last
+    expect(seenThird.map((s) => s.settings)).toEqual(seenTrial.map((s) => s.settings));
+    expect(seenTrial.map((s) => s.settings)).toContain(JSON.stringify(AUTO_RANDOM_START_ALPHA1));
+    const a1 = report.trials.find((t) => t.settings === AUTO_RANDOM_START_ALPHA1)!;
+    expect(a1.sizes).toEqual({ third: 0.57, trial: 0.61 });
+    expect(a1.heldOutP1).toBeCloseTo(extrapolatedP1(0.57, 0.61, { small: thirdRows.length, trial: trialRows.length, all: train.features.rows }), 12);
+    expect(report.chosen).toMatchObject(AUTO_RANDOM_START_ALPHA1);
+  });
+
+  it('without the lever, searches as before', async () => {
+    const seen: { settings: string; rows: readonly number[] }[] = [];
+    const report = await autoTune(train, teacherPath, config, answering([[T1, 0.62], [E0, 0.6], [T2, 0.615], [NEG, 0.612]], seen), {});
+    expect(seen.map((s) => s.settings)).not.toContain(JSON.stringify(AUTO_RANDOM_START_ALPHA1));
+    expect(report.trials.every((t) => t.sizes === undefined)).toBe(true);
+    expect(report.chosen).toMatchObject(T1);
+  });
+
+  it("keeps the simpler candidate unless the extrapolated lead passes one standard error of the rows", () => {
+    const trial = (settings: Partial<TrainConfig>, heldOutP1: number): AutoTrial => ({ settings, heldOutP1, seconds: 1 });
+    // 100 rows, 10 discordant: one standard error is √10 / 100 ≈ 0.032
+    const a = new Uint8Array(100).fill(1);
+    const b = new Uint8Array(100).fill(1);
+    for (let r = 0; r < 10; r++) (r < 6 ? b : a)[r] = 0; // rows alone: the best leads by 6 − 4 = 2 < √10
+    const hits = new Map([[0, a], [1, b]]);
+    expect(simplerWithin([trial(T1, 0.62), trial(E0, 0.6)], hits, 0, [1], false)?.at).toBe(1);
+    expect(simplerWithin([trial(T1, 0.62), trial(E0, 0.6)], hits, 0, [1], true)?.at).toBe(1); // 0.02 < 0.032
+    expect(simplerWithin([trial(T1, 0.64), trial(E0, 0.6)], hits, 0, [1], true)).toBeNull(); // 0.04 > 0.032
+  });
+});
