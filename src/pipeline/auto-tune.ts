@@ -151,7 +151,7 @@ export interface AutoTrial {
   /** The neighbour blend the trial chose on the held-out rows. */
   blend?: Partial<TrainConfig>;
   heldOutP1: number;
-  /** With `extrapolate`: held-out P@1 trained on a third of the rows and on a trial's, of which heldOutP1 is the extrapolation. */
+  /** With `extrapolate`: held-out P@1 trained on fold 1's rows (a third with three folds) and on a trial's, of which heldOutP1 is the extrapolation. */
   sizes?: { third: number; trial: number };
   seconds: number;
   /** Teacher scores the trial paid for (the trials share their scores: the same rows, the same teacher). */
@@ -397,8 +397,11 @@ export async function autoTune(
       const stop = refinement ? new AbortController() : null;
       if (stop) running.set(i, stop);
       let outcome: TrialOutcome;
+      let small: TrialOutcome | null = null;
       try {
         outcome = await runner(config, trialTrain, trialHeldOut, teacher, { train: trainRows, heldOut: scored }, stop?.signal);
+        // the same candidate on fold 1's rows, for the extrapolation (in the job's thread), stopped by the same signal
+        if (extrapolating) small = await opts.extrapolate!.runTrial(config, thirdTrain!, trialHeldOut, teacher, { train: thirdRows!, heldOut: scored }, stop?.signal);
       } catch (e) {
         if (!(stop?.signal.aborted && e instanceof CancelledError)) throw e;
         const reason = `stopped after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${stop.signal.reason}`;
@@ -409,25 +412,13 @@ export async function autoTune(
         running.delete(i);
       }
       const { blend, stageSeconds, pairsScored } = outcome;
-      let heldOutP1 = outcome.p1;
-      let sizes: AutoTrial['sizes'];
-      if (extrapolating) {
-        let small: TrialOutcome;
-        try {
-          small = await opts.extrapolate!.runTrial(config, thirdTrain!, trialHeldOut, teacher, { train: thirdRows!, heldOut: scored }, stop?.signal);
-        } catch (e) {
-          if (!(stop?.signal.aborted && e instanceof CancelledError)) throw e;
-          notCounted.push({ settings, reason: `stopped on a third of the rows: ${stop.signal.reason}` });
-          continue;
-        }
-        sizes = { third: small.p1, trial: outcome.p1 };
-        heldOutP1 = extrapolatedP1(small.p1, outcome.p1, { small: thirdRows!.length, trial: trainRows.length, all: train.features.rows });
-      }
+      const sizes = small ? { third: small.p1, trial: outcome.p1 } : undefined;
+      const heldOutP1 = small ? extrapolatedP1(small.p1, outcome.p1, { small: thirdRows!.length, trial: trainRows.length, all: train.features.rows }) : outcome.p1;
       if (outcome.hits) hitsOf.set(i, outcome.hits);
       const seconds = (performance.now() - t0) / 1000;
       if (config.epochs > 0) scale = Math.max(scale ?? 0, seconds / estimateOf(config));
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, ...(sizes ? { sizes } : {}), seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
-      const atSizes = sizes ? ` (${pct(sizes.third)} on a third of the rows, ${pct(sizes.trial)} on two thirds, extrapolated)` : '';
+      const atSizes = sizes ? ` (${pct(sizes.third)} on ${thirdRows!.length} rows, ${pct(sizes.trial)} on ${trainRows.length}, extrapolated)` : '';
       opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${pct(heldOutP1)}${atSizes} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
       for (const [j, c] of running) {
         const now = beaten(j);
