@@ -7,29 +7,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CsrBuilder } from '../src/core/data/csr.js';
-import type { Dataset } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
-import { Rng } from '../src/core/util/rng.js';
 import { AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { FOLDS_FORMAT, foldOf, labelsFingerprint } from '../src/teacher/folds.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
-import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
-import { randomSparse } from './support/random-sparse.js';
+import { syntheticSearch } from './support/auto-search.js';
 
-const D = 300;
-const L = 30;
-const rng = new Rng(7);
-// full rank 30 ≤ the teacher start's 255: the teacher start's family
-const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
-function rows(n: number): Dataset {
-  const b = new CsrBuilder(false);
-  for (let r = 0; r < n; r++) {
-    b.push(rng.int(L), 1);
-    b.endRow();
-  }
-  return { features: randomSparse(rng, n, D, 6), labels: b.build(L), source: 'synthetic' };
-}
+const { model, rows } = syntheticSearch(7);
 const train = rows(300);
 const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, neighbours: 0 };
 const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;

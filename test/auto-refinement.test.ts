@@ -8,33 +8,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CsrBuilder } from '../src/core/data/csr.js';
-import type { Dataset, DatasetStats } from '../src/core/data/dataset.js';
+import type { DatasetStats } from '../src/core/data/dataset.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { CancelledError } from '../src/core/util/errors.js';
-import { Rng } from '../src/core/util/rng.js';
 import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEXT_TEACHER_BUDGET_SECONDS, AUTO_TEACHER_START, autoTune, defaultAutoBudget, simplerWithin, type AutoTrial, type TrialRows, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { trainJobCost } from '../src/pipeline/job-cost.js';
 import { silentProgress } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
-import { randomSparse } from './support/random-sparse.js';
+import { syntheticSearch } from './support/auto-search.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
-import { SparseLinearModel } from '../src/teacher/sparse-linear-model.js';
 
-const D = 300;
-const L = 30;
-
-
-const rng = new Rng(5);
-const model = new SparseLinearModel(D, L, randomSparse(rng, L, D, 10), new Float32Array(L));
-function rows(n: number): Dataset {
-  const b = new CsrBuilder(false);
-  for (let r = 0; r < n; r++) {
-    b.push(rng.int(L), 1);
-    b.endRow();
-  }
-  return { features: randomSparse(rng, n, D, 6), labels: b.build(L), source: 'synthetic' };
-}
+const { model, rows } = syntheticSearch(5);
 const train = rows(200);
 const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, poolSize: 16, neighbours: 0 };
 const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;
