@@ -5,6 +5,7 @@ import { chooseEfSearch, EF_CANDIDATES } from '../ann/ef-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
 import { CancelledError, UsageError } from '../core/util/errors.js';
+import { oneAtATime } from '../core/util/one-at-a-time.js';
 import { threadCount } from '../core/util/threads.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { datasetStats, type Dataset } from '../core/data/dataset.js';
@@ -342,13 +343,15 @@ function trialThreads(input: TrainJobInput, textTeacher: boolean): number {
  */
 function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labelMap: LoadedTrainTest['labelMap']): TrialRunner {
   // every trial trains on the same rows with the same teacher: a pair is scored once for them all,
-  // and a first pool mined once for all the trials whose mining settings are the same
+  // and a first pool mined once for all the trials whose mining settings are the same. One at a time:
+  // each takes the memo's kernel memory (reset), so two lanes calling at once (--auto-extrapolate's
+  // fold-1 trials) would train in the same floats
   const memo = newTrialMemo();
-  return async (config, train, heldOut, teacherPath, rows, signal) => {
+  return oneAtATime(async (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows, signal?: AbortSignal) => {
     const slices = { trainPath: input.trainPath, teacherPath, train, heldOut, labelMap, teacherThreads: input.teacherThreads, ...sliceTexts(texts, rows) };
     const shouldStop = (): boolean => signal?.aborted === true || input.shouldStop?.() === true;
     return trialOutcome(await runTrainJob(trialJobInput(slices, config, memo, shouldStop)));
-  };
+  });
 }
 
 /** A trial as a train job: no cross-fitting, no teacher evaluation, the neighbour blend tuned. */
