@@ -67,7 +67,7 @@ describe('--auto-extrapolate', () => {
     expect(seenThird.map((s) => s.settings)).toEqual(seenTrial.map((s) => s.settings));
     expect(seenTrial.map((s) => s.settings)).toContain(JSON.stringify(AUTO_RANDOM_START_ALPHA1));
     const a1 = report.trials.find((t) => t.settings === AUTO_RANDOM_START_ALPHA1)!;
-    expect(a1.sizes).toEqual({ third: 0.57, trial: 0.61 });
+    expect(a1.sizes).toEqual({ small: 0.57, trial: 0.61 });
     expect(a1.heldOutP1).toBeCloseTo(extrapolatedP1(0.57, 0.61, { small: thirdRows.length, trial: trialRows.length, all: train.features.rows }), 12);
     expect(report.chosen).toMatchObject(AUTO_RANDOM_START_ALPHA1);
   });

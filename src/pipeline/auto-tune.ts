@@ -152,7 +152,7 @@ export interface AutoTrial {
   blend?: Partial<TrainConfig>;
   heldOutP1: number;
   /** With `extrapolate`: held-out P@1 trained on fold 1's rows (a third with three folds) and on a trial's, of which heldOutP1 is the extrapolation. */
-  sizes?: { third: number; trial: number };
+  sizes?: { small: number; trial: number };
   seconds: number;
   /** Teacher scores the trial paid for (the trials share their scores: the same rows, the same teacher). */
   pairsScored?: number;
@@ -233,10 +233,11 @@ async function heldOutSplit(train: Dataset, teacherPath: string, seed: number): 
   }
   if (manifest && !foldsFitData(manifest, train.labels)) manifest = null;
   if (manifest && manifest.files.length === manifest.folds) {
-    const held = new Set<number>();
-    for (let r = 0; r < n; r++) if (foldOf(r, manifest.folds, manifest.seed) === 0) held.add(r);
     const { folds, seed: foldSeed } = manifest;
-    return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${manifest.folds} cross-fitting folds, distilling the fold-0 model`, fold: (r) => foldOf(r, folds, foldSeed) };
+    const fold = (r: number): number => foldOf(r, folds, foldSeed);
+    const held = new Set<number>();
+    for (let r = 0; r < n; r++) if (fold(r) === 0) held.add(r);
+    return { held, teacher: join(dirname(teacherPath), manifest.files[0]), how: `fold 0 of the teacher's ${folds} cross-fitting folds, distilling the fold-0 model`, fold };
   }
   const rng = new Rng(seed ^ 0xa070);
   const held = new Set<number>();
@@ -328,8 +329,9 @@ export async function autoTune(
   // Searching the random start after the teacher start changed no choice on Bibtex or Delicious
   // (the held-out slice ranks it lower) and cost 65 s and 136 s of trials (BENCHMARKS.md)
   const chosenFamily = energy !== null && energy >= MIN_ENERGY ? AUTO_TEACHER_START : AUTO_RANDOM_START;
-  // two sizes need a smaller set of rows that is a fold of its own: fold 1, with fold 0 held out (three folds: a third)
-  const thirdRows = opts.extrapolate && fold && trainRows.length > 0 && trainRows.every((r) => fold(r) !== 0) ? trainRows.filter((r) => fold(r) === 1) : null;
+  // two sizes need a smaller set of rows that is a fold of its own: fold 1 of the trial's rows (fold 0 is held out;
+  // with three folds, a third); with two folds it is every trial row, and there is no second size
+  const thirdRows = opts.extrapolate && fold ? trainRows.filter((r) => fold(r) === 1) : null;
   const extrapolating = thirdRows !== null && thirdRows.length > 0 && thirdRows.length < trainRows.length;
   const family = extrapolating && chosenFamily === AUTO_TEACHER_START ? { ...chosenFamily, candidates: [...chosenFamily.candidates, AUTO_RANDOM_START_ALPHA1] } : chosenFamily;
   const thirdTrain = extrapolating ? subset(train, thirdRows!, 'auto-tune third of the rows') : null;
@@ -412,13 +414,13 @@ export async function autoTune(
         running.delete(i);
       }
       const { blend, stageSeconds, pairsScored } = outcome;
-      const sizes = small ? { third: small.p1, trial: outcome.p1 } : undefined;
+      const sizes = small ? { small: small.p1, trial: outcome.p1 } : undefined;
       const heldOutP1 = small ? extrapolatedP1(small.p1, outcome.p1, { small: thirdRows!.length, trial: trainRows.length, all: train.features.rows }) : outcome.p1;
       if (outcome.hits) hitsOf.set(i, outcome.hits);
       const seconds = (performance.now() - t0) / 1000;
       if (config.epochs > 0) scale = Math.max(scale ?? 0, seconds / estimateOf(config));
       done[i] = { settings, ...(blend ? { blend } : {}), heldOutP1, ...(sizes ? { sizes } : {}), seconds, ...(pairsScored !== undefined ? { pairsScored } : {}) };
-      const atSizes = sizes ? ` (${pct(sizes.third)} on ${thirdRows!.length} rows, ${pct(sizes.trial)} on ${trainRows.length}, extrapolated)` : '';
+      const atSizes = sizes ? ` (${pct(sizes.small)} on ${thirdRows!.length} rows, ${pct(sizes.trial)} on ${trainRows.length}, extrapolated)` : '';
       opts.sink?.log(`auto: ${family.name} ${JSON.stringify(settings)}${blend ? ` with ${JSON.stringify(blend)}` : ''} → held-out P@1 ${pct(heldOutP1)}${atSizes} (${seconds.toFixed(1)} s${stagesText(stageSeconds)})`);
       for (const [j, c] of running) {
         const now = beaten(j);
