@@ -16,9 +16,9 @@ mkdir -p $W
 echo "dataset setting seed P@1(1/3 rows) P@1(2/3 rows) extrapolated(3/3)  [held-out: fold 0]"
 for ds in bibtex delicious corel5k; do
   src=../shared/datasets/$ds/${ds}_mulan_train.txt
-  node bench/xc-fold-rows.mjs $src $W/$ds-f1.txt 1 >/dev/null
-  node bench/xc-fold-rows.mjs $src $W/$ds-f12.txt 1,2 >/dev/null
-  node bench/xc-fold-rows.mjs $src $W/$ds-f0.txt 0 >/dev/null
+  npx tsx bench/xc-fold-rows.ts $src $W/$ds-f1.txt 1 >/dev/null
+  npx tsx bench/xc-fold-rows.ts $src $W/$ds-f12.txt 1,2 >/dev/null
+  npx tsx bench/xc-fold-rows.ts $src $W/$ds-f0.txt 0 >/dev/null
   mkdir -p $W/$ds-teacher && cp bench/results/tmp/$ds/teacher.fold0.onnx $W/$ds-teacher/teacher.onnx
   up=$(echo $ds | tr a-z A-Z)
   for v in TS_$up RS_$up; do
