@@ -293,6 +293,12 @@ describe('API', () => {
       const bad = await submit({ datasetId: corelId, params: { auto: true } });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().message).toMatch(/params\.auto needs a teacherId/);
+      // the search's extrapolation is a setting of the search: it keeps auto on, and is kept for the worker
+      const noExtrapolation = await submit({ datasetId: corelId, teacherId: sharedTeacherId, params: { autoExtrapolate: false } });
+      expect(noExtrapolation.json().params).toMatchObject({ auto: true, autoExtrapolate: false });
+      const extrapolationAlone = await submit({ datasetId: corelId, params: { autoExtrapolate: true } });
+      expect(extrapolationAlone.statusCode).toBe(400);
+      expect(extrapolationAlone.json().message).toMatch(/params\.autoExtrapolate needs a teacherId/);
     });
 
     it('without a teacher: alpha forced to 0, an explicit alpha > 0 refused', async () => {

@@ -1,5 +1,5 @@
 /**
- * --auto-extrapolate (autoTune's `extrapolate`): every candidate also trained on a third of the rows (fold 1 of the
+ * --auto-extrapolate (autoTune's `extrapolate`, a job's default up to AUTO_EXTRAPOLATE_MAX_ROWS rows): every candidate also trained on a third of the rows (fold 1 of the
  * teacher's folds), ranked by its P@1 extrapolated to every row, with the random start's α 1 T 1 among the teacher
  * start's candidates. The rule is checked with runners that answer each candidate with a set P@1 at each size.
  */
@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
-import { AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, extrapolatesByDefault, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { runTrainJob } from '../src/pipeline/train-job.js';
 import { FOLDS_FORMAT, foldOf, labelsFingerprint } from '../src/teacher/folds.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 import { syntheticSearch } from './support/auto-search.js';
@@ -78,6 +79,28 @@ describe('--auto-extrapolate', () => {
     expect(seen.map((s) => s.settings)).not.toContain(JSON.stringify(AUTO_RANDOM_START_ALPHA1));
     expect(report.trials.every((t) => t.sizes === undefined)).toBe(true);
     expect(report.chosen).toMatchObject(T1);
+  });
+
+  it('is the default up to AUTO_EXTRAPOLATE_MAX_ROWS rows without a text teacher, and a job turns it off when told', async () => {
+    expect(extrapolatesByDefault(AUTO_EXTRAPOLATE_MAX_ROWS, false)).toBe(true);
+    expect(extrapolatesByDefault(AUTO_EXTRAPOLATE_MAX_ROWS + 1, false)).toBe(false);
+    expect(extrapolatesByDefault(100, true)).toBe(false);
+    const job = async (extrapolate: boolean | undefined) => {
+      const logs: string[] = [];
+      const sink = { stage: () => undefined, progress: () => undefined, epoch: () => undefined, log: (m: string) => logs.push(m) };
+      const auto = { budgetSeconds: 3600, trialThreads: 1, ...(extrapolate === undefined ? {} : { extrapolate }) };
+      const r = await runTrainJob({ trainPath: 'synthetic', teacherPath, data: { train }, config: { ...config, poolSize: DEFAULT_TRAIN_CONFIG.poolSize, threads: 1 }, auto, evaluateTeacher: false }, sink);
+      return { report: r.auto!, logs };
+    };
+    const byDefault = await job(undefined);
+    expect(byDefault.report.trials.length).toBeGreaterThan(0);
+    expect(byDefault.report.trials.every((t) => t.sizes !== undefined)).toBe(true);
+    expect(byDefault.report.trials.map((t) => t.settings)).toContainEqual(AUTO_RANDOM_START_ALPHA1);
+    expect(byDefault.logs.join('\n')).toMatch(/extrapolated to every row \(the default up to 10000 training rows; --no-auto-extrapolate turns it off\)/);
+    const off = await job(false);
+    expect(off.report.trials.length).toBeGreaterThan(0);
+    expect(off.report.trials.every((t) => t.sizes === undefined)).toBe(true);
+    expect(off.logs.join('\n')).not.toMatch(/extrapolat/);
   });
 
   it("keeps the simpler candidate unless the extrapolated lead passes one standard error of the rows", () => {

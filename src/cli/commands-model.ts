@@ -10,7 +10,7 @@ import { loadModel, loadTestForModel, modelPropensities } from '../pipeline/mode
 import { queryModel, type QueryInput } from '../pipeline/query.js';
 import { runTrainJob } from '../pipeline/train-job.js';
 import { inspectTeacher } from '../pipeline/inspect-teacher.js';
-import { AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
+import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS, SETTINGS_THAT_TURN_AUTO_OFF } from '../pipeline/auto-tune.js';
 import { intArg } from './args.js';
 import { addSettingOptions, givenSettings, settingsFrom } from './setting-options.js';
 import { metricTable, printJson } from './format.js';
@@ -35,7 +35,8 @@ export function trainCommand(): Command {
     .option('--auto-trial-threads <n>', 'trials of the --auto search run at once, each trained on one thread (deterministic); 1: one at a time on --threads; 0: one per core (default: as --threads; 1 with a text teacher)', intArg)
     .option('--no-auto-prefer-simpler', '--auto chooses by held-out P@1 alone, not the simpler candidate (no distillation, or no training) when the best is within one standard error of it')
     .option('--auto-every-candidate', "run every --auto candidate to the end: also the negative counts' candidate once the setting it varies is beaten")
-    .option('--auto-extrapolate', "--auto also trains each candidate on a third of the rows and ranks them by P@1 extrapolated to every row, the random start's α 1 T 1 among the teacher start's: Bibtex P@1 65.18 → 66.36 over five seeds (the grid's best 66.04), the other sets within 0.06, for 1.8–3.8× the job's seconds (BENCHMARKS.md section 0)")
+    .option('--auto-extrapolate', `--auto also trains each candidate on a third of the rows and ranks them by P@1 extrapolated to every row, the random start's α 1 T 1 among the teacher start's (the default up to ${AUTO_EXTRAPOLATE_MAX_ROWS} training rows without a text teacher: Bibtex P@1 65.18 → 66.36 over five seeds, the grid's best 66.04, for about twice the job's seconds; BENCHMARKS.md section 0)`)
+    .option('--no-auto-extrapolate', '--auto ranks the candidates by their held-out P@1 at the trial\'s size, at any number of rows')
     .option('--json', 'print one JSON object with the test metrics')
     .action(async (o, cmd: Command) => {
       const started = performance.now();
@@ -49,7 +50,7 @@ export function trainCommand(): Command {
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
       const result = await runTrainJob(
-        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget, ...(o.autoTrialThreads !== undefined ? { trialThreads: o.autoTrialThreads } : {}), ...(o.autoEveryCandidate ? { everyCandidate: true } : {}), ...(o.autoPreferSimpler === false ? { preferSimpler: false } : {}), ...(o.autoExtrapolate ? { extrapolate: true } : {}) } } : {}) },
+        { trainPath: o.train, testPath: o.test, teacherPath: o.teacher, outDir: o.out, config, labelNames, teacherThreads: o.teacherThreads, crossFit: o.crossFit, given, ...(auto ? { auto: { budgetSeconds: o.autoBudget, ...(o.autoTrialThreads !== undefined ? { trialThreads: o.autoTrialThreads } : {}), ...(o.autoEveryCandidate ? { everyCandidate: true } : {}), ...(o.autoPreferSimpler === false ? { preferSimpler: false } : {}), ...(o.autoExtrapolate !== undefined ? { extrapolate: o.autoExtrapolate } : {}) } } : {}) },
         sink,
       );
       sink.done();

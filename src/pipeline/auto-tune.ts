@@ -111,6 +111,21 @@ export const AUTO_RANDOM_START: AutoFamily = {
 export const AUTO_RANDOM_START_ALPHA1: Partial<TrainConfig> = { ...AUTO_RANDOM_START.base, alpha: 1, temperature: 1 };
 
 /**
+ * Up to this many training rows the search extrapolates by default (autoTune's `extrapolate`; --no-auto-extrapolate
+ * turns it off, --auto-extrapolate on at any size). There its trials take seconds, and a third of the rows held out is
+ * what ranks a data-hungry candidate under the rest: on Bibtex (4,880 rows) it chose the random start's α 1 T 1 on five
+ * seeds of five, P@1 65.18 → 66.36 (the grid's best 66.04), in 5.3 → 10.3 s; on Corel5k (4,500) 41.16 → 41.12. Above it
+ * the cost grows with the rows and bought nothing measurable: Delicious (12,920) chose the same, 8.4 → 17.7 s; debtags
+ * (17,901) +0.06 P@1 but −0.97 P@5, 17.6 → 66.1 s (BENCHMARKS.md section 0).
+ */
+export const AUTO_EXTRAPOLATE_MAX_ROWS = 10_000;
+
+/** Whether a search extrapolates when not told: up to AUTO_EXTRAPOLATE_MAX_ROWS rows, and not with a text teacher (its trials score through a transformer, at a cost not measured with it). */
+export function extrapolatesByDefault(rows: number, textTeacher: boolean): boolean {
+  return rows <= AUTO_EXTRAPOLATE_MAX_ROWS && !textTeacher;
+}
+
+/**
  * P@1 extrapolated log-linearly in the number of rows: measured on `small` and on `trial` rows, predicted for `all`
  * (with three folds a third, two thirds and every row: the trial's gain over the third times log 1.5 / log 2).
  */
@@ -287,7 +302,11 @@ export async function autoTune(
      * and ranked by its P@1 extrapolated to every row (extrapolatedP1); the teacher start also tries
      * AUTO_RANDOM_START_ALPHA1. Only with three folds or more, fold 0 held out.
      */
-    extrapolate?: { runTrial: TrialRunner };
+    extrapolate?: {
+      runTrial: TrialRunner;
+      /** Not asked for but the default at this size (extrapolatesByDefault): said so in the log, and nothing logged when the teacher has no folds for it. */
+      byDefault?: boolean;
+    };
   } = {},
 ): Promise<AutoTuneReport> {
   const started = performance.now();
@@ -344,8 +363,8 @@ export async function autoTune(
   opts.sink?.log(`auto: ${family.name} (${share})`);
   const lanes = opts.concurrency && opts.concurrency > 1 ? `, ${opts.concurrency} at a time` : '';
   opts.sink?.log(`auto: ${family.candidates.length} candidates on ${trainRows.length} rows, P@1 on ${scored.length} held-out rows (${how}), budget ${budgetSeconds} s${lanes}`);
-  if (extrapolating) opts.sink?.log(`auto: each candidate also on ${thirdRows!.length} rows (fold 1), its P@1 extrapolated to every row`);
-  else if (opts.extrapolate) opts.sink?.log("auto: no extrapolation: it needs the teacher's cross-fitting folds (three or more), fold 0 held out");
+  if (extrapolating) opts.sink?.log(`auto: each candidate also on ${thirdRows!.length} rows (fold 1), its P@1 extrapolated to every row${opts.extrapolate!.byDefault ? ` (the default up to ${AUTO_EXTRAPOLATE_MAX_ROWS} training rows; --no-auto-extrapolate turns it off)` : ''}`);
+  else if (opts.extrapolate && !opts.extrapolate.byDefault) opts.sink?.log("auto: no extrapolation: it needs the teacher's cross-fitting folds (three or more), fold 0 held out");
   if (mayStandIn && family === AUTO_RANDOM_START) {
     opts.sink?.log(`auto: only the first candidate fits the budget and it needs no teacher: no trial, the job trains it without the ${scored.length} held-out rows and chooses the neighbour blend on them`);
     opts.blendByJob!({ train: trainRows, heldOut: scored });

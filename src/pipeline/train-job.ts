@@ -37,7 +37,7 @@ import { blendOnHeldOut, blendText, tuneBlend, type BlendChoice } from './blend-
 import { chooseBlendByJob, heldOutSlices, type HeldOutByJob } from './blend-by-job.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
-import { AUTO_TEACHER_START, autoConfig, autoTune, defaultAutoBudget, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
+import { AUTO_TEACHER_START, autoConfig, autoTune, defaultAutoBudget, extrapolatesByDefault, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
 import { newTrialMemo, sliceTexts, TrialPool, type TrialMemo, type TrialSlices } from './trial-pool.js';
 import { TEXT_BATCH } from '../teacher/text/text-teacher.js';
 import { BoundTextTeacher, loadJobTeacher, readTexts, type JobTeacher, type TextSplit } from './job-teacher.js';
@@ -85,7 +85,7 @@ export interface TrainJobInput {
     everyCandidate?: boolean;
     /** Choose a simpler candidate within one standard error of the best-scoring one (AutoFamily.simpler). @defaultValue true */
     preferSimpler?: boolean;
-    /** Rank the candidates by their P@1 extrapolated from two sizes, the random start's α 1 among them (autoTune's `extrapolate`). @defaultValue false */
+    /** Rank the candidates by their P@1 extrapolated from two sizes, the random start's α 1 among them (autoTune's `extrapolate`). @defaultValue extrapolatesByDefault: up to AUTO_EXTRAPOLATE_MAX_ROWS training rows, without a text teacher */
     extrapolate?: boolean;
   };
   /** Already loaded data (the auto search's trials); trainPath/testPath then only name it. */
@@ -318,7 +318,8 @@ async function tuneSettings(input: TrainJobInput, { train, labelMap }: LoadedTra
           heldOutByJob = heldOutSlices(train, rows.heldOut); // the trial threads got no work: closed below
         }
       : undefined;
-    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler, ...(input.auto.extrapolate ? { extrapolate: { runTrial: trialRunner(input, texts, labelMap) } } : {}) });
+    const extrapolate = input.auto.extrapolate ?? extrapolatesByDefault(train.features.rows, texts !== null);
+    auto = await autoTune(train, teacherPath, input.config, pool?.runner ?? inThread, { budgetSeconds: input.auto.budgetSeconds, textTeacher: texts !== null, sink, concurrency: lanes, onSlices, beforeTrials, afterLastTrial, runAlone, blendByJob, everyCandidate: input.auto.everyCandidate, preferSimpler: input.auto.preferSimpler, ...(extrapolate ? { extrapolate: { runTrial: trialRunner(input, texts, labelMap), byDefault: input.auto.extrapolate === undefined } } : {}) });
   } finally {
     await pool?.close();
   }

@@ -8,6 +8,7 @@ import { pickSettings } from '../core/util/settings.js';
 import type { FeaturizerOptions } from '../core/data/featurizer.js';
 import { DEFAULT_TRAIN_CONFIG, validateTrainConfig, withoutTeacher, type TrainConfig } from '../core/model/train-config.js';
 import { teacherFitConfigOf } from '../pipeline/teacher-fit-config.js';
+import type { TrainJobInput } from '../pipeline/train-job.js';
 import { checkpointDirKey, checkpointKey, scoreChunksKey, teacherPrefix } from '../infra/artifacts/artifact-keys.js';
 import type { ArtifactStore } from '../infra/artifacts/artifact-store.js';
 import { storedLabelNames } from '../infra/artifacts/dataset-label-names.js';
@@ -68,6 +69,14 @@ export function trainConfigOf(params: Record<string, unknown>, hasTeacher: boole
   const problems = [...(noTeacher?.problems ?? []), ...validateTrainConfig(config)];
   if (problems.length) throw new UsageError(`invalid training settings: ${problems.join('; ')}`);
   return config;
+}
+
+/** The auto search's settings among a job's stored params (the API checked their types; anything else is left to the defaults). */
+export function autoSearchOf(params: Record<string, unknown>): NonNullable<TrainJobInput['auto']> {
+  return {
+    budgetSeconds: typeof params.autoBudgetSeconds === 'number' ? params.autoBudgetSeconds : undefined,
+    ...(typeof params.autoExtrapolate === 'boolean' ? { extrapolate: params.autoExtrapolate } : {}),
+  };
 }
 
 function featurizerOf(params: Record<string, unknown>): FeaturizerOptions | undefined {
@@ -148,7 +157,7 @@ export async function buildJobTask(job: JobRecord, repo: Repository, store: Arti
     checkpointPath: store.pathOf(checkpointKey(job.id)),
     ...(opts.scoreShardPairs ? { scoreFanOut: { dir: store.pathOf(scoreChunksKey(job.id)), shardPairs: opts.scoreShardPairs } } : {}),
     teacherThreads: opts.teacherThreads,
-    ...(teacher && job.params.auto === true ? { auto: { budgetSeconds: typeof job.params.autoBudgetSeconds === 'number' ? job.params.autoBudgetSeconds : undefined } } : {}),
+    ...(teacher && job.params.auto === true ? { auto: autoSearchOf(job.params) } : {}),
     ...(job.params.crossFit === false ? { crossFit: false } : {}),
     // JSONL names come with the data (its label map); XC names from the upload's names file
     ...(dataset.format === 'xc' && labelNames ? { labelNames } : {}),

@@ -53,8 +53,9 @@ export class JobService {
     if (!dataset) throw new NotFoundError('dataset', body.datasetId);
     const teacher = body.teacherId === undefined ? null : await this.repo.getTeacher(body.teacherId);
     if (body.teacherId !== undefined && !teacher) throw new NotFoundError('teacher', body.teacherId);
-    const { featurizer, auto: autoGiven, autoBudgetSeconds, crossFit, ...given } = body.params ?? {};
+    const { featurizer, auto: autoGiven, autoBudgetSeconds, autoExtrapolate, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
+    if (autoExtrapolate !== undefined && !teacher) throw new BadRequestError('params.autoExtrapolate needs a teacherId: it is a setting of the auto search');
     if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
     // no setting it chooses or that shapes the model given: the job picks its own (the same rule as the CLI's)
     const params: Record<string, unknown> = body.params ?? {};
@@ -71,7 +72,7 @@ export class JobService {
     const budget = auto ? { autoBudgetSeconds: autoBudgetSeconds ?? defaultAutoBudget(dataset.stats, config, inputDim, teacher !== null && isTextTeacherKind(teacher.kind)) } : {};
     const cost = trainJobCost({ stats: dataset.stats, config, inputDim, teacher: teacher !== null, ...budget });
     checkJobCost(cost, this.limits, body.params ?? {}, datasetBoundProblems(dataset.stats, given, TRAIN_DATASET_BOUNDS));
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget, ...(auto && autoExtrapolate !== undefined ? { autoExtrapolate } : {}) } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { TRAIN_SETTINGS } from '../../core/model/train-config.js';
-import { AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
+import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_MIN_BUDGET_SECONDS, AUTO_TEXT_TEACHER_BUDGET_SECONDS } from '../../pipeline/auto-tune.js';
 import { isStalled } from '../../infra/job-liveness.js';
 import { JOB_STATUSES, type JobRecord } from '../../infra/records.js';
 import { optionalSettingProperties } from './settings-schema.js';
@@ -27,6 +27,11 @@ export const TrainParams = Type.Object(
       }),
     ),
     autoBudgetSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: `time budget of the auto search, seconds; by default as long as the job at the α=0 candidate's settings is estimated to take on the dataset, at least ${AUTO_MIN_BUDGET_SECONDS}; ${AUTO_TEXT_TEACHER_BUDGET_SECONDS} with a text teacher (the job record holds the budget used)` })),
+    autoExtrapolate: Type.Optional(
+      Type.Boolean({
+        description: `with auto: each candidate is also trained on a third of the rows and ranked by its held-out P@1 extrapolated to every row, the random start's α 1 T 1 among the teacher start's candidates (about twice the search's time); by default up to ${AUTO_EXTRAPOLATE_MAX_ROWS} training rows without a text teacher`,
+      }),
+    ),
     featurizer: Type.Optional(FeaturizerParams),
   },
   { additionalProperties: false },
