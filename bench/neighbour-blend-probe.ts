@@ -2,8 +2,8 @@
  * Probe of the nearest-neighbour component on a published model: P@1/P@5/PSP@5 on the test split
  * for a grid of (K, β, κ), the shortlist from the model's HNSW index, the neighbours from an HNSW
  * index over the training points' embeddings (exact search below 10^9 pairs).
- *   tsx bench/neighbour-blend-probe.ts --model DIR --train TRAIN --test TEST [--hnsw] [--quick]
- * --quick: K = 50, κ ∈ {0.05, 0.1}, β ∈ {0, .25, .5, .75, 1} only.
+ *   tsx bench/neighbour-blend-probe.ts --model DIR --train TRAIN --test TEST [--hnsw] [--quick] [--ks 50] [--kappas 0.01,0.02] [--betas 0,0.75,1]
+ * --quick: K = 50, κ ∈ {0.05, 0.1}, β ∈ {0, .25, .5, .75, 1} only. --ks, --kappas, --betas: grids of your own (comma-separated).
  */
 import { parseArgs } from 'node:util';
 import { exactTopK } from '../src/ann/exact-search.js';
@@ -16,7 +16,8 @@ import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evalua
 import { loadModel } from '../src/pipeline/model-dir.js';
 import { firstColumns } from '../src/pipeline/retrieve.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, hnsw: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, ks: { type: 'string' }, kappas: { type: 'string' }, betas: { type: 'string' } } });
+const list = (v: string | undefined): number[] | null => (v ? v.split(',').map(Number) : null);
 const model = await loadModel(values.model!);
 const data = await loadTrainTest(values.train!, values.test!, { cacheDir: false });
 const { train } = data;
@@ -48,11 +49,11 @@ console.log(`neighbours (${exactPoints ? 'exact' : 'HNSW'}) and shortlist in ${(
 const counts = Float32Array.from(labelCounts(train.labels));
 const prop = propensitiesFromCounts(counts, train.features.rows, test.labels.cols);
 const rows: string[] = ['| K | β | κ | P@1 | P@5 | PSP@5 |', '| --- | --- | --- | --- | --- | --- |'];
-for (const K of values.quick ? [50] : [10, 25, 50]) {
+for (const K of list(values.ks) ?? (values.quick ? [50] : [10, 25, 50])) {
   const nb = firstColumns(neighbours, n, K);
-  const kappas = values.quick ? [0.05, 0.1] : [0.02, 0.05, 0.1, 1];
+  const kappas = list(values.kappas) ?? (values.quick ? [0.05, 0.1] : [0.02, 0.05, 0.1, 1]);
   for (const kappa of kappas) {
-    for (const beta of values.quick ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]) {
+    for (const beta of list(values.betas) ?? (values.quick ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1])) {
       if (beta === 0 && kappa !== kappas[0]) continue;
       const out = blendWithNeighbours(student, queries, n, shortlist, nb, train.labels, { neighbours: K, weight: beta, voteTemperature: kappa }, 100);
       const m = evaluateRankings(out.labels, 100, test.labels, prop);
