@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
-import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, extrapolatesByDefault, simplerWithin, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
+import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START, autoTune, extrapolatedP1, extrapolatesByDefault, simplerWithin, withCandidateAt, type AutoTrial, type TrialRunner } from '../src/pipeline/auto-tune.js';
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { FOLDS_FORMAT, foldOf, labelsFingerprint } from '../src/teacher/folds.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
@@ -64,9 +64,11 @@ describe('--auto-extrapolate', () => {
     const thirdRows = trialRows.filter((r) => foldOf(r, 3, 1) === 1);
     expect(seenTrial.every((s) => s.rows.join() === trialRows.join())).toBe(true);
     expect(seenThird.every((s) => s.rows.join() === thirdRows.join())).toBe(true);
-    // every candidate at both sizes, the negatives' refinement of α 0.5 T 1 too (it led), and α 1 T 1 last
+    // every candidate run at both sizes, α 1 T 1 third (after the trained and the untrained candidate); it leads
+    // α 0.5 T 1 once extrapolated, so the negatives' refinement of α 0.5 T 1 is not run
     expect(seenThird.map((s) => s.settings)).toEqual(seenTrial.map((s) => s.settings));
-    expect(seenTrial.map((s) => s.settings)).toContain(JSON.stringify(AUTO_RANDOM_START_ALPHA1));
+    expect(seenTrial.map((s) => s.settings)).toEqual([T1, E0, AUTO_RANDOM_START_ALPHA1, T2].map((c) => JSON.stringify(c)));
+    expect(report.notCounted.map((n) => n.settings)).toEqual([NEG]);
     const a1 = report.trials.find((t) => t.settings === AUTO_RANDOM_START_ALPHA1)!;
     expect(a1.sizes).toEqual({ small: 0.57, trial: 0.61 });
     expect(a1.heldOutP1).toBeCloseTo(extrapolatedP1(0.57, 0.61, { small: thirdRows.length, trial: trialRows.length, all: train.features.rows }), 12);
@@ -101,6 +103,17 @@ describe('--auto-extrapolate', () => {
     expect(off.report.trials.length).toBeGreaterThan(0);
     expect(off.report.trials.every((t) => t.sizes === undefined)).toBe(true);
     expect(off.logs.join('\n')).not.toMatch(/extrapolat/);
+  });
+
+  it('inserts a candidate with the refinements and the simpler candidates renumbered', () => {
+    const family = withCandidateAt(AUTO_TEACHER_START, AUTO_RANDOM_START_ALPHA1, 2);
+    expect(family.candidates).toEqual([T1, E0, AUTO_RANDOM_START_ALPHA1, T2, NEG]);
+    expect(family.refines).toEqual({ 4: 0 }); // NEG still refines T1
+    expect(family.simpler).toEqual([1]); // E0 stays where it was
+    const first = withCandidateAt(AUTO_TEACHER_START, AUTO_RANDOM_START_ALPHA1, 0);
+    expect(first.refines).toEqual({ 4: 1 });
+    expect(first.simpler).toEqual([2]);
+    expect(AUTO_TEACHER_START.candidates).toHaveLength(4); // the family itself unchanged
   });
 
   it("keeps the simpler candidate unless the extrapolated lead passes one standard error of the rows", () => {

@@ -111,6 +111,22 @@ export const AUTO_RANDOM_START: AutoFamily = {
 export const AUTO_RANDOM_START_ALPHA1: Partial<TrainConfig> = { ...AUTO_RANDOM_START.base, alpha: 1, temperature: 1 };
 
 /**
+ * Where the extrapolating search puts AUTO_RANDOM_START_ALPHA1 among the teacher start's candidates: after the trained
+ * one and the untrained one, which a short budget should try first, and before the rest. It is the longest trial (20
+ * epochs, at two sizes); started early it ends while the others run, and where it leads, the negatives' refinement of
+ * α 0.5 T 1 is then not started or stopped (AutoFamily.refines) instead of running to the end for nothing.
+ */
+const RANDOM_START_ALPHA1_AT = 2;
+
+/** `family` with `candidate` inserted at index `at`, its refinements and simpler candidates renumbered. */
+export function withCandidateAt(family: AutoFamily, candidate: Partial<TrainConfig>, at: number): AutoFamily {
+  const moved = (i: number): number => (i >= at ? i + 1 : i);
+  const candidates = [...family.candidates.slice(0, at), candidate, ...family.candidates.slice(at)];
+  const refines = family.refines ? Object.fromEntries(Object.entries(family.refines).map(([i, base]) => [moved(Number(i)), moved(base)])) : undefined;
+  return { ...family, candidates, ...(refines ? { refines } : {}), ...(family.simpler ? { simpler: family.simpler.map(moved) } : {}) };
+}
+
+/**
  * Up to this many training rows the search extrapolates by default (autoTune's `extrapolate`; --no-auto-extrapolate
  * turns it off, --auto-extrapolate on at any size). There its trials take seconds, and a third of the rows held out is
  * what ranks a data-hungry candidate under the rest: on Bibtex (4,880 rows) it chose the random start's α 1 T 1 on five
@@ -352,7 +368,7 @@ export async function autoTune(
   // with three folds, a third); with two folds it is every trial row, and there is no second size
   const thirdRows = opts.extrapolate && fold ? trainRows.filter((r) => fold(r) === 1) : null;
   const extrapolating = thirdRows !== null && thirdRows.length > 0 && thirdRows.length < trainRows.length;
-  const family = extrapolating && chosenFamily === AUTO_TEACHER_START ? { ...chosenFamily, candidates: [...chosenFamily.candidates, AUTO_RANDOM_START_ALPHA1] } : chosenFamily;
+  const family = extrapolating && chosenFamily === AUTO_TEACHER_START ? withCandidateAt(chosenFamily, AUTO_RANDOM_START_ALPHA1, RANDOM_START_ALPHA1_AT) : chosenFamily;
   const thirdTrain = extrapolating ? subset(train, thirdRows!, 'auto-tune third of the rows') : null;
   const share =
     atMost !== undefined
