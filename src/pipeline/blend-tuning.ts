@@ -45,7 +45,7 @@ export function tuneBlend(student: Student, heldOut: Dataset, propensities: Floa
  * (on apt-files the two builds took 80 s of a trial; the exact searches over 2000 held-out rows a
  * few seconds). Also returns the chosen blend's metrics.
  */
-export async function tuneBlendExact(student: Student, heldOut: Dataset, propensities: Float64Array, train: Dataset, settings: NeighbourBlendSettings, threads: number): Promise<BlendChoice & { metrics: MetricReport }> {
+export async function tuneBlendExact(student: Student, heldOut: Dataset, propensities: Float64Array, train: Dataset, settings: NeighbourBlendSettings, threads: number): Promise<BlendChoice & { metrics: MetricReport; encoded: EncodedRows }> {
   const n = heldOut.features.rows;
   const { numLabels, dim } = student.shape;
   const k = Math.min(EVAL_K, numLabels);
@@ -53,9 +53,16 @@ export async function tuneBlendExact(student: Student, heldOut: Dataset, propens
   const shortK = shortlistSize(numLabels, k, true);
   const K = Math.min(settings.neighbours, train.features.rows);
   const shortlist = await denseTopK(student.V, numLabels, dim, queries, n, shortK, { threads });
-  const near = await denseTopK(encodePoints(student, train.features), train.features.rows, dim, queries, n, K, { threads });
+  const points = encodePoints(student, train.features);
+  const near = await denseTopK(points, train.features.rows, dim, queries, n, K, { threads });
   const parts = { shortlist: { ...shortlist, k: shortK }, neighbours: { ...near, k: K } };
-  return tuneOnParts(student, heldOut, propensities, queries, parts, train.labels, { ...settings, neighbours: K });
+  return { ...tuneOnParts(student, heldOut, propensities, queries, parts, train.labels, { ...settings, neighbours: K }), encoded: { points, queries } };
+}
+
+/** The student's encodings an exact blend search made: `train`'s rows as points (encodePoints), the held-out rows as queries (encodeAll). */
+export interface EncodedRows {
+  points: Float32Array;
+  queries: Float32Array;
 }
 
 /**
@@ -101,6 +108,8 @@ export interface HeldOutBlend {
   heldOutRows: number;
   counts: Float32Array;
   propensities: Float64Array;
+  /** What the searches encoded, for a job that indexes the same rows next (pointsOfRows in blend-by-job.ts). */
+  encoded: EncodedRows;
 }
 
 /** The neighbour blend chosen on rows the student did not train on, by exact searches over `train`'s points and the labels (tuneBlendExact). */
@@ -110,7 +119,7 @@ export async function blendOnHeldOut(student: Student, train: Dataset, heldOut: 
   const settings = { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature };
   const blend = await tuneBlendExact(student, heldOut, propensities, train, settings, threadCount(cfg.threads));
   const choice = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried, hits: blend.hits };
-  return { choice, metrics: blend.metrics, config: { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature }, heldOutRows: heldOut.features.rows, counts, propensities };
+  return { choice, metrics: blend.metrics, config: { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature }, heldOutRows: heldOut.features.rows, counts, propensities, encoded: blend.encoded };
 }
 
 /** "β 0 κ 0.05 → 61.20, …": the blends tried and their P@1. */

@@ -26,9 +26,10 @@ export function pointIndexOptions(cfg: Pick<TrainConfig, 'pointIndexEfConstructi
  * The label index over the student's label embeddings and, with `withNeighbours`, the neighbour
  * component (its embeddings of the training points, in a PointIndex). With more than one thread the
  * label index is built in a worker thread while the points are added here on every thread; with
- * `scratchDir` the worker leaves its file there (the index's `file`, for searches on threads).
+ * `scratchDir` the worker leaves its file there (the index's `file`, for searches on threads). `points`: the training
+ * points already encoded (encodePoints of `train`), else encoded here.
  */
-export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: number; scratchDir?: string }, sink: ProgressSink): Promise<PublishedIndexes> {
+export async function buildPublishedIndexes(student: Student, train: Dataset, cfg: TrainConfig, opts: { withNeighbours: boolean; threads: number; scratchDir?: string; points?: Float32Array }, sink: ProgressSink): Promise<PublishedIndexes> {
   const t0 = performance.now();
   const { dim, numLabels } = student.shape;
   const n = train.features.rows;
@@ -44,7 +45,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile) : null;
   await labelBuild?.building;
-  const points = PointIndex.build(encodePoints(student, train.features), n, dim, pointIndexOptions(cfg), opts.threads);
+  const points = PointIndex.build(opts.points ?? encodePoints(student, train.features), n, dim, pointIndexOptions(cfg), opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
   const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;

@@ -34,7 +34,7 @@ import { SparseLinearScorer } from '../teacher/sparse-linear-scorer.js';
 import { weightsScorer } from './weights-scoring.js';
 import { initStudentFromTeacher, MIN_ENERGY, teacherStartEnergy } from './teacher-init.js';
 import { blendOnHeldOut, blendText, tuneBlend, type BlendChoice } from './blend-tuning.js';
-import { chooseBlendByJob, heldOutSlices, type HeldOutByJob } from './blend-by-job.js';
+import { chooseBlendByJob, heldOutSlices, pointsOfRows, type HeldOutByJob } from './blend-by-job.js';
 import { buildPublishedIndexes, PUBLISHED_INDEX_M } from './neighbours.js';
 import type { NeighbourComponent } from './retrieve.js';
 import { AUTO_TEACHER_START, autoConfig, autoTune, defaultAutoBudget, extrapolatesByDefault, type AutoFamily, type AutoTuneReport, type TrialOutcome, type TrialRows, type TrialRunner } from './auto-tune.js';
@@ -231,11 +231,14 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     timer.start('evaluating');
     const result: TrainJobResult = { epochs, stageSeconds: timer.seconds, pairsScored, teacherFolds: folded?.manifest.folds ?? 0, config: cfg, ...(auto ? { auto } : {}) };
     if (teacher) result.teacherTemperature = teacher.temperature;
+    let points: Float32Array | undefined;
     if (heldOutByJob && auto) {
       const t0 = performance.now();
-      chooseBlendByJob(await blendOnHeldOut(student, fit, heldOutByJob.heldOut, cfg), auto, result, sink, (performance.now() - t0) / 1000);
+      const blend = await blendOnHeldOut(student, fit, heldOutByJob.heldOut, cfg);
+      chooseBlendByJob(blend, auto, result, sink, (performance.now() - t0) / 1000);
+      points = pointsOfRows(heldOutByJob, blend.encoded, student.shape);
     }
-    const built = await evaluate(input, data, student, result, sink);
+    const built = await evaluate(input, data, student, result, sink, points);
     // the teacher's weights, when the training pairs were scored from them (not the fold models'), score its test metrics too
     const teacherWeights = fromWeights instanceof SparseLinearScorer ? fromWeights : null;
     if (teacher && data.test && built.propensities) await evaluateTeacherOn(input, data.test, numLabels, teacher, teacherWeights, built.propensities, result, sink);
@@ -493,26 +496,26 @@ interface Built {
  * The evaluating stage for the student: the HNSW index and its ef, the neighbour component (its
  * blend tuned on the test split when asked, which updates result.config), metrics on the test split.
  */
-async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink): Promise<Built> {
+async function evaluate(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink, points?: Float32Array): Promise<Built> {
   const { test } = data;
   const cfg = result.config;
   if (input.tuneBlend && !input.outDir && test && cfg.neighbours > 0) return evaluateTrial(data, test, student, result, sink);
   // the label index's file while the stage runs, for searches on a second thread
   const scratchDir = await mkdtemp(join(tmpdir(), 'distilxr-evaluating-'));
   try {
-    return await evaluateWithIndexes(input, data, student, result, sink, scratchDir);
+    return await evaluateWithIndexes(input, data, student, result, sink, scratchDir, points);
   } finally {
     await rm(scratchDir, { recursive: true, force: true });
   }
 }
 
-async function evaluateWithIndexes(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink, scratchDir: string): Promise<Built> {
+async function evaluateWithIndexes(input: TrainJobInput, data: LoadedTrainTest, student: Student, result: TrainJobResult, sink: ProgressSink, scratchDir: string, points?: Float32Array): Promise<Built> {
   const { train, test } = data;
   const cfg = result.config;
   const numLabels = train.labels.cols;
   // The HNSW index serves evaluation and the published model; neither, no index.
   const withNeighbours = cfg.neighbours > 0 && (cfg.neighbourWeight > 0 || input.tuneBlend === true);
-  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads), scratchDir }, sink) : null;
+  const published = test || input.outDir ? await buildPublishedIndexes(student, train, cfg, { withNeighbours, threads: threadCount(cfg.threads), scratchDir, ...(points ? { points } : {}) }, sink) : null;
   const index = published?.index ?? null;
   if (index) {
     const sample = evenlySpacedSubset(train, EF_SAMPLE_QUERIES).features;
