@@ -33,11 +33,11 @@ export function heldOutSlices(train: Dataset, heldOutRows: readonly number[]): H
 export function pointsOfRows(slices: HeldOutByJob, encoded: EncodedRows, { dim, labelBias }: Pick<StudentShape, 'dim' | 'labelBias'>): Float32Array {
   const { fit, heldOut } = slices.rows;
   const out = new Float32Array((fit.length + heldOut.length) * dim);
-  fit.forEach((row, i) => out.set(encoded.points.subarray(i * dim, (i + 1) * dim), row * dim));
-  heldOut.forEach((row, i) => {
-    out.set(encoded.queries.subarray(i * dim, (i + 1) * dim), row * dim);
-    if (labelBias) out[row * dim + dim - 1] = 0;
-  });
+  for (let i = 0; i < fit.length; i++) out.set(encoded.points.subarray(i * dim, (i + 1) * dim), fit[i] * dim);
+  for (let i = 0; i < heldOut.length; i++) {
+    out.set(encoded.queries.subarray(i * dim, (i + 1) * dim), heldOut[i] * dim);
+    if (labelBias) out[heldOut[i] * dim + dim - 1] = 0;
+  }
   return out;
 }
 
