@@ -28,7 +28,7 @@ export function heldOutSlices(train: Dataset, heldOutRows: readonly number[]): H
 /**
  * Every training row's point encoding (encodePoints of the whole training data), put together from the blend search's:
  * the fit rows' points as they are, the held-out rows' queries with the label-bias slot zeroed as encodePoints does.
- * Each row is encoded on its own, so this is what encoding them all again gives, bit for bit (apt-files: 1.3 s saved).
+ * Each row is encoded on its own, so this is what encoding them all again gives, bit for bit (apt-files: encoding its 237,888 rows again took 1.0–1.2 s).
  */
 export function pointsOfRows(slices: HeldOutByJob, encoded: EncodedRows, { dim, labelBias }: Pick<StudentShape, 'dim' | 'labelBias'>): Float32Array {
   const { fit, heldOut } = slices.rows;
