@@ -117,14 +117,15 @@ describe('--auto-extrapolate', () => {
   });
 
   it("keeps the simpler candidate unless the extrapolated lead passes one standard error of the rows", () => {
-    const trial = (settings: Partial<TrainConfig>, heldOutP1: number): AutoTrial => ({ settings, heldOutP1, seconds: 1 });
+    const trial = (settings: Partial<TrainConfig>, heldOutP1: number, extrapolated = true): AutoTrial => ({ settings, heldOutP1, seconds: 1, ...(extrapolated ? { sizes: { small: heldOutP1 - 0.01, trial: heldOutP1 } } : {}) });
     // 100 rows, 10 discordant: one standard error is √10 / 100 ≈ 0.032
     const a = new Uint8Array(100).fill(1);
     const b = new Uint8Array(100).fill(1);
     for (let r = 0; r < 10; r++) (r < 6 ? b : a)[r] = 0; // rows alone: the best leads by 6 − 4 = 2 < √10
     const hits = new Map([[0, a], [1, b]]);
-    expect(simplerWithin([trial(T1, 0.62), trial(E0, 0.6)], hits, 0, [1], false)?.at).toBe(1);
-    expect(simplerWithin([trial(T1, 0.62), trial(E0, 0.6)], hits, 0, [1], true)?.at).toBe(1); // 0.02 < 0.032
-    expect(simplerWithin([trial(T1, 0.64), trial(E0, 0.6)], hits, 0, [1], true)).toBeNull(); // 0.04 > 0.032
+    // not extrapolated: by the rows, whatever the scores say
+    expect(simplerWithin([trial(T1, 0.64, false), trial(E0, 0.6, false)], hits, 0, [1])?.at).toBe(1);
+    expect(simplerWithin([trial(T1, 0.62), trial(E0, 0.6)], hits, 0, [1])?.at).toBe(1); // 0.02 < 0.032
+    expect(simplerWithin([trial(T1, 0.64), trial(E0, 0.6)], hits, 0, [1])).toBeNull(); // 0.04 > 0.032
   });
 });

@@ -485,7 +485,7 @@ export async function autoTune(
   const trials = done.filter((t): t is AutoTrial => t !== undefined);
   let bestAt = done.findIndex((t) => t !== undefined);
   for (let i = 0; i < done.length; i++) if (done[i] && done[i]!.heldOutP1 > done[bestAt]!.heldOutP1) bestAt = i;
-  const simpler = opts.preferSimpler === false ? null : simplerWithin(done, hitsOf, bestAt, family.simpler ?? [], extrapolating);
+  const simpler = opts.preferSimpler === false ? null : simplerWithin(done, hitsOf, bestAt, family.simpler ?? []);
   const best = done[simpler?.at ?? bestAt]!;
   if (simpler) opts.sink?.log(`auto: ${JSON.stringify(best.settings)} (${pct(best.heldOutP1)}) chosen over ${JSON.stringify(done[bestAt]!.settings)} (${pct(done[bestAt]!.heldOutP1)}): a simpler model, within one standard error (${pct(simpler.choice.standardError)}) of the paired held-out rows`);
   const chosen = { ...family.base, ...best.settings, ...best.blend };
@@ -505,7 +505,7 @@ export function teacherFree(config: TrainConfig): boolean {
  * beats it by less than one standard error of their paired difference (the one-standard-error
  * rule of model selection, over the same held-out rows: √(discordant rows) / rows, McNemar's).
  */
-export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: ReadonlyMap<number, Uint8Array>, bestAt: number, simpler: readonly number[], byScores = false): { at: number; choice: SimplerChoice } | null {
+export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: ReadonlyMap<number, Uint8Array>, bestAt: number, simpler: readonly number[]): { at: number; choice: SimplerChoice } | null {
   if (simpler.includes(bestAt)) return null;
   let at = -1;
   for (const i of simpler) if (done[i] && (at < 0 || done[i]!.heldOutP1 > done[at]!.heldOutP1)) at = i;
@@ -519,7 +519,9 @@ export function simplerWithin(done: readonly (AutoTrial | undefined)[], hitsOf: 
     discordant++;
     lead += a[r] - b[r];
   }
-  // compared in rows, where it is exact; byScores: the held-out P@1 (extrapolated) against the rows' standard error
+  // compared in rows, where it is exact; extrapolated trials (their two sizes): by their held-out P@1, an
+  // extrapolation, against the rows' standard error
+  const byScores = done[bestAt]!.sizes !== undefined;
   const difference = byScores ? done[bestAt]!.heldOutP1 - done[at]!.heldOutP1 : lead / a.length;
   if (byScores ? difference > Math.sqrt(discordant) / a.length : lead > Math.sqrt(discordant)) return null;
   return { at, choice: { over: done[bestAt]!.settings, difference, standardError: Math.sqrt(discordant) / a.length } };
