@@ -12,7 +12,7 @@ import { AUTO_EXTRAPOLATE_MAX_ROWS, AUTO_RANDOM_START_ALPHA1, AUTO_TEACHER_START
 import { runTrainJob } from '../src/pipeline/train-job.js';
 import { FOLDS_FORMAT, foldOf, labelsFingerprint } from '../src/teacher/folds.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
-import { syntheticSearch } from './support/auto-search.js';
+import { answerFor, syntheticSearch } from './support/auto-search.js';
 
 const { model, rows } = syntheticSearch(7);
 const train = rows(300);
@@ -22,8 +22,7 @@ const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;
 /** A runner answering candidate → P@1 (the first candidate whose settings the config has), recording the rows it trained on. */
 function answering(answers: [Partial<TrainConfig>, number][], seen: { settings: string; rows: readonly number[] }[]): TrialRunner {
   return async (cfg, _train, _heldOut, _teacher, r) => {
-    const key = (s: Partial<TrainConfig>): boolean => Object.entries({ ...AUTO_TEACHER_START.base, hardNegatives: config.hardNegatives, ...s }).every(([k, v]) => cfg[k as keyof TrainConfig] === v);
-    const [settings, p1] = answers.find(([s]) => key(s))!;
+    const [settings, p1] = answerFor(answers, cfg, config.hardNegatives);
     seen.push({ settings: JSON.stringify(settings), rows: r.train });
     return { p1 };
   };

@@ -15,7 +15,7 @@ import { AUTO_MIN_BUDGET_SECONDS, AUTO_RANDOM_START, AUTO_TEXT_TEACHER_BUDGET_SE
 import { trainJobCost } from '../src/pipeline/job-cost.js';
 import { silentProgress } from '../src/pipeline/progress.js';
 import { TrialPool } from '../src/pipeline/trial-pool.js';
-import { syntheticSearch } from './support/auto-search.js';
+import { answerFor, syntheticSearch } from './support/auto-search.js';
 import { exportSparseLinearOnnx } from '../src/teacher/sparse-linear-onnx.js';
 
 const { model, rows } = syntheticSearch(5);
@@ -26,9 +26,7 @@ const [T1, E0, T2, NEG] = AUTO_TEACHER_START.candidates;
 /** Candidate → [held-out P@1, milliseconds]: answered after the delay, or a CancelledError once `signal` aborts. */
 function scripted(answers: [Partial<TrainConfig>, number, number][], started: string[]): TrialRunner {
   return (cfg, _train, _heldOut, _teacher, _rows, signal) => {
-    // the candidate whose own settings the config has, the family's epochs and negatives where it names none
-    const key = (s: Partial<TrainConfig>): boolean => Object.entries({ epochs: AUTO_TEACHER_START.base.epochs, hardNegatives: config.hardNegatives, ...s }).every(([k, v]) => cfg[k as keyof TrainConfig] === v);
-    const [settings, p1, ms] = answers.find(([s]) => key(s))!;
+    const [settings, p1, ms] = answerFor(answers, cfg, config.hardNegatives);
     started.push(JSON.stringify(settings));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => resolve({ p1 }), ms);
