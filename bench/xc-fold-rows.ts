@@ -3,14 +3,13 @@
 // slice: to train a setting on what a trial sees and score it on the test split or on the slice
 // (bench/results/probe-s39-random-start-held-out.md).
 //   npx tsx bench/xc-fold-rows.ts ../shared/datasets/bibtex/bibtex_mulan_train.txt /tmp/bibtex-trial-train.txt [keep=1,2] [folds=3] [seed=1]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readXcFile, writeXcFile } from '../src/core/data/xc-format.js';
+import { subset } from '../src/pipeline/auto-tune.js';
 import { foldOf } from '../src/teacher/folds.js';
 
 const [src, dst, keep = '1,2', folds = '3', seed = '1'] = process.argv.slice(2);
 const kept = new Set(keep.split(',').map(Number));
-const lines = readFileSync(src, 'utf8').split('\n').filter((l) => l.length);
-const [n, d, L] = lines[0].split(/\s+/).map(Number);
-const rows: string[] = [];
-for (let r = 0; r < n; r++) if (kept.has(foldOf(r, Number(folds), Number(seed)))) rows.push(lines[1 + r]);
-writeFileSync(dst, `${rows.length} ${d} ${L}\n${rows.join('\n')}\n`);
-console.log(`${src}: ${n} rows, ${rows.length} in folds ${keep} → ${dst}`);
+const train = await readXcFile(src);
+const rows = [...Array(train.features.rows).keys()].filter((r) => kept.has(foldOf(r, Number(folds), Number(seed))));
+await writeXcFile(dst, subset(train, rows, `folds ${keep}`));
+console.log(`${src}: ${train.features.rows} rows, ${rows.length} in folds ${keep} → ${dst}`);
