@@ -2,11 +2,13 @@
  * The default job (--auto with a teacher) end to end on the MULAN sets (or debtags, apt-files), against the peers' train
  * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
  *
- *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2] [--against DIR]
- *     [--variants 'NAME=ARGS;…'] [--compiled] [--out FILE]
+ *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2 | --seeds 1,2,3] [--against DIR]
+ *     [--variants 'NAME=ARGS;…'] [--args='ARGS'] [--compiled] [--out FILE]
  *
  * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
- * given, so --auto chooses; job seconds = its stages, preparing → publishing (teacher fit excluded),
+ * given, so --auto chooses; --seeds: one repetition per seed instead of --reps at seed 1 (with --args='--threads 1'
+ * each seed's model is the same every run: a change to the search against its per-seed P@1, the quality bench's
+ * --seeds rows); --args: flags added to every set-up's command; job seconds = its stages, preparing → publishing (teacher fit excluded),
  * without the test split's metrics (the peers' train seconds leave their predictions out too; the
  * table also gives the seconds with them).
  * The teacher is the benches' own (bench/teachers.ts: `teacher fit` defaults into
@@ -20,7 +22,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, jobSeconds, machineInfo, mdTable, median, parseArgs, positiveInt, run, writeJson } from './lib.js';
+import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, jobSeconds, machineInfo, mdTable, median, nonNegativeInts, parseArgs, positiveInt, run, writeJson } from './lib.js';
 import { peerBar, readPeersJson } from './peers.js';
 import { teacherFor } from './teachers.js';
 
@@ -28,11 +30,14 @@ interface JobRun {
   dataset: string;
   tree: string;
   rep: number;
+  seed: number;
   /** Preparing → publishing without the test metrics (jobSeconds). */
   seconds: number;
   withTest: number;
   stageSeconds: Record<string, number>;
   p1: number;
+  /** P@1 by exact search (p1 and the others: through HNSW). */
+  exactP1: number;
   p5: number;
   psp5: number;
   chosen: Record<string, unknown>;
@@ -40,7 +45,9 @@ interface JobRun {
 
 const a = parseArgs(process.argv.slice(2));
 const datasets = String(a.get('datasets') ?? 'bibtex,corel5k,delicious').split(',');
-const reps = positiveInt('reps', String(a.get('reps') ?? 2));
+// one repetition per seed: --seeds, else --reps at seed 1
+const seeds = a.has('seeds') ? nonNegativeInts('seeds', String(a.get('seeds'))) : Array.from({ length: positiveInt('reps', String(a.get('reps') ?? 2)) }, () => 1);
+const commonArgs = typeof a.get('args') === 'string' ? String(a.get('args')).split(' ').filter(Boolean) : [];
 const against = a.get('against');
 const trees: Record<string, string> = { this: REPO_ROOT, ...(typeof against === 'string' ? { against: resolve(against) } : {}) };
 // set-up name → extra arguments; set-ups other than the trees run this checkout
@@ -65,19 +72,19 @@ for (const ds of datasets) {
 }
 const teachers = new Map<string, string>();
 for (const ds of datasets) teachers.set(ds, (await teacherFor(ds, datasetSplit(ds), [], false)).path);
-for (let rep = 0; rep < reps; rep++) {
+for (let rep = 0; rep < seeds.length; rep++) {
   for (const ds of datasets) {
     const names = Object.keys(trees);
     const order = rep % 2 ? [...names].reverse() : names;
     for (const tree of order) {
       const split = datasetSplit(ds);
       const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
-      const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', '1', '--out', out, '--json', ...(extraArgs[tree] ?? [])];
+      const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', String(seeds[rep]), '--out', out, '--json', ...commonArgs, ...(extraArgs[tree] ?? [])];
       const r = await run(process.execPath, [cli(trees[tree]), ...args], { cwd: trees[tree], stderrFile: `${out}.log` });
-      const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { stageSeconds: Record<string, number>; testSeconds?: number; hnsw: Record<string, number>; config: Record<string, unknown> };
+      const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { 'p@1': number; stageSeconds: Record<string, number>; testSeconds?: number; hnsw: Record<string, number>; config: Record<string, unknown> };
       const { seconds, withTest } = jobSeconds(json);
-      runs.push({ dataset: ds, tree, rep, seconds, withTest, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], psp5: json.hnsw['psp@5'], chosen: json.config });
-      process.stderr.write(`[${ds}] ${tree} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
+      runs.push({ dataset: ds, tree, rep, seed: seeds[rep], seconds, withTest, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], exactP1: json['p@1'], p5: json.hnsw['p@5'], psp5: json.hnsw['psp@5'], chosen: json.config });
+      process.stderr.write(`[${ds}] ${tree} rep ${rep + 1} (seed ${seeds[rep]}): ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
     }
   }
 }
@@ -100,11 +107,12 @@ const rows = datasets.flatMap((ds) =>
       stage('tuning'),
       stage('evaluating'),
       mine.map((r) => `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`).join('; '),
+      `${pct(mine.reduce((t, r) => t + r.exactP1, 0) / mine.length)} (${mine.map((r) => pct(r.exactP1)).join(' ')})`,
       bar ? `${bar.best['P@1']} / ${bar.best['P@5']} / ${bar.best['PSP@5']}` : '',
       bar?.fastest ?? '',
       Number.isFinite(fastest) ? (job / fastest).toFixed(1) : '',
     ];
   }),
 );
-console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'with test metrics s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
-await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), compiled, trees, extraArgs, runs });
+console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'with test metrics s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'exact P@1: mean (per run)', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
+await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), compiled, trees, extraArgs, commonArgs, seeds, runs });

@@ -164,6 +164,14 @@ export function positiveInt(name: string, s: string | undefined): number {
   return v;
 }
 
+/** `--name a,b,c` as non-negative integers (seeds, which may be 0). */
+export function nonNegativeInts(name: string, s: string): number[] {
+  return s.split(',').map((x) => {
+    if (!/^\d+$/.test(x)) throw new RangeError(`--${name} takes non-negative integers separated by commas: got "${x}"`);
+    return Number(x);
+  });
+}
+
 /** A generated data set of the scale table (bench/scale.ts). */
 export interface ScaleSize {
   labels: number;

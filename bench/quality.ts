@@ -35,7 +35,7 @@ import { AUTO_RANDOM_START, AUTO_TEACHER_START, AUTO_TEACHER_START_DROPPED } fro
 import { METRIC_KEYS, type MetricReport } from '../src/core/model/metrics.js';
 import { ensureFasttext, fasttextEvaluate, fasttextEvaluateAtLr, fasttextEvaluateText, type FasttextResult, type FasttextTextOptions } from './fasttext.js';
 import { teacherFor, type TeacherInfo } from './teachers.js';
-import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, parseArgs, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
+import { RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, machineInfo, mdTable, median, nonNegativeInts, parseArgs, readJsonIfExists, trainFlags, writeJson, type DatasetSplit } from './lib.js';
 import { meanMetrics, pairedDifference } from './seed-stats.js';
 import {
   DIFF_TOLERANCE_POINTS,
@@ -433,12 +433,7 @@ async function main(): Promise<void> {
   const lrGrid = String(a.get('lr-grid') ?? '0.05,0.1,0.25,0.5,1').split(',').map(Number);
   // --seeds 1,2,3: every student setting once per seed, its row the means (the targets' differences paired by seed)
   const seedFlag = a.has('seeds') ? 'seeds' : 'seed';
-  const seeds = String(a.get(seedFlag) ?? 1)
-    .split(',')
-    .map((x) => {
-      if (!/^\d+$/.test(x)) throw new RangeError(`--${seedFlag} takes seeds, non-negative integers separated by commas: got "${x}"`);
-      return Number(x);
-    });
+  const seeds = nonNegativeInts(seedFlag, String(a.get(seedFlag) ?? 1));
   const seed = seeds[0];
   ensureFasttext();
   const peers = await readPeersJson();
