@@ -296,9 +296,18 @@ describe('API', () => {
       // the search's extrapolation is a setting of the search: it keeps auto on, and is kept for the worker
       const noExtrapolation = await submit({ datasetId: corelId, teacherId: sharedTeacherId, params: { autoExtrapolate: false } });
       expect(noExtrapolation.json().params).toMatchObject({ auto: true, autoExtrapolate: false });
-      const extrapolationAlone = await submit({ datasetId: corelId, params: { autoExtrapolate: true } });
-      expect(extrapolationAlone.statusCode).toBe(400);
-      expect(extrapolationAlone.json().message).toMatch(/params\.autoExtrapolate needs a teacherId/);
+      // the search's own settings for a job that runs no search are refused, naming why it runs none
+      const refused: [Record<string, unknown>, string | null, RegExp][] = [
+        [{ autoExtrapolate: true }, null, /^params\.autoExtrapolate needs a teacherId$/],
+        [{ autoBudgetSeconds: 30 }, null, /^params\.autoBudgetSeconds needs a teacherId$/],
+        [{ auto: false, autoExtrapolate: false }, sharedTeacherId, /^params\.autoExtrapolate is for the auto search, and params\.auto is false$/],
+        [{ epochs: 3, autoBudgetSeconds: 30 }, sharedTeacherId, /^params\.autoBudgetSeconds is for the auto search, which params\.epochs turns off/],
+      ];
+      for (const [params, teacherId, message] of refused) {
+        const r = await submit({ datasetId: corelId, ...(teacherId ? { teacherId } : {}), params });
+        expect(r.statusCode, JSON.stringify(params)).toBe(400);
+        expect(r.json().message).toMatch(message);
+      }
     });
 
     it('without a teacher: alpha forced to 0, an explicit alpha > 0 refused', async () => {

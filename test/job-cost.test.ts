@@ -122,4 +122,18 @@ describe('CLI train', () => {
     expect(err?.code).toBe(2);
     expect(err?.stderr).toContain("distilxr: hardNegatives (100000) is more than the dataset's 159 labels; poolSize (100000) is more than the dataset's 159 labels; batchSize (9999) is more than the dataset's 4880 points");
   });
+
+  it("refuses the --auto search's own flags for a job that runs no search, saying why (exit 2)", async () => {
+    const run = promisify(execFile);
+    const refusal = (args: string[]) => run('node', ['bin/distilxr.js', 'train', '--train', BIBTEX, ...args]).then(() => null, (e: { code: number; stderr: string }) => e);
+    for (const [args, message] of [
+      [['--auto-budget', '30'], 'distilxr: --auto-budget needs --teacher'],
+      [['--teacher', 'unread.onnx', '--no-auto', '--no-auto-extrapolate'], 'distilxr: --no-auto-extrapolate is for the --auto search, and --no-auto is given'],
+      [['--teacher', 'unread.onnx', '--epochs', '2', '--auto-extrapolate'], 'distilxr: --auto-extrapolate is for the --auto search, which --epochs turns off (--auto keeps it on)'],
+    ] as [string[], string][]) {
+      const err = await refusal(args);
+      expect(err?.code, args.join(' ')).toBe(2);
+      expect(err?.stderr).toContain(message);
+    }
+  });
 });

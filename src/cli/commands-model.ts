@@ -46,7 +46,9 @@ export function trainCommand(): Command {
       const noTeacher = o.teacher ? null : withoutTeacher(settings, given, { prefix: '', teacher: '--teacher' });
       if (noTeacher?.problems.length) throw new UsageError(noTeacher.problems.join('; '));
       const config = noTeacher?.config ?? settings;
-      const auto = o.teacher ? (o.auto ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((f) => cmd.getOptionValueSource(f) === 'cli')) : false;
+      const onCommandLine = (key: string): boolean => cmd.getOptionValueSource(key) === 'cli';
+      const auto = o.teacher ? (o.auto ?? !SETTINGS_THAT_TURN_AUTO_OFF.some(onCommandLine)) : false;
+      refuseSearchFlagsWithoutSearch(cmd, o, auto, onCommandLine);
       const labelNames = o.labelNames ? (await readFile(o.labelNames, 'utf8')).split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1) : undefined;
       const sink = stderrProgress();
       const result = await runTrainJob(
@@ -174,4 +176,15 @@ function median(xs: number[]): number {
   if (!xs.length) return 0;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/** The --auto search's own flags, given to a job that runs no search, would be ignored unseen: refused, saying why it runs none. */
+function refuseSearchFlagsWithoutSearch(cmd: Command, o: Record<string, unknown>, auto: boolean, onCommandLine: (key: string) => boolean): void {
+  const given = ['autoBudget', 'autoTrialThreads', 'autoEveryCandidate', 'autoPreferSimpler', 'autoExtrapolate'].filter(onCommandLine);
+  if (auto || given.length === 0) return;
+  // the flag as given: --no-… for a boolean set to false
+  const flag = (key: string): string => cmd.options.find((opt) => opt.attributeName() === key && (typeof o[key] !== 'boolean' || opt.negate === (o[key] === false)))?.long ?? key;
+  const off = SETTINGS_THAT_TURN_AUTO_OFF.find(onCommandLine);
+  const why = !o.teacher ? 'needs --teacher' : o.auto === false ? 'is for the --auto search, and --no-auto is given' : `is for the --auto search, which ${flag(off!)} turns off (--auto keeps it on)`;
+  throw new UsageError(`${flag(given[0])} ${why}`);
 }

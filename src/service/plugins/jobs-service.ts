@@ -55,11 +55,14 @@ export class JobService {
     if (body.teacherId !== undefined && !teacher) throw new NotFoundError('teacher', body.teacherId);
     const { featurizer, auto: autoGiven, autoBudgetSeconds, autoExtrapolate, crossFit, ...given } = body.params ?? {};
     if (autoGiven && !teacher) throw new BadRequestError('params.auto needs a teacherId: the search chooses distillation settings');
-    if (autoExtrapolate !== undefined && !teacher) throw new BadRequestError('params.autoExtrapolate needs a teacherId: it is a setting of the auto search');
     if (crossFit !== undefined && !teacher) throw new BadRequestError('params.crossFit needs a teacherId: it says how the teacher scores the training examples');
     // no setting it chooses or that shapes the model given: the job picks its own (the same rule as the CLI's)
     const params: Record<string, unknown> = body.params ?? {};
-    const auto = teacher !== null && (autoGiven ?? !SETTINGS_THAT_TURN_AUTO_OFF.some((k) => params[k] !== undefined));
+    const turnedOff = SETTINGS_THAT_TURN_AUTO_OFF.filter((k) => params[k] !== undefined);
+    const auto = teacher !== null && (autoGiven ?? turnedOff.length === 0);
+    // the search's own settings, given for a job that runs no search, would be dropped unseen
+    const searchOff = !teacher ? 'needs a teacherId' : autoGiven === false ? 'is for the auto search, and params.auto is false' : `is for the auto search, which params.${turnedOff[0]} turns off (a setting it would choose; params.auto: true keeps it on)`;
+    for (const [name, value] of Object.entries({ autoBudgetSeconds, autoExtrapolate })) if (value !== undefined && !auto) throw new BadRequestError(`params.${name} ${searchOff}`);
     const merged: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...given };
     const noTeacher = teacher ? null : withoutTeacher(merged, given, { prefix: 'params.', teacher: 'teacherId' });
     if (noTeacher?.problems.length) throw new BadRequestError(noTeacher.problems.join('; '));
@@ -72,7 +75,7 @@ export class JobService {
     const budget = auto ? { autoBudgetSeconds: autoBudgetSeconds ?? defaultAutoBudget(dataset.stats, config, inputDim, teacher !== null && isTextTeacherKind(teacher.kind)) } : {};
     const cost = trainJobCost({ stats: dataset.stats, config, inputDim, teacher: teacher !== null, ...budget });
     checkJobCost(cost, this.limits, body.params ?? {}, datasetBoundProblems(dataset.stats, given, TRAIN_DATASET_BOUNDS));
-    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget, ...(auto && autoExtrapolate !== undefined ? { autoExtrapolate } : {}) } });
+    return this.submit({ id: randomUUID(), kind: 'train', datasetId: dataset.id, teacherId: teacher?.id ?? null, params: { ...config, ...(featurizer ? { featurizer } : {}), ...(teacher ? { crossFit: crossFit ?? true } : {}), auto, ...budget, ...(autoExtrapolate !== undefined ? { autoExtrapolate } : {}) } });
   }
 
   /** A job fitting the baseline teacher (full-softmax MLP) on a dataset. */
