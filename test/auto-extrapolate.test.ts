@@ -28,7 +28,7 @@ function answering(answers: [Partial<TrainConfig>, number][], seen: { settings: 
   };
 }
 
-describe('--auto-extrapolate', () => {
+describe('the extrapolating search (--auto-extrapolate)', () => {
   let dir: string;
   let teacherPath: string;
   beforeAll(async () => {

@@ -130,9 +130,8 @@ export function withCandidateAt(family: AutoFamily, candidate: Partial<TrainConf
  * Up to this many training rows the search extrapolates by default (autoTune's `extrapolate`; --no-auto-extrapolate
  * turns it off, --auto-extrapolate on at any size). There its trials take seconds, and a third of the rows held out is
  * what ranks a data-hungry candidate under the rest: on Bibtex (4,880 rows) it chose the random start's α 1 T 1 on five
- * seeds of five, P@1 65.18 → 66.36 (the grid's best 66.04), its job 5.8 → 11.9 s; on Corel5k (4,500) 41.16 → 41.12,
- * 4.0 → 5.7 s. Above it
- * the cost grows with the rows and bought nothing measurable: Delicious (12,920) chose the same, 8.4 → 17.7 s; debtags
+ * seeds of five, P@1 65.18 → 66.36 (the grid's best 66.04; the best peer 63.78), its job 5.8 → 13.0 s (nxc-plt: 1.2 s);
+ * on Corel5k (4,500) 41.16 → 41.12 (the best peer 40.00), 4.0 → 6.5 s (nxc-plt: 0.94 s). Above it the cost grows with the rows and bought nothing measurable: Delicious (12,920) chose the same, 8.4 → 17.7 s; debtags
  * (17,901) +0.06 P@1 but −0.97 P@5, 17.6 → 66.1 s (BENCHMARKS.md section 0).
  */
 export const AUTO_EXTRAPOLATE_MAX_ROWS = 10_000;

@@ -348,7 +348,7 @@ function trialThreads(input: TrainJobInput, textTeacher: boolean): number {
 function trialRunner(input: TrainJobInput, texts: readonly string[] | null, labelMap: LoadedTrainTest['labelMap']): TrialRunner {
   // every trial trains on the same rows with the same teacher: a pair is scored once for them all,
   // and a first pool mined once for all the trials whose mining settings are the same. One at a time:
-  // each takes the memo's kernel memory (reset), so two lanes calling at once (--auto-extrapolate's
+  // each takes the memo's kernel memory (reset), so two lanes calling at once (the extrapolating search's
   // fold-1 trials) would train in the same floats
   const memo = newTrialMemo();
   return oneAtATime(async (config: TrainConfig, train: Dataset, heldOut: Dataset, teacherPath: string, rows: TrialRows, signal?: AbortSignal) => {
