@@ -10,7 +10,7 @@ import { adagradFactory } from '../src/core/model/optimizer.js';
 import { Student } from '../src/core/model/student.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
 import { trainerFor, trainingParameters } from '../src/core/model/training-setup.js';
-import { StudentTrainer } from '../src/core/model/trainer.js';
+import { stepScratchFloats, StudentTrainer, type NegativePool } from '../src/core/model/trainer.js';
 import { KernelMemory, KernelMemorySlot } from '../src/core/simd/kernel-memory.js';
 import { Rng } from '../src/core/util/rng.js';
 import { csr } from './support/csr-rows.js';
@@ -159,6 +159,47 @@ describe('training with the kernels', () => {
     expectClose(simd.student.V, plain.student.V, 1e-3);
     expectClose(simd.student.W1, plain.student.W1, 1e-3);
     expect(simd.student.V.some((v, i) => v !== initial.V[i])).toBe(true);
+  });
+
+  it.each([
+    { name: 'valued inputs, label bias, τ 1, α 0.5 with hard negatives', binary: false, labelBias: true, tau: 1, alpha: 0.5, dim: 9 },
+    { name: 'binary inputs, no label bias, τ 0.7, α 0', binary: true, labelBias: false, tau: 0.7, alpha: 0, dim: 16 },
+    { name: 'valued inputs, label bias, τ 0.3, α 1, d 4', binary: false, labelBias: true, tau: 0.3, alpha: 1, dim: 4 },
+  ])('the batched step (one kernel call for the scores, one for the backward pass) trains bit for bit as one call per row: $name', ({ binary, labelBias, tau, alpha, dim }) => {
+    const feats = binary ? csr(rows, D) : features;
+    const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim, labelBias, tau, alpha, hardNegatives: 3, randomNegatives: 5, inBatchNegatives: 4, batchSize: 8, threads: 1, lr: 0.2 };
+    // a pool of 4 non-positive labels per row with teacher scores, and the positives' teacher scores
+    const K = 4;
+    const poolRng = new Rng(11);
+    const pool: NegativePool = { size: K, labels: new Int32Array(rows.length * K), teacherScores: new Float32Array(rows.length * K) };
+    for (let r = 0; r < rows.length; r++) {
+      for (let k = 0; k < K; k++) {
+        let y = poolRng.int(L);
+        while (labelRows[r].includes(y)) y = poolRng.int(L);
+        pool.labels[r * K + k] = k === K - 1 && r % 3 === 0 ? -1 : y; // some rows short of a full pool
+        pool.teacherScores![r * K + k] = 3 * poolRng.next() - 1;
+      }
+    }
+    const positiveScores = Float32Array.from(labels.indices, () => 2 + poolRng.next());
+    const run = (batchedKernels: boolean) => {
+      const c = { ...cfg, batchedKernels };
+      const { blank, kernels } = trainingParameters(studentShapeOf(c, D, L), c, 1, undefined, stepScratchFloats(feats, labels, c));
+      const student = blank.randomize(5);
+      const trainer = trainerFor(student, kernels, feats, labels, c, 1);
+      trainer.setPool(pool);
+      if (alpha > 0) trainer.setPositiveTeacherScores(positiveScores);
+      const losses = [1, 2, 3].map((e) => trainer.trainEpoch(e).loss);
+      return { losses, W1: student.W1.slice(), V: student.V.slice(), batched: trainer.batchedStep, start: Student.init(student.shape, 5) };
+    };
+    const batched = run(true);
+    const perRow = run(false);
+    expect(batched.batched).toBe(true);
+    expect(perRow.batched).toBe(false);
+    expect(batched.losses).toEqual(perRow.losses);
+    expect(batched.W1).toEqual(perRow.W1);
+    expect(batched.V).toEqual(perRow.V);
+    expect(batched.V.some((v, i) => v !== batched.start.V[i])).toBe(true); // it trained
+    expect(batched.W1.some((v, i) => v !== batched.start.W1[i])).toBe(true);
   });
 
   it('a run in a reused memory (KernelMemorySlot) trains bit for bit as in a new one; a larger run gets a new memory', () => {

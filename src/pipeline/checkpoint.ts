@@ -123,12 +123,12 @@ export function encodeTrainState(s: TrainState, student: Student, trainer: Stude
 
 /**
  * The settings a checkpoint must share with the run that resumes it: all but the thread count, the
- * SIMD kernels' switch and teacherWeights, which change how the next steps run (the last two only
+ * SIMD kernels' switches and teacherWeights, which change how the next steps run (the last two only
  * by float rounding), not what the checkpoint holds (checkpoints written before the settings
  * existed have none of them).
  */
 function resumeKey(config: Partial<TrainConfig>): Partial<TrainConfig> {
-  const { threads: _, simdKernels: __, teacherWeights: ___, ...rest } = config;
+  const { threads: _, simdKernels: __, teacherWeights: ___, batchedKernels: ____, ...rest } = config;
   return rest;
 }
 

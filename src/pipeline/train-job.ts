@@ -13,7 +13,7 @@ import { loadTrainTest } from '../core/data/load-dataset.js';
 import { propensitiesFromCounts, type MetricReport } from '../core/model/metrics.js';
 import { Student } from '../core/model/student.js';
 import { studentShapeOf, validateTrainConfig, type TrainConfig } from '../core/model/train-config.js';
-import type { EpochStats } from '../core/model/trainer.js';
+import { stepScratchFloats, type EpochStats } from '../core/model/trainer.js';
 import { trainingThreads, warmTrainingThreads } from '../core/model/hogwild-trainer.js';
 import { trainerFor, trainingParameters } from '../core/model/training-setup.js';
 import type { KernelMemorySlot } from '../core/simd/kernel-memory.js';
@@ -202,7 +202,7 @@ export async function runTrainJob(input: TrainJobInput, sink: ProgressSink = sil
     const threads = cfg.epochs > 0 ? trainingThreads(cfg.threads, fit.features.rows, cfg.batchSize) : 1;
     if (threads > 1) sink.log(`training on ${threads} threads sharing the parameters (Hogwild: threads 1 for a reproducible run)`);
     const shape = studentShapeOf(cfg, train.features.cols, numLabels);
-    const placed = cfg.epochs > 0 ? trainingParameters(shape, cfg, threads, input.kernelMemory) : null;
+    const placed = cfg.epochs > 0 ? trainingParameters(shape, cfg, threads, input.kernelMemory, stepScratchFloats(fit.features, fit.labels, cfg)) : null;
     const student = await initialStudent(input, teacher, placed?.blank ?? Student.zeros(shape), fit, cfg, sink);
     const fromWeights = await scoringFromWeights(input, teacher, folded, cfg, fit, sink);
     const scoring = trainingScores(teacher, folded, cfg, sink, fromWeights ?? spreadScoring(input, teacher, folded));

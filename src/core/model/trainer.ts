@@ -2,7 +2,7 @@ import { labelCounts, type Csr } from '../data/csr.js';
 import { CancelledError, NumericError } from '../util/errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
 import type { KernelMemory, Kernels } from '../simd/kernel-memory.js';
-import { adagradFactory, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
+import { adagradFactory, SparseAdagrad, type RowOptimizer, type RowOptimizerFactory } from './optimizer.js';
 import { Rng } from '../util/rng.js';
 import { dot } from '../util/vectors.js';
 import type { Student } from './student.js';
@@ -26,6 +26,40 @@ export interface EpochStats {
   examples: number;
   seconds: number;
   examplesPerSecond: number;
+}
+
+/** The most candidates an example of `labels` can have under `cfg`: its positives and every negative. */
+function candidateCapacity(labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
+  let maxPos = 0;
+  for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
+  return maxPos + cfg.hardNegatives + cfg.randomNegatives + cfg.inBatchNegatives;
+}
+
+function maxRowLength(m: Csr): number {
+  let max = 0;
+  for (let r = 0; r < m.rows; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
+  return max;
+}
+
+/**
+ * Kernel-memory floats a trainer of this data carves for its batched step (StudentTrainer's `step`): candidate ids,
+ * scores and gradients, and the example's input ids and values. Without room for them it steps row by row.
+ */
+export function stepScratchFloats(features: Csr, labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
+  return 3 * candidateCapacity(labels, cfg) + 2 * Math.max(1, maxRowLength(features));
+}
+
+/** Addresses of the batched step's kernel-memory arrays (kernels.wat's `backward`). */
+interface BatchedStep {
+  optV: SparseAdagrad;
+  optW1: SparseAdagrad;
+  V: number;
+  AV: number;
+  W1: number;
+  AW1: number;
+  /** The example's input ids and values, copied in before each backward pass. */
+  feats: Int32Array;
+  vals: Float32Array;
 }
 
 export type EpochProgress = (done: number, total: number, meanLoss: number) => void;
@@ -72,6 +106,8 @@ export class StudentTrainer {
   /** The memory the kernels work in (Hogwild threads attach it), or null for plain loops. */
   readonly kernelMemory: KernelMemory | null;
   private readonly du: Float32Array;
+  /** With the kernels, config.batchedKernels and room for stepScratchFloats: each example's scores and backward pass in one kernel call each. */
+  private readonly batched: BatchedStep | null = null;
   private readonly grad: Float32Array;
   private readonly candLabels: Int32Array;
   private readonly cand: CandidateSet;
@@ -109,14 +145,30 @@ export class StudentTrainer {
     this.dq = scratch ? scratch.subarray(d, 2 * d) : new Float64Array(d);
     this.du = scratch ? scratch.subarray(2 * d, 3 * d) : new Float32Array(d);
     this.kernelMemory = this.kernels ? kernelMemory : null;
-    let maxPos = 0;
-    for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
-    const cap = maxPos + config.hardNegatives + config.randomNegatives + config.inBatchNegatives;
-    this.grad = new Float32Array(cap);
-    this.candLabels = new Int32Array(cap);
+    const cap = candidateCapacity(labels, config);
+    const maxNnz = Math.max(1, maxRowLength(features));
+    // the batched step needs both optimizers stepping per coordinate with the kernels, and room for its arrays
+    const { optV, optW1 } = this;
+    const vRows = this.kernelMemory && optV instanceof SparseAdagrad ? optV.kernelRows(this.kernelMemory.memory.buffer) : null;
+    const w1Rows = this.kernelMemory && optW1 instanceof SparseAdagrad ? optW1.kernelRows(this.kernelMemory.memory.buffer) : null;
+    const stepScratch = config.batchedKernels && vRows && w1Rows ? this.kernelMemory!.tryFloats(stepScratchFloats(features, labels, config)) : null;
+    let scores: Float32Array;
+    if (stepScratch && vRows && w1Rows && optV instanceof SparseAdagrad && optW1 instanceof SparseAdagrad) {
+      // float i of the scratch: byte offset at(i)
+      const at = (i: number): number => stepScratch.byteOffset + 4 * i;
+      const buf = stepScratch.buffer;
+      this.candLabels = new Int32Array(buf, at(0), cap);
+      this.grad = new Float32Array(buf, at(cap), cap);
+      scores = new Float32Array(buf, at(2 * cap), cap);
+      this.batched = { optV, optW1, V: vRows.params, AV: vRows.accum, W1: w1Rows.params, AW1: w1Rows.accum, feats: new Int32Array(buf, at(3 * cap), maxNnz), vals: new Float32Array(buf, at(3 * cap + maxNnz), maxNnz) };
+    } else {
+      this.candLabels = new Int32Array(cap);
+      this.grad = new Float32Array(cap);
+      scores = new Float32Array(cap);
+    }
     this.cand = {
       n: 0,
-      scores: new Float32Array(cap),
+      scores,
       logQ: new Float32Array(cap),
       positive: new Uint8Array(cap),
       teacher: new Float32Array(cap),
@@ -144,6 +196,11 @@ export class StudentTrainer {
   /** What setPool and setPositiveTeacherScores set last (training threads get the same). */
   samplingInputs(): { pool: NegativePool | null; positiveScores: Float32Array | null } {
     return { pool: this.pool, positiveScores: this.positiveTeacherScores };
+  }
+
+  /** Whether each example steps in two kernel calls (trainExampleBatched), not one per parameter row. */
+  get batchedStep(): boolean {
+    return this.batched !== null;
   }
 
   /** Optimizer state, for checkpoints. */
@@ -228,6 +285,7 @@ export class StudentTrainer {
 
   /** One SGD step on one example; returns its loss. */
   private trainExample(ex: number, batchCount: number): number {
+    if (this.batched !== null && this.kernels !== null) return this.trainExampleBatched(this.kernels, this.batched, ex, batchCount);
     const n = this.buildCandidates(ex, batchCount);
     const s = this.student;
     const d = s.shape.dim;
@@ -260,6 +318,32 @@ export class StudentTrainer {
         this.optW1.stepRow(f.indices[p], this.du, 0, f.values ? f.values[p] : 1);
       }
     }
+    return loss;
+  }
+
+  /**
+   * trainExample with the kernels' batched calls: the candidates' scores in one, the backward pass (dq, the V rows'
+   * steps, du, the input rows' steps) in another, bit for bit what the per-row calls give (test/simd-kernels.test.ts):
+   * JavaScript's calls into WebAssembly per row were half of a step's time (Delicious' profile, BENCHMARKS.md section 0).
+   */
+  private trainExampleBatched(k: Kernels, b: BatchedStep, ex: number, batchCount: number): number {
+    const n = this.buildCandidates(ex, batchCount);
+    const s = this.student;
+    const d = s.shape.dim;
+    const invTau = 1 / s.shape.tau;
+    const norm = this.encodeWithKernels(k, ex);
+    const q = this.q.byteOffset;
+    k.dots(this.cand.scores.byteOffset, q, b.V, this.candLabels.byteOffset, n, d, invTau);
+    const loss = this.objective.forward(this.cand, this.grad, this.parts);
+    this.clearPositives(ex);
+    const { indptr, indices, values } = this.features;
+    const p0 = indptr[ex];
+    const nnz = indptr[ex + 1] - p0;
+    for (let p = 0; p < nnz; p++) {
+      b.feats[p] = indices[p0 + p];
+      b.vals[p] = values ? values[p0 + p] : 1;
+    }
+    k.backward(q, this.dq.byteOffset, this.du.byteOffset, d, b.V, b.AV, this.candLabels.byteOffset, this.grad.byteOffset, n, invTau, b.optV.lr, b.W1, b.AW1, b.feats.byteOffset, b.vals.byteOffset, nnz, b.optW1.lr, s.embeddingDim, norm > 0 ? 1 / norm : 0);
     return loss;
   }
 

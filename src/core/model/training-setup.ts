@@ -10,10 +10,11 @@ import { StudentTrainer } from './trainer.js';
  * A zeroed student where a run of `threads` trains it, for the caller to write its start into (no
  * copy of a start made elsewhere): with cfg.simdKernels, in a kernel memory (shared, so any thread
  * count works) with room for the accumulators and every thread's scratch; else in shared memory for
- * more than one thread, or in plain arrays. `slot`: a kernel memory to reuse.
+ * more than one thread, or in plain arrays. `slot`: a kernel memory to reuse. `stepScratch`: each trainer's room for
+ * the batched step (stepScratchFloats of the training data; without it trainers step row by row).
  */
-export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot?: KernelMemorySlot): { blank: Student; kernels: KernelMemory | null } {
-  const floats = trainingFloats(shape, cfg.rowwiseAdagrad, threads);
+export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot?: KernelMemorySlot, stepScratch = 0): { blank: Student; kernels: KernelMemory | null } {
+  const floats = trainingFloats(shape, cfg.rowwiseAdagrad, threads, stepScratch);
   const kernels = cfg.simdKernels ? (slot ? KernelMemory.fromSlot(slot, floats) : KernelMemory.create(floats)) : null;
   const { inputDim: D, numLabels: L, dim: d } = shape;
   if (kernels) return { blank: new Student(shape, kernels.floats(D * d), kernels.floats(L * d)), kernels };
@@ -27,13 +28,13 @@ export function trainerFor(student: Student, kernels: KernelMemory | null, featu
 }
 
 /**
- * Floats a kernel memory needs: the parameters, their accumulators, and scratch (q, dq, du) for a
- * trainer in this thread and in each training thread, twice over for threads started again.
+ * Floats a kernel memory needs: the parameters, their accumulators, and scratch (q, dq, du and the batched step's)
+ * for a trainer in this thread and in each training thread, twice over for threads started again.
  */
-function trainingFloats(shape: StudentShape, rowwise: boolean, threads: number): number {
+function trainingFloats(shape: StudentShape, rowwise: boolean, threads: number, stepScratch: number): number {
   const d = shape.dim;
   const params = { W1: shape.inputDim * d, V: shape.numLabels * d };
   const up = (n: number): number => Math.ceil(n / 4) * 4;
   const accum = (n: number): number => up(rowwise ? n / d : n);
-  return up(params.W1) + up(params.V) + accum(params.W1) + accum(params.V) + (2 * threads + 2) * up(3 * d);
+  return up(params.W1) + up(params.V) + accum(params.W1) + accum(params.V) + (2 * threads + 2) * (up(3 * d) + up(stepScratch));
 }

@@ -19,6 +19,14 @@ export interface Kernels {
   axpy2(y: number, x0: number, x1: number, a0: number, a1: number, n: number): void;
   /** g = scale·grad; a += g²; p -= lr·g / (√a + 1e-8), per coordinate. */
   adagrad(p: number, a: number, g: number, scale: number, lr: number, n: number): void;
+  /** out[c] = f32(scale · (q · row rows[c] of the [·, d] table at base)), c < n: a training example's candidate scores in one call. */
+  dots(out: number, q: number, base: number, rows: number, n: number, d: number, scale: number): void;
+  /**
+   * A training example's backward pass in one call, as StudentTrainer's per-row steps do it, bit for bit: dq from
+   * the candidates' V rows (gradients grads[c]·invTau), Adagrad on those rows, then with invNorm > 0 du and Adagrad
+   * on the input rows feats[p] scaled by vals[p] (kernels.wat).
+   */
+  backward(q: number, dq: number, du: number, d: number, V: number, AV: number, rows: number, grads: number, n: number, invTau: number, lrV: number, W1: number, AW1: number, feats: number, vals: number, nnz: number, lrW: number, e: number, invNorm: number): void;
 }
 
 const PAGE = 65536;

@@ -6,7 +6,7 @@
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; Σ x[i]·y[i], in eight f32 partial sums.
-  (func (export "dot") (param $x i32) (param $y i32) (param $n i32) (result f32)
+  (func $dot (export "dot") (param $x i32) (param $y i32) (param $n i32) (result f32)
     (local $end i32) (local $end8 i32) (local $s0 v128) (local $s1 v128) (local $s f32)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $end8 (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2))))
@@ -30,7 +30,7 @@
     (local.get $s))
 
   ;; y[i] += a·x[i]
-  (func (export "axpy") (param $y i32) (param $x i32) (param $a f32) (param $n i32)
+  (func $axpy (export "axpy") (param $y i32) (param $x i32) (param $a f32) (param $n i32)
     (local $end i32) (local $end4 i32) (local $av v128)
     (local.set $av (f32x4.splat (local.get $a)))
     (local.set $end (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))))
@@ -66,7 +66,7 @@
       (br $l))))
 
   ;; y[i] += a0·x0[i] + a1·x1[i]: two rows per pass over y
-  (func (export "axpy2") (param $y i32) (param $x0 i32) (param $x1 i32) (param $a0 f32) (param $a1 f32) (param $n i32)
+  (func $axpy2 (export "axpy2") (param $y i32) (param $x0 i32) (param $x1 i32) (param $a0 f32) (param $a1 f32) (param $n i32)
     (local $end i32) (local $end4 i32) (local $v0 v128) (local $v1 v128)
     (local.set $v0 (f32x4.splat (local.get $a0)))
     (local.set $v1 (f32x4.splat (local.get $a1)))
@@ -90,7 +90,7 @@
       (br $l))))
 
   ;; Per-coordinate Adagrad: g = scale·grad[i]; a[i] += g²; p[i] -= lr·g / (√a[i] + 1e-8)
-  (func (export "adagrad") (param $p i32) (param $a i32) (param $g i32) (param $scale f32) (param $lr f32) (param $n i32)
+  (func $adagrad (export "adagrad") (param $p i32) (param $a i32) (param $g i32) (param $scale f32) (param $lr f32) (param $n i32)
     (local $end i32) (local $end4 i32) (local $gv v128) (local $acc v128) (local $sv v128) (local $lv v128) (local $ev v128)
     (local $gs f32) (local $as f32)
     (local.set $sv (f32x4.splat (local.get $scale)))
@@ -120,4 +120,104 @@
       (local.set $a (i32.add (local.get $a) (i32.const 4)))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $l))))
+;; The batched steps of one training example: one call each instead of one per row. Row r of a
+  ;; [rows, d] table at $base is at $base + 4·d·r; $rows holds i32 row ids. Their rounding is the
+  ;; per-row calls' made from JavaScript (a double times a float, stored as a float), bit for bit.
+
+  ;; out[c] = f32(f64(q · row rows[c] of $base) · scale), c < n: the candidates' scores
+  (func (export "dots") (param $out i32) (param $q i32) (param $base i32) (param $rows i32) (param $n i32) (param $d i32) (param $scale f64)
+    (local $c i32) (local $stride i32)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $c) (local.get $n)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2)))
+        (f32.demote_f64 (f64.mul (local.get $scale) (f64.promote_f32
+          (call $dot (local.get $q) (i32.add (local.get $base) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $rows) (i32.shl (local.get $c) (i32.const 2)))))) (local.get $d))))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $l))))
+
+  ;; The backward pass of one example, as StudentTrainer's per-row steps do it:
+  ;; dq = Σ_c f32(grads[c]·invTau)·V[rows[c]] over the candidates with a gradient, two rows per pass (V before its update);
+  ;; Adagrad on each of those V rows with gradient f32(grads[c]·invTau)·q;
+  ;; then, when invNorm > 0, du[j] = (dq[j] − q[j]·(q·dq)) · invNorm for j < e (in doubles, q·dq over j < e) and
+  ;; Adagrad on each input row feats[p] with gradient vals[p]·du, p < nnz.
+  (func (export "backward")
+    (param $q i32) (param $dq i32) (param $du i32) (param $d i32)
+    (param $V i32) (param $AV i32) (param $rows i32) (param $grads i32) (param $n i32) (param $invTau f64) (param $lrV f32)
+    (param $W1 i32) (param $AW1 i32) (param $feats i32) (param $vals i32) (param $nnz i32) (param $lrW f32)
+    (param $e i32) (param $invNorm f64)
+    (local $c i32) (local $pending i32) (local $stride i32) (local $g f32) (local $g64 f64) (local $row i32) (local $qdq f64) (local $j i32)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    ;; dq = 0
+    (local.set $j (i32.const 0))
+    (block $z (loop $zl
+      (br_if $z (i32.ge_u (local.get $j) (local.get $d)))
+      (f32.store (i32.add (local.get $dq) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $zl)))
+    ;; dq: the candidates with a gradient, in pairs
+    (local.set $pending (i32.const -1))
+    (block $qd (loop $ql
+      (br_if $qd (i32.ge_u (local.get $c) (local.get $n)))
+      (local.set $g (f32.load (i32.add (local.get $grads) (i32.shl (local.get $c) (i32.const 2)))))
+      (if (f32.ne (local.get $g) (f32.const 0))
+        (then
+          (if (i32.lt_s (local.get $pending) (i32.const 0))
+            (then (local.set $pending (local.get $c)))
+            (else
+              (call $axpy2 (local.get $dq)
+                (i32.add (local.get $V) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $rows) (i32.shl (local.get $pending) (i32.const 2))))))
+                (i32.add (local.get $V) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $rows) (i32.shl (local.get $c) (i32.const 2))))))
+                (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $grads) (i32.shl (local.get $pending) (i32.const 2))))) (local.get $invTau)))
+                (f32.demote_f64 (f64.mul (f64.promote_f32 (local.get $g)) (local.get $invTau)))
+                (local.get $d))
+              (local.set $pending (i32.const -1))))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $ql)))
+    (if (i32.ge_s (local.get $pending) (i32.const 0))
+      (then
+        (call $axpy (local.get $dq)
+          (i32.add (local.get $V) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $rows) (i32.shl (local.get $pending) (i32.const 2))))))
+          (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $grads) (i32.shl (local.get $pending) (i32.const 2))))) (local.get $invTau)))
+          (local.get $d))))
+    ;; the V rows
+    (local.set $c (i32.const 0))
+    (block $vd (loop $vl
+      (br_if $vd (i32.ge_u (local.get $c) (local.get $n)))
+      (local.set $g64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $grads) (i32.shl (local.get $c) (i32.const 2))))) (local.get $invTau)))
+      (if (f64.ne (local.get $g64) (f64.const 0))
+        (then
+          (local.set $row (i32.mul (local.get $stride) (i32.load (i32.add (local.get $rows) (i32.shl (local.get $c) (i32.const 2))))))
+          (call $adagrad (i32.add (local.get $V) (local.get $row)) (i32.add (local.get $AV) (local.get $row)) (local.get $q) (f32.demote_f64 (local.get $g64)) (local.get $lrV) (local.get $d))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $vl)))
+    (if (f64.gt (local.get $invNorm) (f64.const 0))
+      (then
+        ;; qdq = Σ_{j<e} q[j]·dq[j] in doubles
+        (local.set $j (i32.const 0))
+        (block $pd (loop $pl
+          (br_if $pd (i32.ge_u (local.get $j) (local.get $e)))
+          (local.set $qdq (f64.add (local.get $qdq) (f64.mul
+            (f64.promote_f32 (f32.load (i32.add (local.get $q) (i32.shl (local.get $j) (i32.const 2)))))
+            (f64.promote_f32 (f32.load (i32.add (local.get $dq) (i32.shl (local.get $j) (i32.const 2))))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $pl)))
+        (local.set $j (i32.const 0))
+        (block $ud (loop $ul
+          (br_if $ud (i32.ge_u (local.get $j) (local.get $e)))
+          (f32.store (i32.add (local.get $du) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.demote_f64 (f64.mul (local.get $invNorm) (f64.sub
+              (f64.promote_f32 (f32.load (i32.add (local.get $dq) (i32.shl (local.get $j) (i32.const 2)))))
+              (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $q) (i32.shl (local.get $j) (i32.const 2))))) (local.get $qdq))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $ul)))
+        ;; the input rows
+        (local.set $c (i32.const 0))
+        (block $wd (loop $wl
+          (br_if $wd (i32.ge_u (local.get $c) (local.get $nnz)))
+          (local.set $row (i32.mul (local.get $stride) (i32.load (i32.add (local.get $feats) (i32.shl (local.get $c) (i32.const 2))))))
+          (call $adagrad (i32.add (local.get $W1) (local.get $row)) (i32.add (local.get $AW1) (local.get $row)) (local.get $du)
+            (f32.load (i32.add (local.get $vals) (i32.shl (local.get $c) (i32.const 2)))) (local.get $lrW) (local.get $d))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $wl))))))
 )
