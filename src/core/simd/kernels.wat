@@ -89,15 +89,33 @@
       (local.set $y (i32.add (local.get $y) (i32.const 4)))
       (br $l))))
 
-  ;; Per-coordinate Adagrad: g = scale·grad[i]; a[i] += g²; p[i] -= lr·g / (√a[i] + 1e-8)
+  ;; Per-coordinate Adagrad: g = scale·grad[i]; a[i] += g²; p[i] -= lr·g / (√a[i] + 1e-8); eight floats a pass (two
+  ;; independent chains of square root and division), then four, then one
   (func $adagrad (export "adagrad") (param $p i32) (param $a i32) (param $g i32) (param $scale f32) (param $lr f32) (param $n i32)
-    (local $end i32) (local $end4 i32) (local $gv v128) (local $acc v128) (local $sv v128) (local $lv v128) (local $ev v128)
+    (local $end i32) (local $end4 i32) (local $end8 i32) (local $gv v128) (local $acc v128) (local $gv1 v128) (local $acc1 v128) (local $sv v128) (local $lv v128) (local $ev v128)
     (local $gs f32) (local $as f32)
     (local.set $sv (f32x4.splat (local.get $scale)))
     (local.set $lv (f32x4.splat (local.get $lr)))
     (local.set $ev (f32x4.splat (f32.const 1e-8)))
     (local.set $end (i32.add (local.get $g) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $end4 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end8 (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2))))
+    (block $done8 (loop $l8
+      (br_if $done8 (i32.ge_u (local.get $g) (local.get $end8)))
+      (local.set $gv (f32x4.mul (local.get $sv) (v128.load (local.get $g))))
+      (local.set $gv1 (f32x4.mul (local.get $sv) (v128.load offset=16 (local.get $g))))
+      (local.set $acc (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $gv) (local.get $gv))))
+      (local.set $acc1 (f32x4.add (v128.load offset=16 (local.get $a)) (f32x4.mul (local.get $gv1) (local.get $gv1))))
+      (v128.store (local.get $a) (local.get $acc))
+      (v128.store offset=16 (local.get $a) (local.get $acc1))
+      (v128.store (local.get $p) (f32x4.sub (v128.load (local.get $p))
+        (f32x4.div (f32x4.mul (local.get $lv) (local.get $gv)) (f32x4.add (f32x4.sqrt (local.get $acc)) (local.get $ev)))))
+      (v128.store offset=16 (local.get $p) (f32x4.sub (v128.load offset=16 (local.get $p))
+        (f32x4.div (f32x4.mul (local.get $lv) (local.get $gv1)) (f32x4.add (f32x4.sqrt (local.get $acc1)) (local.get $ev)))))
+      (local.set $g (i32.add (local.get $g) (i32.const 32)))
+      (local.set $a (i32.add (local.get $a) (i32.const 32)))
+      (local.set $p (i32.add (local.get $p) (i32.const 32)))
+      (br $l8)))
     (block $done4 (loop $l4
       (br_if $done4 (i32.ge_u (local.get $g) (local.get $end4)))
       (local.set $gv (f32x4.mul (local.get $sv) (v128.load (local.get $g))))
@@ -120,7 +138,8 @@
       (local.set $a (i32.add (local.get $a) (i32.const 4)))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
       (br $l))))
-;; The batched steps of one training example: one call each instead of one per row. Row r of a
+
+  ;; The batched steps of one training example: one call each instead of one per row. Row r of a
   ;; [rows, d] table at $base is at $base + 4·d·r; $rows holds i32 row ids. Their rounding is the
   ;; per-row calls' made from JavaScript (a double times a float, stored as a float), bit for bit.
 
