@@ -322,7 +322,7 @@ export class StudentTrainer {
   }
 
   /**
-   * trainExample with the kernels' batched calls: the candidates' scores in one, the backward pass (dq, the V rows'
+   * trainExample with the kernels' batched calls: the encoding in one, the candidates' scores in one, the backward pass (dq, the V rows'
    * steps, du, the input rows' steps) in another, bit for bit what the per-row calls give (test/simd-kernels.test.ts):
    * JavaScript's calls into WebAssembly per row were half of a step's time (Delicious' profile, BENCHMARKS.md section 0).
    */
@@ -331,11 +331,6 @@ export class StudentTrainer {
     const s = this.student;
     const d = s.shape.dim;
     const invTau = 1 / s.shape.tau;
-    const norm = this.encodeWithKernels(k, ex);
-    const q = this.q.byteOffset;
-    k.dots(this.cand.scores.byteOffset, q, b.V, this.candLabels.byteOffset, n, d, invTau);
-    const loss = this.objective.forward(this.cand, this.grad, this.parts);
-    this.clearPositives(ex);
     const { indptr, indices, values } = this.features;
     const p0 = indptr[ex];
     const nnz = indptr[ex + 1] - p0;
@@ -343,6 +338,14 @@ export class StudentTrainer {
       b.feats[p] = indices[p0 + p];
       b.vals[p] = values ? values[p0 + p] : 1;
     }
+    // encodeWithKernels in one call (then the same scaling)
+    const q = this.q.byteOffset;
+    const norm = Math.sqrt(k.encode(q, b.W1, b.feats.byteOffset, b.vals.byteOffset, nnz, d));
+    if (norm > 0) k.scale(q, 1 / norm, d);
+    if (s.shape.labelBias) this.q[d - 1] = 1;
+    k.dots(this.cand.scores.byteOffset, q, b.V, this.candLabels.byteOffset, n, d, invTau);
+    const loss = this.objective.forward(this.cand, this.grad, this.parts);
+    this.clearPositives(ex);
     k.backward(q, this.dq.byteOffset, this.du.byteOffset, d, b.V, b.AV, this.candLabels.byteOffset, this.grad.byteOffset, n, invTau, b.optV.lr, b.W1, b.AW1, b.feats.byteOffset, b.vals.byteOffset, nnz, b.optW1.lr, s.embeddingDim, norm > 0 ? 1 / norm : 0);
     return loss;
   }

@@ -19,6 +19,8 @@ export interface Kernels {
   axpy2(y: number, x0: number, x1: number, a0: number, a1: number, n: number): void;
   /** g = scale·grad; a += g²; p -= lr·g / (√a + 1e-8), per coordinate. */
   adagrad(p: number, a: number, g: number, scale: number, lr: number, n: number): void;
+  /** q = Σ_p vals[p]·W1[feats[p]] (nnz input rows, two per pass as axpy2 pairs them), then returns q · q: an example's encoding in one call. */
+  encode(q: number, W1: number, feats: number, vals: number, nnz: number, d: number): number;
   /** out[c] = f32(scale · (q · row rows[c] of the [·, d] table at base)), c < n: a training example's candidate scores in one call. */
   dots(out: number, q: number, base: number, rows: number, n: number, d: number, scale: number): void;
   /**

@@ -143,6 +143,33 @@
   ;; [rows, d] table at $base is at $base + 4·d·r; $rows holds i32 row ids. Their rounding is the
   ;; per-row calls' made from JavaScript (a double times a float, stored as a float), bit for bit.
 
+  ;; q = Σ_p vals[p]·W1[feats[p]], two rows per pass as the per-row calls pair them; returns q · q
+  (func (export "encode") (param $q i32) (param $W1 i32) (param $feats i32) (param $vals i32) (param $nnz i32) (param $d i32) (result f32)
+    (local $p i32) (local $stride i32) (local $j i32)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    (block $z (loop $zl
+      (br_if $z (i32.ge_u (local.get $j) (local.get $d)))
+      (f32.store (i32.add (local.get $q) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $zl)))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (i32.add (local.get $p) (i32.const 1)) (local.get $nnz)))
+      (call $axpy2 (local.get $q)
+        (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2))))))
+        (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load offset=4 (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2))))))
+        (f32.load (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2))))
+        (f32.load offset=4 (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2))))
+        (local.get $d))
+      (local.set $p (i32.add (local.get $p) (i32.const 2)))
+      (br $pl)))
+    (if (i32.lt_u (local.get $p) (local.get $nnz))
+      (then
+        (call $axpy (local.get $q)
+          (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2))))))
+          (f32.load (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2))))
+          (local.get $d))))
+    (call $dot (local.get $q) (local.get $q) (local.get $d)))
+
   ;; out[c] = f32(f64(q · row rows[c] of $base) · scale), c < n: the candidates' scores
   (func (export "dots") (param $out i32) (param $q i32) (param $base i32) (param $rows i32) (param $n i32) (param $d i32) (param $scale f64)
     (local $c i32) (local $stride i32)
