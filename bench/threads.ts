@@ -18,7 +18,7 @@ import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { HogwildTrainer } from '../src/core/model/hogwild-trainer.js';
 import { propensitiesFromCounts } from '../src/core/model/metrics.js';
 import { DEFAULT_TRAIN_CONFIG, studentShapeOf, type TrainConfig } from '../src/core/model/train-config.js';
-import type { NegativePool } from '../src/core/model/trainer.js';
+import { stepScratchFloats, type NegativePool } from '../src/core/model/trainer.js';
 import { trainerFor, trainingParameters } from '../src/core/model/training-setup.js';
 import { evaluateStudent } from '../src/pipeline/evaluate.js';
 import { mineFromCentroids } from '../src/pipeline/mine.js';
@@ -49,7 +49,7 @@ interface DatasetResult {
 
 async function train(data: Loaded, pool: NegativePool, cfg: TrainConfig, threads: number): Promise<Run> {
   const { train, test } = data;
-  const { blank, kernels } = trainingParameters(studentShapeOf(cfg, train.features.cols, train.labels.cols), cfg, threads);
+  const { blank, kernels } = trainingParameters(studentShapeOf(cfg, train.features.cols, train.labels.cols), cfg, threads, undefined, stepScratchFloats(train.features, train.labels, cfg));
   const student = blank.randomize(cfg.seed);
   const trainer = trainerFor(student, kernels, train.features, train.labels, cfg, threads);
   trainer.setPool(pool);

@@ -141,7 +141,7 @@ describe('training with the kernels', () => {
     const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim, rowwiseAdagrad, hardNegatives: 0, randomNegatives: 6, inBatchNegatives: 4, batchSize: 8, threads: 1, lr: 0.2 };
     const initial = Student.init(studentShapeOf(cfg, D, L), 5);
     const setUp = (c: TrainConfig) => {
-      const { blank, kernels } = trainingParameters(initial.shape, c, 1);
+      const { blank, kernels } = trainingParameters(initial.shape, c, 1, undefined, stepScratchFloats(features, labels, c));
       const student = blank.randomize(5);
       return { student, trainer: trainerFor(student, kernels, features, labels, c, 1) };
     };
@@ -206,7 +206,7 @@ describe('training with the kernels', () => {
     const cfg: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, dim: 9, hardNegatives: 0, randomNegatives: 6, inBatchNegatives: 4, batchSize: 8, threads: 1, lr: 0.2 };
     const shape = studentShapeOf(cfg, D, L);
     const run = (slot?: KernelMemorySlot) => {
-      const { blank, kernels } = trainingParameters(shape, cfg, 1, slot);
+      const { blank, kernels } = trainingParameters(shape, cfg, 1, slot, stepScratchFloats(features, labels, cfg));
       const trainer = trainerFor(blank.randomize(5), kernels, features, labels, cfg, 1);
       const losses = [1, 2].map((e) => trainer.trainEpoch(e).loss);
       return { losses, W1: blank.W1.slice(), V: blank.V.slice(), kernels };
@@ -221,7 +221,7 @@ describe('training with the kernels', () => {
       expect(r.W1).toEqual(fresh.W1);
       expect(r.V).toEqual(fresh.V);
     }
-    const wider = trainingParameters(studentShapeOf(cfg, 100 * D, L), cfg, 1, slot); // past the memory's 64 KiB pages
+    const wider = trainingParameters(studentShapeOf(cfg, 100 * D, L), cfg, 1, slot, stepScratchFloats(features, labels, cfg)); // past the memory's 64 KiB pages
     expect(wider.kernels).not.toBe(first.kernels);
     expect(slot.memory).toBe(wider.kernels);
   });

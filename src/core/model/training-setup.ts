@@ -11,9 +11,9 @@ import { StudentTrainer } from './trainer.js';
  * copy of a start made elsewhere): with cfg.simdKernels, in a kernel memory (shared, so any thread
  * count works) with room for the accumulators and every thread's scratch; else in shared memory for
  * more than one thread, or in plain arrays. `slot`: a kernel memory to reuse. `stepScratch`: each trainer's room for
- * the batched step (stepScratchFloats of the training data; without it trainers step row by row).
+ * the batched step (stepScratchFloats of the training data; with 0 its trainers step row by row).
  */
-export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot?: KernelMemorySlot, stepScratch = 0): { blank: Student; kernels: KernelMemory | null } {
+export function trainingParameters(shape: StudentShape, cfg: TrainConfig, threads: number, slot: KernelMemorySlot | undefined, stepScratch: number): { blank: Student; kernels: KernelMemory | null } {
   const floats = trainingFloats(shape, cfg.rowwiseAdagrad, threads, stepScratch);
   const kernels = cfg.simdKernels ? (slot ? KernelMemory.fromSlot(slot, floats) : KernelMemory.create(floats)) : null;
   const { inputDim: D, numLabels: L, dim: d } = shape;
