@@ -77,8 +77,8 @@ export class SparseAdagrad extends Adagrad {
   }
 
   /** Where the kernels of the memory whose buffer is `buffer` step its rows (addresses of the parameters and accumulators), when they do: a caller's batched kernels can then step them too. */
-  kernelRows(buffer: ArrayBufferLike): { params: number; accum: number } | null {
-    return this.kernels !== null && this.kernelBuffer === buffer ? { params: this.params.byteOffset, accum: this.accum.byteOffset } : null;
+  kernelRows(buffer: ArrayBufferLike): { params: number; accum: number; optimizer: SparseAdagrad } | null {
+    return this.kernels !== null && this.kernelBuffer === buffer ? { params: this.params.byteOffset, accum: this.accum.byteOffset, optimizer: this } : null;
   }
 
   /** params[row] -= lr * scale * grad / sqrt(accum), where the gradient is scale * grad[gOffset..]. */

@@ -28,22 +28,20 @@ export interface EpochStats {
   examplesPerSecond: number;
 }
 
-/** The most candidates an example of `labels` can have under `cfg`: its positives and every negative. */
-function candidateCapacity(labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
-  let maxPos = 0;
-  for (let r = 0; r < labels.rows; r++) maxPos = Math.max(maxPos, labels.indptr[r + 1] - labels.indptr[r]);
-  return maxPos + cfg.hardNegatives + cfg.randomNegatives + cfg.inBatchNegatives;
-}
-
 function maxRowLength(m: Csr): number {
   let max = 0;
   for (let r = 0; r < m.rows; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
   return max;
 }
 
+/** The most candidates an example of `labels` can have under `cfg`: its positives and every negative. */
+function candidateCapacity(labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
+  return maxRowLength(labels) + cfg.hardNegatives + cfg.randomNegatives + cfg.inBatchNegatives;
+}
+
 /**
- * Kernel-memory floats a trainer of this data carves for its batched step (StudentTrainer's `step`): candidate ids,
- * scores and gradients, and the example's input ids and values. Without room for them it steps row by row.
+ * Kernel-memory floats a trainer of this data carves for its batched step (StudentTrainer.trainExampleBatched):
+ * candidate ids, scores and gradients, and the example's input ids and values. Without room for them it steps row by row.
  */
 export function stepScratchFloats(features: Csr, labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
   return 3 * candidateCapacity(labels, cfg) + 2 * Math.max(1, maxRowLength(features));
@@ -106,7 +104,7 @@ export class StudentTrainer {
   /** The memory the kernels work in (Hogwild threads attach it), or null for plain loops. */
   readonly kernelMemory: KernelMemory | null;
   private readonly du: Float32Array;
-  /** With the kernels, config.batchedKernels and room for stepScratchFloats: each example's scores and backward pass in one kernel call each. */
+  /** With the kernels, config.batchedKernels and room for stepScratchFloats: each example's encoding, scores and backward pass in one kernel call each. */
   private readonly batched: BatchedStep | null = null;
   private readonly grad: Float32Array;
   private readonly candLabels: Int32Array;
@@ -148,19 +146,19 @@ export class StudentTrainer {
     const cap = candidateCapacity(labels, config);
     const maxNnz = Math.max(1, maxRowLength(features));
     // the batched step needs both optimizers stepping per coordinate with the kernels, and room for its arrays
-    const { optV, optW1 } = this;
-    const vRows = this.kernelMemory && optV instanceof SparseAdagrad ? optV.kernelRows(this.kernelMemory.memory.buffer) : null;
-    const w1Rows = this.kernelMemory && optW1 instanceof SparseAdagrad ? optW1.kernelRows(this.kernelMemory.memory.buffer) : null;
+    const buffer = this.kernelMemory?.memory.buffer;
+    const vRows = buffer && this.optV instanceof SparseAdagrad ? this.optV.kernelRows(buffer) : null;
+    const w1Rows = buffer && this.optW1 instanceof SparseAdagrad ? this.optW1.kernelRows(buffer) : null;
     const stepScratch = config.batchedKernels && vRows && w1Rows ? this.kernelMemory!.tryFloats(stepScratchFloats(features, labels, config)) : null;
     let scores: Float32Array;
-    if (stepScratch && vRows && w1Rows && optV instanceof SparseAdagrad && optW1 instanceof SparseAdagrad) {
+    if (stepScratch && vRows && w1Rows) {
       // float i of the scratch: byte offset at(i)
       const at = (i: number): number => stepScratch.byteOffset + 4 * i;
       const buf = stepScratch.buffer;
       this.candLabels = new Int32Array(buf, at(0), cap);
       this.grad = new Float32Array(buf, at(cap), cap);
       scores = new Float32Array(buf, at(2 * cap), cap);
-      this.batched = { optV, optW1, V: vRows.params, AV: vRows.accum, W1: w1Rows.params, AW1: w1Rows.accum, feats: new Int32Array(buf, at(3 * cap), maxNnz), vals: new Float32Array(buf, at(3 * cap + maxNnz), maxNnz) };
+      this.batched = { optV: vRows.optimizer, optW1: w1Rows.optimizer, V: vRows.params, AV: vRows.accum, W1: w1Rows.params, AW1: w1Rows.accum, feats: new Int32Array(buf, at(3 * cap), maxNnz), vals: new Float32Array(buf, at(3 * cap + maxNnz), maxNnz) };
     } else {
       this.candLabels = new Int32Array(cap);
       this.grad = new Float32Array(cap);
@@ -198,7 +196,7 @@ export class StudentTrainer {
     return { pool: this.pool, positiveScores: this.positiveTeacherScores };
   }
 
-  /** Whether each example steps in two kernel calls (trainExampleBatched), not one per parameter row. */
+  /** Whether each example steps in three kernel calls (trainExampleBatched), not one per parameter row. */
   get batchedStep(): boolean {
     return this.batched !== null;
   }
@@ -324,7 +322,7 @@ export class StudentTrainer {
   /**
    * trainExample with the kernels' batched calls: the encoding in one, the candidates' scores in one, the backward pass (dq, the V rows'
    * steps, du, the input rows' steps) in another, bit for bit what the per-row calls give (test/simd-kernels.test.ts):
-   * JavaScript's calls into WebAssembly per row were half of a step's time (Delicious' profile, BENCHMARKS.md section 0).
+   * JavaScript around the per-row calls was about half of a step's time (Delicious' profile, BENCHMARKS.md section 2).
    */
   private trainExampleBatched(k: Kernels, b: BatchedStep, ex: number, batchCount: number): number {
     const n = this.buildCandidates(ex, batchCount);
