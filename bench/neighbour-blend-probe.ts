@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { exactTopK } from '../src/ann/exact-search.js';
 import { LabelIndex } from '../src/ann/hnsw-index.js';
 import { blendWithNeighbours, encodePoints, type TopK } from '../src/ann/neighbour-blend.js';
-import { labelCounts } from '../src/core/data/csr.js';
+import { labelCounts, labelPositives } from '../src/core/data/csr.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { evaluateRankings, propensitiesFromCounts } from '../src/core/model/metrics.js';
 import { EXACT_EVAL_MAX_PAIRS, evenlySpacedSubset } from '../src/pipeline/evaluate.js';
@@ -53,14 +53,7 @@ if (viaLabels > 0) {
   const tv = performance.now();
   const L = viaLabels;
   const byLabel = model.index.searchBatch(queries, n, L, { ef: Math.max(L, model.config.hnsw.efSearch) });
-  // label → its training points (the label matrix transposed)
-  const { indptr: lp, indices: li } = train.labels;
-  const start = new Int32Array(train.labels.cols + 1);
-  for (let p = 0; p < li.length; p++) start[li[p] + 1]++;
-  for (let l = 0; l < train.labels.cols; l++) start[l + 1] += start[l];
-  const fill = start.slice(0, -1);
-  const pts = new Int32Array(li.length);
-  for (let r = 0; r < train.labels.rows; r++) for (let p = lp[r]; p < lp[r + 1]; p++) pts[fill[li[p]]++] = r;
+  const { indptr: start, indices: pts } = labelPositives(train.labels); // label → its training points
   const out: TopK = { labels: new Int32Array(n * KMAX).fill(-1), scores: new Float32Array(n * KMAX).fill(-Infinity), k: KMAX };
   const seen = new Int32Array(train.labels.rows).fill(-1);
   let hits = 0, gathered = 0;

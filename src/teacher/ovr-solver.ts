@@ -5,7 +5,7 @@
  * negatives given to it (every row, or a shortlist of hard ones); its weights are kept where
  * |w_f| exceeds a threshold, so W stays sparse.
  */
-import { CsrBuilder, type Csr } from '../core/data/csr.js';
+import { CsrBuilder, labelPositives, maxRowLength, type Csr } from '../core/data/csr.js';
 import { NumericError } from '../core/util/errors.js';
 import { fmix32 } from '../core/util/hash.js';
 import { Rng } from '../core/util/rng.js';
@@ -286,25 +286,3 @@ function solveDual(
   return wb;
 }
 
-/** Label → the rows that carry it (transpose of the label matrix). */
-function labelPositives(labels: Csr, numLabels: number): Csr {
-  const indptr = new Int32Array(numLabels + 1);
-  const n = labels.indptr[labels.rows];
-  for (let p = 0; p < n; p++) if (labels.indices[p] < numLabels) indptr[labels.indices[p] + 1]++;
-  for (let y = 0; y < numLabels; y++) indptr[y + 1] += indptr[y];
-  const fill = indptr.slice(0, numLabels);
-  const indices = new Int32Array(indptr[numLabels]);
-  for (let i = 0; i < labels.rows; i++) {
-    for (let p = labels.indptr[i]; p < labels.indptr[i + 1]; p++) {
-      const y = labels.indices[p];
-      if (y < numLabels) indices[fill[y]++] = i;
-    }
-  }
-  return { rows: numLabels, cols: labels.rows, indptr, indices, values: null };
-}
-
-function maxRowLength(m: Csr, r0: number, r1: number): number {
-  let max = 0;
-  for (let r = r0; r < r1; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
-  return max;
-}

@@ -88,6 +88,30 @@ export class CsrBuilder {
   }
 }
 
+/** The longest row of m over rows r0..r1 (every row by default): entries of its fullest row. */
+export function maxRowLength(m: Csr, r0 = 0, r1 = m.rows): number {
+  let max = 0;
+  for (let r = r0; r < r1; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
+  return max;
+}
+
+/** Label → the rows that carry it (the label matrix transposed), for labels below numLabels. */
+export function labelPositives(labels: Csr, numLabels: number = labels.cols): Csr {
+  const indptr = new Int32Array(numLabels + 1);
+  const n = labels.indptr[labels.rows];
+  for (let p = 0; p < n; p++) if (labels.indices[p] < numLabels) indptr[labels.indices[p] + 1]++;
+  for (let y = 0; y < numLabels; y++) indptr[y + 1] += indptr[y];
+  const fill = indptr.slice(0, numLabels);
+  const indices = new Int32Array(indptr[numLabels]);
+  for (let i = 0; i < labels.rows; i++) {
+    for (let p = labels.indptr[i]; p < labels.indptr[i + 1]; p++) {
+      const y = labels.indices[p];
+      if (y < numLabels) indices[fill[y]++] = i;
+    }
+  }
+  return { rows: numLabels, cols: labels.rows, indptr, indices, values: null };
+}
+
 /** Rows `ids` of m, in that order. */
 export function selectRows(m: Csr, ids: ArrayLike<number>): Csr {
   const b = new CsrBuilder(m.values !== null, ids.length, 16);
