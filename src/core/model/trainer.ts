@@ -1,4 +1,4 @@
-import { labelCounts, type Csr } from '../data/csr.js';
+import { labelCounts, maxRowLength, type Csr } from '../data/csr.js';
 import { CancelledError, NumericError } from '../util/errors.js';
 import { DistillationObjective, type CandidateSet, type LossParts } from './objective.js';
 import type { KernelMemory, Kernels } from '../simd/kernel-memory.js';
@@ -28,27 +28,25 @@ export interface EpochStats {
   examplesPerSecond: number;
 }
 
-function maxRowLength(m: Csr): number {
-  let max = 0;
-  for (let r = 0; r < m.rows; r++) max = Math.max(max, m.indptr[r + 1] - m.indptr[r]);
-  return max;
-}
-
 /** The most candidates an example of `labels` can have under `cfg`: its positives and every negative. */
 function candidateCapacity(labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
   return maxRowLength(labels) + cfg.hardNegatives + cfg.randomNegatives + cfg.inBatchNegatives;
 }
+
+/** The batched step's arrays: candidate ids, scores and gradients (`cap` each), the example's input ids and values (`maxNnz` each). */
+const batchedScratch = (cap: number, maxNnz: number): number => 3 * cap + 2 * maxNnz;
 
 /**
  * Kernel-memory floats a trainer of this data carves for its batched step (StudentTrainer.trainExampleBatched):
  * candidate ids, scores and gradients, and the example's input ids and values. Without room for them it steps row by row.
  */
 export function stepScratchFloats(features: Csr, labels: Csr, cfg: Pick<TrainConfig, 'hardNegatives' | 'randomNegatives' | 'inBatchNegatives'>): number {
-  return 3 * candidateCapacity(labels, cfg) + 2 * Math.max(1, maxRowLength(features));
+  return batchedScratch(candidateCapacity(labels, cfg), Math.max(1, maxRowLength(features)));
 }
 
 /** Addresses of the batched step's kernel-memory arrays (kernels.wat's `backward`). */
 interface BatchedStep {
+  kernels: Kernels;
   optV: SparseAdagrad;
   optW1: SparseAdagrad;
   V: number;
@@ -149,16 +147,16 @@ export class StudentTrainer {
     const buffer = this.kernelMemory?.memory.buffer;
     const vRows = buffer && this.optV instanceof SparseAdagrad ? this.optV.kernelRows(buffer) : null;
     const w1Rows = buffer && this.optW1 instanceof SparseAdagrad ? this.optW1.kernelRows(buffer) : null;
-    const stepScratch = config.batchedKernels && vRows && w1Rows ? this.kernelMemory!.tryFloats(stepScratchFloats(features, labels, config)) : null;
+    const stepScratch = config.batchedKernels && vRows && w1Rows ? this.kernelMemory!.tryFloats(batchedScratch(cap, maxNnz)) : null;
     let scores: Float32Array;
-    if (stepScratch && vRows && w1Rows) {
+    if (stepScratch && vRows && w1Rows && this.kernels) {
       // float i of the scratch: byte offset at(i)
       const at = (i: number): number => stepScratch.byteOffset + 4 * i;
       const buf = stepScratch.buffer;
       this.candLabels = new Int32Array(buf, at(0), cap);
       this.grad = new Float32Array(buf, at(cap), cap);
       scores = new Float32Array(buf, at(2 * cap), cap);
-      this.batched = { optV: vRows.optimizer, optW1: w1Rows.optimizer, V: vRows.params, AV: vRows.accum, W1: w1Rows.params, AW1: w1Rows.accum, feats: new Int32Array(buf, at(3 * cap), maxNnz), vals: new Float32Array(buf, at(3 * cap + maxNnz), maxNnz) };
+      this.batched = { kernels: this.kernels, optV: vRows.optimizer, optW1: w1Rows.optimizer, V: vRows.params, AV: vRows.accum, W1: w1Rows.params, AW1: w1Rows.accum, feats: new Int32Array(buf, at(3 * cap), maxNnz), vals: new Float32Array(buf, at(3 * cap + maxNnz), maxNnz) };
     } else {
       this.candLabels = new Int32Array(cap);
       this.grad = new Float32Array(cap);
@@ -283,7 +281,7 @@ export class StudentTrainer {
 
   /** One SGD step on one example; returns its loss. */
   private trainExample(ex: number, batchCount: number): number {
-    if (this.batched !== null && this.kernels !== null) return this.trainExampleBatched(this.kernels, this.batched, ex, batchCount);
+    if (this.batched !== null) return this.trainExampleBatched(this.batched, ex, batchCount);
     const n = this.buildCandidates(ex, batchCount);
     const s = this.student;
     const d = s.shape.dim;
@@ -324,7 +322,8 @@ export class StudentTrainer {
    * steps, du, the input rows' steps) in another, bit for bit what the per-row calls give (test/simd-kernels.test.ts):
    * JavaScript around the per-row calls was about half of a step's time (Delicious' profile, BENCHMARKS.md section 2).
    */
-  private trainExampleBatched(k: Kernels, b: BatchedStep, ex: number, batchCount: number): number {
+  private trainExampleBatched(b: BatchedStep, ex: number, batchCount: number): number {
+    const k = b.kernels;
     const n = this.buildCandidates(ex, batchCount);
     const s = this.student;
     const d = s.shape.dim;
@@ -336,11 +335,9 @@ export class StudentTrainer {
       b.feats[p] = indices[p0 + p];
       b.vals[p] = values ? values[p0 + p] : 1;
     }
-    // encodeWithKernels in one call (then the same scaling)
+    // encodeWithKernels in one call
     const q = this.q.byteOffset;
-    const norm = Math.sqrt(k.encode(q, b.W1, b.feats.byteOffset, b.vals.byteOffset, nnz, d));
-    if (norm > 0) k.scale(q, 1 / norm, d);
-    if (s.shape.labelBias) this.q[d - 1] = 1;
+    const norm = this.toUnitQuery(k, k.encode(q, b.W1, b.feats.byteOffset, b.vals.byteOffset, nnz, d));
     k.dots(this.cand.scores.byteOffset, q, b.V, this.candLabels.byteOffset, n, d, invTau);
     const loss = this.objective.forward(this.cand, this.grad, this.parts);
     this.clearPositives(ex);
@@ -360,9 +357,15 @@ export class StudentTrainer {
     const end = indptr[ex + 1];
     for (; p + 1 < end; p += 2) k.axpy2(at, W1 + 4 * d * indices[p], W1 + 4 * d * indices[p + 1], values ? values[p] : 1, values ? values[p + 1] : 1, d);
     if (p < end) k.axpy(at, W1 + 4 * d * indices[p], values ? values[p] : 1, d);
-    const norm = Math.sqrt(k.dot(at, at, d)); // the bias slot's W1 column is 0: it adds nothing
-    if (norm > 0) k.scale(at, 1 / norm, d);
-    if (this.student.shape.labelBias) q[d - 1] = 1;
+    return this.toUnitQuery(k, k.dot(at, at, d));
+  }
+
+  /** q (summed from W1's rows, `sumOfSquares` = q·q) scaled to a unit vector, its bias slot set; returns its norm before. */
+  private toUnitQuery(k: Kernels, sumOfSquares: number): number {
+    const d = this.student.shape.dim;
+    const norm = Math.sqrt(sumOfSquares); // the bias slot's W1 column is 0: it adds nothing
+    if (norm > 0) k.scale(this.q.byteOffset, 1 / norm, d);
+    if (this.student.shape.labelBias) this.q[d - 1] = 1;
     return norm;
   }
 
