@@ -7,7 +7,7 @@
  * beats the d=256 student alone by 2.9 P@1, bench/results/neighbour-blend-apt-files.md).
  */
 import type { Csr } from '../core/data/csr.js';
-import type { Student } from '../core/model/student.js';
+import type { Student, StudentShape } from '../core/model/student.js';
 import { dot } from '../core/util/vectors.js';
 
 export interface NeighbourBlendSettings {
@@ -25,12 +25,13 @@ export interface NeighbourBlendSettings {
  * encoded with the slot at 1 meets 0 there.
  */
 export function encodePoints(student: Student, features: Csr): Float32Array {
-  const out = student.encodeAll(features);
-  if (student.shape.labelBias) {
-    const d = student.shape.dim;
-    for (let i = d - 1; i < out.length; i += d) out[i] = 0;
-  }
-  return out;
+  return asPoints(student.encodeAll(features), student.shape);
+}
+
+/** Query encodings [rows, dim] made points in place (encodePoints): with a label bias, its slot zeroed. */
+export function asPoints(encoded: Float32Array, { dim, labelBias }: Pick<StudentShape, 'dim' | 'labelBias'>): Float32Array {
+  if (labelBias) for (let i = dim - 1; i < encoded.length; i += dim) encoded[i] = 0;
+  return encoded;
 }
 
 /** Top-k lists, [n, k] row-major, −1 / −Infinity where empty (the layout of every search here). */

@@ -3,6 +3,7 @@
  * job: the job trains on every row but the held-out ones and chooses the blend on those, as a
  * trial would have, with the student it publishes.
  */
+import { asPoints } from '../ann/neighbour-blend.js';
 import type { Dataset } from '../core/data/dataset.js';
 import type { StudentShape } from '../core/model/student.js';
 import type { TrainConfig } from '../core/model/train-config.js';
@@ -34,11 +35,8 @@ export function pointsOfRows(slices: HeldOutByJob, encoded: EncodedRows, { dim, 
   const { fit, heldOut } = slices.rows;
   const out = new Float32Array((fit.length + heldOut.length) * dim);
   for (let i = 0; i < fit.length; i++) out.set(encoded.points.subarray(i * dim, (i + 1) * dim), fit[i] * dim);
-  for (let i = 0; i < heldOut.length; i++) {
-    out.set(encoded.queries.subarray(i * dim, (i + 1) * dim), heldOut[i] * dim);
-    if (labelBias) out[heldOut[i] * dim + dim - 1] = 0;
-  }
-  return out;
+  for (let i = 0; i < heldOut.length; i++) out.set(encoded.queries.subarray(i * dim, (i + 1) * dim), heldOut[i] * dim);
+  return asPoints(out, { dim, labelBias });
 }
 
 /**
