@@ -143,15 +143,21 @@
   ;; [rows, d] table at $base is at $base + 4·d·r; $rows holds i32 row ids. Their rounding is the
   ;; per-row calls' made from JavaScript (a double times a float, stored as a float), bit for bit.
 
+  ;; y[i] = 0, i < n
+  (func $zero (param $y i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+      (f32.store (local.get $y) (f32.const 0))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $l))))
+
   ;; q = Σ_p vals[p]·W1[feats[p]], two rows per pass as the per-row calls pair them; returns q · q
   (func (export "encode") (param $q i32) (param $W1 i32) (param $feats i32) (param $vals i32) (param $nnz i32) (param $d i32) (result f32)
-    (local $p i32) (local $stride i32) (local $j i32)
+    (local $p i32) (local $stride i32)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
-    (block $z (loop $zl
-      (br_if $z (i32.ge_u (local.get $j) (local.get $d)))
-      (f32.store (i32.add (local.get $q) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
-      (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (br $zl)))
+    (call $zero (local.get $q) (local.get $d))
     (block $pd (loop $pl
       (br_if $pd (i32.ge_u (i32.add (local.get $p) (i32.const 1)) (local.get $nnz)))
       (call $axpy2 (local.get $q)
@@ -194,13 +200,7 @@
     (param $e i32) (param $invNorm f64)
     (local $c i32) (local $pending i32) (local $stride i32) (local $g f32) (local $g64 f64) (local $row i32) (local $qdq f64) (local $j i32)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
-    ;; dq = 0
-    (local.set $j (i32.const 0))
-    (block $z (loop $zl
-      (br_if $z (i32.ge_u (local.get $j) (local.get $d)))
-      (f32.store (i32.add (local.get $dq) (i32.shl (local.get $j) (i32.const 2))) (f32.const 0))
-      (local.set $j (i32.add (local.get $j) (i32.const 1)))
-      (br $zl)))
+    (call $zero (local.get $dq) (local.get $d))
     ;; dq: the candidates with a gradient, in pairs
     (local.set $pending (i32.const -1))
     (block $qd (loop $ql
