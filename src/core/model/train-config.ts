@@ -110,7 +110,7 @@ export const TRAIN_SETTINGS = {
     type: 'boolean',
     default: true,
     description:
-      "with the SIMD kernels, one call into WebAssembly per training example for its candidates' scores and one for its backward pass (dL/dq, every row's Adagrad step), instead of one per parameter row: the same model bit for bit, the training step 1.3–1.5× faster",
+      "with the SIMD kernels, three calls into WebAssembly per training example (its encoding, its candidates' scores, its backward pass with every row's Adagrad step) instead of one per parameter row: the same model bit for bit, the training stage 1.28–1.60× faster on one thread on Bibtex, Delicious, Corel5k and debtags (BENCHMARKS.md section 2)",
     off: 'one call into WebAssembly per parameter row of the training step (the same model bit for bit, slower)',
   },
   teacherCalibration: {
