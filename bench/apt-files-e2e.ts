@@ -20,13 +20,12 @@
  * commit, e.g. a git worktree with node_modules linked), alternating with this one. Writes
  * bench/results/apt-files-e2e.json (or --out FILE there). Benchmark, not a test.
  */
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { MetricReport } from '../src/core/model/metrics.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import type { TrainConfig } from '../src/core/model/train-config.js';
 import { ALPHA0_RANDOM_START, AUTO_RANDOM_START } from '../src/pipeline/auto-tune.js';
-import { ensureFasttext, fasttextEvaluateText } from './fasttext.js';
+import { ensureFasttext, fasttextEvaluateText, fasttextLabelIds, FT_HS_PEER } from './fasttext.js';
 import { REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, distilxrJson, jobSeconds, machineInfo, mdTable, parseArgs, positiveInt, trainFlags, writeJson } from './lib.js';
 import { labelsTxtToOurIds, peerBar, readPeersJson } from './peers.js';
 
@@ -87,8 +86,7 @@ async function main(): Promise<void> {
   const { train, test } = await loadTrainTest(split.train, split.test, { cacheDir: false });
   if (!test) throw new Error('apt-files: no test split');
   const { map: toOurs } = await labelsTxtToOurIds(split.labelsTxt!, test.labelNames ?? []);
-  const ftId = new Map<string, number>();
-  for (const [i, n] of (await readFile(split.labelsTxt!, 'utf8')).split('\n').entries()) if (n !== '') ftId.set(n, i);
+  const ftId = await fasttextLabelIds(split.labelsTxt!);
   const settings: Partial<TrainConfig> = { ...AUTO_RANDOM_START.base, ...ALPHA0_RANDOM_START, neighbourWeight: 0.75, voteTemperature: 0.02, seed: 1, threads: Number(threads) };
   const rows: Row[] = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -103,7 +101,7 @@ async function main(): Promise<void> {
       rows.push({ method: `distilxr α=0 (${v})${where}`, seconds, withTest, stageSeconds: json.stageSeconds, p1: json.hnsw['p@1'], p5: json.hnsw['p@5'], points: json.evaluatedPoints });
       process.stderr.write(`[apt-files] ${v}${where} rep ${rep + 1}: ${seconds.toFixed(1)} s, P@1 ${(100 * json.hnsw['p@1']).toFixed(2)}\n`);
     }
-    const ft = await fasttextEvaluateText(split.train, split.test, work, { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 }, { ftId, toOurs }, test.labels, train.labels);
+    const ft = await fasttextEvaluateText(split.train, split.test, work, FT_HS_PEER, { ftId, toOurs }, test.labels, train.labels);
     rows.push({ method: 'fastText hs (peers ft-hs settings, 1 thread)', seconds: ft.trainSeconds, p1: ft.metrics['p@1'], p5: ft.metrics['p@5'], points: test.labels.rows });
     process.stderr.write(`[apt-files] fastText hs rep ${rep + 1}: ${ft.trainSeconds.toFixed(1)} s, P@1 ${(100 * ft.metrics['p@1']).toFixed(2)}\n`);
   }

@@ -3,7 +3,7 @@
  * seconds (issue 10, item 4), optionally side by side with another checkout of distilxr.
  *
  *   npx tsx bench/auto-jobs.ts [--datasets bibtex,corel5k,delicious] [--reps 2 | --seeds 1,2,3] [--against DIR]
- *     [--variants 'NAME=ARGS;…'] [--args='ARGS'] [--compiled] [--out FILE]
+ *     [--variants 'NAME=ARGS;…'] [--args='ARGS'] [--compiled] [--fasttext] [--out FILE]
  *
  * Each run is `distilxr train --train … --test … --teacher T --seed 1 --out … --json`, no setting
  * given, so --auto chooses; --seeds: one repetition per seed instead of --reps at seed 1 (with --args='--threads 1'
@@ -17,12 +17,16 @@
  * every repetition; both use this checkout's teacher. --variants: more set-ups of this checkout,
  * each with ARGS added to its command (e.g. `serial=--auto-trial-threads 1`), in the same rotation.
  * --compiled: every tree is built first (`npm run build`) and its dist/ runs, as a production
- * install does, instead of the sources through tsx (worker threads load far faster). Prints a table of medians, writes bench/results/auto-jobs.json (or --out FILE there). Benchmark, not a test.
+ * install does, instead of the sources through tsx (worker threads load far faster). --fasttext: on a set whose
+ * fastest peer is peers.json's ft-hs (apt-files), fastText with its settings is also trained once per repetition, in
+ * the same rotation, and the table gives the job's seconds over its median too: the peer's seconds on this machine in
+ * this hour, where peers.json's were measured elsewhere (this machine's speed varies by 1.5× over a day). Prints a table of medians, writes bench/results/auto-jobs.json (or --out FILE there). Benchmark, not a test.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DATASETS_DIR, REPO_ROOT, RESULTS_DIR, TMP_DIR, datasetSplit, jobSeconds, machineInfo, mdTable, median, nonNegativeInts, parseArgs, positiveInt, run, writeJson } from './lib.js';
+import { ensureFasttext, fasttextTrainSecondsText, FT_HS_PEER } from './fasttext.js';
 import { peerBar, readPeersJson } from './peers.js';
 import { teacherFor } from './teachers.js';
 
@@ -67,6 +71,11 @@ const cli = (dir: string): string => join(dir, compiled ? 'dist/cli/distilxr.js'
 
 const runs: JobRun[] = [];
 await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
+const peers = await readPeersJson();
+// the sets whose fastest peer fastText is run here beside the jobs (--fasttext), and its seconds per repetition
+const withFasttext = a.get('fasttext') === true ? datasets.filter((ds) => peerBar(peers, ds)?.fastest.endsWith('(ft-hs)') && datasetSplit(ds).labelsTxt) : [];
+if (withFasttext.length) ensureFasttext();
+const fasttextSeconds = new Map<string, number[]>(withFasttext.map((ds) => [ds, []]));
 for (const ds of datasets) {
   if (!existsSync(join(DATASETS_DIR, ds))) throw new Error(`no dataset ${ds} under ${DATASETS_DIR}`);
 }
@@ -74,9 +83,16 @@ const teachers = new Map<string, string>();
 for (const ds of datasets) teachers.set(ds, (await teacherFor(ds, datasetSplit(ds), [], false)).path);
 for (let rep = 0; rep < seeds.length; rep++) {
   for (const ds of datasets) {
-    const names = Object.keys(trees);
+    const names = [...Object.keys(trees), ...(withFasttext.includes(ds) ? ['fastText'] : [])];
     const order = rep % 2 ? [...names].reverse() : names;
     for (const tree of order) {
+      if (tree === 'fastText') {
+        const split = datasetSplit(ds);
+        const seconds = await fasttextTrainSecondsText(split.train, split.labelsTxt!, join(TMP_DIR, 'auto-jobs', `${ds}-fasttext`), FT_HS_PEER);
+        fasttextSeconds.get(ds)!.push(seconds);
+        process.stderr.write(`[${ds}] fastText hs rep ${rep + 1}: ${seconds.toFixed(1)} s\n`);
+        continue;
+      }
       const split = datasetSplit(ds);
       const out = join(TMP_DIR, 'auto-jobs', `${ds}-${tree}-${rep}`);
       const args = ['train', '--train', split.train, '--test', split.test, '--teacher', teachers.get(ds)!, '--seed', String(seeds[rep]), '--out', out, '--json', ...commonArgs, ...(extraArgs[tree] ?? [])];
@@ -89,7 +105,6 @@ for (let rep = 0; rep < seeds.length; rep++) {
   }
 }
 
-const peers = await readPeersJson();
 const pct = (x: number): string => (100 * x).toFixed(2);
 const rows = datasets.flatMap((ds) =>
   Object.keys(trees).map((tree) => {
@@ -111,8 +126,9 @@ const rows = datasets.flatMap((ds) =>
       bar ? `${bar.best['P@1']} / ${bar.best['P@5']} / ${bar.best['PSP@5']}` : '',
       bar?.fastest ?? '',
       Number.isFinite(fastest) ? (job / fastest).toFixed(1) : '',
+      fasttextSeconds.has(ds) ? `${(job / median(fasttextSeconds.get(ds)!)).toFixed(2)} (fastText ${fasttextSeconds.get(ds)!.map((x) => x.toFixed(1)).join(', ')} s)` : '',
     ];
   }),
 );
-console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'with test metrics s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'exact P@1: mean (per run)', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest'], rows));
-await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), compiled, trees, extraArgs, commonArgs, seeds, runs });
+console.log(mdTable(['dataset', 'distilxr', 'job s (median)', 'runs, s', 'with test metrics s', 'tuning s', 'evaluating s', 'P@1 / P@5 / PSP@5 via HNSW, per run', 'exact P@1: mean (per run)', 'best peer P@1 / P@5 / PSP@5', 'fastest peer, train s', '× fastest', '× fastText in this run'], rows));
+await writeJson(join(RESULTS_DIR, outFile), { machine: machineInfo(), compiled, trees, extraArgs, commonArgs, seeds, runs, fasttextSeconds: Object.fromEntries(fasttextSeconds) });

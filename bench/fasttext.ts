@@ -7,8 +7,8 @@
  * the student are scored by the same code.
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Dataset } from '../src/core/data/dataset.js';
@@ -339,6 +339,23 @@ export interface FasttextTextResult {
  * `labels.toOurs` (an id outside it or mapped to -1 is never a hit). `truth`/`trainLabels`: our test
  * and training label matrices. Files go under `workDir`.
  */
+/** peers.json's `ft-hs` on a text set: hierarchical softmax, one thread (the fastest peer on apt-files). */
+export const FT_HS_PEER: FasttextTextOptions = { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 };
+
+/** fastText ids of a text set's labels: line i of its labels.txt is id i, as ../shared/peers numbered them. */
+export async function fasttextLabelIds(labelsTxt: string): Promise<Map<string, number>> {
+  const ids = new Map<string, number>();
+  for (const [i, n] of (await readFile(labelsTxt, 'utf8')).split('\n').entries()) if (n !== '') ids.set(n, i);
+  return ids;
+}
+
+/** `fasttext supervised` on a text set's training file (written to workDir once) with `o`: its wall seconds, nothing predicted. */
+export async function fasttextTrainSecondsText(trainJsonl: string, labelsTxt: string, workDir: string, o: FasttextTextOptions): Promise<number> {
+  const input = join(workDir, 'ft-text-train.txt');
+  if (!existsSync(input)) await writeFasttextTextFile(trainJsonl, input, await fasttextLabelIds(labelsTxt), true);
+  return trainFasttext({ input, output: join(workDir, `ft-text-${o.loss}-timed`), loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread, seed: o.seed, wordNgrams: o.wordNgrams, bucket: FASTTEXT_DEFAULT_BUCKET });
+}
+
 export async function fasttextEvaluateText(
   trainJsonl: string,
   testJsonl: string,

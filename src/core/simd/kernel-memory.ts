@@ -21,6 +21,11 @@ export interface Kernels {
   adagrad(p: number, a: number, g: number, scale: number, lr: number, n: number): void;
   /** q = Σ_p vals[p]·W1[feats[p]] (nnz input rows, two per pass as axpy2 pairs them), then returns q · q: an example's encoding in one call. */
   encode(q: number, W1: number, feats: number, vals: number, nnz: number, d: number): number;
+  /**
+   * Student.encodeAll's unit rows, `rows` of them into out ([rows, d]), row r's nonzeros at feats/vals [indptr[r], indptr[r+1]):
+   * bit for bit the plain loops' rounding (doubles, two a pass), with `bias` 1 the last slot set to 1.
+   */
+  encodeRows(out: number, W1: number, indptr: number, feats: number, vals: number, rows: number, d: number, bias: number): void;
   /** out[c] = f32(scale · (q · row rows[c] of the [·, d] table at base)), c < n: a training example's candidate scores in one call. */
   dots(out: number, q: number, base: number, rows: number, n: number, d: number, scale: number): void;
   /**

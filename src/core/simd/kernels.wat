@@ -266,4 +266,97 @@
             (f32.load (i32.add (local.get $vals) (i32.shl (local.get $c) (i32.const 2)))) (local.get $lrW) (local.get $d))
           (local.set $c (i32.add (local.get $c) (i32.const 1)))
           (br $wl))))))
+
+  ;; Student.encodeAll's rows (not the training step's encoding): with JavaScript's rounding of sparseRowTimesDenseInto
+  ;; and scaleToUnitInto bit for bit, two floats a pass in doubles. Per row r < $rows, its nonzeros feats/vals
+  ;; [indptr[r], indptr[r+1]) (i32 offsets into those arrays): out_r = f32(out_r + ((x0·w0 + x1·w1) + x2·w2) + x3·w3) four
+  ;; rows of W1 a pass, then one; the norm √Σ out_r[j]² summed in order in doubles; out_r = f32(out_r · (1/norm)) unless the
+  ;; norm is 0; with $bias the last slot set to 1.
+  (func (export "encodeRows") (param $out i32) (param $W1 i32) (param $indptr i32) (param $feats i32) (param $vals i32) (param $rows i32) (param $d i32) (param $bias i32)
+    (local $r i32) (local $p i32) (local $end i32) (local $o i32) (local $stride i32) (local $pairs i32) (local $q i32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)
+    (local $ss f64) (local $inv f64) (local $v f64)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    (local.set $pairs (i32.shl (i32.shr_u (local.get $d) (i32.const 1)) (i32.const 3))) ;; bytes in whole pairs of floats
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $q (i32.add (local.get $out) (i32.mul (local.get $r) (local.get $stride))))
+      (call $zero (local.get $q) (local.get $d))
+      (local.set $p (i32.load (i32.add (local.get $indptr) (i32.shl (local.get $r) (i32.const 2)))))
+      (local.set $end (i32.load offset=4 (i32.add (local.get $indptr) (i32.shl (local.get $r) (i32.const 2)))))
+      ;; four rows of W1 a pass
+      (block $fd (loop $fl
+        (br_if $fd (i32.ge_s (i32.add (local.get $p) (i32.const 3)) (local.get $end)))
+        (local.set $x0 (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $x1 (f64x2.splat (f64.promote_f32 (f32.load offset=4 (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $x2 (f64x2.splat (f64.promote_f32 (f32.load offset=8 (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $x3 (f64x2.splat (f64.promote_f32 (f32.load offset=12 (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $b0 (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $b1 (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load offset=4 (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $b2 (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load offset=8 (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $b3 (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load offset=12 (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $o (i32.const 0))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $o) (local.get $pairs)))
+          (v128.store64_lane 0 (i32.add (local.get $q) (local.get $o))
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $q) (local.get $o))))
+              (f64x2.add (f64x2.add (f64x2.add
+                (f64x2.mul (local.get $x0) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b0) (local.get $o)))))
+                (f64x2.mul (local.get $x1) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b1) (local.get $o))))))
+                (f64x2.mul (local.get $x2) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b2) (local.get $o))))))
+                (f64x2.mul (local.get $x3) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b3) (local.get $o)))))))))
+          (local.set $o (i32.add (local.get $o) (i32.const 8)))
+          (br $jl)))
+        (if (i32.lt_u (local.get $o) (local.get $stride)) ;; an odd d: its last float alone
+          (then
+            (f32.store (i32.add (local.get $q) (local.get $o))
+              (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (i32.add (local.get $q) (local.get $o))))
+                (f64.add (f64.add (f64.add
+                  (f64.mul (f64x2.extract_lane 0 (local.get $x0)) (f64.promote_f32 (f32.load (i32.add (local.get $b0) (local.get $o)))))
+                  (f64.mul (f64x2.extract_lane 0 (local.get $x1)) (f64.promote_f32 (f32.load (i32.add (local.get $b1) (local.get $o))))))
+                  (f64.mul (f64x2.extract_lane 0 (local.get $x2)) (f64.promote_f32 (f32.load (i32.add (local.get $b2) (local.get $o))))))
+                  (f64.mul (f64x2.extract_lane 0 (local.get $x3)) (f64.promote_f32 (f32.load (i32.add (local.get $b3) (local.get $o)))))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $fl)))
+      ;; the rest, one row of W1 a pass
+      (block $td (loop $tl
+        (br_if $td (i32.ge_s (local.get $p) (local.get $end)))
+        (local.set $x0 (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $vals) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $b0 (i32.add (local.get $W1) (i32.mul (local.get $stride) (i32.load (i32.add (local.get $feats) (i32.shl (local.get $p) (i32.const 2)))))))
+        (local.set $o (i32.const 0))
+        (block $ud (loop $ul
+          (br_if $ud (i32.ge_u (local.get $o) (local.get $pairs)))
+          (v128.store64_lane 0 (i32.add (local.get $q) (local.get $o))
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $q) (local.get $o))))
+              (f64x2.mul (local.get $x0) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b0) (local.get $o))))))))
+          (local.set $o (i32.add (local.get $o) (i32.const 8)))
+          (br $ul)))
+        (if (i32.lt_u (local.get $o) (local.get $stride))
+          (then
+            (f32.store (i32.add (local.get $q) (local.get $o))
+              (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (i32.add (local.get $q) (local.get $o))))
+                (f64.mul (f64x2.extract_lane 0 (local.get $x0)) (f64.promote_f32 (f32.load (i32.add (local.get $b0) (local.get $o))))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $tl)))
+      ;; the norm, summed in order in doubles, then the scaling
+      (local.set $ss (f64.const 0))
+      (local.set $o (i32.const 0))
+      (block $nd (loop $nl
+        (br_if $nd (i32.ge_u (local.get $o) (local.get $stride)))
+        (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $q) (local.get $o)))))
+        (local.set $ss (f64.add (local.get $ss) (f64.mul (local.get $v) (local.get $v))))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $nl)))
+      (if (f64.gt (local.get $ss) (f64.const 0))
+        (then
+          (local.set $inv (f64.div (f64.const 1) (f64.sqrt (local.get $ss))))
+          (local.set $o (i32.const 0))
+          (block $sd (loop $sl
+            (br_if $sd (i32.ge_u (local.get $o) (local.get $stride)))
+            (f32.store (i32.add (local.get $q) (local.get $o)) (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $q) (local.get $o)))) (local.get $inv))))
+            (local.set $o (i32.add (local.get $o) (i32.const 4)))
+            (br $sl)))))
+      (if (local.get $bias) (then (f32.store (i32.sub (i32.add (local.get $q) (local.get $stride)) (i32.const 4)) (f32.const 1))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
 )

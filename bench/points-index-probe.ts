@@ -1,0 +1,55 @@
+/**
+ * The training points' index of a published model built with other graph settings: its build seconds and the model's
+ * P@1 / P@5 / PSP@5 through HNSW on the test split with it (the label index and blend as published).
+ *
+ *   npx tsx bench/points-index-probe.ts --model DIR --train TRAIN --test TEST [--variants 16:100,8:100] [--threads 2] [--reps 1]
+ *
+ * A variant is M:efConstruction[:scalar] (scalar f16, f32 or i8; the model's own by default). Variants alternate per
+ * repetition. Prints a table, writes bench/results/points-index-probe.json. Benchmark, not a test.
+ */
+import { encodePoints } from '../src/ann/neighbour-blend.js';
+import { PointIndex, type PointScalar } from '../src/ann/point-index.js';
+import { evaluateStudent } from '../src/pipeline/evaluate.js';
+import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
+import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+import { join } from 'node:path';
+
+const a = parseArgs(process.argv.slice(2));
+const [modelDir, trainPath, testPath] = ['model', 'train', 'test'].map((k) => {
+  const v = a.get(k);
+  if (typeof v !== 'string') throw new Error(`--${k} is required`);
+  return v;
+});
+const threads = positiveInt('threads', String(a.get('threads') ?? 2));
+const reps = positiveInt('reps', String(a.get('reps') ?? 1));
+const model = await loadModel(modelDir);
+const nb = model.neighbours;
+if (!nb) throw new Error(`${modelDir} has no neighbour component`);
+const published = nb.index.options;
+const variants = String(a.get('variants') ?? `${published.M}:${published.efConstruction},8:${published.efConstruction}`)
+  .split(',')
+  .map((v) => {
+    const [M, efC, scalar] = v.split(':');
+    return { name: v, M: Number(M), efConstruction: Number(efC), scalar: (scalar ?? published.scalar) as PointScalar };
+  });
+const train = await loadTestForModel(model, trainPath);
+const test = await loadTestForModel(model, testPath);
+const propensities = modelPropensities(model, test);
+const { dim } = model.student.shape;
+const points = encodePoints(model.student, train.features);
+const rows: { variant: string; rep: number; buildSeconds: number; p1: number; p5: number; psp5: number }[] = [];
+for (let rep = 0; rep < reps; rep++) {
+  for (const v of rep % 2 ? [...variants].reverse() : variants) {
+    const t0 = performance.now();
+    const index = PointIndex.build(points, train.features.rows, dim, { M: v.M, efConstruction: v.efConstruction, efSearch: published.efSearch, scalar: v.scalar }, threads);
+    const buildSeconds = (performance.now() - t0) / 1000;
+    const ev = await evaluateStudent(model.student, test, propensities, model.index, { ...nb, index }, threads);
+    const m = ev.hnsw!;
+    rows.push({ variant: v.name, rep, buildSeconds, p1: m['p@1'], p5: m['p@5'], psp5: m['psp@5'] });
+    process.stderr.write(`${v.name} rep ${rep + 1}: built in ${buildSeconds.toFixed(1)} s, P@1 ${(100 * m['p@1']).toFixed(2)}\n`);
+  }
+}
+const pct = (x: number): string => (100 * x).toFixed(2);
+console.log(`${modelDir}: ${train.features.rows} training points, d=${dim}, published M ${published.M} efConstruction ${published.efConstruction} ${published.scalar}, ${threads} thread(s)`);
+console.log(mdTable(['M:efConstruction[:scalar]', 'rep', 'build s', 'P@1 / P@5 / PSP@5 via HNSW'], rows.map((r) => [r.variant, String(r.rep + 1), r.buildSeconds.toFixed(1), `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`])));
+await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'points-index-probe.json')), { machine: machineInfo(), model: modelDir, threads, published, rows });
