@@ -166,7 +166,7 @@ describe('the neighbour component', () => {
     const trainSet = { features: train, labels: trainLabels, source: 'train' };
     const propensities = new Float64Array(L).fill(0.5);
     const viaIndex = tuneBlend(student, heldOut, propensities, index, { index: pointIndex, pointLabels: trainLabels, settings });
-    const exact = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1);
+    const exact = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1, 0);
     expect(exact.tried).toEqual(viaIndex.tried);
     expect(exact.chosen).toEqual(viaIndex.chosen);
     expect(exact.metrics['p@1']).toBe(exact.p1);
@@ -191,7 +191,7 @@ describe('the neighbour component', () => {
     const heldOut = { features: test, labels: b.build(L), source: 'held out' };
     const trainSet = { features: train, labels: trainLabels, source: 'train' };
     const propensities = new Float64Array(L).fill(0.5);
-    const got = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1);
+    const got = await tuneBlendExact(student, heldOut, propensities, trainSet, settings, 1, 0);
     // the reference: every grid point ranked in full, one blend each, the first best kept
     const grid = BLEND_WEIGHTS.flatMap((weight) => (weight === 0 ? [settings.voteTemperature] : [...VOTE_TEMPERATURES]).map((voteTemperature) => ({ neighbours: 10, weight, voteTemperature })));
     const ranked = grid.map((g) => (g.weight === 0 ? exactTopK(student.V, L, d, queries, n, k).labels : blendWithNeighbours(student, queries, n, { ...shortlist, k: L }, { ...near, k: 10 }, trainLabels, g, k).labels));

@@ -5,6 +5,7 @@
 import { denseTopK } from '../ann/dense-search.js';
 import type { LabelIndex } from '../ann/hnsw-index.js';
 import { blendGrid, encodePoints, type NeighbourBlendSettings } from '../ann/neighbour-blend.js';
+import { withoutRepeats } from '../ann/point-dedupe.js';
 import { labelCounts, type Csr } from '../core/data/csr.js';
 import type { Dataset } from '../core/data/dataset.js';
 import { evaluateRankings, propensitiesFromCounts, type MetricReport } from '../core/model/metrics.js';
@@ -45,18 +46,20 @@ export function tuneBlend(student: Student, heldOut: Dataset, propensities: Floa
  * (on apt-files the two builds took 80 s of a trial; the exact searches over 2000 held-out rows a
  * few seconds). Also returns the chosen blend's metrics.
  */
-export async function tuneBlendExact(student: Student, heldOut: Dataset, propensities: Float64Array, train: Dataset, settings: NeighbourBlendSettings, threads: number): Promise<BlendChoice & { metrics: MetricReport; encoded: EncodedRows }> {
+export async function tuneBlendExact(student: Student, heldOut: Dataset, propensities: Float64Array, train: Dataset, settings: NeighbourBlendSettings, threads: number, pointDedupe: number): Promise<BlendChoice & { metrics: MetricReport; encoded: EncodedRows }> {
   const n = heldOut.features.rows;
   const { numLabels, dim } = student.shape;
   const k = Math.min(EVAL_K, numLabels);
   const queries = student.encodeAll(heldOut.features);
   const shortK = shortlistSize(numLabels, k, true);
-  const K = Math.min(settings.neighbours, train.features.rows);
   const shortlist = await denseTopK(student.V, numLabels, dim, queries, n, shortK, { threads });
   const points = encodePoints(student, train.features);
-  const near = await denseTopK(points, train.features.rows, dim, queries, n, K, { threads });
+  // the points the published component would hold (neighbours.ts)
+  const kept = withoutRepeats(points, dim, train.labels, pointDedupe);
+  const K = Math.min(settings.neighbours, kept.labels.rows);
+  const near = await denseTopK(kept.points, kept.labels.rows, dim, queries, n, K, { threads });
   const parts = { shortlist: { ...shortlist, k: shortK }, neighbours: { ...near, k: K } };
-  return { ...tuneOnParts(student, heldOut, propensities, queries, parts, train.labels, { ...settings, neighbours: K }), encoded: { points, queries } };
+  return { ...tuneOnParts(student, heldOut, propensities, queries, parts, kept.labels, { ...settings, neighbours: K }), encoded: { points, queries } };
 }
 
 /** The student's encodings an exact blend search made: `train`'s rows as points (encodePoints), the held-out rows as queries (encodeAll). */
@@ -117,7 +120,7 @@ export async function blendOnHeldOut(student: Student, train: Dataset, heldOut: 
   const counts = Float32Array.from(labelCounts(train.labels));
   const propensities = propensitiesFromCounts(counts, train.features.rows, heldOut.labels.cols);
   const settings = { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature };
-  const blend = await tuneBlendExact(student, heldOut, propensities, train, settings, threadCount(cfg.threads));
+  const blend = await tuneBlendExact(student, heldOut, propensities, train, settings, threadCount(cfg.threads), cfg.pointDedupe);
   const choice = { chosen: blend.chosen, p1: blend.p1, tried: blend.tried, hits: blend.hits };
   return { choice, metrics: blend.metrics, config: { ...cfg, neighbourWeight: blend.chosen.weight, voteTemperature: blend.chosen.voteTemperature }, heldOutRows: heldOut.features.rows, counts, propensities, encoded: blend.encoded };
 }

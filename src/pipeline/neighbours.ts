@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { LabelIndex } from '../ann/hnsw-index.js';
 import { encodePoints } from '../ann/neighbour-blend.js';
+import { withoutRepeats } from '../ann/point-dedupe.js';
 import { PointIndex, type PointIndexOptions } from '../ann/point-index.js';
 import { buildIndexInThread, type IndexSpec, THREADED_BUILD_MIN_VECTORS } from '../ann/threaded-build.js';
 import type { Dataset } from '../core/data/dataset.js';
@@ -45,10 +46,13 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const inThread = opts.threads > 1 && numLabels + n >= THREADED_BUILD_MIN_VECTORS;
   const labelBuild = inThread ? buildIndexInThread(labelSpec, labelFile) : null;
   await labelBuild?.building;
-  const points = PointIndex.build(opts.points ?? encodePoints(student, train.features), n, dim, pointIndexOptions(cfg), opts.threads);
+  const kept = withoutRepeats(opts.points ?? encodePoints(student, train.features), dim, train.labels, cfg.pointDedupe);
+  const count = kept.labels.rows;
+  const points = PointIndex.build(kept.points, count, dim, pointIndexOptions(cfg), opts.threads);
   const pointSeconds = (performance.now() - t0) / 1000;
   const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;
-  sink.log(`neighbour index (${n} training points) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
-  return { index, neighbours: { index: points, pointLabels: train.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
+  const left = count < n ? ` (${n - count} within cosine ${cfg.pointDedupe} of an earlier point of their label set left out)` : '';
+  sink.log(`neighbour index (${count} training points${left}) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
+  return { index, neighbours: { index: points, pointLabels: kept.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
 }

@@ -148,6 +148,15 @@ export const TRAIN_SETTINGS = {
   },
   neighbourWeight: { type: 'number', min: 0, max: 1, default: 0.5, arg: 'beta', description: "weight β of the neighbours' vote against the student's softmax (0 = the student alone)" },
   voteTemperature: { type: 'number', min: 0, exclusiveMin: true, max: 100, default: 0.1, arg: 'kappa', description: "temperature κ of the vote's weights exp(cos/κ)" },
+  // src/ann/point-dedupe.ts
+  pointDedupe: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.97,
+    arg: 'cos',
+    description: 'leave out of the neighbour component every training point within this cosine of an earlier point with the same label set (0 = every point): near-copies vote as one',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 /** The student's training settings (TRAIN_SETTINGS says what each one is). */
