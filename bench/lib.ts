@@ -101,6 +101,15 @@ export function parseArgs(argv: string[]): Map<string, string | true> {
   return m;
 }
 
+/** The values of flags every run needs (`--model DIR` …), in the order asked; throws naming the first one missing. */
+export function requiredArgs(a: Map<string, string | true>, names: readonly string[]): string[] {
+  return names.map((k) => {
+    const v = a.get(k);
+    if (typeof v !== 'string') throw new Error(`--${k} is required`);
+    return v;
+  });
+}
+
 /** Markdown table. */
 export function mdTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;

@@ -14,15 +14,11 @@ import { selectRows } from '../src/core/data/csr.js';
 import { PointIndex, type PointScalar } from '../src/ann/point-index.js';
 import { evaluateStudent } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
-import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, requiredArgs, writeJson } from './lib.js';
 import { join } from 'node:path';
 
 const a = parseArgs(process.argv.slice(2));
-const [modelDir, trainPath, testPath] = ['model', 'train', 'test'].map((k) => {
-  const v = a.get(k);
-  if (typeof v !== 'string') throw new Error(`--${k} is required`);
-  return v;
-});
+const [modelDir, trainPath, testPath] = requiredArgs(a, ['model', 'train', 'test']);
 const threads = positiveInt('threads', String(a.get('threads') ?? 2));
 const reps = positiveInt('reps', String(a.get('reps') ?? 1));
 const model = await loadModel(modelDir);

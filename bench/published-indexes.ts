@@ -26,14 +26,10 @@ import { loadModel, loadTestForModel } from '../src/pipeline/model-dir.js';
 import { pointIndexOptions, PUBLISHED_INDEX_M } from '../src/pipeline/neighbours.js';
 import { DEFAULT_TRAIN_CONFIG } from '../src/core/model/train-config.js';
 import { shortlistSize } from '../src/pipeline/retrieve.js';
-import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, writeJson } from './lib.js';
+import { RESULTS_DIR, machineInfo, mdTable, parseArgs, positiveInt, requiredArgs, writeJson } from './lib.js';
 
 const a = parseArgs(process.argv.slice(2));
-const [modelDir, trainPath, testPath] = ['model', 'train', 'test'].map((k) => {
-  const v = a.get(k);
-  if (typeof v !== 'string') throw new Error(`--${k} is required`);
-  return v;
-});
+const [modelDir, trainPath, testPath] = requiredArgs(a, ['model', 'train', 'test']);
 const threads = positiveInt('threads', String(a.get('threads') ?? 2));
 const schedule = a.get('schedule');
 if (schedule !== undefined && schedule !== 'before' && schedule !== 'now') throw new Error(`--schedule must be before or now, got ${String(schedule)}`);

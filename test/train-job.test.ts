@@ -10,6 +10,8 @@ import { writeSynth } from '../src/core/data/synth.js';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/core/model/train-config.js';
 import { FileCheckpointStore } from '../src/pipeline/checkpoint.js';
 import { EF_CANDIDATES } from '../src/ann/ef-search.js';
+import { encodePoints } from '../src/ann/neighbour-blend.js';
+import { dedupePoints } from '../src/ann/point-dedupe.js';
 import { loadTrainTest } from '../src/core/data/load-dataset.js';
 import { propensitiesFromCounts } from '../src/core/model/metrics.js';
 import { evaluateStudent } from '../src/pipeline/evaluate.js';
@@ -82,9 +84,13 @@ describe('runTrainJob', () => {
     expect(await sidecarOf('points.usearch')).toMatchObject({ efConstruction: DEFAULT_TRAIN_CONFIG.pointIndexEfConstruction, library: 'usearch', scalar: 'i8', space: 'cos' });
 
     // the neighbour component is published (the default β > 0) and a loaded model ranks as the job did
-    expect(model.neighbours?.index.count).toBe(1500);
-    expect(model.neighbours?.settings).toEqual({ neighbours: 50, weight: 0.5, voteTemperature: 0.1 });
+    // its points: the 1,500 training rows but those within pointDedupe's cosine of an earlier one of their label set
     const { train, test } = await loadTrainTest(files.train, files.test, { cacheDir: false });
+    const kept = dedupePoints(encodePoints(model.student, train.features), model.student.shape.dim, train.labels, DEFAULT_TRAIN_CONFIG.pointDedupe);
+    expect(kept.length).toBeGreaterThan(1400);
+    expect(model.neighbours?.index.count).toBe(kept.length);
+    expect(model.neighbours?.pointLabels.rows).toBe(kept.length);
+    expect(model.neighbours?.settings).toEqual({ neighbours: 50, weight: 0.5, voteTemperature: 0.1 });
     const propensities = propensitiesFromCounts(model.labelCounts, train.features.rows, 60);
     expect((await evaluateStudent(model.student, test!, propensities, model.index, model.neighbours)).hnsw).toEqual(r.hnswMetrics);
     const alone = (await evaluateStudent(model.student, test!, propensities, model.index, null)).hnsw!;

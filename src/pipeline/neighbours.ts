@@ -52,7 +52,7 @@ export async function buildPublishedIndexes(student: Student, train: Dataset, cf
   const pointSeconds = (performance.now() - t0) / 1000;
   const index = labelBuild ? await labelBuild.index : await buildLabels();
   const seconds = (performance.now() - t0) / 1000;
-  const left = count < n ? ` (${n - count} within cosine ${cfg.pointDedupe} of an earlier point of their label set left out)` : '';
+  const left = count < n ? ` of ${n}: ${n - count} within cosine ${cfg.pointDedupe} of an earlier point of their label set left out` : '';
   sink.log(`neighbour index (${count} training points${left}) built in ${pointSeconds.toFixed(1)} s on ${opts.threads} thread(s), label index (${numLabels}) ${inThread ? 'beside it' : 'after it'}: ${seconds.toFixed(1)} s in all`);
   return { index, neighbours: { index: points, pointLabels: kept.labels, settings: { neighbours: cfg.neighbours, weight: cfg.neighbourWeight, voteTemperature: cfg.voteTemperature } } };
 }
