@@ -278,7 +278,7 @@ describe('API', () => {
 
     it('with a teacher and no setting (or auto: true), the job searches its own settings; auto without a teacher is refused', async () => {
       // the levers of speed keep it on, as the seed does: the trials share them with the job
-      const levers = { remineByLabelSet: false, firstPoolByLabelSet: false, int8Mining: false, int8PointIndex: false, pointIndexEfConstruction: 64, labelIndexEfConstruction: 100, rowwiseAdagrad: true, simdKernels: false, batchedKernels: false, teacherWeights: false };
+      const levers = { remineByLabelSet: false, firstPoolByLabelSet: false, int8Mining: false, int8PointIndex: false, pointIndexEfConstruction: 64, labelIndexEfConstruction: 100, rowwiseAdagrad: true, simdKernels: false, batchedKernels: false, teacherWeights: false, pointDedupe: 0 };
       for (const params of [undefined, { seed: 3 }, { hnswRecallTarget: 0.9 }, levers, { auto: true, dim: 16, autoBudgetSeconds: 60 }] as (Record<string, unknown> | undefined)[]) {
         const r = await submit({ datasetId: corelId, teacherId: sharedTeacherId, ...(params ? { params } : {}) });
         expect(r.statusCode, r.body).toBe(202);

@@ -22,9 +22,9 @@ import { MIN_ENERGY, teacherStartReach } from './teacher-init.js';
 /**
  * Settings that turn --auto off when given (CLI flags or HTTP params): everything the search would
  * otherwise choose, and what shapes the model it chooses among. Not the seed, nor the levers of
- * speed (int8 mining, pools and re-mining per label set, the indexes' build lists and scalars,
- * the SIMD kernels, row-wise Adagrad, the teacher scored from its weights, threads), which the
- * trials share with the job.
+ * speed (int8 mining, pools and re-mining per label set, the indexes' build lists and scalars, the
+ * near-copies left out of the points index, the SIMD kernels, row-wise Adagrad, the teacher scored
+ * from its weights, threads), which the trials share with the job.
  */
 export const SETTINGS_THAT_TURN_AUTO_OFF = ['alpha', 'temperature', 'dim', 'tau', 'epochs', 'lr', 'hardNegatives', 'randomNegatives', 'inBatchNegatives', 'batchSize', 'poolSize', 'remineEvery', 'teacherWeightedNegatives', 'teacherInit', 'labelBias', 'teacherCalibration', 'crossFit', 'neighbours', 'neighbourWeight', 'voteTemperature'] as const;
 
