@@ -4,8 +4,9 @@
  *
  *   npx tsx bench/points-index-probe.ts --model DIR --train TRAIN --test TEST [--variants 16:100,8:100] [--threads 2] [--reps 1]
  *
- * A variant is M:efConstruction[:scalar[:dedupe]] (scalar f16, f32 or i8, the model's own by default; dedupe a cosine:
- * the points within it of an earlier point of their label set left out, src/ann/point-dedupe.ts). Variants alternate per
+ * A variant is M:efConstruction[:scalar[:dedupe[:K]]] (scalar f16, f32 or i8, the model's own by default; dedupe a cosine:
+ * the points within it of an earlier point of their label set left out, src/ann/point-dedupe.ts; K the neighbours that
+ * vote, the model's own by default). Variants alternate per
  * repetition. Prints a table, writes bench/results/points-index-probe.json. Benchmark, not a test.
  */
 import { encodePoints } from '../src/ann/neighbour-blend.js';
@@ -28,8 +29,8 @@ const published = nb.index.options;
 const variants = String(a.get('variants') ?? `${published.M}:${published.efConstruction},8:${published.efConstruction}`)
   .split(',')
   .map((v) => {
-    const [M, efC, scalar, dedupe] = v.split(':');
-    return { name: v, M: Number(M), efConstruction: Number(efC), scalar: (scalar || published.scalar) as PointScalar, dedupe: dedupe ? Number(dedupe) : null };
+    const [M, efC, scalar, dedupe, K] = v.split(':');
+    return { name: v, M: Number(M), efConstruction: Number(efC), scalar: (scalar || published.scalar) as PointScalar, dedupe: dedupe ? Number(dedupe) : null, K: K ? Number(K) : nb.settings.neighbours };
   });
 const train = await loadTestForModel(model, trainPath);
 const test = await loadTestForModel(model, testPath);
@@ -48,7 +49,7 @@ for (let rep = 0; rep < reps; rep++) {
     const index = PointIndex.build(keptPoints, count, dim, { M: v.M, efConstruction: v.efConstruction, efSearch: published.efSearch, scalar: v.scalar }, threads);
     const buildSeconds = (performance.now() - t0) / 1000;
     const pointLabels = kept ? { ...selectRows(train.labels, kept), cols: train.labels.cols } : nb.pointLabels;
-    const ev = await evaluateStudent(model.student, test, propensities, model.index, { ...nb, index, pointLabels }, threads);
+    const ev = await evaluateStudent(model.student, test, propensities, model.index, { index, pointLabels, settings: { ...nb.settings, neighbours: v.K } }, threads);
     const m = ev.hnsw!;
     rows.push({ variant: v.name, rep, points: count, dedupeSeconds, buildSeconds, p1: m['p@1'], p5: m['p@5'], psp5: m['psp@5'] });
     process.stderr.write(`${v.name} rep ${rep + 1}: ${count} points, built in ${buildSeconds.toFixed(1)} s (dedupe ${dedupeSeconds.toFixed(1)} s of it), P@1 ${(100 * m['p@1']).toFixed(2)}\n`);
@@ -56,5 +57,5 @@ for (let rep = 0; rep < reps; rep++) {
 }
 const pct = (x: number): string => (100 * x).toFixed(2);
 console.log(`${modelDir}: ${train.features.rows} training points, d=${dim}, published M ${published.M} efConstruction ${published.efConstruction} ${published.scalar}, ${threads} thread(s)`);
-console.log(mdTable(['M:efConstruction[:scalar[:dedupe]]', 'rep', 'points', 'build s (with the dedupe)', 'P@1 / P@5 / PSP@5 via HNSW'], rows.map((r) => [r.variant, String(r.rep + 1), String(r.points), r.buildSeconds.toFixed(1), `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`])));
+console.log(mdTable(['M:efConstruction[:scalar[:dedupe[:K]]]', 'rep', 'points', 'build s (with the dedupe)', 'P@1 / P@5 / PSP@5 via HNSW'], rows.map((r) => [r.variant, String(r.rep + 1), String(r.points), r.buildSeconds.toFixed(1), `${pct(r.p1)} / ${pct(r.p5)} / ${pct(r.psp5)}`])));
 await writeJson(join(RESULTS_DIR, String(a.get('out') ?? 'points-index-probe.json')), { machine: machineInfo(), model: modelDir, threads, published, rows });
