@@ -70,7 +70,10 @@ export interface EncodedRows {
 
 /**
  * Every grid point re-blends the parts searched once; β = 0 keeps the student's own κ. The β > 0
- * points are blended in one pass (blendGrid): the same rankings as one blend each.
+ * points are blended in one pass (blendGrid) to their first label only, which is all P@1 reads (the
+ * same first label as a full ranking's: blendGrid keeps each list's order, ties to the lower label);
+ * the chosen one is then ranked in full for its metrics. Ranking all nine in full took a Bibtex job
+ * 7 % of its time (a CPU profile, BENCHMARKS.md 0).
  */
 function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Array, queries: Float32Array, parts: RetrievalParts, pointLabels: Csr, base: NeighbourBlendSettings): BlendChoice & { metrics: MetricReport } {
   const n = heldOut.features.rows;
@@ -81,15 +84,21 @@ function tuneOnParts(student: Student, heldOut: Dataset, propensities: Float64Ar
   }
   const voting = grid.filter((g) => g.weight > 0);
   const near = neighboursUpTo(parts, n, base.neighbours);
-  const blended = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, k) : null;
+  const firsts = near ? blendGrid(student, queries, n, parts.shortlist, near, pointLabels, voting, 1) : null;
+  /** The grid point's ranking, `depth` labels deep (β = 0: the student's own, in full). */
+  const ranking = (settings: NeighbourBlendSettings, depth: number): { labels: Int32Array; k: number } => {
+    if (settings.weight > 0 && near) return depth === 1 ? firsts![voting.indexOf(settings)] : blendGrid(student, queries, n, parts.shortlist, near, pointLabels, [settings], k)[0];
+    return rankParts(student, queries, n, k, parts, pointLabels, settings);
+  };
   const tried = grid.map((settings) => {
-    const top = settings.weight > 0 && blended ? blended[voting.indexOf(settings)] : rankParts(student, queries, n, k, parts, pointLabels, settings);
-    const metrics = evaluateRankings(padTo(top.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
-    return { settings, p1: metrics['p@1'], metrics, top: top.labels };
+    const top = ranking(settings, 1);
+    return { settings, p1: evaluateRankings(padTo(top.labels, top.k, EVAL_K), EVAL_K, heldOut.labels, propensities)['p@1'], top };
   });
   let best = tried[0];
   for (const t of tried) if (t.p1 > best.p1) best = t;
-  return { chosen: best.settings, p1: best.p1, metrics: best.metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })), hits: topOneHits(best.top, k, heldOut.labels) };
+  const full = best.top.k === k ? best.top : ranking(best.settings, k);
+  const metrics = evaluateRankings(padTo(full.labels, k, EVAL_K), EVAL_K, heldOut.labels, propensities);
+  return { chosen: best.settings, p1: best.p1, metrics, tried: tried.map(({ settings, p1 }) => ({ settings, p1 })), hits: topOneHits(best.top.labels, best.top.k, heldOut.labels) };
 }
 
 /** Per row of `truth`, 1 where the ranking's first label (rows of k in `top`) is one of the row's labels. */
