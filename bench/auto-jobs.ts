@@ -73,7 +73,7 @@ const runs: JobRun[] = [];
 await mkdir(join(TMP_DIR, 'auto-jobs'), { recursive: true });
 const peers = await readPeersJson();
 // the sets whose fastest peer fastText is run here beside the jobs (--fasttext), and its seconds per repetition
-const withFasttext = a.get('fasttext') === true ? datasets.filter((ds) => peerBar(peers, ds)?.fastest.endsWith('(ft-hs)') && datasetSplit(ds).labelsTxt) : [];
+const withFasttext = a.get('fasttext') === true ? datasets.filter((ds) => peerBar(peers, ds)?.fastestMethod === 'ft-hs' && datasetSplit(ds).labelsTxt) : [];
 if (withFasttext.length) ensureFasttext();
 const fasttextSeconds = new Map<string, number[]>(withFasttext.map((ds) => [ds, []]));
 for (const ds of datasets) {

@@ -7,7 +7,7 @@
  * the student are scored by the same code.
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -332,13 +332,6 @@ export interface FasttextTextResult {
   metrics: MetricReport;
 }
 
-/**
- * fastText on raw JSONL text, with fixed settings (no learning-rate search), scored with our
- * metric code. fastText's label ids come from `labels.ftId` (name → id; ../shared/peers used the
- * dataset's labels.txt line numbers) and its predictions are mapped back to our label ids through
- * `labels.toOurs` (an id outside it or mapped to -1 is never a hit). `truth`/`trainLabels`: our test
- * and training label matrices. Files go under `workDir`.
- */
 /** peers.json's `ft-hs` on a text set: hierarchical softmax, one thread (the fastest peer on apt-files). */
 export const FT_HS_PEER: FasttextTextOptions = { loss: 'hs', dim: 64, epoch: 25, lr: 0.5, thread: 1, seed: 1, wordNgrams: 1 };
 
@@ -349,13 +342,31 @@ export async function fasttextLabelIds(labelsTxt: string): Promise<Map<string, n
   return ids;
 }
 
-/** `fasttext supervised` on a text set's training file (written to workDir once) with `o`: its wall seconds, nothing predicted. */
-export async function fasttextTrainSecondsText(trainJsonl: string, labelsTxt: string, workDir: string, o: FasttextTextOptions): Promise<number> {
+/**
+ * A text set's training file written under workDir, then `fasttext supervised` on it with `o`: the model's path
+ * (without `.bin`) and the command's wall seconds. The bucket count is fastText's default, as the peers ran it (it also
+ * shapes the random initialisation).
+ */
+async function trainOnText(trainJsonl: string, workDir: string, o: FasttextTextOptions, labelIds: ReadonlyMap<string, number>): Promise<{ model: string; trainSeconds: number }> {
   const input = join(workDir, 'ft-text-train.txt');
-  if (!existsSync(input)) await writeFasttextTextFile(trainJsonl, input, await fasttextLabelIds(labelsTxt), true);
-  return trainFasttext({ input, output: join(workDir, `ft-text-${o.loss}-timed`), loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread, seed: o.seed, wordNgrams: o.wordNgrams, bucket: FASTTEXT_DEFAULT_BUCKET });
+  await writeFasttextTextFile(trainJsonl, input, labelIds, true);
+  const model = join(workDir, `ft-text-${o.loss}-ng${o.wordNgrams}-lr${o.lr}`);
+  const trainSeconds = await trainFasttext({ input, output: model, loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread, seed: o.seed, wordNgrams: o.wordNgrams, bucket: FASTTEXT_DEFAULT_BUCKET });
+  return { model, trainSeconds };
 }
 
+/** fastText trained on a text set with `o`, nothing predicted: the train command's wall seconds. */
+export async function fasttextTrainSecondsText(trainJsonl: string, labelsTxt: string, workDir: string, o: FasttextTextOptions): Promise<number> {
+  return (await trainOnText(trainJsonl, workDir, o, await fasttextLabelIds(labelsTxt))).trainSeconds;
+}
+
+/**
+ * fastText on raw JSONL text, with fixed settings (no learning-rate search), scored with our
+ * metric code. fastText's label ids come from `labels.ftId` (name → id; ../shared/peers used the
+ * dataset's labels.txt line numbers) and its predictions are mapped back to our label ids through
+ * `labels.toOurs` (an id outside it or mapped to -1 is never a hit). `truth`/`trainLabels`: our test
+ * and training label matrices. Files go under `workDir`.
+ */
 export async function fasttextEvaluateText(
   trainJsonl: string,
   testJsonl: string,
@@ -366,16 +377,11 @@ export async function fasttextEvaluateText(
   trainLabels: Csr,
 ): Promise<FasttextTextResult> {
   const k = o.k ?? 10;
-  const files = { train: join(workDir, 'ft-text-train.txt'), test: join(workDir, 'ft-text-test.txt') };
-  await writeFasttextTextFile(trainJsonl, files.train, labels.ftId, true);
-  const testRows = await writeFasttextTextFile(testJsonl, files.test, labels.ftId, false);
+  const testFile = join(workDir, 'ft-text-test.txt');
+  const testRows = await writeFasttextTextFile(testJsonl, testFile, labels.ftId, false);
   if (testRows !== truth.rows) throw new Error(`${testJsonl}: ${testRows} records, but the test labels have ${truth.rows} rows`);
-  const slug = `ft-text-${o.loss}-ng${o.wordNgrams}-lr${o.lr}`;
-  const model = join(workDir, slug);
-  // fastText's default, as the peers ran it (the bucket count also shapes the random initialisation)
-  const bucket = FASTTEXT_DEFAULT_BUCKET;
-  const trainSeconds = await trainFasttext({ input: files.train, output: model, loss: o.loss, dim: o.dim, epoch: o.epoch, lr: o.lr, thread: o.thread, seed: o.seed, wordNgrams: o.wordNgrams, bucket });
-  const { predicted: fasttextIds, seconds: predictSeconds } = await predictFasttextTimed(`${model}.bin`, files.test, testRows, k);
+  const { model, trainSeconds } = await trainOnText(trainJsonl, workDir, o, labels.ftId);
+  const { predicted: fasttextIds, seconds: predictSeconds } = await predictFasttextTimed(`${model}.bin`, testFile, testRows, k);
   const ours = fasttextIds.map((id) => (id >= 0 && id < labels.toOurs.length ? labels.toOurs[id] : -1));
-  return { args: { ...o, k, bucket }, trainSeconds, predictSeconds, fasttextIds, k, metrics: score(ours, k, truth, trainLabels) };
+  return { args: { ...o, k, bucket: FASTTEXT_DEFAULT_BUCKET }, trainSeconds, predictSeconds, fasttextIds, k, metrics: score(ours, k, truth, trainLabels) };
 }

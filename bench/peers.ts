@@ -48,9 +48,9 @@ export async function readPeersJson(): Promise<PeersJson | null> {
 
 /**
  * The bar on one dataset as peers.json gives it: per metric the best peer's value (%) and name, and
- * the fastest peer's train seconds. Null when peers.json has no such dataset.
+ * the fastest peer's name and train seconds. Null when peers.json has no such dataset.
  */
-export function peerBar(peers: PeersJson | null, ds: string): { best: Record<'P@1' | 'P@5' | 'PSP@5', string>; fastest: string; fastestSeconds: number } | null {
+export function peerBar(peers: PeersJson | null, ds: string): { best: Record<'P@1' | 'P@5' | 'PSP@5', string>; fastest: string; fastestMethod: string; fastestSeconds: number } | null {
   const methods = Object.entries(peers?.datasets[ds]?.methods ?? {});
   if (!methods.length) return null;
   const best = (key: string): string => {
@@ -58,7 +58,7 @@ export function peerBar(peers: PeersJson | null, ds: string): { best: Record<'P@
     return `${(100 * ref.metrics[key]).toFixed(2)} (${name})`;
   };
   const [fastName, fast] = methods.reduce((a, b) => ((b[1].train_seconds ?? Infinity) < (a[1].train_seconds ?? Infinity) ? b : a));
-  return { best: { 'P@1': best('P@1'), 'P@5': best('P@5'), 'PSP@5': best('PSP@5') }, fastest: `${fast.train_seconds} s (${fastName})`, fastestSeconds: fast.train_seconds ?? Number.NaN };
+  return { best: { 'P@1': best('P@1'), 'P@5': best('P@5'), 'PSP@5': best('PSP@5') }, fastest: `${fast.train_seconds} s (${fastName})`, fastestMethod: fastName, fastestSeconds: fast.train_seconds ?? Number.NaN };
 }
 
 /** The methods that have a `<ds>/<method>.top10.txt`, sorted. */

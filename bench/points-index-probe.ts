@@ -4,14 +4,14 @@
  *
  *   npx tsx bench/points-index-probe.ts --model DIR --train TRAIN --test TEST [--variants 16:100,8:100] [--threads 2] [--reps 1]
  *
- * A variant is M:efConstruction[:scalar[:dedupe[:K]]] (scalar f16, f32 or i8, the model's own by default; dedupe a cosine:
- * the points within it of an earlier point of their label set left out, src/ann/point-dedupe.ts; K the neighbours that
- * vote, the model's own by default). Variants alternate per
+ * A variant is M:efConstruction[:scalar[:dedupe[:K]]]: scalar f16, f32 or i8, the model's own by default; dedupe a cosine,
+ * the points within it of an earlier point of their label set left out (src/ann/point-dedupe.ts), none without it; K the
+ * neighbours that vote, the model's own by default. The table gives the points left in the index, so
+ * `--variants 16:100::0.99,16:100::0.97,16:100::0.95` counts the near-copies at each cosine. Variants alternate per
  * repetition. Prints a table, writes bench/results/points-index-probe.json. Benchmark, not a test.
  */
 import { encodePoints } from '../src/ann/neighbour-blend.js';
-import { dedupePoints } from '../src/ann/point-dedupe.js';
-import { selectRows } from '../src/core/data/csr.js';
+import { withoutRepeats } from '../src/ann/point-dedupe.js';
 import { PointIndex, type PointScalar } from '../src/ann/point-index.js';
 import { evaluateStudent } from '../src/pipeline/evaluate.js';
 import { loadModel, loadTestForModel, modelPropensities } from '../src/pipeline/model-dir.js';
@@ -41,14 +41,13 @@ const rows: { variant: string; rep: number; points: number; dedupeSeconds: numbe
 for (let rep = 0; rep < reps; rep++) {
   for (const v of rep % 2 ? [...variants].reverse() : variants) {
     const t0 = performance.now();
-    const kept = v.dedupe === null ? null : dedupePoints(points, dim, train.labels, v.dedupe);
+    // as buildPublishedIndexes does (src/pipeline/neighbours.ts), timed with the build
+    const kept = withoutRepeats(points, dim, train.labels, v.dedupe ?? 0);
     const dedupeSeconds = (performance.now() - t0) / 1000;
-    const keptPoints = kept ? new Float32Array(kept.length * dim) : points;
-    if (kept) for (let i = 0; i < kept.length; i++) keptPoints.set(points.subarray(kept[i] * dim, (kept[i] + 1) * dim), i * dim);
-    const count = kept ? kept.length : train.features.rows;
-    const index = PointIndex.build(keptPoints, count, dim, { M: v.M, efConstruction: v.efConstruction, efSearch: published.efSearch, scalar: v.scalar }, threads);
+    const count = kept.labels.rows;
+    const index = PointIndex.build(kept.points, count, dim, { M: v.M, efConstruction: v.efConstruction, efSearch: published.efSearch, scalar: v.scalar }, threads);
     const buildSeconds = (performance.now() - t0) / 1000;
-    const pointLabels = kept ? { ...selectRows(train.labels, kept), cols: train.labels.cols } : nb.pointLabels;
+    const pointLabels = kept.labels;
     const ev = await evaluateStudent(model.student, test, propensities, model.index, { index, pointLabels, settings: { ...nb.settings, neighbours: v.K } }, threads);
     const m = ev.hnsw!;
     rows.push({ variant: v.name, rep, points: count, dedupeSeconds, buildSeconds, p1: m['p@1'], p5: m['p@5'], psp5: m['psp@5'] });

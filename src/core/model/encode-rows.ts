@@ -5,7 +5,7 @@
  * copied into a kernel memory of its own and the rows go through it in chunks. The same floats keep the published
  * query path (one row at a time in JavaScript) and every job's evaluation, mining and neighbour points in step.
  */
-import type { Csr } from '../data/csr.js';
+import { maxRowLength, type Csr } from '../data/csr.js';
 import { KernelMemory } from '../simd/kernel-memory.js';
 
 /** Output floats of a chunk: 1 MiB. */
@@ -20,9 +20,7 @@ export function encodeRowsWithKernels(W1: Float32Array, shape: { dim: number; la
   const out = new Float32Array(rows * d);
   if (rows === 0) return out;
   const chunkRows = Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / d)));
-  let longest = 0;
-  for (let r = 0; r < rows; r++) longest = Math.max(longest, indptr[r + 1] - indptr[r]);
-  const nnzCap = Math.max(CHUNK_NNZ, longest);
+  const nnzCap = Math.max(CHUNK_NNZ, maxRowLength(features));
   const km = KernelMemory.create(W1.length + chunkRows * d + chunkRows + 1 + 2 * nnzCap + 16);
   if (!km) return null;
   const w = km.copyOf(W1);
